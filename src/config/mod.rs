@@ -1,0 +1,1 @@
+//! Configuration: netdata.conf-style files, parsed into typed settings.

@@ -1,0 +1,804 @@
+//! A chart: its definition, its dimensions, and the round-robin slots they are stored in.
+//!
+//! One job: turn raw collected integers into per-slot values and keep the last `history` of them.
+//! It applies the dimension algorithm, multiplier and divisor, interpolates or spreads values over
+//! the slot boundaries a collection crosses, and answers time → slot questions for readers.
+//!
+//! It knows nothing of plugins, exporters or wall clocks: collection times are passed in as
+//! microseconds since the Unix epoch.
+//!
+//! # Slots
+//! A slot is identified by its boundary time `t`, a multiple of the chart's `update every` (`ue`),
+//! and holds the value of the interval `(t - ue, t]`. Slot `t` lives at ring index
+//! `(t / ue) % history`, so time → slot is one division and stays right after the ring wraps.
+//!
+//! # Memory
+//! The ring is slot-major (`values[slot][dimension]`): one collection writes one contiguous run,
+//! and ring pages never written are never touched (the allocation is zeroed by the allocator and
+//! zero means "empty"), so a new chart with a long history costs almost nothing until it fills.
+
+use parking_lot::{RwLock, RwLockReadGuard};
+
+use super::storage_number::{self, StorageNumber, SN_EMPTY, SN_EXISTS, SN_EXISTS_RESET};
+
+const USEC_PER_SEC: u64 = 1_000_000;
+
+/// How a dimension's raw collected integers become stored values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// The collected value itself.
+    Absolute,
+    /// The rate of change per second of a counter; a counter going backwards is a reset.
+    Incremental,
+    /// The value as a percentage of the sum of the row's collected values.
+    PercentageOfAbsoluteRow,
+    /// The delta as a percentage of the sum of the row's deltas.
+    PercentageOfIncrementalRow,
+}
+
+impl Algorithm {
+    /// Parse netdata's spelling of an algorithm.
+    pub fn parse(s: &str) -> Option<Algorithm> {
+        match s {
+            "absolute" => Some(Algorithm::Absolute),
+            "incremental" => Some(Algorithm::Incremental),
+            "percentage-of-absolute-row" => Some(Algorithm::PercentageOfAbsoluteRow),
+            "percentage-of-incremental-row" => Some(Algorithm::PercentageOfIncrementalRow),
+            _ => None,
+        }
+    }
+
+    /// netdata's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Absolute => "absolute",
+            Algorithm::Incremental => "incremental",
+            Algorithm::PercentageOfAbsoluteRow => "percentage-of-absolute-row",
+            Algorithm::PercentageOfIncrementalRow => "percentage-of-incremental-row",
+        }
+    }
+}
+
+/// How a chart is drawn; exported as-is in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChartType {
+    /// Lines.
+    Line,
+    /// Filled areas.
+    Area,
+    /// Stacked areas.
+    Stacked,
+}
+
+impl ChartType {
+    /// Parse netdata's spelling.
+    pub fn parse(s: &str) -> Option<ChartType> {
+        match s {
+            "line" => Some(ChartType::Line),
+            "area" => Some(ChartType::Area),
+            "stacked" => Some(ChartType::Stacked),
+            _ => None,
+        }
+    }
+
+    /// netdata's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChartType::Line => "line",
+            ChartType::Area => "area",
+            ChartType::Stacked => "stacked",
+        }
+    }
+}
+
+/// Everything needed to create or redefine a chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChartDef {
+    /// `type.id`, e.g. `system.cpu`.
+    pub id: String,
+    /// The name as given (without `type.`); `None` or empty means "use the id".
+    pub name: Option<String>,
+    /// Human title.
+    pub title: String,
+    /// Units, e.g. `percentage`.
+    pub units: String,
+    /// Family (submenu); empty means the chart's type.
+    pub family: String,
+    /// Context; empty means the chart's id.
+    pub context: String,
+    /// Line, area or stacked.
+    pub chart_type: ChartType,
+    /// Sort order.
+    pub priority: i64,
+    /// Seconds between collections (≥ 1).
+    pub update_every: u32,
+    /// Obsolete flag from the chart options.
+    pub obsolete: bool,
+    /// Producing plugin, for information.
+    pub plugin: String,
+    /// Producing module, for information.
+    pub module: String,
+}
+
+impl ChartDef {
+    /// A definition with netdata's defaults for everything but the id.
+    pub fn new(id: &str, update_every: u32) -> ChartDef {
+        ChartDef {
+            id: id.to_string(),
+            name: None,
+            title: String::new(),
+            units: String::new(),
+            family: String::new(),
+            context: String::new(),
+            chart_type: ChartType::Line,
+            priority: 1000,
+            update_every: update_every.max(1),
+            obsolete: false,
+            plugin: String::new(),
+            module: String::new(),
+        }
+    }
+}
+
+/// Everything needed to create or redefine a dimension.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DimensionDef {
+    /// Identifier, unique within the chart.
+    pub id: String,
+    /// Display name; `None` or empty means the id.
+    pub name: Option<String>,
+    /// How raw values become stored values.
+    pub algorithm: Algorithm,
+    /// Applied after the algorithm (0 is taken as 1).
+    pub multiplier: i64,
+    /// Applied after the algorithm (0 is taken as 1).
+    pub divisor: i64,
+    /// Hidden from dashboards; still stored and exported.
+    pub hidden: bool,
+    /// Marked obsolete by its collector.
+    pub obsolete: bool,
+}
+
+impl DimensionDef {
+    /// An absolute dimension with multiplier and divisor 1.
+    pub fn new(id: &str, algorithm: Algorithm) -> DimensionDef {
+        DimensionDef {
+            id: id.to_string(),
+            name: None,
+            algorithm,
+            multiplier: 1,
+            divisor: 1,
+            hidden: false,
+            obsolete: false,
+        }
+    }
+
+    /// Builder: set multiplier and divisor.
+    pub fn scaled(mut self, multiplier: i64, divisor: i64) -> DimensionDef {
+        self.multiplier = multiplier;
+        self.divisor = divisor;
+        self
+    }
+}
+
+/// Replace characters netdata does not allow in chart names with `_`.
+pub fn sanitize_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Chart metadata as stored (defaults resolved).
+#[derive(Clone, Debug)]
+pub struct ChartMeta {
+    /// `type.id`.
+    pub id: Box<str>,
+    /// `type.` + sanitized name, or the id.
+    pub name: Box<str>,
+    /// The part of the id before the first `.`.
+    pub type_: Box<str>,
+    /// Human title.
+    pub title: Box<str>,
+    /// Units.
+    pub units: Box<str>,
+    /// Family (defaults to the type).
+    pub family: Box<str>,
+    /// Context (defaults to the id).
+    pub context: Box<str>,
+    /// Line, area or stacked.
+    pub chart_type: ChartType,
+    /// Sort order.
+    pub priority: i64,
+    /// Seconds between collections.
+    pub update_every: u32,
+    /// Obsolete flag.
+    pub obsolete: bool,
+}
+
+impl ChartMeta {
+    fn from_def(def: &ChartDef) -> ChartMeta {
+        let type_ = def.id.split('.').next().unwrap_or("").to_string();
+        let name = match def.name.as_deref() {
+            Some(n) if !n.is_empty() => format!("{}.{}", type_, sanitize_name(n)),
+            _ => def.id.clone(),
+        };
+        ChartMeta {
+            id: def.id.clone().into(),
+            name: name.into(),
+            family: if def.family.is_empty() { type_.clone() } else { def.family.clone() }.into(),
+            context: if def.context.is_empty() { def.id.clone() } else { def.context.clone() }
+                .into(),
+            type_: type_.into(),
+            title: def.title.clone().into(),
+            units: def.units.clone().into(),
+            chart_type: def.chart_type,
+            priority: def.priority,
+            update_every: def.update_every.max(1),
+            obsolete: def.obsolete,
+        }
+    }
+}
+
+/// A dimension: its definition, its last collection and its interpolation state.
+#[derive(Debug)]
+pub struct Dimension {
+    /// Identifier.
+    pub id: Box<str>,
+    /// Display name.
+    pub name: Box<str>,
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// Multiplier (never 0).
+    pub multiplier: i64,
+    /// Divisor (never 0).
+    pub divisor: i64,
+    /// Hidden option.
+    pub hidden: bool,
+    /// Obsolete option.
+    pub obsolete: bool,
+    /// The last raw integer collected, before algorithm, multiplier and divisor.
+    pub last_collected_value: i64,
+    /// When it was collected (µs since the epoch); 0 = never.
+    pub last_collected_ut: u64,
+    /// Value of the last collection after algorithm/multiplier/divisor (absolute-like algorithms).
+    last_calculated: f64,
+    /// Incremental: counts not yet attributed to a slot.
+    carry: f64,
+    /// Incremental: start of the time `carry` covers (µs).
+    carry_since_ut: u64,
+    /// Whether the dimension has a previous collection to compute deltas from.
+    primed: bool,
+}
+
+impl Dimension {
+    fn from_def(def: &DimensionDef) -> Dimension {
+        let mut d = Dimension {
+            id: def.id.clone().into(),
+            name: "".into(),
+            algorithm: def.algorithm,
+            multiplier: 1,
+            divisor: 1,
+            hidden: false,
+            obsolete: false,
+            last_collected_value: 0,
+            last_collected_ut: 0,
+            last_calculated: 0.0,
+            carry: 0.0,
+            carry_since_ut: 0,
+            primed: false,
+        };
+        d.redefine(def);
+        d
+    }
+
+    fn redefine(&mut self, def: &DimensionDef) {
+        self.name = match def.name.as_deref() {
+            Some(n) if !n.is_empty() => n.into(),
+            _ => def.id.clone().into(),
+        };
+        if self.algorithm != def.algorithm {
+            self.primed = false;
+        }
+        self.algorithm = def.algorithm;
+        self.multiplier = if def.multiplier == 0 { 1 } else { def.multiplier };
+        self.divisor = if def.divisor == 0 { 1 } else { def.divisor };
+        self.hidden = def.hidden;
+        self.obsolete = def.obsolete;
+    }
+
+    #[inline]
+    fn scale(&self) -> f64 {
+        self.multiplier as f64 / self.divisor as f64
+    }
+}
+
+/// The ring of storage numbers, slot-major.
+#[derive(Debug)]
+struct Ring {
+    values: Box<[StorageNumber]>,
+    dim_cap: usize,
+    history: usize,
+}
+
+impl Ring {
+    fn new(history: usize, dim_cap: usize) -> Ring {
+        // vec![0; n] is calloc: pages not yet written stay uncommitted.
+        Ring { values: vec![SN_EMPTY; history * dim_cap].into_boxed_slice(), dim_cap, history }
+    }
+
+    fn grow(&mut self, dims: usize) {
+        if dims <= self.dim_cap {
+            return;
+        }
+        let cap = dims.max(self.dim_cap + self.dim_cap / 2);
+        let mut next = Ring::new(self.history, cap);
+        if self.dim_cap > 0 {
+            for slot in 0..self.history {
+                let from = &self.values[slot * self.dim_cap..(slot + 1) * self.dim_cap];
+                next.values[slot * cap..slot * cap + self.dim_cap].copy_from_slice(from);
+            }
+        }
+        *self = next;
+    }
+
+    #[inline]
+    fn row_mut(&mut self, slot: usize) -> &mut [StorageNumber] {
+        &mut self.values[slot * self.dim_cap..(slot + 1) * self.dim_cap]
+    }
+
+    #[inline]
+    fn get(&self, slot: usize, dim: usize) -> StorageNumber {
+        if dim >= self.dim_cap {
+            return SN_EMPTY;
+        }
+        self.values[slot * self.dim_cap + dim]
+    }
+}
+
+/// Why a collection was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectError {
+    /// The collection time is not after the previous one.
+    TimeWentBackwards,
+}
+
+/// Mutable chart state, behind the chart's lock.
+#[derive(Debug)]
+pub struct ChartData {
+    /// Definition with defaults resolved.
+    pub meta: ChartMeta,
+    /// Dimensions in definition order; indices are stable (dimensions are never removed).
+    pub dims: Vec<Dimension>,
+    ring: Ring,
+    /// Oldest slot written since the chart was created or reset.
+    first_t: Option<i64>,
+    /// Newest slot written (empty or not).
+    last_t: Option<i64>,
+    /// Last collection time (µs); `None` until the first collection or after a reset.
+    last_collected_ut: Option<u64>,
+    /// The newest slot boundary already accounted for (written, or passed while priming).
+    last_boundary: Option<i64>,
+}
+
+/// A chart. Collectors write through [`Chart::collect`]; readers take [`Chart::read`].
+///
+/// The lock is held for one collection or one reader's pass over the chart: microseconds.
+#[derive(Debug)]
+pub struct Chart {
+    id: Box<str>,
+    data: RwLock<ChartData>,
+}
+
+impl Chart {
+    /// Create a chart with room for `history` slots per dimension.
+    pub fn new(def: &ChartDef, history: usize) -> Chart {
+        Chart {
+            id: def.id.clone().into(),
+            data: RwLock::new(ChartData {
+                meta: ChartMeta::from_def(def),
+                dims: Vec::new(),
+                ring: Ring::new(history.max(2), 0),
+                first_t: None,
+                last_t: None,
+                last_collected_ut: None,
+                last_boundary: None,
+            }),
+        }
+    }
+
+    /// The chart's id, `type.id`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Take a read lock: metadata, dimensions and slots, consistent with each other.
+    pub fn read(&self) -> RwLockReadGuard<'_, ChartData> {
+        self.data.read()
+    }
+
+    /// Update the definition (a plugin re-sending CHART). A changed `update every` restarts
+    /// collection: slots already stored stay readable at their old spacing only if it is equal.
+    pub fn redefine(&self, def: &ChartDef) {
+        let mut d = self.data.write();
+        let meta = ChartMeta::from_def(def);
+        if meta.update_every != d.meta.update_every {
+            d.first_t = None;
+            d.last_t = None;
+            d.last_boundary = None;
+            d.last_collected_ut = None;
+            let history = d.ring.history;
+            let cap = d.ring.dim_cap;
+            d.ring = Ring::new(history, cap);
+        }
+        d.meta = meta;
+    }
+
+    /// Add a dimension, or redefine it if the id exists. Returns its stable index.
+    pub fn add_dimension(&self, def: &DimensionDef) -> usize {
+        let mut d = self.data.write();
+        if let Some(i) = d.dims.iter().position(|x| *x.id == *def.id) {
+            d.dims[i].redefine(def);
+            return i;
+        }
+        d.dims.push(Dimension::from_def(def));
+        let n = d.dims.len();
+        if n > d.ring.dim_cap && d.last_t.is_some() {
+            d.ring.grow(n);
+        }
+        n - 1
+    }
+
+    /// Number of dimensions.
+    pub fn dimension_count(&self) -> usize {
+        self.data.read().dims.len()
+    }
+
+    /// Index of a dimension by id.
+    pub fn dimension_index(&self, id: &str) -> Option<usize> {
+        self.data.read().dims.iter().position(|x| &*x.id == id)
+    }
+
+    /// Forget the previous collection: the next one only primes, and the time since the last
+    /// stored slot stays empty. Used when a collector restarts or a child reconnects.
+    pub fn restart_collection(&self) {
+        let mut d = self.data.write();
+        d.last_collected_ut = None;
+        for dim in d.dims.iter_mut() {
+            dim.primed = false;
+        }
+    }
+
+    /// Store one collection: `values` are `(dimension index, raw value)` pairs collected at
+    /// `now_ut` (µs since the epoch). Dimensions not listed get empty slots for this interval.
+    pub fn collect(&self, values: &[(usize, i64)], now_ut: u64) -> Result<(), CollectError> {
+        let mut guard = self.data.write();
+        guard.collect(values, now_ut)
+    }
+}
+
+/// Per-dimension value computed for one collection.
+#[derive(Clone, Copy)]
+enum Computed {
+    /// Not collected this time.
+    Missing,
+    /// First collection of this dimension: primes only.
+    Priming,
+    /// Absolute-like value to interpolate.
+    Level { value: f64, reset: bool },
+    /// Incremental: scaled counts per second over the dimension's own interval.
+    Rate { rate: f64, reset: bool },
+}
+
+impl ChartData {
+    /// `update every` in seconds.
+    pub fn update_every(&self) -> u32 {
+        self.meta.update_every
+    }
+
+    /// Slots per dimension.
+    pub fn history(&self) -> usize {
+        self.ring.history
+    }
+
+    /// Oldest readable slot time.
+    pub fn first_entry_t(&self) -> Option<i64> {
+        let last = self.last_t?;
+        let first = self.first_t?;
+        let span = (self.ring.history as i64 - 1) * self.meta.update_every as i64;
+        Some(first.max(last - span))
+    }
+
+    /// Newest stored slot time.
+    pub fn last_entry_t(&self) -> Option<i64> {
+        self.last_t
+    }
+
+    /// Time of the last collection (µs), if collection is running.
+    pub fn last_collected_ut(&self) -> Option<u64> {
+        self.last_collected_ut
+    }
+
+    /// Ring index of the slot whose boundary is `t` (any time is rounded down to a boundary).
+    #[inline]
+    pub fn time2slot(&self, t: i64) -> usize {
+        let ue = self.meta.update_every as i64;
+        (t.div_euclid(ue)).rem_euclid(self.ring.history as i64) as usize
+    }
+
+    /// The storage number of dimension `dim` at slot time `t`; empty outside the stored range.
+    #[inline]
+    pub fn value_at(&self, dim: usize, t: i64) -> StorageNumber {
+        match (self.first_entry_t(), self.last_t) {
+            (Some(first), Some(last)) if t >= first && t <= last => {
+                self.ring.get(self.time2slot(t), dim)
+            }
+            _ => SN_EMPTY,
+        }
+    }
+
+    /// Visit the existing values of dimension `dim` in slots `(after, before]`, oldest first.
+    /// Slot times outside the stored range are skipped.
+    #[inline]
+    pub fn for_each_value(&self, dim: usize, after: i64, before: i64, mut f: impl FnMut(i64, f64)) {
+        let (first, last) = match (self.first_entry_t(), self.last_t) {
+            (Some(f), Some(l)) => (f, l),
+            _ => return,
+        };
+        let ue = self.meta.update_every as i64;
+        let mut t = (after.div_euclid(ue) + 1) * ue;
+        if t < first {
+            t = first;
+        }
+        let end = before.min(last);
+        let history = self.ring.history;
+        let mut slot = self.time2slot(t);
+        while t <= end {
+            let n = self.ring.get(slot, dim);
+            if storage_number::exists(n) {
+                f(t, storage_number::unpack(n));
+            }
+            t += ue;
+            slot += 1;
+            if slot == history {
+                slot = 0;
+            }
+        }
+    }
+
+    fn collect(&mut self, values: &[(usize, i64)], now_ut: u64) -> Result<(), CollectError> {
+        let ue_s = self.meta.update_every as i64;
+        let ue_ut = ue_s as u64 * USEC_PER_SEC;
+        let now_boundary = (now_ut / ue_ut) as i64 * ue_s;
+
+        if let Some(prev) = self.last_collected_ut {
+            if now_ut <= prev {
+                return Err(CollectError::TimeWentBackwards);
+            }
+            if now_ut - prev > self.ring.history as u64 * ue_ut {
+                // Too late to interpolate across: start over.
+                self.reset_time();
+            }
+        }
+        if self.ring.dim_cap < self.dims.len() {
+            self.ring.grow(self.dims.len());
+        }
+
+        // Record raw values.
+        let mut updated = vec![false; self.dims.len()];
+        let mut raw_prev = vec![0i64; self.dims.len()];
+        for &(i, v) in values {
+            if let Some(d) = self.dims.get_mut(i) {
+                raw_prev[i] = d.last_collected_value;
+                d.last_collected_value = v;
+                updated[i] = true;
+            }
+        }
+
+        let Some(_) = self.last_collected_ut else {
+            // Priming collection: nothing stored for it; the time since the last stored slot,
+            // if any, stays empty.
+            if let Some(lb) = self.last_boundary {
+                if now_boundary > lb {
+                    let mut t = lb + ue_s;
+                    while t <= now_boundary {
+                        self.write_empty_row(t);
+                        t += ue_s;
+                    }
+                }
+            }
+            self.last_boundary = Some(self.last_boundary.map_or(now_boundary, |lb| lb.max(now_boundary)));
+            for (i, d) in self.dims.iter_mut().enumerate() {
+                if updated[i] {
+                    d.last_collected_ut = now_ut;
+                    d.primed = true;
+                    d.carry = 0.0;
+                    d.carry_since_ut = now_ut;
+                    d.last_calculated = match d.algorithm {
+                        Algorithm::Absolute => d.last_collected_value as f64 * d.scale(),
+                        _ => 0.0,
+                    };
+                } else {
+                    d.primed = false;
+                }
+            }
+            self.last_collected_ut = Some(now_ut);
+            return Ok(());
+        };
+
+        // Row totals for the percentage algorithms.
+        let mut abs_total: f64 = 0.0;
+        let mut inc_total: f64 = 0.0;
+        for (i, d) in self.dims.iter().enumerate() {
+            if !updated[i] || !d.primed {
+                continue;
+            }
+            match d.algorithm {
+                Algorithm::PercentageOfAbsoluteRow => abs_total += d.last_collected_value as f64,
+                Algorithm::PercentageOfIncrementalRow => {
+                    let delta = d.last_collected_value.wrapping_sub(raw_prev[i]);
+                    if delta > 0 {
+                        inc_total += delta as f64;
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        let computed: Vec<Computed> = self
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                if !updated[i] {
+                    return Computed::Missing;
+                }
+                if !d.primed {
+                    return Computed::Priming;
+                }
+                let raw = d.last_collected_value;
+                let scale = d.scale();
+                match d.algorithm {
+                    Algorithm::Absolute => Computed::Level { value: raw as f64 * scale, reset: false },
+                    Algorithm::PercentageOfAbsoluteRow => {
+                        let v = if abs_total != 0.0 { 100.0 * raw as f64 / abs_total } else { 0.0 };
+                        Computed::Level { value: v * scale, reset: false }
+                    }
+                    Algorithm::PercentageOfIncrementalRow => {
+                        let delta = raw.wrapping_sub(raw_prev[i]);
+                        let reset = delta < 0;
+                        let delta = if reset { 0.0 } else { delta as f64 };
+                        let v = if inc_total != 0.0 { 100.0 * delta / inc_total } else { 0.0 };
+                        Computed::Level { value: v * scale, reset }
+                    }
+                    Algorithm::Incremental => {
+                        let delta = raw.wrapping_sub(raw_prev[i]);
+                        let reset = delta < 0;
+                        let delta = if reset { 0.0 } else { delta as f64 };
+                        let dt = (now_ut - d.last_collected_ut) as f64 / USEC_PER_SEC as f64;
+                        Computed::Rate { rate: delta * scale / dt, reset }
+                    }
+                }
+            })
+            .collect();
+
+        // Fill every boundary in (last boundary, now].
+        let lb = self.last_boundary.unwrap_or(now_boundary);
+        let lb_ut = lb as u64 * USEC_PER_SEC;
+        let mut t = lb + ue_s;
+        let crossed = if now_boundary > lb { ((now_boundary - lb) / ue_s) as usize } else { 0 };
+
+        // Incremental dimensions that missed boundaries restart their carry at the last one.
+        for (i, d) in self.dims.iter_mut().enumerate() {
+            if let Computed::Rate { .. } = computed[i] {
+                if d.carry_since_ut < lb_ut && d.last_collected_ut <= lb_ut {
+                    d.carry = 0.0;
+                    d.carry_since_ut = lb_ut;
+                }
+            }
+        }
+
+        while t <= now_boundary {
+            let b_ut = t as u64 * USEC_PER_SEC;
+            let slot = self.time2slot(t);
+            let row = self.ring.row_mut(slot);
+            for (i, d) in self.dims.iter_mut().enumerate() {
+                row[i] = match computed[i] {
+                    Computed::Missing | Computed::Priming => SN_EMPTY,
+                    Computed::Level { value, reset } => {
+                        let v = if crossed <= 1 {
+                            value
+                        } else {
+                            let prev_ut = d.last_collected_ut as f64;
+                            let frac = (b_ut as f64 - prev_ut) / (now_ut as f64 - prev_ut);
+                            d.last_calculated + (value - d.last_calculated) * frac
+                        };
+                        pack_flagged(v, reset)
+                    }
+                    Computed::Rate { rate, reset } => {
+                        let start_ut = d.last_collected_ut.max(d.carry_since_ut);
+                        let counts = d.carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                        let span = (b_ut - d.carry_since_ut) as f64 / USEC_PER_SEC as f64;
+                        let per_s = if span > 0.0 { counts / span } else { rate };
+                        d.carry = 0.0;
+                        d.carry_since_ut = b_ut;
+                        // `start` for the next boundary is this one.
+                        d.last_collected_ut = d.last_collected_ut.max(b_ut);
+                        pack_flagged(per_s, reset)
+                    }
+                };
+            }
+            for v in row.iter_mut().skip(self.dims.len()) {
+                *v = SN_EMPTY;
+            }
+            if self.first_t.is_none() {
+                self.first_t = Some(t);
+            }
+            self.last_t = Some(t);
+            t += ue_s;
+        }
+        if now_boundary > lb {
+            self.last_boundary = Some(now_boundary);
+        }
+
+        // Remember this collection.
+        for (i, d) in self.dims.iter_mut().enumerate() {
+            match computed[i] {
+                Computed::Missing => {}
+                Computed::Priming => {
+                    d.primed = true;
+                    d.carry = 0.0;
+                    d.carry_since_ut = now_ut;
+                    d.last_calculated = match d.algorithm {
+                        Algorithm::Absolute => d.last_collected_value as f64 * d.scale(),
+                        _ => 0.0,
+                    };
+                    d.last_collected_ut = now_ut;
+                }
+                Computed::Level { value, .. } => {
+                    d.last_calculated = value;
+                    d.last_collected_ut = now_ut;
+                }
+                Computed::Rate { rate, .. } => {
+                    let start_ut = d.last_collected_ut.max(d.carry_since_ut);
+                    d.carry += rate * (now_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                    d.last_collected_ut = now_ut;
+                }
+            }
+        }
+        self.last_collected_ut = Some(now_ut);
+        Ok(())
+    }
+
+    fn write_empty_row(&mut self, t: i64) {
+        let slot = self.time2slot(t);
+        self.ring.row_mut(slot).fill(SN_EMPTY);
+        if self.first_t.is_none() {
+            self.first_t = Some(t);
+        }
+        self.last_t = Some(t);
+    }
+
+    fn reset_time(&mut self) {
+        self.first_t = None;
+        self.last_t = None;
+        self.last_boundary = None;
+        self.last_collected_ut = None;
+        for d in self.dims.iter_mut() {
+            d.primed = false;
+        }
+    }
+}
+
+#[inline]
+fn pack_flagged(v: f64, reset: bool) -> StorageNumber {
+    if !v.is_finite() {
+        return SN_EMPTY;
+    }
+    storage_number::pack(v, if reset { SN_EXISTS_RESET } else { SN_EXISTS })
+}

@@ -1,0 +1,18 @@
+//! The round-robin store: hosts → charts → dimensions, at per-slot resolution.
+//!
+//! Collectors write collections into it; exporters read completed slots out of it. It knows
+//! nothing about where values come from or where they go.
+//!
+//! * [`storage_number`]: the 32-bit packed value format;
+//! * [`chart`]: a chart's definition, dimensions, algorithms and ring of slots;
+//! * [`host`]: hosts and the database of hosts.
+
+pub mod chart;
+pub mod host;
+pub mod storage_number;
+
+pub use chart::{Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, Dimension, DimensionDef};
+pub use host::{Db, Host, HostInfo};
+
+#[cfg(test)]
+mod tests;

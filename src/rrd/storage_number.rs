@@ -1,0 +1,210 @@
+//! Storage numbers: netdata's 32-bit packed representation of one stored value.
+//!
+//! Layout, most significant bit first:
+//!
+//! ```text
+//!  31    30        29..27     26..24   23..0
+//! sign  mul/div   power of 10  flags   mantissa
+//! ```
+//!
+//! * `sign` set means negative;
+//! * `mul/div` set means `value = mantissa × 10^power`, clear means `value = mantissa / 10^power`;
+//! * flags: [`SN_EXISTS`] (so that a stored `0` differs from an empty slot), [`SN_EXISTS_RESET`]
+//!   (a counter reset happened in this slot), and one spare bit;
+//! * the all-zero word is an empty slot ([`SN_EMPTY`]).
+//!
+//! Round-trip error is ≤ 1e-6 relative for 0.17 ≤ |v| ≤ 1.6e14 and ≤ 1e-7 absolute below 0.17;
+//! larger magnitudes saturate at `0xFFFFFF × 10^7`.
+//!
+//! Unlike netdata's 2017 packer, a mantissa pushed just past 24 bits by the last scaling step
+//! (16.777218 scales to 16 777 218 > 0xFFFFFF) is divided once more instead of spilling into
+//! the flag bits.
+//!
+//! This module knows nothing about time or slots.
+
+/// A packed stored value.
+pub type StorageNumber = u32;
+
+/// An empty slot: nothing was stored for this time.
+pub const SN_EMPTY: StorageNumber = 0;
+/// Flag: the slot holds a value (possibly zero).
+pub const SN_EXISTS: StorageNumber = 1 << 24;
+/// Flag: the value exists and a counter reset happened in its interval.
+pub const SN_EXISTS_RESET: StorageNumber = 1 << 25;
+
+const SN_FLAGS_MASK: StorageNumber = 0x0700_0000;
+const SIGN_BIT: StorageNumber = 1 << 31;
+const MUL_BIT: StorageNumber = 1 << 30;
+const MANTISSA_MAX: f64 = 16_777_215.0; // 0xFFFFFF
+/// Smallest scaled mantissa that still keeps 7 significant digits: 0x19999E ≈ 0xFFFFFF / 10.
+const MANTISSA_LOW: f64 = 1_677_726.0;
+
+const POW10: [f64; 8] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7];
+
+/// Pack `value` with the given flags. `flags` is [`SN_EXISTS`] or [`SN_EXISTS_RESET`]
+/// (the latter implies existence). NaN and infinities cannot be stored: callers store
+/// [`SN_EMPTY`] for them instead.
+pub fn pack(value: f64, flags: StorageNumber) -> StorageNumber {
+    debug_assert!(value.is_finite(), "pack() called with {value}");
+    let flags = (flags & SN_FLAGS_MASK) | SN_EXISTS;
+    if value == 0.0 || !value.is_finite() {
+        return flags;
+    }
+    let mut r = flags;
+    let mut n = value;
+    if n < 0.0 {
+        r |= SIGN_BIT;
+        n = -n;
+    }
+
+    let mut m: u32 = 0;
+    if n > MANTISSA_MAX {
+        while m < 7 && n > MANTISSA_MAX {
+            n /= 10.0;
+            m += 1;
+        }
+        r |= MUL_BIT | (m << 27);
+        let mantissa = n.round().min(MANTISSA_MAX) as u32;
+        return r | mantissa;
+    }
+
+    while m < 7 && n < MANTISSA_LOW {
+        n *= 10.0;
+        m += 1;
+    }
+    let mut mantissa = n.round();
+    if mantissa > MANTISSA_MAX {
+        // The 2017 overflow: rounding or the last ×10 pushed the mantissa past 24 bits.
+        // Undo one scaling step rather than corrupting the flag bits.
+        if m > 0 {
+            m -= 1;
+            mantissa = (value.abs() * POW10[m as usize]).round();
+        }
+        mantissa = mantissa.min(MANTISSA_MAX);
+    }
+    r | (m << 27) | mantissa as u32
+}
+
+/// Unpack a stored value. Empty slots unpack to 0.0: check [`exists`] first.
+#[inline]
+pub fn unpack(n: StorageNumber) -> f64 {
+    let mantissa = (n & 0x00FF_FFFF) as f64;
+    let power = POW10[((n >> 27) & 0x7) as usize];
+    let v = if n & MUL_BIT != 0 {
+        mantissa * power
+    } else {
+        mantissa / power
+    };
+    if n & SIGN_BIT != 0 {
+        -v
+    } else {
+        v
+    }
+}
+
+/// Whether the slot holds a value.
+#[inline]
+pub fn exists(n: StorageNumber) -> bool {
+    n & (SN_EXISTS | SN_EXISTS_RESET) != 0
+}
+
+/// Whether the slot records a counter reset.
+#[inline]
+pub fn is_reset(n: StorageNumber) -> bool {
+    n & SN_EXISTS_RESET != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn assert_close(v: f64) {
+        let got = unpack(pack(v, SN_EXISTS));
+        let err = (got - v).abs();
+        if v.abs() >= 0.17 {
+            assert!(err <= v.abs() * 1e-6, "{v} came back as {got} (rel err {})", err / v.abs());
+        } else {
+            assert!(err <= 1e-7, "{v} came back as {got} (abs err {err})");
+        }
+    }
+
+    #[test]
+    fn zero_is_stored_and_differs_from_empty() {
+        let z = pack(0.0, SN_EXISTS);
+        assert_ne!(z, SN_EMPTY);
+        assert!(exists(z));
+        assert!(!exists(SN_EMPTY));
+        assert_eq!(unpack(z), 0.0);
+    }
+
+    #[test]
+    fn mantissa_overflow_16_777218_does_not_corrupt_flags() {
+        // The 2017 packer scaled this to 16 777 218 > 0xFFFFFF and set flag bits.
+        let n = pack(16.777218, SN_EXISTS);
+        assert_eq!(n & SN_FLAGS_MASK, SN_EXISTS, "flags corrupted: {n:#010x}");
+        assert!(!is_reset(n));
+        assert!((unpack(n) - 16.777218).abs() <= 16.777218 * 1e-6);
+        // Neighbours of every power of ten that hit the same edge.
+        for p in -7..7 {
+            let v = 1.6777218 * 10f64.powi(p);
+            let n = pack(v, SN_EXISTS);
+            assert_eq!(n & SN_FLAGS_MASK, SN_EXISTS, "flags corrupted for {v}: {n:#010x}");
+            assert_close(v);
+        }
+    }
+
+    #[test]
+    fn exact_small_integers_round_trip_exactly() {
+        for v in [1.0, 2.0, 10.0, 100.0, 1000.0, 123456.0, 16777215.0, -42.0] {
+            assert_eq!(unpack(pack(v, SN_EXISTS)), v);
+        }
+    }
+
+    #[test]
+    fn reset_flag_is_kept_and_implies_exists() {
+        let n = pack(5.5, SN_EXISTS_RESET);
+        assert!(exists(n));
+        assert!(is_reset(n));
+        assert_eq!(unpack(n), 5.5);
+    }
+
+    #[test]
+    fn large_values_saturate() {
+        let max = 16_777_215.0 * 1e7;
+        assert_eq!(unpack(pack(1e20, SN_EXISTS)), max);
+        assert_eq!(unpack(pack(-1e20, SN_EXISTS)), -max);
+    }
+
+    #[test]
+    fn whole_range_by_decades() {
+        let mut v = 1e-9;
+        while v < 1.6e14 {
+            for f in [1.0, 1.234567, 3.3333333, 9.999999] {
+                assert_close(v * f);
+                assert_close(-v * f);
+            }
+            v *= 10.0;
+        }
+        assert_close(1.6e14);
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_within_documented_error(v in -1.6e14f64..1.6e14f64) {
+            assert_close(v);
+        }
+
+        #[test]
+        fn round_trip_small(v in -0.17f64..0.17f64) {
+            assert_close(v);
+        }
+
+        #[test]
+        fn packed_value_always_exists(v in proptest::num::f64::NORMAL) {
+            let n = pack(v, SN_EXISTS);
+            prop_assert!(exists(n));
+            prop_assert_eq!(n & SN_FLAGS_MASK, SN_EXISTS);
+        }
+    }
+}
