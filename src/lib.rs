@@ -12,6 +12,7 @@
 //! * [`config`]: netdata.conf-style configuration; every error names `file:line`;
 //! * [`rrd`]: the round-robin store: storage numbers, charts, hosts;
 //! * [`collect`]: the `proc` collector and external plugins (plugins.d protocol);
+//! * [`shutdown`]: the stop signal every thread waits on;
 //! * [`agent`]: wires the pieces together and runs them until shutdown.
 
 #![deny(missing_docs)]
@@ -20,3 +21,4 @@ pub mod agent;
 pub mod collect;
 pub mod config;
 pub mod rrd;
+pub mod shutdown;
