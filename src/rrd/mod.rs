@@ -11,7 +11,10 @@ pub mod chart;
 pub mod host;
 pub mod storage_number;
 
-pub use chart::{Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, Dimension, DimensionDef};
+pub use chart::{
+    Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, Dimension,
+    DimensionDef,
+};
 pub use host::{Db, Host, HostInfo};
 
 #[cfg(test)]

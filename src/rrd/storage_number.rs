@@ -123,7 +123,11 @@ mod tests {
         let got = unpack(pack(v, SN_EXISTS));
         let err = (got - v).abs();
         if v.abs() >= 0.17 {
-            assert!(err <= v.abs() * 1e-6, "{v} came back as {got} (rel err {})", err / v.abs());
+            assert!(
+                err <= v.abs() * 1e-6,
+                "{v} came back as {got} (rel err {})",
+                err / v.abs()
+            );
         } else {
             assert!(err <= 1e-7, "{v} came back as {got} (abs err {err})");
         }
@@ -149,7 +153,11 @@ mod tests {
         for p in -7..7 {
             let v = 1.6777218 * 10f64.powi(p);
             let n = pack(v, SN_EXISTS);
-            assert_eq!(n & SN_FLAGS_MASK, SN_EXISTS, "flags corrupted for {v}: {n:#010x}");
+            assert_eq!(
+                n & SN_FLAGS_MASK,
+                SN_EXISTS,
+                "flags corrupted for {v}: {n:#010x}"
+            );
             assert_close(v);
         }
     }
@@ -181,6 +189,9 @@ mod tests {
         let mut v = 1e-9;
         while v < 1.6e14 {
             for f in [1.0, 1.234567, 3.3333333, 9.999999] {
+                if v * f > 1.6e14 {
+                    continue;
+                }
                 assert_close(v * f);
                 assert_close(-v * f);
             }

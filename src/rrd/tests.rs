@@ -1,0 +1,339 @@
+//! Store behaviour with a fake clock: slots, wrap-around, algorithms, gaps.
+
+use super::storage_number::{exists, is_reset, unpack};
+use super::*;
+
+const S: u64 = 1_000_000;
+
+fn chart(ue: u32, history: usize, dims: &[(&str, Algorithm)]) -> Chart {
+    let c = Chart::new(&ChartDef::new("test.chart", ue), history);
+    for (id, algo) in dims {
+        c.add_dimension(&DimensionDef::new(id, *algo));
+    }
+    c
+}
+
+fn at(c: &Chart, dim: usize, t: i64) -> Option<f64> {
+    let d = c.read();
+    let n = d.value_at(dim, t);
+    exists(n).then(|| unpack(n))
+}
+
+#[test]
+fn first_collection_only_primes() {
+    let c = chart(1, 10, &[("a", Algorithm::Absolute)]);
+    c.collect(&[(0, 5)], 100 * S).unwrap();
+    let d = c.read();
+    assert_eq!(d.last_entry_t(), None);
+    assert_eq!(d.first_entry_t(), None);
+    assert_eq!(d.dims[0].last_collected_value, 5);
+    assert_eq!(d.dims[0].last_collected_ut, 100 * S);
+}
+
+#[test]
+fn absolute_on_boundaries_stores_each_value_in_its_slot() {
+    let c = chart(1, 10, &[("a", Algorithm::Absolute)]);
+    for (i, t) in (100..106).enumerate() {
+        c.collect(&[(0, i as i64 * 10)], t * S).unwrap();
+    }
+    assert_eq!(c.read().first_entry_t(), Some(101));
+    assert_eq!(c.read().last_entry_t(), Some(105));
+    for t in 101..=105 {
+        assert_eq!(at(&c, 0, t), Some((t - 100) as f64 * 10.0), "slot {t}");
+    }
+    assert_eq!(at(&c, 0, 100), None);
+    assert_eq!(at(&c, 0, 106), None);
+}
+
+#[test]
+fn absolute_off_boundary_crossing_one_boundary_is_stored_as_collected() {
+    let c = chart(1, 10, &[("a", Algorithm::Absolute)]);
+    c.collect(&[(0, 7)], 100 * S + 300_000).unwrap();
+    c.collect(&[(0, 9)], 101 * S + 300_000).unwrap();
+    assert_eq!(at(&c, 0, 101), Some(9.0));
+}
+
+#[test]
+fn absolute_across_several_boundaries_is_interpolated() {
+    let c = chart(1, 10, &[("a", Algorithm::Absolute)]);
+    c.collect(&[(0, 100)], 100 * S).unwrap();
+    // A late collection: 4 s later, crossing 101..=104.
+    c.collect(&[(0, 500)], 104 * S).unwrap();
+    assert_eq!(at(&c, 0, 101), Some(200.0));
+    assert_eq!(at(&c, 0, 102), Some(300.0));
+    assert_eq!(at(&c, 0, 103), Some(400.0));
+    assert_eq!(at(&c, 0, 104), Some(500.0));
+}
+
+#[test]
+fn incremental_example_from_the_spec_carries_the_remainder() {
+    // counter 1000 at 10.2 s, 1150 at 11.7 s → rate 100/s; slot 11 gets 100; 11.0–11.7 is carried.
+    let c = chart(1, 10, &[("c", Algorithm::Incremental)]);
+    c.collect(&[(0, 1000)], 10 * S + 200_000).unwrap();
+    c.collect(&[(0, 1150)], 11 * S + 700_000).unwrap();
+    assert_eq!(at(&c, 0, 11), Some(100.0));
+    assert_eq!(c.read().last_entry_t(), Some(11));
+    // The carried 70 counts of 11.0–11.7 plus 30 of 11.7–12.0 make slot 12 = 100/s.
+    c.collect(&[(0, 1250)], 12 * S + 700_000).unwrap();
+    assert_eq!(at(&c, 0, 12), Some(100.0));
+    // A faster second, 300 counts over 12.7–13.7: slot 13 = 70 carried (12.0–12.7 at 100/s)
+    // + 0.3 s × 300/s = 160.
+    c.collect(&[(0, 1550)], 13 * S + 700_000).unwrap();
+    let v = at(&c, 0, 13).unwrap();
+    assert!((v - 160.0).abs() < 1e-4, "{v}");
+}
+
+#[test]
+fn incremental_spread_over_several_boundaries_keeps_the_total() {
+    let c = chart(1, 10, &[("c", Algorithm::Incremental)]);
+    c.collect(&[(0, 0)], 100 * S).unwrap();
+    c.collect(&[(0, 3000)], 103 * S).unwrap();
+    for t in 101..=103 {
+        assert_eq!(at(&c, 0, t), Some(1000.0), "slot {t}");
+    }
+}
+
+#[test]
+fn incremental_counter_reset_makes_no_spike() {
+    let c = chart(1, 10, &[("c", Algorithm::Incremental)]);
+    c.collect(&[(0, 1_000_000)], 100 * S).unwrap();
+    c.collect(&[(0, 1_000_100)], 101 * S).unwrap();
+    c.collect(&[(0, 50)], 102 * S).unwrap(); // went backwards: reset
+    c.collect(&[(0, 150)], 103 * S).unwrap();
+    assert_eq!(at(&c, 0, 101), Some(100.0));
+    assert_eq!(at(&c, 0, 102), Some(0.0));
+    assert!(is_reset(c.read().value_at(0, 102)));
+    assert_eq!(at(&c, 0, 103), Some(100.0));
+}
+
+#[test]
+fn multiplier_and_divisor_apply_after_the_algorithm() {
+    let c = Chart::new(&ChartDef::new("net.eth0", 1), 10);
+    c.add_dimension(&DimensionDef::new("received", Algorithm::Incremental).scaled(8, 1000));
+    c.add_dimension(&DimensionDef::new("load", Algorithm::Absolute).scaled(1, 1000));
+    c.collect(&[(0, 0), (1, 520)], 100 * S).unwrap();
+    c.collect(&[(0, 125_000), (1, 1520)], 101 * S).unwrap();
+    assert_eq!(at(&c, 0, 101), Some(1000.0)); // 125000 B/s × 8 / 1000 = 1000 kbit/s
+    assert_eq!(at(&c, 1, 101), Some(1.52));
+}
+
+#[test]
+fn percentage_of_absolute_row() {
+    let c = chart(
+        1,
+        10,
+        &[
+            ("a", Algorithm::PercentageOfAbsoluteRow),
+            ("b", Algorithm::PercentageOfAbsoluteRow),
+        ],
+    );
+    c.collect(&[(0, 1), (1, 3)], 100 * S).unwrap();
+    c.collect(&[(0, 1), (1, 3)], 101 * S).unwrap();
+    assert_eq!(at(&c, 0, 101), Some(25.0));
+    assert_eq!(at(&c, 1, 101), Some(75.0));
+}
+
+#[test]
+fn percentage_of_incremental_row() {
+    let c = chart(
+        1,
+        10,
+        &[
+            ("user", Algorithm::PercentageOfIncrementalRow),
+            ("idle", Algorithm::PercentageOfIncrementalRow),
+        ],
+    );
+    c.collect(&[(0, 1000), (1, 5000)], 100 * S).unwrap();
+    c.collect(&[(0, 1030), (1, 5070)], 101 * S).unwrap();
+    assert_eq!(at(&c, 0, 101), Some(30.0));
+    assert_eq!(at(&c, 1, 101), Some(70.0));
+}
+
+#[test]
+fn ring_wraps_and_first_entry_is_the_oldest_kept_slot() {
+    let c = chart(1, 5, &[("a", Algorithm::Absolute)]);
+    for t in 100..=112 {
+        c.collect(&[(0, t)], t as u64 * S).unwrap();
+    }
+    let d = c.read();
+    assert_eq!(d.last_entry_t(), Some(112));
+    assert_eq!(d.first_entry_t(), Some(108), "5 slots: 108..=112");
+    for t in 108..=112 {
+        assert_eq!(unpack(d.value_at(0, t)), t as f64);
+    }
+    assert!(
+        !exists(d.value_at(0, 107)),
+        "overwritten slot must not be readable"
+    );
+    let mut seen = vec![];
+    d.for_each_value(0, 100, 112, |t, v| seen.push((t, v)));
+    assert_eq!(seen, (108..=112).map(|t| (t, t as f64)).collect::<Vec<_>>());
+}
+
+#[test]
+fn time2slot_is_stable_across_wrap() {
+    let c = chart(2, 4, &[("a", Algorithm::Absolute)]);
+    let d = c.read();
+    assert_eq!(d.time2slot(0), 0);
+    assert_eq!(d.time2slot(2), 1);
+    assert_eq!(d.time2slot(3), 1);
+    assert_eq!(d.time2slot(8), 0);
+    assert_eq!(d.time2slot(14), 3);
+}
+
+#[test]
+fn update_every_two_aligns_slots_to_even_seconds() {
+    let c = chart(2, 10, &[("a", Algorithm::Absolute)]);
+    c.collect(&[(0, 1)], 101 * S).unwrap();
+    c.collect(&[(0, 2)], 103 * S).unwrap();
+    c.collect(&[(0, 3)], 105 * S).unwrap();
+    let d = c.read();
+    assert_eq!(d.last_entry_t(), Some(104));
+    assert_eq!(unpack(d.value_at(0, 102)), 2.0);
+    assert_eq!(unpack(d.value_at(0, 104)), 3.0);
+}
+
+#[test]
+fn uncollected_dimension_leaves_an_empty_slot_not_zero() {
+    let c = chart(
+        1,
+        10,
+        &[("a", Algorithm::Absolute), ("b", Algorithm::Absolute)],
+    );
+    c.collect(&[(0, 1), (1, 1)], 100 * S).unwrap();
+    c.collect(&[(0, 2)], 101 * S).unwrap();
+    c.collect(&[(0, 3), (1, 3)], 102 * S).unwrap();
+    assert_eq!(at(&c, 0, 101), Some(2.0));
+    assert_eq!(at(&c, 1, 101), None);
+    assert_eq!(at(&c, 1, 102), Some(3.0));
+}
+
+#[test]
+fn restart_leaves_the_time_away_empty() {
+    let c = chart(1, 100, &[("a", Algorithm::Absolute)]);
+    c.collect(&[(0, 1)], 100 * S).unwrap();
+    c.collect(&[(0, 2)], 101 * S).unwrap();
+    c.restart_collection();
+    c.collect(&[(0, 50)], 110 * S).unwrap(); // primes; 102..=110 empty
+    c.collect(&[(0, 60)], 111 * S).unwrap();
+    let d = c.read();
+    assert_eq!(unpack(d.value_at(0, 101)), 2.0);
+    for t in 102..=110 {
+        assert!(!exists(d.value_at(0, t)), "slot {t} must be empty");
+    }
+    assert_eq!(unpack(d.value_at(0, 111)), 60.0);
+    assert_eq!(d.last_entry_t(), Some(111));
+}
+
+#[test]
+fn a_late_collection_beyond_history_starts_over() {
+    let c = chart(1, 5, &[("a", Algorithm::Absolute)]);
+    c.collect(&[(0, 1)], 100 * S).unwrap();
+    c.collect(&[(0, 2)], 101 * S).unwrap();
+    c.collect(&[(0, 3)], 200 * S).unwrap(); // primes again
+    assert_eq!(c.read().last_entry_t(), None);
+    c.collect(&[(0, 4)], 201 * S).unwrap();
+    assert_eq!(c.read().first_entry_t(), Some(201));
+    assert_eq!(at(&c, 0, 201), Some(4.0));
+}
+
+#[test]
+fn time_going_backwards_is_refused() {
+    let c = chart(1, 5, &[("a", Algorithm::Absolute)]);
+    c.collect(&[(0, 1)], 100 * S).unwrap();
+    assert_eq!(
+        c.collect(&[(0, 1)], 99 * S),
+        Err(CollectError::TimeWentBackwards)
+    );
+}
+
+#[test]
+fn dimension_added_later_grows_the_ring_and_keeps_old_values() {
+    let c = chart(1, 10, &[("a", Algorithm::Absolute)]);
+    c.collect(&[(0, 1)], 100 * S).unwrap();
+    c.collect(&[(0, 2)], 101 * S).unwrap();
+    let b = c.add_dimension(&DimensionDef::new("b", Algorithm::Absolute));
+    c.collect(&[(0, 3), (b, 30)], 102 * S).unwrap();
+    c.collect(&[(0, 4), (b, 40)], 103 * S).unwrap();
+    assert_eq!(at(&c, 0, 101), Some(2.0));
+    assert_eq!(at(&c, 1, 101), None);
+    assert_eq!(at(&c, 1, 103), Some(40.0));
+}
+
+#[test]
+fn chart_name_is_type_plus_sanitized_name() {
+    let mut def = ChartDef::new("probe.x", 1);
+    def.name = Some("my name".into());
+    let c = Chart::new(&def, 5);
+    assert_eq!(&*c.read().meta.name, "probe.my_name");
+    let c = Chart::new(&ChartDef::new("probe.x", 1), 5);
+    assert_eq!(&*c.read().meta.name, "probe.x");
+    assert_eq!(&*c.read().meta.family, "probe");
+    assert_eq!(&*c.read().meta.context, "probe.x");
+}
+
+#[test]
+fn dimension_name_defaults_to_id() {
+    let c = chart(1, 5, &[("a", Algorithm::Absolute)]);
+    assert_eq!(&*c.read().dims[0].name, "a");
+}
+
+#[test]
+fn readers_and_a_writer_run_concurrently() {
+    use std::sync::Arc;
+    let c = Arc::new(chart(1, 3600, &[("a", Algorithm::Absolute)]));
+    let w = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            for t in 0..2000u64 {
+                c.collect(&[(0, t as i64)], (1000 + t) * S).unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !w.is_finished() {
+        let d = c.read();
+        if let Some(last) = d.last_entry_t() {
+            // Every readable slot holds its own time's value.
+            let n = d.value_at(0, last);
+            assert_eq!(unpack(n), (last - 1000) as f64);
+            reads += 1;
+        }
+    }
+    w.join().unwrap();
+    assert_eq!(c.read().last_entry_t(), Some(2999));
+    let _ = reads;
+}
+
+#[test]
+fn db_hosts_and_charts() {
+    let db = Db::new(
+        HostInfo {
+            hostname: "me".into(),
+            update_every: 1,
+            ..Default::default()
+        },
+        60,
+    );
+    let (c1, new1) = db.localhost().define_chart(&ChartDef::new("a.b", 1));
+    let (c2, new2) = db.localhost().define_chart(&ChartDef::new("a.b", 1));
+    assert!(new1 && !new2);
+    assert!(std::sync::Arc::ptr_eq(&c1, &c2));
+    let (child, new) = db.host_by_guid(HostInfo {
+        hostname: "child".into(),
+        machine_guid: "g1".into(),
+        ..Default::default()
+    });
+    assert!(new);
+    let (again, new) = db.host_by_guid(HostInfo {
+        hostname: "child2".into(),
+        machine_guid: "g1".into(),
+        ..Default::default()
+    });
+    assert!(!new);
+    assert!(std::sync::Arc::ptr_eq(&child, &again));
+    assert_eq!(again.hostname(), "child2");
+    assert_eq!(db.hosts().len(), 2);
+    assert!(db.is_localhost(&db.localhost()));
+    assert!(!db.is_localhost(&child));
+}
