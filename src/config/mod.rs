@@ -1,1 +1,330 @@
-//! Configuration: netdata.conf-style files, parsed into typed settings.
+//! Configuration: netdata.conf-style files, parsed into typed settings; every error names
+//! `file:line`.
+//!
+//! [`load`] reads the main file and an `exporting.conf` in the configuration directory, then
+//! calls [`parse`], which does no I/O: tests feed it string literals. All problems of a file are
+//! reported together. This module knows nothing of what the settings drive.
+//!
+//! * `ini`: the syntax (`[section]`, `key = value`, `#` comments), with line numbers;
+//! * `setting`: typed values (booleans, numbers, paths, ...) and the visit that lists a section's
+//!   keys once for reading, rendering and unknown-key warnings;
+//! * `agent`: `[global]`, `[directories]`, `[plugins]`;
+//! * `exporting`: `[backend]`, `[exporting:global]` and `[TYPE:NAME]` exporter sections;
+//! * `diag`: collected errors and warnings.
+
+mod agent;
+mod diag;
+mod exporting;
+mod ini;
+mod setting;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use agent::{Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
+pub use exporting::{
+    parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport,
+    INSTANCE_TYPES,
+};
+
+use diag::Diagnostics;
+use exporting::Found;
+use ini::{Ini, Section};
+
+/// The whole configuration, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The main file, as named to [`parse`].
+    pub file: PathBuf,
+    /// `[global]`.
+    pub global: Global,
+    /// `[directories]`.
+    pub directories: Directories,
+    /// `[plugins]`.
+    pub plugins: Plugins,
+    /// `[backend]` and every `[TYPE:NAME]`, in file order (main file first).
+    pub exporters: Vec<ExporterConfig>,
+    /// `[host labels]`: `name = value` pairs in file order.
+    pub host_labels: Vec<(String, String)>,
+}
+
+/// One configuration file's display name and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The name used in messages (usually the path).
+    pub name: String,
+    /// The file's contents.
+    pub text: String,
+}
+
+/// Defaults that come from the machine rather than from files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// The system hostname, the default of `[global] hostname`.
+    pub hostname: String,
+}
+
+/// A configuration that can be used, and what was odd about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Warnings (`file:line: ...`) worth logging: unknown keys and sections, overridden values.
+    pub warnings: Vec<String>,
+}
+
+/// Why a configuration cannot be used: every error found, one per line when displayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Errors {
+    /// Each error, `file:line: problem`, in file and line order.
+    pub errors: Vec<String>,
+    /// Warnings found along the way (they may explain an error).
+    pub warnings: Vec<String>,
+}
+
+impl Errors {
+    fn one(error: String) -> Errors {
+        Errors {
+            errors: vec![error],
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Errors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.errors.join("\n"))
+    }
+}
+
+impl std::error::Error for Errors {}
+
+/// What a section name means.
+enum Role<'a> {
+    Global,
+    Directories,
+    Plugins,
+    HostLabels,
+    /// Read elsewhere, or later: no warning.
+    Accepted,
+    Backend,
+    ExportingGlobal,
+    Instance(ConnectorKind, &'a str),
+    Unknown,
+}
+
+fn role(name: &str) -> Role<'_> {
+    match name {
+        "global" => Role::Global,
+        "directories" => Role::Directories,
+        "plugins" => Role::Plugins,
+        "host labels" => Role::HostLabels,
+        "web" | "stream" | "logs" => Role::Accepted,
+        "backend" => Role::Backend,
+        "exporting:global" => Role::ExportingGlobal,
+        _ if is_uuid(name) => Role::Accepted,
+        _ => match exporting::split_section(name) {
+            Some((kind, instance)) => match ConnectorKind::from_type(kind) {
+                Some(kind) => Role::Instance(kind, instance),
+                None => Role::Unknown,
+            },
+            None => Role::Unknown,
+        },
+    }
+}
+
+/// Whether `name` is a UUID (`8-4-4-4-12` hex digits), as stream API keys are.
+fn is_uuid(name: &str) -> bool {
+    let groups: Vec<&str> = name.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The directory holding the main file `name` (`.` when it has none).
+fn directory_of(name: &str) -> PathBuf {
+    match Path::new(name).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Parse the main file and, when present, `exporting.conf`. Pure: no I/O.
+pub fn parse(
+    main: Source,
+    exporting: Option<Source>,
+    defaults: &Defaults,
+) -> Result<Loaded, Errors> {
+    let mut diag = Diagnostics::default();
+    let main_ini = ini::parse(&main.name, &main.text, &mut diag);
+    let exporting_ini = exporting.map(|s| ini::parse(&s.name, &s.text, &mut diag));
+
+    let file = main_ini.file.as_str();
+    let mut global = Global::new(defaults.hostname.clone());
+    let mut directories = Directories::new(directory_of(&main.name));
+    let mut plugins = Plugins::default();
+    let mut host_labels = Vec::new();
+    let mut found = Vec::new();
+    let mut globals = Vec::new();
+    for section in &main_ini.sections {
+        match role(&section.name) {
+            Role::Global => agent::read_section(&mut global, file, section, &mut diag),
+            Role::Directories => agent::read_section(&mut directories, file, section, &mut diag),
+            Role::Plugins => plugins = agent::read_plugins(file, section, &mut diag),
+            Role::HostLabels => {
+                host_labels = section
+                    .entries
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.clone()))
+                    .collect();
+            }
+            Role::Accepted => {}
+            Role::Backend => found.push(Found {
+                file,
+                section,
+                instance: None,
+            }),
+            Role::ExportingGlobal => globals.push((file, section)),
+            Role::Instance(kind, name) => found.push(Found {
+                file,
+                section,
+                instance: Some((kind, name)),
+            }),
+            Role::Unknown => unknown_section(&mut diag, file, section, ""),
+        }
+    }
+    if let Some(ini) = &exporting_ini {
+        let file = ini.file.as_str();
+        for section in &ini.sections {
+            match role(&section.name) {
+                // exporting.conf's defaults win over the main file's.
+                Role::ExportingGlobal => globals.insert(0, (file, section)),
+                Role::Instance(kind, name) => found.push(Found {
+                    file,
+                    section,
+                    instance: Some((kind, name)),
+                }),
+                _ => unknown_section(
+                    &mut diag,
+                    file,
+                    section,
+                    " (exporting.conf holds [exporting:global] and [TYPE:NAME] sections)",
+                ),
+            }
+        }
+    }
+    let exporters = exporting::read(&found, &globals, &mut diag);
+
+    let (errors, warnings) = diag.finish();
+    if !errors.is_empty() {
+        return Err(Errors { errors, warnings });
+    }
+    Ok(Loaded {
+        config: Config {
+            file: PathBuf::from(main.name),
+            global,
+            directories,
+            plugins,
+            exporters,
+            host_labels,
+        },
+        warnings,
+    })
+}
+
+fn unknown_section(diag: &mut Diagnostics, file: &str, section: &Section, hint: &str) {
+    diag.warn(
+        file,
+        section.line,
+        format_args!("unknown section [{}]; ignored{hint}", section.name),
+    );
+}
+
+/// The directory `exporting.conf` is looked for in: `[directories] config` of the main file's
+/// text, else the main file's directory.
+fn config_directory(path: &Path, text: &str) -> PathBuf {
+    let name = path.display().to_string();
+    let ini: Ini = ini::parse(&name, text, &mut Diagnostics::default());
+    match ini
+        .section("directories")
+        .and_then(|s| s.get("config"))
+        .filter(|e| !e.value.is_empty())
+    {
+        Some(entry) => PathBuf::from(&entry.value),
+        None => directory_of(&name),
+    }
+}
+
+/// Read the main configuration file at `path`, and `exporting.conf` from the configuration
+/// directory when it exists, then [`parse`] them with this host's hostname as default.
+pub fn load(path: &Path) -> Result<Loaded, Errors> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Errors::one(format!(
+            "{name}: cannot read the configuration file: {e}; check the path"
+        ))
+    })?;
+    let exporting_path = config_directory(path, &text).join("exporting.conf");
+    let exporting = match std::fs::read_to_string(&exporting_path) {
+        Ok(text) => Some(Source {
+            name: exporting_path.display().to_string(),
+            text,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(Errors::one(format!(
+                "{}: cannot read: {e}; fix its permissions or remove it",
+                exporting_path.display()
+            )))
+        }
+    };
+    let defaults = Defaults {
+        hostname: system_hostname(),
+    };
+    parse(Source { name, text }, exporting, &defaults)
+}
+
+/// The system's hostname, or `localhost` when it cannot be read.
+fn system_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes, which bounds what is written.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match String::from_utf8_lossy(&buf[..end]).into_owned() {
+        name if rc == 0 && !name.is_empty() => name,
+        _ => "localhost".to_string(),
+    }
+}
+
+impl Config {
+    /// The effective configuration in netdata.conf syntax: every key with its value, defaults
+    /// included, exporters with their `[exporting:global]` defaults applied. Passwords show as
+    /// `********`. Parsing the result gives this configuration again (but for passwords).
+    pub fn effective(&self) -> String {
+        let mut out = format!(
+            "# rrdpipe effective configuration, read from {}\n\
+             # every key is shown with its value, defaults included; passwords are masked\n",
+            self.file.display()
+        );
+        out.push_str("\n[global]\n");
+        setting::render(&self.global, &mut out);
+        out.push_str("\n[directories]\n");
+        setting::render(&self.directories, &mut out);
+        out.push_str("\n[plugins]\n");
+        agent::render_plugins(&self.plugins, &mut out);
+        out.push_str("\n[host labels]\n");
+        for (name, value) in &self.host_labels {
+            setting::entry_line(&mut out, name, value);
+        }
+        for exporter in &self.exporters {
+            exporting::render(exporter, &mut out);
+        }
+        out
+    }
+}

@@ -1,0 +1,597 @@
+//! Exporter sections: the legacy `[backend]` and exporting-engine `[TYPE:NAME]` instances with
+//! their `[exporting:global]` defaults, read into [`ExporterConfig`]s.
+//!
+//! Destinations are parsed here but never resolved; nothing here opens a connection or knows
+//! how data is formatted.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::diag::Diagnostics;
+use super::ini::Section;
+use super::setting::{
+    self, parse_bool, Bool, Kind, OptPath, OptText, Secret, Settings, Text, Visit, Whole,
+};
+
+/// The wire format and transport family of an exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectorKind {
+    /// Graphite plaintext lines over TCP or UDP.
+    Graphite,
+    /// OpenTSDB telnet `put` lines over TCP or UDP.
+    Opentsdb,
+    /// One JSON object per line over TCP or UDP.
+    Json,
+    /// OpenTSDB JSON over HTTP(S).
+    OpentsdbHttp {
+        /// HTTPS rather than HTTP.
+        tls: bool,
+    },
+    /// JSON over HTTP(S).
+    JsonHttp {
+        /// HTTPS rather than HTTP.
+        tls: bool,
+    },
+    /// Prometheus remote write over HTTP(S).
+    RemoteWrite {
+        /// HTTPS rather than HTTP.
+        tls: bool,
+    },
+}
+
+/// Every exporter type accepted as the TYPE of a `[TYPE:NAME]` section.
+pub const INSTANCE_TYPES: &[(&str, ConnectorKind)] = &[
+    ("graphite", ConnectorKind::Graphite),
+    ("graphite:plaintext", ConnectorKind::Graphite),
+    ("opentsdb", ConnectorKind::Opentsdb),
+    ("opentsdb:telnet", ConnectorKind::Opentsdb),
+    ("json", ConnectorKind::Json),
+    ("json:plaintext", ConnectorKind::Json),
+    ("opentsdb:http", ConnectorKind::OpentsdbHttp { tls: false }),
+    ("opentsdb:https", ConnectorKind::OpentsdbHttp { tls: true }),
+    ("json:http", ConnectorKind::JsonHttp { tls: false }),
+    ("json:https", ConnectorKind::JsonHttp { tls: true }),
+    (
+        "prometheus_remote_write",
+        ConnectorKind::RemoteWrite { tls: false },
+    ),
+    (
+        "prometheus_remote_write:http",
+        ConnectorKind::RemoteWrite { tls: false },
+    ),
+    (
+        "prometheus_remote_write:https",
+        ConnectorKind::RemoteWrite { tls: true },
+    ),
+];
+
+/// How many of [`INSTANCE_TYPES`] (the first ones) the legacy `[backend] type` accepts.
+const LEGACY_TYPE_COUNT: usize = 6;
+
+impl ConnectorKind {
+    /// The kind named by an exporter type (`opentsdb:http`), if known.
+    pub fn from_type(name: &str) -> Option<ConnectorKind> {
+        INSTANCE_TYPES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, kind)| *kind)
+    }
+
+    /// The canonical type name (`graphite`, `opentsdb:https`, ...).
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ConnectorKind::Graphite => "graphite",
+            ConnectorKind::Opentsdb => "opentsdb",
+            ConnectorKind::Json => "json",
+            ConnectorKind::OpentsdbHttp { tls: false } => "opentsdb:http",
+            ConnectorKind::OpentsdbHttp { tls: true } => "opentsdb:https",
+            ConnectorKind::JsonHttp { tls: false } => "json:http",
+            ConnectorKind::JsonHttp { tls: true } => "json:https",
+            ConnectorKind::RemoteWrite { tls: false } => "prometheus_remote_write",
+            ConnectorKind::RemoteWrite { tls: true } => "prometheus_remote_write:https",
+        }
+    }
+
+    /// Whether it speaks HTTPS.
+    pub fn tls(self) -> bool {
+        match self {
+            ConnectorKind::Graphite | ConnectorKind::Opentsdb | ConnectorKind::Json => false,
+            ConnectorKind::OpentsdbHttp { tls }
+            | ConnectorKind::JsonHttp { tls }
+            | ConnectorKind::RemoteWrite { tls } => tls,
+        }
+    }
+
+    /// Whether it sends plain lines over a socket (and so may use UDP), rather than HTTP.
+    pub fn is_plaintext(self) -> bool {
+        matches!(
+            self,
+            ConnectorKind::Graphite | ConnectorKind::Opentsdb | ConnectorKind::Json
+        )
+    }
+
+    /// The port used when a destination gives none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            ConnectorKind::Graphite => 2003,
+            ConnectorKind::Opentsdb => 4242,
+            ConnectorKind::Json => 5448,
+            _ if self.tls() => 443,
+            _ => 80,
+        }
+    }
+}
+
+/// The socket type of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// TCP (the default).
+    Tcp,
+    /// UDP (plaintext types only).
+    Udp,
+}
+
+/// One `[tcp:|udp:]HOST[:PORT]` of a `destination` list; the host is not resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Destination {
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// A host name or address, without brackets (`::1`, `fe80::1%eth0`).
+    pub host: String,
+    /// The port (the type's default when not given).
+    pub port: u16,
+}
+
+impl fmt::Display for Destination {
+    /// As it parses back: `host:port`, `udp:host:port`, `[::1]:port`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.transport == Transport::Udp {
+            f.write_str("udp:")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Parse a `destination` value: entries separated by spaces or commas, each
+/// `[tcp:|udp:]HOST[:PORT]` with IPv6 addresses in brackets. On error, says what is wrong.
+pub fn parse_destinations(text: &str, kind: ConnectorKind) -> Result<Vec<Destination>, String> {
+    let list = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| parse_destination(t, kind))
+        .collect::<Result<Vec<_>, _>>()?;
+    if list.is_empty() {
+        return Err(format!(
+            "expected at least one destination, e.g. localhost:{}",
+            kind.default_port()
+        ));
+    }
+    Ok(list)
+}
+
+fn parse_destination(token: &str, kind: ConnectorKind) -> Result<Destination, String> {
+    let prefix = |p: &str| {
+        token
+            .get(..p.len())
+            .filter(|head| head.eq_ignore_ascii_case(p))
+            .map(|_| &token[p.len()..])
+    };
+    let (transport, rest) = match (prefix("tcp:"), prefix("udp:")) {
+        (Some(rest), _) => (Transport::Tcp, rest),
+        (_, Some(rest)) => (Transport::Udp, rest),
+        _ => (Transport::Tcp, token),
+    };
+    if transport == Transport::Udp && !kind.is_plaintext() {
+        return Err(format!(
+            "'{token}' uses udp, which only graphite, opentsdb and json (plaintext) can send over; \
+             remove 'udp:'"
+        ));
+    }
+    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
+        let Some((host, after)) = bracketed.split_once(']') else {
+            return Err(format!("'{token}' has no closing ] after the IPv6 address"));
+        };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(port) => Some(port),
+                None => {
+                    return Err(format!(
+                        "'{token}' has '{after}' after ]; write [ADDRESS]:PORT"
+                    ))
+                }
+            },
+        };
+        (host, port)
+    } else {
+        match rest.split_once(':') {
+            Some((_, port)) if port.contains(':') => {
+                return Err(format!(
+                    "'{token}' looks like an IPv6 address; put it in brackets, e.g. [{rest}]"
+                ))
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!(
+            "'{token}' has no host; write [tcp:|udp:]HOST[:PORT]"
+        ));
+    }
+    let port = match port {
+        None => kind.default_port(),
+        Some(text) => text.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            format!("'{token}' has a bad port '{text}'; use a number from 1 to 65535")
+        })?,
+    };
+    Ok(Destination {
+        transport,
+        host: host.to_string(),
+        port,
+    })
+}
+
+/// Which values of a dimension are exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DataSource {
+    /// The stored value of each slot (`as collected`, `as-collected`, `raw`).
+    AsCollected,
+    /// The mean over the export interval (`average`).
+    Average,
+    /// The sum over the export interval (`sum`, `volume`).
+    Sum,
+}
+
+impl DataSource {
+    /// The canonical name: `as collected`, `average` or `sum`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataSource::AsCollected => "as collected",
+            DataSource::Average => "average",
+            DataSource::Sum => "sum",
+        }
+    }
+}
+
+/// One exporter's settings, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExporterConfig {
+    /// `backend` for the legacy section, else the NAME of `[TYPE:NAME]`.
+    pub name: String,
+    /// The section name as written, for messages.
+    pub section: String,
+    /// The file the section is in, for messages.
+    pub file: String,
+    /// The line the section starts at, for messages.
+    pub line: usize,
+    /// Whether this is the legacy `[backend]` section.
+    pub legacy: bool,
+    /// The type: from the section name, or from `type` in `[backend]` (default graphite).
+    pub kind: ConnectorKind,
+    /// `enabled` (default no; `[exporting:global] enabled = no` disables every instance).
+    pub enabled: bool,
+    /// `destination` (default `localhost` on the type's default port); tried in order.
+    pub destinations: Vec<Destination>,
+    /// `data source` (default `average`).
+    pub data_source: DataSource,
+    /// `prefix` (default `netdata`).
+    pub prefix: String,
+    /// `hostname`; `None` sends the host's own hostname.
+    pub hostname: Option<String>,
+    /// `update every`: seconds between exports (default 10).
+    pub update_every: u32,
+    /// `buffer on failures`: how many intervals of data are kept while sending fails (default 10).
+    pub buffer_on_failures: u32,
+    /// `timeout ms` (default 2 × update every × 1000).
+    pub timeout_ms: u64,
+    /// `send charts matching`: simple pattern (default `*`).
+    pub send_charts_matching: String,
+    /// `send hosts matching`: simple pattern (default `localhost *`).
+    pub send_hosts_matching: String,
+    /// `send names instead of ids` (default yes, but no for `[backend]`).
+    pub send_names_instead_of_ids: bool,
+    /// `send configured labels`: host labels from `[host labels]` (default yes).
+    pub send_configured_labels: bool,
+    /// `send automatic labels`: labels the agent detects itself (default no).
+    pub send_automatic_labels: bool,
+    /// `remote write URL path` (default `/receive`).
+    pub remote_write_url_path: String,
+    /// `username` for HTTP basic authentication.
+    pub username: Option<String>,
+    /// `password` for HTTP basic authentication; never printed.
+    pub password: Option<String>,
+    /// `tls ca file`: certificates to trust instead of the system's.
+    pub tls_ca_file: Option<PathBuf>,
+    /// `tls skip verify`: accept any server certificate (default no).
+    pub tls_skip_verify: bool,
+}
+
+impl ExporterConfig {
+    /// The defaults for the exporter `name` in `section` at `file:line`; `legacy` for `[backend]`.
+    /// The kind starts as graphite (the `[backend] type` default).
+    fn new(section: &str, name: &str, file: &str, line: usize, legacy: bool) -> ExporterConfig {
+        let kind = ConnectorKind::Graphite;
+        ExporterConfig {
+            name: name.to_string(),
+            section: section.to_string(),
+            file: file.to_string(),
+            line,
+            legacy,
+            kind,
+            enabled: false,
+            destinations: Vec::new(),
+            data_source: DataSource::Average,
+            prefix: "netdata".to_string(),
+            hostname: None,
+            update_every: 10,
+            buffer_on_failures: 10,
+            timeout_ms: 20_000,
+            send_charts_matching: "*".to_string(),
+            send_hosts_matching: "localhost *".to_string(),
+            send_names_instead_of_ids: !legacy,
+            send_configured_labels: true,
+            send_automatic_labels: false,
+            remote_write_url_path: "/receive".to_string(),
+            username: None,
+            password: None,
+            tls_ca_file: None,
+            tls_skip_verify: false,
+        }
+    }
+}
+
+impl Settings for ExporterConfig {
+    fn visit<V: Visit>(&mut self, v: &mut V) {
+        v.setting("enabled", &mut self.enabled, &Bool);
+        if self.legacy {
+            v.setting("type", &mut self.kind, &LegacyType);
+        }
+        let destinations = Destinations(self.kind);
+        v.setting("destination", &mut self.destinations, &destinations);
+        v.setting("data source", &mut self.data_source, &DataSources);
+        v.setting("prefix", &mut self.prefix, &Text);
+        v.setting("hostname", &mut self.hostname, &OptText);
+        v.setting("update every", &mut self.update_every, &SECONDS);
+        v.setting(
+            "buffer on failures",
+            &mut self.buffer_on_failures,
+            &INTERVALS,
+        );
+        v.setting("timeout ms", &mut self.timeout_ms, &MILLISECONDS);
+        v.setting(
+            "send charts matching",
+            &mut self.send_charts_matching,
+            &Text,
+        );
+        v.setting("send hosts matching", &mut self.send_hosts_matching, &Text);
+        let names = &mut self.send_names_instead_of_ids;
+        v.setting("send names instead of ids", names, &Bool);
+        v.setting(
+            "send configured labels",
+            &mut self.send_configured_labels,
+            &Bool,
+        );
+        v.setting(
+            "send automatic labels",
+            &mut self.send_automatic_labels,
+            &Bool,
+        );
+        let url_path = &mut self.remote_write_url_path;
+        v.setting("remote write URL path", url_path, &UrlPath);
+        v.setting("username", &mut self.username, &OptText);
+        v.setting("password", &mut self.password, &Secret);
+        v.setting("tls ca file", &mut self.tls_ca_file, &OptPath);
+        v.setting("tls skip verify", &mut self.tls_skip_verify, &Bool);
+    }
+}
+
+const SECONDS: Whole = Whole {
+    min: 1,
+    max: None,
+    unit: "seconds",
+};
+
+const INTERVALS: Whole = Whole {
+    min: 1,
+    max: None,
+    unit: "update intervals",
+};
+
+const MILLISECONDS: Whole = Whole {
+    min: 1,
+    max: None,
+    unit: "milliseconds",
+};
+
+/// `[backend] type`: one of the plaintext types.
+struct LegacyType;
+
+impl Kind<ConnectorKind> for LegacyType {
+    fn parse(&self, text: &str) -> Result<ConnectorKind, String> {
+        let legacy = &INSTANCE_TYPES[..LEGACY_TYPE_COUNT];
+        legacy
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, kind)| *kind)
+            .ok_or_else(|| {
+                let names: Vec<&str> = legacy.iter().map(|(name, _)| *name).collect();
+                format!("unknown backend type. Choose from: {}", names.join(", "))
+            })
+    }
+    fn render(&self, value: &ConnectorKind) -> String {
+        value.type_name().to_string()
+    }
+}
+
+/// `destination`, with default ports of the given type.
+struct Destinations(ConnectorKind);
+
+impl Kind<Vec<Destination>> for Destinations {
+    fn parse(&self, text: &str) -> Result<Vec<Destination>, String> {
+        parse_destinations(text, self.0)
+    }
+    fn render(&self, value: &Vec<Destination>) -> String {
+        let list: Vec<String> = value.iter().map(Destination::to_string).collect();
+        list.join(" ")
+    }
+}
+
+/// `data source`.
+struct DataSources;
+
+impl Kind<DataSource> for DataSources {
+    fn parse(&self, text: &str) -> Result<DataSource, String> {
+        let text = text.to_ascii_lowercase();
+        match text.as_str() {
+            "as collected" | "as-collected" | "raw" => Ok(DataSource::AsCollected),
+            "average" => Ok(DataSource::Average),
+            "sum" | "volume" => Ok(DataSource::Sum),
+            _ => Err(
+                "unknown data source. Choose from: as collected (or as-collected, raw), \
+                      average, sum (or volume)"
+                    .to_string(),
+            ),
+        }
+    }
+    fn render(&self, value: &DataSource) -> String {
+        value.name().to_string()
+    }
+}
+
+/// An HTTP path: starts with `/`.
+struct UrlPath;
+
+impl Kind<String> for UrlPath {
+    fn parse(&self, text: &str) -> Result<String, String> {
+        if text.starts_with('/') {
+            Ok(text.to_string())
+        } else {
+            Err("expected a URL path starting with /, e.g. /receive".to_string())
+        }
+    }
+    fn render(&self, value: &String) -> String {
+        value.clone()
+    }
+}
+
+/// Where an exporter section was found and what its name says.
+pub(crate) struct Found<'a> {
+    /// The file it is in.
+    pub file: &'a str,
+    /// The section.
+    pub section: &'a Section,
+    /// `None` for `[backend]`, else the kind and NAME of `[TYPE:NAME]`.
+    pub instance: Option<(ConnectorKind, &'a str)>,
+}
+
+/// Split a section name at its last `:` into type and instance name, both trimmed.
+pub(crate) fn split_section(name: &str) -> Option<(&str, &str)> {
+    name.rsplit_once(':').map(|(t, n)| (t.trim(), n.trim()))
+}
+
+/// Read exporter sections in order. `globals` are the `[exporting:global]` sections, the first
+/// one holding a key giving its default for every instance.
+pub(crate) fn read(
+    found: &[Found<'_>],
+    globals: &[(&str, &Section)],
+    diag: &mut Diagnostics,
+) -> Vec<ExporterConfig> {
+    let instance_keys = setting::known_keys(&ExporterConfig::new("", "", "", 0, false));
+    let legacy_keys = setting::known_keys(&ExporterConfig::new("", "", "", 0, true));
+    for (file, section) in globals {
+        setting::warn_unknown(file, section, &instance_keys, diag);
+    }
+    if !globals.is_empty() {
+        // Check the defaults once, even when no instance uses them.
+        setting::read(
+            &mut ExporterConfig::new("", "", "", 0, false),
+            globals,
+            diag,
+        );
+    }
+    // `(value, file, line)` of the `enabled` every instance is subject to.
+    let global_enabled = globals.iter().find_map(|(file, section)| {
+        section
+            .get("enabled")
+            .and_then(|e| parse_bool(&e.value).map(|on| (on, *file, e.line)))
+    });
+
+    let mut exporters: Vec<ExporterConfig> = Vec::new();
+    for f in found {
+        let section = f.section;
+        let (name, legacy) = match f.instance {
+            None => ("backend", true),
+            Some((_, name)) => (name, false),
+        };
+        if name.is_empty() {
+            diag.error(
+                f.file,
+                section.line,
+                format_args!(
+                    "[{}] has no instance name; write [TYPE:NAME], e.g. [graphite:my_graphite]",
+                    section.name
+                ),
+            );
+            continue;
+        }
+        let mut exporter = ExporterConfig::new(&section.name, name, f.file, section.line, legacy);
+        let mut chain = vec![(f.file, section)];
+        if let Some((kind, _)) = f.instance {
+            exporter.kind = kind;
+            chain.extend_from_slice(globals);
+        }
+        let present = setting::read(&mut exporter, &chain, diag);
+        let known = if legacy { &legacy_keys } else { &instance_keys };
+        setting::warn_unknown(f.file, section, known, diag);
+        if !present.contains(&"destination") {
+            exporter.destinations = vec![Destination {
+                transport: Transport::Tcp,
+                host: "localhost".to_string(),
+                port: exporter.kind.default_port(),
+            }];
+        }
+        if !present.contains(&"timeout ms") {
+            exporter.timeout_ms = 2 * u64::from(exporter.update_every) * 1000;
+        }
+        if let (false, Some((false, file, line))) = (legacy, global_enabled) {
+            if exporter.enabled {
+                let own = section.get("enabled").map_or(section.line, |e| e.line);
+                diag.warn(
+                    f.file,
+                    own,
+                    format_args!(
+                        "[{}] enabled = yes is overridden by [exporting:global] enabled = no at \
+                         {file}:{line}; this exporter stays disabled",
+                        section.name
+                    ),
+                );
+                exporter.enabled = false;
+            }
+        }
+        if let Some(other) = exporters.iter().find(|e| e.name == exporter.name) {
+            diag.error(
+                f.file,
+                section.line,
+                format_args!(
+                    "[{}]: the name '{}' is already used by [{}] at {}:{}; give each exporter its \
+                     own name",
+                    section.name, exporter.name, other.section, other.file, other.line
+                ),
+            );
+            continue;
+        }
+        exporters.push(exporter);
+    }
+    exporters
+}
+
+/// Append the section header and every key of `exporter`.
+pub(crate) fn render(exporter: &ExporterConfig, out: &mut String) {
+    out.push_str(&format!("\n[{}]\n", exporter.section));
+    setting::render(exporter, out);
+}

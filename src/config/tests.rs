@@ -1,0 +1,1181 @@
+//! Tests of the configuration layer, on string literals.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+
+use super::diag::Diagnostics;
+use super::exporting::split_section;
+use super::*;
+
+fn defaults() -> Defaults {
+    Defaults {
+        hostname: "box".to_string(),
+    }
+}
+
+fn source(name: &str, text: &str) -> Source {
+    Source {
+        name: name.to_string(),
+        text: text.to_string(),
+    }
+}
+
+/// Parse `main` (named `rrdpipe.conf`) and, if given, `exporting` (named `exporting.conf`).
+fn parse2(main: &str, exporting: Option<&str>) -> Result<Loaded, Errors> {
+    parse(
+        source("rrdpipe.conf", main),
+        exporting.map(|t| source("exporting.conf", t)),
+        &defaults(),
+    )
+}
+
+fn ok(main: &str) -> Loaded {
+    parse2(main, None).unwrap_or_else(|e| panic!("unexpected errors:\n{e}"))
+}
+
+fn errors(main: &str) -> Vec<String> {
+    match parse2(main, None) {
+        Ok(loaded) => panic!("expected errors, got {loaded:?}"),
+        Err(e) => e.errors,
+    }
+}
+
+fn error(main: &str) -> String {
+    let errors = errors(main);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    errors[0].clone()
+}
+
+fn localhost(port: u16) -> Destination {
+    Destination {
+        transport: Transport::Tcp,
+        host: "localhost".to_string(),
+        port,
+    }
+}
+
+fn legacy_defaults() -> ExporterConfig {
+    ExporterConfig {
+        name: "backend".to_string(),
+        section: "backend".to_string(),
+        file: "rrdpipe.conf".to_string(),
+        line: 1,
+        legacy: true,
+        kind: ConnectorKind::Graphite,
+        enabled: false,
+        destinations: vec![localhost(2003)],
+        data_source: DataSource::Average,
+        prefix: "netdata".to_string(),
+        hostname: None,
+        update_every: 10,
+        buffer_on_failures: 10,
+        timeout_ms: 20_000,
+        send_charts_matching: "*".to_string(),
+        send_hosts_matching: "localhost *".to_string(),
+        send_names_instead_of_ids: false,
+        send_configured_labels: true,
+        send_automatic_labels: false,
+        remote_write_url_path: "/receive".to_string(),
+        username: None,
+        password: None,
+        tls_ca_file: None,
+        tls_skip_verify: false,
+    }
+}
+
+// ---------------------------------------------------------------- defaults
+
+#[test]
+fn an_empty_file_gives_every_default() {
+    let loaded = ok("");
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    assert_eq!(
+        loaded.config,
+        Config {
+            file: PathBuf::from("rrdpipe.conf"),
+            global: Global {
+                hostname: "box".to_string(),
+                update_every: 1,
+                history: 3600,
+                log_level: "info".to_string(),
+            },
+            directories: Directories {
+                plugins: PathBuf::from("/usr/libexec/netdata/plugins.d"),
+                config: PathBuf::from("."),
+            },
+            plugins: Plugins {
+                proc: true,
+                enable_running_new_plugins: true,
+                check_for_new_plugins_every: 60,
+                max_charts_per_plugin: 10_000,
+                max_dimensions_per_plugin: 200_000,
+                enabled: BTreeMap::new(),
+            },
+            exporters: Vec::new(),
+            host_labels: Vec::new(),
+        }
+    );
+}
+
+#[test]
+fn the_config_directory_defaults_to_the_main_files_directory() {
+    let loaded = parse(source("/etc/rrdpipe/rrdpipe.conf", ""), None, &defaults()).unwrap();
+    assert_eq!(
+        loaded.config.directories.config,
+        PathBuf::from("/etc/rrdpipe")
+    );
+}
+
+#[test]
+fn an_empty_backend_section_gives_every_legacy_default() {
+    let loaded = ok("[backend]\n");
+    assert_eq!(loaded.config.exporters, vec![legacy_defaults()]);
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn an_empty_instance_section_gives_every_instance_default() {
+    let loaded = ok("# exporters\n[graphite:g]\n");
+    let expected = ExporterConfig {
+        name: "g".to_string(),
+        section: "graphite:g".to_string(),
+        line: 2,
+        legacy: false,
+        send_names_instead_of_ids: true,
+        ..legacy_defaults()
+    };
+    assert_eq!(loaded.config.exporters, vec![expected]);
+}
+
+#[test]
+fn default_ports_follow_the_type() {
+    let loaded = ok(
+        "[json:j]\n[opentsdb:o]\n[opentsdb:https:s]\n[json:http:h]\n\
+                     [prometheus_remote_write:p]\n[prometheus_remote_write:https:ps]\n\
+                     [backend]\ntype = opentsdb:telnet\n",
+    );
+    let ports: Vec<(String, ConnectorKind, u16)> = loaded
+        .config
+        .exporters
+        .iter()
+        .map(|e| (e.name.clone(), e.kind, e.destinations[0].port))
+        .collect();
+    let want = |name: &str, kind, port| (name.to_string(), kind, port);
+    assert_eq!(
+        ports,
+        vec![
+            want("j", ConnectorKind::Json, 5448),
+            want("o", ConnectorKind::Opentsdb, 4242),
+            want("s", ConnectorKind::OpentsdbHttp { tls: true }, 443),
+            want("h", ConnectorKind::JsonHttp { tls: false }, 80),
+            want("p", ConnectorKind::RemoteWrite { tls: false }, 80),
+            want("ps", ConnectorKind::RemoteWrite { tls: true }, 443),
+            want("backend", ConnectorKind::Opentsdb, 4242),
+        ]
+    );
+}
+
+#[test]
+fn the_timeout_defaults_to_twice_the_update_interval() {
+    let loaded =
+        ok("[graphite:a]\nupdate every = 3\n[graphite:b]\nupdate every = 3\ntimeout ms = 500\n");
+    let timeouts: Vec<u64> = loaded
+        .config
+        .exporters
+        .iter()
+        .map(|e| e.timeout_ms)
+        .collect();
+    assert_eq!(timeouts, vec![6000, 500]);
+}
+
+// ---------------------------------------------------------------- values
+
+#[test]
+fn every_key_is_read() {
+    let loaded = ok("[global]\n\
+        hostname = web1\n\
+        update every = 2\n\
+        history = 7200\n\
+        log level = DEBUG\n\
+        [directories]\n\
+        plugins = /opt/plugins.d\n\
+        config = /etc/rrdpipe\n\
+        [plugins]\n\
+        proc = no\n\
+        enable running new plugins = no\n\
+        check for new plugins every = 30\n\
+        max charts per plugin = 50\n\
+        max dimensions per plugin = 500\n\
+        apps = yes\n\
+        go.d = off\n\
+        [host labels]\n\
+        room = b12\n\
+        rack =\n\
+        [backend]\n\
+        enabled = yes\n\
+        type = json\n\
+        destination = udp:collector:9999 10.0.0.1\n\
+        data source = sum\n\
+        prefix = pre\n\
+        hostname = alias\n\
+        update every = 5\n\
+        buffer on failures = 3\n\
+        timeout ms = 750\n\
+        send charts matching = system.*\n\
+        send hosts matching = *\n\
+        send names instead of ids = yes\n\
+        send configured labels = no\n\
+        send automatic labels = yes\n\
+        remote write URL path = /api/v1/write\n\
+        username = u\n\
+        password = p\n\
+        tls ca file = /etc/ca.pem\n\
+        tls skip verify = yes\n");
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    let c = loaded.config;
+    assert_eq!(
+        c.global,
+        Global {
+            hostname: "web1".to_string(),
+            update_every: 2,
+            history: 7200,
+            log_level: "debug".to_string(),
+        }
+    );
+    assert_eq!(
+        c.directories,
+        Directories {
+            plugins: PathBuf::from("/opt/plugins.d"),
+            config: PathBuf::from("/etc/rrdpipe"),
+        }
+    );
+    assert_eq!(
+        c.plugins,
+        Plugins {
+            proc: false,
+            enable_running_new_plugins: false,
+            check_for_new_plugins_every: 30,
+            max_charts_per_plugin: 50,
+            max_dimensions_per_plugin: 500,
+            enabled: BTreeMap::from([("apps".to_string(), true), ("go.d".to_string(), false)]),
+        }
+    );
+    assert_eq!(
+        c.host_labels,
+        vec![
+            ("room".to_string(), "b12".to_string()),
+            ("rack".to_string(), String::new())
+        ]
+    );
+    assert_eq!(
+        c.exporters,
+        vec![ExporterConfig {
+            line: 20,
+            kind: ConnectorKind::Json,
+            enabled: true,
+            destinations: vec![
+                Destination {
+                    transport: Transport::Udp,
+                    host: "collector".to_string(),
+                    port: 9999,
+                },
+                Destination {
+                    transport: Transport::Tcp,
+                    host: "10.0.0.1".to_string(),
+                    port: 5448,
+                },
+            ],
+            data_source: DataSource::Sum,
+            prefix: "pre".to_string(),
+            hostname: Some("alias".to_string()),
+            update_every: 5,
+            buffer_on_failures: 3,
+            timeout_ms: 750,
+            send_charts_matching: "system.*".to_string(),
+            send_hosts_matching: "*".to_string(),
+            send_names_instead_of_ids: true,
+            send_configured_labels: false,
+            send_automatic_labels: true,
+            remote_write_url_path: "/api/v1/write".to_string(),
+            username: Some("u".to_string()),
+            password: Some("p".to_string()),
+            tls_ca_file: Some(PathBuf::from("/etc/ca.pem")),
+            tls_skip_verify: true,
+            ..legacy_defaults()
+        }]
+    );
+}
+
+#[test]
+fn plugin_switches_decide_which_external_plugins_run() {
+    let plugins = ok("[plugins]\napps = no\n").config.plugins;
+    assert!(!plugins.is_enabled("apps"));
+    assert!(plugins.is_enabled("charts.d"));
+    let plugins = ok("[plugins]\nenable running new plugins = no\napps = yes\n")
+        .config
+        .plugins;
+    assert!(plugins.is_enabled("apps"));
+    assert!(!plugins.is_enabled("charts.d"));
+}
+
+#[test]
+fn booleans_accept_netdatas_spellings_in_any_case() {
+    for (text, want) in [
+        ("yes", true),
+        ("YES", true),
+        ("true", true),
+        ("True", true),
+        ("on", true),
+        ("1", true),
+        ("no", false),
+        ("No", false),
+        ("false", false),
+        ("FALSE", false),
+        ("off", false),
+        ("0", false),
+    ] {
+        let loaded = ok(&format!("[backend]\nenabled = {text}\n"));
+        assert_eq!(loaded.config.exporters[0].enabled, want, "{text}");
+    }
+}
+
+#[test]
+fn data_sources_accept_every_alias() {
+    for (text, want) in [
+        ("as collected", DataSource::AsCollected),
+        ("as-collected", DataSource::AsCollected),
+        ("raw", DataSource::AsCollected),
+        ("average", DataSource::Average),
+        ("Average", DataSource::Average),
+        ("sum", DataSource::Sum),
+        ("volume", DataSource::Sum),
+    ] {
+        let loaded = ok(&format!("[backend]\ndata source = {text}\n"));
+        assert_eq!(loaded.config.exporters[0].data_source, want, "{text}");
+    }
+}
+
+#[test]
+fn values_keep_quotes_and_inner_equals_signs() {
+    let loaded = ok("[host labels]\nquoted = \"a b\"\n  eq  =  x = y  \n");
+    assert_eq!(
+        loaded.config.host_labels,
+        vec![
+            ("quoted".to_string(), "\"a b\"".to_string()),
+            ("eq".to_string(), "x = y".to_string())
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- errors
+
+#[test]
+fn syntax_errors_name_file_line_and_text() {
+    assert_eq!(
+        errors("[global]\nhistory\n[]\n= 5\n[web\n"),
+        vec![
+            "rrdpipe.conf:2: cannot parse 'history': expected [section] or key = value",
+            "rrdpipe.conf:3: cannot parse '[]': expected [section] or key = value",
+            "rrdpipe.conf:4: cannot parse '= 5': expected [section] or key = value",
+            "rrdpipe.conf:5: cannot parse '[web': expected [section] or key = value",
+        ]
+    );
+}
+
+#[test]
+fn an_entry_before_any_section_is_an_error() {
+    assert_eq!(
+        error("# top\nhostname = x\n[global]\n"),
+        "rrdpipe.conf:2: 'hostname = x' is outside any section; put a [section] line above it"
+    );
+}
+
+#[test]
+fn entries_under_a_broken_header_are_not_reported_again() {
+    assert_eq!(
+        errors("[backend\nenabled = maybe\n"),
+        vec!["rrdpipe.conf:1: cannot parse '[backend': expected [section] or key = value"]
+    );
+}
+
+#[test]
+fn global_value_errors() {
+    assert_eq!(
+        error("[global]\n\nupdate every = soon\n"),
+        "rrdpipe.conf:3: update every = \"soon\": expected a whole number of seconds ≥ 1"
+    );
+    assert_eq!(
+        error("[global]\nupdate every = 0\n"),
+        "rrdpipe.conf:2: update every = \"0\": expected a whole number of seconds ≥ 1"
+    );
+    assert_eq!(
+        error("[global]\nhistory = 4\n"),
+        "rrdpipe.conf:2: history = \"4\": expected a whole number of entries from 5 to 2592000"
+    );
+    assert_eq!(
+        error("[global]\nhistory = 2592001\n"),
+        "rrdpipe.conf:2: history = \"2592001\": expected a whole number of entries from 5 to \
+         2592000"
+    );
+    assert_eq!(
+        error("[global]\nlog level = verbose\n"),
+        "rrdpipe.conf:2: log level = \"verbose\": unknown log level. Choose from: error, warn, \
+         info, debug, trace"
+    );
+    assert_eq!(
+        error("[global]\nhostname =\n"),
+        "rrdpipe.conf:2: hostname = \"\": expected a host name, not an empty value"
+    );
+}
+
+#[test]
+fn directory_and_plugin_errors() {
+    assert_eq!(
+        error("[directories]\nplugins =\n"),
+        "rrdpipe.conf:2: plugins = \"\": expected a directory, not an empty value"
+    );
+    assert_eq!(
+        error("[plugins]\napps = sometimes\n"),
+        "rrdpipe.conf:2: apps = \"sometimes\": expected yes or no (or true/false, on/off, 1/0)"
+    );
+    assert_eq!(
+        error("[plugins]\nproc = maybe\n"),
+        "rrdpipe.conf:2: proc = \"maybe\": expected yes or no (or true/false, on/off, 1/0)"
+    );
+    assert_eq!(
+        error("[plugins]\nmax charts per plugin = 0\n"),
+        "rrdpipe.conf:2: max charts per plugin = \"0\": expected a whole number of charts ≥ 1"
+    );
+    assert_eq!(
+        error("[plugins]\nmax dimensions per plugin = -3\n"),
+        "rrdpipe.conf:2: max dimensions per plugin = \"-3\": expected a whole number of \
+         dimensions ≥ 1"
+    );
+}
+
+#[test]
+fn exporter_value_errors() {
+    let cases = [
+        (
+            "type = graphit",
+            "type = \"graphit\": unknown backend type. Choose from: graphite, \
+             graphite:plaintext, opentsdb, opentsdb:telnet, json, json:plaintext",
+        ),
+        (
+            "type = opentsdb:http",
+            "type = \"opentsdb:http\": unknown backend type. Choose from: graphite, \
+             graphite:plaintext, opentsdb, opentsdb:telnet, json, json:plaintext",
+        ),
+        (
+            "data source = avg",
+            "data source = \"avg\": unknown data source. Choose from: as collected (or \
+             as-collected, raw), average, sum (or volume)",
+        ),
+        (
+            "update every = 1.5",
+            "update every = \"1.5\": expected a whole number of seconds ≥ 1",
+        ),
+        (
+            "timeout ms = 0",
+            "timeout ms = \"0\": expected a whole number of milliseconds ≥ 1",
+        ),
+        (
+            "buffer on failures = many",
+            "buffer on failures = \"many\": expected a whole number of update intervals ≥ 1",
+        ),
+        (
+            "enabled = maybe",
+            "enabled = \"maybe\": expected yes or no (or true/false, on/off, 1/0)",
+        ),
+        (
+            "remote write URL path = receive",
+            "remote write URL path = \"receive\": expected a URL path starting with /, e.g. \
+             /receive",
+        ),
+        (
+            "destination = localhost:99999",
+            "destination = \"localhost:99999\": 'localhost:99999' has a bad port '99999'; use a \
+             number from 1 to 65535",
+        ),
+    ];
+    for (line, message) in cases {
+        assert_eq!(
+            error(&format!("[backend]\n{line}\n")),
+            format!("rrdpipe.conf:2: {message}")
+        );
+    }
+}
+
+#[test]
+fn all_errors_are_collected_in_line_order() {
+    let e = parse2(
+        "[global]\nupdate every = x\nfoo = 1\n[backend]\ntype = x\nbroken line\n",
+        Some("[graphite:g]\ntimeout ms = 0\n"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "rrdpipe.conf:2: update every = \"x\": expected a whole number of seconds ≥ 1\n\
+         rrdpipe.conf:5: type = \"x\": unknown backend type. Choose from: graphite, \
+         graphite:plaintext, opentsdb, opentsdb:telnet, json, json:plaintext\n\
+         rrdpipe.conf:6: cannot parse 'broken line': expected [section] or key = value\n\
+         exporting.conf:2: timeout ms = \"0\": expected a whole number of milliseconds ≥ 1"
+    );
+    assert_eq!(
+        e.warnings,
+        vec!["rrdpipe.conf:3: unknown key 'foo' in [global]; ignored"]
+    );
+}
+
+#[test]
+fn exporter_names_must_be_unique_and_present() {
+    assert_eq!(
+        errors("[graphite:a]\n[json:a]\n[graphite:]\n"),
+        vec![
+            "rrdpipe.conf:2: [json:a]: the name 'a' is already used by [graphite:a] at \
+             rrdpipe.conf:1; give each exporter its own name",
+            "rrdpipe.conf:3: [graphite:] has no instance name; write [TYPE:NAME], e.g. \
+             [graphite:my_graphite]",
+        ]
+    );
+    let e = parse2("[graphite:a]\n", Some("[opentsdb:a]\n")).unwrap_err();
+    assert_eq!(
+        e.errors,
+        vec![
+            "exporting.conf:1: [opentsdb:a]: the name 'a' is already used by [graphite:a] at \
+             rrdpipe.conf:1; give each exporter its own name"
+        ]
+    );
+}
+
+#[test]
+fn a_bad_default_in_exporting_global_is_reported_once() {
+    let e = parse2(
+        "",
+        Some("[exporting:global]\nupdate every = 0\n[graphite:a]\n[json:b]\n"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.errors,
+        vec!["exporting.conf:2: update every = \"0\": expected a whole number of seconds ≥ 1"]
+    );
+    let e = parse2("", Some("[exporting:global]\nprefix = x\ntimeout ms = 0\n")).unwrap_err();
+    assert_eq!(
+        e.errors,
+        vec!["exporting.conf:3: timeout ms = \"0\": expected a whole number of milliseconds ≥ 1"]
+    );
+}
+
+// ---------------------------------------------------------------- warnings
+
+#[test]
+fn unknown_keys_are_warned_about() {
+    let loaded = ok(
+        "[global]\nhostname = h\n\nmemory mode = ram\n[directories]\nlog = /x\n\
+                     [plugins]\nPATH environment variable = /bin\n[backend]\nhost tags = a\n\
+                     [graphite:g]\ntype = json\n",
+    );
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            "rrdpipe.conf:4: unknown key 'memory mode' in [global]; ignored",
+            "rrdpipe.conf:6: unknown key 'log' in [directories]; ignored",
+            "rrdpipe.conf:8: unknown key 'PATH environment variable' in [plugins]; ignored",
+            "rrdpipe.conf:10: unknown key 'host tags' in [backend]; ignored",
+            "rrdpipe.conf:12: unknown key 'type' in [graphite:g]; ignored",
+        ]
+    );
+}
+
+#[test]
+fn unknown_sections_are_warned_about_and_known_ones_are_not() {
+    let loaded = parse2(
+        "[web]\nbind to = *\n[stream]\nenabled = no\n[logs]\nlevel = info\n\
+         [11111111-2222-3333-4444-55555555aaaa]\ntype = api\n[host labels]\n\
+         [db]\nmode = ram\n[plugin:proc]\n[graphit:x]\n",
+        Some("[global]\n[exporting:global]\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            "rrdpipe.conf:10: unknown section [db]; ignored",
+            "rrdpipe.conf:12: unknown section [plugin:proc]; ignored",
+            "rrdpipe.conf:13: unknown section [graphit:x]; ignored",
+            "exporting.conf:1: unknown section [global]; ignored (exporting.conf holds \
+             [exporting:global] and [TYPE:NAME] sections)",
+        ]
+    );
+}
+
+#[test]
+fn a_key_set_twice_warns_and_the_last_value_wins() {
+    let loaded = ok("[global]\nhistory = 10\nhistory = 20\n[global]\nhistory = 30\n");
+    assert_eq!(loaded.config.global.history, 30);
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            "rrdpipe.conf:3: key 'history' in [global] was already set at line 2; the value here \
+             wins",
+            "rrdpipe.conf:5: key 'history' in [global] was already set at line 3; the value here \
+             wins",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- sections and exporting.conf
+
+#[test]
+fn section_names_split_at_the_last_colon() {
+    assert_eq!(
+        split_section("opentsdb:http:tsdb"),
+        Some(("opentsdb:http", "tsdb"))
+    );
+    assert_eq!(split_section("graphite:g"), Some(("graphite", "g")));
+    assert_eq!(split_section("graphite : g "), Some(("graphite", "g")));
+    assert_eq!(split_section("global"), None);
+    let loaded = ok(
+        "[opentsdb:http:tsdb]\n[graphite:plaintext:g]\n[prometheus_remote_write:https:vm]\n\
+                     [opentsdb:https]\n",
+    );
+    let got: Vec<(&str, &str, ConnectorKind)> = loaded
+        .config
+        .exporters
+        .iter()
+        .map(|e| (e.section.as_str(), e.name.as_str(), e.kind))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "opentsdb:http:tsdb",
+                "tsdb",
+                ConnectorKind::OpentsdbHttp { tls: false }
+            ),
+            ("graphite:plaintext:g", "g", ConnectorKind::Graphite),
+            (
+                "prometheus_remote_write:https:vm",
+                "vm",
+                ConnectorKind::RemoteWrite { tls: true }
+            ),
+            ("opentsdb:https", "https", ConnectorKind::Opentsdb),
+        ]
+    );
+}
+
+#[test]
+fn every_instance_type_is_accepted() {
+    let names: Vec<&str> = INSTANCE_TYPES.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        vec![
+            "graphite",
+            "graphite:plaintext",
+            "opentsdb",
+            "opentsdb:telnet",
+            "json",
+            "json:plaintext",
+            "opentsdb:http",
+            "opentsdb:https",
+            "json:http",
+            "json:https",
+            "prometheus_remote_write",
+            "prometheus_remote_write:http",
+            "prometheus_remote_write:https",
+        ]
+    );
+    let text: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("[{n}:e{i}]\n"))
+        .collect();
+    assert_eq!(ok(&text).config.exporters.len(), 13);
+}
+
+#[test]
+fn exporting_conf_instances_take_exporting_global_defaults_and_override_them() {
+    let loaded = parse2(
+        "[graphite:main]\nprefix = own\n[exporting:global]\nprefix = main-default\nupdate every = 7\n",
+        Some(
+            "[exporting:global]\nenabled = yes\nprefix = file-default\n\
+             [json:j]\ndestination = 10.1.1.1\n\
+             [opentsdb:o]\nenabled = no\nupdate every = 2\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    let got: Vec<(&str, bool, &str, u32, u64, &str)> = loaded
+        .config
+        .exporters
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_str(),
+                e.enabled,
+                e.prefix.as_str(),
+                e.update_every,
+                e.timeout_ms,
+                e.file.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("main", true, "own", 7, 14_000, "rrdpipe.conf"),
+            ("j", true, "file-default", 7, 14_000, "exporting.conf"),
+            ("o", false, "file-default", 2, 4_000, "exporting.conf"),
+        ]
+    );
+    assert_eq!(
+        loaded.config.exporters[1].destinations,
+        vec![Destination {
+            transport: Transport::Tcp,
+            host: "10.1.1.1".to_string(),
+            port: 5448,
+        }]
+    );
+}
+
+#[test]
+fn exporting_global_does_not_apply_to_the_legacy_backend() {
+    let loaded = ok("[exporting:global]\nenabled = yes\nprefix = p\n[backend]\n");
+    assert_eq!(
+        loaded.config.exporters,
+        vec![ExporterConfig {
+            line: 4,
+            ..legacy_defaults()
+        }]
+    );
+}
+
+#[test]
+fn exporting_global_enabled_no_disables_every_instance() {
+    let loaded = parse2(
+        "[backend]\nenabled = yes\n",
+        Some("[exporting:global]\nenabled = no\n[graphite:a]\nenabled = yes\n[json:b]\n"),
+    )
+    .unwrap();
+    let enabled: Vec<(&str, bool)> = loaded
+        .config
+        .exporters
+        .iter()
+        .map(|e| (e.name.as_str(), e.enabled))
+        .collect();
+    assert_eq!(enabled, vec![("backend", true), ("a", false), ("b", false)]);
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            "exporting.conf:4: [graphite:a] enabled = yes is overridden by [exporting:global] \
+             enabled = no at exporting.conf:2; this exporter stays disabled"
+        ]
+    );
+}
+
+#[test]
+fn instances_are_disabled_unless_enabled() {
+    let loaded = parse2("", Some("[graphite:a]\n[json:b]\nenabled = yes\n")).unwrap();
+    let enabled: Vec<bool> = loaded.config.exporters.iter().map(|e| e.enabled).collect();
+    assert_eq!(enabled, vec![false, true]);
+}
+
+// ---------------------------------------------------------------- destinations
+
+fn dest(transport: Transport, host: &str, port: u16) -> Destination {
+    Destination {
+        transport,
+        host: host.to_string(),
+        port,
+    }
+}
+
+#[test]
+fn destinations_parse_with_default_ports_and_ipv6() {
+    use Transport::{Tcp, Udp};
+    assert_eq!(
+        parse_destinations(
+            "a, b:2004,udp:c tcp:[::1]:2005 [fe80::1%eth0] TCP:d\t,,e:1",
+            ConnectorKind::Graphite
+        ),
+        Ok(vec![
+            dest(Tcp, "a", 2003),
+            dest(Tcp, "b", 2004),
+            dest(Udp, "c", 2003),
+            dest(Tcp, "::1", 2005),
+            dest(Tcp, "fe80::1%eth0", 2003),
+            dest(Tcp, "d", 2003),
+            dest(Tcp, "e", 1),
+        ])
+    );
+    assert_eq!(
+        parse_destinations("tcp:[fe80::1]", ConnectorKind::Opentsdb),
+        Ok(vec![dest(Tcp, "fe80::1", 4242)])
+    );
+    assert_eq!(
+        parse_destinations("vm:8428", ConnectorKind::RemoteWrite { tls: false }),
+        Ok(vec![dest(Tcp, "vm", 8428)])
+    );
+    assert_eq!(
+        parse_destinations("vm", ConnectorKind::JsonHttp { tls: true }),
+        Ok(vec![dest(Tcp, "vm", 443)])
+    );
+}
+
+#[test]
+fn bad_destinations_say_what_is_wrong() {
+    let graphite = ConnectorKind::Graphite;
+    let cases = [
+        ("", "expected at least one destination, e.g. localhost:2003"),
+        (" , ", "expected at least one destination, e.g. localhost:2003"),
+        ("tcp::2003", "'tcp::2003' has no host; write [tcp:|udp:]HOST[:PORT]"),
+        (":2003", "':2003' has no host; write [tcp:|udp:]HOST[:PORT]"),
+        ("[]:2003", "'[]:2003' has no host; write [tcp:|udp:]HOST[:PORT]"),
+        ("a:", "'a:' has a bad port ''; use a number from 1 to 65535"),
+        ("a:0", "'a:0' has a bad port '0'; use a number from 1 to 65535"),
+        ("a:65536", "'a:65536' has a bad port '65536'; use a number from 1 to 65535"),
+        ("a:http", "'a:http' has a bad port 'http'; use a number from 1 to 65535"),
+        ("::1", "'::1' looks like an IPv6 address; put it in brackets, e.g. [::1]"),
+        ("udp:fe80::1:2003", "'udp:fe80::1:2003' looks like an IPv6 address; put it in brackets, e.g. [fe80::1:2003]"),
+        ("[::1:2003", "'[::1:2003' has no closing ] after the IPv6 address"),
+        ("[::1]2003", "'[::1]2003' has '2003' after ]; write [ADDRESS]:PORT"),
+    ];
+    for (text, message) in cases {
+        assert_eq!(
+            parse_destinations(text, graphite),
+            Err(message.to_string()),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        parse_destinations("a udp:b", ConnectorKind::OpentsdbHttp { tls: false }),
+        Err(
+            "'udp:b' uses udp, which only graphite, opentsdb and json (plaintext) can send over; \
+             remove 'udp:'"
+                .to_string()
+        )
+    );
+}
+
+#[test]
+fn an_empty_destination_is_an_error_in_the_file() {
+    assert_eq!(
+        error("[graphite:g]\ndestination =\n"),
+        "rrdpipe.conf:2: destination = \"\": expected at least one destination, e.g. \
+         localhost:2003"
+    );
+}
+
+#[test]
+fn destinations_display_as_they_parse() {
+    let list = vec![
+        dest(Transport::Tcp, "a", 1),
+        dest(Transport::Udp, "b", 2),
+        dest(Transport::Tcp, "::1", 3),
+        dest(Transport::Udp, "fe80::1%eth0", 4),
+    ];
+    let text: Vec<String> = list.iter().map(Destination::to_string).collect();
+    assert_eq!(
+        text,
+        vec!["a:1", "udp:b:2", "[::1]:3", "udp:[fe80::1%eth0]:4"]
+    );
+    assert_eq!(
+        parse_destinations(&text.join(" "), ConnectorKind::Json),
+        Ok(list)
+    );
+}
+
+// ---------------------------------------------------------------- effective configuration
+
+#[test]
+fn effective_shows_every_key_with_defaults() {
+    let loaded = ok("[graphite:g]\n");
+    assert_eq!(
+        loaded.config.effective(),
+        "# rrdpipe effective configuration, read from rrdpipe.conf
+# every key is shown with its value, defaults included; passwords are masked
+
+[global]
+    hostname = box
+    update every = 1
+    history = 3600
+    log level = info
+
+[directories]
+    plugins = /usr/libexec/netdata/plugins.d
+    config = .
+
+[plugins]
+    proc = yes
+    enable running new plugins = yes
+    check for new plugins every = 60
+    max charts per plugin = 10000
+    max dimensions per plugin = 200000
+
+[host labels]
+
+[graphite:g]
+    enabled = no
+    destination = localhost:2003
+    data source = average
+    prefix = netdata
+    hostname =
+    update every = 10
+    buffer on failures = 10
+    timeout ms = 20000
+    send charts matching = *
+    send hosts matching = localhost *
+    send names instead of ids = yes
+    send configured labels = yes
+    send automatic labels = no
+    remote write URL path = /receive
+    username =
+    password =
+    tls ca file =
+    tls skip verify = no
+"
+    );
+}
+
+#[test]
+fn effective_shows_the_legacy_type_and_masks_passwords() {
+    let text = ok("[backend]\ntype = json:plaintext\npassword = hunter2\n")
+        .config
+        .effective();
+    let backend = text.split("[backend]\n").nth(1).unwrap();
+    assert_eq!(
+        backend.lines().take(3).collect::<Vec<_>>(),
+        vec![
+            "    enabled = no",
+            "    type = json",
+            "    destination = localhost:5448"
+        ]
+    );
+    assert!(backend.contains("\n    password = ********\n"), "{backend}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+/// The configuration with the locations that depend on where text was read from cleared.
+fn located_nowhere(mut config: Config) -> Config {
+    config.file = PathBuf::new();
+    for e in &mut config.exporters {
+        e.file = String::new();
+        e.line = 0;
+    }
+    config
+}
+
+#[test]
+fn effective_parses_back_to_the_same_configuration() {
+    let original = parse2(
+        "[global]\nhostname = web1\nupdate every = 2\nhistory = 600\nlog level = warn\n\
+         [directories]\nplugins = /opt/p\nconfig = /etc/r\n\
+         [plugins]\nproc = no\napps = yes\ngo.d = no\nmax charts per plugin = 5\n\
+         [host labels]\nroom = b12\nempty =\n\
+         [backend]\nenabled = yes\ntype = opentsdb:telnet\ndestination = udp:[::1]:4000 h\n\
+         data source = raw\nhostname = alias\nusername = u\npassword = secret\n\
+         tls ca file = /ca.pem\n",
+        Some(
+            "[exporting:global]\nenabled = no\nupdate every = 3\nsend hosts matching = *\n\
+             [prometheus_remote_write:https:vm]\nenabled = yes\ndestination = vm:8428\n\
+             remote write URL path = /api/v1/write\ntls skip verify = on\n\
+             [json:http:j]\nprefix =\ntimeout ms = 123\n",
+        ),
+    )
+    .unwrap()
+    .config;
+    let text = original.effective();
+    let again = ok(&text);
+    assert_eq!(again.warnings, Vec::<String>::new());
+    assert_eq!(again.config.effective(), text.replace("secret", "********"));
+    let mut expected = located_nowhere(original);
+    expected.exporters[0].password = Some("********".to_string());
+    assert_eq!(located_nowhere(again.config), expected);
+}
+
+// ---------------------------------------------------------------- load
+
+#[test]
+fn load_reads_exporting_conf_beside_the_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("rrdpipe.conf");
+    std::fs::write(&main, "[global]\nhostname = h\n[graphite:a]\n").unwrap();
+    std::fs::write(dir.path().join("exporting.conf"), "[json:b]\nfoo = 1\n").unwrap();
+    let loaded = load(&main).unwrap();
+    let names: Vec<&str> = loaded
+        .config
+        .exporters
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    assert_eq!(loaded.config.directories.config, dir.path());
+    let exporting = dir.path().join("exporting.conf");
+    assert_eq!(
+        loaded.warnings,
+        vec![format!(
+            "{}:2: unknown key 'foo' in [json:b]; ignored",
+            exporting.display()
+        )]
+    );
+}
+
+#[test]
+fn load_finds_exporting_conf_in_the_configured_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("conf.d");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("exporting.conf"), "[json:b]\n").unwrap();
+    std::fs::write(dir.path().join("exporting.conf"), "[json:wrong]\n").unwrap();
+    let main = dir.path().join("rrdpipe.conf");
+    let text = format!("[directories]\nconfig = {}\n", other.display());
+    std::fs::write(&main, text).unwrap();
+    let loaded = load(&main).unwrap();
+    let names: Vec<&str> = loaded
+        .config
+        .exporters
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["b"]);
+}
+
+#[test]
+fn load_reports_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("missing.conf");
+    let e = load(&main).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: cannot read the configuration file: No such file or directory (os error 2); \
+             check the path",
+            main.display()
+        )
+    );
+}
+
+#[test]
+fn load_uses_the_system_hostname_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("rrdpipe.conf");
+    std::fs::write(&main, "").unwrap();
+    let hostname = load(&main).unwrap().config.global.hostname;
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(hostname, kernel.trim());
+}
+
+// ---------------------------------------------------------------- the ini parser
+
+fn ini_of(text: &str) -> (ini::Ini, Vec<String>, Vec<String>) {
+    let mut diag = Diagnostics::default();
+    let ini = ini::parse("f", text, &mut diag);
+    let (errors, warnings) = diag.finish();
+    (ini, errors, warnings)
+}
+
+#[test]
+fn ini_keeps_lines_and_merges_repeated_sections() {
+    let (ini, errors, warnings) =
+        ini_of("\u{feff}# c\n[ a ]\n  k  =  v  \r\n\n[b]\nx=\n[a]\nk2 = w\n");
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(warnings, Vec::<String>::new());
+    let entry = |key: &str, value: &str, line| ini::Entry {
+        key: key.to_string(),
+        value: value.to_string(),
+        line,
+    };
+    assert_eq!(
+        ini.sections,
+        vec![
+            ini::Section {
+                name: "a".to_string(),
+                line: 2,
+                entries: vec![entry("k", "v", 3), entry("k2", "w", 8)],
+            },
+            ini::Section {
+                name: "b".to_string(),
+                line: 5,
+                entries: vec![entry("x", "", 6)],
+            },
+        ]
+    );
+}
+
+#[test]
+fn ini_semicolon_lines_are_not_comments() {
+    let (_, errors, _) = ini_of("[a]\n; note\n");
+    assert_eq!(
+        errors,
+        vec!["f:2: cannot parse '; note': expected [section] or key = value"]
+    );
+}
+
+proptest! {
+    #[test]
+    fn ini_parse_of_any_text_points_at_real_lines(
+        lines in prop::collection::vec(
+            prop_oneof![
+                "[ \t]*\\[[ a-z:\\]\\[]{0,6}\\][ \t]*",
+                "[ \t]*[a-z =#;\\[]{0,8}=[ a-z=\"]{0,8}",
+                "\\PC{0,16}",
+            ],
+            0..16,
+        ),
+        crlf in any::<bool>(),
+    ) {
+        let text = lines.join(if crlf { "\r\n" } else { "\n" });
+        let numbered: Vec<&str> = text.lines().collect();
+        let (ini, errors, warnings) = ini_of(&text);
+        for section in &ini.sections {
+            let line = numbered[section.line - 1].trim_start_matches('\u{feff}').trim();
+            let inner = line.strip_prefix('[').and_then(|l| l.strip_suffix(']'));
+            prop_assert_eq!(inner.map(str::trim), Some(section.name.as_str()));
+            for entry in &section.entries {
+                let line = numbered[entry.line - 1].trim_start_matches('\u{feff}');
+                let (key, value) = line.split_once('=').unwrap();
+                prop_assert_eq!(key.trim(), entry.key.as_str());
+                prop_assert_eq!(value.trim(), entry.value.as_str());
+                prop_assert!(!entry.key.is_empty());
+            }
+        }
+        for message in errors.iter().chain(&warnings) {
+            let number: usize = message
+                .strip_prefix("f:")
+                .and_then(|m| m.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap();
+            prop_assert!((1..=numbered.len()).contains(&number), "{}", message);
+        }
+    }
+
+    #[test]
+    fn ini_reads_back_what_was_written(
+        sections in prop::collection::btree_map(
+            "[a-z]([a-z :]{0,8}[a-z])?",
+            prop::collection::btree_map("[a-z]([a-z ]{0,8}[a-z])?", "([!-~]([ -~]{0,10}[!-~])?)?", 0..5),
+            0..5,
+        ),
+    ) {
+        let mut text = String::new();
+        for (name, entries) in &sections {
+            text.push_str(&format!("[{name}]\n"));
+            for (key, value) in entries {
+                setting::entry_line(&mut text, key, value);
+            }
+        }
+        let (ini, errors, warnings) = ini_of(&text);
+        prop_assert_eq!(errors, Vec::<String>::new());
+        prop_assert_eq!(warnings, Vec::<String>::new());
+        let read: BTreeMap<String, BTreeMap<String, String>> = ini
+            .sections
+            .iter()
+            .map(|s| {
+                let entries = s.entries.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+                (s.name.clone(), entries)
+            })
+            .collect();
+        prop_assert_eq!(read, sections);
+    }
+}
