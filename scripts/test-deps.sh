@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Installs the real servers the integration tests talk to, if any is missing:
+# VictoriaMetrics, carbon-cache with the whisper module, Prometheus, netdata,
+# plus curl and openssl (TLS test helpers). Debian/Ubuntu only (apt-get).
+#
+# Idempotent and silent when everything is already present. Services that the
+# packages' maintainer scripts would start are kept from starting (policy-rc.d)
+# and anything that started anyway is stopped: the tests start their own
+# instances on free ports and must not find a system-wide one in the way.
+set -euo pipefail
+
+# package name -> how to tell it is usable without dpkg (a binary on PATH or a
+# python module). A package counts as present if dpkg says so or the probe works.
+declare -A probe=(
+  [victoria-metrics]="bin:victoria-metrics"
+  [graphite-carbon]="bin:carbon-cache"
+  [python3-whisper]="py:whisper"
+  [prometheus]="bin:prometheus"
+  [netdata]="bin:netdata"
+  [curl]="bin:curl"
+  [openssl]="bin:openssl"
+)
+order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata curl openssl)
+
+# root's PATH may lack the sbin directories where netdata lives.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+present() {
+  local pkg=$1 kind=${probe[$1]%%:*} what=${probe[$1]#*:}
+  if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    return 0
+  fi
+  case $kind in
+    bin) command -v "$what" >/dev/null 2>&1 ;;
+    py) python3 -c "import $what" >/dev/null 2>&1 ;;
+  esac
+}
+
+missing=()
+for pkg in "${order[@]}"; do
+  present "$pkg" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+is_ci() { case "${CI:-}" in ""|0|false|False|FALSE) return 1 ;; *) return 0 ;; esac; }
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo -n)
+  else
+    echo "test-deps: missing ${missing[*]}; run as root (or with passwordless sudo) to install them:" >&2
+    echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
+    if is_ci; then exit 1; fi
+    echo "test-deps: continuing; tests needing them will print SKIPPED" >&2
+    exit 0
+  fi
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "test-deps: missing ${missing[*]} and no apt-get here; install them with your package manager" >&2
+  if is_ci; then exit 1; fi
+  exit 0
+fi
+
+echo "test-deps: installing ${missing[*]}" >&2
+
+# Daemons already running before the install are not ours to stop.
+daemons='^(netdata|prometheus|victoria-metrics)$'
+carbon='^/usr/bin/python3 /usr/bin/carbon-(cache|relay|aggregator)'
+running() { { pgrep -x -E "$daemons" || true; pgrep -f -E "$carbon" || true; } | sort; }
+before=$(running)
+
+# Forbid service starts from maintainer scripts while installing, unless the
+# machine already has its own policy.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  own_policy=1
+fi
+cleanup() { if [ "$own_policy" = 1 ]; then "${sudo[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq >/dev/null
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}" >/dev/null
+
+# Stop whatever the install started anyway (by pid, never by name).
+started=$(comm -13 <(echo "$before") <(running) | sed '/^$/d')
+if [ -n "$started" ]; then
+  echo "test-deps: stopping services started by the install: $(echo $started)" >&2
+  # shellcheck disable=SC2086
+  "${sudo[@]}" kill $started 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    alive=""
+    for pid in $started; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
+    [ -z "$alive" ] && break
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  [ -n "$alive" ] && "${sudo[@]}" kill -9 $alive 2>/dev/null || true
+fi
+
+still=()
+for pkg in "${order[@]}"; do
+  present "$pkg" || still+=("$pkg")
+done
+if [ ${#still[@]} -ne 0 ]; then
+  echo "test-deps: still missing after install: ${still[*]}" >&2
+  exit 1
+fi
