@@ -111,6 +111,13 @@ impl RestartPolicy {
             healthy_after: Duration::from_secs(60),
         }
     }
+
+    /// Given the delay the last exit would wait and whether the run was healthy, the delay to
+    /// wait now and the one the next quick exit will wait.
+    pub fn delays(&self, current: Duration, healthy: bool) -> (Duration, Duration) {
+        let now = if healthy { self.first_delay } else { current };
+        (now, (now * 2).min(self.max_delay.max(self.first_delay)))
+    }
 }
 
 /// Everything the supervisor needs; the caller fills it from `[plugins]` and `[directories]`.
@@ -535,9 +542,9 @@ fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) 
             status.lock().disabled = Some(reason);
             break;
         }
-        if run.runtime >= cfg.restart.healthy_after && run.ok > 0 {
-            delay = cfg.restart.first_delay;
-        }
+        let healthy = run.runtime >= cfg.restart.healthy_after && run.ok > 0;
+        let (now, next) = cfg.restart.delays(delay, healthy);
+        delay = now;
         match &run.end {
             RunEnd::SpawnFailed(e) => {
                 error!(
@@ -557,7 +564,7 @@ fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) 
         if shared.shutdown.wait_timeout(delay) {
             break;
         }
-        delay = (delay * 2).min(cfg.restart.max_delay.max(cfg.restart.first_delay));
+        delay = next;
         status.lock().restarts += 1;
     }
     let mut st = status.lock();
@@ -795,6 +802,23 @@ mod tests {
         assert_eq!(names(&found), ["x", "y"]);
         assert_eq!(found[0].path, first.path().join("x.plugin"));
         assert_eq!(found[1].path, second.path().join("y.plugin"));
+    }
+
+    #[test]
+    fn restart_delay_doubles_up_to_the_cap_and_resets_after_a_healthy_run() {
+        let p = RestartPolicy::for_update_every(1);
+        let mut d = p.first_delay;
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            let (now, next) = p.delays(d, false);
+            waits.push(now.as_secs());
+            d = next;
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+        assert_eq!(
+            p.delays(d, true),
+            (Duration::from_secs(1), Duration::from_secs(2))
+        );
     }
 
     #[test]
