@@ -1,0 +1,971 @@
+//! A plugins.d session: the commands of one source, applied to one host of the store.
+//!
+//! One job: keep the state the protocol needs between lines (which chart the next DIMENSION
+//! belongs to, which BEGIN block is open, the values SET so far) and turn it into
+//! [`Chart::collect`] calls. One session serves one plugin process run, or one streaming child
+//! connection; it knows nothing about processes, pipes or clocks: every line comes with the time
+//! it arrived.
+//!
+//! # Hot path
+//! A SET costs one hash lookup in the session's own map of dimension ids (no store lock); values
+//! wait in a vector until END hands them to the store in one [`Chart::collect`] call.
+//!
+//! # Timing
+//! `BEGIN type.id usec` with `usec > 0` after a previous collection of the chart times the new
+//! collection at "previous + usec", the plugin's own measurement, unless that is more than one
+//! `update every` away from the arrival time, in which case the arrival time is used. Without
+//! `usec` (or with 0) collections are timed by arrival.
+//!
+//! # Restarts
+//! A chart that exists in the store but not yet in this session (the plugin restarted, the child
+//! reconnected) has its collection restarted, so the time the source was away stays empty
+//! instead of being interpolated over.
+//!
+//! # Errors
+//! Lines that cannot be applied are logged with the plugin name, line number and reason (the
+//! first 10, then every 1000th) and skipped. [`Feed`] tells the caller what happened to each
+//! line, so a supervisor can spot a source that sends nothing but garbage.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+
+use super::parser::{parse_line, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning};
+use crate::rrd::{Chart, ChartDef, CollectError, DimensionDef, Host};
+
+/// Default for `[plugins] max charts per plugin`.
+pub const DEFAULT_MAX_CHARTS: usize = 10_000;
+/// Default for `[plugins] max dimensions per plugin`.
+pub const DEFAULT_MAX_DIMENSIONS: usize = 200_000;
+
+/// Errors logged one by one before logging thins out to every 1000th.
+const LOG_FIRST: u64 = 10;
+const LOG_EVERY: u64 = 1000;
+const NOT_PENDING: u32 = u32::MAX;
+
+/// Settings of one session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionConfig {
+    /// Name used in logs (`plugin 'NAME': ...`) and as the charts' plugin when CHART gives none.
+    pub name: String,
+    /// Seconds between collections for charts that do not say.
+    pub update_every: u32,
+    /// Charts this session may create; more are refused (`[plugins] max charts per plugin`).
+    pub max_charts: usize,
+    /// Dimensions this session may create over all its charts
+    /// (`[plugins] max dimensions per plugin`).
+    pub max_dimensions: usize,
+}
+
+impl SessionConfig {
+    /// A configuration with the default caps.
+    pub fn new(name: &str, update_every: u32) -> SessionConfig {
+        SessionConfig {
+            name: name.to_string(),
+            update_every: update_every.max(1),
+            max_charts: DEFAULT_MAX_CHARTS,
+            max_dimensions: DEFAULT_MAX_DIMENSIONS,
+        }
+    }
+}
+
+/// What happened to one line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Feed {
+    /// Applied.
+    Ok,
+    /// Valid but nothing to do: a blank line, a keyword not used here, a VARIABLE, or a
+    /// definition or value refused by a cap.
+    Ignored,
+    /// Not applied; the reason was logged.
+    Error(SessionError),
+    /// The source sent DISABLE: it asks not to be run again.
+    Disable,
+}
+
+/// Why a line could not be applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SessionError {
+    /// The line did not parse.
+    Parse(ParseError),
+    /// The first word is not a protocol keyword (upper case letters, digits, `_`).
+    NotACommand(String),
+    /// DIMENSION before any CHART.
+    DimensionWithoutChart(String),
+    /// BEGIN of a chart this session did not define.
+    UnknownChart(String),
+    /// SET outside a BEGIN/END block.
+    SetWithoutBegin(String),
+    /// END without BEGIN.
+    EndWithoutBegin,
+    /// SET of a dimension the chart does not have.
+    UnknownDimension {
+        /// Chart id.
+        chart: String,
+        /// Dimension id.
+        dimension: String,
+    },
+    /// The collection time is not after the previous one (the clock went backwards).
+    TimeWentBackwards {
+        /// Chart id.
+        chart: String,
+    },
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Parse(e) => write!(f, "{e}"),
+            SessionError::NotACommand(w) => {
+                let w: String = w.chars().take(40).collect();
+                write!(f, "'{w}' is not a plugins.d command (is the plugin printing text to stdout instead of stderr?)")
+            }
+            SessionError::DimensionWithoutChart(d) => {
+                write!(f, "DIMENSION '{d}' before any CHART; send CHART type.id first")
+            }
+            SessionError::UnknownChart(c) => {
+                write!(f, "BEGIN of chart '{c}' that was not defined; send CHART {c} first")
+            }
+            SessionError::SetWithoutBegin(d) => {
+                write!(f, "SET '{d}' outside a BEGIN/END block; send BEGIN type.id first")
+            }
+            SessionError::EndWithoutBegin => f.write_str("END without BEGIN"),
+            SessionError::UnknownDimension { chart, dimension } => write!(
+                f,
+                "SET of dimension '{dimension}' that chart '{chart}' does not have; send DIMENSION {dimension} after CHART {chart}"
+            ),
+            SessionError::TimeWentBackwards { chart } => write!(
+                f,
+                "collection of chart '{chart}' is not later than the previous one (did the clock go backwards?); collection restarted"
+            ),
+        }
+    }
+}
+
+/// Counters of one session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Lines fed.
+    pub lines: u64,
+    /// Lines that could not be applied.
+    pub errors: u64,
+    /// Fields that fell back to a default.
+    pub warnings: u64,
+    /// Collections stored (END lines applied).
+    pub collections: u64,
+    /// Values handed to the store.
+    pub values_stored: u64,
+    /// CHART lines refused by `max_charts`.
+    pub charts_refused: u64,
+    /// DIMENSION lines refused by `max_dimensions` (or belonging to a refused chart).
+    pub dimensions_refused: u64,
+}
+
+/// A chart as this session knows it.
+struct SessionChart {
+    chart: Arc<Chart>,
+    /// Dimension id → store index, for the dimensions this session defined.
+    dims: HashMap<Box<str>, usize>,
+    /// Store index → position in `Session::pending`, or `NOT_PENDING`.
+    pending_at: Vec<u32>,
+    update_every: u32,
+    /// The time of this session's previous collection of the chart.
+    last_collected_ut: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LastChart {
+    None,
+    Chart(usize),
+    /// The last CHART was refused by the cap: its DIMENSIONs are refused quietly.
+    Refused,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Current {
+    None,
+    Chart {
+        idx: usize,
+        at_ut: u64,
+    },
+    /// Inside a block whose BEGIN failed: its SET and END lines are skipped quietly.
+    Skipping,
+}
+
+/// The state of one plugins.d source; see the module docs.
+pub struct Session {
+    cfg: SessionConfig,
+    host: Arc<Host>,
+    charts: Vec<SessionChart>,
+    by_id: HashMap<Box<str>, usize>,
+    dimensions: usize,
+    last_defined: LastChart,
+    current: Current,
+    /// `(store index, value)` SET in the open block, in arrival order.
+    pending: Vec<(usize, Option<i64>)>,
+    /// Reused buffer for the values handed to the store.
+    collect_buf: Vec<(usize, i64)>,
+    stats: SessionStats,
+    charts_cap_logged: bool,
+    dimensions_cap_logged: bool,
+    disabled: bool,
+}
+
+impl Session {
+    /// A session writing into `host`.
+    pub fn new(cfg: SessionConfig, host: Arc<Host>) -> Session {
+        Session {
+            cfg,
+            host,
+            charts: Vec::new(),
+            by_id: HashMap::new(),
+            dimensions: 0,
+            last_defined: LastChart::None,
+            current: Current::None,
+            pending: Vec::new(),
+            collect_buf: Vec::new(),
+            stats: SessionStats::default(),
+            charts_cap_logged: false,
+            dimensions_cap_logged: false,
+            disabled: false,
+        }
+    }
+
+    /// The session's name, as used in logs.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Whether the source sent DISABLE.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    /// Charts this session defined.
+    pub fn chart_count(&self) -> usize {
+        self.charts.len()
+    }
+
+    /// Dimensions this session defined, over all its charts.
+    pub fn dimension_count(&self) -> usize {
+        self.dimensions
+    }
+
+    /// Apply one line that arrived at `now_ut` (µs since the Unix epoch).
+    pub fn feed(&mut self, line: &[u8], now_ut: u64) -> Feed {
+        self.stats.lines += 1;
+        let cmd = match parse_line(line) {
+            Ok(c) => c,
+            Err(e) => return self.error(SessionError::Parse(e)),
+        };
+        match cmd {
+            Command::Empty => Feed::Ignored,
+            Command::Chart(c) => self.chart(c),
+            Command::Dimension(d) => self.dimension(d),
+            Command::Begin { id, microseconds } => self.begin(&id, microseconds, now_ut),
+            Command::Set { id, value } => self.set(&id, value),
+            Command::End => self.end(),
+            Command::Flush => {
+                self.discard_pending();
+                self.current = Current::None;
+                Feed::Ok
+            }
+            Command::Disable => {
+                self.disabled = true;
+                Feed::Disable
+            }
+            Command::Variable { scope, name, value } => {
+                debug!(
+                    "plugin '{}': line {}: VARIABLE {scope:?} {name} = {value} accepted and not used",
+                    self.cfg.name, self.stats.lines
+                );
+                Feed::Ignored
+            }
+            Command::Ignored(keyword) => {
+                let protocol_like = keyword.starts_with(|c: char| c.is_ascii_uppercase())
+                    && keyword
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                if protocol_like {
+                    Feed::Ignored
+                } else {
+                    self.error(SessionError::NotACommand(keyword.into_owned()))
+                }
+            }
+        }
+    }
+
+    fn error(&mut self, e: SessionError) -> Feed {
+        self.stats.errors += 1;
+        let n = self.stats.errors;
+        if n <= LOG_FIRST || n % LOG_EVERY == 0 {
+            warn!(
+                "plugin '{}': line {}: {e}; line skipped",
+                self.cfg.name, self.stats.lines
+            );
+            if n == LOG_FIRST {
+                warn!(
+                    "plugin '{}': {LOG_FIRST} errors so far; from now on only every {LOG_EVERY}th is logged",
+                    self.cfg.name
+                );
+            }
+        }
+        Feed::Error(e)
+    }
+
+    fn warnings(&mut self, what: &str, id: &str, warnings: &[ParseWarning]) {
+        for w in warnings {
+            self.stats.warnings += 1;
+            let n = self.stats.warnings;
+            if n <= LOG_FIRST || n % LOG_EVERY == 0 {
+                warn!(
+                    "plugin '{}': line {}: {what} '{id}': {w}",
+                    self.cfg.name, self.stats.lines
+                );
+            }
+        }
+    }
+
+    fn chart(&mut self, c: ChartCmd<'_>) -> Feed {
+        self.warnings("CHART", &c.id, &c.warnings);
+        let existing = self.by_id.get(&*c.id).copied();
+        if existing.is_none() && self.charts.len() >= self.cfg.max_charts {
+            self.stats.charts_refused += 1;
+            self.last_defined = LastChart::Refused;
+            if !self.charts_cap_logged {
+                self.charts_cap_logged = true;
+                warn!(
+                    "plugin '{}': reached max charts per plugin ({}); ignoring new charts. Raise [plugins] max charts per plugin if this is expected",
+                    self.cfg.name, self.cfg.max_charts
+                );
+            }
+            return Feed::Ignored;
+        }
+        let update_every = if c.update_every == 0 {
+            self.cfg.update_every
+        } else {
+            c.update_every
+        };
+        let def = ChartDef {
+            id: c.id.to_string(),
+            name: if c.name.is_empty() {
+                None
+            } else {
+                Some(c.name.into_owned())
+            },
+            title: c.title.into_owned(),
+            units: c.units.into_owned(),
+            family: c.family.into_owned(),
+            context: c.context.into_owned(),
+            chart_type: c.chart_type,
+            priority: c.priority,
+            update_every,
+            obsolete: c.options.obsolete,
+            plugin: if c.plugin.is_empty() {
+                self.cfg.name.clone()
+            } else {
+                c.plugin.into_owned()
+            },
+            module: c.module.into_owned(),
+        };
+        let (chart, is_new) = self.host.define_chart(&def);
+        let idx = match existing {
+            Some(idx) => {
+                let sc = &mut self.charts[idx];
+                if sc.update_every != update_every {
+                    // The store restarted the chart at the new spacing.
+                    sc.update_every = update_every;
+                    sc.last_collected_ut = None;
+                }
+                idx
+            }
+            None => {
+                if !is_new {
+                    chart.restart_collection();
+                }
+                self.charts.push(SessionChart {
+                    chart,
+                    dims: HashMap::new(),
+                    pending_at: Vec::new(),
+                    update_every,
+                    last_collected_ut: None,
+                });
+                let idx = self.charts.len() - 1;
+                self.by_id.insert(def.id.into_boxed_str(), idx);
+                idx
+            }
+        };
+        self.last_defined = LastChart::Chart(idx);
+        Feed::Ok
+    }
+
+    fn dimension(&mut self, d: DimensionCmd<'_>) -> Feed {
+        let idx = match self.last_defined {
+            LastChart::None => {
+                return self.error(SessionError::DimensionWithoutChart(d.id.into_owned()))
+            }
+            LastChart::Refused => {
+                self.stats.dimensions_refused += 1;
+                return Feed::Ignored;
+            }
+            LastChart::Chart(idx) => idx,
+        };
+        self.warnings("DIMENSION", &d.id, &d.warnings);
+        let known = self.charts[idx].dims.contains_key(&*d.id);
+        if !known && self.dimensions >= self.cfg.max_dimensions {
+            self.stats.dimensions_refused += 1;
+            if !self.dimensions_cap_logged {
+                self.dimensions_cap_logged = true;
+                warn!(
+                    "plugin '{}': reached max dimensions per plugin ({}); ignoring new dimensions. Raise [plugins] max dimensions per plugin if this is expected",
+                    self.cfg.name, self.cfg.max_dimensions
+                );
+            }
+            return Feed::Ignored;
+        }
+        let def = DimensionDef {
+            id: d.id.to_string(),
+            name: if d.name.is_empty() {
+                None
+            } else {
+                Some(d.name.into_owned())
+            },
+            algorithm: d.algorithm,
+            multiplier: d.multiplier,
+            divisor: d.divisor,
+            hidden: d.options.hidden,
+            obsolete: d.options.obsolete,
+        };
+        let sc = &mut self.charts[idx];
+        let i = sc.chart.add_dimension(&def);
+        if !known {
+            sc.dims.insert(def.id.into_boxed_str(), i);
+            self.dimensions += 1;
+        }
+        if sc.pending_at.len() <= i {
+            sc.pending_at.resize(i + 1, NOT_PENDING);
+        }
+        Feed::Ok
+    }
+
+    fn begin(&mut self, id: &str, microseconds: Option<u64>, now_ut: u64) -> Feed {
+        if self.current != Current::None {
+            debug!(
+                "plugin '{}': line {}: BEGIN {id} while another block is open; the open block is discarded",
+                self.cfg.name, self.stats.lines
+            );
+            self.discard_pending();
+        }
+        let Some(&idx) = self.by_id.get(id) else {
+            self.current = Current::Skipping;
+            if self.stats.charts_refused > 0 {
+                // Most likely a chart refused by the cap, already reported once.
+                return Feed::Ignored;
+            }
+            return self.error(SessionError::UnknownChart(id.to_string()));
+        };
+        let sc = &self.charts[idx];
+        let ue_ut = sc.update_every as u64 * 1_000_000;
+        let at_ut = match (microseconds, sc.last_collected_ut) {
+            (Some(us), Some(prev)) if us > 0 => {
+                let t = prev.saturating_add(us);
+                if t.abs_diff(now_ut) > ue_ut {
+                    now_ut
+                } else {
+                    t
+                }
+            }
+            _ => now_ut,
+        };
+        self.current = Current::Chart { idx, at_ut };
+        Feed::Ok
+    }
+
+    fn set(&mut self, id: &str, value: Option<i64>) -> Feed {
+        let idx = match self.current {
+            Current::None => return self.error(SessionError::SetWithoutBegin(id.to_string())),
+            Current::Skipping => return Feed::Ignored,
+            Current::Chart { idx, .. } => idx,
+        };
+        let sc = &mut self.charts[idx];
+        let Some(&i) = sc.dims.get(id) else {
+            let chart = sc.chart.id().to_string();
+            return self.error(SessionError::UnknownDimension {
+                chart,
+                dimension: id.to_string(),
+            });
+        };
+        let at = sc.pending_at[i];
+        if at == NOT_PENDING {
+            sc.pending_at[i] = self.pending.len() as u32;
+            self.pending.push((i, value));
+        } else {
+            // A second SET of the same dimension in one block: the last one wins.
+            self.pending[at as usize].1 = value;
+        }
+        Feed::Ok
+    }
+
+    fn end(&mut self) -> Feed {
+        let (idx, at_ut) = match self.current {
+            Current::None => return self.error(SessionError::EndWithoutBegin),
+            Current::Skipping => {
+                self.current = Current::None;
+                return Feed::Ignored;
+            }
+            Current::Chart { idx, at_ut } => (idx, at_ut),
+        };
+        self.current = Current::None;
+        self.collect_buf.clear();
+        self.collect_buf
+            .extend(self.pending.iter().filter_map(|&(i, v)| v.map(|v| (i, v))));
+        self.discard_pending_of(idx);
+        let sc = &mut self.charts[idx];
+        match sc.chart.collect(&self.collect_buf, at_ut) {
+            Ok(()) => {
+                sc.last_collected_ut = Some(at_ut);
+                self.stats.collections += 1;
+                self.stats.values_stored += self.collect_buf.len() as u64;
+                Feed::Ok
+            }
+            Err(CollectError::TimeWentBackwards) => {
+                // Start over from this collection so that the chart does not stay stuck until
+                // the clock catches up with the old time.
+                sc.chart.restart_collection();
+                let _ = sc.chart.collect(&self.collect_buf, at_ut);
+                sc.last_collected_ut = Some(at_ut);
+                let chart = sc.chart.id().to_string();
+                self.error(SessionError::TimeWentBackwards { chart })
+            }
+        }
+    }
+
+    fn discard_pending(&mut self) {
+        if let Current::Chart { idx, .. } = self.current {
+            self.discard_pending_of(idx);
+        }
+        self.pending.clear();
+    }
+
+    fn discard_pending_of(&mut self, idx: usize) {
+        let sc = &mut self.charts[idx];
+        for &(i, _) in &self.pending {
+            sc.pending_at[i] = NOT_PENDING;
+        }
+        self.pending.clear();
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("name", &self.cfg.name)
+            .field("charts", &self.charts.len())
+            .field("dimensions", &self.dimensions)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rrd::storage_number::{self, SN_EMPTY};
+    use crate::rrd::{Db, HostInfo};
+
+    const S: u64 = 1_000_000;
+
+    fn db() -> Db {
+        Db::new(
+            HostInfo {
+                hostname: "test".into(),
+                update_every: 1,
+                ..Default::default()
+            },
+            100,
+        )
+    }
+
+    fn session(db: &Db) -> Session {
+        Session::new(SessionConfig::new("test", 1), db.localhost())
+    }
+
+    /// Feed every line of `text` at time `now_ut`, asserting each one is applied.
+    fn feed_ok(s: &mut Session, text: &str, now_ut: u64) {
+        for line in text.lines() {
+            assert_eq!(s.feed(line.as_bytes(), now_ut), Feed::Ok, "line {line:?}");
+        }
+    }
+
+    /// The stored value of dimension `dim` at slot `t`, `None` when empty.
+    fn value(db: &Db, chart: &str, dim: usize, t: i64) -> Option<f64> {
+        let c = db.localhost().chart(chart).expect("chart exists");
+        let data = c.read();
+        let n = data.value_at(dim, t);
+        (n != SN_EMPTY).then(|| storage_number::unpack(n))
+    }
+
+    #[test]
+    fn absolute_values_at_one_second_steps_land_in_their_slots() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(
+            &mut s,
+            "CHART test.abs '' 'Absolute' 'things'\nDIMENSION x '' absolute 1 1",
+            1000 * S,
+        );
+        for i in 0..5u64 {
+            let now = (1000 + i) * S + S / 2;
+            feed_ok(
+                &mut s,
+                &format!("BEGIN test.abs\nSET x = {}\nEND", 10 + i),
+                now,
+            );
+        }
+        // The first collection primes; each later one fills the slot it closes.
+        assert_eq!(value(&db, "test.abs", 0, 1000), None);
+        for t in 1001..=1004 {
+            assert_eq!(
+                value(&db, "test.abs", 0, t),
+                Some((10 + t - 1000) as f64),
+                "slot {t}"
+            );
+        }
+        let c = db.localhost().chart("test.abs").unwrap();
+        let mut seen = Vec::new();
+        c.read()
+            .for_each_value(0, 990, 1010, |t, v| seen.push((t, v)));
+        assert_eq!(
+            seen,
+            vec![(1001, 11.0), (1002, 12.0), (1003, 13.0), (1004, 14.0)]
+        );
+        let st = s.stats();
+        assert_eq!(
+            (st.lines, st.errors, st.collections, st.values_stored),
+            (17, 0, 5, 5)
+        );
+    }
+
+    #[test]
+    fn incremental_counter_becomes_a_scaled_rate() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(
+            &mut s,
+            "CHART net.eth0 '' 'Traffic' 'kilobits/s'\nDIMENSION rx '' incremental 8 1000",
+            0,
+        );
+        for i in 0..4u64 {
+            let now = (2000 + i) * S + S / 2;
+            feed_ok(
+                &mut s,
+                &format!("BEGIN net.eth0\nSET rx = {}\nEND", 1_000_000 + 500 * i),
+                now,
+            );
+        }
+        // 500 bytes/s × 8 / 1000 = 4 kilobits/s.
+        for t in 2001..=2003 {
+            assert_eq!(value(&db, "net.eth0", 0, t), Some(4.0), "slot {t}");
+        }
+    }
+
+    #[test]
+    fn chart_and_dimension_defaults_reach_the_store() {
+        let db = db();
+        let mut s = Session::new(SessionConfig::new("myplugin", 3), db.localhost());
+        feed_ok(&mut s, "CHART app.requests\nDIMENSION ok", 0);
+        let c = db.localhost().chart("app.requests").unwrap();
+        let data = c.read();
+        assert_eq!(data.update_every(), 3);
+        assert_eq!(data.meta.priority, 1000);
+        assert_eq!(&*data.meta.family, "app");
+        assert_eq!(&*data.meta.context, "app.requests");
+        assert_eq!(&*data.meta.name, "app.requests");
+        let d = &data.dims[0];
+        assert_eq!((&*d.id, &*d.name), ("ok", "ok"));
+        assert_eq!(
+            (d.algorithm, d.multiplier, d.divisor),
+            (crate::rrd::Algorithm::Absolute, 1, 1)
+        );
+    }
+
+    #[test]
+    fn begin_microseconds_time_the_collection_unless_they_drift() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(&mut s, "CHART t.c\nDIMENSION x", 0);
+        let last = |db: &Db| {
+            db.localhost()
+                .chart("t.c")
+                .unwrap()
+                .read()
+                .last_collected_ut()
+        };
+        // No previous collection: arrival time.
+        feed_ok(
+            &mut s,
+            "BEGIN t.c 1000000\nSET x = 1\nEND",
+            1000 * S + 100_000,
+        );
+        assert_eq!(last(&db), Some(1000 * S + 100_000));
+        // Arrived 0.4 s late: the plugin's measurement wins.
+        feed_ok(
+            &mut s,
+            "BEGIN t.c 1000000\nSET x = 1\nEND",
+            1001 * S + 500_000,
+        );
+        assert_eq!(last(&db), Some(1001 * S + 100_000));
+        // No microseconds: arrival.
+        feed_ok(&mut s, "BEGIN t.c\nSET x = 1\nEND", 1002 * S + 300_000);
+        assert_eq!(last(&db), Some(1002 * S + 300_000));
+        // 0 microseconds: arrival.
+        feed_ok(&mut s, "BEGIN t.c 0\nSET x = 1\nEND", 1003 * S + 200_000);
+        assert_eq!(last(&db), Some(1003 * S + 200_000));
+        // previous + usec would be 7 s behind the arrival: arrival.
+        feed_ok(&mut s, "BEGIN t.c 1000000\nSET x = 1\nEND", 1011 * S);
+        assert_eq!(last(&db), Some(1011 * S));
+    }
+
+    #[test]
+    fn restarted_plugin_leaves_the_time_it_was_away_empty() {
+        let db = db();
+        let def = "CHART t.r\nDIMENSION x";
+        let mut first = session(&db);
+        feed_ok(&mut first, def, 0);
+        for i in 0..4u64 {
+            feed_ok(
+                &mut first,
+                "BEGIN t.r\nSET x = 7\nEND",
+                (1000 + i) * S + S / 2,
+            );
+        }
+        drop(first);
+        let mut second = session(&db);
+        feed_ok(&mut second, def, 1010 * S);
+        for i in 0..3u64 {
+            feed_ok(
+                &mut second,
+                "BEGIN t.r\nSET x = 9\nEND",
+                (1010 + i) * S + S / 2,
+            );
+        }
+        for t in 1001..=1003 {
+            assert_eq!(value(&db, "t.r", 0, t), Some(7.0), "slot {t}");
+        }
+        for t in 1004..=1010 {
+            assert_eq!(value(&db, "t.r", 0, t), None, "slot {t} should stay empty");
+        }
+        for t in 1011..=1012 {
+            assert_eq!(value(&db, "t.r", 0, t), Some(9.0), "slot {t}");
+        }
+    }
+
+    #[test]
+    fn redefining_a_chart_in_the_same_session_keeps_collecting() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(&mut s, "CHART t.k\nDIMENSION x", 0);
+        feed_ok(&mut s, "BEGIN t.k\nSET x = 5\nEND", 1000 * S + S / 2);
+        feed_ok(&mut s, "CHART t.k '' 'New title'\nDIMENSION x", 1001 * S);
+        feed_ok(&mut s, "BEGIN t.k\nSET x = 6\nEND", 1001 * S + S / 2);
+        assert_eq!(value(&db, "t.k", 0, 1001), Some(6.0));
+        assert_eq!(
+            &*db.localhost().chart("t.k").unwrap().read().meta.title,
+            "New title"
+        );
+    }
+
+    #[test]
+    fn set_last_value_wins_and_empty_value_means_not_collected() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(&mut s, "CHART t.s\nDIMENSION a\nDIMENSION b", 0);
+        feed_ok(
+            &mut s,
+            "BEGIN t.s\nSET a = 1\nSET b = 1\nEND",
+            1000 * S + S / 2,
+        );
+        feed_ok(
+            &mut s,
+            "BEGIN t.s\nSET a = 100\nSET a = 2\nSET b =\nEND",
+            1001 * S + S / 2,
+        );
+        assert_eq!(value(&db, "t.s", 0, 1001), Some(2.0));
+        assert_eq!(value(&db, "t.s", 1, 1001), None);
+        assert_eq!(s.stats().values_stored, 3);
+    }
+
+    #[test]
+    fn flush_discards_the_open_block() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(
+            &mut s,
+            "CHART t.f\nDIMENSION x\nBEGIN t.f\nSET x = 1\nFLUSH",
+            1000 * S,
+        );
+        assert_eq!(
+            s.feed(b"END", 1000 * S),
+            Feed::Error(SessionError::EndWithoutBegin)
+        );
+        assert_eq!(s.stats().collections, 0);
+        assert_eq!(
+            db.localhost()
+                .chart("t.f")
+                .unwrap()
+                .read()
+                .last_collected_ut(),
+            None
+        );
+    }
+
+    #[test]
+    fn protocol_errors_are_reported_counted_and_skipped() {
+        let db = db();
+        let mut s = session(&db);
+        let e = |s: &mut Session, line: &str| s.feed(line.as_bytes(), 1000 * S);
+        assert_eq!(
+            e(&mut s, "DIMENSION x"),
+            Feed::Error(SessionError::DimensionWithoutChart("x".into()))
+        );
+        assert_eq!(
+            e(&mut s, "SET x = 1"),
+            Feed::Error(SessionError::SetWithoutBegin("x".into()))
+        );
+        assert_eq!(e(&mut s, "END"), Feed::Error(SessionError::EndWithoutBegin));
+        assert_eq!(
+            e(&mut s, "BEGIN no.such"),
+            Feed::Error(SessionError::UnknownChart("no.such".into()))
+        );
+        assert_eq!(
+            e(&mut s, "SET x = 1"),
+            Feed::Ignored,
+            "SET inside a failed block is skipped quietly"
+        );
+        assert_eq!(e(&mut s, "END"), Feed::Ignored);
+        assert_eq!(e(&mut s, "CHART t.e"), Feed::Ok);
+        assert_eq!(e(&mut s, "BEGIN t.e"), Feed::Ok);
+        assert_eq!(
+            e(&mut s, "SET nope = 1"),
+            Feed::Error(SessionError::UnknownDimension {
+                chart: "t.e".into(),
+                dimension: "nope".into()
+            })
+        );
+        assert_eq!(
+            e(&mut s, "SET"),
+            Feed::Error(SessionError::Parse(ParseError::MissingSetId))
+        );
+        assert_eq!(
+            e(&mut s, "Traceback (most recent call last):"),
+            Feed::Error(SessionError::NotACommand("Traceback".into()))
+        );
+        assert_eq!(e(&mut s, "CLABEL_COMMIT"), Feed::Ignored);
+        assert_eq!(e(&mut s, "VARIABLE CHART x = 1"), Feed::Ignored);
+        assert_eq!(e(&mut s, ""), Feed::Ignored);
+        assert_eq!(e(&mut s, "DISABLE"), Feed::Disable);
+        assert!(s.is_disabled());
+        let st = s.stats();
+        assert_eq!((st.lines, st.errors), (15, 7));
+    }
+
+    #[test]
+    fn clock_going_backwards_is_an_error_and_collection_restarts() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(&mut s, "CHART t.b\nDIMENSION x", 0);
+        feed_ok(&mut s, "BEGIN t.b\nSET x = 1\nEND", 1005 * S);
+        feed_ok(&mut s, "BEGIN t.b", 1003 * S);
+        s.feed(b"SET x = 1", 1003 * S);
+        assert_eq!(
+            s.feed(b"END", 1003 * S),
+            Feed::Error(SessionError::TimeWentBackwards {
+                chart: "t.b".into()
+            })
+        );
+        assert_eq!(
+            db.localhost()
+                .chart("t.b")
+                .unwrap()
+                .read()
+                .last_collected_ut(),
+            Some(1003 * S)
+        );
+        feed_ok(&mut s, "BEGIN t.b\nSET x = 1\nEND", 1004 * S + S / 2);
+    }
+
+    #[test]
+    fn chart_cap_refuses_new_charts_and_their_lines_quietly() {
+        let db = db();
+        let mut cfg = SessionConfig::new("capped", 1);
+        cfg.max_charts = 2;
+        let mut s = Session::new(cfg, db.localhost());
+        feed_ok(
+            &mut s,
+            "CHART t.one\nDIMENSION x\nCHART t.two\nDIMENSION x",
+            0,
+        );
+        assert_eq!(s.feed(b"CHART t.three", 0), Feed::Ignored);
+        assert_eq!(s.feed(b"DIMENSION x", 0), Feed::Ignored);
+        assert_eq!(s.feed(b"CHART t.four", 0), Feed::Ignored);
+        assert_eq!(s.feed(b"BEGIN t.three", 0), Feed::Ignored);
+        assert_eq!(s.feed(b"SET x = 1", 0), Feed::Ignored);
+        assert_eq!(s.feed(b"END", 0), Feed::Ignored);
+        // Redefining an accepted chart still works.
+        assert_eq!(s.feed(b"CHART t.one", 0), Feed::Ok);
+        assert_eq!(db.localhost().chart_count(), 2);
+        assert!(db.localhost().chart("t.three").is_none());
+        let st = s.stats();
+        assert_eq!(
+            (st.charts_refused, st.dimensions_refused, st.errors),
+            (2, 1, 0)
+        );
+    }
+
+    #[test]
+    fn dimension_cap_counts_over_all_charts() {
+        let db = db();
+        let mut cfg = SessionConfig::new("capped", 1);
+        cfg.max_dimensions = 3;
+        let mut s = Session::new(cfg, db.localhost());
+        feed_ok(
+            &mut s,
+            "CHART t.a\nDIMENSION a\nDIMENSION b\nCHART t.b\nDIMENSION c",
+            0,
+        );
+        assert_eq!(s.feed(b"DIMENSION d", 0), Feed::Ignored);
+        assert_eq!(
+            s.feed(b"DIMENSION c '' incremental", 0),
+            Feed::Ok,
+            "known dimension"
+        );
+        assert_eq!(s.dimension_count(), 3);
+        assert_eq!(db.localhost().chart("t.b").unwrap().dimension_count(), 1);
+        assert_eq!(s.stats().dimensions_refused, 1);
+        feed_ok(&mut s, "BEGIN t.b", 0);
+        assert_eq!(
+            s.feed(b"SET d = 1", 0),
+            Feed::Error(SessionError::UnknownDimension {
+                chart: "t.b".into(),
+                dimension: "d".into()
+            })
+        );
+    }
+
+    #[test]
+    fn bad_algorithm_falls_back_to_absolute_and_counts_a_warning() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(&mut s, "CHART t.w\nDIMENSION x '' sideways", 0);
+        let c = db.localhost().chart("t.w").unwrap();
+        assert_eq!(c.read().dims[0].algorithm, crate::rrd::Algorithm::Absolute);
+        assert_eq!(s.stats().warnings, 1);
+    }
+}

@@ -1,0 +1,837 @@
+//! The plugin supervisor: finds external `*.plugin` programs, runs them, and keeps them running.
+//!
+//! One job: process life. Every executable `NAME.plugin` in the plugins directories (symlinks
+//! followed, directories skipped, the first directory holding a name wins) that the
+//! configuration does not disable (`[plugins] NAME = no`) is started with `update every` as its
+//! only argument, in its own process group, with the agent's environment plus the `NETDATA_*`
+//! variables plugins expect (see [`PluginEnv`]). Its stdout feeds a [`Session`]; its stderr goes
+//! to the log, line by line, prefixed with the plugin name. Its stdin is a pipe that stays open
+//! (and silent) for the plugin's whole life: some plugins exit when their stdin closes.
+//!
+//! What the lines mean is the session's business; this module only looks at the verdict of
+//! each line ([`Feed`]) to decide whether a plugin is worth keeping:
+//!
+//! * a plugin that exits is restarted after a delay that starts at `update every` and doubles
+//!   up to 10 minutes; it starts over after a run that was healthy for a while;
+//! * a plugin that sends `DISABLE` is stopped and not run again;
+//! * a plugin whose first 100 lines are all errors, or whose whole run was errors only, is
+//!   stopped and disabled: it is not speaking the protocol;
+//! * on shutdown every plugin gets SIGTERM, and SIGKILL after a grace period.
+//!
+//! Threads: one per plugin (runs the process and reads its stdout), one per running plugin's
+//! stderr, and one that rescans the directories for new plugins.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use tracing::{debug, error, info, warn};
+
+use super::lines::{LineReader, ReadEvent, DEFAULT_MAX_LINE};
+use super::session::{Feed, Session, SessionConfig, DEFAULT_MAX_CHARTS, DEFAULT_MAX_DIMENSIONS};
+use crate::rrd::Host;
+use crate::shutdown::Shutdown;
+
+/// How long a read waits before checking for shutdown.
+const POLL: Duration = Duration::from_millis(200);
+/// How often a stopping child is checked for exit.
+const REAP_POLL: Duration = Duration::from_millis(20);
+
+/// Values of the `NETDATA_*` environment variables given to plugins.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PluginEnv {
+    /// `NETDATA_PLUGINS_DIR`: the stock plugins directory.
+    pub plugins_dir: String,
+    /// `NETDATA_USER_PLUGINS_DIRS`: further plugin directories, space separated.
+    pub user_plugins_dirs: String,
+    /// `NETDATA_CONFIG_DIR`: the user configuration directory.
+    pub config_dir: String,
+    /// `NETDATA_USER_CONFIG_DIR`: the user configuration directory (same as above, by netdata's
+    /// convention).
+    pub user_config_dir: String,
+    /// `NETDATA_STOCK_CONFIG_DIR`: the stock configuration directory.
+    pub stock_config_dir: String,
+    /// `NETDATA_HOST_PREFIX`: prefix for host paths when running in a container (usually empty).
+    pub host_prefix: String,
+    /// `NETDATA_HOSTNAME`: the host name.
+    pub hostname: String,
+    /// `NETDATA_LOG_DIR`: where logs go.
+    pub log_dir: String,
+    /// `NETDATA_CACHE_DIR`: the cache directory.
+    pub cache_dir: String,
+    /// `NETDATA_LIB_DIR`: the state directory.
+    pub lib_dir: String,
+}
+
+impl PluginEnv {
+    /// The variables set for a plugin run with `update_every`.
+    pub fn vars(&self, update_every: u32) -> Vec<(&'static str, String)> {
+        vec![
+            ("NETDATA_UPDATE_EVERY", update_every.to_string()),
+            ("NETDATA_PLUGINS_DIR", self.plugins_dir.clone()),
+            ("NETDATA_USER_PLUGINS_DIRS", self.user_plugins_dirs.clone()),
+            ("NETDATA_CONFIG_DIR", self.config_dir.clone()),
+            ("NETDATA_USER_CONFIG_DIR", self.user_config_dir.clone()),
+            ("NETDATA_STOCK_CONFIG_DIR", self.stock_config_dir.clone()),
+            ("NETDATA_HOST_PREFIX", self.host_prefix.clone()),
+            ("NETDATA_HOSTNAME", self.hostname.clone()),
+            ("NETDATA_LOG_DIR", self.log_dir.clone()),
+            ("NETDATA_CACHE_DIR", self.cache_dir.clone()),
+            ("NETDATA_LIB_DIR", self.lib_dir.clone()),
+        ]
+    }
+}
+
+/// When to start a plugin again after it exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Delay before the first restart.
+    pub first_delay: Duration,
+    /// The delay doubles after each quick exit, up to this.
+    pub max_delay: Duration,
+    /// A run at least this long that stored something resets the delay to `first_delay`.
+    pub healthy_after: Duration,
+}
+
+impl RestartPolicy {
+    /// `update every` seconds first, doubling up to 10 minutes; healthy after a minute.
+    pub fn for_update_every(update_every: u32) -> RestartPolicy {
+        RestartPolicy {
+            first_delay: Duration::from_secs(update_every.max(1) as u64),
+            max_delay: Duration::from_secs(600),
+            healthy_after: Duration::from_secs(60),
+        }
+    }
+
+    /// Given the delay the last exit would wait and whether the run was healthy, the delay to
+    /// wait now and the one the next quick exit will wait.
+    pub fn delays(&self, current: Duration, healthy: bool) -> (Duration, Duration) {
+        let now = if healthy { self.first_delay } else { current };
+        (now, (now * 2).min(self.max_delay.max(self.first_delay)))
+    }
+}
+
+/// Everything the supervisor needs; the caller fills it from `[plugins]` and `[directories]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SupervisorConfig {
+    /// Directories searched for `*.plugin`, in order; a name found twice runs from the first.
+    pub plugins_dirs: Vec<PathBuf>,
+    /// Seconds between collections, passed to each plugin as its argument.
+    pub update_every: u32,
+    /// `[plugins] NAME = yes|no`, by plugin name (file name without `.plugin`).
+    pub enabled: HashMap<String, bool>,
+    /// `[plugins] enable running new plugins`: run plugins not listed in `enabled`.
+    pub enable_new_plugins: bool,
+    /// `[plugins] check for new plugins every`.
+    pub scan_every: Duration,
+    /// `[plugins] max charts per plugin`.
+    pub max_charts: usize,
+    /// `[plugins] max dimensions per plugin`.
+    pub max_dimensions: usize,
+    /// Longest stdout/stderr line kept; longer lines are dropped with a warning.
+    pub max_line_len: usize,
+    /// A plugin whose first this-many lines are all errors is disabled.
+    pub garbage_lines: usize,
+    /// Restart delays.
+    pub restart: RestartPolicy,
+    /// Time between SIGTERM and SIGKILL when stopping a plugin.
+    pub stop_grace: Duration,
+    /// Values of the `NETDATA_*` variables.
+    pub env: PluginEnv,
+}
+
+impl SupervisorConfig {
+    /// Defaults for everything but the directories and `update every`.
+    pub fn new(plugins_dirs: Vec<PathBuf>, update_every: u32) -> SupervisorConfig {
+        let update_every = update_every.max(1);
+        SupervisorConfig {
+            plugins_dirs,
+            update_every,
+            enabled: HashMap::new(),
+            enable_new_plugins: true,
+            scan_every: Duration::from_secs(60),
+            max_charts: DEFAULT_MAX_CHARTS,
+            max_dimensions: DEFAULT_MAX_DIMENSIONS,
+            max_line_len: DEFAULT_MAX_LINE,
+            garbage_lines: 100,
+            restart: RestartPolicy::for_update_every(update_every),
+            stop_grace: Duration::from_secs(2),
+            env: PluginEnv::default(),
+        }
+    }
+}
+
+/// A plugin program found on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginFile {
+    /// File name without `.plugin`.
+    pub name: String,
+    /// Full path (not resolved: a symlink stays a symlink).
+    pub path: PathBuf,
+}
+
+/// The plugins to run: executable `NAME.plugin` files (after following symlinks) in `dirs`,
+/// minus those disabled by name, sorted by name. A directory that cannot be read is logged and
+/// skipped.
+pub fn scan_plugins(
+    dirs: &[PathBuf],
+    enabled: &HashMap<String, bool>,
+    enable_new: bool,
+) -> Vec<PluginFile> {
+    let mut found: Vec<PluginFile> = Vec::new();
+    for dir in dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                debug!("plugins directory {}: {e}; skipped", dir.display());
+                continue;
+            }
+        };
+        let mut here: Vec<PluginFile> = Vec::new();
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".plugin")) else {
+                continue;
+            };
+            if name.is_empty() || found.iter().chain(&here).any(|p| p.name == name) {
+                continue;
+            }
+            let path = entry.path();
+            // `metadata` follows symlinks: a link to a program counts, a dangling link does not.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => {}
+                _ => continue,
+            }
+            if !is_executable(&path) {
+                debug!("{}: not executable; skipped", path.display());
+                continue;
+            }
+            if !enabled.get(name).copied().unwrap_or(enable_new) {
+                debug!("plugin '{name}' disabled by [plugins] {name} = no; not started");
+                continue;
+            }
+            here.push(PluginFile {
+                name: name.to_string(),
+                path,
+            });
+        }
+        found.extend(here);
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+}
+
+/// What the supervisor knows about one plugin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PluginStatus {
+    /// Plugin name.
+    pub name: String,
+    /// Program path.
+    pub path: PathBuf,
+    /// Whether a process is running now.
+    pub running: bool,
+    /// Its process id while running.
+    pub pid: Option<u32>,
+    /// Times a process was started.
+    pub starts: u64,
+    /// Times it was started again after exiting.
+    pub restarts: u64,
+    /// Why it will not be run again, once disabled.
+    pub disabled: Option<String>,
+    /// How the last process ended.
+    pub last_exit: Option<String>,
+    /// Stdout lines read, over all runs.
+    pub lines: u64,
+    /// Stdout lines that could not be applied, over all runs.
+    pub errors: u64,
+    /// Values stored, over all runs.
+    pub values_stored: u64,
+}
+
+struct Runner {
+    name: String,
+    status: Arc<Mutex<PluginStatus>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    cfg: SupervisorConfig,
+    host: Arc<Host>,
+    shutdown: Shutdown,
+    runners: Mutex<Vec<Runner>>,
+}
+
+/// The running supervisor; see [`start`].
+pub struct SupervisorHandle {
+    shared: Arc<Shared>,
+    scanner: Option<JoinHandle<()>>,
+}
+
+/// Start every plugin found now, and rescan every `scan_every` for new ones. Stops when
+/// `shutdown` is triggered; call [`SupervisorHandle::join`] then.
+pub fn start(cfg: SupervisorConfig, host: Arc<Host>, shutdown: Shutdown) -> SupervisorHandle {
+    let shared = Arc::new(Shared {
+        cfg,
+        host,
+        shutdown,
+        runners: Mutex::new(Vec::new()),
+    });
+    start_new_plugins(&shared);
+    let s = shared.clone();
+    let scanner = std::thread::Builder::new()
+        .name("plugins-scan".into())
+        .spawn(move || {
+            while !s.shutdown.wait_timeout(s.cfg.scan_every) {
+                start_new_plugins(&s);
+            }
+        })
+        .expect("spawning the plugin scanner thread");
+    SupervisorHandle {
+        shared,
+        scanner: Some(scanner),
+    }
+}
+
+fn start_new_plugins(shared: &Arc<Shared>) {
+    let found = scan_plugins(
+        &shared.cfg.plugins_dirs,
+        &shared.cfg.enabled,
+        shared.cfg.enable_new_plugins,
+    );
+    let mut runners = shared.runners.lock();
+    for file in found {
+        if shared.shutdown.is_triggered() {
+            return;
+        }
+        if runners.iter().any(|r| r.name == file.name) {
+            continue;
+        }
+        let status = Arc::new(Mutex::new(PluginStatus {
+            name: file.name.clone(),
+            path: file.path.clone(),
+            ..Default::default()
+        }));
+        let (s, st, name) = (shared.clone(), status.clone(), file.name.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("plugin-{}", file.name))
+            .spawn(move || run_plugin(&s, &file, &st));
+        match thread {
+            Ok(t) => runners.push(Runner {
+                name,
+                status,
+                thread: Some(t),
+            }),
+            Err(e) => error!("plugin '{name}': cannot start a thread for it: {e}"),
+        }
+    }
+}
+
+impl SupervisorHandle {
+    /// A snapshot of every plugin's status, by name.
+    pub fn status(&self) -> Vec<PluginStatus> {
+        self.shared
+            .runners
+            .lock()
+            .iter()
+            .map(|r| r.status.lock().clone())
+            .collect()
+    }
+
+    /// The status of one plugin.
+    pub fn plugin(&self, name: &str) -> Option<PluginStatus> {
+        let runners = self.shared.runners.lock();
+        runners
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.status.lock().clone())
+    }
+
+    /// Stop every plugin and wait for the threads. Triggers the shutdown if the caller has not.
+    /// Each plugin gets SIGTERM; one still alive after the grace period gets SIGKILL.
+    pub fn join(mut self) {
+        if !self.shared.shutdown.is_triggered() {
+            self.shared.shutdown.trigger();
+        }
+        if let Some(t) = self.scanner.take() {
+            let _ = t.join();
+        }
+        let mut runners = std::mem::take(&mut *self.shared.runners.lock());
+        for r in &runners {
+            signal_running(&r.status, libc::SIGTERM);
+        }
+        // The runner threads stop their own children too; this only bounds the wait.
+        let deadline = Instant::now() + self.shared.cfg.stop_grace + Duration::from_secs(1);
+        while Instant::now() < deadline
+            && runners
+                .iter()
+                .any(|r| r.thread.as_ref().is_some_and(|t| !t.is_finished()))
+        {
+            std::thread::sleep(REAP_POLL);
+        }
+        for r in &mut runners {
+            if r.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+                warn!(
+                    "plugin '{}': still running after SIGTERM; sending SIGKILL",
+                    r.name
+                );
+                signal_running(&r.status, libc::SIGKILL);
+            }
+            if let Some(t) = r.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SupervisorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupervisorHandle")
+            .field("plugins", &self.status())
+            .finish()
+    }
+}
+
+/// Signal the plugin's process group, if a process is running. The status lock is held, and
+/// processes are only reaped under it, so the pid cannot belong to someone else by now.
+fn signal_running(status: &Mutex<PluginStatus>, sig: libc::c_int) {
+    let st = status.lock();
+    if let Some(pid) = st.pid {
+        signal(pid, sig);
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    let pid = pid as libc::pid_t;
+    // SAFETY: plain system calls; the group id equals the pid (the child leads its own group).
+    unsafe {
+        libc::kill(-pid, sig);
+        libc::kill(pid, sig);
+    }
+}
+
+/// Reap the child if it exited, under the status lock (see [`signal_running`]).
+fn try_reap(child: &mut Child, status: &Mutex<PluginStatus>) -> Option<String> {
+    let mut st = status.lock();
+    let done = match child.try_wait() {
+        Ok(Some(s)) => Some(describe_exit(s)),
+        Ok(None) => None,
+        Err(e) => Some(format!("exit status unknown ({e})")),
+    };
+    if done.is_some() {
+        st.pid = None;
+        st.running = false;
+    }
+    done
+}
+
+/// SIGTERM the child's group, wait up to `grace`, then SIGKILL; returns how it ended.
+fn terminate(child: &mut Child, status: &Mutex<PluginStatus>, grace: Duration) -> String {
+    signal_running(status, libc::SIGTERM);
+    let deadline = Instant::now() + grace;
+    let mut killed = false;
+    loop {
+        if let Some(how) = try_reap(child, status) {
+            return how;
+        }
+        if !killed && Instant::now() >= deadline {
+            signal_running(status, libc::SIGKILL);
+            killed = true;
+        }
+        std::thread::sleep(REAP_POLL);
+    }
+}
+
+fn describe_exit(s: ExitStatus) -> String {
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, Some(sig)) => format!("was killed by signal {sig}"),
+        _ => "ended".to_string(),
+    }
+}
+
+fn now_ut() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Why reading a plugin's stdout stopped.
+enum RunEnd {
+    /// The plugin closed its stdout.
+    Eof,
+    /// The agent is stopping.
+    Shutdown,
+    /// The plugin sent DISABLE.
+    Disabled,
+    /// The first lines were all errors.
+    Garbage,
+    /// Reading failed.
+    ReadError(std::io::Error),
+    /// The process could not be started.
+    SpawnFailed(std::io::Error),
+}
+
+/// The result of one run.
+struct Run {
+    end: RunEnd,
+    exit: String,
+    runtime: Duration,
+    ok: u64,
+    ignored: u64,
+    errors: u64,
+}
+
+/// Run the plugin until it is disabled or the agent stops.
+fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) {
+    let cfg = &shared.cfg;
+    let name = &file.name;
+    let mut delay = cfg.restart.first_delay;
+    loop {
+        if shared.shutdown.is_triggered() {
+            break;
+        }
+        let run = run_once(shared, file, status);
+        status.lock().last_exit = Some(run.exit.clone());
+        if shared.shutdown.is_triggered() {
+            info!(
+                "plugin '{name}': stopped ({}) after {:?}",
+                run.exit, run.runtime
+            );
+            break;
+        }
+        let disable = match &run.end {
+            RunEnd::Disabled => {
+                info!("plugin '{name}': sent DISABLE; it will not be run again");
+                Some("the plugin sent DISABLE".to_string())
+            }
+            RunEnd::Garbage => Some(format!(
+                "its first {} lines were all errors: it does not speak the plugins.d protocol",
+                cfg.garbage_lines
+            )),
+            _ if run.errors > 0 && run.ok == 0 && run.ignored == 0 => Some(format!(
+                "it {} after sending only lines that are errors ({}): it does not speak the plugins.d protocol",
+                run.exit, run.errors
+            )),
+            _ => None,
+        };
+        if let Some(reason) = disable {
+            if !matches!(run.end, RunEnd::Disabled) {
+                error!(
+                    "plugin '{name}' ({}) disabled: {reason}. Fix the plugin or set [plugins] {name} = no, then restart the agent",
+                    file.path.display()
+                );
+            }
+            status.lock().disabled = Some(reason);
+            break;
+        }
+        let healthy = run.runtime >= cfg.restart.healthy_after && run.ok > 0;
+        let (now, next) = cfg.restart.delays(delay, healthy);
+        delay = now;
+        match &run.end {
+            RunEnd::SpawnFailed(e) => {
+                error!(
+                    "plugin '{name}': cannot run {}: {e}; trying again in {delay:?}",
+                    file.path.display()
+                );
+            }
+            RunEnd::ReadError(e) => warn!(
+                "plugin '{name}': reading its output failed ({e}); it {} after {:?}; restarting in {delay:?}",
+                run.exit, run.runtime
+            ),
+            _ => warn!(
+                "plugin '{name}' {} after {:?}; restarting in {delay:?}",
+                run.exit, run.runtime
+            ),
+        }
+        if shared.shutdown.wait_timeout(delay) {
+            break;
+        }
+        delay = next;
+        status.lock().restarts += 1;
+    }
+    let mut st = status.lock();
+    st.running = false;
+    st.pid = None;
+}
+
+/// Start the plugin once, feed its output to a new session until it ends, and reap it.
+fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) -> Run {
+    let cfg = &shared.cfg;
+    let name = &file.name;
+    let started = Instant::now();
+    let mut cmd = Command::new(&file.path);
+    cmd.arg(cfg.update_every.to_string())
+        .envs(cfg.env.vars(cfg.update_every))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Run {
+                exit: format!("could not start ({e})"),
+                end: RunEnd::SpawnFailed(e),
+                runtime: started.elapsed(),
+                ok: 0,
+                ignored: 0,
+                errors: 0,
+            }
+        }
+    };
+    let pid = child.id();
+    // Held until the child is reaped: closing it would tell the plugin to exit.
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    {
+        let mut st = status.lock();
+        st.running = true;
+        st.pid = Some(pid);
+        st.starts += 1;
+    }
+    info!(
+        "plugin '{name}': started {} (pid {pid})",
+        file.path.display()
+    );
+
+    let stop_stderr = Arc::new(AtomicBool::new(false));
+    let stderr_thread = {
+        let (name, stop, max) = (name.clone(), stop_stderr.clone(), cfg.max_line_len);
+        std::thread::Builder::new()
+            .name(format!("plugin-{name}-err"))
+            .spawn(move || log_stderr(&name, stderr, max, &stop))
+            .ok()
+    };
+
+    let session_cfg = SessionConfig {
+        name: name.clone(),
+        update_every: cfg.update_every,
+        max_charts: cfg.max_charts,
+        max_dimensions: cfg.max_dimensions,
+    };
+    let mut session = Session::new(session_cfg, shared.host.clone());
+    let mut reader = LineReader::new(stdout, cfg.max_line_len);
+    let (mut ok, mut ignored, mut errors) = (0u64, 0u64, 0u64);
+    let mut judged = 0usize;
+    let mut any_good = false;
+    let mut published = session.stats();
+    let publish = |session: &Session, published: &mut super::session::SessionStats| {
+        let now = session.stats();
+        let mut st = status.lock();
+        st.lines += now.lines - published.lines;
+        st.errors += now.errors - published.errors;
+        st.values_stored += now.values_stored - published.values_stored;
+        *published = now;
+    };
+    let end = loop {
+        if shared.shutdown.is_triggered() {
+            break RunEnd::Shutdown;
+        }
+        match reader.next(POLL) {
+            Ok(ReadEvent::Line(line)) => {
+                let feed = session.feed(line, now_ut());
+                match feed {
+                    Feed::Ok => ok += 1,
+                    Feed::Ignored => ignored += 1,
+                    Feed::Error(_) => errors += 1,
+                    Feed::Disable => break RunEnd::Disabled,
+                }
+                if judged < cfg.garbage_lines {
+                    judged += 1;
+                    any_good |= !matches!(feed, Feed::Error(_));
+                    if judged == cfg.garbage_lines && !any_good {
+                        break RunEnd::Garbage;
+                    }
+                }
+                if session.stats().lines % 256 == 0 {
+                    publish(&session, &mut published);
+                }
+            }
+            Ok(ReadEvent::TooLong(n)) => warn!(
+                "plugin '{name}': dropped a stdout line of {n} bytes (longer than {} bytes); reading resumes at the next line",
+                cfg.max_line_len
+            ),
+            Ok(ReadEvent::Timeout) => publish(&session, &mut published),
+            Ok(ReadEvent::Eof) => break RunEnd::Eof,
+            Err(e) => break RunEnd::ReadError(e),
+        }
+    };
+    publish(&session, &mut published);
+
+    let exit = match end {
+        RunEnd::Eof => wait_after_eof(&mut child, status, cfg.stop_grace, &shared.shutdown),
+        _ => terminate(&mut child, status, cfg.stop_grace),
+    };
+    drop(stdin);
+    stop_stderr.store(true, Ordering::Relaxed);
+    if let Some(t) = stderr_thread {
+        let _ = t.join();
+    }
+    Run {
+        end,
+        exit,
+        runtime: started.elapsed(),
+        ok,
+        ignored,
+        errors,
+    }
+}
+
+/// The plugin closed its stdout: give it `grace` to exit on its own, then stop it.
+fn wait_after_eof(
+    child: &mut Child,
+    status: &Mutex<PluginStatus>,
+    grace: Duration,
+    shutdown: &Shutdown,
+) -> String {
+    let deadline = Instant::now() + grace;
+    loop {
+        if let Some(how) = try_reap(child, status) {
+            return how;
+        }
+        if shutdown.is_triggered() || Instant::now() >= deadline {
+            return terminate(child, status, grace);
+        }
+        std::thread::sleep(REAP_POLL);
+    }
+}
+
+/// Log each stderr line of a plugin until the pipe closes, or until `stop` is set and the pipe
+/// has been quiet for a moment (a grandchild may hold it open).
+fn log_stderr(name: &str, stderr: ChildStderr, max_line: usize, stop: &AtomicBool) {
+    let mut reader = LineReader::new(stderr, max_line);
+    loop {
+        match reader.next(POLL) {
+            Ok(ReadEvent::Line(line)) => {
+                let text = String::from_utf8_lossy(line);
+                let text = text.trim_end();
+                if !text.is_empty() {
+                    info!("plugin '{name}': {text}");
+                }
+            }
+            Ok(ReadEvent::TooLong(n)) => {
+                warn!("plugin '{name}': dropped a stderr line of {n} bytes (longer than {max_line} bytes)")
+            }
+            Ok(ReadEvent::Timeout) => {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+            Ok(ReadEvent::Eof) | Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn write(path: &Path, mode: u32) {
+        std::fs::write(path, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn names(found: &[PluginFile]) -> Vec<&str> {
+        found.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn scan_finds_executable_plugins_and_symlinks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(&d.join("apps.plugin"), 0o755);
+        write(&d.join("noexec.plugin"), 0o644);
+        write(&d.join("target-program"), 0o755);
+        symlink(d.join("target-program"), d.join("linked.plugin")).unwrap();
+        symlink(d.join("missing"), d.join("dangling.plugin")).unwrap();
+        write(&d.join("off.plugin"), 0o755);
+        std::fs::create_dir(d.join("adir.plugin")).unwrap();
+        write(&d.join("script.sh"), 0o755);
+        write(&d.join(".plugin"), 0o755);
+        let enabled = HashMap::from([("off".to_string(), false), ("apps".to_string(), true)]);
+        let found = scan_plugins(&[d.to_path_buf()], &enabled, true);
+        assert_eq!(names(&found), ["apps", "linked"]);
+        assert_eq!(found[1].path, d.join("linked.plugin"));
+    }
+
+    #[test]
+    fn scan_without_new_plugins_runs_only_those_enabled_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("a.plugin"), 0o755);
+        write(&dir.path().join("b.plugin"), 0o755);
+        let enabled = HashMap::from([("b".to_string(), true)]);
+        assert_eq!(
+            names(&scan_plugins(&[dir.path().to_path_buf()], &enabled, false)),
+            ["b"]
+        );
+    }
+
+    #[test]
+    fn scan_first_directory_wins_and_missing_directories_are_skipped() {
+        let first = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        write(&first.path().join("x.plugin"), 0o755);
+        write(&second.path().join("x.plugin"), 0o755);
+        write(&second.path().join("y.plugin"), 0o755);
+        let dirs = [
+            PathBuf::from("/nonexistent/plugins.d"),
+            first.path().to_path_buf(),
+            second.path().to_path_buf(),
+        ];
+        let found = scan_plugins(&dirs, &HashMap::new(), true);
+        assert_eq!(names(&found), ["x", "y"]);
+        assert_eq!(found[0].path, first.path().join("x.plugin"));
+        assert_eq!(found[1].path, second.path().join("y.plugin"));
+    }
+
+    #[test]
+    fn restart_delay_doubles_up_to_the_cap_and_resets_after_a_healthy_run() {
+        let p = RestartPolicy::for_update_every(1);
+        let mut d = p.first_delay;
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            let (now, next) = p.delays(d, false);
+            waits.push(now.as_secs());
+            d = next;
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+        assert_eq!(
+            p.delays(d, true),
+            (Duration::from_secs(1), Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn env_has_every_netdata_variable() {
+        let env = PluginEnv {
+            hostname: "box".into(),
+            ..Default::default()
+        };
+        let vars = env.vars(5);
+        let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("NETDATA_UPDATE_EVERY"), Some("5"));
+        assert_eq!(get("NETDATA_HOSTNAME"), Some("box"));
+        assert_eq!(get("NETDATA_HOST_PREFIX"), Some(""));
+        assert_eq!(vars.len(), 11);
+    }
+}
