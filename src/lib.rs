@@ -12,6 +12,7 @@
 //! * [`config`]: netdata.conf-style configuration; every error names `file:line`;
 //! * [`rrd`]: the round-robin store: storage numbers, charts, hosts;
 //! * [`collect`]: the `proc` collector and external plugins (plugins.d protocol);
+//! * [`export`]: formats completed slots for Graphite, OpenTSDB, JSON and remote write;
 //! * [`shutdown`]: the stop signal every thread waits on;
 //! * [`agent`]: wires the pieces together and runs them until shutdown.
 
@@ -20,5 +21,6 @@
 pub mod agent;
 pub mod collect;
 pub mod config;
+pub mod export;
 pub mod rrd;
 pub mod shutdown;

@@ -1,0 +1,36 @@
+//! Graphite plaintext: `PREFIX.HOSTNAME.CHART.DIM[;key=value]* VALUE TIMESTAMP\n`.
+//!
+//! Every path component and tag is sanitized (see [`sanitize`](super::sanitize)), so a line
+//! always has exactly three space-separated fields. Host labels become Graphite tags; a label
+//! whose key or value is empty, whose key is `name` (Graphite's own tag for the path) or repeats
+//! an earlier key once sanitized is left out. Knows nothing of sockets or batching.
+
+use super::{sanitize::write_path, tag_labels, write_value, Metric};
+
+/// Appends one Graphite line for `m` to `out`. Returns `false`, writing nothing, when the value
+/// is NaN or infinite.
+pub fn write_line(out: &mut Vec<u8>, m: &Metric) -> bool {
+    if !m.is_finite() {
+        return false;
+    }
+    out.reserve(m.text_len() + 64);
+    write_path(out, m.prefix);
+    out.push(b'.');
+    write_path(out, m.hostname);
+    out.push(b'.');
+    write_path(out, m.chart());
+    out.push(b'.');
+    write_path(out, m.dim());
+    for (k, v) in tag_labels(m.labels, "name") {
+        out.push(b';');
+        write_path(out, k);
+        out.push(b'=');
+        write_path(out, v);
+    }
+    out.push(b' ');
+    write_value(out, m.value);
+    out.push(b' ');
+    super::number::write_i64(out, m.timestamp);
+    out.push(b'\n');
+    true
+}

@@ -1,0 +1,177 @@
+//! Formatters: one metric value in, the exact bytes a backend expects out.
+//!
+//! Every formatter here is pure: it reads a [`Metric`] (whose timestamp the caller chose) and
+//! appends to a byte buffer. None of them does I/O, reads the clock, or knows how values were
+//! selected, how batches are cut, or where the bytes go.
+//!
+//! * [`graphite`]: Graphite plaintext lines (`PREFIX.HOST.CHART.DIM VALUE TS`);
+//! * [`opentsdb`]: OpenTSDB telnet `put` lines;
+//! * [`json`]: one JSON object per line;
+//! * [`opentsdb_http`]: JSON-array request bodies for OpenTSDB `/api/put` and for `json:http`;
+//! * [`remote_write`]: Prometheus remote write 1.0 requests (snappy-compressed protobuf);
+//! * [`sanitize`]: the rules that keep untrusted names from breaking any of the above;
+//! * [`number`]: fast, exact number printing (`%0.7f` and integers).
+//!
+//! A value that is NaN or infinite is never written as text: line formatters return `false` and
+//! leave the buffer untouched.
+
+pub mod graphite;
+pub mod json;
+pub mod number;
+pub mod opentsdb;
+pub mod opentsdb_http;
+pub mod remote_write;
+pub mod sanitize;
+
+#[cfg(test)]
+mod tests;
+
+/// The value of one dimension for one export window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    /// The raw value the collector last sent (before multiplier and divisor); printed as an
+    /// integer.
+    Collected(i64),
+    /// An average or sum computed from stored slots; printed with exactly 7 decimals.
+    Computed(f64),
+}
+
+/// What happened to a metric offered to a size-limited body
+/// ([`JsonArrayBody::push_within`](opentsdb_http::JsonArrayBody::push_within),
+/// [`RemoteWriteBuilder::push_within`](remote_write::RemoteWriteBuilder::push_within)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    /// The metric is in the body.
+    Added,
+    /// The value is NaN or infinite: nothing was written.
+    NotFinite,
+    /// The metric would take the body over the limit: nothing was written. Finish this body
+    /// and push the metric into the next one.
+    Full,
+}
+
+/// Which values an exporter sends; remote write names its series after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Raw collected values ([`Value::Collected`]).
+    AsCollected,
+    /// The average of the stored slots in the window ([`Value::Computed`]).
+    Average,
+    /// The sum of the stored slots in the window ([`Value::Computed`]).
+    Sum,
+}
+
+/// One dimension's value, with everything a formatter may print about it.
+///
+/// All strings are as the store holds them (possibly from an untrusted plugin); formatters
+/// sanitize or escape them, callers never need to.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric<'a> {
+    /// The configured prefix (`netdata` by default).
+    pub prefix: &'a str,
+    /// The hostname to export under (the configured one for the local host).
+    pub hostname: &'a str,
+    /// The chart's id (`system.cpu`).
+    pub chart_id: &'a str,
+    /// The chart's name (may equal the id).
+    pub chart_name: &'a str,
+    /// The chart's family.
+    pub family: &'a str,
+    /// The chart's context.
+    pub context: &'a str,
+    /// The chart's type (the part of the id before the first dot).
+    pub chart_type: &'a str,
+    /// The chart's units.
+    pub units: &'a str,
+    /// The dimension's id.
+    pub dim_id: &'a str,
+    /// The dimension's name (may equal the id).
+    pub dim_name: &'a str,
+    /// Paths use the chart and dimension names instead of their ids ("send names instead of
+    /// ids").
+    pub use_names: bool,
+    /// The value to send.
+    pub value: Value,
+    /// The timestamp to send, in seconds.
+    pub timestamp: i64,
+    /// Host labels, in the order they are sent; empty for the legacy backend.
+    pub labels: &'a [(String, String)],
+}
+
+impl Metric<'_> {
+    /// The chart as it appears in paths: its name when [`use_names`](Metric::use_names) is set
+    /// and the name is not empty, its id otherwise.
+    pub fn chart(&self) -> &str {
+        if self.use_names && !self.chart_name.is_empty() {
+            self.chart_name
+        } else {
+            self.chart_id
+        }
+    }
+
+    /// The dimension as it appears in paths: its name when [`use_names`](Metric::use_names) is
+    /// set and the name is not empty, its id otherwise.
+    pub fn dim(&self) -> &str {
+        if self.use_names && !self.dim_name.is_empty() {
+            self.dim_name
+        } else {
+            self.dim_id
+        }
+    }
+
+    /// Whether the value can be written: false for NaN and ±Inf.
+    pub fn is_finite(&self) -> bool {
+        match self.value {
+            Value::Collected(_) => true,
+            Value::Computed(v) => v.is_finite(),
+        }
+    }
+
+    /// An upper bound on the bytes of names and labels, used to reserve buffer space once per
+    /// line instead of growing it field by field.
+    pub(crate) fn text_len(&self) -> usize {
+        let labels: usize = self.labels.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+        self.prefix.len()
+            + self.hostname.len()
+            + self.chart_id.len()
+            + self.chart_name.len()
+            + self.family.len()
+            + self.context.len()
+            + self.chart_type.len()
+            + self.units.len()
+            + self.dim_id.len()
+            + self.dim_name.len()
+            + labels
+    }
+}
+
+/// Appends the value: an integer when collected, `%0.7f` when computed. The caller has checked
+/// [`Metric::is_finite`].
+#[inline]
+pub(crate) fn write_value(out: &mut Vec<u8>, value: Value) {
+    match value {
+        Value::Collected(v) => number::write_i64(out, v),
+        Value::Computed(v) => {
+            number::write_f64(out, v);
+        }
+    }
+}
+
+/// The labels Graphite and OpenTSDB tags carry: those with a non-empty key and value, whose
+/// sanitized key is not `reserved` (a tag the format already uses) and not the sanitized key of
+/// an earlier label (the first one wins). Allocates nothing.
+pub(crate) fn tag_labels<'a>(
+    labels: &'a [(String, String)],
+    reserved: &'static str,
+) -> impl Iterator<Item = &'a (String, String)> + 'a {
+    let usable = move |(k, v): &(String, String)| {
+        !k.is_empty() && !v.is_empty() && !sanitize::path_eq(k, reserved)
+    };
+    labels.iter().enumerate().filter_map(move |(i, label)| {
+        let first = usable(label)
+            && !labels[..i]
+                .iter()
+                .any(|l| usable(l) && sanitize::path_eq(&l.0, &label.0));
+        first.then_some(label)
+    })
+}

@@ -1,0 +1,214 @@
+//! Printing numbers: integers for collected values, `%0.7f` for computed ones.
+//!
+//! [`write_f64`] prints exactly what C's `printf("%0.7f", v)` prints (and what Rust's
+//! `format!("{:.7}", v)` prints): the binary value rounded to 7 decimals, ties to even, with a
+//! `-` for every negative value, even one that rounds to zero (`-1e-9` prints `-0.0000000`,
+//! as C does; receivers parse it as zero). Byte-exactness with the C agent wins over
+//! prettiness here.
+//!
+//! The fast path is exact, not approximate: for |v| < 10¹² it multiplies the 53-bit mantissa by
+//! 10⁷ in 128-bit integers and rounds the shifted-out bits half-to-even, so no case (ties
+//! included) can differ from exact decimal rounding. Larger values go through `core::fmt`.
+//! This module knows nothing about metrics or formats.
+
+use std::io::Write;
+
+/// Values below this magnitude take the integer fast path: `v * 10⁷` must fit in a `u64`.
+const FAST_LIMIT: f64 = 1e12;
+
+/// 10⁷: one unit of the 7th decimal.
+const SCALE: u64 = 10_000_000;
+
+/// Appends `v` in decimal (C's `%lld`).
+#[inline]
+pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends `v` with exactly 7 decimals (C's `%0.7f`). Returns `false`, writing nothing, when
+/// `v` is NaN or infinite.
+#[inline]
+pub fn write_f64(out: &mut Vec<u8>, v: f64) -> bool {
+    if !v.is_finite() {
+        return false;
+    }
+    if v.abs() >= FAST_LIMIT {
+        // Finite, so formatting cannot fail; writing to a Vec cannot fail either.
+        let _ = write!(out, "{v:.7}");
+        return true;
+    }
+    let scaled = scaled_rounded(v);
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(scaled / SCALE).as_bytes());
+    // The 7 decimals as 1 + 2 + 2 + 2 digits, from independent divisions.
+    let frac = (scaled % SCALE) as u32;
+    let (hi, lo) = (frac / 10_000, frac % 10_000);
+    let pair = |n: u32| {
+        let i = 2 * n as usize;
+        [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
+    };
+    let [a, b] = pair(hi % 100);
+    let [c, d] = pair(lo / 100);
+    let [e, f] = pair(lo % 100);
+    out.extend_from_slice(&[b'.', b'0' + (hi / 100) as u8, a, b, c, d, e, f]);
+    true
+}
+
+/// "00" to "99": two digits per table entry.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `|v| * 10⁷` rounded to the nearest integer, ties to even, computed exactly.
+/// Requires `|v| < FAST_LIMIT`.
+#[inline]
+fn scaled_rounded(v: f64) -> u64 {
+    let bits = v.to_bits();
+    let exp = ((bits >> 52) & 0x7FF) as i32;
+    let frac = bits & ((1 << 52) - 1);
+    // |v| = mant * 2^-shift; below 2^52 every finite value has a negative binary exponent.
+    let (mant, shift) = if exp == 0 {
+        (frac, 1074)
+    } else {
+        (frac | (1 << 52), 1075 - exp)
+    };
+    if shift >= 128 {
+        // |v| * 10^7 < 2^77 * 2^-128: far below one half.
+        return 0;
+    }
+    let n = mant as u128 * SCALE as u128;
+    let q = (n >> shift) as u64;
+    let rem = n & ((1u128 << shift) - 1);
+    let half = 1u128 << (shift - 1);
+    if rem > half || (rem == half && q & 1 == 1) {
+        q + 1
+    } else {
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn f(v: f64) -> String {
+        let mut out = Vec::new();
+        assert!(write_f64(&mut out, v));
+        String::from_utf8(out).unwrap()
+    }
+
+    /// What C's printf prints.
+    fn c_printf(v: f64) -> String {
+        let mut buf = [0u8; 400];
+        // SAFETY: the format takes exactly one double; the buffer size is passed.
+        let n = unsafe {
+            libc::snprintf(
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                b"%0.7f\0".as_ptr().cast(),
+                v,
+            )
+        };
+        String::from_utf8(buf[..n as usize].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn typical_values() {
+        assert_eq!(f(1.5), "1.5000000");
+        assert_eq!(f(12.5), "12.5000000");
+        assert_eq!(f(0.0), "0.0000000");
+        assert_eq!(f(-2.25), "-2.2500000");
+        assert_eq!(f(-0.0000001), "-0.0000001");
+        assert_eq!(f(123_456_789.123_456_79), "123456789.1234568");
+        assert_eq!(f(0.1), "0.1000000");
+        assert_eq!(f(2.0 / 3.0), "0.6666667");
+    }
+
+    #[test]
+    fn tiny_negatives_keep_their_sign_like_c() {
+        assert_eq!(f(-1e-9), "-0.0000000");
+        assert_eq!(f(-0.0), "-0.0000000");
+        assert_eq!(c_printf(-1e-9), "-0.0000000");
+    }
+
+    #[test]
+    fn exact_ties_round_to_even() {
+        // k/256 with k odd is exactly half-way between two 7-decimal numbers.
+        assert_eq!(f(1.0 / 256.0), "0.0039062");
+        assert_eq!(f(3.0 / 256.0), "0.0117188");
+        assert_eq!(f(-1.0 / 256.0), "-0.0039062");
+    }
+
+    #[test]
+    fn limits_of_the_fast_path() {
+        let below = f64::from_bits(FAST_LIMIT.to_bits() - 1);
+        assert_eq!(f(below), "999999999999.9998779");
+        assert_eq!(f(FAST_LIMIT), "1000000000000.0000000");
+        assert_eq!(f(f64::MIN_POSITIVE), "0.0000000");
+        assert_eq!(f(5e-324), "0.0000000");
+        assert_eq!(f(5e-8), "0.0000000");
+        assert_eq!(f(f64::MAX), format!("{:.7}", f64::MAX));
+    }
+
+    #[test]
+    fn non_finite_writes_nothing() {
+        let mut out = b"x".to_vec();
+        assert!(!write_f64(&mut out, f64::NAN));
+        assert!(!write_f64(&mut out, f64::INFINITY));
+        assert!(!write_f64(&mut out, f64::NEG_INFINITY));
+        assert_eq!(out, b"x");
+    }
+
+    #[test]
+    fn integers() {
+        let mut out = Vec::new();
+        for v in [0, -1, 42, i64::MIN, i64::MAX] {
+            write_i64(&mut out, v);
+            out.push(b' ');
+        }
+        assert_eq!(out, b"0 -1 42 -9223372036854775808 9223372036854775807 ");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn equals_core_fmt_for_any_bits(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            if v.is_finite() {
+                prop_assert_eq!(f(v), format!("{v:.7}"));
+            }
+        }
+
+        #[test]
+        fn equals_core_fmt_in_wide_ranges(v in prop_oneof![
+            -1e13..1e13f64, -1e6..1e6f64, -1.0..1.0f64, -1e-6..1e-6f64,
+        ]) {
+            prop_assert_eq!(f(v), format!("{v:.7}"));
+        }
+
+        #[test]
+        fn equals_core_fmt_at_and_around_ties(k in -(1i64 << 45)..(1i64 << 45), d in -2i64..=2) {
+            let tie = (2 * k + 1) as f64 / 256.0;
+            let v = f64::from_bits((tie.to_bits() as i64 + d) as u64);
+            prop_assert_eq!(f(v), format!("{v:.7}"));
+        }
+
+        #[test]
+        fn equals_c_printf(v in prop_oneof![-1e13..1e13f64, -1.0..1.0f64], k in any::<i32>()) {
+            prop_assert_eq!(f(v), c_printf(v));
+            let tie = (2 * k as i64 + 1) as f64 / 256.0;
+            prop_assert_eq!(f(tie), c_printf(tie));
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Exporting: turns completed slots of the store into lines and request bodies for the backends.
+
+pub mod format;
