@@ -32,7 +32,7 @@ present() {
   fi
   case $kind in
     bin) command -v "$what" >/dev/null 2>&1 ;;
-    py) python3 -c "import $what" >/dev/null 2>&1 ;;
+    py) for py in /usr/bin/python3 python3; do "$py" -c "import $what" >/dev/null 2>&1 && return 0; done; return 1 ;;
   esac
 }
 
