@@ -64,10 +64,17 @@ fi
 
 echo "test-deps: installing ${missing[*]}" >&2
 
-# Daemons already running before the install are not ours to stop.
-daemons='^(netdata|prometheus|victoria-metrics)$'
-carbon='^/usr/bin/python3 /usr/bin/carbon-(cache|relay|aggregator)'
-running() { { pgrep -x -E "$daemons" || true; pgrep -f -E "$carbon" || true; } | sort; }
+# Daemons already running before the install are not ours to stop. Found via
+# /proc (procps may not be installed); comm is cut to 15 characters.
+running() {
+  local d c
+  for d in /proc/[0-9]*; do
+    c=$(cat "$d/comm" 2>/dev/null) || continue
+    case $c in
+      netdata|prometheus|victoria-metric|carbon-cache|carbon-relay|carbon-aggregat) echo "${d#/proc/}" ;;
+    esac
+  done | sort
+}
 before=$(running)
 
 # Forbid service starts from maintainer scripts while installing, unless the
