@@ -32,7 +32,7 @@ present() {
   fi
   case $kind in
     bin) command -v "$what" >/dev/null 2>&1 ;;
-    py) python3 -c "import $what" >/dev/null 2>&1 ;;
+    py) for py in /usr/bin/python3 python3; do "$py" -c "import $what" >/dev/null 2>&1 && return 0; done; return 1 ;;
   esac
 }
 
@@ -64,10 +64,17 @@ fi
 
 echo "test-deps: installing ${missing[*]}" >&2
 
-# Daemons already running before the install are not ours to stop.
-daemons='^(netdata|prometheus|victoria-metrics)$'
-carbon='^/usr/bin/python3 /usr/bin/carbon-(cache|relay|aggregator)'
-running() { { pgrep -x -E "$daemons" || true; pgrep -f -E "$carbon" || true; } | sort; }
+# Daemons already running before the install are not ours to stop. Found via
+# /proc (procps may not be installed); comm is cut to 15 characters.
+running() {
+  local d c
+  for d in /proc/[0-9]*; do
+    c=$(cat "$d/comm" 2>/dev/null) || continue
+    case $c in
+      netdata|prometheus|victoria-metric|carbon-cache|carbon-relay|carbon-aggregat) echo "${d#/proc/}" ;;
+    esac
+  done | sort
+}
 before=$(running)
 
 # Forbid service starts from maintainer scripts while installing, unless the

@@ -895,7 +895,12 @@ impl Carbon {
     /// start.
     pub fn start() -> Option<Self> {
         let bin = require("carbon-cache")?;
-        let python = require("python3")?;
+        // Read whisper files with carbon's own interpreter: a `python3` found
+        // first on PATH (a virtualenv, pyenv) may lack the whisper module.
+        let python = match carbon_python(&bin) {
+            Some(p) => p,
+            None => require("python3")?,
+        };
         let has_whisper = Command::new(&python)
             .args(["-c", "import whisper"])
             .stdout(Stdio::null())
@@ -904,7 +909,10 @@ impl Carbon {
             .map(|s| s.success())
             .unwrap_or(false);
         if !has_whisper {
-            skip("python3 module `whisper` not found (package python3-whisper)");
+            skip(&format!(
+                "{} cannot import the `whisper` module (package python3-whisper)",
+                python.display()
+            ));
             return None;
         }
         Some(start_with_retries("carbon-cache", || {
@@ -1152,6 +1160,23 @@ print(json.dumps(out))
             .filter_map(|(t, v)| v.map(|v| (t, v)))
             .collect()
     }
+}
+
+/// The interpreter named on the `#!` line of the carbon-cache script, if it
+/// is an absolute path to an executable (`#! /usr/bin/python3` on Debian).
+fn carbon_python(carbon_cache: &Path) -> Option<PathBuf> {
+    let text = std::fs::read(carbon_cache).ok()?;
+    let first = text.split(|&b| b == b'\n').next()?;
+    let first = std::str::from_utf8(first).ok()?.strip_prefix("#!")?.trim();
+    let mut words = first.split_whitespace();
+    let interp = PathBuf::from(words.next()?);
+    // `#!/usr/bin/env python3` names the interpreter in the next word.
+    let interp = if interp.ends_with("env") {
+        which(words.next()?)?
+    } else {
+        interp
+    };
+    (interp.is_absolute() && is_executable(&interp)).then_some(interp)
 }
 
 // ---------------------------------------------------------------------------
