@@ -1,1 +1,145 @@
 //! The agent: builds the store, starts collectors and exporters, and stops them on shutdown.
+//!
+//! One job: wiring. It turns a validated [`Config`] into running threads and joins them in
+//! order (collectors first, then exporters, whose senders make a last delivery attempt).
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::collect::plugins_d::supervisor::{self, PluginEnv, SupervisorConfig, SupervisorHandle};
+use crate::collect::proc::{self as proc_collector, ProcConfig};
+use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport};
+use crate::export::format::Source;
+use crate::export::instance::{self, InstanceConfig, InstanceHandle, LineFormat};
+use crate::export::pattern::SimplePattern;
+use crate::export::transport::Endpoint;
+use crate::rrd::{Db, HostInfo};
+use crate::shutdown::Shutdown;
+
+/// A running agent.
+#[derive(Debug)]
+pub struct Agent {
+    /// The store, shared with every thread.
+    pub db: Arc<Db>,
+    /// Exporter instances, in configuration order.
+    pub exporters: Vec<(String, InstanceHandle)>,
+    proc: Option<JoinHandle<()>>,
+    plugins: Option<SupervisorHandle>,
+    shutdown: Shutdown,
+}
+
+/// Why the agent could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The exporter settings an instance runs with, or `None` for connectors this build sends
+/// through another path.
+pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Option<InstanceConfig> {
+    let format = match e.kind {
+        ConnectorKind::Graphite => LineFormat::Graphite,
+        ConnectorKind::Opentsdb => LineFormat::Opentsdb,
+        ConnectorKind::Json => LineFormat::Json,
+        _ => return None,
+    };
+    Some(InstanceConfig {
+        name: e.name.clone(),
+        legacy: e.legacy,
+        format,
+        source: match e.data_source {
+            DataSource::AsCollected => Source::AsCollected,
+            DataSource::Average => Source::Average,
+            DataSource::Sum => Source::Sum,
+        },
+        prefix: e.prefix.clone(),
+        hostname: e.hostname.clone(),
+        every: e.update_every,
+        buffer_on_failures: e.buffer_on_failures,
+        timeout: Duration::from_millis(e.timeout_ms),
+        endpoints: e
+            .destinations
+            .iter()
+            .map(|d| Endpoint { udp: d.transport == Transport::Udp, host: d.host.clone(), port: d.port })
+            .collect(),
+        charts: SimplePattern::new(&e.send_charts_matching),
+        hosts: if e.legacy { None } else { Some(SimplePattern::new(&e.send_hosts_matching)) },
+        use_names: e.send_names_instead_of_ids,
+        labels: if e.send_configured_labels && !e.legacy { labels.to_vec() } else { Vec::new() },
+    })
+}
+
+impl Agent {
+    /// Start everything the configuration enables.
+    pub fn start(cfg: &Config, shutdown: Shutdown) -> Result<Agent, StartError> {
+        let g = &cfg.global;
+        let db = Arc::new(Db::new(
+            HostInfo {
+                hostname: g.hostname.clone(),
+                update_every: g.update_every,
+                os: std::env::consts::OS.to_string(),
+                ..Default::default()
+            },
+            g.history,
+        ));
+        let mut exporters = Vec::new();
+        for e in cfg.exporters.iter().filter(|e| e.enabled) {
+            let Some(ic) = instance_config(e, &cfg.host_labels) else {
+                return Err(StartError(format!(
+                    "{}:{}: [{}]: type '{}' is not supported by this build of rrdpipe",
+                    e.file,
+                    e.line,
+                    e.section,
+                    e.kind.type_name()
+                )));
+            };
+            let h = instance::start(ic, db.clone(), shutdown.clone())
+                .map_err(|err| StartError(format!("cannot start exporter '{}': {err}", e.name)))?;
+            exporters.push((e.name.clone(), h));
+        }
+        let proc = cfg.plugins.proc.then(|| {
+            proc_collector::start(
+                ProcConfig { root: "/".into(), update_every: g.update_every },
+                db.localhost(),
+                shutdown.clone(),
+            )
+        });
+        let mut sc = SupervisorConfig::new(vec![cfg.directories.plugins.clone()], g.update_every);
+        sc.enabled = cfg.plugins.enabled.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        sc.enable_new_plugins = cfg.plugins.enable_running_new_plugins;
+        sc.scan_every = Duration::from_secs(cfg.plugins.check_for_new_plugins_every.max(1) as u64);
+        sc.max_charts = cfg.plugins.max_charts_per_plugin;
+        sc.max_dimensions = cfg.plugins.max_dimensions_per_plugin;
+        sc.env = PluginEnv {
+            hostname: g.hostname.clone(),
+            config_dir: cfg.directories.config.display().to_string(),
+            user_config_dir: cfg.directories.config.display().to_string(),
+            plugins_dir: cfg.directories.plugins.display().to_string(),
+            user_plugins_dirs: cfg.directories.plugins.display().to_string(),
+            ..PluginEnv::default()
+        };
+        let plugins = Some(supervisor::start(sc, db.localhost(), shutdown.clone()));
+        Ok(Agent { db, exporters, proc, plugins, shutdown })
+    }
+
+    /// Stop every thread: collectors first, then exporters (whose senders make one last attempt).
+    pub fn stop(mut self) {
+        self.shutdown.trigger();
+        if let Some(p) = self.plugins.take() {
+            p.join();
+        }
+        if let Some(p) = self.proc.take() {
+            let _ = p.join();
+        }
+        for (_, h) in self.exporters.drain(..) {
+            h.join();
+        }
+    }
+}

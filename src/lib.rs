@@ -12,8 +12,10 @@
 //! * [`config`]: netdata.conf-style configuration; every error names `file:line`;
 //! * [`rrd`]: the round-robin store: storage numbers, charts, hosts;
 //! * [`collect`]: the `proc` collector and external plugins (plugins.d protocol);
-//! * [`export`]: formats completed slots for Graphite, OpenTSDB, JSON and remote write;
 //! * [`shutdown`]: the stop signal every thread waits on;
+//! * [`export`]: exporter instances: windows, values, formats, outbox, transports;
+//! * [`selfmon`]: exporters' own counters charted into the store;
+//! * [`demo`]: the self-contained demonstration behind `rrdpipe --demo`;
 //! * [`agent`]: wires the pieces together and runs them until shutdown.
 
 #![deny(missing_docs)]
@@ -21,6 +23,8 @@
 pub mod agent;
 pub mod collect;
 pub mod config;
+pub mod demo;
 pub mod export;
 pub mod rrd;
+pub mod selfmon;
 pub mod shutdown;

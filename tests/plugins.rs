@@ -19,14 +19,7 @@ fn write_plugin(dir: &Path, name: &str, script: &str) {
 }
 
 fn db() -> Db {
-    Db::new(
-        HostInfo {
-            hostname: "test".into(),
-            update_every: 1,
-            ..Default::default()
-        },
-        120,
-    )
+    Db::new(HostInfo { hostname: "test".into(), update_every: 1, ..Default::default() }, 120)
 }
 
 fn config(dir: &Path) -> SupervisorConfig {
@@ -53,17 +46,14 @@ fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 fn status(h: &SupervisorHandle, name: &str) -> PluginStatus {
-    h.plugin(name)
-        .unwrap_or_else(|| panic!("plugin '{name}' not known: {:?}", h.status()))
+    h.plugin(name).unwrap_or_else(|| panic!("plugin '{name}' not known: {:?}", h.status()))
 }
 
 /// Whether a process exists and is not a zombie.
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name.
-        Ok(stat) => {
-            !matches!(stat.rsplit(')').next().map(str::trim_start), Some(s) if s.starts_with('Z'))
-        }
+        Ok(stat) => !matches!(stat.rsplit(')').next().map(str::trim_start), Some(s) if s.starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -125,14 +115,10 @@ fn synth_plugin_values_land_exactly_its_stdin_stays_open_and_shutdown_stops_it()
     let host = db.localhost();
     let shutdown = Shutdown::new();
     let h = supervisor::start(cfg, host.clone(), shutdown.clone());
-    assert!(
-        h.plugin("off").is_none(),
-        "[plugins] off = no must not start it"
-    );
+    assert!(h.plugin("off").is_none(), "[plugins] off = no must not start it");
 
     assert!(
-        wait_for(15, || values(&host, "synth.c1", 0).len() >= 3
-            && values(&host, "synth.env", 3).len() >= 3),
+        wait_for(15, || values(&host, "synth.c1", 0).len() >= 3 && values(&host, "synth.env", 3).len() >= 3),
         "no values after 15 s: {:?}",
         h.status()
     );
@@ -146,24 +132,13 @@ fn synth_plugin_values_land_exactly_its_stdin_stays_open_and_shutdown_stops_it()
         let c = host.chart(chart).unwrap();
         let data = c.read();
         let last = data.last_entry_t().unwrap();
-        assert_eq!(
-            rrdpipe::rrd::storage_number::unpack(data.value_at(0, last)),
-            expected
-        );
+        assert_eq!(rrdpipe::rrd::storage_number::unpack(data.value_at(0, last)), expected);
         assert_eq!(data.meta.priority, expected as i64);
         assert_eq!(&*data.meta.family, "synth");
     }
     let env = |dim| values(&host, "synth.env", dim);
-    assert!(
-        env(0).iter().all(|&x| x == 1.0) && !env(0).is_empty(),
-        "NETDATA_UPDATE_EVERY: {:?}",
-        env(0)
-    );
-    assert!(
-        env(1).iter().all(|&x| x == 1.0) && !env(1).is_empty(),
-        "argument: {:?}",
-        env(1)
-    );
+    assert!(env(0).iter().all(|&x| x == 1.0) && !env(0).is_empty(), "NETDATA_UPDATE_EVERY: {:?}", env(0));
+    assert!(env(1).iter().all(|&x| x == 1.0) && !env(1).is_empty(), "argument: {:?}", env(1));
     let dirlen = dir.path().display().to_string().len() as f64;
     assert!(
         env(2).iter().all(|&x| x == dirlen) && !env(2).is_empty(),
@@ -171,10 +146,7 @@ fn synth_plugin_values_land_exactly_its_stdin_stays_open_and_shutdown_stops_it()
         env(2)
     );
     let helper = *env(3).last().unwrap() as u32;
-    assert!(
-        alive(helper),
-        "the plugin's stdin watcher {helper} should be running"
-    );
+    assert!(alive(helper), "the plugin's stdin watcher {helper} should be running");
 
     // Two more seconds: the plugin would have exited had its stdin closed.
     std::thread::sleep(Duration::from_secs(2));
@@ -182,26 +154,16 @@ fn synth_plugin_values_land_exactly_its_stdin_stays_open_and_shutdown_stops_it()
     assert!(st.running, "{st:?}");
     assert_eq!(st.pid, Some(pid), "same process: never restarted");
     assert_eq!((st.starts, st.restarts), (1, 0));
-    assert_eq!(
-        st.errors, 0,
-        "stderr noise and over-long lines are not protocol errors"
-    );
+    assert_eq!(st.errors, 0, "stderr noise and over-long lines are not protocol errors");
     assert!(st.values_stored >= 12, "{st:?}");
     assert_eq!(st.disabled, None);
 
     shutdown.trigger();
     let started = Instant::now();
     h.join();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "join took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "join took {:?}", started.elapsed());
     assert!(!alive(pid), "plugin {pid} still running after join");
-    assert!(
-        wait_for(2, || !alive(helper)),
-        "plugin's child {helper} still running after join"
-    );
+    assert!(wait_for(2, || !alive(helper)), "plugin's child {helper} still running after join");
 }
 
 #[test]
@@ -220,10 +182,7 @@ fn exiting_plugin_is_restarted_with_a_growing_delay() {
     std::thread::sleep(Duration::from_secs(2).saturating_sub(started.elapsed()));
     let st = status(&h, "brief");
     assert!((3..=5).contains(&st.restarts), "restarts after 2 s: {st:?}");
-    assert!(
-        st.starts >= st.restarts && st.starts <= st.restarts + 1,
-        "{st:?}"
-    );
+    assert!(st.starts >= st.restarts && st.starts <= st.restarts + 1, "{st:?}");
     assert_eq!(st.last_exit.as_deref(), Some("exited with code 3"));
     assert_eq!(st.disabled, None);
     assert_eq!(st.errors, 0);
@@ -235,19 +194,11 @@ fn exiting_plugin_is_restarted_with_a_growing_delay() {
 #[test]
 fn disable_stops_the_plugin_for_good() {
     let dir = tempfile::tempdir().unwrap();
-    write_plugin(
-        dir.path(),
-        "nothing",
-        "#!/bin/sh\necho DISABLE\nexec sleep 30\n",
-    );
+    write_plugin(dir.path(), "nothing", "#!/bin/sh\necho DISABLE\nexec sleep 30\n");
     let db = db();
     let shutdown = Shutdown::new();
     let h = supervisor::start(config(dir.path()), db.localhost(), shutdown.clone());
-    assert!(
-        wait_for(10, || status(&h, "nothing").disabled.is_some()),
-        "{:?}",
-        h.status()
-    );
+    assert!(wait_for(10, || status(&h, "nothing").disabled.is_some()), "{:?}", h.status());
     std::thread::sleep(Duration::from_millis(500));
     let st = status(&h, "nothing");
     assert_eq!(st.disabled.as_deref(), Some("the plugin sent DISABLE"));
@@ -269,20 +220,10 @@ fn plugin_printing_garbage_is_killed_and_disabled() {
     let db = db();
     let shutdown = Shutdown::new();
     let h = supervisor::start(config(dir.path()), db.localhost(), shutdown.clone());
-    assert!(
-        wait_for(10, || status(&h, "chatty").disabled.is_some()),
-        "{:?}",
-        h.status()
-    );
+    assert!(wait_for(10, || status(&h, "chatty").disabled.is_some()), "{:?}", h.status());
     assert!(wait_for(5, || !status(&h, "chatty").running));
     let st = status(&h, "chatty");
-    assert!(
-        st.disabled
-            .as_deref()
-            .unwrap()
-            .contains("first 100 lines were all errors"),
-        "{st:?}"
-    );
+    assert!(st.disabled.as_deref().unwrap().contains("first 100 lines were all errors"), "{st:?}");
     assert_eq!(st.restarts, 0);
     assert!(st.errors >= 100, "{st:?}");
     assert_eq!(st.last_exit.as_deref(), Some("was killed by signal 15"));
@@ -293,27 +234,13 @@ fn plugin_printing_garbage_is_killed_and_disabled() {
 #[test]
 fn plugin_whose_whole_run_is_errors_is_disabled() {
     let dir = tempfile::tempdir().unwrap();
-    write_plugin(
-        dir.path(),
-        "confused",
-        "#!/bin/sh\necho 'usage: confused [options]'\nexit 1\n",
-    );
+    write_plugin(dir.path(), "confused", "#!/bin/sh\necho 'usage: confused [options]'\nexit 1\n");
     let db = db();
     let shutdown = Shutdown::new();
     let h = supervisor::start(config(dir.path()), db.localhost(), shutdown.clone());
-    assert!(
-        wait_for(10, || status(&h, "confused").disabled.is_some()),
-        "{:?}",
-        h.status()
-    );
+    assert!(wait_for(10, || status(&h, "confused").disabled.is_some()), "{:?}", h.status());
     let st = status(&h, "confused");
-    assert!(
-        st.disabled
-            .as_deref()
-            .unwrap()
-            .contains("exited with code 1"),
-        "{st:?}"
-    );
+    assert!(st.disabled.as_deref().unwrap().contains("exited with code 1"), "{st:?}");
     assert_eq!((st.starts, st.restarts, st.errors), (1, 0, 1));
     shutdown.trigger();
     h.join();

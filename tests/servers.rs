@@ -9,10 +9,7 @@ use std::collections::BTreeMap;
 use support::*;
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 // --- VictoriaMetrics -------------------------------------------------------
@@ -41,10 +38,7 @@ fn vm_opentsdb_telnet_put_reads_back_exactly() {
         return;
     };
     let ts = now_secs() - 60;
-    send_tcp(
-        vm.opentsdb_addr(),
-        format!("put sys.cpu.user {ts} 7.25 host=h1 cpu=0\n").as_bytes(),
-    );
+    send_tcp(vm.opentsdb_addr(), format!("put sys.cpu.user {ts} 7.25 host=h1 cpu=0\n").as_bytes());
     let got = vm.export_wait("sys.cpu.user", 1);
     assert_eq!(
         got,
@@ -96,10 +90,7 @@ fn vm_malformed_graphite_line_bumps_invalid_counter_by_exactly_one() {
     let ts = now_secs() - 60;
     // The good line after the bad one tells when the bad one was processed:
     // a connection's lines are parsed in order.
-    send_tcp(
-        vm.graphite_addr(),
-        format!("this is not graphite\ngood.line 1 {ts}\n").as_bytes(),
-    );
+    send_tcp(vm.graphite_addr(), format!("this is not graphite\ngood.line 1 {ts}\n").as_bytes());
     assert_eq!(vm.wait_metric(VM_GRAPHITE_INSERTED, 1.0), 1.0);
     assert_eq!(vm.metric(VM_GRAPHITE_INVALID), 1.0);
     assert_eq!(point_count(&vm.export("good.line")), 1);
@@ -142,10 +133,7 @@ fn vm_query_sees_a_fresh_point() {
         return;
     };
     let ts = now_secs();
-    send_tcp(
-        vm.graphite_addr(),
-        format!("fresh.point 5 {ts}\n").as_bytes(),
-    );
+    send_tcp(vm.graphite_addr(), format!("fresh.point 5 {ts}\n").as_bytes());
     vm.export_wait("fresh.point", 1);
     let mut data = serde_json::Value::Null;
     // A brand-new series reaches the per-day index searched by queries a
@@ -190,10 +178,7 @@ fn carbon_line_reads_back_exactly() {
     };
     let ts = now_secs() - 60;
     send_tcp(carbon.line_addr(), format!("a.b.c 42 {ts}\n").as_bytes());
-    assert_eq!(
-        carbon.fetch("a.b.c", ts - 1, ts + 1),
-        vec![(ts - 1, None), (ts, Some(42.0)), (ts + 1, None)]
-    );
+    assert_eq!(carbon.fetch("a.b.c", ts - 1, ts + 1), vec![(ts - 1, None), (ts, Some(42.0)), (ts + 1, None)]);
     assert_eq!(carbon.metric_paths(), vec!["a.b.c".to_string()]);
     assert_eq!(carbon.invalid_lines(), 0);
 }
@@ -206,17 +191,9 @@ fn carbon_keeps_one_value_per_second_and_logs_invalid_lines() {
     let ts = now_secs() - 60;
     send_tcp(
         carbon.line_addr(),
-        format!(
-            "not a valid carbon line\nx.y 1.5 {ts}\nx.y 2.5 {}\nx.y 0.1 {}\n",
-            ts + 1,
-            ts + 3
-        )
-        .as_bytes(),
+        format!("not a valid carbon line\nx.y 1.5 {ts}\nx.y 2.5 {}\nx.y 0.1 {}\n", ts + 1, ts + 3).as_bytes(),
     );
-    assert_eq!(
-        carbon.values_wait("x.y", ts, ts + 3, 3),
-        vec![(ts, 1.5), (ts + 1, 2.5), (ts + 3, 0.1)]
-    );
+    assert_eq!(carbon.values_wait("x.y", ts, ts + 3, 3), vec![(ts, 1.5), (ts + 1, 2.5), (ts + 3, 0.1)]);
     assert_eq!(carbon.invalid_lines(), 1);
 }
 
@@ -230,10 +207,7 @@ fn prometheus_is_ready_and_empty() {
     let r = prom.get("/-/ready");
     assert_eq!(r.status, 200, "{}", r.text());
     let data = prom.query("up", now_secs() as f64);
-    assert_eq!(
-        data,
-        serde_json::json!({"resultType": "vector", "result": []})
-    );
+    assert_eq!(data, serde_json::json!({"resultType": "vector", "result": []}));
     assert_eq!(prom.series(r#"{__name__=~".+"}"#), Vec::new());
     assert_eq!(prom.samples(r#"{__name__=~".+"}"#), Vec::new());
     // The remote-write receiver is on: an empty body is not snappy data (400),
@@ -269,23 +243,14 @@ fn which_finds_sh_and_not_a_made_up_name() {
 
 #[test]
 fn urlencode_escapes_selector_characters() {
-    assert_eq!(
-        urlencode(r#"{__name__=~"a.*"}"#),
-        "%7B__name__%3D~%22a.%2A%22%7D"
-    );
+    assert_eq!(urlencode(r#"{__name__=~"a.*"}"#), "%7B__name__%3D~%22a.%2A%22%7D");
     assert_eq!(urlencode("a.b-c_d~"), "a.b-c_d~");
 }
 
 #[test]
 fn normalize_series_key_ignores_spaces_outside_quotes_only() {
-    assert_eq!(
-        normalize_series_key(r#"m{a="x y", b="z"}"#),
-        r#"m{a="x y",b="z"}"#
-    );
-    assert_eq!(
-        normalize_series_key(r#"m{a="q\" ,", b="z"}"#),
-        r#"m{a="q\" ,",b="z"}"#
-    );
+    assert_eq!(normalize_series_key(r#"m{a="x y", b="z"}"#), r#"m{a="x y",b="z"}"#);
+    assert_eq!(normalize_series_key(r#"m{a="q\" ,", b="z"}"#), r#"m{a="q\" ,",b="z"}"#);
 }
 
 #[test]

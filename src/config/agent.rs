@@ -8,9 +8,7 @@ use std::path::PathBuf;
 
 use super::diag::Diagnostics;
 use super::ini::Section;
-use super::setting::{
-    self, parse_bool, Bool, Choice, NonEmpty, Path, Settings, Visit, Whole, BOOL_EXPECTED,
-};
+use super::setting::{self, parse_bool, Bool, Choice, NonEmpty, Path, Settings, Visit, Whole, BOOL_EXPECTED};
 
 /// The log levels `[global] log level` accepts, most severe first.
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
@@ -19,11 +17,7 @@ pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 /// one-second entries (memory is 4 bytes per entry per dimension).
 pub const HISTORY_RANGE: (u64, u64) = (5, 30 * 86_400);
 
-const SECONDS: Whole = Whole {
-    min: 1,
-    max: None,
-    unit: "seconds",
-};
+const SECONDS: Whole = Whole { min: 1, max: None, unit: "seconds" };
 
 /// `[global]`: identity, resolution and logging.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +35,7 @@ pub struct Global {
 impl Global {
     /// The defaults, with `hostname` as this host's name.
     pub fn new(hostname: String) -> Global {
-        Global {
-            hostname,
-            update_every: 1,
-            history: 3600,
-            log_level: "info".to_string(),
-        }
+        Global { hostname, update_every: 1, history: 3600, log_level: "info".to_string() }
     }
 }
 
@@ -54,16 +43,9 @@ impl Settings for Global {
     fn visit<V: Visit>(&mut self, v: &mut V) {
         v.setting("hostname", &mut self.hostname, &NonEmpty("a host name"));
         v.setting("update every", &mut self.update_every, &SECONDS);
-        let history = Whole {
-            min: HISTORY_RANGE.0,
-            max: Some(HISTORY_RANGE.1),
-            unit: "entries",
-        };
+        let history = Whole { min: HISTORY_RANGE.0, max: Some(HISTORY_RANGE.1), unit: "entries" };
         v.setting("history", &mut self.history, &history);
-        let levels = Choice {
-            what: "log level",
-            choices: LOG_LEVELS,
-        };
+        let levels = Choice { what: "log level", choices: LOG_LEVELS };
         v.setting("log level", &mut self.log_level, &levels);
     }
 }
@@ -80,10 +62,7 @@ pub struct Directories {
 impl Directories {
     /// The defaults, with `config` as the main file's directory.
     pub fn new(config: PathBuf) -> Directories {
-        Directories {
-            plugins: PathBuf::from("/usr/libexec/netdata/plugins.d"),
-            config,
-        }
+        Directories { plugins: PathBuf::from("/usr/libexec/netdata/plugins.d"), config }
     }
 }
 
@@ -127,10 +106,7 @@ impl Default for Plugins {
 impl Plugins {
     /// Whether the external plugin `name` (e.g. `apps` for `apps.plugin`) may run.
     pub fn is_enabled(&self, name: &str) -> bool {
-        self.enabled
-            .get(name)
-            .copied()
-            .unwrap_or(self.enable_running_new_plugins)
+        self.enabled.get(name).copied().unwrap_or(self.enable_running_new_plugins)
     }
 }
 
@@ -141,21 +117,9 @@ impl Settings for Plugins {
         v.setting("enable running new plugins", run_new, &Bool);
         let check = &mut self.check_for_new_plugins_every;
         v.setting("check for new plugins every", check, &SECONDS);
-        let charts = Whole {
-            min: 1,
-            max: None,
-            unit: "charts",
-        };
-        v.setting(
-            "max charts per plugin",
-            &mut self.max_charts_per_plugin,
-            &charts,
-        );
-        let dimensions = Whole {
-            min: 1,
-            max: None,
-            unit: "dimensions",
-        };
+        let charts = Whole { min: 1, max: None, unit: "charts" };
+        v.setting("max charts per plugin", &mut self.max_charts_per_plugin, &charts);
+        let dimensions = Whole { min: 1, max: None, unit: "dimensions" };
         let max_dimensions = &mut self.max_dimensions_per_plugin;
         v.setting("max dimensions per plugin", max_dimensions, &dimensions);
     }
@@ -183,11 +147,7 @@ pub(crate) fn read_plugins(file: &str, section: &Section, diag: &mut Diagnostics
             continue;
         }
         if entry.key.contains(char::is_whitespace) {
-            diag.warn(
-                file,
-                entry.line,
-                setting::unknown_key(&entry.key, &section.name),
-            );
+            diag.warn(file, entry.line, setting::unknown_key(&entry.key, &section.name));
             continue;
         }
         match parse_bool(&entry.value) {

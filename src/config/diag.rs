@@ -49,11 +49,7 @@ impl Diagnostics {
                 self.files.len() - 1
             }
         };
-        Note {
-            file: index,
-            line,
-            text: format!("{file}:{line}: {message}"),
-        }
+        Note { file: index, line, text: format!("{file}:{line}: {message}") }
     }
 }
 

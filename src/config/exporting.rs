@@ -9,9 +9,7 @@ use std::path::PathBuf;
 
 use super::diag::Diagnostics;
 use super::ini::Section;
-use super::setting::{
-    self, parse_bool, Bool, Kind, OptPath, OptText, Secret, Settings, Text, Visit, Whole,
-};
+use super::setting::{self, parse_bool, Bool, Kind, OptPath, OptText, Secret, Settings, Text, Visit, Whole};
 
 /// The wire format and transport family of an exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,18 +49,9 @@ pub const INSTANCE_TYPES: &[(&str, ConnectorKind)] = &[
     ("opentsdb:https", ConnectorKind::OpentsdbHttp { tls: true }),
     ("json:http", ConnectorKind::JsonHttp { tls: false }),
     ("json:https", ConnectorKind::JsonHttp { tls: true }),
-    (
-        "prometheus_remote_write",
-        ConnectorKind::RemoteWrite { tls: false },
-    ),
-    (
-        "prometheus_remote_write:http",
-        ConnectorKind::RemoteWrite { tls: false },
-    ),
-    (
-        "prometheus_remote_write:https",
-        ConnectorKind::RemoteWrite { tls: true },
-    ),
+    ("prometheus_remote_write", ConnectorKind::RemoteWrite { tls: false }),
+    ("prometheus_remote_write:http", ConnectorKind::RemoteWrite { tls: false }),
+    ("prometheus_remote_write:https", ConnectorKind::RemoteWrite { tls: true }),
 ];
 
 /// How many of [`INSTANCE_TYPES`] (the first ones) the legacy `[backend] type` accepts.
@@ -71,10 +60,7 @@ const LEGACY_TYPE_COUNT: usize = 6;
 impl ConnectorKind {
     /// The kind named by an exporter type (`opentsdb:http`), if known.
     pub fn from_type(name: &str) -> Option<ConnectorKind> {
-        INSTANCE_TYPES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, kind)| *kind)
+        INSTANCE_TYPES.iter().find(|(n, _)| *n == name).map(|(_, kind)| *kind)
     }
 
     /// The canonical type name (`graphite`, `opentsdb:https`, ...).
@@ -104,10 +90,7 @@ impl ConnectorKind {
 
     /// Whether it sends plain lines over a socket (and so may use UDP), rather than HTTP.
     pub fn is_plaintext(self) -> bool {
-        matches!(
-            self,
-            ConnectorKind::Graphite | ConnectorKind::Opentsdb | ConnectorKind::Json
-        )
+        matches!(self, ConnectorKind::Graphite | ConnectorKind::Opentsdb | ConnectorKind::Json)
     }
 
     /// The port used when a destination gives none.
@@ -165,21 +148,14 @@ pub fn parse_destinations(text: &str, kind: ConnectorKind) -> Result<Vec<Destina
         .map(|t| parse_destination(t, kind))
         .collect::<Result<Vec<_>, _>>()?;
     if list.is_empty() {
-        return Err(format!(
-            "expected at least one destination, e.g. localhost:{}",
-            kind.default_port()
-        ));
+        return Err(format!("expected at least one destination, e.g. localhost:{}", kind.default_port()));
     }
     Ok(list)
 }
 
 fn parse_destination(token: &str, kind: ConnectorKind) -> Result<Destination, String> {
-    let prefix = |p: &str| {
-        token
-            .get(..p.len())
-            .filter(|head| head.eq_ignore_ascii_case(p))
-            .map(|_| &token[p.len()..])
-    };
+    let prefix =
+        |p: &str| token.get(..p.len()).filter(|head| head.eq_ignore_ascii_case(p)).map(|_| &token[p.len()..]);
     let (transport, rest) = match (prefix("tcp:"), prefix("udp:")) {
         (Some(rest), _) => (Transport::Tcp, rest),
         (_, Some(rest)) => (Transport::Udp, rest),
@@ -199,11 +175,7 @@ fn parse_destination(token: &str, kind: ConnectorKind) -> Result<Destination, St
             "" => None,
             _ => match after.strip_prefix(':') {
                 Some(port) => Some(port),
-                None => {
-                    return Err(format!(
-                        "'{token}' has '{after}' after ]; write [ADDRESS]:PORT"
-                    ))
-                }
+                None => return Err(format!("'{token}' has '{after}' after ]; write [ADDRESS]:PORT")),
             },
         };
         (host, port)
@@ -219,21 +191,17 @@ fn parse_destination(token: &str, kind: ConnectorKind) -> Result<Destination, St
         }
     };
     if host.is_empty() {
-        return Err(format!(
-            "'{token}' has no host; write [tcp:|udp:]HOST[:PORT]"
-        ));
+        return Err(format!("'{token}' has no host; write [tcp:|udp:]HOST[:PORT]"));
     }
     let port = match port {
         None => kind.default_port(),
-        Some(text) => text.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-            format!("'{token}' has a bad port '{text}'; use a number from 1 to 65535")
-        })?,
+        Some(text) => text
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("'{token}' has a bad port '{text}'; use a number from 1 to 65535"))?,
     };
-    Ok(Destination {
-        transport,
-        host: host.to_string(),
-        port,
-    })
+    Ok(Destination { transport, host: host.to_string(), port })
 }
 
 /// Which values of a dimension are exported.
@@ -357,30 +325,14 @@ impl Settings for ExporterConfig {
         v.setting("prefix", &mut self.prefix, &Text);
         v.setting("hostname", &mut self.hostname, &OptText);
         v.setting("update every", &mut self.update_every, &SECONDS);
-        v.setting(
-            "buffer on failures",
-            &mut self.buffer_on_failures,
-            &INTERVALS,
-        );
+        v.setting("buffer on failures", &mut self.buffer_on_failures, &INTERVALS);
         v.setting("timeout ms", &mut self.timeout_ms, &MILLISECONDS);
-        v.setting(
-            "send charts matching",
-            &mut self.send_charts_matching,
-            &Text,
-        );
+        v.setting("send charts matching", &mut self.send_charts_matching, &Text);
         v.setting("send hosts matching", &mut self.send_hosts_matching, &Text);
         let names = &mut self.send_names_instead_of_ids;
         v.setting("send names instead of ids", names, &Bool);
-        v.setting(
-            "send configured labels",
-            &mut self.send_configured_labels,
-            &Bool,
-        );
-        v.setting(
-            "send automatic labels",
-            &mut self.send_automatic_labels,
-            &Bool,
-        );
+        v.setting("send configured labels", &mut self.send_configured_labels, &Bool);
+        v.setting("send automatic labels", &mut self.send_automatic_labels, &Bool);
         let url_path = &mut self.remote_write_url_path;
         v.setting("remote write URL path", url_path, &UrlPath);
         v.setting("username", &mut self.username, &OptText);
@@ -390,23 +342,11 @@ impl Settings for ExporterConfig {
     }
 }
 
-const SECONDS: Whole = Whole {
-    min: 1,
-    max: None,
-    unit: "seconds",
-};
+const SECONDS: Whole = Whole { min: 1, max: None, unit: "seconds" };
 
-const INTERVALS: Whole = Whole {
-    min: 1,
-    max: None,
-    unit: "update intervals",
-};
+const INTERVALS: Whole = Whole { min: 1, max: None, unit: "update intervals" };
 
-const MILLISECONDS: Whole = Whole {
-    min: 1,
-    max: None,
-    unit: "milliseconds",
-};
+const MILLISECONDS: Whole = Whole { min: 1, max: None, unit: "milliseconds" };
 
 /// `[backend] type`: one of the plaintext types.
 struct LegacyType;
@@ -414,14 +354,10 @@ struct LegacyType;
 impl Kind<ConnectorKind> for LegacyType {
     fn parse(&self, text: &str) -> Result<ConnectorKind, String> {
         let legacy = &INSTANCE_TYPES[..LEGACY_TYPE_COUNT];
-        legacy
-            .iter()
-            .find(|(name, _)| *name == text)
-            .map(|(_, kind)| *kind)
-            .ok_or_else(|| {
-                let names: Vec<&str> = legacy.iter().map(|(name, _)| *name).collect();
-                format!("unknown backend type. Choose from: {}", names.join(", "))
-            })
+        legacy.iter().find(|(name, _)| *name == text).map(|(_, kind)| *kind).ok_or_else(|| {
+            let names: Vec<&str> = legacy.iter().map(|(name, _)| *name).collect();
+            format!("unknown backend type. Choose from: {}", names.join(", "))
+        })
     }
     fn render(&self, value: &ConnectorKind) -> String {
         value.type_name().to_string()
@@ -451,11 +387,9 @@ impl Kind<DataSource> for DataSources {
             "as collected" | "as-collected" | "raw" => Ok(DataSource::AsCollected),
             "average" => Ok(DataSource::Average),
             "sum" | "volume" => Ok(DataSource::Sum),
-            _ => Err(
-                "unknown data source. Choose from: as collected (or as-collected, raw), \
+            _ => Err("unknown data source. Choose from: as collected (or as-collected, raw), \
                       average, sum (or volume)"
-                    .to_string(),
-            ),
+                .to_string()),
         }
     }
     fn render(&self, value: &DataSource) -> String {
@@ -508,17 +442,11 @@ pub(crate) fn read(
     }
     if !globals.is_empty() {
         // Check the defaults once, even when no instance uses them.
-        setting::read(
-            &mut ExporterConfig::new("", "", "", 0, false),
-            globals,
-            diag,
-        );
+        setting::read(&mut ExporterConfig::new("", "", "", 0, false), globals, diag);
     }
     // `(value, file, line)` of the `enabled` every instance is subject to.
     let global_enabled = globals.iter().find_map(|(file, section)| {
-        section
-            .get("enabled")
-            .and_then(|e| parse_bool(&e.value).map(|on| (on, *file, e.line)))
+        section.get("enabled").and_then(|e| parse_bool(&e.value).map(|on| (on, *file, e.line)))
     });
 
     let mut exporters: Vec<ExporterConfig> = Vec::new();

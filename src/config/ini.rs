@@ -68,29 +68,18 @@ pub(crate) fn parse(file: &str, text: &str, diag: &mut Diagnostics) -> Ini {
     let mut state = State::Before;
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
-        let raw = if index == 0 {
-            raw.strip_prefix('\u{feff}').unwrap_or(raw)
-        } else {
-            raw
-        };
+        let raw = if index == 0 { raw.strip_prefix('\u{feff}').unwrap_or(raw) } else { raw };
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         if line.starts_with('[') {
-            let name = line
-                .strip_suffix(']')
-                .map(|l| l[1..].trim())
-                .filter(|n| !n.is_empty());
+            let name = line.strip_suffix(']').map(|l| l[1..].trim()).filter(|n| !n.is_empty());
             state = match name {
                 Some(name) => match sections.iter().position(|s| s.name == name) {
                     Some(i) => State::In(i),
                     None => {
-                        sections.push(Section {
-                            name: name.to_string(),
-                            line: number,
-                            entries: Vec::new(),
-                        });
+                        sections.push(Section { name: name.to_string(), line: number, entries: Vec::new() });
                         State::In(sections.len() - 1)
                     }
                 },
@@ -135,23 +124,14 @@ pub(crate) fn parse(file: &str, text: &str, diag: &mut Diagnostics) -> Ini {
                 previous.value = value.to_string();
                 previous.line = number;
             }
-            None => section.entries.push(Entry {
-                key: key.to_string(),
-                value: value.to_string(),
-                line: number,
-            }),
+            None => {
+                section.entries.push(Entry { key: key.to_string(), value: value.to_string(), line: number })
+            }
         }
     }
-    Ini {
-        file: file.to_string(),
-        sections,
-    }
+    Ini { file: file.to_string(), sections }
 }
 
 fn cannot_parse(diag: &mut Diagnostics, file: &str, number: usize, line: &str) {
-    diag.error(
-        file,
-        number,
-        format_args!("cannot parse '{line}': expected [section] or key = value"),
-    );
+    diag.error(file, number, format_args!("cannot parse '{line}': expected [section] or key = value"));
 }

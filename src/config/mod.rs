@@ -27,8 +27,7 @@ use std::path::{Path, PathBuf};
 
 pub use agent::{Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
 pub use exporting::{
-    parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport,
-    INSTANCE_TYPES,
+    parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport, INSTANCE_TYPES,
 };
 
 use diag::Diagnostics;
@@ -88,10 +87,7 @@ pub struct Errors {
 
 impl Errors {
     fn one(error: String) -> Errors {
-        Errors {
-            errors: vec![error],
-            warnings: Vec::new(),
-        }
+        Errors { errors: vec![error], warnings: Vec::new() }
     }
 }
 
@@ -156,11 +152,7 @@ fn directory_of(name: &str) -> PathBuf {
 }
 
 /// Parse the main file and, when present, `exporting.conf`. Pure: no I/O.
-pub fn parse(
-    main: Source,
-    exporting: Option<Source>,
-    defaults: &Defaults,
-) -> Result<Loaded, Errors> {
+pub fn parse(main: Source, exporting: Option<Source>, defaults: &Defaults) -> Result<Loaded, Errors> {
     let mut diag = Diagnostics::default();
     let main_ini = ini::parse(&main.name, &main.text, &mut diag);
     let exporting_ini = exporting.map(|s| ini::parse(&s.name, &s.text, &mut diag));
@@ -178,24 +170,12 @@ pub fn parse(
             Role::Directories => agent::read_section(&mut directories, file, section, &mut diag),
             Role::Plugins => plugins = agent::read_plugins(file, section, &mut diag),
             Role::HostLabels => {
-                host_labels = section
-                    .entries
-                    .iter()
-                    .map(|e| (e.key.clone(), e.value.clone()))
-                    .collect();
+                host_labels = section.entries.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
             }
             Role::Accepted => {}
-            Role::Backend => found.push(Found {
-                file,
-                section,
-                instance: None,
-            }),
+            Role::Backend => found.push(Found { file, section, instance: None }),
             Role::ExportingGlobal => globals.push((file, section)),
-            Role::Instance(kind, name) => found.push(Found {
-                file,
-                section,
-                instance: Some((kind, name)),
-            }),
+            Role::Instance(kind, name) => found.push(Found { file, section, instance: Some((kind, name)) }),
             Role::Unknown => unknown_section(&mut diag, file, section, ""),
         }
     }
@@ -205,11 +185,9 @@ pub fn parse(
             match role(&section.name) {
                 // exporting.conf's defaults win over the main file's.
                 Role::ExportingGlobal => globals.insert(0, (file, section)),
-                Role::Instance(kind, name) => found.push(Found {
-                    file,
-                    section,
-                    instance: Some((kind, name)),
-                }),
+                Role::Instance(kind, name) => {
+                    found.push(Found { file, section, instance: Some((kind, name)) })
+                }
                 _ => unknown_section(
                     &mut diag,
                     file,
@@ -239,11 +217,7 @@ pub fn parse(
 }
 
 fn unknown_section(diag: &mut Diagnostics, file: &str, section: &Section, hint: &str) {
-    diag.warn(
-        file,
-        section.line,
-        format_args!("unknown section [{}]; ignored{hint}", section.name),
-    );
+    diag.warn(file, section.line, format_args!("unknown section [{}]; ignored{hint}", section.name));
 }
 
 /// The directory `exporting.conf` is looked for in: `[directories] config` of the main file's
@@ -251,11 +225,7 @@ fn unknown_section(diag: &mut Diagnostics, file: &str, section: &Section, hint: 
 fn config_directory(path: &Path, text: &str) -> PathBuf {
     let name = path.display().to_string();
     let ini: Ini = ini::parse(&name, text, &mut Diagnostics::default());
-    match ini
-        .section("directories")
-        .and_then(|s| s.get("config"))
-        .filter(|e| !e.value.is_empty())
-    {
+    match ini.section("directories").and_then(|s| s.get("config")).filter(|e| !e.value.is_empty()) {
         Some(entry) => PathBuf::from(&entry.value),
         None => directory_of(&name),
     }
@@ -266,16 +236,11 @@ fn config_directory(path: &Path, text: &str) -> PathBuf {
 pub fn load(path: &Path) -> Result<Loaded, Errors> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Errors::one(format!(
-            "{name}: cannot read the configuration file: {e}; check the path"
-        ))
+        Errors::one(format!("{name}: cannot read the configuration file: {e}; check the path"))
     })?;
     let exporting_path = config_directory(path, &text).join("exporting.conf");
     let exporting = match std::fs::read_to_string(&exporting_path) {
-        Ok(text) => Some(Source {
-            name: exporting_path.display().to_string(),
-            text,
-        }),
+        Ok(text) => Some(Source { name: exporting_path.display().to_string(), text }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(Errors::one(format!(
@@ -284,9 +249,7 @@ pub fn load(path: &Path) -> Result<Loaded, Errors> {
             )))
         }
     };
-    let defaults = Defaults {
-        hostname: system_hostname(),
-    };
+    let defaults = Defaults { hostname: system_hostname() };
     parse(Source { name, text }, exporting, &defaults)
 }
 

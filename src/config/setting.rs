@@ -38,21 +38,17 @@ struct Reader<'a, 'd> {
 
 impl Visit for Reader<'_, '_> {
     fn setting<T>(&mut self, key: &'static str, field: &mut T, kind: &impl Kind<T>) {
-        let Some((file, entry)) = self
-            .chain
-            .iter()
-            .find_map(|(file, section)| section.get(key).map(|e| (*file, e)))
+        let Some((file, entry)) =
+            self.chain.iter().find_map(|(file, section)| section.get(key).map(|e| (*file, e)))
         else {
             return;
         };
         self.found.push(key);
         match kind.parse(&entry.value) {
             Ok(value) => *field = value,
-            Err(expected) => self.diag.error(
-                file,
-                entry.line,
-                format_args!("{key} = \"{}\": {expected}", entry.value),
-            ),
+            Err(expected) => {
+                self.diag.error(file, entry.line, format_args!("{key} = \"{}\": {expected}", entry.value))
+            }
         }
     }
 }
@@ -64,11 +60,7 @@ pub(crate) fn read<S: Settings>(
     chain: &[(&str, &Section)],
     diag: &mut Diagnostics,
 ) -> Vec<&'static str> {
-    let mut reader = Reader {
-        chain,
-        diag,
-        found: Vec::new(),
-    };
+    let mut reader = Reader { chain, diag, found: Vec::new() };
     settings.visit(&mut reader);
     reader.found
 }
@@ -237,10 +229,7 @@ impl Kind<Option<PathBuf>> for OptPath {
         Ok((!text.is_empty()).then(|| PathBuf::from(text)))
     }
     fn render(&self, value: &Option<PathBuf>) -> String {
-        value
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+        value.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
     }
 }
 
@@ -262,10 +251,7 @@ impl<T: TryFrom<u64> + ToString> Kind<T> for Whole {
             .filter(|n| *n >= self.min && self.max.map_or(true, |max| *n <= max))
             .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| match self.max {
-                Some(max) => format!(
-                    "expected a whole number of {} from {} to {max}",
-                    self.unit, self.min
-                ),
+                Some(max) => format!("expected a whole number of {} from {} to {max}", self.unit, self.min),
                 None => format!("expected a whole number of {} ≥ {}", self.unit, self.min),
             })
     }
@@ -288,13 +274,7 @@ impl Kind<String> for Choice {
             .iter()
             .find(|c| text.eq_ignore_ascii_case(c))
             .map(|c| c.to_string())
-            .ok_or_else(|| {
-                format!(
-                    "unknown {}. Choose from: {}",
-                    self.what,
-                    self.choices.join(", ")
-                )
-            })
+            .ok_or_else(|| format!("unknown {}. Choose from: {}", self.what, self.choices.join(", ")))
     }
     fn render(&self, value: &String) -> String {
         value.clone()

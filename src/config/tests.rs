@@ -10,25 +10,16 @@ use super::exporting::split_section;
 use super::*;
 
 fn defaults() -> Defaults {
-    Defaults {
-        hostname: "box".to_string(),
-    }
+    Defaults { hostname: "box".to_string() }
 }
 
 fn source(name: &str, text: &str) -> Source {
-    Source {
-        name: name.to_string(),
-        text: text.to_string(),
-    }
+    Source { name: name.to_string(), text: text.to_string() }
 }
 
 /// Parse `main` (named `rrdpipe.conf`) and, if given, `exporting` (named `exporting.conf`).
 fn parse2(main: &str, exporting: Option<&str>) -> Result<Loaded, Errors> {
-    parse(
-        source("rrdpipe.conf", main),
-        exporting.map(|t| source("exporting.conf", t)),
-        &defaults(),
-    )
+    parse(source("rrdpipe.conf", main), exporting.map(|t| source("exporting.conf", t)), &defaults())
 }
 
 fn ok(main: &str) -> Loaded {
@@ -49,11 +40,7 @@ fn error(main: &str) -> String {
 }
 
 fn localhost(port: u16) -> Destination {
-    Destination {
-        transport: Transport::Tcp,
-        host: "localhost".to_string(),
-        port,
-    }
+    Destination { transport: Transport::Tcp, host: "localhost".to_string(), port }
 }
 
 fn legacy_defaults() -> ExporterConfig {
@@ -122,10 +109,7 @@ fn an_empty_file_gives_every_default() {
 #[test]
 fn the_config_directory_defaults_to_the_main_files_directory() {
     let loaded = parse(source("/etc/rrdpipe/rrdpipe.conf", ""), None, &defaults()).unwrap();
-    assert_eq!(
-        loaded.config.directories.config,
-        PathBuf::from("/etc/rrdpipe")
-    );
+    assert_eq!(loaded.config.directories.config, PathBuf::from("/etc/rrdpipe"));
 }
 
 #[test]
@@ -151,17 +135,11 @@ fn an_empty_instance_section_gives_every_instance_default() {
 
 #[test]
 fn default_ports_follow_the_type() {
-    let loaded = ok(
-        "[json:j]\n[opentsdb:o]\n[opentsdb:https:s]\n[json:http:h]\n\
+    let loaded = ok("[json:j]\n[opentsdb:o]\n[opentsdb:https:s]\n[json:http:h]\n\
                      [prometheus_remote_write:p]\n[prometheus_remote_write:https:ps]\n\
-                     [backend]\ntype = opentsdb:telnet\n",
-    );
-    let ports: Vec<(String, ConnectorKind, u16)> = loaded
-        .config
-        .exporters
-        .iter()
-        .map(|e| (e.name.clone(), e.kind, e.destinations[0].port))
-        .collect();
+                     [backend]\ntype = opentsdb:telnet\n");
+    let ports: Vec<(String, ConnectorKind, u16)> =
+        loaded.config.exporters.iter().map(|e| (e.name.clone(), e.kind, e.destinations[0].port)).collect();
     let want = |name: &str, kind, port| (name.to_string(), kind, port);
     assert_eq!(
         ports,
@@ -179,14 +157,8 @@ fn default_ports_follow_the_type() {
 
 #[test]
 fn the_timeout_defaults_to_twice_the_update_interval() {
-    let loaded =
-        ok("[graphite:a]\nupdate every = 3\n[graphite:b]\nupdate every = 3\ntimeout ms = 500\n");
-    let timeouts: Vec<u64> = loaded
-        .config
-        .exporters
-        .iter()
-        .map(|e| e.timeout_ms)
-        .collect();
+    let loaded = ok("[graphite:a]\nupdate every = 3\n[graphite:b]\nupdate every = 3\ntimeout ms = 500\n");
+    let timeouts: Vec<u64> = loaded.config.exporters.iter().map(|e| e.timeout_ms).collect();
     assert_eq!(timeouts, vec![6000, 500]);
 }
 
@@ -246,10 +218,7 @@ fn every_key_is_read() {
     );
     assert_eq!(
         c.directories,
-        Directories {
-            plugins: PathBuf::from("/opt/plugins.d"),
-            config: PathBuf::from("/etc/rrdpipe"),
-        }
+        Directories { plugins: PathBuf::from("/opt/plugins.d"), config: PathBuf::from("/etc/rrdpipe") }
     );
     assert_eq!(
         c.plugins,
@@ -264,10 +233,7 @@ fn every_key_is_read() {
     );
     assert_eq!(
         c.host_labels,
-        vec![
-            ("room".to_string(), "b12".to_string()),
-            ("rack".to_string(), String::new())
-        ]
+        vec![("room".to_string(), "b12".to_string()), ("rack".to_string(), String::new())]
     );
     assert_eq!(
         c.exporters,
@@ -276,16 +242,8 @@ fn every_key_is_read() {
             kind: ConnectorKind::Json,
             enabled: true,
             destinations: vec![
-                Destination {
-                    transport: Transport::Udp,
-                    host: "collector".to_string(),
-                    port: 9999,
-                },
-                Destination {
-                    transport: Transport::Tcp,
-                    host: "10.0.0.1".to_string(),
-                    port: 5448,
-                },
+                Destination { transport: Transport::Udp, host: "collector".to_string(), port: 9999 },
+                Destination { transport: Transport::Tcp, host: "10.0.0.1".to_string(), port: 5448 },
             ],
             data_source: DataSource::Sum,
             prefix: "pre".to_string(),
@@ -313,9 +271,7 @@ fn plugin_switches_decide_which_external_plugins_run() {
     let plugins = ok("[plugins]\napps = no\n").config.plugins;
     assert!(!plugins.is_enabled("apps"));
     assert!(plugins.is_enabled("charts.d"));
-    let plugins = ok("[plugins]\nenable running new plugins = no\napps = yes\n")
-        .config
-        .plugins;
+    let plugins = ok("[plugins]\nenable running new plugins = no\napps = yes\n").config.plugins;
     assert!(plugins.is_enabled("apps"));
     assert!(!plugins.is_enabled("charts.d"));
 }
@@ -362,10 +318,7 @@ fn values_keep_quotes_and_inner_equals_signs() {
     let loaded = ok("[host labels]\nquoted = \"a b\"\n  eq  =  x = y  \n");
     assert_eq!(
         loaded.config.host_labels,
-        vec![
-            ("quoted".to_string(), "\"a b\"".to_string()),
-            ("eq".to_string(), "x = y".to_string())
-        ]
+        vec![("quoted".to_string(), "\"a b\"".to_string()), ("eq".to_string(), "x = y".to_string())]
     );
 }
 
@@ -473,22 +426,13 @@ fn exporter_value_errors() {
             "data source = \"avg\": unknown data source. Choose from: as collected (or \
              as-collected, raw), average, sum (or volume)",
         ),
-        (
-            "update every = 1.5",
-            "update every = \"1.5\": expected a whole number of seconds ≥ 1",
-        ),
-        (
-            "timeout ms = 0",
-            "timeout ms = \"0\": expected a whole number of milliseconds ≥ 1",
-        ),
+        ("update every = 1.5", "update every = \"1.5\": expected a whole number of seconds ≥ 1"),
+        ("timeout ms = 0", "timeout ms = \"0\": expected a whole number of milliseconds ≥ 1"),
         (
             "buffer on failures = many",
             "buffer on failures = \"many\": expected a whole number of update intervals ≥ 1",
         ),
-        (
-            "enabled = maybe",
-            "enabled = \"maybe\": expected yes or no (or true/false, on/off, 1/0)",
-        ),
+        ("enabled = maybe", "enabled = \"maybe\": expected yes or no (or true/false, on/off, 1/0)"),
         (
             "remote write URL path = receive",
             "remote write URL path = \"receive\": expected a URL path starting with /, e.g. \
@@ -501,10 +445,7 @@ fn exporter_value_errors() {
         ),
     ];
     for (line, message) in cases {
-        assert_eq!(
-            error(&format!("[backend]\n{line}\n")),
-            format!("rrdpipe.conf:2: {message}")
-        );
+        assert_eq!(error(&format!("[backend]\n{line}\n")), format!("rrdpipe.conf:2: {message}"));
     }
 }
 
@@ -523,10 +464,7 @@ fn all_errors_are_collected_in_line_order() {
          rrdpipe.conf:6: cannot parse 'broken line': expected [section] or key = value\n\
          exporting.conf:2: timeout ms = \"0\": expected a whole number of milliseconds ≥ 1"
     );
-    assert_eq!(
-        e.warnings,
-        vec!["rrdpipe.conf:3: unknown key 'foo' in [global]; ignored"]
-    );
+    assert_eq!(e.warnings, vec!["rrdpipe.conf:3: unknown key 'foo' in [global]; ignored"]);
 }
 
 #[test]
@@ -552,11 +490,7 @@ fn exporter_names_must_be_unique_and_present() {
 
 #[test]
 fn a_bad_default_in_exporting_global_is_reported_once() {
-    let e = parse2(
-        "",
-        Some("[exporting:global]\nupdate every = 0\n[graphite:a]\n[json:b]\n"),
-    )
-    .unwrap_err();
+    let e = parse2("", Some("[exporting:global]\nupdate every = 0\n[graphite:a]\n[json:b]\n")).unwrap_err();
     assert_eq!(
         e.errors,
         vec!["exporting.conf:2: update every = \"0\": expected a whole number of seconds ≥ 1"]
@@ -572,11 +506,9 @@ fn a_bad_default_in_exporting_global_is_reported_once() {
 
 #[test]
 fn unknown_keys_are_warned_about() {
-    let loaded = ok(
-        "[global]\nhostname = h\n\nmemory mode = ram\n[directories]\nlog = /x\n\
+    let loaded = ok("[global]\nhostname = h\n\nmemory mode = ram\n[directories]\nlog = /x\n\
                      [plugins]\nPATH environment variable = /bin\n[backend]\nhost tags = a\n\
-                     [graphite:g]\ntype = json\n",
-    );
+                     [graphite:g]\ntype = json\n");
     assert_eq!(
         loaded.warnings,
         vec![
@@ -629,37 +561,20 @@ fn a_key_set_twice_warns_and_the_last_value_wins() {
 
 #[test]
 fn section_names_split_at_the_last_colon() {
-    assert_eq!(
-        split_section("opentsdb:http:tsdb"),
-        Some(("opentsdb:http", "tsdb"))
-    );
+    assert_eq!(split_section("opentsdb:http:tsdb"), Some(("opentsdb:http", "tsdb")));
     assert_eq!(split_section("graphite:g"), Some(("graphite", "g")));
     assert_eq!(split_section("graphite : g "), Some(("graphite", "g")));
     assert_eq!(split_section("global"), None);
-    let loaded = ok(
-        "[opentsdb:http:tsdb]\n[graphite:plaintext:g]\n[prometheus_remote_write:https:vm]\n\
-                     [opentsdb:https]\n",
-    );
-    let got: Vec<(&str, &str, ConnectorKind)> = loaded
-        .config
-        .exporters
-        .iter()
-        .map(|e| (e.section.as_str(), e.name.as_str(), e.kind))
-        .collect();
+    let loaded = ok("[opentsdb:http:tsdb]\n[graphite:plaintext:g]\n[prometheus_remote_write:https:vm]\n\
+                     [opentsdb:https]\n");
+    let got: Vec<(&str, &str, ConnectorKind)> =
+        loaded.config.exporters.iter().map(|e| (e.section.as_str(), e.name.as_str(), e.kind)).collect();
     assert_eq!(
         got,
         vec![
-            (
-                "opentsdb:http:tsdb",
-                "tsdb",
-                ConnectorKind::OpentsdbHttp { tls: false }
-            ),
+            ("opentsdb:http:tsdb", "tsdb", ConnectorKind::OpentsdbHttp { tls: false }),
             ("graphite:plaintext:g", "g", ConnectorKind::Graphite),
-            (
-                "prometheus_remote_write:https:vm",
-                "vm",
-                ConnectorKind::RemoteWrite { tls: true }
-            ),
+            ("prometheus_remote_write:https:vm", "vm", ConnectorKind::RemoteWrite { tls: true }),
             ("opentsdb:https", "https", ConnectorKind::Opentsdb),
         ]
     );
@@ -686,11 +601,7 @@ fn every_instance_type_is_accepted() {
             "prometheus_remote_write:https",
         ]
     );
-    let text: String = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| format!("[{n}:e{i}]\n"))
-        .collect();
+    let text: String = names.iter().enumerate().map(|(i, n)| format!("[{n}:e{i}]\n")).collect();
     assert_eq!(ok(&text).config.exporters.len(), 13);
 }
 
@@ -711,14 +622,7 @@ fn exporting_conf_instances_take_exporting_global_defaults_and_override_them() {
         .exporters
         .iter()
         .map(|e| {
-            (
-                e.name.as_str(),
-                e.enabled,
-                e.prefix.as_str(),
-                e.update_every,
-                e.timeout_ms,
-                e.file.as_str(),
-            )
+            (e.name.as_str(), e.enabled, e.prefix.as_str(), e.update_every, e.timeout_ms, e.file.as_str())
         })
         .collect();
     assert_eq!(
@@ -731,24 +635,14 @@ fn exporting_conf_instances_take_exporting_global_defaults_and_override_them() {
     );
     assert_eq!(
         loaded.config.exporters[1].destinations,
-        vec![Destination {
-            transport: Transport::Tcp,
-            host: "10.1.1.1".to_string(),
-            port: 5448,
-        }]
+        vec![Destination { transport: Transport::Tcp, host: "10.1.1.1".to_string(), port: 5448 }]
     );
 }
 
 #[test]
 fn exporting_global_does_not_apply_to_the_legacy_backend() {
     let loaded = ok("[exporting:global]\nenabled = yes\nprefix = p\n[backend]\n");
-    assert_eq!(
-        loaded.config.exporters,
-        vec![ExporterConfig {
-            line: 4,
-            ..legacy_defaults()
-        }]
-    );
+    assert_eq!(loaded.config.exporters, vec![ExporterConfig { line: 4, ..legacy_defaults() }]);
 }
 
 #[test]
@@ -758,12 +652,8 @@ fn exporting_global_enabled_no_disables_every_instance() {
         Some("[exporting:global]\nenabled = no\n[graphite:a]\nenabled = yes\n[json:b]\n"),
     )
     .unwrap();
-    let enabled: Vec<(&str, bool)> = loaded
-        .config
-        .exporters
-        .iter()
-        .map(|e| (e.name.as_str(), e.enabled))
-        .collect();
+    let enabled: Vec<(&str, bool)> =
+        loaded.config.exporters.iter().map(|e| (e.name.as_str(), e.enabled)).collect();
     assert_eq!(enabled, vec![("backend", true), ("a", false), ("b", false)]);
     assert_eq!(
         loaded.warnings,
@@ -784,11 +674,7 @@ fn instances_are_disabled_unless_enabled() {
 // ---------------------------------------------------------------- destinations
 
 fn dest(transport: Transport, host: &str, port: u16) -> Destination {
-    Destination {
-        transport,
-        host: host.to_string(),
-        port,
-    }
+    Destination { transport, host: host.to_string(), port }
 }
 
 #[test]
@@ -837,24 +723,21 @@ fn bad_destinations_say_what_is_wrong() {
         ("a:65536", "'a:65536' has a bad port '65536'; use a number from 1 to 65535"),
         ("a:http", "'a:http' has a bad port 'http'; use a number from 1 to 65535"),
         ("::1", "'::1' looks like an IPv6 address; put it in brackets, e.g. [::1]"),
-        ("udp:fe80::1:2003", "'udp:fe80::1:2003' looks like an IPv6 address; put it in brackets, e.g. [fe80::1:2003]"),
+        (
+            "udp:fe80::1:2003",
+            "'udp:fe80::1:2003' looks like an IPv6 address; put it in brackets, e.g. [fe80::1:2003]",
+        ),
         ("[::1:2003", "'[::1:2003' has no closing ] after the IPv6 address"),
         ("[::1]2003", "'[::1]2003' has '2003' after ]; write [ADDRESS]:PORT"),
     ];
     for (text, message) in cases {
-        assert_eq!(
-            parse_destinations(text, graphite),
-            Err(message.to_string()),
-            "{text}"
-        );
+        assert_eq!(parse_destinations(text, graphite), Err(message.to_string()), "{text}");
     }
     assert_eq!(
         parse_destinations("a udp:b", ConnectorKind::OpentsdbHttp { tls: false }),
-        Err(
-            "'udp:b' uses udp, which only graphite, opentsdb and json (plaintext) can send over; \
+        Err("'udp:b' uses udp, which only graphite, opentsdb and json (plaintext) can send over; \
              remove 'udp:'"
-                .to_string()
-        )
+            .to_string())
     );
 }
 
@@ -876,14 +759,8 @@ fn destinations_display_as_they_parse() {
         dest(Transport::Udp, "fe80::1%eth0", 4),
     ];
     let text: Vec<String> = list.iter().map(Destination::to_string).collect();
-    assert_eq!(
-        text,
-        vec!["a:1", "udp:b:2", "[::1]:3", "udp:[fe80::1%eth0]:4"]
-    );
-    assert_eq!(
-        parse_destinations(&text.join(" "), ConnectorKind::Json),
-        Ok(list)
-    );
+    assert_eq!(text, vec!["a:1", "udp:b:2", "[::1]:3", "udp:[fe80::1%eth0]:4"]);
+    assert_eq!(parse_destinations(&text.join(" "), ConnectorKind::Json), Ok(list));
 }
 
 // ---------------------------------------------------------------- effective configuration
@@ -940,17 +817,11 @@ fn effective_shows_every_key_with_defaults() {
 
 #[test]
 fn effective_shows_the_legacy_type_and_masks_passwords() {
-    let text = ok("[backend]\ntype = json:plaintext\npassword = hunter2\n")
-        .config
-        .effective();
+    let text = ok("[backend]\ntype = json:plaintext\npassword = hunter2\n").config.effective();
     let backend = text.split("[backend]\n").nth(1).unwrap();
     assert_eq!(
         backend.lines().take(3).collect::<Vec<_>>(),
-        vec![
-            "    enabled = no",
-            "    type = json",
-            "    destination = localhost:5448"
-        ]
+        vec!["    enabled = no", "    type = json", "    destination = localhost:5448"]
     );
     assert!(backend.contains("\n    password = ********\n"), "{backend}");
     assert!(!text.contains("hunter2"), "{text}");
@@ -1003,21 +874,13 @@ fn load_reads_exporting_conf_beside_the_main_file() {
     std::fs::write(&main, "[global]\nhostname = h\n[graphite:a]\n").unwrap();
     std::fs::write(dir.path().join("exporting.conf"), "[json:b]\nfoo = 1\n").unwrap();
     let loaded = load(&main).unwrap();
-    let names: Vec<&str> = loaded
-        .config
-        .exporters
-        .iter()
-        .map(|e| e.name.as_str())
-        .collect();
+    let names: Vec<&str> = loaded.config.exporters.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, vec!["a", "b"]);
     assert_eq!(loaded.config.directories.config, dir.path());
     let exporting = dir.path().join("exporting.conf");
     assert_eq!(
         loaded.warnings,
-        vec![format!(
-            "{}:2: unknown key 'foo' in [json:b]; ignored",
-            exporting.display()
-        )]
+        vec![format!("{}:2: unknown key 'foo' in [json:b]; ignored", exporting.display())]
     );
 }
 
@@ -1032,12 +895,7 @@ fn load_finds_exporting_conf_in_the_configured_directory() {
     let text = format!("[directories]\nconfig = {}\n", other.display());
     std::fs::write(&main, text).unwrap();
     let loaded = load(&main).unwrap();
-    let names: Vec<&str> = loaded
-        .config
-        .exporters
-        .iter()
-        .map(|e| e.name.as_str())
-        .collect();
+    let names: Vec<&str> = loaded.config.exporters.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, vec!["b"]);
 }
 
@@ -1077,15 +935,11 @@ fn ini_of(text: &str) -> (ini::Ini, Vec<String>, Vec<String>) {
 
 #[test]
 fn ini_keeps_lines_and_merges_repeated_sections() {
-    let (ini, errors, warnings) =
-        ini_of("\u{feff}# c\n[ a ]\n  k  =  v  \r\n\n[b]\nx=\n[a]\nk2 = w\n");
+    let (ini, errors, warnings) = ini_of("\u{feff}# c\n[ a ]\n  k  =  v  \r\n\n[b]\nx=\n[a]\nk2 = w\n");
     assert_eq!(errors, Vec::<String>::new());
     assert_eq!(warnings, Vec::<String>::new());
-    let entry = |key: &str, value: &str, line| ini::Entry {
-        key: key.to_string(),
-        value: value.to_string(),
-        line,
-    };
+    let entry =
+        |key: &str, value: &str, line| ini::Entry { key: key.to_string(), value: value.to_string(), line };
     assert_eq!(
         ini.sections,
         vec![
@@ -1094,11 +948,7 @@ fn ini_keeps_lines_and_merges_repeated_sections() {
                 line: 2,
                 entries: vec![entry("k", "v", 3), entry("k2", "w", 8)],
             },
-            ini::Section {
-                name: "b".to_string(),
-                line: 5,
-                entries: vec![entry("x", "", 6)],
-            },
+            ini::Section { name: "b".to_string(), line: 5, entries: vec![entry("x", "", 6)] },
         ]
     );
 }
@@ -1106,10 +956,7 @@ fn ini_keeps_lines_and_merges_repeated_sections() {
 #[test]
 fn ini_semicolon_lines_are_not_comments() {
     let (_, errors, _) = ini_of("[a]\n; note\n");
-    assert_eq!(
-        errors,
-        vec!["f:2: cannot parse '; note': expected [section] or key = value"]
-    );
+    assert_eq!(errors, vec!["f:2: cannot parse '; note': expected [section] or key = value"]);
 }
 
 proptest! {

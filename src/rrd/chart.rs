@@ -184,13 +184,7 @@ impl DimensionDef {
 /// Replace characters netdata does not allow in chart names with `_`.
 pub fn sanitize_name(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' })
         .collect()
 }
 
@@ -231,18 +225,8 @@ impl ChartMeta {
         ChartMeta {
             id: def.id.clone().into(),
             name: name.into(),
-            family: if def.family.is_empty() {
-                type_.clone()
-            } else {
-                def.family.clone()
-            }
-            .into(),
-            context: if def.context.is_empty() {
-                def.id.clone()
-            } else {
-                def.context.clone()
-            }
-            .into(),
+            family: if def.family.is_empty() { type_.clone() } else { def.family.clone() }.into(),
+            context: if def.context.is_empty() { def.id.clone() } else { def.context.clone() }.into(),
             type_: type_.into(),
             title: def.title.clone().into(),
             units: def.units.clone().into(),
@@ -315,11 +299,7 @@ impl Dimension {
             self.primed = false;
         }
         self.algorithm = def.algorithm;
-        self.multiplier = if def.multiplier == 0 {
-            1
-        } else {
-            def.multiplier
-        };
+        self.multiplier = if def.multiplier == 0 { 1 } else { def.multiplier };
         self.divisor = if def.divisor == 0 { 1 } else { def.divisor };
         self.hidden = def.hidden;
         self.obsolete = def.obsolete;
@@ -342,11 +322,7 @@ struct Ring {
 impl Ring {
     fn new(history: usize, dim_cap: usize) -> Ring {
         // vec![0; n] is calloc: pages not yet written stay uncommitted.
-        Ring {
-            values: vec![SN_EMPTY; history * dim_cap].into_boxed_slice(),
-            dim_cap,
-            history,
-        }
+        Ring { values: vec![SN_EMPTY; history * dim_cap].into_boxed_slice(), dim_cap, history }
     }
 
     fn grow(&mut self, dims: usize) {
@@ -552,9 +528,7 @@ impl ChartData {
     #[inline]
     pub fn value_at(&self, dim: usize, t: i64) -> StorageNumber {
         match (self.first_entry_t(), self.last_t) {
-            (Some(first), Some(last)) if t >= first && t <= last => {
-                self.ring.get(self.time2slot(t), dim)
-            }
+            (Some(first), Some(last)) if t >= first && t <= last => self.ring.get(self.time2slot(t), dim),
             _ => SN_EMPTY,
         }
     }
@@ -629,10 +603,7 @@ impl ChartData {
                     }
                 }
             }
-            self.last_boundary = Some(
-                self.last_boundary
-                    .map_or(now_boundary, |lb| lb.max(now_boundary)),
-            );
+            self.last_boundary = Some(self.last_boundary.map_or(now_boundary, |lb| lb.max(now_boundary)));
             for (i, d) in self.dims.iter_mut().enumerate() {
                 if updated[i] {
                     d.last_collected_ut = now_ut;
@@ -684,44 +655,24 @@ impl ChartData {
                 let raw = d.last_collected_value;
                 let scale = d.scale();
                 match d.algorithm {
-                    Algorithm::Absolute => Computed::Level {
-                        value: raw as f64 * scale,
-                        reset: false,
-                    },
+                    Algorithm::Absolute => Computed::Level { value: raw as f64 * scale, reset: false },
                     Algorithm::PercentageOfAbsoluteRow => {
-                        let v = if abs_total != 0.0 {
-                            100.0 * raw as f64 / abs_total
-                        } else {
-                            0.0
-                        };
-                        Computed::Level {
-                            value: v * scale,
-                            reset: false,
-                        }
+                        let v = if abs_total != 0.0 { 100.0 * raw as f64 / abs_total } else { 0.0 };
+                        Computed::Level { value: v * scale, reset: false }
                     }
                     Algorithm::PercentageOfIncrementalRow => {
                         let delta = raw.wrapping_sub(raw_prev[i]);
                         let reset = delta < 0;
                         let delta = if reset { 0.0 } else { delta as f64 };
-                        let v = if inc_total != 0.0 {
-                            100.0 * delta / inc_total
-                        } else {
-                            0.0
-                        };
-                        Computed::Level {
-                            value: v * scale,
-                            reset,
-                        }
+                        let v = if inc_total != 0.0 { 100.0 * delta / inc_total } else { 0.0 };
+                        Computed::Level { value: v * scale, reset }
                     }
                     Algorithm::Incremental => {
                         let delta = raw.wrapping_sub(raw_prev[i]);
                         let reset = delta < 0;
                         let delta = if reset { 0.0 } else { delta as f64 };
                         let dt = (now_ut - d.last_collected_ut) as f64 / USEC_PER_SEC as f64;
-                        Computed::Rate {
-                            rate: delta * scale / dt,
-                            reset,
-                        }
+                        Computed::Rate { rate: delta * scale / dt, reset }
                     }
                 }
             })
@@ -731,11 +682,7 @@ impl ChartData {
         let lb = self.last_boundary.unwrap_or(now_boundary);
         let lb_ut = lb as u64 * USEC_PER_SEC;
         let mut t = lb + ue_s;
-        let crossed = if now_boundary > lb {
-            ((now_boundary - lb) / ue_s) as usize
-        } else {
-            0
-        };
+        let crossed = if now_boundary > lb { ((now_boundary - lb) / ue_s) as usize } else { 0 };
 
         // Incremental dimensions that missed boundaries restart their carry at the last one.
         for (i, d) in self.dims.iter_mut().enumerate() {
@@ -766,8 +713,7 @@ impl ChartData {
                     }
                     Computed::Rate { rate, reset } => {
                         let start_ut = d.last_collected_ut.max(d.carry_since_ut);
-                        let counts =
-                            d.carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                        let counts = d.carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
                         let span = (b_ut - d.carry_since_ut) as f64 / USEC_PER_SEC as f64;
                         let per_s = if span > 0.0 { counts / span } else { rate };
                         d.carry = 0.0;

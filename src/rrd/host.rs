@@ -42,11 +42,7 @@ struct Charts {
 impl Host {
     /// A host whose charts keep `history` slots per dimension.
     pub fn new(info: HostInfo, history: usize) -> Host {
-        Host {
-            info: RwLock::new(info),
-            history,
-            charts: RwLock::new(Charts::default()),
-        }
+        Host { info: RwLock::new(info), history, charts: RwLock::new(Charts::default()) }
     }
 
     /// Hostname.
@@ -114,10 +110,7 @@ pub struct Db {
 impl Db {
     /// A database whose local host is `localhost`; charts keep `history` slots.
     pub fn new(localhost: HostInfo, history: usize) -> Db {
-        Db {
-            hosts: RwLock::new(vec![Arc::new(Host::new(localhost, history))]),
-            history,
-        }
+        Db { hosts: RwLock::new(vec![Arc::new(Host::new(localhost, history))]), history }
     }
 
     /// The local host.
@@ -133,11 +126,7 @@ impl Db {
     /// Find a host by machine GUID, or create it. Returns it and whether it is new.
     pub fn host_by_guid(&self, info: HostInfo) -> (Arc<Host>, bool) {
         let mut hosts = self.hosts.write();
-        if let Some(h) = hosts
-            .iter()
-            .skip(1)
-            .find(|h| h.info.read().machine_guid == info.machine_guid)
-        {
+        if let Some(h) = hosts.iter().skip(1).find(|h| h.info.read().machine_guid == info.machine_guid) {
             h.set_info(info);
             return (h.clone(), false);
         }

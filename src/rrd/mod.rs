@@ -12,8 +12,7 @@ pub mod host;
 pub mod storage_number;
 
 pub use chart::{
-    Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, Dimension,
-    DimensionDef,
+    Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, Dimension, DimensionDef,
 };
 pub use host::{Db, Host, HostInfo};
 

@@ -90,11 +90,7 @@ pub fn pack(value: f64, flags: StorageNumber) -> StorageNumber {
 pub fn unpack(n: StorageNumber) -> f64 {
     let mantissa = (n & 0x00FF_FFFF) as f64;
     let power = POW10[((n >> 27) & 0x7) as usize];
-    let v = if n & MUL_BIT != 0 {
-        mantissa * power
-    } else {
-        mantissa / power
-    };
+    let v = if n & MUL_BIT != 0 { mantissa * power } else { mantissa / power };
     if n & SIGN_BIT != 0 {
         -v
     } else {
@@ -123,11 +119,7 @@ mod tests {
         let got = unpack(pack(v, SN_EXISTS));
         let err = (got - v).abs();
         if v.abs() >= 0.17 {
-            assert!(
-                err <= v.abs() * 1e-6,
-                "{v} came back as {got} (rel err {})",
-                err / v.abs()
-            );
+            assert!(err <= v.abs() * 1e-6, "{v} came back as {got} (rel err {})", err / v.abs());
         } else {
             assert!(err <= 1e-7, "{v} came back as {got} (abs err {err})");
         }
@@ -153,11 +145,7 @@ mod tests {
         for p in -7..7 {
             let v = 1.6777218 * 10f64.powi(p);
             let n = pack(v, SN_EXISTS);
-            assert_eq!(
-                n & SN_FLAGS_MASK,
-                SN_EXISTS,
-                "flags corrupted for {v}: {n:#010x}"
-            );
+            assert_eq!(n & SN_FLAGS_MASK, SN_EXISTS, "flags corrupted for {v}: {n:#010x}");
             assert_close(v);
         }
     }

@@ -119,14 +119,8 @@ fn multiplier_and_divisor_apply_after_the_algorithm() {
 
 #[test]
 fn percentage_of_absolute_row() {
-    let c = chart(
-        1,
-        10,
-        &[
-            ("a", Algorithm::PercentageOfAbsoluteRow),
-            ("b", Algorithm::PercentageOfAbsoluteRow),
-        ],
-    );
+    let c =
+        chart(1, 10, &[("a", Algorithm::PercentageOfAbsoluteRow), ("b", Algorithm::PercentageOfAbsoluteRow)]);
     c.collect(&[(0, 1), (1, 3)], 100 * S).unwrap();
     c.collect(&[(0, 1), (1, 3)], 101 * S).unwrap();
     assert_eq!(at(&c, 0, 101), Some(25.0));
@@ -138,10 +132,7 @@ fn percentage_of_incremental_row() {
     let c = chart(
         1,
         10,
-        &[
-            ("user", Algorithm::PercentageOfIncrementalRow),
-            ("idle", Algorithm::PercentageOfIncrementalRow),
-        ],
+        &[("user", Algorithm::PercentageOfIncrementalRow), ("idle", Algorithm::PercentageOfIncrementalRow)],
     );
     c.collect(&[(0, 1000), (1, 5000)], 100 * S).unwrap();
     c.collect(&[(0, 1030), (1, 5070)], 101 * S).unwrap();
@@ -161,10 +152,7 @@ fn ring_wraps_and_first_entry_is_the_oldest_kept_slot() {
     for t in 108..=112 {
         assert_eq!(unpack(d.value_at(0, t)), t as f64);
     }
-    assert!(
-        !exists(d.value_at(0, 107)),
-        "overwritten slot must not be readable"
-    );
+    assert!(!exists(d.value_at(0, 107)), "overwritten slot must not be readable");
     let mut seen = vec![];
     d.for_each_value(0, 100, 112, |t, v| seen.push((t, v)));
     assert_eq!(seen, (108..=112).map(|t| (t, t as f64)).collect::<Vec<_>>());
@@ -195,11 +183,7 @@ fn update_every_two_aligns_slots_to_even_seconds() {
 
 #[test]
 fn uncollected_dimension_leaves_an_empty_slot_not_zero() {
-    let c = chart(
-        1,
-        10,
-        &[("a", Algorithm::Absolute), ("b", Algorithm::Absolute)],
-    );
+    let c = chart(1, 10, &[("a", Algorithm::Absolute), ("b", Algorithm::Absolute)]);
     c.collect(&[(0, 1), (1, 1)], 100 * S).unwrap();
     c.collect(&[(0, 2)], 101 * S).unwrap();
     c.collect(&[(0, 3), (1, 3)], 102 * S).unwrap();
@@ -241,10 +225,7 @@ fn a_late_collection_beyond_history_starts_over() {
 fn time_going_backwards_is_refused() {
     let c = chart(1, 5, &[("a", Algorithm::Absolute)]);
     c.collect(&[(0, 1)], 100 * S).unwrap();
-    assert_eq!(
-        c.collect(&[(0, 1)], 99 * S),
-        Err(CollectError::TimeWentBackwards)
-    );
+    assert_eq!(c.collect(&[(0, 1)], 99 * S), Err(CollectError::TimeWentBackwards));
 }
 
 #[test]
@@ -307,14 +288,7 @@ fn readers_and_a_writer_run_concurrently() {
 
 #[test]
 fn db_hosts_and_charts() {
-    let db = Db::new(
-        HostInfo {
-            hostname: "me".into(),
-            update_every: 1,
-            ..Default::default()
-        },
-        60,
-    );
+    let db = Db::new(HostInfo { hostname: "me".into(), update_every: 1, ..Default::default() }, 60);
     let (c1, new1) = db.localhost().define_chart(&ChartDef::new("a.b", 1));
     let (c2, new2) = db.localhost().define_chart(&ChartDef::new("a.b", 1));
     assert!(new1 && !new2);

@@ -57,18 +57,13 @@ pub fn is_ci() -> bool {
 /// the test harness's output capture, so the skip is visible even when the
 /// test passes.
 pub fn skip(why: &str) {
-    let test = std::thread::current()
-        .name()
-        .map(|n| format!("{n}: "))
-        .unwrap_or_default();
+    let test = std::thread::current().name().map(|n| format!("{n}: ")).unwrap_or_default();
     let why = format!("{test}{why}");
     if is_ci() {
         panic!("{why} (CI is set, so this fails instead of skipping; run scripts/test-deps.sh to install the test servers)");
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {why} (run scripts/test-deps.sh to install the test servers)"
-    );
+    let _ =
+        writeln!(std::io::stderr(), "SKIPPED: {why} (run scripts/test-deps.sh to install the test servers)");
 }
 
 /// Finds `binary` on `PATH` (and the sbin directories, which root's `PATH`
@@ -94,9 +89,7 @@ pub fn which(binary: &str) -> Option<PathBuf> {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 /// The rrdpipe binary under test: `$RRDPIPE_BIN` if set, else the one cargo
@@ -118,18 +111,12 @@ pub fn deadline_in(secs: u64) -> Instant {
 
 /// Wall-clock seconds since the Unix epoch.
 pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock before 1970")
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock before 1970").as_secs() as i64
 }
 
 /// A TCP port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }
 
 /// `127.0.0.1:port`.
@@ -153,9 +140,7 @@ pub fn wait_until(deadline: Instant, mut f: impl FnMut() -> bool) -> bool {
 
 /// Waits until a TCP connection to `addr` succeeds; false if `deadline` passes.
 pub fn wait_for_tcp(addr: SocketAddr, deadline: Instant) -> bool {
-    wait_until(deadline, || {
-        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-    })
+    wait_until(deadline, || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
 }
 
 /// Connects to `addr`, writes all of `bytes`, and closes the connection
@@ -163,10 +148,8 @@ pub fn wait_for_tcp(addr: SocketAddr, deadline: Instant) -> bool {
 pub fn send_tcp(addr: SocketAddr, bytes: &[u8]) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    s.write_all(bytes)
-        .unwrap_or_else(|e| panic!("write to {addr}: {e}"));
-    s.shutdown(std::net::Shutdown::Write)
-        .unwrap_or_else(|e| panic!("shutdown write to {addr}: {e}"));
+    s.write_all(bytes).unwrap_or_else(|e| panic!("write to {addr}: {e}"));
+    s.shutdown(std::net::Shutdown::Write).unwrap_or_else(|e| panic!("shutdown write to {addr}: {e}"));
     // Wait (briefly) for the server to close its side, so the data has been
     // read by the time we return.
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -207,10 +190,7 @@ impl HttpResponse {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -221,12 +201,7 @@ pub fn http_get(addr: SocketAddr, path_and_query: &str) -> HttpResponse {
 
 /// `POST path` to `addr` with `body` and the given extra headers (e.g.
 /// `("Content-Type", "application/json")`). Panics on connection errors.
-pub fn http_post(
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HttpResponse {
+pub fn http_post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
     http_request(addr, "POST", path, headers, body)
 }
 
@@ -251,10 +226,9 @@ pub fn try_http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<HttpResponse, String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| format!("set timeout: {e}"))?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| format!("set timeout: {e}"))?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -267,17 +241,12 @@ pub fn try_http_request(
     out.extend_from_slice(body);
     s.write_all(&out).map_err(|e| format!("send: {e}"))?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .map_err(|e| format!("read response: {e}"))?;
-    parse_http_response(&raw)
-        .map_err(|e| format!("bad response ({e}): {:?}", String::from_utf8_lossy(&raw)))
+    s.read_to_end(&mut raw).map_err(|e| format!("read response: {e}"))?;
+    parse_http_response(&raw).map_err(|e| format!("bad response ({e}): {:?}", String::from_utf8_lossy(&raw)))
 }
 
 fn parse_http_response(raw: &[u8]) -> Result<HttpResponse, String> {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
     let head = std::str::from_utf8(&raw[..head_end]).map_err(|e| e.to_string())?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().ok_or("empty response")?;
@@ -291,32 +260,19 @@ fn parse_http_response(raw: &[u8]) -> Result<HttpResponse, String> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let rest = &raw[head_end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)?
-    } else {
-        rest.to_vec()
-    };
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
+    Ok(HttpResponse { status, headers, body })
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk size")?;
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunk size")?;
         let size_str = std::str::from_utf8(&rest[..line_end]).map_err(|e| e.to_string())?;
         let size_hex = size_str.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|e| format!("bad chunk size {size_str:?}: {e}"))?;
+        let size =
+            usize::from_str_radix(size_hex, 16).map_err(|e| format!("bad chunk size {size_str:?}: {e}"))?;
         rest = &rest[line_end + 2..];
         if size == 0 {
             return Ok(body);
@@ -334,9 +290,7 @@ pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -361,10 +315,7 @@ impl Server {
         let log = dir.path().join(format!("{name}.log"));
         let out = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let err = out.try_clone().expect("clone log file handle");
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .current_dir(dir.path());
+        cmd.stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err)).current_dir(dir.path());
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
         unsafe {
             cmd.pre_exec(|| {
@@ -374,15 +325,8 @@ impl Server {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name} ({cmd:?}): {e}"));
-        Server {
-            name,
-            child,
-            log,
-            dir,
-        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name} ({cmd:?}): {e}"));
+        Server { name, child, log, dir }
     }
 
     /// The process id.
@@ -397,9 +341,7 @@ impl Server {
 
     /// The full log so far.
     pub fn log(&self) -> String {
-        std::fs::read(&self.log)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        std::fs::read(&self.log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
     }
 
     /// The last `n` lines of the log.
@@ -452,22 +394,14 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!(
-                "--- {} log tail ({}) ---\n{}\n---",
-                self.name,
-                self.log.display(),
-                self.log_tail(40)
-            );
+            eprintln!("--- {} log tail ({}) ---\n{}\n---", self.name, self.log.display(), self.log_tail(40));
         }
     }
 }
 
 /// Runs `attempt` up to `START_ATTEMPTS` times while the server exits during
 /// startup (typically a port race); panics with the last log tail otherwise.
-fn start_with_retries<T>(
-    name: &str,
-    mut attempt: impl FnMut() -> Result<T, (Server, String)>,
-) -> T {
+fn start_with_retries<T>(name: &str, mut attempt: impl FnMut() -> Result<T, (Server, String)>) -> T {
     let mut last = None;
     for _ in 0..START_ATTEMPTS {
         match attempt() {
@@ -476,16 +410,11 @@ fn start_with_retries<T>(
         }
     }
     let (server, status) = last.expect("at least one attempt");
-    server.fail(&format!(
-        "{name} exited during startup ({status}) {START_ATTEMPTS} times"
-    ))
+    server.fail(&format!("{name} exited during startup ({status}) {START_ATTEMPTS} times"))
 }
 
 fn temp_dir(prefix: &str) -> TempDir {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .expect("create temp dir")
+    tempfile::Builder::new().prefix(prefix).tempdir().expect("create temp dir")
 }
 
 // ---------------------------------------------------------------------------
@@ -506,19 +435,12 @@ pub struct Series {
 impl Series {
     /// The metric name (`__name__` label), or "" if absent.
     pub fn name(&self) -> &str {
-        self.labels
-            .get("__name__")
-            .map(String::as_str)
-            .unwrap_or("")
+        self.labels.get("__name__").map(String::as_str).unwrap_or("")
     }
 
     /// `(timestamp_ms, value)` pairs.
     pub fn points(&self) -> Vec<(i64, f64)> {
-        self.timestamps
-            .iter()
-            .copied()
-            .zip(self.values.iter().copied())
-            .collect()
+        self.timestamps.iter().copied().zip(self.values.iter().copied()).collect()
     }
 }
 
@@ -543,9 +465,7 @@ fn parse_f64(s: &str) -> f64 {
         "NaN" | "nan" => f64::NAN,
         "+Inf" | "Inf" | "inf" | "Infinity" => f64::INFINITY,
         "-Inf" | "-inf" | "-Infinity" => f64::NEG_INFINITY,
-        _ => s
-            .parse()
-            .unwrap_or_else(|e| panic!("not a number {s:?}: {e}")),
+        _ => s.parse().unwrap_or_else(|e| panic!("not a number {s:?}: {e}")),
     }
 }
 
@@ -554,9 +474,7 @@ fn json_labels(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_else(|| panic!("labels are not an object: {v}"))
         .iter()
         .map(|(k, v)| {
-            let v = v
-                .as_str()
-                .unwrap_or_else(|| panic!("label {k} is not a string: {v}"));
+            let v = v.as_str().unwrap_or_else(|| panic!("label {k} is not a string: {v}"));
             (k.clone(), v.to_string())
         })
         .collect()
@@ -567,10 +485,7 @@ fn json_labels(v: &Value) -> BTreeMap<String, String> {
 fn merge_series(parts: impl IntoIterator<Item = Series>) -> Vec<Series> {
     let mut by_labels: BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>> = BTreeMap::new();
     for s in parts {
-        by_labels
-            .entry(s.labels.clone())
-            .or_default()
-            .extend(s.points());
+        by_labels.entry(s.labels.clone()).or_default().extend(s.points());
     }
     by_labels
         .into_iter()
@@ -615,8 +530,7 @@ pub const VM_OPENTSDB_INVALID: &str = r#"vm_rows_invalid_total{type="opentsdb"}"
 /// The invalid-row counter for objects in OpenTSDB HTTP `/api/put` bodies.
 pub const VM_OPENTSDB_HTTP_INVALID: &str = r#"vm_rows_invalid_total{type="opentsdbhttp"}"#;
 /// The counter of OpenTSDB HTTP bodies that are not valid JSON.
-pub const VM_OPENTSDB_HTTP_UNPARSABLE: &str =
-    r#"vm_protoparser_unmarshal_errors_total{type="opentsdbhttp"}"#;
+pub const VM_OPENTSDB_HTTP_UNPARSABLE: &str = r#"vm_protoparser_unmarshal_errors_total{type="opentsdbhttp"}"#;
 /// The accepted-row counter for graphite lines.
 pub const VM_GRAPHITE_INSERTED: &str = r#"vm_rows_inserted_total{type="graphite"}"#;
 /// The accepted-row counter for OpenTSDB telnet `put` lines.
@@ -632,25 +546,18 @@ impl VictoriaMetrics {
         let bin = require("victoria-metrics")?;
         Some(start_with_retries("victoria-metrics", || {
             let dir = temp_dir("vm-");
-            let (http, graphite, opentsdb, opentsdb_http) = (
-                local(free_port()),
-                local(free_port()),
-                local(free_port()),
-                local(free_port()),
-            );
+            let (http, graphite, opentsdb, opentsdb_http) =
+                (local(free_port()), local(free_port()), local(free_port()), local(free_port()));
             let mut cmd = Command::new(&bin);
-            cmd.arg(format!(
-                "-storageDataPath={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("-httpListenAddr={http}"))
-            .arg(format!("-graphiteListenAddr={graphite}"))
-            .arg(format!("-opentsdbListenAddr={opentsdb}"))
-            .arg(format!("-opentsdbHTTPListenAddr={opentsdb_http}"))
-            .arg("-retentionPeriod=100y")
-            .arg("-search.disableCache")
-            .arg("-search.latencyOffset=0s")
-            .arg("-loggerLevel=INFO");
+            cmd.arg(format!("-storageDataPath={}", dir.path().join("data").display()))
+                .arg(format!("-httpListenAddr={http}"))
+                .arg(format!("-graphiteListenAddr={graphite}"))
+                .arg(format!("-opentsdbListenAddr={opentsdb}"))
+                .arg(format!("-opentsdbHTTPListenAddr={opentsdb_http}"))
+                .arg("-retentionPeriod=100y")
+                .arg("-search.disableCache")
+                .arg("-search.latencyOffset=0s")
+                .arg("-loggerLevel=INFO");
             let mut server = Server::spawn("victoria-metrics", cmd, dir);
             // The ingestion listeners are up before the HTTP server starts;
             // probing them would log a spurious read error.
@@ -658,13 +565,7 @@ impl VictoriaMetrics {
                 try_http_request(http, "GET", "/health", &[], &[]).map(|r| r.status) == Ok(200)
             });
             match ready {
-                Ok(()) => Ok(VictoriaMetrics {
-                    server,
-                    http,
-                    graphite,
-                    opentsdb,
-                    opentsdb_http,
-                }),
+                Ok(()) => Ok(VictoriaMetrics { server, http, graphite, opentsdb, opentsdb_http }),
                 Err(status) => Err((server, status)),
             }
         }))
@@ -701,8 +602,7 @@ impl VictoriaMetrics {
     pub fn flush(&self) {
         let r = http_get(self.http, "/internal/force_flush");
         if r.status != 200 {
-            self.server
-                .fail(&format!("force_flush: HTTP {}: {}", r.status, r.text()));
+            self.server.fail(&format!("force_flush: HTTP {}: {}", r.status, r.text()));
         }
     }
 
@@ -710,16 +610,9 @@ impl VictoriaMetrics {
     /// (e.g. `a.b.c` or `{__name__=~"netdata\\..*"}`) with all its samples.
     pub fn export(&self, matcher: &str) -> Vec<Series> {
         self.flush();
-        let r = http_get(
-            self.http,
-            &format!("/api/v1/export?match[]={}", urlencode(matcher)),
-        );
+        let r = http_get(self.http, &format!("/api/v1/export?match[]={}", urlencode(matcher)));
         if r.status != 200 {
-            self.server.fail(&format!(
-                "export {matcher}: HTTP {}: {}",
-                r.status,
-                r.text()
-            ));
+            self.server.fail(&format!("export {matcher}: HTTP {}: {}", r.status, r.text()));
         }
         let parts = r
             .text()
@@ -730,12 +623,7 @@ impl VictoriaMetrics {
                     .unwrap_or_else(|e| panic!("export line is not JSON ({e}): {line}"));
                 Series {
                     labels: json_labels(&v["metric"]),
-                    values: v["values"]
-                        .as_array()
-                        .expect("values array")
-                        .iter()
-                        .map(json_f64)
-                        .collect(),
+                    values: v["values"].as_array().expect("values array").iter().map(json_f64).collect(),
                     timestamps: v["timestamps"]
                         .as_array()
                         .expect("timestamps array")
@@ -774,10 +662,7 @@ impl VictoriaMetrics {
     /// [`export`](Self::export) already shows it (queries search a per-day
     /// index that is filled asynchronously); prefer `export` to read back.
     pub fn query(&self, promql: &str, time: f64) -> Value {
-        let r = http_get(
-            self.http,
-            &format!("/api/v1/query?query={}&time={time}", urlencode(promql)),
-        );
+        let r = http_get(self.http, &format!("/api/v1/query?query={}&time={time}", urlencode(promql)));
         let v = r.json();
         if v["status"] != "success" {
             self.server.fail(&format!("query {promql}: {}", r.text()));
@@ -790,8 +675,7 @@ impl VictoriaMetrics {
     pub fn metrics(&self) -> BTreeMap<String, f64> {
         let r = http_get(self.http, "/metrics");
         if r.status != 200 {
-            self.server
-                .fail(&format!("/metrics: HTTP {}: {}", r.status, r.text()));
+            self.server.fail(&format!("/metrics: HTTP {}: {}", r.status, r.text()));
         }
         parse_prometheus_text(&r.text())
     }
@@ -963,10 +847,7 @@ impl Carbon {
             .expect("write storage-schemas.conf");
             let mut cmd = Command::new(&bin);
             cmd.arg(format!("--config={}", root.join("carbon.conf").display()))
-                .arg(format!(
-                    "--pidfile={}",
-                    root.join("carbon-cache.pid").display()
-                ))
+                .arg(format!("--pidfile={}", root.join("carbon-cache.pid").display()))
                 .args(["--debug", "start"])
                 // Log lines reach the log file at once (counted by
                 // `invalid_lines`, shown on failures).
@@ -1019,11 +900,7 @@ impl Carbon {
 
     /// How many "invalid line received" entries carbon has logged.
     pub fn invalid_lines(&self) -> usize {
-        self.server
-            .log()
-            .lines()
-            .filter(|l| l.contains("invalid line received"))
-            .count()
+        self.server.log().lines().filter(|l| l.contains("invalid line received")).count()
     }
 
     /// Every whisper file carbon has created, as dotted metric paths, sorted.
@@ -1087,10 +964,7 @@ print(json.dumps(out))
             ));
         }
         let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "whisper fetch output is not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
+            panic!("whisper fetch output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
         });
         v.as_array()
             .expect("array of points")
@@ -1148,13 +1022,7 @@ print(json.dumps(out))
     }
 
     /// Only the seconds holding a value, from [`fetch_wait`](Self::fetch_wait).
-    pub fn values_wait(
-        &self,
-        path: &str,
-        from: i64,
-        until: i64,
-        min_values: usize,
-    ) -> Vec<(i64, f64)> {
+    pub fn values_wait(&self, path: &str, from: i64, until: i64, min_values: usize) -> Vec<(i64, f64)> {
         self.fetch_wait(path, from, until, min_values)
             .into_iter()
             .filter_map(|(t, v)| v.map(|v| (t, v)))
@@ -1171,11 +1039,7 @@ fn carbon_python(carbon_cache: &Path) -> Option<PathBuf> {
     let mut words = first.split_whitespace();
     let interp = PathBuf::from(words.next()?);
     // `#!/usr/bin/env python3` names the interpreter in the next word.
-    let interp = if interp.ends_with("env") {
-        which(words.next()?)?
-    } else {
-        interp
-    };
+    let interp = if interp.ends_with("env") { which(words.next()?)? } else { interp };
     (interp.is_absolute() && is_executable(&interp)).then_some(interp)
 }
 
@@ -1220,17 +1084,11 @@ impl Prometheus {
             )
             .expect("write prometheus.yml");
             let mut cmd = Command::new(&bin);
-            cmd.arg(format!(
-                "--config.file={}",
-                root.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                root.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-remote-write-receiver")
-            .arg("--storage.tsdb.retention.time=100y");
+            cmd.arg(format!("--config.file={}", root.join("prometheus.yml").display()))
+                .arg(format!("--storage.tsdb.path={}", root.join("data").display()))
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--web.enable-remote-write-receiver")
+                .arg("--storage.tsdb.retention.time=100y");
             if let Some((cert, key)) = tls {
                 std::fs::write(
                     root.join("web.yml"),
@@ -1241,15 +1099,12 @@ impl Prometheus {
                     ),
                 )
                 .expect("write web.yml");
-                cmd.arg(format!(
-                    "--web.config.file={}",
-                    root.join("web.yml").display()
-                ));
+                cmd.arg(format!("--web.config.file={}", root.join("web.yml").display()));
             }
             let mut server = Server::spawn("prometheus", cmd, dir);
             let tls = tls.is_some();
-            let ready = server
-                .wait_ready(|| get_maybe_tls(tls, addr, "/-/ready").map(|r| r.status) == Some(200));
+            let ready =
+                server.wait_ready(|| get_maybe_tls(tls, addr, "/-/ready").map(|r| r.status) == Some(200));
             match ready {
                 Ok(()) => Ok(Prometheus { server, addr, tls }),
                 Err(status) => Err((server, status)),
@@ -1269,11 +1124,7 @@ impl Prometheus {
 
     /// `http://addr` or `https://addr`.
     pub fn base_url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "https" } else { "http" },
-            self.addr
-        )
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// The remote-write endpoint URL.
@@ -1288,21 +1139,15 @@ impl Prometheus {
 
     /// `GET path_and_query` (over HTTPS via curl when TLS is on).
     pub fn get(&self, path_and_query: &str) -> HttpResponse {
-        get_maybe_tls(self.tls, self.addr, path_and_query).unwrap_or_else(|| {
-            self.server
-                .fail(&format!("GET {}{path_and_query} failed", self.base_url()))
-        })
+        get_maybe_tls(self.tls, self.addr, path_and_query)
+            .unwrap_or_else(|| self.server.fail(&format!("GET {}{path_and_query} failed", self.base_url())))
     }
 
     fn api(&self, path_and_query: &str) -> Value {
         let r = self.get(path_and_query);
         let v = r.json();
         if v["status"] != "success" {
-            self.server.fail(&format!(
-                "GET {path_and_query}: HTTP {}: {}",
-                r.status,
-                r.text()
-            ));
+            self.server.fail(&format!("GET {path_and_query}: HTTP {}: {}", r.status, r.text()));
         }
         v["data"].clone()
     }
@@ -1310,10 +1155,7 @@ impl Prometheus {
     /// Instant query at `time` (seconds); returns the `data` object
     /// (`resultType`, `result`) after checking the status is `success`.
     pub fn query(&self, promql: &str, time: f64) -> Value {
-        self.api(&format!(
-            "/api/v1/query?query={}&time={time}",
-            urlencode(promql)
-        ))
+        self.api(&format!("/api/v1/query?query={}&time={time}", urlencode(promql)))
     }
 
     /// Range query; returns the `data` object.
@@ -1331,12 +1173,7 @@ impl Prometheus {
             urlencode(matcher),
             now_secs() + 3600
         ));
-        let mut out: Vec<_> = data
-            .as_array()
-            .expect("series array")
-            .iter()
-            .map(json_labels)
-            .collect();
+        let mut out: Vec<_> = data.as_array().expect("series array").iter().map(json_labels).collect();
         out.sort();
         out
     }
@@ -1391,9 +1228,7 @@ impl Prometheus {
     /// if absent.
     pub fn metric(&self, name: &str) -> Option<f64> {
         let text = self.get("/metrics").text();
-        parse_prometheus_text(&text)
-            .get(&normalize_series_key(name))
-            .copied()
+        parse_prometheus_text(&text).get(&normalize_series_key(name)).copied()
     }
 }
 
@@ -1410,19 +1245,11 @@ fn get_maybe_tls(tls: bool, addr: SocketAddr, path_and_query: &str) -> Option<Ht
         .ok()?;
     let text = out.stdout;
     let split = text.iter().rposition(|&b| b == b'\n')?;
-    let status: u16 = std::str::from_utf8(&text[split + 1..])
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let status: u16 = std::str::from_utf8(&text[split + 1..]).ok()?.trim().parse().ok()?;
     if status == 0 {
         return None;
     }
-    Some(HttpResponse {
-        status,
-        headers: Vec::new(),
-        body: text[..split].to_vec(),
-    })
+    Some(HttpResponse { status, headers: Vec::new(), body: text[..split].to_vec() })
 }
 
 /// Writes a self-signed certificate and key for `127.0.0.1`/`localhost` into
@@ -1454,10 +1281,6 @@ pub fn self_signed_cert(dir: &Path) -> Option<(PathBuf, PathBuf)> {
         .arg(&cert)
         .output()
         .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "openssl req failed: {}", String::from_utf8_lossy(&out.stderr));
     Some((cert, key))
 }

@@ -60,10 +60,7 @@ impl<R: Read + AsRawFd> LineReader<R> {
     pub fn next(&mut self, timeout: Duration) -> io::Result<ReadEvent<'_>> {
         let mut tried = false;
         loop {
-            if let Some(pos) = self.buf[self.start..self.end]
-                .iter()
-                .position(|&b| b == b'\n')
-            {
+            if let Some(pos) = self.buf[self.start..self.end].iter().position(|&b| b == b'\n') {
                 let (s, e) = (self.start, self.start + pos);
                 self.start = e + 1;
                 if let Some(dropped) = self.dropping.take() {
@@ -110,11 +107,7 @@ impl<R: Read + AsRawFd> LineReader<R> {
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                    ) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -128,11 +121,7 @@ impl<R: Read + AsRawFd> LineReader<R> {
 
 /// Wait until `fd` is readable (or closed); `false` on timeout or interruption.
 fn wait_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
     // SAFETY: one valid pollfd for the duration of the call.
     let r = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -191,16 +180,7 @@ mod tests {
         input.extend(std::iter::repeat(b'y').take(20)); // too long and never terminated
                                                         // Read while the writer writes: the input is bigger than a socket buffer.
         let t = std::thread::spawn(move || w.write_all(&input).unwrap());
-        assert_eq!(
-            collect(&mut r),
-            [
-                "L:12345678",
-                "TooLong:9",
-                "TooLong:1000000",
-                "L:ok",
-                "TooLong:20"
-            ]
-        );
+        assert_eq!(collect(&mut r), ["L:12345678", "TooLong:9", "TooLong:1000000", "L:ok", "TooLong:20"]);
         t.join().unwrap();
         assert_eq!(r.buf.len(), 9, "the buffer never grows");
     }
@@ -210,16 +190,10 @@ mod tests {
         let (mut w, r) = UnixStream::pair().unwrap();
         let mut r = LineReader::new(r, 64);
         w.write_all(b"par").unwrap();
-        assert_eq!(
-            r.next(Duration::from_millis(30)).unwrap(),
-            ReadEvent::Timeout
-        );
+        assert_eq!(r.next(Duration::from_millis(30)).unwrap(), ReadEvent::Timeout);
         w.write_all(b"tial\n").unwrap();
         assert_eq!(r.next(T).unwrap(), ReadEvent::Line(b"partial"));
-        assert_eq!(
-            r.next(Duration::from_millis(30)).unwrap(),
-            ReadEvent::Timeout
-        );
+        assert_eq!(r.next(Duration::from_millis(30)).unwrap(), ReadEvent::Timeout);
         drop(w);
         assert_eq!(r.next(T).unwrap(), ReadEvent::Eof);
     }

@@ -189,10 +189,7 @@ impl fmt::Display for ParseWarning {
                  percentage-of-absolute-row or percentage-of-incremental-row)"
             ),
             ParseWarning::UnknownChartType(t) => {
-                write!(
-                    f,
-                    "unknown chart type '{t}', using 'line' (expected line, area or stacked)"
-                )
+                write!(f, "unknown chart type '{t}', using 'line' (expected line, area or stacked)")
             }
             ParseWarning::BadNumber { field, value } => {
                 write!(f, "{field} '{value}' is not a number, using the default")
@@ -322,15 +319,9 @@ fn parse_str(s: &str) -> Result<Command<'_>, ParseError> {
                 None => first,
             };
             let v = w.next_nonempty().ok_or(ParseError::MissingVariableValue)?;
-            let value = v
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| ParseError::BadNumber {
-                    keyword: "VARIABLE",
-                    field: "value",
-                    value: v.into_owned(),
-                })?;
+            let value = v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+                ParseError::BadNumber { keyword: "VARIABLE", field: "value", value: v.into_owned() }
+            })?;
             Ok(Command::Variable { scope, name, value })
         }
         _ => Ok(Command::Ignored(keyword)),
@@ -363,25 +354,16 @@ fn parse_chart<'a>(w: &mut Words<'a>) -> Result<ChartCmd<'a>, ParseError> {
     let priority = match w.next_nonempty() {
         None => DEFAULT_PRIORITY,
         Some(p) => p.parse::<i64>().unwrap_or_else(|_| {
-            warnings.push(ParseWarning::BadNumber {
-                field: "priority",
-                value: p.into_owned(),
-            });
+            warnings.push(ParseWarning::BadNumber { field: "priority", value: p.into_owned() });
             DEFAULT_PRIORITY
         }),
     };
     let update_every = match w.next_nonempty() {
         None => 0,
-        Some(u) => u
-            .parse::<i64>()
-            .map(|v| v.clamp(0, u32::MAX as i64) as u32)
-            .unwrap_or_else(|_| {
-                warnings.push(ParseWarning::BadNumber {
-                    field: "update_every",
-                    value: u.into_owned(),
-                });
-                0
-            }),
+        Some(u) => u.parse::<i64>().map(|v| v.clamp(0, u32::MAX as i64) as u32).unwrap_or_else(|_| {
+            warnings.push(ParseWarning::BadNumber { field: "update_every", value: u.into_owned() });
+            0
+        }),
     };
     let mut options = ChartOptions::default();
     if let Some(o) = w.next() {
@@ -431,10 +413,7 @@ fn parse_dimension<'a>(w: &mut Words<'a>) -> Result<DimensionCmd<'a>, ParseError
             Ok(0) => 1,
             Ok(n) => n,
             Err(_) => {
-                warnings.push(ParseWarning::BadNumber {
-                    field,
-                    value: v.into_owned(),
-                });
+                warnings.push(ParseWarning::BadNumber { field, value: v.into_owned() });
                 1
             }
         },
@@ -453,15 +432,7 @@ fn parse_dimension<'a>(w: &mut Words<'a>) -> Result<DimensionCmd<'a>, ParseError
             }
         }
     }
-    Ok(DimensionCmd {
-        id,
-        name,
-        algorithm,
-        multiplier,
-        divisor,
-        options,
-        warnings,
-    })
+    Ok(DimensionCmd { id, name, algorithm, multiplier, divisor, options, warnings })
 }
 
 fn parse_u64(s: &str) -> Option<u64> {
@@ -478,10 +449,7 @@ fn parse_value(s: &str) -> Option<i64> {
         return u64::from_str_radix(hex, 16).ok().map(|v| v as i64);
     }
     // Only plain decimal notation: no "inf", "nan" or other words f64 parsing would take.
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
-    {
+    if !s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) {
         return None;
     }
     let f = s.parse::<f64>().ok()?;
@@ -554,10 +522,7 @@ impl<'a> Iterator for Words<'a> {
                 });
             }
             let c = b[self.pos];
-            if c == b'\\'
-                && self.pos + 1 < b.len()
-                && (b[self.pos + 1] == q || b[self.pos + 1] == b'\\')
-            {
+            if c == b'\\' && self.pos + 1 < b.len() && (b[self.pos + 1] == q || b[self.pos + 1] == b'\\') {
                 let o = owned.get_or_insert_with(String::new);
                 o.push_str(&self.s[run..self.pos]);
                 o.push(b[self.pos + 1] as char);
@@ -614,19 +579,12 @@ impl Command<'_> {
                 options: d.options,
                 warnings: d.warnings,
             }),
-            Command::Begin { id, microseconds } => Command::Begin {
-                id: own(id),
-                microseconds,
-            },
+            Command::Begin { id, microseconds } => Command::Begin { id: own(id), microseconds },
             Command::Set { id, value } => Command::Set { id: own(id), value },
             Command::End => Command::End,
             Command::Flush => Command::Flush,
             Command::Disable => Command::Disable,
-            Command::Variable { scope, name, value } => Command::Variable {
-                scope,
-                name: own(name),
-                value,
-            },
+            Command::Variable { scope, name, value } => Command::Variable { scope, name: own(name), value },
             Command::Ignored(k) => Command::Ignored(own(k)),
         }
     }
@@ -643,10 +601,8 @@ struct Word<'s>(&'s str);
 impl fmt::Display for Word<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
-        let needs_quotes = s.is_empty()
-            || s.bytes().any(is_separator)
-            || s.starts_with('\'')
-            || s.starts_with('"');
+        let needs_quotes =
+            s.is_empty() || s.bytes().any(is_separator) || s.starts_with('\'') || s.starts_with('"');
         if !needs_quotes {
             return f.write_str(s);
         }
@@ -745,14 +701,8 @@ impl fmt::Display for Command<'_> {
                 d.divisor,
                 Word(&d.options.to_string()),
             ),
-            Command::Begin {
-                id,
-                microseconds: Some(us),
-            } => write!(f, "BEGIN {} {us}", Word(id)),
-            Command::Begin {
-                id,
-                microseconds: None,
-            } => write!(f, "BEGIN {}", Word(id)),
+            Command::Begin { id, microseconds: Some(us) } => write!(f, "BEGIN {} {us}", Word(id)),
+            Command::Begin { id, microseconds: None } => write!(f, "BEGIN {}", Word(id)),
             Command::Set { id, value: Some(v) } => write!(f, "SET {} = {v}", Word(id)),
             Command::Set { id, value: None } => write!(f, "SET {} = ''", Word(id)),
             Command::End => f.write_str("END"),
@@ -800,10 +750,7 @@ mod tests {
         assert_eq!(words("  a\tb  c\r\n"), ["a", "b", "c"]);
         assert_eq!(words("SET x = 1"), ["SET", "x", "1"]);
         assert_eq!(words("SET x=1"), ["SET", "x", "1"]);
-        assert_eq!(
-            words("a 'b c' \"d = e\" '' f"),
-            ["a", "b c", "d = e", "", "f"]
-        );
+        assert_eq!(words("a 'b c' \"d = e\" '' f"), ["a", "b c", "d = e", "", "f"]);
         assert_eq!(words("'it''s'"), ["it", "s"]);
         assert_eq!(words("\"it's\" don't"), ["it's", "don't"]);
         assert_eq!(words("'unterminated rest"), ["unterminated rest"]);
@@ -829,11 +776,7 @@ mod tests {
                 chart_type: ChartType::Stacked,
                 priority: 100,
                 update_every: 2,
-                options: ChartOptions {
-                    obsolete: true,
-                    detail: true,
-                    ..Default::default()
-                },
+                options: ChartOptions { obsolete: true, detail: true, ..Default::default() },
                 plugin: "proc.plugin".into(),
                 module: "/proc/stat".into(),
                 warnings: vec![],
@@ -845,10 +788,7 @@ mod tests {
     fn chart_missing_fields_take_defaults() {
         let c = chart(b"CHART a.b");
         assert_eq!(c.id, "a.b");
-        assert_eq!(
-            (&*c.name, &*c.title, &*c.units, &*c.family, &*c.context),
-            ("", "", "", "", "")
-        );
+        assert_eq!((&*c.name, &*c.title, &*c.units, &*c.family, &*c.context), ("", "", "", "", ""));
         assert_eq!(c.chart_type, ChartType::Line);
         assert_eq!(c.priority, 1000);
         assert_eq!(c.update_every, 0);
@@ -858,17 +798,10 @@ mod tests {
 
     #[test]
     fn chart_options_may_be_blank_or_padded() {
-        assert_eq!(
-            chart(b"CHART a.b n t u f c line 1 1 ''").options,
-            ChartOptions::default()
-        );
+        assert_eq!(chart(b"CHART a.b n t u f c line 1 1 ''").options, ChartOptions::default());
         assert_eq!(
             chart(b"CHART a.b n t u f c line 1 1 '  hidden   store_first '").options,
-            ChartOptions {
-                hidden: true,
-                store_first: true,
-                ..Default::default()
-            }
+            ChartOptions { hidden: true, store_first: true, ..Default::default() }
         );
     }
 
@@ -882,10 +815,7 @@ mod tests {
             c.warnings,
             vec![
                 ParseWarning::UnknownChartType("pie".into()),
-                ParseWarning::BadNumber {
-                    field: "priority",
-                    value: "high".into()
-                },
+                ParseWarning::BadNumber { field: "priority", value: "high".into() },
                 ParseWarning::UnknownOption("shiny".into()),
             ]
         );
@@ -895,22 +825,10 @@ mod tests {
     fn chart_id_errors() {
         assert_eq!(parse_line(b"CHART"), Err(ParseError::MissingChartId));
         assert_eq!(parse_line(b"CHART ''"), Err(ParseError::MissingChartId));
-        assert_eq!(
-            parse_line(b"CHART nodot"),
-            Err(ParseError::ChartIdWithoutDot("nodot".into()))
-        );
-        assert_eq!(
-            parse_line(b"CHART .x"),
-            Err(ParseError::ChartIdWithoutDot(".x".into()))
-        );
-        assert_eq!(
-            parse_line(b"CHART x."),
-            Err(ParseError::ChartIdWithoutDot("x.".into()))
-        );
-        assert_eq!(
-            parse_line(b"BEGIN nodot"),
-            Err(ParseError::ChartIdWithoutDot("nodot".into()))
-        );
+        assert_eq!(parse_line(b"CHART nodot"), Err(ParseError::ChartIdWithoutDot("nodot".into())));
+        assert_eq!(parse_line(b"CHART .x"), Err(ParseError::ChartIdWithoutDot(".x".into())));
+        assert_eq!(parse_line(b"CHART x."), Err(ParseError::ChartIdWithoutDot("x.".into())));
+        assert_eq!(parse_line(b"BEGIN nodot"), Err(ParseError::ChartIdWithoutDot("nodot".into())));
         assert_eq!(parse_line(b"BEGIN"), Err(ParseError::MissingBeginId));
     }
 
@@ -933,18 +851,8 @@ mod tests {
         assert_eq!(d.name, "received");
         assert_eq!(d.algorithm, Algorithm::Incremental);
         assert_eq!((d.multiplier, d.divisor), (8, -1024));
-        assert_eq!(
-            d.options,
-            DimensionOptions {
-                hidden: true,
-                noreset: true,
-                ..Default::default()
-            }
-        );
-        assert_eq!(
-            parse_line(b"DIMENSION"),
-            Err(ParseError::MissingDimensionId)
-        );
+        assert_eq!(d.options, DimensionOptions { hidden: true, noreset: true, ..Default::default() });
+        assert_eq!(parse_line(b"DIMENSION"), Err(ParseError::MissingDimensionId));
     }
 
     #[test]
@@ -956,10 +864,7 @@ mod tests {
             d.warnings,
             vec![
                 ParseWarning::UnknownAlgorithm("derivative".into()),
-                ParseWarning::BadNumber {
-                    field: "divisor",
-                    value: "zero".into()
-                },
+                ParseWarning::BadNumber { field: "divisor", value: "zero".into() },
             ]
         );
     }
@@ -968,60 +873,20 @@ mod tests {
     fn begin_set_end() {
         assert_eq!(
             parse_line(b"BEGIN a.b 1000000\n"),
-            Ok(Command::Begin {
-                id: "a.b".into(),
-                microseconds: Some(1_000_000)
-            })
+            Ok(Command::Begin { id: "a.b".into(), microseconds: Some(1_000_000) })
         );
-        assert_eq!(
-            parse_line(b"BEGIN a.b"),
-            Ok(Command::Begin {
-                id: "a.b".into(),
-                microseconds: None
-            })
-        );
+        assert_eq!(parse_line(b"BEGIN a.b"), Ok(Command::Begin { id: "a.b".into(), microseconds: None }));
         assert_eq!(
             parse_line(b"BEGIN a.b soon"),
-            Err(ParseError::BadNumber {
-                keyword: "BEGIN",
-                field: "microseconds",
-                value: "soon".into()
-            })
+            Err(ParseError::BadNumber { keyword: "BEGIN", field: "microseconds", value: "soon".into() })
         );
-        assert_eq!(
-            parse_line(b"SET x = -42"),
-            Ok(Command::Set {
-                id: "x".into(),
-                value: Some(-42)
-            })
-        );
-        assert_eq!(
-            parse_line(b"SET x 7"),
-            Ok(Command::Set {
-                id: "x".into(),
-                value: Some(7)
-            })
-        );
-        assert_eq!(
-            parse_line(b"SET x ="),
-            Ok(Command::Set {
-                id: "x".into(),
-                value: None
-            })
-        );
-        assert_eq!(
-            parse_line(b"SET x = ''"),
-            Ok(Command::Set {
-                id: "x".into(),
-                value: None
-            })
-        );
+        assert_eq!(parse_line(b"SET x = -42"), Ok(Command::Set { id: "x".into(), value: Some(-42) }));
+        assert_eq!(parse_line(b"SET x 7"), Ok(Command::Set { id: "x".into(), value: Some(7) }));
+        assert_eq!(parse_line(b"SET x ="), Ok(Command::Set { id: "x".into(), value: None }));
+        assert_eq!(parse_line(b"SET x = ''"), Ok(Command::Set { id: "x".into(), value: None }));
         assert_eq!(
             parse_line(b"SET x = 9223372036854775807"),
-            Ok(Command::Set {
-                id: "x".into(),
-                value: Some(i64::MAX)
-            })
+            Ok(Command::Set { id: "x".into(), value: Some(i64::MAX) })
         );
         assert_eq!(parse_line(b"SET"), Err(ParseError::MissingSetId));
         assert_eq!(parse_line(b"END\n"), Ok(Command::End));
@@ -1046,11 +911,7 @@ mod tests {
             let line = format!("SET x = {bad}");
             assert_eq!(
                 v(line.as_bytes()),
-                Err(ParseError::BadNumber {
-                    keyword: "SET",
-                    field: "value",
-                    value: bad.into()
-                }),
+                Err(ParseError::BadNumber { keyword: "SET", field: "value", value: bad.into() }),
                 "{bad}"
             );
         }
@@ -1060,36 +921,18 @@ mod tests {
     fn variable_lines() {
         assert_eq!(
             parse_line(b"VARIABLE HOST threshold = 3.5"),
-            Ok(Command::Variable {
-                scope: Some(VariableScope::Host),
-                name: "threshold".into(),
-                value: 3.5
-            })
+            Ok(Command::Variable { scope: Some(VariableScope::Host), name: "threshold".into(), value: 3.5 })
         );
         assert_eq!(
             parse_line(b"VARIABLE t = 1"),
-            Ok(Command::Variable {
-                scope: None,
-                name: "t".into(),
-                value: 1.0
-            })
+            Ok(Command::Variable { scope: None, name: "t".into(), value: 1.0 })
         );
         assert_eq!(
             parse_line(b"VARIABLE LOCAL t = 1"),
-            Ok(Command::Variable {
-                scope: Some(VariableScope::Chart),
-                name: "t".into(),
-                value: 1.0
-            })
+            Ok(Command::Variable { scope: Some(VariableScope::Chart), name: "t".into(), value: 1.0 })
         );
-        assert_eq!(
-            parse_line(b"VARIABLE"),
-            Err(ParseError::MissingVariableName)
-        );
-        assert_eq!(
-            parse_line(b"VARIABLE CHART t"),
-            Err(ParseError::MissingVariableValue)
-        );
+        assert_eq!(parse_line(b"VARIABLE"), Err(ParseError::MissingVariableName));
+        assert_eq!(parse_line(b"VARIABLE CHART t"), Err(ParseError::MissingVariableValue));
     }
 
     #[test]
@@ -1118,10 +961,7 @@ mod tests {
     fn invalid_utf8_is_replaced() {
         assert_eq!(
             parse_line(b"SET caf\xe9 = 1"),
-            Ok(Command::Set {
-                id: "caf\u{fffd}".into(),
-                value: Some(1)
-            })
+            Ok(Command::Set { id: "caf\u{fffd}".into(), value: Some(1) })
         );
         let c = chart(b"CHART a.b n 'bad \xff title'");
         assert_eq!(c.title, "bad \u{fffd} title");
@@ -1130,36 +970,12 @@ mod tests {
     #[test]
     fn to_line_exact_text() {
         let c = Command::Chart(chart(b"CHART a.b n 'A title' % '' '' area 5 0 hidden"));
-        assert_eq!(
-            c.to_line(),
-            "CHART a.b n 'A title' % '' '' area 5 0 hidden '' ''"
-        );
+        assert_eq!(c.to_line(), "CHART a.b n 'A title' % '' '' area 5 0 hidden '' ''");
         let d = Command::Dimension(dimension(b"DIMENSION in '' incremental -8 1000"));
         assert_eq!(d.to_line(), "DIMENSION in '' incremental -8 1000 ''");
-        assert_eq!(
-            Command::Set {
-                id: "x".into(),
-                value: Some(-1)
-            }
-            .to_line(),
-            "SET x = -1"
-        );
-        assert_eq!(
-            Command::Set {
-                id: "x".into(),
-                value: None
-            }
-            .to_line(),
-            "SET x = ''"
-        );
-        assert_eq!(
-            Command::Begin {
-                id: "a.b".into(),
-                microseconds: Some(5)
-            }
-            .to_line(),
-            "BEGIN a.b 5"
-        );
+        assert_eq!(Command::Set { id: "x".into(), value: Some(-1) }.to_line(), "SET x = -1");
+        assert_eq!(Command::Set { id: "x".into(), value: None }.to_line(), "SET x = ''");
+        assert_eq!(Command::Begin { id: "a.b".into(), microseconds: Some(5) }.to_line(), "BEGIN a.b 5");
         assert_eq!(Command::End.to_line(), "END");
     }
 
@@ -1188,10 +1004,7 @@ mod tests {
             "x\\",
         ] {
             if !s.is_empty() {
-                round_trip(&Command::Set {
-                    id: s.into(),
-                    value: Some(1),
-                });
+                round_trip(&Command::Set { id: s.into(), value: Some(1) });
             }
             let mut c = chart(b"CHART a.b");
             c.title = s.into();

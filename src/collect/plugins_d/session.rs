@@ -290,9 +290,7 @@ impl Session {
             }
             Command::Ignored(keyword) => {
                 let protocol_like = keyword.starts_with(|c: char| c.is_ascii_uppercase())
-                    && keyword
-                        .bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                    && keyword.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
                 if protocol_like {
                     Feed::Ignored
                 } else {
@@ -306,10 +304,7 @@ impl Session {
         self.stats.errors += 1;
         let n = self.stats.errors;
         if n <= LOG_FIRST || n % LOG_EVERY == 0 {
-            warn!(
-                "plugin '{}': line {}: {e}; line skipped",
-                self.cfg.name, self.stats.lines
-            );
+            warn!("plugin '{}': line {}: {e}; line skipped", self.cfg.name, self.stats.lines);
             if n == LOG_FIRST {
                 warn!(
                     "plugin '{}': {LOG_FIRST} errors so far; from now on only every {LOG_EVERY}th is logged",
@@ -325,10 +320,7 @@ impl Session {
             self.stats.warnings += 1;
             let n = self.stats.warnings;
             if n <= LOG_FIRST || n % LOG_EVERY == 0 {
-                warn!(
-                    "plugin '{}': line {}: {what} '{id}': {w}",
-                    self.cfg.name, self.stats.lines
-                );
+                warn!("plugin '{}': line {}: {what} '{id}': {w}", self.cfg.name, self.stats.lines);
             }
         }
     }
@@ -348,18 +340,10 @@ impl Session {
             }
             return Feed::Ignored;
         }
-        let update_every = if c.update_every == 0 {
-            self.cfg.update_every
-        } else {
-            c.update_every
-        };
+        let update_every = if c.update_every == 0 { self.cfg.update_every } else { c.update_every };
         let def = ChartDef {
             id: c.id.to_string(),
-            name: if c.name.is_empty() {
-                None
-            } else {
-                Some(c.name.into_owned())
-            },
+            name: if c.name.is_empty() { None } else { Some(c.name.into_owned()) },
             title: c.title.into_owned(),
             units: c.units.into_owned(),
             family: c.family.into_owned(),
@@ -368,11 +352,7 @@ impl Session {
             priority: c.priority,
             update_every,
             obsolete: c.options.obsolete,
-            plugin: if c.plugin.is_empty() {
-                self.cfg.name.clone()
-            } else {
-                c.plugin.into_owned()
-            },
+            plugin: if c.plugin.is_empty() { self.cfg.name.clone() } else { c.plugin.into_owned() },
             module: c.module.into_owned(),
         };
         let (chart, is_new) = self.host.define_chart(&def);
@@ -408,9 +388,7 @@ impl Session {
 
     fn dimension(&mut self, d: DimensionCmd<'_>) -> Feed {
         let idx = match self.last_defined {
-            LastChart::None => {
-                return self.error(SessionError::DimensionWithoutChart(d.id.into_owned()))
-            }
+            LastChart::None => return self.error(SessionError::DimensionWithoutChart(d.id.into_owned())),
             LastChart::Refused => {
                 self.stats.dimensions_refused += 1;
                 return Feed::Ignored;
@@ -432,11 +410,7 @@ impl Session {
         }
         let def = DimensionDef {
             id: d.id.to_string(),
-            name: if d.name.is_empty() {
-                None
-            } else {
-                Some(d.name.into_owned())
-            },
+            name: if d.name.is_empty() { None } else { Some(d.name.into_owned()) },
             algorithm: d.algorithm,
             multiplier: d.multiplier,
             divisor: d.divisor,
@@ -497,10 +471,7 @@ impl Session {
         let sc = &mut self.charts[idx];
         let Some(&i) = sc.dims.get(id) else {
             let chart = sc.chart.id().to_string();
-            return self.error(SessionError::UnknownDimension {
-                chart,
-                dimension: id.to_string(),
-            });
+            return self.error(SessionError::UnknownDimension { chart, dimension: id.to_string() });
         };
         let at = sc.pending_at[i];
         if at == NOT_PENDING {
@@ -524,8 +495,7 @@ impl Session {
         };
         self.current = Current::None;
         self.collect_buf.clear();
-        self.collect_buf
-            .extend(self.pending.iter().filter_map(|&(i, v)| v.map(|v| (i, v))));
+        self.collect_buf.extend(self.pending.iter().filter_map(|&(i, v)| v.map(|v| (i, v))));
         self.discard_pending_of(idx);
         let sc = &mut self.charts[idx];
         match sc.chart.collect(&self.collect_buf, at_ut) {
@@ -583,14 +553,7 @@ mod tests {
     const S: u64 = 1_000_000;
 
     fn db() -> Db {
-        Db::new(
-            HostInfo {
-                hostname: "test".into(),
-                update_every: 1,
-                ..Default::default()
-            },
-            100,
-        )
+        Db::new(HostInfo { hostname: "test".into(), update_every: 1, ..Default::default() }, 100)
     }
 
     fn session(db: &Db) -> Session {
@@ -616,59 +579,32 @@ mod tests {
     fn absolute_values_at_one_second_steps_land_in_their_slots() {
         let db = db();
         let mut s = session(&db);
-        feed_ok(
-            &mut s,
-            "CHART test.abs '' 'Absolute' 'things'\nDIMENSION x '' absolute 1 1",
-            1000 * S,
-        );
+        feed_ok(&mut s, "CHART test.abs '' 'Absolute' 'things'\nDIMENSION x '' absolute 1 1", 1000 * S);
         for i in 0..5u64 {
             let now = (1000 + i) * S + S / 2;
-            feed_ok(
-                &mut s,
-                &format!("BEGIN test.abs\nSET x = {}\nEND", 10 + i),
-                now,
-            );
+            feed_ok(&mut s, &format!("BEGIN test.abs\nSET x = {}\nEND", 10 + i), now);
         }
         // The first collection primes; each later one fills the slot it closes.
         assert_eq!(value(&db, "test.abs", 0, 1000), None);
         for t in 1001..=1004 {
-            assert_eq!(
-                value(&db, "test.abs", 0, t),
-                Some((10 + t - 1000) as f64),
-                "slot {t}"
-            );
+            assert_eq!(value(&db, "test.abs", 0, t), Some((10 + t - 1000) as f64), "slot {t}");
         }
         let c = db.localhost().chart("test.abs").unwrap();
         let mut seen = Vec::new();
-        c.read()
-            .for_each_value(0, 990, 1010, |t, v| seen.push((t, v)));
-        assert_eq!(
-            seen,
-            vec![(1001, 11.0), (1002, 12.0), (1003, 13.0), (1004, 14.0)]
-        );
+        c.read().for_each_value(0, 990, 1010, |t, v| seen.push((t, v)));
+        assert_eq!(seen, vec![(1001, 11.0), (1002, 12.0), (1003, 13.0), (1004, 14.0)]);
         let st = s.stats();
-        assert_eq!(
-            (st.lines, st.errors, st.collections, st.values_stored),
-            (17, 0, 5, 5)
-        );
+        assert_eq!((st.lines, st.errors, st.collections, st.values_stored), (17, 0, 5, 5));
     }
 
     #[test]
     fn incremental_counter_becomes_a_scaled_rate() {
         let db = db();
         let mut s = session(&db);
-        feed_ok(
-            &mut s,
-            "CHART net.eth0 '' 'Traffic' 'kilobits/s'\nDIMENSION rx '' incremental 8 1000",
-            0,
-        );
+        feed_ok(&mut s, "CHART net.eth0 '' 'Traffic' 'kilobits/s'\nDIMENSION rx '' incremental 8 1000", 0);
         for i in 0..4u64 {
             let now = (2000 + i) * S + S / 2;
-            feed_ok(
-                &mut s,
-                &format!("BEGIN net.eth0\nSET rx = {}\nEND", 1_000_000 + 500 * i),
-                now,
-            );
+            feed_ok(&mut s, &format!("BEGIN net.eth0\nSET rx = {}\nEND", 1_000_000 + 500 * i), now);
         }
         // 500 bytes/s × 8 / 1000 = 4 kilobits/s.
         for t in 2001..=2003 {
@@ -690,10 +626,7 @@ mod tests {
         assert_eq!(&*data.meta.name, "app.requests");
         let d = &data.dims[0];
         assert_eq!((&*d.id, &*d.name), ("ok", "ok"));
-        assert_eq!(
-            (d.algorithm, d.multiplier, d.divisor),
-            (crate::rrd::Algorithm::Absolute, 1, 1)
-        );
+        assert_eq!((d.algorithm, d.multiplier, d.divisor), (crate::rrd::Algorithm::Absolute, 1, 1));
     }
 
     #[test]
@@ -701,26 +634,12 @@ mod tests {
         let db = db();
         let mut s = session(&db);
         feed_ok(&mut s, "CHART t.c\nDIMENSION x", 0);
-        let last = |db: &Db| {
-            db.localhost()
-                .chart("t.c")
-                .unwrap()
-                .read()
-                .last_collected_ut()
-        };
+        let last = |db: &Db| db.localhost().chart("t.c").unwrap().read().last_collected_ut();
         // No previous collection: arrival time.
-        feed_ok(
-            &mut s,
-            "BEGIN t.c 1000000\nSET x = 1\nEND",
-            1000 * S + 100_000,
-        );
+        feed_ok(&mut s, "BEGIN t.c 1000000\nSET x = 1\nEND", 1000 * S + 100_000);
         assert_eq!(last(&db), Some(1000 * S + 100_000));
         // Arrived 0.4 s late: the plugin's measurement wins.
-        feed_ok(
-            &mut s,
-            "BEGIN t.c 1000000\nSET x = 1\nEND",
-            1001 * S + 500_000,
-        );
+        feed_ok(&mut s, "BEGIN t.c 1000000\nSET x = 1\nEND", 1001 * S + 500_000);
         assert_eq!(last(&db), Some(1001 * S + 100_000));
         // No microseconds: arrival.
         feed_ok(&mut s, "BEGIN t.c\nSET x = 1\nEND", 1002 * S + 300_000);
@@ -740,21 +659,13 @@ mod tests {
         let mut first = session(&db);
         feed_ok(&mut first, def, 0);
         for i in 0..4u64 {
-            feed_ok(
-                &mut first,
-                "BEGIN t.r\nSET x = 7\nEND",
-                (1000 + i) * S + S / 2,
-            );
+            feed_ok(&mut first, "BEGIN t.r\nSET x = 7\nEND", (1000 + i) * S + S / 2);
         }
         drop(first);
         let mut second = session(&db);
         feed_ok(&mut second, def, 1010 * S);
         for i in 0..3u64 {
-            feed_ok(
-                &mut second,
-                "BEGIN t.r\nSET x = 9\nEND",
-                (1010 + i) * S + S / 2,
-            );
+            feed_ok(&mut second, "BEGIN t.r\nSET x = 9\nEND", (1010 + i) * S + S / 2);
         }
         for t in 1001..=1003 {
             assert_eq!(value(&db, "t.r", 0, t), Some(7.0), "slot {t}");
@@ -776,10 +687,7 @@ mod tests {
         feed_ok(&mut s, "CHART t.k '' 'New title'\nDIMENSION x", 1001 * S);
         feed_ok(&mut s, "BEGIN t.k\nSET x = 6\nEND", 1001 * S + S / 2);
         assert_eq!(value(&db, "t.k", 0, 1001), Some(6.0));
-        assert_eq!(
-            &*db.localhost().chart("t.k").unwrap().read().meta.title,
-            "New title"
-        );
+        assert_eq!(&*db.localhost().chart("t.k").unwrap().read().meta.title, "New title");
     }
 
     #[test]
@@ -787,16 +695,8 @@ mod tests {
         let db = db();
         let mut s = session(&db);
         feed_ok(&mut s, "CHART t.s\nDIMENSION a\nDIMENSION b", 0);
-        feed_ok(
-            &mut s,
-            "BEGIN t.s\nSET a = 1\nSET b = 1\nEND",
-            1000 * S + S / 2,
-        );
-        feed_ok(
-            &mut s,
-            "BEGIN t.s\nSET a = 100\nSET a = 2\nSET b =\nEND",
-            1001 * S + S / 2,
-        );
+        feed_ok(&mut s, "BEGIN t.s\nSET a = 1\nSET b = 1\nEND", 1000 * S + S / 2);
+        feed_ok(&mut s, "BEGIN t.s\nSET a = 100\nSET a = 2\nSET b =\nEND", 1001 * S + S / 2);
         assert_eq!(value(&db, "t.s", 0, 1001), Some(2.0));
         assert_eq!(value(&db, "t.s", 1, 1001), None);
         assert_eq!(s.stats().values_stored, 3);
@@ -806,24 +706,10 @@ mod tests {
     fn flush_discards_the_open_block() {
         let db = db();
         let mut s = session(&db);
-        feed_ok(
-            &mut s,
-            "CHART t.f\nDIMENSION x\nBEGIN t.f\nSET x = 1\nFLUSH",
-            1000 * S,
-        );
-        assert_eq!(
-            s.feed(b"END", 1000 * S),
-            Feed::Error(SessionError::EndWithoutBegin)
-        );
+        feed_ok(&mut s, "CHART t.f\nDIMENSION x\nBEGIN t.f\nSET x = 1\nFLUSH", 1000 * S);
+        assert_eq!(s.feed(b"END", 1000 * S), Feed::Error(SessionError::EndWithoutBegin));
         assert_eq!(s.stats().collections, 0);
-        assert_eq!(
-            db.localhost()
-                .chart("t.f")
-                .unwrap()
-                .read()
-                .last_collected_ut(),
-            None
-        );
+        assert_eq!(db.localhost().chart("t.f").unwrap().read().last_collected_ut(), None);
     }
 
     #[test]
@@ -831,38 +717,19 @@ mod tests {
         let db = db();
         let mut s = session(&db);
         let e = |s: &mut Session, line: &str| s.feed(line.as_bytes(), 1000 * S);
-        assert_eq!(
-            e(&mut s, "DIMENSION x"),
-            Feed::Error(SessionError::DimensionWithoutChart("x".into()))
-        );
-        assert_eq!(
-            e(&mut s, "SET x = 1"),
-            Feed::Error(SessionError::SetWithoutBegin("x".into()))
-        );
+        assert_eq!(e(&mut s, "DIMENSION x"), Feed::Error(SessionError::DimensionWithoutChart("x".into())));
+        assert_eq!(e(&mut s, "SET x = 1"), Feed::Error(SessionError::SetWithoutBegin("x".into())));
         assert_eq!(e(&mut s, "END"), Feed::Error(SessionError::EndWithoutBegin));
-        assert_eq!(
-            e(&mut s, "BEGIN no.such"),
-            Feed::Error(SessionError::UnknownChart("no.such".into()))
-        );
-        assert_eq!(
-            e(&mut s, "SET x = 1"),
-            Feed::Ignored,
-            "SET inside a failed block is skipped quietly"
-        );
+        assert_eq!(e(&mut s, "BEGIN no.such"), Feed::Error(SessionError::UnknownChart("no.such".into())));
+        assert_eq!(e(&mut s, "SET x = 1"), Feed::Ignored, "SET inside a failed block is skipped quietly");
         assert_eq!(e(&mut s, "END"), Feed::Ignored);
         assert_eq!(e(&mut s, "CHART t.e"), Feed::Ok);
         assert_eq!(e(&mut s, "BEGIN t.e"), Feed::Ok);
         assert_eq!(
             e(&mut s, "SET nope = 1"),
-            Feed::Error(SessionError::UnknownDimension {
-                chart: "t.e".into(),
-                dimension: "nope".into()
-            })
+            Feed::Error(SessionError::UnknownDimension { chart: "t.e".into(), dimension: "nope".into() })
         );
-        assert_eq!(
-            e(&mut s, "SET"),
-            Feed::Error(SessionError::Parse(ParseError::MissingSetId))
-        );
+        assert_eq!(e(&mut s, "SET"), Feed::Error(SessionError::Parse(ParseError::MissingSetId)));
         assert_eq!(
             e(&mut s, "Traceback (most recent call last):"),
             Feed::Error(SessionError::NotACommand("Traceback".into()))
@@ -886,18 +753,9 @@ mod tests {
         s.feed(b"SET x = 1", 1003 * S);
         assert_eq!(
             s.feed(b"END", 1003 * S),
-            Feed::Error(SessionError::TimeWentBackwards {
-                chart: "t.b".into()
-            })
+            Feed::Error(SessionError::TimeWentBackwards { chart: "t.b".into() })
         );
-        assert_eq!(
-            db.localhost()
-                .chart("t.b")
-                .unwrap()
-                .read()
-                .last_collected_ut(),
-            Some(1003 * S)
-        );
+        assert_eq!(db.localhost().chart("t.b").unwrap().read().last_collected_ut(), Some(1003 * S));
         feed_ok(&mut s, "BEGIN t.b\nSET x = 1\nEND", 1004 * S + S / 2);
     }
 
@@ -907,11 +765,7 @@ mod tests {
         let mut cfg = SessionConfig::new("capped", 1);
         cfg.max_charts = 2;
         let mut s = Session::new(cfg, db.localhost());
-        feed_ok(
-            &mut s,
-            "CHART t.one\nDIMENSION x\nCHART t.two\nDIMENSION x",
-            0,
-        );
+        feed_ok(&mut s, "CHART t.one\nDIMENSION x\nCHART t.two\nDIMENSION x", 0);
         assert_eq!(s.feed(b"CHART t.three", 0), Feed::Ignored);
         assert_eq!(s.feed(b"DIMENSION x", 0), Feed::Ignored);
         assert_eq!(s.feed(b"CHART t.four", 0), Feed::Ignored);
@@ -923,10 +777,7 @@ mod tests {
         assert_eq!(db.localhost().chart_count(), 2);
         assert!(db.localhost().chart("t.three").is_none());
         let st = s.stats();
-        assert_eq!(
-            (st.charts_refused, st.dimensions_refused, st.errors),
-            (2, 1, 0)
-        );
+        assert_eq!((st.charts_refused, st.dimensions_refused, st.errors), (2, 1, 0));
     }
 
     #[test]
@@ -935,27 +786,16 @@ mod tests {
         let mut cfg = SessionConfig::new("capped", 1);
         cfg.max_dimensions = 3;
         let mut s = Session::new(cfg, db.localhost());
-        feed_ok(
-            &mut s,
-            "CHART t.a\nDIMENSION a\nDIMENSION b\nCHART t.b\nDIMENSION c",
-            0,
-        );
+        feed_ok(&mut s, "CHART t.a\nDIMENSION a\nDIMENSION b\nCHART t.b\nDIMENSION c", 0);
         assert_eq!(s.feed(b"DIMENSION d", 0), Feed::Ignored);
-        assert_eq!(
-            s.feed(b"DIMENSION c '' incremental", 0),
-            Feed::Ok,
-            "known dimension"
-        );
+        assert_eq!(s.feed(b"DIMENSION c '' incremental", 0), Feed::Ok, "known dimension");
         assert_eq!(s.dimension_count(), 3);
         assert_eq!(db.localhost().chart("t.b").unwrap().dimension_count(), 1);
         assert_eq!(s.stats().dimensions_refused, 1);
         feed_ok(&mut s, "BEGIN t.b", 0);
         assert_eq!(
             s.feed(b"SET d = 1", 0),
-            Feed::Error(SessionError::UnknownDimension {
-                chart: "t.b".into(),
-                dimension: "d".into()
-            })
+            Feed::Error(SessionError::UnknownDimension { chart: "t.b".into(), dimension: "d".into() })
         );
     }
 

@@ -182,11 +182,7 @@ pub struct PluginFile {
 /// The plugins to run: executable `NAME.plugin` files (after following symlinks) in `dirs`,
 /// minus those disabled by name, sorted by name. A directory that cannot be read is logged and
 /// skipped.
-pub fn scan_plugins(
-    dirs: &[PathBuf],
-    enabled: &HashMap<String, bool>,
-    enable_new: bool,
-) -> Vec<PluginFile> {
+pub fn scan_plugins(dirs: &[PathBuf], enabled: &HashMap<String, bool>, enable_new: bool) -> Vec<PluginFile> {
     let mut found: Vec<PluginFile> = Vec::new();
     for dir in dirs {
         let entries = match std::fs::read_dir(dir) {
@@ -219,10 +215,7 @@ pub fn scan_plugins(
                 debug!("plugin '{name}' disabled by [plugins] {name} = no; not started");
                 continue;
             }
-            here.push(PluginFile {
-                name: name.to_string(),
-                path,
-            });
+            here.push(PluginFile { name: name.to_string(), path });
         }
         found.extend(here);
     }
@@ -287,12 +280,7 @@ pub struct SupervisorHandle {
 /// Start every plugin found now, and rescan every `scan_every` for new ones. Stops when
 /// `shutdown` is triggered; call [`SupervisorHandle::join`] then.
 pub fn start(cfg: SupervisorConfig, host: Arc<Host>, shutdown: Shutdown) -> SupervisorHandle {
-    let shared = Arc::new(Shared {
-        cfg,
-        host,
-        shutdown,
-        runners: Mutex::new(Vec::new()),
-    });
+    let shared = Arc::new(Shared { cfg, host, shutdown, runners: Mutex::new(Vec::new()) });
     start_new_plugins(&shared);
     let s = shared.clone();
     let scanner = std::thread::Builder::new()
@@ -303,18 +291,11 @@ pub fn start(cfg: SupervisorConfig, host: Arc<Host>, shutdown: Shutdown) -> Supe
             }
         })
         .expect("spawning the plugin scanner thread");
-    SupervisorHandle {
-        shared,
-        scanner: Some(scanner),
-    }
+    SupervisorHandle { shared, scanner: Some(scanner) }
 }
 
 fn start_new_plugins(shared: &Arc<Shared>) {
-    let found = scan_plugins(
-        &shared.cfg.plugins_dirs,
-        &shared.cfg.enabled,
-        shared.cfg.enable_new_plugins,
-    );
+    let found = scan_plugins(&shared.cfg.plugins_dirs, &shared.cfg.enabled, shared.cfg.enable_new_plugins);
     let mut runners = shared.runners.lock();
     for file in found {
         if shared.shutdown.is_triggered() {
@@ -333,11 +314,7 @@ fn start_new_plugins(shared: &Arc<Shared>) {
             .name(format!("plugin-{}", file.name))
             .spawn(move || run_plugin(&s, &file, &st));
         match thread {
-            Ok(t) => runners.push(Runner {
-                name,
-                status,
-                thread: Some(t),
-            }),
+            Ok(t) => runners.push(Runner { name, status, thread: Some(t) }),
             Err(e) => error!("plugin '{name}': cannot start a thread for it: {e}"),
         }
     }
@@ -346,21 +323,13 @@ fn start_new_plugins(shared: &Arc<Shared>) {
 impl SupervisorHandle {
     /// A snapshot of every plugin's status, by name.
     pub fn status(&self) -> Vec<PluginStatus> {
-        self.shared
-            .runners
-            .lock()
-            .iter()
-            .map(|r| r.status.lock().clone())
-            .collect()
+        self.shared.runners.lock().iter().map(|r| r.status.lock().clone()).collect()
     }
 
     /// The status of one plugin.
     pub fn plugin(&self, name: &str) -> Option<PluginStatus> {
         let runners = self.shared.runners.lock();
-        runners
-            .iter()
-            .find(|r| r.name == name)
-            .map(|r| r.status.lock().clone())
+        runners.iter().find(|r| r.name == name).map(|r| r.status.lock().clone())
     }
 
     /// Stop every plugin and wait for the threads. Triggers the shutdown if the caller has not.
@@ -379,18 +348,13 @@ impl SupervisorHandle {
         // The runner threads stop their own children too; this only bounds the wait.
         let deadline = Instant::now() + self.shared.cfg.stop_grace + Duration::from_secs(1);
         while Instant::now() < deadline
-            && runners
-                .iter()
-                .any(|r| r.thread.as_ref().is_some_and(|t| !t.is_finished()))
+            && runners.iter().any(|r| r.thread.as_ref().is_some_and(|t| !t.is_finished()))
         {
             std::thread::sleep(REAP_POLL);
         }
         for r in &mut runners {
             if r.thread.as_ref().is_some_and(|t| !t.is_finished()) {
-                warn!(
-                    "plugin '{}': still running after SIGTERM; sending SIGKILL",
-                    r.name
-                );
+                warn!("plugin '{}': still running after SIGTERM; sending SIGKILL", r.name);
                 signal_running(&r.status, libc::SIGKILL);
             }
             if let Some(t) = r.thread.take() {
@@ -402,9 +366,7 @@ impl SupervisorHandle {
 
 impl fmt::Debug for SupervisorHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SupervisorHandle")
-            .field("plugins", &self.status())
-            .finish()
+        f.debug_struct("SupervisorHandle").field("plugins", &self.status()).finish()
     }
 }
 
@@ -467,10 +429,7 @@ fn describe_exit(s: ExitStatus) -> String {
 }
 
 fn now_ut() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// Why reading a plugin's stdout stopped.
@@ -511,10 +470,7 @@ fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) 
         let run = run_once(shared, file, status);
         status.lock().last_exit = Some(run.exit.clone());
         if shared.shutdown.is_triggered() {
-            info!(
-                "plugin '{name}': stopped ({}) after {:?}",
-                run.exit, run.runtime
-            );
+            info!("plugin '{name}': stopped ({}) after {:?}", run.exit, run.runtime);
             break;
         }
         let disable = match &run.end {
@@ -547,19 +503,13 @@ fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) 
         delay = now;
         match &run.end {
             RunEnd::SpawnFailed(e) => {
-                error!(
-                    "plugin '{name}': cannot run {}: {e}; trying again in {delay:?}",
-                    file.path.display()
-                );
+                error!("plugin '{name}': cannot run {}: {e}; trying again in {delay:?}", file.path.display());
             }
             RunEnd::ReadError(e) => warn!(
                 "plugin '{name}': reading its output failed ({e}); it {} after {:?}; restarting in {delay:?}",
                 run.exit, run.runtime
             ),
-            _ => warn!(
-                "plugin '{name}' {} after {:?}; restarting in {delay:?}",
-                run.exit, run.runtime
-            ),
+            _ => warn!("plugin '{name}' {} after {:?}; restarting in {delay:?}", run.exit, run.runtime),
         }
         if shared.shutdown.wait_timeout(delay) {
             break;
@@ -608,10 +558,7 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
         st.pid = Some(pid);
         st.starts += 1;
     }
-    info!(
-        "plugin '{name}': started {} (pid {pid})",
-        file.path.display()
-    );
+    info!("plugin '{name}': started {} (pid {pid})", file.path.display());
 
     let stop_stderr = Arc::new(AtomicBool::new(false));
     let stderr_thread = {
@@ -686,14 +633,7 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
     if let Some(t) = stderr_thread {
         let _ = t.join();
     }
-    Run {
-        end,
-        exit,
-        runtime: started.elapsed(),
-        ok,
-        ignored,
-        errors,
-    }
+    Run { end, exit, runtime: started.elapsed(), ok, ignored, errors }
 }
 
 /// The plugin closed its stdout: give it `grace` to exit on its own, then stop it.
@@ -780,10 +720,7 @@ mod tests {
         write(&dir.path().join("a.plugin"), 0o755);
         write(&dir.path().join("b.plugin"), 0o755);
         let enabled = HashMap::from([("b".to_string(), true)]);
-        assert_eq!(
-            names(&scan_plugins(&[dir.path().to_path_buf()], &enabled, false)),
-            ["b"]
-        );
+        assert_eq!(names(&scan_plugins(&[dir.path().to_path_buf()], &enabled, false)), ["b"]);
     }
 
     #[test]
@@ -815,18 +752,12 @@ mod tests {
             d = next;
         }
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
-        assert_eq!(
-            p.delays(d, true),
-            (Duration::from_secs(1), Duration::from_secs(2))
-        );
+        assert_eq!(p.delays(d, true), (Duration::from_secs(1), Duration::from_secs(2)));
     }
 
     #[test]
     fn env_has_every_netdata_variable() {
-        let env = PluginEnv {
-            hostname: "box".into(),
-            ..Default::default()
-        };
+        let env = PluginEnv { hostname: "box".into(), ..Default::default() };
         let vars = env.vars(5);
         let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("NETDATA_UPDATE_EVERY"), Some("5"));

@@ -247,12 +247,7 @@ impl Bound {
 
     /// Store one collection; `values` are raw kernel numbers in spec order.
     pub fn collect(&self, values: &[i64], now_ut: u64) -> Result<(), CollectError> {
-        let row: Vec<(usize, i64)> = self
-            .dims
-            .iter()
-            .copied()
-            .zip(values.iter().copied())
-            .collect();
+        let row: Vec<(usize, i64)> = self.dims.iter().copied().zip(values.iter().copied()).collect();
         self.chart.collect(&row, now_ut)
     }
 
@@ -270,10 +265,7 @@ mod tests {
     use super::*;
 
     fn dims(s: &ChartSpec) -> Vec<(String, Algorithm, i64, i64, bool)> {
-        s.dims
-            .iter()
-            .map(|d| (d.id.clone(), d.algorithm, d.multiplier, d.divisor, d.hidden))
-            .collect()
+        s.dims.iter().map(|d| (d.id.clone(), d.algorithm, d.multiplier, d.divisor, d.hidden)).collect()
     }
 
     #[test]
@@ -281,46 +273,15 @@ mod tests {
         let s = system_cpu(1);
         let c = &s.chart;
         assert_eq!(
-            (
-                c.id.as_str(),
-                c.title.as_str(),
-                c.units.as_str(),
-                c.family.as_str(),
-                c.context.as_str()
-            ),
-            (
-                "system.cpu",
-                "Total CPU utilization",
-                "percentage",
-                "cpu",
-                "system.cpu"
-            )
+            (c.id.as_str(), c.title.as_str(), c.units.as_str(), c.family.as_str(), c.context.as_str()),
+            ("system.cpu", "Total CPU utilization", "percentage", "cpu", "system.cpu")
         );
-        assert_eq!(
-            (c.chart_type, c.priority, c.update_every),
-            (ChartType::Stacked, 100, 1)
-        );
-        assert_eq!(
-            (c.plugin.as_str(), c.module.as_str()),
-            ("proc.plugin", "/proc/stat")
-        );
+        assert_eq!((c.chart_type, c.priority, c.update_every), (ChartType::Stacked, 100, 1));
+        assert_eq!((c.plugin.as_str(), c.module.as_str()), ("proc.plugin", "/proc/stat"));
         let p = Algorithm::PercentageOfIncrementalRow;
-        let ids = [
-            "guest_nice",
-            "guest",
-            "steal",
-            "softirq",
-            "irq",
-            "user",
-            "system",
-            "nice",
-            "iowait",
-            "idle",
-        ];
-        let want: Vec<_> = ids
-            .iter()
-            .map(|id| (id.to_string(), p, 1, 1, *id == "idle"))
-            .collect();
+        let ids =
+            ["guest_nice", "guest", "steal", "softirq", "irq", "user", "system", "nice", "iowait", "idle"];
+        let want: Vec<_> = ids.iter().map(|id| (id.to_string(), p, 1, 1, *id == "idle")).collect();
         assert_eq!(dims(&s), want);
     }
 
@@ -339,12 +300,7 @@ mod tests {
         );
         let c = system_load(1).chart;
         assert_eq!(
-            (
-                c.units.as_str(),
-                c.family.as_str(),
-                c.chart_type,
-                c.priority
-            ),
+            (c.units.as_str(), c.family.as_str(), c.chart_type, c.priority),
             ("load", "load", ChartType::Line, 100)
         );
     }
@@ -374,11 +330,7 @@ mod tests {
         );
         let u = system_uptime(1);
         assert_eq!(
-            (
-                u.chart.id.as_str(),
-                u.chart.units.as_str(),
-                u.chart.priority
-            ),
+            (u.chart.id.as_str(), u.chart.units.as_str(), u.chart.priority),
             ("system.uptime", "seconds", 1000)
         );
         assert_eq!(dims(&u), [("uptime".into(), a, 1, 1000, false)]);
@@ -389,51 +341,27 @@ mod tests {
         let i = Algorithm::Incremental;
         let n = net_iface("veth1@if2", 1);
         assert_eq!(
-            (
-                n.chart.id.as_str(),
-                n.chart.family.as_str(),
-                n.chart.context.as_str(),
-                n.chart.units.as_str()
-            ),
+            (n.chart.id.as_str(), n.chart.family.as_str(), n.chart.context.as_str(), n.chart.units.as_str()),
             ("net.veth1_if2", "veth1@if2", "net.net", "kilobits/s")
         );
         assert_eq!(
             (n.chart.chart_type, n.chart.priority, n.chart.name.clone()),
             (ChartType::Area, 7000, None)
         );
-        assert_eq!(
-            dims(&n),
-            [
-                ("received".into(), i, 8, 1000, false),
-                ("sent".into(), i, -8, 1000, false)
-            ]
-        );
+        assert_eq!(dims(&n), [("received".into(), i, 8, 1000, false), ("sent".into(), i, -8, 1000, false)]);
 
         let d = disk_io("dm-0", "vg0-root", "/", 1);
         assert_eq!(
-            (
-                d.chart.id.as_str(),
-                d.chart.name.as_deref(),
-                d.chart.family.as_str(),
-                d.chart.context.as_str()
-            ),
+            (d.chart.id.as_str(), d.chart.name.as_deref(), d.chart.family.as_str(), d.chart.context.as_str()),
             ("disk.dm-0", Some("vg0-root"), "/", "disk.io")
         );
         assert_eq!(
-            (
-                d.chart.title.as_str(),
-                d.chart.units.as_str(),
-                d.chart.chart_type,
-                d.chart.priority
-            ),
+            (d.chart.title.as_str(), d.chart.units.as_str(), d.chart.chart_type, d.chart.priority),
             ("Disk I/O Bandwidth", "KiB/s", ChartType::Area, 2000)
         );
         assert_eq!(
             dims(&d),
-            [
-                ("reads".into(), i, 512, 1024, false),
-                ("writes".into(), i, -512, 1024, false)
-            ]
+            [("reads".into(), i, 512, 1024, false), ("writes".into(), i, -512, 1024, false)]
         );
     }
 }

@@ -139,9 +139,7 @@ impl ProcCollector {
         ]
         .map(counter);
         let ue = self.update_every;
-        let bound = self
-            .cpu
-            .get_or_insert_with(|| Bound::define(&self.host, charts::system_cpu(ue)));
+        let bound = self.cpu.get_or_insert_with(|| Bound::define(&self.host, charts::system_cpu(ue)));
         store(&mut self.problems, bound, &values, now_ut);
     }
 
@@ -151,9 +149,7 @@ impl ProcCollector {
         };
         let values = [l.load1_milli, l.load5_milli, l.load15_milli].map(counter);
         let ue = self.update_every;
-        let bound = self
-            .load
-            .get_or_insert_with(|| Bound::define(&self.host, charts::system_load(ue)));
+        let bound = self.load.get_or_insert_with(|| Bound::define(&self.host, charts::system_load(ue)));
         store(&mut self.problems, bound, &values, now_ut);
     }
 
@@ -170,9 +166,7 @@ impl ProcCollector {
             .wrapping_sub(counter(m.buffers));
         let values = [counter(m.mem_free), used, cached, counter(m.buffers)];
         let ue = self.update_every;
-        let bound = self
-            .ram
-            .get_or_insert_with(|| Bound::define(&self.host, charts::system_ram(ue)));
+        let bound = self.ram.get_or_insert_with(|| Bound::define(&self.host, charts::system_ram(ue)));
         store(&mut self.problems, bound, &values, now_ut);
     }
 
@@ -181,9 +175,7 @@ impl ProcCollector {
             return;
         };
         let ue = self.update_every;
-        let bound = self
-            .uptime
-            .get_or_insert_with(|| Bound::define(&self.host, charts::system_uptime(ue)));
+        let bound = self.uptime.get_or_insert_with(|| Bound::define(&self.host, charts::system_uptime(ue)));
         store(&mut self.problems, bound, &[counter(u.uptime_ms)], now_ut);
     }
 
@@ -211,14 +203,8 @@ impl ProcCollector {
                 now_ut,
             );
         }
-        vanish(
-            self.ifaces
-                .iter_mut()
-                .filter(|(k, _)| !seen.contains(*k))
-                .map(|(_, d)| d),
-        );
-        self.ifaces
-            .retain(|k, d| seen.contains(k) || d.chart.is_some());
+        vanish(self.ifaces.iter_mut().filter(|(k, _)| !seen.contains(*k)).map(|(_, d)| d));
+        self.ifaces.retain(|k, d| seen.contains(k) || d.chart.is_some());
     }
 
     fn collect_disks(&mut self, now_ut: u64) {
@@ -229,10 +215,7 @@ impl ProcCollector {
         let mut seen = HashSet::with_capacity(rows.len());
         for r in rows {
             seen.insert(r.name.clone());
-            let known = self
-                .disks
-                .get(&r.name)
-                .is_some_and(|d| (d.major, d.minor) == (r.major, r.minor));
+            let known = self.disks.get(&r.name).is_some_and(|d| (d.major, d.minor) == (r.major, r.minor));
             if !known {
                 let mounts = mounts.get_or_insert_with(|| read_mounts(&self.root));
                 let disk = classify_disk(&self.root, mounts, &r.name, r.major, r.minor);
@@ -258,14 +241,8 @@ impl ProcCollector {
                 now_ut,
             );
         }
-        vanish(
-            self.disks
-                .iter_mut()
-                .filter(|(k, _)| !seen.contains(*k))
-                .map(|(_, d)| &mut d.device),
-        );
-        self.disks
-            .retain(|k, d| seen.contains(k) || d.device.chart.is_some());
+        vanish(self.disks.iter_mut().filter(|(k, _)| !seen.contains(*k)).map(|(_, d)| &mut d.device));
+        self.disks.retain(|k, d| seen.contains(k) || d.device.chart.is_some());
     }
 
     /// The text of `rel` under the root; a failure is reported once. The caller resolves the
@@ -288,11 +265,7 @@ impl ProcCollector {
         }
     }
 
-    fn read_parsed<T>(
-        &mut self,
-        rel: &'static str,
-        parse: fn(&str) -> Result<T, ParseError>,
-    ) -> Option<T> {
+    fn read_parsed<T>(&mut self, rel: &'static str, parse: fn(&str) -> Result<T, ParseError>) -> Option<T> {
         let text = self.read(rel)?;
         match parse(&text) {
             Ok(v) => {
@@ -300,10 +273,7 @@ impl ProcCollector {
                 Some(v)
             }
             Err(e) => {
-                self.problems.report(
-                    rel,
-                    format_args!("{e}; its charts are skipped until it parses"),
-                );
+                self.problems.report(rel, format_args!("{e}; its charts are skipped until it parses"));
                 None
             }
         }
@@ -318,8 +288,7 @@ impl ProcCollector {
 
     fn report_skipped<T>(&mut self, rows: Rows<T>) -> Vec<T> {
         for e in &rows.skipped {
-            self.problems
-                .report(&e.to_string(), format_args!("{e}; the row is skipped"));
+            self.problems.report(&e.to_string(), format_args!("{e}; the row is skipped"));
         }
         rows.rows
     }
@@ -410,10 +379,6 @@ fn classify_disk(root: &Path, mounts: &[Mount], device: &str, major: u32, minor:
         minor,
         name,
         family,
-        device: Device {
-            excluded: !devices::disk_included(device, kind),
-            chart: None,
-            present: false,
-        },
+        device: Device { excluded: !devices::disk_included(device, kind), chart: None, present: false },
     }
 }

@@ -82,10 +82,7 @@ pub fn disk_name(root: &Path, device: &str) -> String {
 }
 
 fn symlink_to(dir: &Path, device: &str) -> Option<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .collect();
+    let mut names: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(Result::ok).collect();
     names.sort_by_key(|e| e.file_name());
     names.into_iter().find_map(|e| {
         let target = std::fs::read_link(e.path()).ok()?;
@@ -98,9 +95,7 @@ fn symlink_to(dir: &Path, device: &str) -> Option<String> {
 pub fn mount_point(mounts: &[Mount], major: u32, minor: u32, device: &str) -> Option<String> {
     mounts
         .iter()
-        .find(|m| {
-            m.major == major && m.minor == minor && m.source.rsplit('/').next() == Some(device)
-        })
+        .find(|m| m.major == major && m.minor == minor && m.source.rsplit('/').next() == Some(device))
         .map(|m| m.mount_point.clone())
 }
 
@@ -111,25 +106,12 @@ mod tests {
 
     #[test]
     fn netdata_default_interface_exclusions() {
-        let excluded: Vec<&str> = [
-            "lo",
-            "eth0",
-            "fireqos0",
-            "eth0-ifb",
-            "fwpr1",
-            "fwbr2",
-            "fwln3",
-            "ifb0",
-            "veth1@if2",
-            "lo0",
-        ]
-        .into_iter()
-        .filter(|n| iface_excluded(n))
-        .collect();
-        assert_eq!(
-            excluded,
-            ["lo", "fireqos0", "eth0-ifb", "fwpr1", "fwbr2", "fwln3"]
-        );
+        let excluded: Vec<&str> =
+            ["lo", "eth0", "fireqos0", "eth0-ifb", "fwpr1", "fwbr2", "fwln3", "ifb0", "veth1@if2", "lo0"]
+                .into_iter()
+                .filter(|n| iface_excluded(n))
+                .collect();
+        assert_eq!(excluded, ["lo", "fireqos0", "eth0-ifb", "fwpr1", "fwbr2", "fwln3"]);
     }
 
     #[test]
@@ -190,10 +172,7 @@ mod tests {
             m(254, 16, "/data", "/dev/vdb"),
         ];
         assert_eq!(mount_point(&mounts, 254, 0, "vda").as_deref(), Some("/"));
-        assert_eq!(
-            mount_point(&mounts, 254, 16, "vdb").as_deref(),
-            Some("/data")
-        );
+        assert_eq!(mount_point(&mounts, 254, 16, "vdb").as_deref(), Some("/data"));
         assert_eq!(mount_point(&mounts, 253, 0, "dm-0"), None);
         assert_eq!(mount_point(&mounts, 8, 0, "sda"), None);
     }

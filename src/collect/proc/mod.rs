@@ -59,10 +59,7 @@ pub struct ProcConfig {
 
 impl Default for ProcConfig {
     fn default() -> ProcConfig {
-        ProcConfig {
-            root: PathBuf::from("/"),
-            update_every: 1,
-        }
+        ProcConfig { root: PathBuf::from("/"), update_every: 1 }
     }
 }
 
@@ -78,10 +75,7 @@ pub fn start(cfg: ProcConfig, host: Arc<Host>, shutdown: Shutdown) -> JoinHandle
 fn run(cfg: ProcConfig, host: Arc<Host>, shutdown: Shutdown) {
     let mut collector = ProcCollector::new(&cfg, host);
     let update_every = cfg.update_every.max(1);
-    tracing::info!(
-        "proc collector: reading {} every {update_every} s",
-        cfg.root.join("proc").display()
-    );
+    tracing::info!("proc collector: reading {} every {update_every} s", cfg.root.join("proc").display());
     collector.collect_once(now_ut());
     while !shutdown.wait_timeout(delay_to_next_collection(now_ut(), update_every)) {
         collector.collect_once(now_ut());
@@ -96,7 +90,5 @@ fn delay_to_next_collection(now_ut: u64, update_every: u32) -> Duration {
 }
 
 fn now_ut() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }

@@ -25,11 +25,7 @@ pub struct ParseError {
 
 impl ParseError {
     fn new(file: &'static str, line: usize, problem: impl Into<String>) -> ParseError {
-        ParseError {
-            file,
-            line,
-            problem: problem.into(),
-        }
+        ParseError { file, line, problem: problem.into() }
     }
 }
 
@@ -52,10 +48,7 @@ pub struct Rows<T> {
 
 impl<T> Default for Rows<T> {
     fn default() -> Self {
-        Rows {
-            rows: Vec::new(),
-            skipped: Vec::new(),
-        }
+        Rows { rows: Vec::new(), skipped: Vec::new() }
     }
 }
 
@@ -104,11 +97,7 @@ pub fn parse_stat(text: &str) -> Result<CpuTimes, ParseError> {
         let mut n = 0;
         for w in words.take(10) {
             v[n] = parse_u64(w).ok_or_else(|| {
-                ParseError::new(
-                    STAT,
-                    i + 1,
-                    format!("cpu field {} is `{w}`, not a number", n + 1),
-                )
+                ParseError::new(STAT, i + 1, format!("cpu field {} is `{w}`, not a number", n + 1))
             })?;
             n += 1;
         }
@@ -116,9 +105,7 @@ pub fn parse_stat(text: &str) -> Result<CpuTimes, ParseError> {
             return Err(ParseError::new(
                 STAT,
                 i + 1,
-                format!(
-                    "the cpu line has {n} fields; at least 4 (user nice system idle) are needed"
-                ),
+                format!("the cpu line has {n} fields; at least 4 (user nice system idle) are needed"),
             ));
         }
         return Ok(CpuTimes {
@@ -134,11 +121,7 @@ pub fn parse_stat(text: &str) -> Result<CpuTimes, ParseError> {
             guest_nice: v[9],
         });
     }
-    Err(ParseError::new(
-        STAT,
-        0,
-        "no `cpu` line; is this /proc/stat?",
-    ))
+    Err(ParseError::new(STAT, 0, "no `cpu` line; is this /proc/stat?"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,22 +146,14 @@ pub fn parse_loadavg(text: &str) -> Result<LoadAvg, ParseError> {
     let mut v = [0u64; 3];
     let mut words = line.split_ascii_whitespace();
     for (n, slot) in v.iter_mut().enumerate() {
-        let w = words.next().ok_or_else(|| {
-            ParseError::new(LOADAVG, 1, format!("expected 3 load averages, found {n}"))
-        })?;
+        let w = words
+            .next()
+            .ok_or_else(|| ParseError::new(LOADAVG, 1, format!("expected 3 load averages, found {n}")))?;
         *slot = parse_milli(w).ok_or_else(|| {
-            ParseError::new(
-                LOADAVG,
-                1,
-                format!("load average {} is `{w}`, not a decimal number", n + 1),
-            )
+            ParseError::new(LOADAVG, 1, format!("load average {} is `{w}`, not a decimal number", n + 1))
         })?;
     }
-    Ok(LoadAvg {
-        load1_milli: v[0],
-        load5_milli: v[1],
-        load15_milli: v[2],
-    })
+    Ok(LoadAvg { load1_milli: v[0], load5_milli: v[1], load15_milli: v[2] })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,25 +210,13 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, ParseError> {
         };
         let w = rest.split_ascii_whitespace().next().unwrap_or("");
         *slot = parse_u64(w).ok_or_else(|| {
-            ParseError::new(
-                MEMINFO,
-                i + 1,
-                format!("{} is `{w}`, not a number", key.trim()),
-            )
+            ParseError::new(MEMINFO, i + 1, format!("{} is `{w}`, not a number", key.trim()))
         })?;
     }
     match (have_total, have_free) {
         (true, true) => Ok(m),
-        (false, _) => Err(ParseError::new(
-            MEMINFO,
-            0,
-            "no MemTotal line; is this /proc/meminfo?",
-        )),
-        (_, false) => Err(ParseError::new(
-            MEMINFO,
-            0,
-            "no MemFree line; is this /proc/meminfo?",
-        )),
+        (false, _) => Err(ParseError::new(MEMINFO, 0, "no MemTotal line; is this /proc/meminfo?")),
+        (_, false) => Err(ParseError::new(MEMINFO, 0, "no MemFree line; is this /proc/meminfo?")),
     }
 }
 
@@ -313,18 +276,13 @@ pub fn parse_net_dev(text: &str) -> Rows<NetDev> {
         }
         let Some((name, counters)) = line.rsplit_once(':') else {
             if !line.contains('|') {
-                out.skipped.push(ParseError::new(
-                    NET_DEV,
-                    i + 1,
-                    "no `:` after the interface name",
-                ));
+                out.skipped.push(ParseError::new(NET_DEV, i + 1, "no `:` after the interface name"));
             }
             continue;
         };
         let name = name.trim();
         if name.is_empty() {
-            out.skipped
-                .push(ParseError::new(NET_DEV, i + 1, "empty interface name"));
+            out.skipped.push(ParseError::new(NET_DEV, i + 1, "empty interface name"));
             continue;
         }
         let mut v = [0u64; 16];
@@ -348,11 +306,9 @@ pub fn parse_net_dev(text: &str) -> Rows<NetDev> {
                 tx_carrier: v[14],
                 tx_compressed: v[15],
             }),
-            Err(problem) => out.skipped.push(ParseError::new(
-                NET_DEV,
-                i + 1,
-                format!("interface `{name}`: {problem}"),
-            )),
+            Err(problem) => {
+                out.skipped.push(ParseError::new(NET_DEV, i + 1, format!("interface `{name}`: {problem}")))
+            }
         }
     }
     out
@@ -428,10 +384,7 @@ pub fn parse_diskstats(text: &str) -> Rows<DiskStat> {
             continue;
         }
         let (Some(major), Some(minor)) = (parse_u32(words[0]), parse_u32(words[1])) else {
-            out.skipped.push(skip(format!(
-                "`{} {}` is not a major and minor number",
-                words[0], words[1]
-            )));
+            out.skipped.push(skip(format!("`{} {}` is not a major and minor number", words[0], words[1])));
             continue;
         };
         let mut v = [0u64; 17];
@@ -490,11 +443,7 @@ const UPTIME: &str = "/proc/uptime";
 pub fn parse_uptime(text: &str) -> Result<Uptime, ParseError> {
     let w = text.split_ascii_whitespace().next().unwrap_or("");
     let uptime_ms = parse_milli(w).ok_or_else(|| {
-        ParseError::new(
-            UPTIME,
-            1,
-            format!("uptime is `{w}`, not a decimal number of seconds"),
-        )
+        ParseError::new(UPTIME, 1, format!("uptime is `{w}`, not a decimal number of seconds"))
     })?;
     Ok(Uptime { uptime_ms })
 }
@@ -527,28 +476,16 @@ pub fn parse_mountinfo(text: &str) -> Rows<Mount> {
         }
         let words: Vec<&str> = line.split(' ').collect();
         let Some(sep) = words.iter().position(|w| *w == "-") else {
-            out.skipped
-                .push(ParseError::new(MOUNTINFO, i + 1, "no ` - ` separator"));
+            out.skipped.push(ParseError::new(MOUNTINFO, i + 1, "no ` - ` separator"));
             continue;
         };
         let dev = words.get(2).and_then(|w| w.split_once(':'));
         let majmin = dev.and_then(|(a, b)| Some((parse_u32(a)?, parse_u32(b)?)));
-        let (Some((major, minor)), Some(mp), Some(src)) =
-            (majmin, words.get(4), words.get(sep + 2))
-        else {
-            out.skipped.push(ParseError::new(
-                MOUNTINFO,
-                i + 1,
-                "missing major:minor, mount point or source",
-            ));
+        let (Some((major, minor)), Some(mp), Some(src)) = (majmin, words.get(4), words.get(sep + 2)) else {
+            out.skipped.push(ParseError::new(MOUNTINFO, i + 1, "missing major:minor, mount point or source"));
             continue;
         };
-        out.rows.push(Mount {
-            major,
-            minor,
-            mount_point: unescape_octal(mp),
-            source: unescape_octal(src),
-        });
+        out.rows.push(Mount { major, minor, mount_point: unescape_octal(mp), source: unescape_octal(src) });
     }
     out
 }
@@ -607,13 +544,8 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
             if let Ok(byte) = u8::try_from(v) {
                 out.push(byte);
                 i += 4;
@@ -670,14 +602,7 @@ mod tests {
         let c = parse_stat("cpu 100 2 30 400 5\n").unwrap();
         assert_eq!(
             c,
-            CpuTimes {
-                user: 100,
-                nice: 2,
-                system: 30,
-                idle: 400,
-                iowait: 5,
-                ..CpuTimes::default()
-            }
+            CpuTimes { user: 100, nice: 2, system: 30, idle: 400, iowait: 5, ..CpuTimes::default() }
         );
     }
 
@@ -701,11 +626,7 @@ mod tests {
     fn loadavg_from_a_real_machine() {
         assert_eq!(
             parse_loadavg(T0_LOADAVG).unwrap(),
-            LoadAvg {
-                load1_milli: 170,
-                load5_milli: 210,
-                load15_milli: 90
-            }
+            LoadAvg { load1_milli: 170, load5_milli: 210, load15_milli: 90 }
         );
     }
 
@@ -713,10 +634,7 @@ mod tests {
     fn loadavg_is_exact_where_float_times_1000_truncates() {
         // 4.35 * 1000.0 is 4349.999… in binary floating point.
         let l = parse_loadavg("4.35 0.29 123.45 2/90 8029\n").unwrap();
-        assert_eq!(
-            (l.load1_milli, l.load5_milli, l.load15_milli),
-            (4350, 290, 123450)
-        );
+        assert_eq!((l.load1_milli, l.load5_milli, l.load15_milli), (4350, 290, 123450));
     }
 
     #[test]
@@ -751,22 +669,13 @@ mod tests {
     #[test]
     fn meminfo_missing_optional_fields_are_zero_and_required_ones_are_errors() {
         let m = parse_meminfo("MemTotal: 100 kB\nMemFree: 40 kB\nHugePages_Total: 0\n").unwrap();
-        assert_eq!(
-            m,
-            MemInfo {
-                mem_total: 100,
-                mem_free: 40,
-                ..MemInfo::default()
-            }
-        );
+        assert_eq!(m, MemInfo { mem_total: 100, mem_free: 40, ..MemInfo::default() });
         assert_eq!(
             parse_meminfo("MemFree: 40 kB\n").unwrap_err().to_string(),
             "/proc/meminfo:0: no MemTotal line; is this /proc/meminfo?"
         );
         assert_eq!(
-            parse_meminfo("MemTotal: 100 kB\nMemFree: -4 kB\n")
-                .unwrap_err()
-                .to_string(),
+            parse_meminfo("MemTotal: 100 kB\nMemFree: -4 kB\n").unwrap_err().to_string(),
             "/proc/meminfo:2: MemFree is `-4`, not a number"
         );
     }
@@ -793,11 +702,8 @@ mod tests {
     #[test]
     fn net_dev_odd_names_old_layout_huge_counters_and_short_rows() {
         let t = parse_net_dev(EDGE_NET_DEV);
-        let got: Vec<(&str, u64, u64, u64)> = t
-            .rows
-            .iter()
-            .map(|r| (r.name.as_str(), r.rx_bytes, r.tx_bytes, r.tx_compressed))
-            .collect();
+        let got: Vec<(&str, u64, u64, u64)> =
+            t.rows.iter().map(|r| (r.name.as_str(), r.rx_bytes, r.tx_bytes, r.tx_compressed)).collect();
         assert_eq!(
             got,
             [
@@ -809,10 +715,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            t.skipped
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
+            t.skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [
                 "/proc/net/dev:8: interface `short0`: 9 counters; 16 are needed",
                 "/proc/net/dev:9: interface `bad0`: counter 2 is `x`, not a number",
@@ -856,25 +759,9 @@ mod tests {
     #[test]
     fn diskstats_old_kernels_short_rows_and_garbage() {
         let t = parse_diskstats(EDGE_DISKSTATS);
-        let got: Vec<(&str, u64, u64, u64)> = t
-            .rows
-            .iter()
-            .map(|r| {
-                (
-                    r.name.as_str(),
-                    r.sectors_read,
-                    r.sectors_written,
-                    r.flushes,
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("sda", 3000, 5000, 0),
-                ("nvme0n1", 18446744073709551615, 7, 9)
-            ]
-        );
+        let got: Vec<(&str, u64, u64, u64)> =
+            t.rows.iter().map(|r| (r.name.as_str(), r.sectors_read, r.sectors_written, r.flushes)).collect();
+        assert_eq!(got, [("sda", 3000, 5000, 0), ("nvme0n1", 18446744073709551615, 7, 9)]);
         assert_eq!(
             t.skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [
@@ -887,16 +774,10 @@ mod tests {
 
     #[test]
     fn uptime_from_a_real_machine_and_edge_cases() {
-        assert_eq!(
-            parse_uptime(T0_UPTIME).unwrap(),
-            Uptime { uptime_ms: 370170 }
-        );
+        assert_eq!(parse_uptime(T0_UPTIME).unwrap(), Uptime { uptime_ms: 370170 });
         assert_eq!(parse_uptime("5 10").unwrap(), Uptime { uptime_ms: 5000 });
         assert_eq!(parse_uptime("1.5\n").unwrap(), Uptime { uptime_ms: 1500 });
-        assert_eq!(
-            parse_uptime("12.34567 1").unwrap(),
-            Uptime { uptime_ms: 12345 }
-        );
+        assert_eq!(parse_uptime("12.34567 1").unwrap(), Uptime { uptime_ms: 12345 });
         assert_eq!(
             parse_uptime("").unwrap_err().to_string(),
             "/proc/uptime:1: uptime is ``, not a decimal number of seconds"
@@ -916,24 +797,11 @@ mod tests {
         assert_eq!(
             t.rows,
             [
-                Mount {
-                    major: 254,
-                    minor: 0,
-                    mount_point: "/".into(),
-                    source: "/dev/vda".into()
-                },
-                Mount {
-                    major: 8,
-                    minor: 17,
-                    mount_point: "/mnt/my disk".into(),
-                    source: "/dev/sdb1".into()
-                },
+                Mount { major: 254, minor: 0, mount_point: "/".into(), source: "/dev/vda".into() },
+                Mount { major: 8, minor: 17, mount_point: "/mnt/my disk".into(), source: "/dev/sdb1".into() },
             ]
         );
-        assert_eq!(
-            t.skipped[0].to_string(),
-            "/proc/self/mountinfo:3: no ` - ` separator"
-        );
+        assert_eq!(t.skipped[0].to_string(), "/proc/self/mountinfo:3: no ` - ` separator");
     }
 
     #[test]

@@ -14,9 +14,7 @@ const T0: u64 = 1000 * SEC;
 const T1: u64 = 1001 * SEC;
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/proc")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc").join(rel)
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -43,22 +41,12 @@ fn new_host() -> Arc<Host> {
 }
 
 fn collector(root: &Path, host: &Arc<Host>) -> ProcCollector {
-    ProcCollector::new(
-        &ProcConfig {
-            root: root.to_path_buf(),
-            update_every: 1,
-        },
-        host.clone(),
-    )
+    ProcCollector::new(&ProcConfig { root: root.to_path_buf(), update_every: 1 }, host.clone())
 }
 
 fn stored(host: &Host, chart: &str, dim: &str, t: i64) -> StorageNumber {
-    let c = host
-        .chart(chart)
-        .unwrap_or_else(|| panic!("no chart {chart}"));
-    let i = c
-        .dimension_index(dim)
-        .unwrap_or_else(|| panic!("no dimension {chart}.{dim}"));
+    let c = host.chart(chart).unwrap_or_else(|| panic!("no chart {chart}"));
+    let i = c.dimension_index(dim).unwrap_or_else(|| panic!("no dimension {chart}.{dim}"));
     let n = c.read().value_at(i, t);
     n
 }
@@ -74,10 +62,7 @@ fn raw(host: &Host, chart: &str, dim: &str) -> i64 {
 #[track_caller]
 fn assert_stored(host: &Host, chart: &str, dim: &str, t: i64, expected: f64) {
     let n = stored(host, chart, dim, t);
-    assert!(
-        storage_number::exists(n),
-        "{chart}.{dim} @ {t}: empty slot, expected {expected}"
-    );
+    assert!(storage_number::exists(n), "{chart}.{dim} @ {t}: empty slot, expected {expected}");
     assert_eq!(
         (storage_number::unpack(n), n),
         (
@@ -106,14 +91,7 @@ fn values_match_what_the_kernel_reports() {
     // lo is excluded; ifb0, ifb1, the loop devices and zram0 never moved a byte.
     assert_eq!(
         chart_ids(&host),
-        [
-            "system.cpu",
-            "system.load",
-            "system.ram",
-            "net.eth0",
-            "disk.vda",
-            "system.uptime"
-        ]
+        ["system.cpu", "system.load", "system.ram", "net.eth0", "disk.vda", "system.uptime"]
     );
 
     // /proc/stat "cpu" lines (user nice system idle iowait irq softirq steal guest guest_nice):
@@ -143,46 +121,16 @@ fn values_match_what_the_kernel_reports() {
     assert_eq!(raw(&host, "system.ram", "used"), 121040);
 
     // /proc/net/dev eth0 bytes: received 115452082 → 116702082, sent 193150 → 255650.
-    assert_stored(
-        &host,
-        "net.eth0",
-        "received",
-        1001,
-        (116702082.0 - 115452082.0) * 8.0 / 1000.0,
-    );
-    assert_stored(
-        &host,
-        "net.eth0",
-        "sent",
-        1001,
-        -(255650.0 - 193150.0) * 8.0 / 1000.0,
-    );
-    assert_eq!(
-        storage_number::unpack(stored(&host, "net.eth0", "received", 1001)),
-        10000.0
-    );
+    assert_stored(&host, "net.eth0", "received", 1001, (116702082.0 - 115452082.0) * 8.0 / 1000.0);
+    assert_stored(&host, "net.eth0", "sent", 1001, -(255650.0 - 193150.0) * 8.0 / 1000.0);
+    assert_eq!(storage_number::unpack(stored(&host, "net.eth0", "received", 1001)), 10000.0);
     assert_eq!(raw(&host, "net.eth0", "received"), 116702082);
     assert_eq!(raw(&host, "net.eth0", "sent"), 255650);
 
     // /proc/diskstats vda sectors: read 2979562 → 2985378, written 6291144 → 6324184.
-    assert_stored(
-        &host,
-        "disk.vda",
-        "reads",
-        1001,
-        (2985378.0 - 2979562.0) * 512.0 / 1024.0,
-    );
-    assert_stored(
-        &host,
-        "disk.vda",
-        "writes",
-        1001,
-        -(6324184.0 - 6291144.0) * 512.0 / 1024.0,
-    );
-    assert_eq!(
-        storage_number::unpack(stored(&host, "disk.vda", "reads", 1001)),
-        2908.0
-    );
+    assert_stored(&host, "disk.vda", "reads", 1001, (2985378.0 - 2979562.0) * 512.0 / 1024.0);
+    assert_stored(&host, "disk.vda", "writes", 1001, -(6324184.0 - 6291144.0) * 512.0 / 1024.0);
+    assert_eq!(storage_number::unpack(stored(&host, "disk.vda", "reads", 1001)), 2908.0);
     assert_eq!(raw(&host, "disk.vda", "reads"), 2985378);
     assert_eq!(raw(&host, "disk.vda", "writes"), 6324184);
 
@@ -198,9 +146,7 @@ fn values_match_what_the_kernel_reports() {
     assert_stored(&host, "system.load", "load5", 1005, 0.26);
     assert_stored(&host, "system.load", "load15", 1005, 0.11);
     assert_eq!(raw(&host, "system.load", "load1"), 400);
-    assert!(
-        (storage_number::unpack(stored(&host, "system.load", "load1", 1005)) - 0.40).abs() < 1e-6
-    );
+    assert!((storage_number::unpack(stored(&host, "system.load", "load1", 1005)) - 0.40).abs() < 1e-6);
 }
 
 #[test]
@@ -224,78 +170,30 @@ fn chart_metadata_is_netdatas() {
     };
     assert_eq!(
         meta("system.cpu"),
-        (
-            "system.cpu".into(),
-            "cpu".into(),
-            "system.cpu".into(),
-            "percentage".into(),
-            100,
-            1
-        )
+        ("system.cpu".into(), "cpu".into(), "system.cpu".into(), "percentage".into(), 100, 1)
     );
     assert_eq!(
         meta("system.load"),
-        (
-            "system.load".into(),
-            "load".into(),
-            "system.load".into(),
-            "load".into(),
-            100,
-            5
-        )
+        ("system.load".into(), "load".into(), "system.load".into(), "load".into(), 100, 5)
     );
     assert_eq!(
         meta("system.ram"),
-        (
-            "system.ram".into(),
-            "ram".into(),
-            "system.ram".into(),
-            "MiB".into(),
-            200,
-            1
-        )
+        ("system.ram".into(), "ram".into(), "system.ram".into(), "MiB".into(), 200, 1)
     );
     assert_eq!(
         meta("net.eth0"),
-        (
-            "net.eth0".into(),
-            "eth0".into(),
-            "net.net".into(),
-            "kilobits/s".into(),
-            7000,
-            1
-        )
+        ("net.eth0".into(), "eth0".into(), "net.net".into(), "kilobits/s".into(), 7000, 1)
     );
     assert_eq!(
         meta("disk.vda"),
-        (
-            "disk.vda".into(),
-            "vda".into(),
-            "disk.io".into(),
-            "KiB/s".into(),
-            2000,
-            1
-        )
+        ("disk.vda".into(), "vda".into(), "disk.io".into(), "KiB/s".into(), 2000, 1)
     );
     assert_eq!(
         meta("system.uptime"),
-        (
-            "system.uptime".into(),
-            "uptime".into(),
-            "system.uptime".into(),
-            "seconds".into(),
-            1000,
-            1
-        )
+        ("system.uptime".into(), "uptime".into(), "system.uptime".into(), "seconds".into(), 1000, 1)
     );
     let cpu = host.chart("system.cpu").unwrap();
-    let hidden: Vec<String> = cpu
-        .read()
-        .dims
-        .iter()
-        .filter(|d| d.hidden)
-        .map(|d| d.id.to_string())
-        .collect();
+    let hidden: Vec<String> = cpu.read().dims.iter().filter(|d| d.hidden).map(|d| d.id.to_string()).collect();
     assert_eq!(hidden, ["idle"]);
 }
 
@@ -320,11 +218,7 @@ fn edge_root() -> tempfile::TempDir {
     fs::create_dir_all(r.join("sys/devices/virtual/block/dm-0")).unwrap();
     fs::create_dir_all(r.join("dev/mapper")).unwrap();
     std::os::unix::fs::symlink("../dm-0", r.join("dev/mapper/vg0-root")).unwrap();
-    write(
-        r,
-        "proc/self/mountinfo",
-        "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/dm-0 rw\n",
-    );
+    write(r, "proc/self/mountinfo", "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/dm-0 rw\n");
     root
 }
 
@@ -336,30 +230,13 @@ fn odd_interfaces_and_which_disks_get_charts() {
     c.collect_once(T0);
     assert_eq!(
         chart_ids(&host),
-        [
-            "net.veth1_if2",
-            "net.eth0_1",
-            "net.eth1",
-            "net.my_if",
-            "net.big0",
-            "disk.sda",
-            "disk.dm-0"
-        ]
+        ["net.veth1_if2", "net.eth0_1", "net.eth1", "net.my_if", "net.big0", "disk.sda", "disk.dm-0"]
     );
     let family = |id: &str| host.chart(id).unwrap().read().meta.family.to_string();
     let name = |id: &str| host.chart(id).unwrap().read().meta.name.to_string();
-    assert_eq!(
-        (family("net.veth1_if2"), family("net.my_if")),
-        ("veth1@if2".into(), "my if".into())
-    );
-    assert_eq!(
-        (name("disk.dm-0"), family("disk.dm-0")),
-        ("disk.vg0-root".into(), "/".into())
-    );
-    assert_eq!(
-        (name("disk.sda"), family("disk.sda")),
-        ("disk.sda".into(), "sda".into())
-    );
+    assert_eq!((family("net.veth1_if2"), family("net.my_if")), ("veth1@if2".into(), "my if".into()));
+    assert_eq!((name("disk.dm-0"), family("disk.dm-0")), ("disk.vg0-root".into(), "/".into()));
+    assert_eq!((name("disk.sda"), family("disk.sda")), ("disk.sda".into(), "sda".into()));
 
     // big0's 64-bit counters pass through as the same 64 bits.
     assert_eq!(raw(&host, "net.big0", "received"), -1);
@@ -402,11 +279,7 @@ fn each_problem_is_logged_once_until_it_goes_away() {
     // A file that does not parse is a problem too.
     write(root.path(), "proc/uptime", "up a while\n");
     c.collect_once(T0 + 6 * SEC);
-    assert_eq!(
-        c.problems_logged(),
-        8,
-        "uptime was already reported as unreadable"
-    );
+    assert_eq!(c.problems_logged(), 8, "uptime was already reported as unreadable");
     write(root.path(), "proc/uptime", "12.5 3\n");
     c.collect_once(T0 + 7 * SEC);
     write(root.path(), "proc/uptime", "up a while\n");
@@ -432,9 +305,7 @@ fn net_dev(rows: &[(&str, u64, u64)]) -> String {
          face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
     );
     for (name, rx, tx) in rows {
-        s.push_str(&format!(
-            "{name:>6}: {rx} 0 0 0 0 0 0 0 {tx} 0 0 0 0 0 0 0\n"
-        ));
+        s.push_str(&format!("{name:>6}: {rx} 0 0 0 0 0 0 0 {tx} 0 0 0 0 0 0 0\n"));
     }
     s
 }
@@ -447,26 +318,14 @@ fn interfaces_that_vanish_stop_and_come_back_fresh() {
     let mut c = collector(r, &host);
     let obsolete = |id: &str| host.chart(id).unwrap().read().meta.obsolete;
 
-    write(
-        r,
-        "proc/net/dev",
-        &net_dev(&[("eth0", 1000, 1000), ("eth1", 5000, 0)]),
-    );
+    write(r, "proc/net/dev", &net_dev(&[("eth0", 1000, 1000), ("eth1", 5000, 0)]));
     c.collect_once(1000 * SEC);
-    write(
-        r,
-        "proc/net/dev",
-        &net_dev(&[("eth0", 2000, 1000), ("eth1", 6000, 0)]),
-    );
+    write(r, "proc/net/dev", &net_dev(&[("eth0", 2000, 1000), ("eth1", 6000, 0)]));
     c.collect_once(1001 * SEC);
     assert_stored(&host, "net.eth1", "received", 1001, 8.0);
 
     // eth1 disappears, eth2 appears.
-    write(
-        r,
-        "proc/net/dev",
-        &net_dev(&[("eth0", 3000, 1000), ("eth2", 10, 10)]),
-    );
+    write(r, "proc/net/dev", &net_dev(&[("eth0", 3000, 1000), ("eth2", 10, 10)]));
     c.collect_once(1002 * SEC);
     assert!(obsolete("net.eth1"));
     assert!(!obsolete("net.eth0"));
@@ -475,20 +334,12 @@ fn interfaces_that_vanish_stop_and_come_back_fresh() {
     assert_eq!(chart_ids(&host), ["net.eth0", "net.eth1", "net.eth2"]);
 
     // eth1 is back, recreated with fresh counters: the first pass only primes it.
-    write(
-        r,
-        "proc/net/dev",
-        &net_dev(&[("eth0", 4000, 1000), ("eth1", 500, 0), ("eth2", 20, 10)]),
-    );
+    write(r, "proc/net/dev", &net_dev(&[("eth0", 4000, 1000), ("eth1", 500, 0), ("eth2", 20, 10)]));
     c.collect_once(1003 * SEC);
     assert!(!obsolete("net.eth1"));
     assert_eq!(stored(&host, "net.eth1", "received", 1003), SN_EMPTY);
 
-    write(
-        r,
-        "proc/net/dev",
-        &net_dev(&[("eth0", 5000, 1000), ("eth1", 1500, 0), ("eth2", 30, 10)]),
-    );
+    write(r, "proc/net/dev", &net_dev(&[("eth0", 5000, 1000), ("eth1", 1500, 0), ("eth2", 30, 10)]));
     c.collect_once(1004 * SEC);
     assert_stored(&host, "net.eth1", "received", 1004, 8.0);
     assert_stored(&host, "net.eth2", "received", 1004, 0.08);
@@ -496,26 +347,11 @@ fn interfaces_that_vanish_stop_and_come_back_fresh() {
 
 #[test]
 fn collections_are_aligned_to_update_every() {
-    assert_eq!(
-        delay_to_next_collection(1000 * SEC + 300_000, 1),
-        Duration::from_micros(705_000)
-    );
-    assert_eq!(
-        delay_to_next_collection(1000 * SEC, 5),
-        Duration::from_micros(5_005_000)
-    );
-    assert_eq!(
-        delay_to_next_collection(1003 * SEC + 200_000, 5),
-        Duration::from_micros(1_805_000)
-    );
-    assert_eq!(
-        delay_to_next_collection(1000 * SEC + 999_999, 1),
-        Duration::from_micros(5_001)
-    );
-    assert_eq!(
-        delay_to_next_collection(1000 * SEC + 1, 0),
-        Duration::from_micros(1_004_999)
-    );
+    assert_eq!(delay_to_next_collection(1000 * SEC + 300_000, 1), Duration::from_micros(705_000));
+    assert_eq!(delay_to_next_collection(1000 * SEC, 5), Duration::from_micros(5_005_000));
+    assert_eq!(delay_to_next_collection(1003 * SEC + 200_000, 5), Duration::from_micros(1_805_000));
+    assert_eq!(delay_to_next_collection(1000 * SEC + 999_999, 1), Duration::from_micros(5_001));
+    assert_eq!(delay_to_next_collection(1000 * SEC + 1, 0), Duration::from_micros(1_004_999));
 }
 
 #[test]
@@ -526,10 +362,7 @@ fn the_thread_collects_at_once_and_stops_on_shutdown() {
     let shutdown = Shutdown::new();
     let started = Instant::now();
     let handle = start(
-        ProcConfig {
-            root: root.path().to_path_buf(),
-            update_every: 1,
-        },
+        ProcConfig { root: root.path().to_path_buf(), update_every: 1 },
         host.clone(),
         shutdown.clone(),
     );
@@ -538,14 +371,7 @@ fn the_thread_collects_at_once_and_stops_on_shutdown() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(
         chart_ids(&host),
-        [
-            "system.cpu",
-            "system.load",
-            "system.ram",
-            "net.eth0",
-            "disk.vda",
-            "system.uptime"
-        ]
+        ["system.cpu", "system.load", "system.ram", "net.eth0", "disk.vda", "system.uptime"]
     );
 }
 
@@ -557,12 +383,7 @@ fn this_machines_proc() {
     c.collect_once(1005 * SEC);
     assert_eq!(c.problems_logged(), 0);
 
-    for (id, dims) in [
-        ("system.cpu", 10),
-        ("system.load", 3),
-        ("system.ram", 4),
-        ("system.uptime", 1),
-    ] {
+    for (id, dims) in [("system.cpu", 10), ("system.load", 3), ("system.ram", 4), ("system.uptime", 1)] {
         let chart = host.chart(id).unwrap_or_else(|| panic!("no chart {id}"));
         assert_eq!(chart.dimension_count(), dims, "{id}");
     }
@@ -583,12 +404,7 @@ fn this_machines_proc() {
         let chart = host.chart(id).unwrap_or_else(|| panic!("no chart {id}"));
         assert_eq!(chart.dimension_count(), 2, "{id}");
     }
-    assert_eq!(
-        host.chart_count(),
-        4 + expected.len(),
-        "{:?}",
-        chart_ids(&host)
-    );
+    assert_eq!(host.chart_count(), 4 + expected.len(), "{:?}", chart_ids(&host));
 
     let now = parse::parse_loadavg(&fs::read_to_string("/proc/loadavg").unwrap()).unwrap();
     let load1 = storage_number::unpack(stored(&host, "system.load", "load1", 1005));
@@ -597,16 +413,6 @@ fn this_machines_proc() {
         "stored {load1}, /proc/loadavg says {}",
         now.load1_milli
     );
-    assert!(storage_number::exists(stored(
-        &host,
-        "system.cpu",
-        "user",
-        1005
-    )));
-    assert!(storage_number::exists(stored(
-        &host,
-        "system.uptime",
-        "uptime",
-        1005
-    )));
+    assert!(storage_number::exists(stored(&host, "system.cpu", "user", 1005)));
+    assert!(storage_number::exists(stored(&host, "system.uptime", "uptime", 1005)));
 }

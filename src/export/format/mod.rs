@@ -164,14 +164,11 @@ pub(crate) fn tag_labels<'a>(
     labels: &'a [(String, String)],
     reserved: &'static str,
 ) -> impl Iterator<Item = &'a (String, String)> + 'a {
-    let usable = move |(k, v): &(String, String)| {
-        !k.is_empty() && !v.is_empty() && !sanitize::path_eq(k, reserved)
-    };
+    let usable =
+        move |(k, v): &(String, String)| !k.is_empty() && !v.is_empty() && !sanitize::path_eq(k, reserved);
     labels.iter().enumerate().filter_map(move |(i, label)| {
-        let first = usable(label)
-            && !labels[..i]
-                .iter()
-                .any(|l| usable(l) && sanitize::path_eq(&l.0, &label.0));
+        let first =
+            usable(label) && !labels[..i].iter().any(|l| usable(l) && sanitize::path_eq(&l.0, &label.0));
         first.then_some(label)
     })
 }

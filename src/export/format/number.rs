@@ -76,11 +76,7 @@ fn scaled_rounded(v: f64) -> u64 {
     let exp = ((bits >> 52) & 0x7FF) as i32;
     let frac = bits & ((1 << 52) - 1);
     // |v| = mant * 2^-shift; below 2^52 every finite value has a negative binary exponent.
-    let (mant, shift) = if exp == 0 {
-        (frac, 1074)
-    } else {
-        (frac | (1 << 52), 1075 - exp)
-    };
+    let (mant, shift) = if exp == 0 { (frac, 1074) } else { (frac | (1 << 52), 1075 - exp) };
     if shift >= 128 {
         // |v| * 10^7 < 2^77 * 2^-128: far below one half.
         return 0;
@@ -111,14 +107,7 @@ mod tests {
     fn c_printf(v: f64) -> String {
         let mut buf = [0u8; 400];
         // SAFETY: the format takes exactly one double; the buffer size is passed.
-        let n = unsafe {
-            libc::snprintf(
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                b"%0.7f\0".as_ptr().cast(),
-                v,
-            )
-        };
+        let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), b"%0.7f\0".as_ptr().cast(), v) };
         String::from_utf8(buf[..n as usize].to_vec()).unwrap()
     }
 

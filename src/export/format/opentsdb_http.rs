@@ -64,11 +64,7 @@ impl JsonArrayBody {
     }
 
     fn new(write: fn(&mut Vec<u8>, &Metric) -> bool) -> JsonArrayBody {
-        JsonArrayBody {
-            buf: vec![b'['],
-            count: 0,
-            write,
-        }
+        JsonArrayBody { buf: vec![b'['], count: 0, write }
     }
 
     /// Adds `m`'s object. Returns `false`, adding nothing, when the value is NaN or infinite.

@@ -142,15 +142,9 @@ impl RemoteWriteBuilder {
             self.labels_seen = m.labels.to_vec();
             self.labels_sent = host_labels(m.labels);
         }
-        let label = |name: &str, value: &str| Label {
-            name: name.to_owned(),
-            value: value.to_owned(),
-        };
+        let label = |name: &str, value: &str| Label { name: name.to_owned(), value: value.to_owned() };
         let mut labels = Vec::with_capacity(5 + self.labels_sent.len());
-        labels.push(label(
-            "__name__",
-            &metric_name(m.prefix, m.context, m.units, self.source),
-        ));
+        labels.push(label("__name__", &metric_name(m.prefix, m.context, m.units, self.source)));
         labels.push(label("chart", m.chart()));
         labels.push(label("family", m.family));
         labels.push(label("dimension", m.dim()));
@@ -160,10 +154,7 @@ impl RemoteWriteBuilder {
         labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let series = TimeSeries {
             labels,
-            samples: vec![Sample {
-                value,
-                timestamp: m.timestamp.saturating_mul(1000),
-            }],
+            samples: vec![Sample { value, timestamp: m.timestamp.saturating_mul(1000) }],
         };
         let added = prost::encoding::message::encoded_len(1, &series);
         let limit = limit.min(MAX_RAW);
@@ -215,10 +206,7 @@ fn host_labels(labels: &[(String, String)]) -> Vec<Label> {
         if name.is_empty() || value.is_empty() || name.starts_with("__") || taken {
             continue;
         }
-        sent.push(Label {
-            name,
-            value: value.clone(),
-        });
+        sent.push(Label { name, value: value.clone() });
     }
     sent
 }

@@ -186,10 +186,7 @@ mod tests {
 
     #[test]
     fn prometheus_names() {
-        assert_eq!(
-            prometheus_metric_name("netdata_system.cpu:x"),
-            "netdata_system_cpu:x"
-        );
+        assert_eq!(prometheus_metric_name("netdata_system.cpu:x"), "netdata_system_cpu:x");
         assert_eq!(prometheus_metric_name("1st é"), "_1st__");
         assert_eq!(prometheus_label_name("a:b-c"), "a_b_c");
         assert_eq!(prometheus_label_name("9"), "_9");

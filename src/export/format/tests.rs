@@ -53,10 +53,7 @@ fn line(write: Writer, m: &Metric) -> String {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 // ---- graphite ----
@@ -68,14 +65,8 @@ fn graphite_golden() {
         line(g, &cpu(Value::Computed(12.5))),
         "netdata.myhost.system.cpu.user 12.5000000 1700000000\n"
     );
-    assert_eq!(
-        line(g, &cpu(Value::Collected(1234))),
-        "netdata.myhost.system.cpu.user 1234 1700000000\n"
-    );
-    assert_eq!(
-        line(g, &cpu(Value::Collected(-7))),
-        "netdata.myhost.system.cpu.user -7 1700000000\n"
-    );
+    assert_eq!(line(g, &cpu(Value::Collected(1234))), "netdata.myhost.system.cpu.user 1234 1700000000\n");
+    assert_eq!(line(g, &cpu(Value::Collected(-7))), "netdata.myhost.system.cpu.user -7 1700000000\n");
 }
 
 #[test]
@@ -86,15 +77,9 @@ fn graphite_uses_names_when_asked() {
         use_names: true,
         ..cpu(Value::Computed(1.0))
     };
-    assert_eq!(
-        line(graphite::write_line, &m),
-        "netdata.myhost.cpu_total.User_Time 1.0000000 1700000000\n"
-    );
+    assert_eq!(line(graphite::write_line, &m), "netdata.myhost.cpu_total.User_Time 1.0000000 1700000000\n");
     let unnamed = Metric { dim_name: "", ..m };
-    assert_eq!(
-        line(graphite::write_line, &unnamed),
-        "netdata.myhost.cpu_total.user 1.0000000 1700000000\n"
-    );
+    assert_eq!(line(graphite::write_line, &unnamed), "netdata.myhost.cpu_total.user 1.0000000 1700000000\n");
 }
 
 #[test]
@@ -103,10 +88,7 @@ fn graphite_sanitizes_evil_names() {
         line(graphite::write_line, &evil(Value::Computed(-0.5))),
         "net_data.my_host_x_1.evil_chart_x_y.a_b__q_ -0.5000000 1700000000\n"
     );
-    let named = Metric {
-        use_names: true,
-        ..evil(Value::Collected(3))
-    };
+    let named = Metric { use_names: true, ..evil(Value::Collected(3)) };
     assert_eq!(
         line(graphite::write_line, &named),
         "net_data.my_host_x_1.evil__name_.dim_name__ 3 1700000000\n"
@@ -124,10 +106,7 @@ fn graphite_labels_become_tags() {
         ("", "v"),
         ("k", ""),
     ]);
-    let m = Metric {
-        labels: &l,
-        ..cpu(Value::Computed(12.5))
-    };
+    let m = Metric { labels: &l, ..cpu(Value::Computed(12.5)) };
     assert_eq!(
         line(graphite::write_line, &m),
         "netdata.myhost.system.cpu.user;env=prod;dc=eu_1_x;e.nv=dup 12.5000000 1700000000\n"
@@ -159,18 +138,9 @@ fn opentsdb_sanitizes_evil_names() {
 
 #[test]
 fn opentsdb_labels_become_tags_without_forging_host_or_repeating() {
-    let l = labels(&[
-        ("env", "prod"),
-        ("host", "forged"),
-        ("a b", "1"),
-        ("a_b", "2"),
-        ("dc", "eu=1"),
-        ("k", ""),
-    ]);
-    let m = Metric {
-        labels: &l,
-        ..cpu(Value::Collected(5))
-    };
+    let l =
+        labels(&[("env", "prod"), ("host", "forged"), ("a b", "1"), ("a_b", "2"), ("dc", "eu=1"), ("k", "")]);
+    let m = Metric { labels: &l, ..cpu(Value::Collected(5)) };
     assert_eq!(
         line(opentsdb::write_line, &m),
         "put netdata.system.cpu.user 1700000000 5 host=myhost env=prod a_b=1 dc=eu_1\n"
@@ -188,23 +158,14 @@ const CPU_JSON: &str = concat!(
 
 #[test]
 fn json_golden() {
-    assert_eq!(
-        line(json::write_line, &cpu(Value::Computed(12.5))),
-        CPU_JSON
-    );
-    assert_eq!(
-        line(json::write_line, &cpu(Value::Collected(1234))),
-        CPU_JSON.replace("12.5000000", "1234")
-    );
+    assert_eq!(line(json::write_line, &cpu(Value::Computed(12.5))), CPU_JSON);
+    assert_eq!(line(json::write_line, &cpu(Value::Collected(1234))), CPU_JSON.replace("12.5000000", "1234"));
 }
 
 #[test]
 fn json_labels_follow_the_hostname() {
     let l = labels(&[("env", "prod"), ("dc", "eu \"1\""), ("env", "again")]);
-    let m = Metric {
-        labels: &l,
-        ..cpu(Value::Computed(12.5))
-    };
+    let m = Metric { labels: &l, ..cpu(Value::Computed(12.5)) };
     let expected = CPU_JSON.replace(
         r#""hostname":"myhost","#,
         r#""hostname":"myhost","labels":{"env":"prod","dc":"eu \"1\""},"#,
@@ -229,12 +190,8 @@ fn json_escapes_evil_names() {
 
 #[test]
 fn non_finite_values_write_nothing() {
-    let writers: [Writer; 4] = [
-        graphite::write_line,
-        opentsdb::write_line,
-        json::write_line,
-        opentsdb_http::write_opentsdb_object,
-    ];
+    let writers: [Writer; 4] =
+        [graphite::write_line, opentsdb::write_line, json::write_line, opentsdb_http::write_opentsdb_object];
     for write in writers {
         for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let mut out = b"kept\n".to_vec();
@@ -261,11 +218,7 @@ fn opentsdb_http_body_golden() {
     assert_eq!(body.len(), 2);
     assert!(body.push(&cpu(Value::Computed(12.5))));
     let l = labels(&[("env", "prod"), ("host", "forged"), ("d\"c", "eu 1")]);
-    let m = Metric {
-        labels: &l,
-        dim_id: "sys tem",
-        ..cpu(Value::Collected(42))
-    };
+    let m = Metric { labels: &l, dim_id: "sys tem", ..cpu(Value::Collected(42)) };
     assert!(body.push(&m));
     assert!(!body.push(&cpu(Value::Computed(f64::NAN))));
     let second = r#"{"metric":"netdata.system.cpu.sys_tem","timestamp":1700000000,"value":42,"tags":{"host":"myhost","env":"prod","d_c":"eu_1"}}"#;
@@ -300,64 +253,34 @@ fn push_within_cuts_batches_under_the_limit() {
     assert_eq!(body.len(), one);
     assert_eq!(body.push_within(&m, two), Push::Added);
     assert_eq!(body.len(), two);
-    assert_eq!(
-        body.push_within(&cpu(Value::Computed(f64::NAN)), usize::MAX),
-        Push::NotFinite
-    );
-    assert_eq!(
-        body.finish(),
-        format!("[{CPU_TSDB},{CPU_TSDB}]").into_bytes()
-    );
+    assert_eq!(body.push_within(&cpu(Value::Computed(f64::NAN)), usize::MAX), Push::NotFinite);
+    assert_eq!(body.finish(), format!("[{CPU_TSDB},{CPU_TSDB}]").into_bytes());
 }
 
 // ---- remote write ----
 
 fn label_pairs(labels: &[Label]) -> Vec<(&str, &str)> {
-    labels
-        .iter()
-        .map(|l| (l.name.as_str(), l.value.as_str()))
-        .collect()
+    labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect()
 }
 
 #[test]
 fn remote_write_metric_names() {
     let name = remote_write::metric_name;
-    assert_eq!(
-        name("netdata", "system.cpu", "percentage", Source::AsCollected),
-        "netdata_system_cpu"
-    );
+    assert_eq!(name("netdata", "system.cpu", "percentage", Source::AsCollected), "netdata_system_cpu");
     assert_eq!(
         name("netdata", "system.cpu", "percentage", Source::Average),
         "netdata_system_cpu_percentage_average"
     );
-    assert_eq!(
-        name("netdata", "system.cpu", "percentage", Source::Sum),
-        "netdata_system_cpu_sum"
-    );
-    assert_eq!(
-        name("netdata", "net.net", "KiB/s", Source::Average),
-        "netdata_net_net_KiB_persec_average"
-    );
+    assert_eq!(name("netdata", "system.cpu", "percentage", Source::Sum), "netdata_system_cpu_sum");
+    assert_eq!(name("netdata", "net.net", "KiB/s", Source::Average), "netdata_net_net_KiB_persec_average");
     assert_eq!(
         name("netdata", "disk.ops", "operations/s", Source::Average),
         "netdata_disk_ops_operations_persec_average"
     );
-    assert_eq!(
-        name("netdata", "x.y", "%", Source::Average),
-        "netdata_x_y_percent_average"
-    );
-    assert_eq!(
-        name("netdata", "x.y", "/s", Source::Average),
-        "netdata_x_y__s_average"
-    );
-    assert_eq!(
-        name("netdata", "x.y", "", Source::Average),
-        "netdata_x_y_average"
-    );
-    assert_eq!(
-        name("net data", "sensors.°C", "°C", Source::Average),
-        "net_data_sensors__C__C_average"
-    );
+    assert_eq!(name("netdata", "x.y", "%", Source::Average), "netdata_x_y_percent_average");
+    assert_eq!(name("netdata", "x.y", "/s", Source::Average), "netdata_x_y__s_average");
+    assert_eq!(name("netdata", "x.y", "", Source::Average), "netdata_x_y_average");
+    assert_eq!(name("net data", "sensors.°C", "°C", Source::Average), "net_data_sensors__C__C_average");
     assert_eq!(name("1x", "a:b", "", Source::AsCollected), "_1x_a:b");
 }
 
@@ -373,10 +296,7 @@ fn remote_write_round_trip() {
         ("k", ""),
     ]);
     let mut rw = RemoteWriteBuilder::new(Source::Average);
-    let m = Metric {
-        labels: &l,
-        ..evil(Value::Computed(12.5))
-    };
+    let m = Metric { labels: &l, ..evil(Value::Computed(12.5)) };
     assert!(rw.push(&m));
     assert!(rw.push(&cpu(Value::Computed(-0.25))));
     assert_eq!(rw.len(), 2);
@@ -422,12 +342,8 @@ fn remote_write_round_trip() {
 #[test]
 fn remote_write_as_collected_uses_names_when_asked() {
     let mut rw = RemoteWriteBuilder::new(Source::AsCollected);
-    let m = Metric {
-        chart_name: "cpu_total",
-        dim_name: "User",
-        use_names: true,
-        ..cpu(Value::Collected(-3))
-    };
+    let m =
+        Metric { chart_name: "cpu_total", dim_name: "User", use_names: true, ..cpu(Value::Collected(-3)) };
     assert!(rw.push(&m));
     let req = remote_write::decode(&rw.finish());
     let s = &req.timeseries[0];
@@ -441,10 +357,7 @@ fn remote_write_as_collected_uses_names_when_asked() {
             ("instance", "myhost"),
         ]
     );
-    assert_eq!(
-        (s.samples[0].value, s.samples[0].timestamp),
-        (-3.0, 1_700_000_000_000)
-    );
+    assert_eq!((s.samples[0].value, s.samples[0].timestamp), (-3.0, 1_700_000_000_000));
 }
 
 #[test]
@@ -479,14 +392,10 @@ fn field(tag: u8, body: &[u8]) -> Vec<u8> {
 #[test]
 fn remote_write_golden_bytes() {
     let mut rw = RemoteWriteBuilder::new(Source::Average);
-    assert!(rw.push(&Metric {
-        units: "%",
-        ..cpu(Value::Computed(12.5))
-    }));
+    assert!(rw.push(&Metric { units: "%", ..cpu(Value::Computed(12.5)) }));
     let body = rw.finish();
 
-    let label =
-        |name: &str, value: &str| [field(1, name.as_bytes()), field(2, value.as_bytes())].concat();
+    let label = |name: &str, value: &str| [field(1, name.as_bytes()), field(2, value.as_bytes())].concat();
     let mut sample = vec![1 << 3 | 1]; // Sample.value: double
     sample.extend_from_slice(&12.5f64.to_le_bytes());
     sample.push(2 << 3); // Sample.timestamp: varint 1700000000000
@@ -501,10 +410,7 @@ fn remote_write_golden_bytes() {
     ]
     .concat();
     let raw = field(1, &series);
-    assert_eq!(
-        snap::raw::Decoder::new().decompress_vec(&body).unwrap(),
-        raw
-    );
+    assert_eq!(snap::raw::Decoder::new().decompress_vec(&body).unwrap(), raw);
     // Snappy block format: the uncompressed length as a varint, then, snappy finding no repeat
     // worth a copy here, one literal: tag `60 << 2` (length - 1 in the next byte), the bytes.
     assert_eq!(raw.len(), 144);
@@ -561,9 +467,7 @@ fn name() -> impl Strategy<Value = String> {
 fn input() -> impl Strategy<Value = Input> {
     let value = prop_oneof![
         any::<i64>().prop_map(Value::Collected),
-        any::<f64>()
-            .prop_filter("finite", |v| v.is_finite())
-            .prop_map(Value::Computed),
+        any::<f64>().prop_filter("finite", |v| v.is_finite()).prop_map(Value::Computed),
         (-1e6..1e6f64).prop_map(Value::Computed),
     ];
     (
@@ -583,9 +487,7 @@ fn input() -> impl Strategy<Value = Input> {
 }
 
 fn is_safe(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 proptest! {

@@ -1,0 +1,298 @@
+//! The outbox: formatted lines waiting for delivery, kept as whole intervals.
+//!
+//! One job: remember what has not been delivered yet, and advance only at line boundaries. A
+//! connection that took part of a line and then failed leaves that whole line pending, so the
+//! next connection starts with a complete line: no byte is delivered twice by the outbox itself
+//! and no truncated line is ever counted as sent.
+//!
+//! Knows nothing of sockets or formats; it sees bytes, newlines and interval boundaries.
+
+use std::collections::VecDeque;
+
+/// One exported interval's place in the outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Interval {
+    /// Offset (into `data`) one past the interval's last byte.
+    end: usize,
+    /// Lines (metrics) the interval still has pending.
+    metrics: usize,
+}
+
+/// What a drop discarded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Lines discarded.
+    pub metrics: u64,
+    /// Bytes discarded.
+    pub bytes: u64,
+    /// Whole or partial intervals discarded.
+    pub intervals: u64,
+}
+
+/// What a write delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Complete lines delivered.
+    pub metrics: u64,
+    /// Bytes of complete lines delivered.
+    pub bytes: u64,
+}
+
+/// Pending formatted lines, oldest first.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    data: Vec<u8>,
+    /// Everything before `start` is delivered (kept until compaction).
+    start: usize,
+    /// Bytes after `start` already written to the current connection, possibly mid-line.
+    written: usize,
+    intervals: VecDeque<Interval>,
+    metrics: usize,
+}
+
+impl Outbox {
+    /// An empty outbox.
+    pub fn new() -> Outbox {
+        Outbox::default()
+    }
+
+    /// Append one interval of complete lines (`bytes` must end with `\n` or be empty); each
+    /// line is one metric.
+    pub fn push(&mut self, bytes: &[u8]) {
+        debug_assert!(bytes.is_empty() || bytes.ends_with(b"\n"));
+        if bytes.is_empty() {
+            return;
+        }
+        let metrics = count_newlines(bytes);
+        self.data.extend_from_slice(bytes);
+        self.intervals.push_back(Interval { end: self.data.len(), metrics });
+        self.metrics += metrics;
+    }
+
+    /// Bytes not yet delivered.
+    pub fn pending_bytes(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    /// Lines not yet delivered.
+    pub fn pending_metrics(&self) -> usize {
+        self.metrics
+    }
+
+    /// Intervals (whole or partial) not yet delivered.
+    pub fn pending_intervals(&self) -> usize {
+        self.intervals.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.pending_bytes() == 0
+    }
+
+    /// The bytes the current connection has not been given yet.
+    pub fn unwritten(&self) -> &[u8] {
+        &self.data[self.start + self.written..]
+    }
+
+    /// Record that the connection accepted `n` more bytes; complete lines become delivered.
+    pub fn wrote(&mut self, n: usize) -> Delivered {
+        self.written += n;
+        debug_assert!(self.start + self.written <= self.data.len());
+        let window = &self.data[self.start..self.start + self.written];
+        let Some(last_nl) = window.iter().rposition(|&b| b == b'\n') else {
+            return Delivered::default();
+        };
+        let upto = self.start + last_nl + 1;
+        self.commit(upto)
+    }
+
+    /// The connection failed: a partly written line stays pending and is written whole next time.
+    /// Returns how many bytes of a partial line were written and are now given up.
+    pub fn connection_lost(&mut self) -> usize {
+        std::mem::take(&mut self.written)
+    }
+
+    /// Drop everything pending.
+    pub fn drop_all(&mut self) -> Dropped {
+        let d = Dropped {
+            metrics: self.metrics as u64,
+            bytes: self.pending_bytes() as u64,
+            intervals: self.intervals.len() as u64,
+        };
+        self.data.clear();
+        self.start = 0;
+        self.written = 0;
+        self.intervals.clear();
+        self.metrics = 0;
+        d
+    }
+
+    /// Drop the oldest whole intervals until at most `max_bytes` are pending. The interval being
+    /// written to the current connection is never cut.
+    pub fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
+        let mut d = Dropped::default();
+        while self.pending_bytes() > max_bytes && self.intervals.len() > 1 {
+            let first = self.intervals[0];
+            if self.written > 0 && self.start + self.written <= first.end {
+                // Being written now: drop the next one instead would reorder; stop here.
+                break;
+            }
+            let iv = self.intervals.pop_front().expect("checked len");
+            d.metrics += iv.metrics as u64;
+            d.bytes += (iv.end - self.start) as u64;
+            d.intervals += 1;
+            self.metrics -= iv.metrics;
+            self.written = self.written.saturating_sub(iv.end - self.start);
+            self.start = iv.end;
+        }
+        self.compact();
+        d
+    }
+
+    fn commit(&mut self, upto: usize) -> Delivered {
+        let mut lines = 0usize;
+        let mut pos = self.start;
+        while pos < upto {
+            let iv = self.intervals.front_mut().expect("pending bytes belong to an interval");
+            let stop = iv.end.min(upto);
+            let n = count_newlines(&self.data[pos..stop]);
+            iv.metrics -= n;
+            lines += n;
+            pos = stop;
+            if iv.end <= upto {
+                self.intervals.pop_front();
+            }
+        }
+        self.metrics -= lines;
+        let bytes = upto - self.start;
+        self.written -= bytes;
+        self.start = upto;
+        self.compact();
+        Delivered { metrics: lines as u64, bytes: bytes as u64 }
+    }
+
+    fn compact(&mut self) {
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+            self.intervals.clear();
+            return;
+        }
+        if self.start > 64 * 1024 && self.start * 2 > self.data.len() {
+            self.data.drain(..self.start);
+            for iv in self.intervals.iter_mut() {
+                iv.end -= self.start;
+            }
+            self.start = 0;
+        }
+    }
+}
+
+#[inline]
+fn count_newlines(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(prefix: &str, n: usize) -> Vec<u8> {
+        (0..n).map(|i| format!("{prefix}.{i} {i} 100\n")).collect::<String>().into_bytes()
+    }
+
+    #[test]
+    fn whole_write_delivers_everything() {
+        let mut o = Outbox::new();
+        o.push(&lines("a", 3));
+        o.push(&lines("b", 2));
+        let n = o.unwritten().len();
+        assert_eq!(o.wrote(n), Delivered { metrics: 5, bytes: n as u64 });
+        assert!(o.is_empty());
+        assert_eq!(o.pending_metrics(), 0);
+        assert_eq!(o.pending_intervals(), 0);
+    }
+
+    #[test]
+    fn partial_write_then_failure_resends_the_cut_line_whole_and_nothing_twice() {
+        let mut o = Outbox::new();
+        let a = b"x.a 1 100\nx.b 2 100\nx.c 3 100\n";
+        o.push(a);
+        // The kernel took 14 bytes: the first line and 4 bytes of the second.
+        assert_eq!(o.wrote(14), Delivered { metrics: 1, bytes: 10 });
+        assert_eq!(o.unwritten(), b"2 100\nx.c 3 100\n");
+        assert_eq!(o.connection_lost(), 4);
+        // The next connection starts at the line boundary.
+        assert_eq!(o.unwritten(), b"x.b 2 100\nx.c 3 100\n");
+        assert_eq!(o.pending_metrics(), 2);
+        let n = o.unwritten().len();
+        assert_eq!(o.wrote(n), Delivered { metrics: 2, bytes: 20 });
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn delivery_across_interval_boundaries_counts_lines_exactly() {
+        let mut o = Outbox::new();
+        o.push(&lines("a", 4));
+        o.push(&lines("b", 4));
+        o.push(&lines("c", 4));
+        let total = o.pending_bytes();
+        let mut delivered = 0;
+        let mut step = 7;
+        while !o.unwritten().is_empty() {
+            let n = step.min(o.unwritten().len());
+            delivered += o.wrote(n).metrics;
+            step += 5;
+            assert_eq!(o.pending_metrics() as u64 + delivered, 12);
+        }
+        assert_eq!(delivered, 12);
+        assert!(o.is_empty());
+        let _ = total;
+    }
+
+    #[test]
+    fn drop_all_reports_exactly_what_was_lost() {
+        let mut o = Outbox::new();
+        o.push(&lines("a", 3));
+        o.push(&lines("b", 2));
+        o.wrote(5);
+        let bytes = o.pending_bytes() as u64;
+        assert_eq!(o.drop_all(), Dropped { metrics: 5, bytes, intervals: 2 });
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn drop_oldest_whole_intervals_to_fit_a_cap() {
+        let mut o = Outbox::new();
+        let a = lines("a", 10);
+        let b = lines("b", 10);
+        let c = lines("c", 10);
+        o.push(&a);
+        o.push(&b);
+        o.push(&c);
+        let d = o.drop_oldest_until(b.len() + c.len());
+        assert_eq!(d, Dropped { metrics: 10, bytes: a.len() as u64, intervals: 1 });
+        assert_eq!(o.pending_metrics(), 20);
+        assert!(o.unwritten().starts_with(b"b.0 "));
+        // The newest interval is always kept.
+        let d = o.drop_oldest_until(0);
+        assert_eq!(d.intervals, 1);
+        assert_eq!(o.pending_intervals(), 1);
+        assert!(o.unwritten().starts_with(b"c.0 "));
+    }
+
+    #[test]
+    fn compaction_keeps_offsets_right() {
+        let mut o = Outbox::new();
+        let big = lines("big", 20_000);
+        o.push(&big);
+        o.push(&lines("tail", 2));
+        assert_eq!(o.wrote(big.len()).metrics, 20_000);
+        assert_eq!(o.pending_metrics(), 2);
+        assert_eq!(o.unwritten(), &lines("tail", 2)[..]);
+        o.push(&lines("more", 1));
+        let n = o.unwritten().len();
+        assert_eq!(o.wrote(n).metrics, 3);
+        assert!(o.is_empty());
+    }
+}

@@ -1,0 +1,459 @@
+//! One exporter instance: a formatter thread on the clock and a sender thread on the network.
+//!
+//! The formatter wakes on wall-clock multiples of `update every`, walks hosts → charts →
+//! dimensions, computes each due window's value, formats lines into one buffer per window and
+//! hands them to the sender over a channel, then charts the instance's own counters. The sender
+//! ([`crate::export::sender`]) delivers them. A slow or absent backend therefore never delays
+//! formatting, and a failing instance never touches another.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::export::compute::window_value;
+use crate::export::format::{self, Metric, Source, Value};
+use crate::export::pattern::SimplePattern;
+use crate::export::sender::{self, SenderConfig};
+use crate::export::stats::{thread_cpu_us, Stats};
+use crate::export::transport::{describe, Endpoint};
+use crate::export::window::Windows;
+use crate::rrd::Db;
+use crate::selfmon::ExporterCharts;
+use crate::shutdown::Shutdown;
+
+/// Line formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineFormat {
+    /// `PREFIX.HOST.CHART.DIM VALUE TS`
+    Graphite,
+    /// `put PREFIX.CHART.DIM TS VALUE host=HOST`
+    Opentsdb,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LineFormat {
+    /// Append one metric; false when nothing was written (NaN/Inf).
+    #[inline]
+    pub fn write(self, out: &mut Vec<u8>, m: &Metric) -> bool {
+        match self {
+            LineFormat::Graphite => format::graphite::write_line(out, m),
+            LineFormat::Opentsdb => format::opentsdb::write_line(out, m),
+            LineFormat::Json => format::json::write_line(out, m),
+        }
+    }
+
+    /// Name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineFormat::Graphite => "graphite",
+            LineFormat::Opentsdb => "opentsdb",
+            LineFormat::Json => "json",
+        }
+    }
+}
+
+/// Everything an instance needs, resolved from the configuration.
+#[derive(Clone, Debug)]
+pub struct InstanceConfig {
+    /// Instance name (`backend` for the legacy section).
+    pub name: String,
+    /// The legacy `[backend]`: netdata's `backend_*` self-chart ids, every host exported.
+    pub legacy: bool,
+    /// Line format.
+    pub format: LineFormat,
+    /// What value is sent.
+    pub source: Source,
+    /// Metric prefix.
+    pub prefix: String,
+    /// Exported hostname of the local host; `None` means its own.
+    pub hostname: Option<String>,
+    /// Seconds between exports.
+    pub every: u32,
+    /// Consecutive failed intervals before the buffer is dropped.
+    pub buffer_on_failures: u32,
+    /// Bound on connect and each send.
+    pub timeout: Duration,
+    /// Destinations in order of preference.
+    pub endpoints: Vec<Endpoint>,
+    /// Charts sent (matched against id or name).
+    pub charts: SimplePattern,
+    /// Hosts sent; `None` sends every host.
+    pub hosts: Option<SimplePattern>,
+    /// Paths use names instead of ids.
+    pub use_names: bool,
+    /// Host labels sent with each metric.
+    pub labels: Vec<(String, String)>,
+}
+
+/// Formats due windows into per-window line buffers. Holds the windows already handed out.
+#[derive(Debug)]
+pub struct Formatter {
+    cfg: InstanceConfig,
+    windows: Windows,
+    /// As collected: collection times up to this (µs) were exported.
+    collected_until_ut: u64,
+}
+
+/// One window's formatted lines.
+#[derive(Debug, Default)]
+pub struct Formatted {
+    /// The lines.
+    pub bytes: Vec<u8>,
+    /// How many.
+    pub metrics: usize,
+}
+
+impl Formatter {
+    /// A formatter that starts exporting from `now_ut`.
+    pub fn new(cfg: InstanceConfig, now_ut: u64) -> Formatter {
+        let every = cfg.every;
+        Formatter { cfg, windows: Windows::new(every, 3600), collected_until_ut: now_ut }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &InstanceConfig {
+        &self.cfg
+    }
+
+    /// Format everything due at `now_ut`, one buffer per window end (as collected: one buffer
+    /// keyed by `now`), oldest first.
+    pub fn format_due(&mut self, db: &Db, now_ut: u64) -> BTreeMap<i64, Formatted> {
+        let now = (now_ut / 1_000_000) as i64;
+        let mut out: BTreeMap<i64, Formatted> = BTreeMap::new();
+        let cfg = &self.cfg;
+        let hosts = db.hosts();
+        let mut due_cache: Vec<(u32, Vec<crate::export::window::Window>)> = Vec::new();
+        for (hi, host) in hosts.iter().enumerate() {
+            let info = host.info();
+            let is_local = hi == 0;
+            if let Some(p) = &cfg.hosts {
+                let ok = p.matches(&info.hostname) || (is_local && p.matches("localhost"));
+                if !ok {
+                    continue;
+                }
+            }
+            let hostname = match (&cfg.hostname, is_local) {
+                (Some(h), true) => h.as_str(),
+                _ => info.hostname.as_str(),
+            };
+            for chart in host.charts() {
+                let d = chart.read();
+                if !cfg.charts.matches_any(&[&d.meta.id, &d.meta.name]) {
+                    continue;
+                }
+                let mut m = Metric {
+                    prefix: &cfg.prefix,
+                    hostname,
+                    chart_id: &d.meta.id,
+                    chart_name: &d.meta.name,
+                    family: &d.meta.family,
+                    context: &d.meta.context,
+                    chart_type: &d.meta.type_,
+                    units: &d.meta.units,
+                    dim_id: "",
+                    dim_name: "",
+                    use_names: cfg.use_names,
+                    value: Value::Collected(0),
+                    timestamp: 0,
+                    labels: &cfg.labels,
+                };
+                if cfg.source == Source::AsCollected {
+                    let f = out.entry(now).or_default();
+                    for dim in d.dims.iter() {
+                        if dim.last_collected_ut <= self.collected_until_ut || dim.last_collected_ut > now_ut
+                        {
+                            continue;
+                        }
+                        m.dim_id = &dim.id;
+                        m.dim_name = &dim.name;
+                        m.value = Value::Collected(dim.last_collected_value);
+                        m.timestamp = (dim.last_collected_ut / 1_000_000) as i64;
+                        if cfg.format.write(&mut f.bytes, &m) {
+                            f.metrics += 1;
+                        }
+                    }
+                    continue;
+                }
+                let ue = d.meta.update_every;
+                let windows = match due_cache.iter().find(|(u, _)| *u == ue) {
+                    Some((_, w)) => w,
+                    None => {
+                        due_cache.push((ue, self.windows.due(now, ue)));
+                        &due_cache.last().expect("just pushed").1
+                    }
+                };
+                for w in windows {
+                    let f = out.entry(w.end).or_default();
+                    m.timestamp = w.end;
+                    for (i, dim) in d.dims.iter().enumerate() {
+                        let Some(v) = window_value(&d, i, w.after, w.end, cfg.source) else {
+                            continue;
+                        };
+                        m.dim_id = &dim.id;
+                        m.dim_name = &dim.name;
+                        m.value = Value::Computed(v);
+                        if cfg.format.write(&mut f.bytes, &m) {
+                            f.metrics += 1;
+                        }
+                    }
+                }
+            }
+        }
+        if cfg.source == Source::AsCollected {
+            self.collected_until_ut = now_ut;
+        }
+        out
+    }
+}
+
+/// A running instance.
+#[derive(Debug)]
+pub struct InstanceHandle {
+    /// Its counters.
+    pub stats: Arc<Stats>,
+    formatter: JoinHandle<()>,
+    sender: JoinHandle<()>,
+}
+
+impl InstanceHandle {
+    /// Wait for both threads (after shutdown was triggered). The sender makes one last attempt,
+    /// bounded by `timeout ms`, before it returns.
+    pub fn join(self) {
+        let _ = self.formatter.join();
+        let _ = self.sender.join();
+    }
+}
+
+fn now_ut() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// Start an instance's two threads.
+pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> std::io::Result<InstanceHandle> {
+    let stats = Arc::new(Stats::default());
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    tracing::info!(
+        "exporter '{}': {} to {} sending {:?} data every {} s (prefix '{}', timeout {} ms, buffer on failures {})",
+        cfg.name,
+        cfg.format.as_str(),
+        describe(&cfg.endpoints),
+        cfg.source,
+        cfg.every,
+        cfg.prefix,
+        cfg.timeout.as_millis(),
+        cfg.buffer_on_failures
+    );
+    let scfg = SenderConfig {
+        name: cfg.name.clone(),
+        endpoints: cfg.endpoints.clone(),
+        timeout: cfg.timeout,
+        buffer_on_failures: cfg.buffer_on_failures,
+    };
+    let sstats = stats.clone();
+    let sender = std::thread::Builder::new()
+        .name(format!("exp-send-{}", cfg.name))
+        .spawn(move || sender::run(scfg, rx, sstats))?;
+    let fstats = stats.clone();
+    let formatter = std::thread::Builder::new()
+        .name(format!("exp-fmt-{}", cfg.name))
+        .spawn(move || run_formatter(cfg, db, shutdown, tx, fstats))?;
+    Ok(InstanceHandle { stats, formatter, sender })
+}
+
+fn run_formatter(
+    cfg: InstanceConfig,
+    db: Arc<Db>,
+    shutdown: Shutdown,
+    tx: mpsc::Sender<Vec<u8>>,
+    stats: Arc<Stats>,
+) {
+    let every_ut = cfg.every as u64 * 1_000_000;
+    let charts = ExporterCharts::new(&db.localhost(), &cfg.name, cfg.legacy, cfg.every);
+    let start = now_ut();
+    charts.update(&stats, start);
+    let mut f = Formatter::new(cfg, start);
+    loop {
+        let now = now_ut();
+        let next = (now / every_ut + 1) * every_ut;
+        if shutdown.wait_timeout(Duration::from_micros(next - now)) {
+            break;
+        }
+        let now = now_ut();
+        let batches = f.format_due(&db, now);
+        let mut sent_any = false;
+        for (_, b) in batches {
+            stats.formatted_metrics(b.metrics as u64);
+            if !b.bytes.is_empty() {
+                sent_any = true;
+                if tx.send(b.bytes).is_err() {
+                    return;
+                }
+            }
+        }
+        if !sent_any && tx.send(Vec::new()).is_err() {
+            return;
+        }
+        let (u, s) = thread_cpu_us();
+        stats.formatter_user_us.store(u, std::sync::atomic::Ordering::Relaxed);
+        stats.formatter_system_us.store(s, std::sync::atomic::Ordering::Relaxed);
+        charts.update(&stats, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rrd::{Algorithm, ChartDef, DimensionDef, HostInfo};
+
+    const S: u64 = 1_000_000;
+
+    fn cfg(format: LineFormat, source: Source, every: u32) -> InstanceConfig {
+        InstanceConfig {
+            name: "backend".into(),
+            legacy: true,
+            format,
+            source,
+            prefix: "netdata".into(),
+            hostname: None,
+            every,
+            buffer_on_failures: 10,
+            timeout: Duration::from_secs(1),
+            endpoints: vec![],
+            charts: SimplePattern::new("*"),
+            hosts: None,
+            use_names: false,
+            labels: vec![],
+        }
+    }
+
+    fn db() -> Db {
+        Db::new(HostInfo { hostname: "h1".into(), update_every: 1, ..Default::default() }, 3600)
+    }
+
+    fn text(b: &BTreeMap<i64, Formatted>) -> Vec<(i64, String)> {
+        b.iter().map(|(k, v)| (*k, String::from_utf8(v.bytes.clone()).unwrap())).collect()
+    }
+
+    /// The seed's race: the exporter wakes at a boundary before the collector stored that
+    /// boundary's slot. Every slot must still be exported exactly once.
+    #[test]
+    fn collection_lagging_the_wake_up_loses_no_slot() {
+        let db = db();
+        let (c, _) = db.localhost().define_chart(&ChartDef::new("test.lag", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Sum, 2), 1000 * S);
+        let mut exported_sum = 0.0;
+        let mut stored_sum = 0.0;
+        let mut timestamps = vec![];
+        // Collect value t at t + 0.9 s: each slot lands 900 ms after its boundary, so at every
+        // exporter wake-up (on the boundary) the newest slot is not stored yet.
+        c.collect(&[(0, 999)], 999 * S + 900_000).unwrap();
+        for t in 1000..1100u64 {
+            // The exporter wakes first, at t.0 ...
+            if t % 2 == 0 {
+                for (ts, out) in f.format_due(&db, t * S) {
+                    for line in out.bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                        let line = std::str::from_utf8(line).unwrap();
+                        let v: f64 = line.split(' ').nth(1).unwrap().parse().unwrap();
+                        exported_sum += v;
+                        timestamps.push(ts);
+                    }
+                }
+            }
+            // ... then the collector stores slot t at t.9.
+            c.collect(&[(0, t as i64)], t * S + 900_000).unwrap();
+            if t <= 1095 {
+                stored_sum += t as f64;
+            }
+        }
+        // The first collection (999) only primed. Windows end 2 s behind the wake-up: the
+        // last wake (1098) exported up to 1096. Every slot in between exactly once.
+        let expected: f64 = (1000..=1096).map(|t| t as f64).sum();
+        assert_eq!(exported_sum, expected);
+        assert!(stored_sum > 0.0);
+        assert!(timestamps.windows(2).all(|w| w[1] == w[0] + 2), "one point per 2 s: {timestamps:?}");
+        assert!(timestamps.iter().all(|t| t % 2 == 0));
+    }
+
+    #[test]
+    fn missed_wake_ups_are_formatted_as_separate_windows() {
+        let db = db();
+        let (c, _) = db.localhost().define_chart(&ChartDef::new("test.gap", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        for t in 980..1050u64 {
+            c.collect(&[(0, 7)], t * S).unwrap();
+        }
+        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Average, 10), 1000 * S);
+        assert_eq!(
+            text(&f.format_due(&db, 1010 * S)),
+            vec![(1000, "netdata.h1.test.gap.v 7.0000000 1000\n".to_string())]
+        );
+        // The exporter was stuck until 1043: windows ending 1010 to 1040 come out
+        // separately, each with its own timestamp.
+        assert_eq!(
+            text(&f.format_due(&db, 1043 * S)),
+            (1010..=1040)
+                .step_by(10)
+                .map(|t| (t, format!("netdata.h1.test.gap.v 7.0000000 {t}\n")))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn as_collected_sends_raw_values_once_with_their_collection_time() {
+        let db = db();
+        let (c, _) = db.localhost().define_chart(&ChartDef::new("test.raw", 1));
+        c.add_dimension(&DimensionDef::new("bytes", Algorithm::Incremental).scaled(8, 1000));
+        c.collect(&[(0, 5000)], 1001 * S + 250_000).unwrap();
+        let mut f = Formatter::new(cfg(LineFormat::Opentsdb, Source::AsCollected, 10), 1000 * S);
+        assert_eq!(
+            text(&f.format_due(&db, 1010 * S)),
+            vec![(1010, "put netdata.test.raw.bytes 1001 5000 host=h1\n".to_string())]
+        );
+        // Not collected since: nothing is sent again.
+        assert_eq!(text(&f.format_due(&db, 1020 * S)), vec![(1020, String::new())]);
+    }
+
+    #[test]
+    fn a_window_without_stored_values_sends_no_line() {
+        let db = db();
+        let (c, _) = db.localhost().define_chart(&ChartDef::new("test.empty", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        let mut f = Formatter::new(cfg(LineFormat::Json, Source::Average, 10), 1000 * S);
+        let out = f.format_due(&db, 1010 * S);
+        assert_eq!(out.values().map(|f| f.metrics).sum::<usize>(), 0);
+    }
+
+    #[test]
+    fn host_and_chart_filters_apply_to_id_or_name_and_localhost() {
+        let db = db();
+        let mut def = ChartDef::new("app.x1", 1);
+        def.name = Some("friendly".into());
+        let (c, _) = db.localhost().define_chart(&def);
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        let (d, _) = db.localhost().define_chart(&ChartDef::new("app.other", 1));
+        d.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        for t in 995..1010u64 {
+            c.collect(&[(0, 1)], t * S).unwrap();
+            d.collect(&[(0, 1)], t * S).unwrap();
+        }
+        let mut conf = cfg(LineFormat::Graphite, Source::Sum, 10);
+        conf.charts = SimplePattern::new("app.friendly");
+        conf.hosts = Some(SimplePattern::new("localhost"));
+        let mut f = Formatter::new(conf.clone(), 1000 * S);
+        assert_eq!(
+            text(&f.format_due(&db, 1010 * S)),
+            vec![(1000, "netdata.h1.app.x1.v 5.0000000 1000\n".to_string())]
+        );
+        // The local host answers to its hostname and to `localhost`: both must be refused.
+        conf.hosts = Some(SimplePattern::new("!h1 *"));
+        let mut f = Formatter::new(conf.clone(), 1000 * S);
+        assert_eq!(f.format_due(&db, 1010 * S).len(), 1);
+        conf.hosts = Some(SimplePattern::new("!h1 !localhost *"));
+        let mut f = Formatter::new(conf, 1000 * S);
+        assert_eq!(text(&f.format_due(&db, 1010 * S)), vec![]);
+    }
+}

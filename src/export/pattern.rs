@@ -1,0 +1,125 @@
+//! netdata's simple patterns: the `send charts matching` / `send hosts matching` filters.
+//!
+//! Space-separated globs where `*` matches any run of characters; a leading `!` negates. The
+//! first glob that matches decides; no match means "no". Pure.
+
+/// A compiled simple pattern.
+#[derive(Clone, Debug)]
+pub struct SimplePattern {
+    globs: Vec<(bool, Vec<Box<str>>)>,
+}
+
+impl SimplePattern {
+    /// Compile a pattern list.
+    pub fn new(s: &str) -> SimplePattern {
+        let globs = s
+            .split_whitespace()
+            .map(|w| {
+                let (neg, g) = match w.strip_prefix('!') {
+                    Some(rest) => (true, rest),
+                    None => (false, w),
+                };
+                (neg, g.split('*').map(Into::into).collect())
+            })
+            .collect();
+        SimplePattern { globs }
+    }
+
+    /// `Some(true)` accepted, `Some(false)` rejected by a negative glob, `None` no glob matched.
+    pub fn decide(&self, s: &str) -> Option<bool> {
+        self.globs.iter().find(|(_, parts)| glob_match(parts, s)).map(|(neg, _)| !neg)
+    }
+
+    /// Whether `s` is accepted.
+    pub fn matches(&self, s: &str) -> bool {
+        self.decide(s).unwrap_or(false)
+    }
+
+    /// netdata's rule for charts and hosts: the first candidate the pattern decides on wins;
+    /// accepted when it accepts the id **or** the name.
+    pub fn matches_any(&self, candidates: &[&str]) -> bool {
+        candidates.iter().any(|c| self.matches(c))
+    }
+}
+
+/// Match `s` against a glob split at `*`.
+fn glob_match(parts: &[Box<str>], s: &str) -> bool {
+    if parts.len() == 1 {
+        return *parts[0] == *s;
+    }
+    let first = &parts[0];
+    let last = &parts[parts.len() - 1];
+    if !s.starts_with(&**first) || s.len() < first.len() + last.len() || !s.ends_with(&**last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        if mid.is_empty() {
+            continue;
+        }
+        match rest.find(&**mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_matches_everything() {
+        let p = SimplePattern::new("*");
+        assert!(p.matches(""));
+        assert!(p.matches("system.cpu"));
+    }
+
+    #[test]
+    fn globs_prefix_suffix_infix() {
+        let p = SimplePattern::new("system.* *.eth0 a*b*c");
+        assert!(p.matches("system.cpu"));
+        assert!(p.matches("net.eth0"));
+        assert!(p.matches("abc"));
+        assert!(p.matches("axxbyyc"));
+        assert!(!p.matches("net.eth1"));
+        assert!(!p.matches("acb"));
+        assert!(!p.matches("ab"));
+    }
+
+    #[test]
+    fn first_match_decides_and_negation_rejects() {
+        let p = SimplePattern::new("!*.idle system.* !system.cpu");
+        assert!(!p.matches("system.idle"));
+        assert!(p.matches("system.cpu"), "system.* comes first");
+        let p = SimplePattern::new("!system.cpu system.*");
+        assert!(!p.matches("system.cpu"));
+        assert!(p.matches("system.load"));
+        assert_eq!(p.decide("disk.sda"), None);
+        assert!(!p.matches("disk.sda"), "no match means no");
+    }
+
+    #[test]
+    fn default_hosts_pattern() {
+        let p = SimplePattern::new("localhost *");
+        assert!(p.matches("localhost"));
+        assert!(p.matches("child1"));
+        let p = SimplePattern::new("localhost");
+        assert!(!p.matches("child1"));
+    }
+
+    #[test]
+    fn id_or_name() {
+        let p = SimplePattern::new("probe.my_name");
+        assert!(p.matches_any(&["probe.x", "probe.my_name"]));
+        assert!(!p.matches_any(&["probe.x", "probe.y"]));
+    }
+
+    #[test]
+    fn empty_pattern_matches_nothing() {
+        let p = SimplePattern::new("");
+        assert!(!p.matches("a"));
+        assert!(!p.matches(""));
+    }
+}
