@@ -172,10 +172,12 @@ mod tests {
         stats.set_buffered(7, 1024);
         charts.update(&stats, 1_010_000_000);
         let m = host.chart("netdata.backend_metrics").unwrap();
-        let d = m.read();
-        assert_eq!(unpack(d.value_at(0, 1010)), 7.0);
-        assert_eq!(unpack(d.value_at(1, 1010)), 0.0);
-        assert_eq!(unpack(d.value_at(2, 1010)), 42.0);
+        {
+            let d = m.read();
+            assert_eq!(unpack(d.value_at(0, 1010)), 7.0);
+            assert_eq!(unpack(d.value_at(1, 1010)), 0.0);
+            assert_eq!(unpack(d.value_at(2, 1010)), 42.0);
+        }
         let b = host.chart("netdata.backend_bytes").unwrap();
         assert_eq!(unpack(b.read().value_at(2, 1010)), 2.0, "KB");
         let o = host.chart("netdata.backend_ops").unwrap();
