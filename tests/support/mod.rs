@@ -33,6 +33,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod agent;
+
 /// How long a server may take to become ready before the start fails.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long read-back helpers poll before giving up.
