@@ -269,3 +269,17 @@ fn replies_from_the_backend_are_drained_and_logged_once() {
     agent.wait_log("received 23 bytes from", 20);
     assert!(agent.log().contains("Sample: 'hello from the backend '"), "{}", agent.log());
 }
+
+#[test]
+fn graphite_over_udp_reaches_victoriametrics() {
+    let Some(vm) = VictoriaMetrics::start() else { return };
+    let _agent = Rrdpipe::start(
+        &conf(&format!(
+            "    type = graphite\n    destination = udp:{}\n    update every = 1\n",
+            vm.graphite_addr()
+        )),
+        &[("values", CONSTANT_PLUGIN)],
+    );
+    let a = vm.export_wait("netdata.testhost.test.values.a", 4);
+    assert!(a[0].values.iter().all(|v| *v == 42.5), "{:?}", a[0].points());
+}
