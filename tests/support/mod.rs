@@ -34,6 +34,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod agent;
+pub mod fault;
 
 /// How long a server may take to become ready before the start fails.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
