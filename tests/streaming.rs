@@ -29,9 +29,9 @@ struct NetdataChild {
 }
 
 impl NetdataChild {
-    /// Start netdata as `hostname`, streaming with `key` to `parent`. `None` (after SKIPPED)
-    /// outside CI when netdata is not installed.
-    fn start(hostname: &str, parent: SocketAddr, key: &str) -> Option<NetdataChild> {
+    /// Start netdata as `hostname`, streaming with `key` to `parent`, offering compression or
+    /// not. `None` (after SKIPPED) outside CI when netdata is not installed.
+    fn start_with(hostname: &str, parent: SocketAddr, key: &str, compression: bool) -> Option<NetdataChild> {
         let bin = require("netdata")?;
         let dir = tempfile::Builder::new().prefix("netdata-child-").tempdir().expect("temp dir");
         let d = dir.path();
@@ -80,7 +80,8 @@ impl NetdataChild {
             d.join("etc/stream.conf"),
             format!(
                 "[stream]\n    enabled = yes\n    destination = tcp:{parent}\n    api key = {key}\n    \
-                 timeout seconds = 60\n    enable compression = no\n    reconnect delay seconds = 1\n"
+                 timeout seconds = 60\n    enable compression = {}\n    reconnect delay seconds = 1\n",
+                if compression { "yes" } else { "no" }
             ),
         )
         .unwrap();
@@ -88,6 +89,11 @@ impl NetdataChild {
         let mut c = NetdataChild { bin, dir, child: None };
         c.spawn();
         Some(c)
+    }
+
+    /// [`start_with`](Self::start_with) without compression.
+    fn start(hostname: &str, parent: SocketAddr, key: &str) -> Option<NetdataChild> {
+        NetdataChild::start_with(hostname, parent, key, false)
     }
 
     fn spawn(&mut self) {
@@ -258,10 +264,17 @@ fn real_children_reach_victoriametrics_under_their_own_hostnames() {
     let parent = Parent::start(KEY, Some(&vm));
     let mut load_seen = (loadavg1(), loadavg1());
     let Some(_a) = NetdataChild::start("CHILDA", parent.addr, KEY) else { return };
-    let Some(_b) = NetdataChild::start("CHILDB", parent.addr, KEY) else { return };
+    // A stock child offers compression (and more); it is answered at version 1 and falls back.
+    let Some(b) = NetdataChild::start_with("CHILDB", parent.addr, KEY, true) else { return };
     for name in ["CHILDA", "CHILDB"] {
         parent.wait_log(30, &["stream: child '", name, "' connected from 127.0.0.1:", "new host"], 1);
     }
+
+    assert!(
+        wait_until(deadline_in(10), || b.error_log().contains("negotiated capabilities: V1 ")),
+        "CHILDB log:\n{}",
+        b.error_log()
+    );
 
     // system.cpu: every dimension, the hidden idle included, of the child's own host; the
     // percentages of one moment add up to 100.
