@@ -85,6 +85,8 @@ pub fn receive<R: Read + AsRawFd>(
     loop {
         let event = match reader.next(WAKE) {
             Ok(e) => e,
+            // A replaced connection's socket is shut down to wake it: say why it ended.
+            Err(_) if live.replaced() => return (End::Replaced, too_long),
             Err(e) => return (End::ReadError(e.to_string()), too_long),
         };
         let now = match event {
@@ -112,6 +114,7 @@ pub fn receive<R: Read + AsRawFd>(
                 next_check_ut = now;
                 now
             }
+            ReadEvent::Eof if live.replaced() => return (End::Replaced, too_long),
             ReadEvent::Eof => return (End::Closed, too_long),
         };
         if now >= next_check_ut {

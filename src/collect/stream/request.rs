@@ -248,6 +248,27 @@ mod tests {
         );
     }
 
+    /// The request of a real netdata 1.37.1 child, as captured for the replay benchmark.
+    #[test]
+    fn the_captured_request_of_a_real_child_parses() {
+        let capture = include_bytes!("../../../tests/fixtures/stream/child.txt");
+        let len = request_len(capture).expect("the capture starts with the request");
+        assert!(capture[..len].windows(26).any(|w| w == b"OS_NAME=Debian GNU/Linux&N"), "unencoded spaces");
+        assert_eq!(
+            parse_request(&capture[..len]),
+            Ok(StreamRequest {
+                key: KEY.into(),
+                hostname: "CHILD".into(),
+                machine_guid: "7022436a-e979-11f1-b6a4-02fc00000001".into(),
+                update_every: 1,
+                os: "linux".into(),
+                tags: String::new(),
+                capabilities: Some(15352),
+            })
+        );
+        assert!(capture[len..].starts_with(b"CHART \"system.ip\" "));
+    }
+
     #[test]
     fn the_query_ends_at_the_last_http_marker() {
         // A value holding " HTTP/" itself must not cut the query short.

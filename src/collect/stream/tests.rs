@@ -311,6 +311,31 @@ fn the_streaming_children_chart_counts_connected_and_refused() {
     assert!(ok, "connected {} refused {}", chart.read().dims[0].last_collected_value, refused_seen);
 }
 
+/// A connection replaced by a newer one of the same machine stops reading and says why, even
+/// when its socket is still open.
+#[test]
+fn a_replaced_connection_stops_and_says_why() {
+    use super::receiver::{self, End, Limits};
+    use super::registry::{Registry, STALE_AFTER_MS};
+    let db = db();
+    let (host, _) =
+        db.host_by_guid(HostInfo { hostname: "c".into(), machine_guid: G1.into(), ..Default::default() });
+    let registry = Registry::new(5);
+    let now = Registry::now_ms();
+    let old = registry.admit(G1, 1, now - STALE_AFTER_MS, None).unwrap();
+    let (mut child_end, parent_end) = std::os::unix::net::UnixStream::pair().unwrap();
+    child_end.write_all(DEFINITIONS.as_bytes()).unwrap();
+    let _new = registry.admit(G1, 1, now, None).unwrap();
+    let mut session = Session::new(SessionConfig::new("stream/c", 1), host.clone());
+    let limits = Limits { timeout: Duration::from_secs(60), max_line: 1024 };
+    let started = Instant::now();
+    let (end, too_long) = receiver::receive(parent_end, &mut session, old.live(), limits, &Shutdown::new());
+    assert_eq!((end, too_long), (End::Replaced, 0));
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(session.stats().lines, 3, "lines already sent are applied first");
+    assert_eq!(host.chart_count(), 1);
+}
+
 /// A child that reconnects re-sends its definitions: the host and its charts are reused, and
 /// the time it was away stays empty. Driven with explicit times through the same calls the
 /// receiver makes.
