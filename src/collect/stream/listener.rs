@@ -124,7 +124,7 @@ pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<S
     if cfg.addresses.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "no [web] bind to address accepts streaming; add one without =ACL, or with =streaming",
+            "no [web] bind to address accepts streaming (each has an =ACL without 'streaming')",
         ));
     }
     let mut listeners = Vec::new();
