@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::collect::plugins_d::supervisor::{self, PluginEnv, SupervisorConfig, SupervisorHandle};
 use crate::collect::proc::{self as proc_collector, ProcConfig};
+use crate::collect::stream::{self, StreamConfig, StreamHandle};
 use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport};
 use crate::export::format::Source;
 use crate::export::instance::{self, InstanceConfig, InstanceHandle, LineFormat};
@@ -26,6 +27,8 @@ pub struct Agent {
     pub exporters: Vec<(String, InstanceHandle)>,
     proc: Option<JoinHandle<()>>,
     plugins: Option<SupervisorHandle>,
+    /// The listener for streaming children, when an API key is enabled.
+    pub stream: Option<StreamHandle>,
     shutdown: Shutdown,
 }
 
@@ -126,12 +129,27 @@ impl Agent {
             ..PluginEnv::default()
         };
         let plugins = Some(supervisor::start(sc, db.localhost(), shutdown.clone()));
-        Ok(Agent { db, exporters, proc, plugins, shutdown })
+        let stream = match StreamConfig::from_config(cfg, &db.localhost().info().machine_guid) {
+            Some(sc) => match stream::start(sc, db.clone(), shutdown.clone()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    // Stop what already runs before reporting.
+                    let agent = Agent { db, exporters, proc, plugins, stream: None, shutdown };
+                    agent.stop();
+                    return Err(StartError(format!("{e}; change [web] bind to")));
+                }
+            },
+            None => None,
+        };
+        Ok(Agent { db, exporters, proc, plugins, stream, shutdown })
     }
 
     /// Stop every thread: collectors first, then exporters (whose senders make one last attempt).
     pub fn stop(mut self) {
         self.shutdown.trigger();
+        if let Some(s) = self.stream.take() {
+            s.join();
+        }
         if let Some(p) = self.plugins.take() {
             p.join();
         }

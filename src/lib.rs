@@ -5,13 +5,15 @@
 //!
 //! ```text
 //!  collect/ ──(collect)──▶ rrd/ ──(read completed slots)──▶ export/
-//!  proc, plugins.d         hosts → charts → dimensions      select/compute → format → buffer → transport
+//!  proc, plugins.d,        hosts → charts → dimensions      select/compute → format → buffer → transport
+//!  streaming children
 //! ```
 //!
 //! # Layout
 //! * [`config`]: netdata.conf-style configuration; every error names `file:line`;
 //! * [`rrd`]: the round-robin store: storage numbers, charts, hosts;
-//! * [`collect`]: the `proc` collector and external plugins (plugins.d protocol);
+//! * [`collect`]: the `proc` collector, external plugins (plugins.d protocol) and netdata children
+//!   streaming in (parent mode);
 //! * [`shutdown`]: the stop signal every thread waits on;
 //! * [`export`]: exporter instances: windows, values, formats, outbox, transports;
 //! * [`selfmon`]: exporters' own counters charted into the store;

@@ -1,15 +1,17 @@
 //! Configuration: netdata.conf-style files, parsed into typed settings; every error names
 //! `file:line`.
 //!
-//! [`load`] reads the main file and an `exporting.conf` in the configuration directory, then
-//! calls [`parse`], which does no I/O: tests feed it string literals. All problems of a file are
-//! reported together. This module knows nothing of what the settings drive.
+//! [`load`] reads the main file and, in the configuration directory, `exporting.conf` and
+//! `stream.conf`, then calls [`parse_files`], which does no I/O: tests feed it string literals.
+//! All problems of a file are reported together. This module knows nothing of what the settings
+//! drive.
 //!
 //! * `ini`: the syntax (`[section]`, `key = value`, `#` comments), with line numbers;
 //! * `setting`: typed values (booleans, numbers, paths, ...) and the visit that lists a section's
 //!   keys once for reading, rendering and unknown-key warnings;
 //! * `agent`: `[global]`, `[directories]`, `[plugins]`;
 //! * `exporting`: `[backend]`, `[exporting:global]` and `[TYPE:NAME]` exporter sections;
+//! * `stream`: parent mode: `[web]`, `[stream]` and the API key sections of stream.conf;
 //! * `diag`: collected errors and warnings.
 
 mod agent;
@@ -17,6 +19,7 @@ mod diag;
 mod exporting;
 mod ini;
 mod setting;
+mod stream;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +31,10 @@ use std::path::{Path, PathBuf};
 pub use agent::{Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
 pub use exporting::{
     parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport, INSTANCE_TYPES,
+};
+pub use stream::{
+    parse_bind_to, BindTo, Stream, StreamKey, StreamKeyType, Web, DEFAULT_MAX_CHILDREN,
+    DEFAULT_STREAM_TIMEOUT_SECONDS, DEFAULT_WEB_PORT,
 };
 
 use diag::Diagnostics;
@@ -49,6 +56,10 @@ pub struct Config {
     pub exporters: Vec<ExporterConfig>,
     /// `[host labels]`: `name = value` pairs in file order.
     pub host_labels: Vec<(String, String)>,
+    /// `[web]`: where streaming children connect.
+    pub web: Web,
+    /// `[stream]` and the API key sections (main file and `stream.conf`).
+    pub stream: Stream,
 }
 
 /// One configuration file's display name and text.
@@ -105,6 +116,10 @@ enum Role<'a> {
     Directories,
     Plugins,
     HostLabels,
+    Web,
+    Stream,
+    /// A section named after a UUID: a stream API key or machine GUID.
+    StreamKey,
     /// Read elsewhere, or later: no warning.
     Accepted,
     Backend,
@@ -119,10 +134,12 @@ fn role(name: &str) -> Role<'_> {
         "directories" => Role::Directories,
         "plugins" => Role::Plugins,
         "host labels" => Role::HostLabels,
-        "web" | "stream" | "logs" => Role::Accepted,
+        "web" => Role::Web,
+        "stream" => Role::Stream,
+        "logs" => Role::Accepted,
         "backend" => Role::Backend,
         "exporting:global" => Role::ExportingGlobal,
-        _ if is_uuid(name) => Role::Accepted,
+        _ if is_uuid(name) => Role::StreamKey,
         _ => match exporting::split_section(name) {
             Some((kind, instance)) => match ConnectorKind::from_type(kind) {
                 Some(kind) => Role::Instance(kind, instance),
@@ -153,9 +170,23 @@ fn directory_of(name: &str) -> PathBuf {
 
 /// Parse the main file and, when present, `exporting.conf`. Pure: no I/O.
 pub fn parse(main: Source, exporting: Option<Source>, defaults: &Defaults) -> Result<Loaded, Errors> {
+    parse_files(main, exporting, None, defaults)
+}
+
+/// Parse the main file and, when present, `exporting.conf` and `stream.conf`. Pure: no I/O.
+///
+/// `stream.conf` holds `[stream]` and the sections named after an API key or machine GUID; where
+/// it and the main file both set a key of the same section, `stream.conf` wins.
+pub fn parse_files(
+    main: Source,
+    exporting: Option<Source>,
+    stream_conf: Option<Source>,
+    defaults: &Defaults,
+) -> Result<Loaded, Errors> {
     let mut diag = Diagnostics::default();
     let main_ini = ini::parse(&main.name, &main.text, &mut diag);
     let exporting_ini = exporting.map(|s| ini::parse(&s.name, &s.text, &mut diag));
+    let stream_ini = stream_conf.map(|s| ini::parse(&s.name, &s.text, &mut diag));
 
     let file = main_ini.file.as_str();
     let mut global = Global::new(defaults.hostname.clone());
@@ -164,6 +195,25 @@ pub fn parse(main: Source, exporting: Option<Source>, defaults: &Defaults) -> Re
     let mut host_labels = Vec::new();
     let mut found = Vec::new();
     let mut globals = Vec::new();
+    let mut web = Web::default();
+    // `(file, section)` chains, stream.conf first: the first holding a key gives its value.
+    let mut stream_chain: Vec<(&str, &Section)> = Vec::new();
+    let mut key_chains: Vec<Vec<(&str, &Section)>> = Vec::new();
+    if let Some(ini) = &stream_ini {
+        let file = ini.file.as_str();
+        for section in &ini.sections {
+            match role(&section.name) {
+                Role::Stream => stream_chain.push((file, section)),
+                Role::StreamKey => key_chains.push(vec![(file, section)]),
+                _ => unknown_section(
+                    &mut diag,
+                    file,
+                    section,
+                    " (stream.conf holds [stream] and sections named after an API key or machine GUID)",
+                ),
+            }
+        }
+    }
     for section in &main_ini.sections {
         match role(&section.name) {
             Role::Global => agent::read_section(&mut global, file, section, &mut diag),
@@ -172,6 +222,12 @@ pub fn parse(main: Source, exporting: Option<Source>, defaults: &Defaults) -> Re
             Role::HostLabels => {
                 host_labels = section.entries.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
             }
+            Role::Web => agent::read_section(&mut web, file, section, &mut diag),
+            Role::Stream => stream_chain.push((file, section)),
+            Role::StreamKey => match key_chains.iter_mut().find(|c| c[0].1.name == section.name) {
+                Some(chain) => chain.push((file, section)),
+                None => key_chains.push(vec![(file, section)]),
+            },
             Role::Accepted => {}
             Role::Backend => found.push(Found { file, section, instance: None }),
             Role::ExportingGlobal => globals.push((file, section)),
@@ -198,6 +254,9 @@ pub fn parse(main: Source, exporting: Option<Source>, defaults: &Defaults) -> Re
         }
     }
     let exporters = exporting::read(&found, &globals, &mut diag);
+    let mut stream = Stream::default();
+    stream::read_stream(&mut stream, &stream_chain, &mut diag);
+    stream.keys = key_chains.iter().map(|chain| stream::read_key(chain, &mut diag)).collect();
 
     let (errors, warnings) = diag.finish();
     if !errors.is_empty() {
@@ -211,6 +270,8 @@ pub fn parse(main: Source, exporting: Option<Source>, defaults: &Defaults) -> Re
             plugins,
             exporters,
             host_labels,
+            web,
+            stream,
         },
         warnings,
     })
@@ -231,26 +292,31 @@ fn config_directory(path: &Path, text: &str) -> PathBuf {
     }
 }
 
-/// Read the main configuration file at `path`, and `exporting.conf` from the configuration
-/// directory when it exists, then [`parse`] them with this host's hostname as default.
+/// Read the main configuration file at `path`, and `exporting.conf` and `stream.conf` from the
+/// configuration directory when they exist, then [`parse_files`] them with this host's hostname
+/// as default.
 pub fn load(path: &Path) -> Result<Loaded, Errors> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         Errors::one(format!("{name}: cannot read the configuration file: {e}; check the path"))
     })?;
-    let exporting_path = config_directory(path, &text).join("exporting.conf");
-    let exporting = match std::fs::read_to_string(&exporting_path) {
-        Ok(text) => Some(Source { name: exporting_path.display().to_string(), text }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(Errors::one(format!(
-                "{}: cannot read: {e}; fix its permissions or remove it",
-                exporting_path.display()
-            )))
-        }
-    };
+    let dir = config_directory(path, &text);
+    let exporting = read_optional(&dir.join("exporting.conf"))?;
+    let stream_conf = read_optional(&dir.join("stream.conf"))?;
     let defaults = Defaults { hostname: system_hostname() };
-    parse(Source { name, text }, exporting, &defaults)
+    parse_files(Source { name, text }, exporting, stream_conf, &defaults)
+}
+
+/// The file at `path`, or `None` when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<Source>, Errors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(Source { name: path.display().to_string(), text })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Errors::one(format!(
+            "{}: cannot read: {e}; fix its permissions or remove it",
+            path.display()
+        ))),
+    }
 }
 
 /// The system's hostname, or `localhost` when it cannot be read.
@@ -285,6 +351,7 @@ impl Config {
         for (name, value) in &self.host_labels {
             setting::entry_line(&mut out, name, value);
         }
+        stream::render(&self.web, &self.stream, &mut out);
         for exporter in &self.exporters {
             exporting::render(exporter, &mut out);
         }

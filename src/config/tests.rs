@@ -102,6 +102,11 @@ fn an_empty_file_gives_every_default() {
             },
             exporters: Vec::new(),
             host_labels: Vec::new(),
+            web: Web {
+                bind_to: vec![BindTo { host: "127.0.0.1".to_string(), port: Some(19999), acl: None }],
+                default_port: 19999,
+            },
+            stream: Stream { max_children: 1000, timeout_seconds: 600, keys: Vec::new() },
         }
     );
 }
@@ -792,6 +797,14 @@ fn effective_shows_every_key_with_defaults() {
 
 [host labels]
 
+[web]
+    bind to = 127.0.0.1:19999
+    default port = 19999
+
+[stream]
+    max children = 1000
+    timeout seconds = 600
+
 [graphite:g]
     enabled = no
     destination = localhost:2003
@@ -834,6 +847,10 @@ fn located_nowhere(mut config: Config) -> Config {
         e.file = String::new();
         e.line = 0;
     }
+    for k in &mut config.stream.keys {
+        k.file = String::new();
+        k.line = 0;
+    }
     config
 }
 
@@ -844,6 +861,10 @@ fn effective_parses_back_to_the_same_configuration() {
          [directories]\nplugins = /opt/p\nconfig = /etc/r\n\
          [plugins]\nproc = no\napps = yes\ngo.d = no\nmax charts per plugin = 5\n\
          [host labels]\nroom = b12\nempty =\n\
+         [web]\nbind to = [::1]:20000 10.1.2.3=dashboard|streaming *\ndefault port = 7\n\
+         [stream]\nmax children = 3\ntimeout seconds = 9\n\
+         [11111111-2222-3333-4444-55555555aaaa]\nenabled = yes\nallow from = 10.*\n\
+         [aaaaaaaa-2222-3333-4444-555555555555]\ntype = machine\nenabled = no\n\
          [backend]\nenabled = yes\ntype = opentsdb:telnet\ndestination = udp:[::1]:4000 h\n\
          data source = raw\nhostname = alias\nusername = u\npassword = secret\n\
          tls ca file = /ca.pem\n",
@@ -863,6 +884,161 @@ fn effective_parses_back_to_the_same_configuration() {
     let mut expected = located_nowhere(original);
     expected.exporters[0].password = Some("********".to_string());
     assert_eq!(located_nowhere(again.config), expected);
+}
+
+// ---------------------------------------------------------------- parent mode: [web], [stream], API keys
+
+fn parse3(main: &str, stream_conf: &str) -> Result<Loaded, Errors> {
+    parse_files(source("rrdpipe.conf", main), None, Some(source("stream.conf", stream_conf)), &defaults())
+}
+
+const KEY: &str = "11111111-2222-3333-4444-55555555aaaa";
+const GUID: &str = "aaaaaaaa-2222-3333-4444-555555555555";
+
+#[test]
+fn api_keys_are_read_from_stream_conf_and_the_main_file_with_netdatas_defaults() {
+    let loaded = parse3(
+        &format!("[{KEY}]\nenabled = no\nallow from = 10.*\n[{GUID}]\ntype = machine\n"),
+        &format!("[stream]\nmax children = 5\n[{KEY}]\ntype = api\nenabled = yes\n\n[22222222-2222-3333-4444-555555555555]\n"),
+    )
+    .unwrap();
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    let s = &loaded.config.stream;
+    assert_eq!((s.max_children, s.timeout_seconds), (5, 600));
+    let keys: Vec<(&str, StreamKeyType, bool, &str, &str, usize)> = s
+        .keys
+        .iter()
+        .map(|k| (k.uuid.as_str(), k.key_type, k.enabled, k.allow_from.as_str(), k.file.as_str(), k.line))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            // stream.conf wins where both set a key; the main file fills in the rest.
+            (KEY, StreamKeyType::Api, true, "10.*", "stream.conf", 3),
+            // An API key is disabled unless enabled.
+            ("22222222-2222-3333-4444-555555555555", StreamKeyType::Api, false, "*", "stream.conf", 7),
+            // A machine section is enabled unless disabled.
+            (GUID, StreamKeyType::Machine, true, "*", "rrdpipe.conf", 4),
+        ]
+    );
+    assert!(s.any_api_key_enabled());
+}
+
+#[test]
+fn no_enabled_api_key_means_no_listener() {
+    let s = parse3("", &format!("[{KEY}]\ntype = api\n[{GUID}]\ntype = machine\n")).unwrap().config.stream;
+    assert!(!s.any_api_key_enabled());
+    assert!(!ok("").config.stream.any_api_key_enabled());
+}
+
+#[test]
+fn stream_limits_come_from_stream_conf_before_the_main_file() {
+    let s = parse3("[stream]\nmax children = 7\ntimeout seconds = 30\n", "[stream]\ntimeout seconds = 60\n")
+        .unwrap()
+        .config
+        .stream;
+    assert_eq!((s.max_children, s.timeout_seconds), (7, 60));
+}
+
+#[test]
+fn stream_and_key_sections_report_bad_values_and_unknown_keys() {
+    let e = parse3(
+        "[stream]\nmax children = 0\n",
+        &format!("[{KEY}]\ntype = apikey\nenabled = maybe\ndefault history = 3600\n"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.errors,
+        vec![
+            "rrdpipe.conf:2: max children = \"0\": expected a whole number of children ≥ 1",
+            "stream.conf:2: type = \"apikey\": unknown type. Choose from: api (an API key), machine (a machine GUID)",
+            "stream.conf:3: enabled = \"maybe\": expected yes or no (or true/false, on/off, 1/0)",
+        ]
+    );
+    assert_eq!(e.warnings, vec![format!("stream.conf:4: unknown key 'default history' in [{KEY}]; ignored")]);
+}
+
+#[test]
+fn netdatas_sending_keys_in_stream_are_accepted_and_enabling_them_is_warned_about() {
+    let loaded = parse3(
+        "",
+        "[stream]\nenabled = yes\ndestination = parent:19999\napi key = x\ntimeout seconds = 60\n\
+         buffer size bytes = 1048576\nsome key = 1\n[web]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            "stream.conf:2: [stream] enabled = yes asks to send to a parent, which rrdpipe does not do; \
+             its sending keys are ignored (children stream to rrdpipe through the API key sections)",
+            "stream.conf:7: unknown key 'some key' in [stream]; ignored",
+            "stream.conf:8: unknown section [web]; ignored (stream.conf holds [stream] and sections \
+             named after an API key or machine GUID)",
+        ]
+    );
+    assert_eq!(loaded.config.stream.timeout_seconds, 60);
+}
+
+#[test]
+fn bind_to_accepts_netdatas_forms() {
+    let b = |host: &str, port: Option<u16>, acl: Option<&str>| BindTo {
+        host: host.to_string(),
+        port,
+        acl: acl.map(str::to_string),
+    };
+    let list =
+        parse_bind_to("* 127.0.0.1:19998, [::1]:7 [::] 10.0.0.1=dashboard host:9=streaming|badges").unwrap();
+    assert_eq!(
+        list,
+        vec![
+            b("*", None, None),
+            b("127.0.0.1", Some(19998), None),
+            b("::1", Some(7), None),
+            b("::", None, None),
+            b("10.0.0.1", None, Some("dashboard")),
+            b("host", Some(9), Some("streaming|badges")),
+        ]
+    );
+    let web = Web { bind_to: list, default_port: 19999 };
+    // The dashboard-only entry does not take streams.
+    assert_eq!(
+        web.streaming_addresses(),
+        vec!["0.0.0.0:19999", "127.0.0.1:19998", "[::1]:7", "[::]:19999", "host:9"]
+    );
+    let text: Vec<String> = web.bind_to.iter().map(BindTo::to_string).collect();
+    assert_eq!(text.join(" "), "* 127.0.0.1:19998 [::1]:7 [::] 10.0.0.1=dashboard host:9=streaming|badges");
+}
+
+#[test]
+fn bad_bind_to_entries_say_what_to_write() {
+    let cases = [
+        ("", "expected at least one address, e.g. 127.0.0.1:19999"),
+        ("unix:/run/n.sock", "'unix:/run/n.sock': unix sockets are not supported; list TCP addresses only"),
+        ("::1", "'::1' looks like an IPv6 address; put it in brackets, e.g. [::1]"),
+        ("[::1", "'[::1' has no closing ] after the IPv6 address"),
+        (":80", "':80' has no host; write HOST[:PORT], or *:PORT for every address"),
+        ("h:0", "'h:0': port '0' is not a number from 1 to 65535"),
+        ("h:http", "'h:http': port 'http' is not a number from 1 to 65535"),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(parse_bind_to(text), Err(expected.to_string()), "{text:?}");
+    }
+    assert_eq!(
+        error("[web]\nbind to = h:x\n"),
+        "rrdpipe.conf:2: bind to = \"h:x\": 'h:x': port 'x' is not a number from 1 to 65535"
+    );
+}
+
+#[test]
+fn load_reads_stream_conf_beside_the_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("rrdpipe.conf");
+    std::fs::write(&main, "[web]\nbind to = 127.0.0.1:20001\n").unwrap();
+    std::fs::write(dir.path().join("stream.conf"), format!("[{KEY}]\nenabled = yes\n")).unwrap();
+    let config = load(&main).unwrap().config;
+    assert!(config.stream.any_api_key_enabled());
+    assert_eq!(config.stream.keys[0].file, dir.path().join("stream.conf").display().to_string());
+    assert_eq!(config.web.streaming_addresses(), vec!["127.0.0.1:20001"]);
 }
 
 // ---------------------------------------------------------------- load

@@ -1,0 +1,277 @@
+//! Who may stream: API keys, machine GUIDs and peer addresses, decided from the configuration.
+//!
+//! One job: answer "may this request from this address stream here?" with a [`Refusal`] that
+//! says why not, which reply the child gets, and what to change. It is pure: no sockets, no
+//! clock, no store; who is already connected is [`super::registry`]'s business.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use super::request::{
+    RequestError, StreamRequest, REPLY_ALREADY_STREAMING, REPLY_NOT_PERMITTED, REPLY_SAME_LOCALHOST,
+};
+use crate::config::{Stream, StreamKeyType};
+use crate::export::pattern::SimplePattern;
+
+/// Why a child was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request was not understood.
+    BadRequest(RequestError),
+    /// No section is named after the API key.
+    UnknownKey(String),
+    /// The API key's section has `enabled = no` (the default).
+    KeyDisabled(String),
+    /// The key names a `type = machine` section, not an API key.
+    NotAnApiKey(String),
+    /// The API key's `allow from` does not match the peer.
+    KeyNotFromHere {
+        /// The key.
+        key: String,
+        /// The key's `allow from`.
+        allow_from: String,
+    },
+    /// The child's machine GUID section has `enabled = no`.
+    MachineDisabled,
+    /// The machine GUID section's `allow from` does not match the peer.
+    MachineNotFromHere {
+        /// The section's `allow from`.
+        allow_from: String,
+    },
+    /// The child is this agent (same machine GUID).
+    SameLocalhost,
+    /// The machine GUID has a live connection already.
+    AlreadyStreaming,
+    /// `[stream] max children` children are connected.
+    TooManyChildren(usize),
+}
+
+impl Refusal {
+    /// The exact bytes the child is answered with.
+    pub fn reply(&self) -> &'static [u8] {
+        match self {
+            Refusal::SameLocalhost => REPLY_SAME_LOCALHOST,
+            Refusal::AlreadyStreaming => REPLY_ALREADY_STREAMING,
+            _ => REPLY_NOT_PERMITTED,
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::BadRequest(e) => write!(f, "{e}"),
+            Refusal::UnknownKey(k) => {
+                write!(
+                    f,
+                    "API key {k} is not configured; add a [{k}] section with type = api and enabled = yes"
+                )
+            }
+            Refusal::KeyDisabled(k) => {
+                write!(f, "API key {k} is not enabled; set enabled = yes in its [{k}] section")
+            }
+            Refusal::NotAnApiKey(k) => {
+                write!(f, "{k} is configured as a machine GUID (type = machine), not as an API key")
+            }
+            Refusal::KeyNotFromHere { key, allow_from } => {
+                write!(f, "API key {key} is not allowed from this address (allow from = {allow_from})")
+            }
+            Refusal::MachineDisabled => {
+                f.write_str("its machine GUID section has enabled = no; set enabled = yes to accept it")
+            }
+            Refusal::MachineNotFromHere { allow_from } => {
+                write!(f, "its machine GUID is not allowed from this address (allow from = {allow_from})")
+            }
+            Refusal::SameLocalhost => f.write_str("it is this agent itself (same machine GUID)"),
+            Refusal::AlreadyStreaming => f.write_str(
+                "this machine GUID is already streaming here (two children with the same GUID, \
+                 or a reconnect before the old connection was noticed gone)",
+            ),
+            Refusal::TooManyChildren(max) => {
+                write!(f, "{max} children are connected, the maximum; raise [stream] max children")
+            }
+        }
+    }
+}
+
+/// One UUID-named section, ready to match.
+#[derive(Clone, Debug)]
+struct Rule {
+    uuid: String,
+    key_type: StreamKeyType,
+    enabled: bool,
+    allow_from_text: String,
+    allow_from: SimplePattern,
+}
+
+/// The access rules of the configuration.
+#[derive(Clone, Debug)]
+pub struct Access {
+    rules: Vec<Rule>,
+    local_guid: String,
+}
+
+impl Access {
+    /// Rules from the `[UUID]` sections of `stream`; `local_guid` is this agent's machine GUID
+    /// (empty when it has none).
+    pub fn new(stream: &Stream, local_guid: &str) -> Access {
+        let rules = stream
+            .keys
+            .iter()
+            .map(|k| Rule {
+                uuid: k.uuid.to_ascii_lowercase(),
+                key_type: k.key_type,
+                enabled: k.enabled,
+                allow_from_text: k.allow_from.clone(),
+                allow_from: SimplePattern::new(&k.allow_from),
+            })
+            .collect();
+        Access { rules, local_guid: local_guid.to_ascii_lowercase() }
+    }
+
+    fn rule(&self, uuid: &str) -> Option<&Rule> {
+        let uuid = uuid.to_ascii_lowercase();
+        self.rules.iter().find(|r| r.uuid == uuid)
+    }
+
+    /// Whether `req`, from `peer`, may stream here. Keys and GUIDs compare without regard to
+    /// case.
+    pub fn check(&self, req: &StreamRequest, peer: IpAddr) -> Result<(), Refusal> {
+        let ip = peer.to_string();
+        let key = &req.key;
+        match self.rule(key) {
+            None => return Err(Refusal::UnknownKey(key.clone())),
+            Some(r) if r.key_type != StreamKeyType::Api => return Err(Refusal::NotAnApiKey(key.clone())),
+            Some(r) if !r.enabled => return Err(Refusal::KeyDisabled(key.clone())),
+            Some(r) if !r.allow_from.matches(&ip) => {
+                return Err(Refusal::KeyNotFromHere {
+                    key: key.clone(),
+                    allow_from: r.allow_from_text.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+        if !self.local_guid.is_empty() && req.machine_guid.eq_ignore_ascii_case(&self.local_guid) {
+            return Err(Refusal::SameLocalhost);
+        }
+        match self.rule(&req.machine_guid) {
+            Some(r) if r.key_type == StreamKeyType::Machine && !r.enabled => Err(Refusal::MachineDisabled),
+            Some(r) if r.key_type == StreamKeyType::Machine && !r.allow_from.matches(&ip) => {
+                Err(Refusal::MachineNotFromHere { allow_from: r.allow_from_text.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StreamKey;
+
+    const KEY: &str = "11111111-2222-3333-4444-555555555555";
+    const GUID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+    fn key(uuid: &str, key_type: StreamKeyType, enabled: bool, allow_from: &str) -> StreamKey {
+        StreamKey {
+            uuid: uuid.into(),
+            key_type,
+            enabled,
+            allow_from: allow_from.into(),
+            file: "stream.conf".into(),
+            line: 1,
+        }
+    }
+
+    fn access(keys: Vec<StreamKey>, local: &str) -> Access {
+        Access::new(&Stream { keys, ..Stream::default() }, local)
+    }
+
+    fn req(key: &str, guid: &str) -> StreamRequest {
+        StreamRequest {
+            key: key.into(),
+            hostname: "child".into(),
+            machine_guid: guid.into(),
+            update_every: 1,
+            ..StreamRequest::default()
+        }
+    }
+
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 7));
+
+    #[test]
+    fn an_enabled_api_key_is_accepted_in_any_case() {
+        let a = access(vec![key(KEY, StreamKeyType::Api, true, "*")], "");
+        assert_eq!(a.check(&req(KEY, GUID), HERE), Ok(()));
+        assert_eq!(a.check(&req(&KEY.to_uppercase(), GUID), HERE), Ok(()));
+    }
+
+    #[test]
+    fn wrong_disabled_or_misused_keys_are_refused_as_not_permitted() {
+        let other = "99999999-2222-3333-4444-555555555555";
+        let a = access(
+            vec![key(KEY, StreamKeyType::Api, false, "*"), key(other, StreamKeyType::Machine, true, "*")],
+            "",
+        );
+        let unknown = "00000000-0000-0000-0000-000000000000";
+        let cases = [
+            (unknown, Refusal::UnknownKey(unknown.into())),
+            (KEY, Refusal::KeyDisabled(KEY.into())),
+            (other, Refusal::NotAnApiKey(other.into())),
+        ];
+        for (k, expected) in cases {
+            let r = a.check(&req(k, GUID), HERE).unwrap_err();
+            assert_eq!(r, expected);
+            assert_eq!(r.reply(), b"You are not permitted to access this. Check the logs for more info.");
+        }
+        assert_eq!(
+            Refusal::UnknownKey(unknown.into()).to_string(),
+            "API key 00000000-0000-0000-0000-000000000000 is not configured; add a \
+             [00000000-0000-0000-0000-000000000000] section with type = api and enabled = yes"
+        );
+    }
+
+    #[test]
+    fn allow_from_matches_the_peer_address() {
+        let a = access(vec![key(KEY, StreamKeyType::Api, true, "10.* !*")], "");
+        assert_eq!(a.check(&req(KEY, GUID), HERE), Ok(()));
+        let far = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 1));
+        assert_eq!(
+            a.check(&req(KEY, GUID), far),
+            Err(Refusal::KeyNotFromHere { key: KEY.into(), allow_from: "10.* !*".into() })
+        );
+    }
+
+    #[test]
+    fn machine_sections_can_shut_out_one_child() {
+        let a = access(
+            vec![key(KEY, StreamKeyType::Api, true, "*"), key(GUID, StreamKeyType::Machine, false, "*")],
+            "",
+        );
+        assert_eq!(a.check(&req(KEY, GUID), HERE), Err(Refusal::MachineDisabled));
+        let a = access(
+            vec![key(KEY, StreamKeyType::Api, true, "*"), key(GUID, StreamKeyType::Machine, true, "127.*")],
+            "",
+        );
+        assert_eq!(
+            a.check(&req(KEY, GUID), HERE),
+            Err(Refusal::MachineNotFromHere { allow_from: "127.*".into() })
+        );
+        // A machine section never makes an unknown key acceptable.
+        let a = access(vec![key(GUID, StreamKeyType::Machine, true, "*")], "");
+        assert_eq!(a.check(&req(KEY, GUID), HERE), Err(Refusal::UnknownKey(KEY.into())));
+    }
+
+    #[test]
+    fn a_child_with_our_own_guid_is_told_so() {
+        let a = access(vec![key(KEY, StreamKeyType::Api, true, "*")], &GUID.to_uppercase());
+        let r = a.check(&req(KEY, GUID), HERE).unwrap_err();
+        assert_eq!(r, Refusal::SameLocalhost);
+        assert_eq!(r.reply(), b"Don't hit me baby, you are trying to stream my localhost back");
+        assert_eq!(Refusal::AlreadyStreaming.reply(), b"This GUID is already streaming to this server");
+        assert_eq!(
+            Refusal::TooManyChildren(3).reply(),
+            b"You are not permitted to access this. Check the logs for more info."
+        );
+    }
+}

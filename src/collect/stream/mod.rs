@@ -1,0 +1,24 @@
+//! Parent mode: netdata agents ("children") stream their charts into this agent's store.
+//!
+//! A child connects to a `[web] bind to` address, sends one `STREAM` request naming its API key
+//! and identity, and, once answered, streams plugins.d lines (CHART, DIMENSION, BEGIN, SET, END,
+//! VARIABLE). Each child becomes a host of the store; its lines go through the same
+//! [`plugins_d::session::Session`](crate::collect::plugins_d::session::Session) as a local
+//! plugin's, so a child's charts are stored, and exported, exactly like local ones.
+//!
+//! * [`request`]: the `STREAM` request parser and netdata's exact replies; pure;
+//! * [`access`]: API keys, machine GUID sections and `allow from`; pure;
+//! * [`registry`]: one live connection per machine GUID, at most `max children`;
+//! * [`receiver`]: one child's read loop, from its socket into its session;
+//! * [`listener`]: the accepting thread, handshakes, and one thread per child.
+
+pub mod access;
+pub mod listener;
+pub mod receiver;
+pub mod registry;
+pub mod request;
+
+pub use listener::{start, StreamConfig, StreamHandle};
+
+#[cfg(test)]
+mod tests;

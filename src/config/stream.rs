@@ -1,0 +1,341 @@
+//! Parent-mode sections: `[web]` (where children connect), `[stream]` (limits on children) and
+//! netdata's stream.conf sections named after an API key or a machine GUID (who may stream).
+//!
+//! Each section's keys are listed once in its `visit`. Addresses are parsed here but never
+//! resolved or bound; this module knows nothing of sockets or of the streaming protocol.
+
+use std::fmt;
+
+use super::diag::Diagnostics;
+use super::ini::Section;
+use super::setting::{self, parse_bool, Bool, Kind, Settings, Text, Visit, Whole};
+
+/// The port of a `bind to` entry that gives none (`[web] default port`'s default).
+pub const DEFAULT_WEB_PORT: u16 = 19999;
+/// `[stream] max children` default.
+pub const DEFAULT_MAX_CHILDREN: usize = 1000;
+/// `[stream] timeout seconds` default.
+pub const DEFAULT_STREAM_TIMEOUT_SECONDS: u32 = 600;
+
+/// netdata's `[stream]` keys for sending to a parent: rrdpipe receives streams and never sends
+/// one, so they are accepted without a warning (but `enabled = yes` gets one).
+const SENDER_KEYS: &[&str] = &[
+    "enabled",
+    "destination",
+    "api key",
+    "ssl skip certificate verification",
+    "CApath",
+    "CAfile",
+    "send charts matching",
+    "buffer size bytes",
+    "reconnect delay seconds",
+    "initial clock resync iterations",
+    "enable compression",
+    "enable replication",
+    "default port",
+];
+
+/// One `bind to` entry: `HOST[:PORT][=ACL]`; the host is not resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindTo {
+    /// A host name or address without brackets; `*` means every IPv4 address.
+    pub host: String,
+    /// The port, if given (else `[web] default port`).
+    pub port: Option<u16>,
+    /// netdata's access list after `=` (`dashboard|streaming`), if given.
+    pub acl: Option<String>,
+}
+
+impl BindTo {
+    /// Whether children may stream here: no access list, or one naming `streaming`.
+    pub fn allows_streaming(&self) -> bool {
+        self.acl.as_deref().map_or(true, |acl| acl.split('|').any(|w| w.trim() == "streaming"))
+    }
+
+    /// `host:port` to bind, with `*` as `0.0.0.0` and IPv6 hosts in brackets.
+    pub fn address(&self, default_port: u16) -> String {
+        let port = self.port.unwrap_or(default_port);
+        match self.host.as_str() {
+            "*" => format!("0.0.0.0:{port}"),
+            h if h.contains(':') => format!("[{h}]:{port}"),
+            h => format!("{h}:{port}"),
+        }
+    }
+}
+
+impl fmt::Display for BindTo {
+    /// As it parses back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            f.write_str(&self.host)?;
+        }
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        if let Some(acl) = &self.acl {
+            write!(f, "={acl}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parse a `bind to` value: entries separated by spaces or commas, each `HOST[:PORT][=ACL]`
+/// with IPv6 addresses in brackets. On error, says what is wrong.
+pub fn parse_bind_to(text: &str) -> Result<Vec<BindTo>, String> {
+    let list = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(parse_bind_entry)
+        .collect::<Result<Vec<_>, _>>()?;
+    if list.is_empty() {
+        return Err(format!("expected at least one address, e.g. 127.0.0.1:{DEFAULT_WEB_PORT}"));
+    }
+    Ok(list)
+}
+
+fn parse_bind_entry(token: &str) -> Result<BindTo, String> {
+    if token.starts_with("unix:") {
+        return Err(format!("'{token}': unix sockets are not supported; list TCP addresses only"));
+    }
+    let (addr, acl) = match token.split_once('=') {
+        Some((addr, acl)) => (addr, Some(acl.to_string())),
+        None => (token, None),
+    };
+    let (host, port) = if let Some(bracketed) = addr.strip_prefix('[') {
+        let Some((host, after)) = bracketed.split_once(']') else {
+            return Err(format!("'{token}' has no closing ] after the IPv6 address"));
+        };
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(format!("'{token}' has '{after}' after ]; write [ADDRESS]:PORT")),
+            },
+        }
+    } else {
+        match addr.split_once(':') {
+            Some((_, port)) if port.contains(':') => {
+                return Err(format!(
+                    "'{token}' looks like an IPv6 address; put it in brackets, e.g. [{addr}]"
+                ))
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (addr, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("'{token}' has no host; write HOST[:PORT], or *:PORT for every address"));
+    }
+    let port = match port {
+        None => None,
+        Some(text) => Some(
+            text.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("'{token}': port '{text}' is not a number from 1 to 65535"))?,
+        ),
+    };
+    Ok(BindTo { host: host.to_string(), port, acl })
+}
+
+/// `bind to`.
+struct BindList;
+
+impl Kind<Vec<BindTo>> for BindList {
+    fn parse(&self, text: &str) -> Result<Vec<BindTo>, String> {
+        parse_bind_to(text)
+    }
+    fn render(&self, value: &Vec<BindTo>) -> String {
+        value.iter().map(BindTo::to_string).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// `[web]`: where children connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Web {
+    /// `bind to`: the addresses listened on (default `127.0.0.1:19999`).
+    pub bind_to: Vec<BindTo>,
+    /// `default port`: the port of `bind to` entries that give none (default 19999).
+    pub default_port: u16,
+}
+
+impl Default for Web {
+    fn default() -> Web {
+        Web {
+            bind_to: vec![BindTo { host: "127.0.0.1".to_string(), port: Some(DEFAULT_WEB_PORT), acl: None }],
+            default_port: DEFAULT_WEB_PORT,
+        }
+    }
+}
+
+impl Web {
+    /// The `host:port` addresses children may stream to, in configuration order.
+    pub fn streaming_addresses(&self) -> Vec<String> {
+        self.bind_to.iter().filter(|b| b.allows_streaming()).map(|b| b.address(self.default_port)).collect()
+    }
+}
+
+impl Settings for Web {
+    fn visit<V: Visit>(&mut self, v: &mut V) {
+        v.setting("bind to", &mut self.bind_to, &BindList);
+        let port = Whole { min: 1, max: Some(65535), unit: "port" };
+        v.setting("default port", &mut self.default_port, &port);
+    }
+}
+
+/// What a stream.conf section named after a UUID describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKeyType {
+    /// `type = api`: an API key children present (the default).
+    Api,
+    /// `type = machine`: one child, by machine GUID.
+    Machine,
+}
+
+impl StreamKeyType {
+    fn name(self) -> &'static str {
+        match self {
+            StreamKeyType::Api => "api",
+            StreamKeyType::Machine => "machine",
+        }
+    }
+}
+
+/// `type`.
+struct KeyTypes;
+
+impl Kind<StreamKeyType> for KeyTypes {
+    fn parse(&self, text: &str) -> Result<StreamKeyType, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "api" => Ok(StreamKeyType::Api),
+            "machine" => Ok(StreamKeyType::Machine),
+            _ => Err("unknown type. Choose from: api (an API key), machine (a machine GUID)".to_string()),
+        }
+    }
+    fn render(&self, value: &StreamKeyType) -> String {
+        value.name().to_string()
+    }
+}
+
+/// A stream.conf section named after a UUID: an API key or a machine GUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamKey {
+    /// The UUID naming the section.
+    pub uuid: String,
+    /// `type`: `api` (default) or `machine`.
+    pub key_type: StreamKeyType,
+    /// `enabled`: default `no` for an API key, `yes` for a machine (netdata's defaults).
+    pub enabled: bool,
+    /// `allow from`: simple pattern of peer IP addresses allowed (default `*`).
+    pub allow_from: String,
+    /// The file the section is in (the first one, when in both).
+    pub file: String,
+    /// The line of its header.
+    pub line: usize,
+}
+
+impl StreamKey {
+    fn new(uuid: &str, key_type: StreamKeyType, file: &str, line: usize) -> StreamKey {
+        StreamKey {
+            uuid: uuid.to_string(),
+            key_type,
+            enabled: key_type == StreamKeyType::Machine,
+            allow_from: "*".to_string(),
+            file: file.to_string(),
+            line,
+        }
+    }
+}
+
+impl Settings for StreamKey {
+    fn visit<V: Visit>(&mut self, v: &mut V) {
+        v.setting("type", &mut self.key_type, &KeyTypes);
+        v.setting("enabled", &mut self.enabled, &Bool);
+        v.setting("allow from", &mut self.allow_from, &Text);
+    }
+}
+
+/// `[stream]` limits on children, and who may stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    /// `max children`: children streaming at once; more are refused (default 1000).
+    pub max_children: usize,
+    /// `timeout seconds`: a child silent this long is disconnected (default 600).
+    pub timeout_seconds: u32,
+    /// The sections named after a UUID, in file order (stream.conf first).
+    pub keys: Vec<StreamKey>,
+}
+
+impl Default for Stream {
+    fn default() -> Stream {
+        Stream {
+            max_children: DEFAULT_MAX_CHILDREN,
+            timeout_seconds: DEFAULT_STREAM_TIMEOUT_SECONDS,
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl Stream {
+    /// Whether an API key is enabled, so that the listener has a reason to run.
+    pub fn any_api_key_enabled(&self) -> bool {
+        self.keys.iter().any(|k| k.key_type == StreamKeyType::Api && k.enabled)
+    }
+}
+
+impl Settings for Stream {
+    fn visit<V: Visit>(&mut self, v: &mut V) {
+        let children = Whole { min: 1, max: None, unit: "children" };
+        v.setting("max children", &mut self.max_children, &children);
+        let seconds = Whole { min: 1, max: None, unit: "seconds" };
+        v.setting("timeout seconds", &mut self.timeout_seconds, &seconds);
+    }
+}
+
+/// Read the `[stream]` sections (`(file, section)`, first wins) into `stream`'s limits.
+pub(crate) fn read_stream(stream: &mut Stream, chain: &[(&str, &Section)], diag: &mut Diagnostics) {
+    setting::read(stream, chain, diag);
+    let mut known = setting::known_keys(stream);
+    known.extend_from_slice(SENDER_KEYS);
+    for (file, section) in chain {
+        setting::warn_unknown(file, section, &known, diag);
+        if let Some(e) = section.get("enabled").filter(|e| parse_bool(&e.value) == Some(true)) {
+            diag.warn(
+                file,
+                e.line,
+                "[stream] enabled = yes asks to send to a parent, which rrdpipe does not do; \
+                 its sending keys are ignored (children stream to rrdpipe through the API key sections)",
+            );
+        }
+    }
+}
+
+/// Read one UUID-named section, found in `chain` (`(file, section)`, first wins).
+pub(crate) fn read_key(chain: &[(&str, &Section)], diag: &mut Diagnostics) -> StreamKey {
+    let (file, first) = chain[0];
+    // The type decides the defaults of the other keys, so it is read first.
+    let mut probe = StreamKey::new(&first.name, StreamKeyType::Api, file, first.line);
+    let mut quiet = Diagnostics::default();
+    setting::read(&mut probe, chain, &mut quiet);
+    let mut key = StreamKey::new(&first.name, probe.key_type, file, first.line);
+    setting::read(&mut key, chain, diag);
+    let known = setting::known_keys(&key);
+    for (file, section) in chain {
+        setting::warn_unknown(file, section, &known, diag);
+    }
+    key
+}
+
+/// Append `[web]`, `[stream]` and every UUID-named section.
+pub(crate) fn render(web: &Web, stream: &Stream, out: &mut String) {
+    out.push_str("\n[web]\n");
+    setting::render(web, out);
+    out.push_str("\n[stream]\n");
+    setting::render(stream, out);
+    for key in &stream.keys {
+        out.push_str(&format!("\n[{}]\n", key.uuid));
+        setting::render(key, out);
+    }
+}
