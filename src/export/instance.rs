@@ -504,4 +504,56 @@ mod tests {
         let mut f = Formatter::new(conf, 1000 * S);
         assert_eq!(text(&f.format_due(&db, 1010 * S)), vec![]);
     }
+
+    #[test]
+    fn http_connectors_get_whole_bodies_per_window_with_host_labels() {
+        let db = db();
+        let (c, _) = db.localhost().define_chart(&ChartDef::new("test.http", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        for t in 980..1030u64 {
+            c.collect(&[(0, 4)], t * S).unwrap();
+        }
+        let http = HttpSettings {
+            tls: false,
+            path: "/api/put".into(),
+            auth: None,
+            ca_file: None,
+            skip_verify: false,
+        };
+        let mut conf = cfg(LineFormat::Graphite, Source::Average, 10);
+        conf.connector = Connector::Http(BodyFormat::OpentsdbJson, http.clone());
+        conf.labels = vec![("room".into(), "b12".into())];
+        let mut f = Formatter::new(conf.clone(), 1000 * S);
+        f.format_due(&db, 1010 * S);
+        assert_eq!(
+            text(&f.format_due(&db, 1023 * S)),
+            vec![
+                (1010, r#"[{"metric":"netdata.test.http.v","timestamp":1010,"value":4.0000000,"tags":{"host":"h1","room":"b12"}}]"#.to_string()),
+                (1020, r#"[{"metric":"netdata.test.http.v","timestamp":1020,"value":4.0000000,"tags":{"host":"h1","room":"b12"}}]"#.to_string()),
+            ]
+        );
+        conf.connector = Connector::Http(BodyFormat::RemoteWrite, http);
+        let mut f = Formatter::new(conf, 1000 * S);
+        let out = f.format_due(&db, 1010 * S);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].timestamp, out[0].metrics), (1000, 1));
+        let req = crate::export::format::remote_write::decode(&out[0].bytes);
+        let labels: Vec<(&str, &str)> =
+            req.timeseries[0].labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("__name__", "netdata_test_http_average"),
+                ("chart", "test.http"),
+                ("dimension", "v"),
+                ("family", "test"),
+                ("instance", "h1"),
+                ("room", "b12"),
+            ]
+        );
+        assert_eq!(
+            (req.timeseries[0].samples[0].value, req.timeseries[0].samples[0].timestamp),
+            (4.0, 1_000_000)
+        );
+    }
 }

@@ -239,3 +239,86 @@ impl Sender {
         self.stats.set_buffered(self.delivery.pending_metrics(), self.delivery.pending_bytes());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::transport::http::testing::{dead_port, ep, server_on, settings};
+    use crate::export::transport::http::HttpTransport;
+    use std::sync::mpsc;
+
+    fn body(ts: i64, metrics: usize) -> Batch {
+        Batch { timestamp: ts, metrics, bytes: format!("[{ts}]").into_bytes() }
+    }
+
+    fn start(
+        port: u16,
+        buffer_on_failures: u32,
+    ) -> (mpsc::Sender<Batch>, Arc<Stats>, std::thread::JoinHandle<()>) {
+        let t = HttpTransport::new(
+            &settings(),
+            &[ep(port)],
+            &[],
+            Duration::from_secs(2),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let cfg = SenderConfig { name: "t".into(), timeout: Duration::from_secs(2), buffer_on_failures };
+        let stats = Arc::new(Stats::default());
+        let (tx, rx) = mpsc::channel();
+        let s = stats.clone();
+        let h = std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s));
+        (tx, stats, h)
+    }
+
+    fn wait(mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "condition not met within 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn http_bodies_wait_through_failed_intervals_and_go_in_order_once_the_server_is_up() {
+        let port = dead_port();
+        let (tx, stats, h) = start(port, 10);
+        tx.send(body(10, 1)).unwrap();
+        wait(|| stats.totals().failures == 1);
+        tx.send(body(20, 2)).unwrap();
+        wait(|| stats.totals().failures == 2);
+        assert_eq!(stats.buffered_metrics.load(std::sync::atomic::Ordering::Relaxed), 3);
+        let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) else {
+            return; // the port was taken meanwhile: nothing to test
+        };
+        let (_, rx, _) = server_on(l, vec![crate::export::transport::http::testing::OK]);
+        tx.send(Batch::default()).unwrap();
+        wait(|| stats.totals().sent_metrics == 3);
+        let bodies: Vec<Vec<u8>> = rx.try_iter().map(|(_, b)| b).collect();
+        assert_eq!(bodies, vec![b"[10]".to_vec(), b"[20]".to_vec()]);
+        let t = stats.totals();
+        assert_eq!((t.failures, t.lost_metrics, t.writes, t.reconnects), (2, 0, 2, 1));
+        drop(tx);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn more_failed_intervals_than_buffer_on_failures_drop_the_queue_counted() {
+        let (tx, stats, h) = start(dead_port(), 2);
+        for i in 1..=4u64 {
+            tx.send(body(i as i64 * 10, i as usize)).unwrap();
+            wait(|| stats.totals().failures == i);
+            if i == 3 {
+                // The third consecutive failure is more than 2: bodies 1 to 3 are dropped.
+                let t = stats.totals();
+                assert_eq!((t.lost_metrics, t.lost_bytes, t.discards), (6, 12, 1));
+            }
+        }
+        assert_eq!(stats.buffered_metrics.load(std::sync::atomic::Ordering::Relaxed), 4);
+        // Shutdown: one last attempt fails too, and the rest is dropped, counted.
+        drop(tx);
+        h.join().unwrap();
+        let t = stats.totals();
+        assert_eq!((t.lost_metrics, t.lost_bytes, t.discards, t.sent_metrics), (10, 16, 2, 0));
+    }
+}

@@ -169,3 +169,97 @@ fn sample(a: &Answer) -> String {
         format!(": '{}'", a.sample)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::stats::Stats;
+    use crate::export::transport::http::testing::{ep, server, settings, OK};
+    use std::time::Duration;
+
+    fn body(ts: i64, metrics: usize, text: &str) -> Batch {
+        Batch { timestamp: ts, metrics, bytes: text.as_bytes().to_vec() }
+    }
+
+    fn attempt(d: &mut HttpDelivery, stats: &Stats, down: &mut Persisting) -> bool {
+        let mut a = Attempt {
+            name: "t",
+            stats,
+            timeout: Duration::from_secs(5),
+            deadline: Instant::now() + Duration::from_secs(5),
+            down,
+        };
+        d.deliver(&mut a)
+    }
+
+    #[test]
+    fn retryable_statuses_keep_the_body_refusals_drop_it_and_everything_is_counted() {
+        const UNAVAILABLE: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy";
+        const BAD: &str = "HTTP/1.1 400 Bad Request\r\nContent-Length: 7\r\n\r\nbad row";
+        let (port, rx, conns) = server(vec![UNAVAILABLE, OK, BAD, OK]);
+        let t = HttpTransport::new(
+            &settings(),
+            &[ep(port)],
+            &[],
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let mut d = HttpDelivery::new(t);
+        d.push(body(10, 3, "[a,b,c]"));
+        d.push(body(10, 2, "[d,e]"));
+        d.push(body(20, 1, "[f]"));
+        let stats = Stats::default();
+        let mut down = Persisting::default();
+        // The first body meets a 503: nothing is lost, nothing more is tried this interval.
+        assert!(!attempt(&mut d, &stats, &mut down));
+        assert_eq!((d.pending_metrics(), d.pending_bytes()), (6, 15));
+        // Next interval: the first body again (204), the second is refused (400), the third
+        // goes (204).
+        assert!(attempt(&mut d, &stats, &mut down));
+        assert_eq!((d.pending_metrics(), d.pending_bytes()), (0, 0));
+        let bodies: Vec<Vec<u8>> = rx.try_iter().map(|(_, b)| b).collect();
+        assert_eq!(
+            bodies,
+            vec![b"[a,b,c]".to_vec(), b"[a,b,c]".to_vec(), b"[d,e]".to_vec(), b"[f]".to_vec()]
+        );
+        let t = stats.totals();
+        assert_eq!((t.sent_metrics, t.sent_bytes, t.writes), (4, 10, 2));
+        assert_eq!((t.lost_metrics, t.lost_bytes, t.discards), (2, 5, 1));
+        assert_eq!(t.failures, 1, "the refusal; failed intervals are counted by the sender loop");
+        assert_eq!(t.reads, 4);
+        let received = UNAVAILABLE.len() + OK.len() + BAD.len() + OK.len();
+        assert_eq!(t.received_bytes, received as u64);
+        assert_eq!(t.reconnects, 1);
+        assert_eq!(conns.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_attempt_stops_at_its_deadline_and_resumes_next_interval() {
+        let (port, rx, _) = server(vec![OK]);
+        let t = HttpTransport::new(
+            &settings(),
+            &[ep(port)],
+            &[],
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let mut d = HttpDelivery::new(t);
+        d.push(body(10, 1, "[a]"));
+        d.push(body(20, 1, "[b]"));
+        let stats = Stats::default();
+        let mut down = Persisting::default();
+        let mut a = Attempt {
+            name: "t",
+            stats: &stats,
+            timeout: Duration::from_secs(5),
+            deadline: Instant::now(),
+            down: &mut down,
+        };
+        assert!(!d.deliver(&mut a));
+        assert_eq!(d.pending_metrics(), 2);
+        assert!(attempt(&mut d, &stats, &mut down));
+        assert_eq!(rx.try_iter().map(|(_, b)| b).collect::<Vec<_>>(), vec![b"[a]".to_vec(), b"[b]".to_vec()]);
+    }
+}

@@ -269,32 +269,40 @@ impl HttpTransport {
     }
 }
 
+/// A scripted HTTP server for tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::mpsc;
 
-    fn settings() -> HttpSettings {
+    pub(crate) fn settings() -> HttpSettings {
         HttpSettings { tls: false, path: "/api/put".into(), auth: None, ca_file: None, skip_verify: false }
     }
 
-    fn ep(port: u16) -> Endpoint {
+    pub(crate) fn ep(port: u16) -> Endpoint {
         Endpoint { udp: false, host: "127.0.0.1".into(), port }
     }
 
-    fn dead_port() -> u16 {
+    pub(crate) fn dead_port() -> u16 {
         TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
     }
 
     /// One received request: the head's lines and the body.
-    type Request = (Vec<String>, Vec<u8>);
+    pub(crate) type Request = (Vec<String>, Vec<u8>);
 
     /// Serves every connection on its own thread, answering each request with the next of
     /// `answers` (the last one repeats); sends each request and a connection count.
-    fn server(answers: Vec<&'static str>) -> (u16, mpsc::Receiver<Request>, Arc<AtomicU64>) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    pub(crate) fn server(answers: Vec<&'static str>) -> (u16, mpsc::Receiver<Request>, Arc<AtomicU64>) {
+        server_on(TcpListener::bind("127.0.0.1:0").unwrap(), answers)
+    }
+
+    /// [`server`] on a listener the caller bound.
+    pub(crate) fn server_on(
+        l: TcpListener,
+        answers: Vec<&'static str>,
+    ) -> (u16, mpsc::Receiver<Request>, Arc<AtomicU64>) {
         let port = l.local_addr().unwrap().port();
         let (tx, rx) = mpsc::channel();
         let conns = Arc::new(AtomicU64::new(0));
@@ -350,7 +358,14 @@ mod tests {
         }
     }
 
-    const OK: &str = "HTTP/1.1 204 No Content\r\n\r\n";
+    pub(crate) const OK: &str = "HTTP/1.1 204 No Content\r\n\r\n";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn posts_the_body_with_its_headers_and_reuses_the_connection() {
