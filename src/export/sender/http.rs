@@ -98,7 +98,7 @@ impl Delivery for HttpDelivery {
                 Err(e) => {
                     if a.down.occur(Instant::now()) {
                         tracing::error!(
-                            "exporter '{}': no destination answered ({}); keeping {} metrics buffered and retrying every interval{}",
+                            "exporter '{}': cannot send to any destination ({}); keeping {} metrics buffered and retrying every interval{}",
                             a.name,
                             e.errors.join("; "),
                             self.queue.pending_metrics(),
