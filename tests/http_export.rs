@@ -449,15 +449,19 @@ fn check_json_objects(run: &Running, objects: &[serde_json::Value], every: i64) 
 fn json_http_and_json_lines_carry_host_labels_and_basic_auth_never_logs_the_password() {
     let rec = Recorder::start();
     let (line_port, lines) = line_receiver();
+    let (bare_port, bare) = line_receiver();
     let mut run = start(&format!(
         "[json:http:jh]\n    enabled = yes\n    destination = 127.0.0.1:{}\n    update every = 2\n    \
          send charts matching = test.a1\n    username = alice\n    password = s3cr3t!pass\n\
          [json:jl]\n    enabled = yes\n    destination = tcp:127.0.0.1:{line_port}\n    update every = 2\n    \
-         send charts matching = test.a1\n",
+         send charts matching = test.a1\n\
+         [json:bare]\n    enabled = yes\n    destination = tcp:127.0.0.1:{bare_port}\n    update every = 2\n    \
+         send charts matching = test.a1\n    send configured labels = no\n",
         rec.port
     ));
     run.wait_sent("jh", 2 * 4, 30);
     run.wait_sent("jl", 2 * 4, 30);
+    run.wait_sent("bare", 2, 30);
     let totals = run.stop();
 
     let requests = rec.requests();
@@ -480,6 +484,15 @@ fn json_http_and_json_lines_carry_host_labels_and_basic_auth_never_logs_the_pass
     let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
     let objects: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(check_json_objects(&run, &objects, 2) as u64, totals["jl"].sent_metrics);
+
+    // `send configured labels = no`: the same objects, without labels.
+    let text = String::from_utf8(bare.lock().unwrap().clone()).unwrap();
+    assert!(!text.is_empty());
+    for l in text.lines() {
+        let o: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(o["hostname"], HOST);
+        assert!(o.get("labels").is_none(), "{l}");
+    }
 
     let all = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
     assert!(!all.contains("s3cr3t"), "the password appears in the logs");
@@ -608,7 +621,7 @@ impl BlackHole {
 }
 
 #[test]
-fn several_instances_with_different_filters_each_get_exactly_theirs_and_a_dead_one_slows_none() {
+fn several_instances_with_different_filters_each_get_exactly_theirs_with_labels_and_a_dead_one_slows_none() {
     let Some(vm) = VictoriaMetrics::start() else {
         return;
     };
@@ -617,32 +630,40 @@ fn several_instances_with_different_filters_each_get_exactly_theirs_and_a_dead_o
         "[graphite:g]\n    enabled = yes\n    destination = {}\n    update every = 2\n    send charts matching = test.a*\n\
          {}\
          [opentsdb:http:o]\n    enabled = yes\n    destination = {}\n    update every = 2\n    send charts matching = test.c*\n\
+         [opentsdb:t]\n    enabled = yes\n    destination = {}\n    update every = 2\n    prefix = telnet\n    \
+         send charts matching = test.c*\n\
          [prometheus_remote_write:dead]\n    enabled = yes\n    destination = 127.0.0.1:{}\n    update every = 2\n    \
          timeout ms = 20000\n",
         vm.graphite_addr(),
         remote_write_section("rw", &vm.http_addr().to_string(), "test.b*"),
         vm.opentsdb_http_addr(),
+        vm.opentsdb_addr(),
         hole.port,
     ));
     // Four windows each, while the dead destination holds its sender in a 20 s request.
     run.wait_sent("g", 2 * 4, 14);
     run.wait_sent("rw", 4, 14);
     run.wait_sent("o", 2 * 4, 14);
+    run.wait_sent("t", 2 * 4, 14);
     assert_eq!(run.stats("dead").totals().sent_metrics, 0);
     hole.kill();
     let totals = run.stop();
 
-    let all = vm.export_wait(
-        r#"{__name__=~".+"}"#,
-        (totals["g"].sent_metrics + totals["rw"].sent_metrics + totals["o"].sent_metrics) as usize,
-    );
+    let working = ["g", "rw", "o", "t"];
+    let sent: u64 = working.iter().map(|n| totals[*n].sent_metrics).sum();
+    let all = vm.export_wait(r#"{__name__=~".+"}"#, sent as usize);
     let family = |prefix: &str| -> Vec<Series> {
         all.iter().filter(|s| s.name().starts_with(prefix)).cloned().collect()
     };
     let graphite = family(&format!("netdata.{HOST}."));
     let opentsdb = family("netdata.test.");
     let remote = family("netdata_");
-    assert_eq!(graphite.len() + opentsdb.len() + remote.len(), all.len(), "nothing else: {all:?}");
+    let telnet = family("telnet.");
+    assert_eq!(
+        graphite.len() + opentsdb.len() + remote.len() + telnet.len(),
+        all.len(),
+        "nothing else: {all:?}"
+    );
 
     let names = |s: &[Series]| s.iter().map(|s| s.labels.clone()).collect::<BTreeSet<_>>();
     let graphite_expected: BTreeSet<_> =
@@ -653,18 +674,24 @@ fn several_instances_with_different_filters_each_get_exactly_theirs_and_a_dead_o
         .map(|d| labels(&[("__name__", &format!("netdata.test.c1.{d}")), ("host", HOST)]))
         .collect();
     assert_eq!(names(&opentsdb), opentsdb_expected);
+    let telnet_expected: BTreeSet<_> = ["x", "y"]
+        .iter()
+        .map(|d| labels(&[("__name__", &format!("telnet.test.c1.{d}")), ("host", HOST)]))
+        .collect();
+    assert_eq!(names(&telnet), telnet_expected);
     assert_eq!(names(&remote), remote_write_series("netdata", "test.b"));
 
     assert_eq!(point_count(&graphite) as u64, totals["g"].sent_metrics);
     assert_eq!(point_count(&opentsdb) as u64, totals["o"].sent_metrics);
     assert_eq!(point_count(&remote) as u64, totals["rw"].sent_metrics);
-    for s in graphite.iter().chain(&opentsdb) {
+    assert_eq!(point_count(&telnet) as u64, totals["t"].sent_metrics);
+    for s in graphite.iter().chain(&opentsdb).chain(&telnet) {
         let parts: Vec<&str> = s.name().rsplitn(3, '.').collect();
         let chart = format!("test.{}", parts[1]);
         run.check_points(&chart, dim_index(&chart, parts[0]), 2, &s.points());
     }
     check_remote_write(&run, &remote, 2);
-    for name in ["g", "rw", "o"] {
+    for name in working {
         assert_eq!((totals[name].lost_metrics, totals[name].failures), (0, 0), "{name}: {:?}", totals[name]);
     }
     let dead = totals["dead"];
