@@ -4,7 +4,7 @@
 //! lines per window (the line sender's outbox cuts it only at line boundaries); HTTP
 //! connectors get whole request bodies, each kept under its format's size limit, so every
 //! request is sent, acknowledged or dropped as a unit. Uses the formatters of
-//! [`format`](crate::export::format); knows nothing of sockets, HTTP or the store.
+//! [`format`](mod@super::format); knows nothing of sockets, HTTP or the store.
 //!
 //! Body size limits:
 //!

@@ -11,7 +11,7 @@
 //! * [`window`]: which completed slots a wake-up covers, each exactly once;
 //! * [`compute`]: a dimension's value for a window;
 //! * [`pattern`]: netdata's simple patterns for chart and host filters;
-//! * [`format`]: graphite, opentsdb, json, remote write bytes;
+//! * [`format`](mod@format): graphite, opentsdb, json, remote write bytes;
 //! * [`encode`]: a window's metrics as one buffer of lines or as size-limited request bodies;
 //! * [`buffer`]: what waits for delivery: lines (advanced at line boundaries) or whole bodies;
 //! * [`transport`]: getting bytes to the first reachable destination, over a socket or HTTP(S);

@@ -6,10 +6,10 @@
 //! than `buffer on failures` consecutive failed intervals the queue is dropped (counted and
 //! logged). Formatting never waits for it: batches arrive over a channel.
 //!
-//! What an attempt does depends on the connector, behind [`Delivery`]:
+//! What an attempt does depends on the connector, behind the `Delivery` trait:
 //!
-//! * [`lines`]: an outbox of lines written to a TCP or UDP socket;
-//! * [`http`]: a queue of whole request bodies POSTed over HTTP(S).
+//! * `lines`: an outbox of lines written to a TCP or UDP socket;
+//! * `http`: a queue of whole request bodies POSTed over HTTP(S).
 
 mod http;
 mod lines;

@@ -3,7 +3,7 @@
 //! One job: deliver one request body and report the server's answer (status, a sample of the
 //! response body, bytes received) or why no server answered. Built on `ureq`: connections are
 //! pooled and reused, a pooled connection the server has closed is noticed before it is used,
-//! TLS goes through rustls with the roots of [`tls`](super::tls), and every new connection is
+//! TLS goes through rustls with the roots of [`tls`], and every new connection is
 //! counted. It never decides whether to resend or drop; the sender does.
 //!
 //! Sent with every request: `User-Agent: rrdpipe/VERSION`, the body's own headers (content
