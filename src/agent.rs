@@ -12,8 +12,9 @@ use crate::collect::proc::{self as proc_collector, ProcConfig};
 use crate::collect::stream::{self, StreamConfig, StreamHandle};
 use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport};
 use crate::export::format::Source;
-use crate::export::instance::{self, InstanceConfig, InstanceHandle, LineFormat};
+use crate::export::instance::{self, BodyFormat, Connector, InstanceConfig, InstanceHandle, LineFormat};
 use crate::export::pattern::SimplePattern;
+use crate::export::transport::http::{BasicAuth, HttpSettings};
 use crate::export::transport::Endpoint;
 use crate::rrd::{Db, HostInfo};
 use crate::shutdown::Shutdown;
@@ -44,19 +45,36 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// The exporter settings an instance runs with, or `None` for connectors this build sends
-/// through another path.
+/// The exporter settings an instance runs with. Every connector type is supported; `None` is
+/// kept for types a future configuration may add before this build sends them.
 pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Option<InstanceConfig> {
-    let format = match e.kind {
-        ConnectorKind::Graphite => LineFormat::Graphite,
-        ConnectorKind::Opentsdb => LineFormat::Opentsdb,
-        ConnectorKind::Json => LineFormat::Json,
-        _ => return None,
+    let http = |format: BodyFormat, path: &str| {
+        Connector::Http(
+            format,
+            HttpSettings {
+                tls: e.kind.tls(),
+                path: path.to_string(),
+                auth: e.username.as_ref().map(|u| BasicAuth {
+                    username: u.clone(),
+                    password: e.password.clone().unwrap_or_default(),
+                }),
+                ca_file: e.tls_ca_file.clone(),
+                skip_verify: e.tls_skip_verify,
+            },
+        )
+    };
+    let connector = match e.kind {
+        ConnectorKind::Graphite => Connector::Lines(LineFormat::Graphite),
+        ConnectorKind::Opentsdb => Connector::Lines(LineFormat::Opentsdb),
+        ConnectorKind::Json => Connector::Lines(LineFormat::Json),
+        ConnectorKind::OpentsdbHttp { .. } => http(BodyFormat::OpentsdbJson, "/api/put"),
+        ConnectorKind::JsonHttp { .. } => http(BodyFormat::Json, "/api/put"),
+        ConnectorKind::RemoteWrite { .. } => http(BodyFormat::RemoteWrite, &e.remote_write_url_path),
     };
     Some(InstanceConfig {
         name: e.name.clone(),
         legacy: e.legacy,
-        format,
+        connector,
         source: match e.data_source {
             DataSource::AsCollected => Source::AsCollected,
             DataSource::Average => Source::Average,
@@ -103,9 +121,20 @@ impl Agent {
                     e.kind.type_name()
                 )));
             };
-            let h = instance::start(ic, db.clone(), shutdown.clone())
-                .map_err(|err| StartError(format!("cannot start exporter '{}': {err}", e.name)))?;
-            exporters.push((e.name.clone(), h));
+            match instance::start(ic, db.clone(), shutdown.clone()) {
+                Ok(h) => exporters.push((e.name.clone(), h)),
+                Err(err) => {
+                    // Stop what already started: the agent as a whole did not.
+                    shutdown.trigger();
+                    for (_, h) in exporters {
+                        h.join();
+                    }
+                    return Err(StartError(format!(
+                        "{}:{}: [{}]: cannot start exporter '{}': {err}",
+                        e.file, e.line, e.section, e.name
+                    )));
+                }
+            }
         }
         let proc = cfg.plugins.proc.then(|| {
             proc_collector::start(

@@ -1,13 +1,22 @@
-//! The outbox: formatted lines waiting for delivery, kept as whole intervals.
+//! The queues of what waits for delivery: the line [`Outbox`] and the HTTP [`RequestQueue`].
 //!
-//! One job: remember what has not been delivered yet, and advance only at line boundaries. A
-//! connection that took part of a line and then failed leaves that whole line pending, so the
-//! next connection starts with a complete line: no byte is delivered twice by the outbox itself
-//! and no truncated line is ever counted as sent.
+//! One job: remember what has not been delivered yet, oldest first, and say exactly what a
+//! delivery or a drop took away. Both queues answer the same questions (`pending_metrics`,
+//! `pending_bytes`, `pending_intervals`, `drop_all`, `drop_oldest_until`), so caps, spooling or
+//! replay can be added here once for every connector.
 //!
-//! Knows nothing of sockets or formats; it sees bytes, newlines and interval boundaries.
+//! * The outbox holds lines and advances only at line boundaries. A connection that took part
+//!   of a line and then failed leaves that whole line pending, so the next connection starts
+//!   with a complete line: no byte is delivered twice by the outbox itself and no truncated line
+//!   is ever counted as sent.
+//! * The request queue holds whole request bodies; a body leaves it only when acknowledged or
+//!   dropped, never in part.
+//!
+//! Knows nothing of sockets or formats; it sees bytes, newlines, bodies and interval boundaries.
 
 use std::collections::VecDeque;
+
+use crate::export::encode::Batch;
 
 /// One exported interval's place in the outbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +197,124 @@ impl Outbox {
     }
 }
 
+/// Whole request bodies waiting for delivery, oldest first.
+#[derive(Debug, Default)]
+pub struct RequestQueue {
+    bodies: VecDeque<Batch>,
+    bytes: usize,
+    metrics: usize,
+}
+
+impl RequestQueue {
+    /// An empty queue.
+    pub fn new() -> RequestQueue {
+        RequestQueue::default()
+    }
+
+    /// Append one request body; an empty one (a tick) is ignored.
+    pub fn push(&mut self, body: Batch) {
+        if body.is_empty() {
+            return;
+        }
+        self.bytes += body.bytes.len();
+        self.metrics += body.metrics;
+        self.bodies.push_back(body);
+    }
+
+    /// The oldest body: the next one to send.
+    pub fn front(&self) -> Option<&Batch> {
+        self.bodies.front()
+    }
+
+    /// The oldest body was acknowledged: it leaves the queue.
+    pub fn delivered(&mut self) -> Delivered {
+        match self.pop() {
+            Some(b) => Delivered { metrics: b.metrics as u64, bytes: b.bytes.len() as u64 },
+            None => Delivered::default(),
+        }
+    }
+
+    /// The oldest body was refused for good: it leaves the queue, lost.
+    pub fn reject_front(&mut self) -> Dropped {
+        match self.pop() {
+            Some(b) => Dropped { metrics: b.metrics as u64, bytes: b.bytes.len() as u64, intervals: 1 },
+            None => Dropped::default(),
+        }
+    }
+
+    /// Bytes of bodies not yet delivered.
+    pub fn pending_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Metrics not yet delivered.
+    pub fn pending_metrics(&self) -> usize {
+        self.metrics
+    }
+
+    /// Bodies not yet delivered.
+    pub fn pending_requests(&self) -> usize {
+        self.bodies.len()
+    }
+
+    /// Windows (distinct timestamps) with bodies not yet delivered.
+    pub fn pending_intervals(&self) -> usize {
+        intervals(self.bodies.iter())
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.bodies.is_empty()
+    }
+
+    /// Drop everything pending.
+    pub fn drop_all(&mut self) -> Dropped {
+        let d = Dropped {
+            metrics: self.metrics as u64,
+            bytes: self.bytes as u64,
+            intervals: self.pending_intervals() as u64,
+        };
+        self.bodies.clear();
+        self.bytes = 0;
+        self.metrics = 0;
+        d
+    }
+
+    /// Drop the oldest bodies until at most `max_bytes` are pending. The newest body is always
+    /// kept.
+    pub fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
+        let mut gone = Vec::new();
+        while self.bytes > max_bytes && self.bodies.len() > 1 {
+            gone.extend(self.pop());
+        }
+        Dropped {
+            metrics: gone.iter().map(|b| b.metrics as u64).sum(),
+            bytes: gone.iter().map(|b| b.bytes.len() as u64).sum(),
+            intervals: intervals(gone.iter()) as u64,
+        }
+    }
+
+    fn pop(&mut self) -> Option<Batch> {
+        let b = self.bodies.pop_front()?;
+        self.bytes -= b.bytes.len();
+        self.metrics -= b.metrics;
+        Some(b)
+    }
+}
+
+/// Distinct windows among bodies in queue order (a window's bodies are adjacent).
+fn intervals<'a>(bodies: impl Iterator<Item = &'a Batch>) -> usize {
+    let mut n = 0;
+    let mut last = None;
+    for b in bodies {
+        if last != Some(b.timestamp) {
+            n += 1;
+            last = Some(b.timestamp);
+        }
+    }
+    n
+}
+
 #[inline]
 fn count_newlines(b: &[u8]) -> usize {
     b.iter().filter(|&&c| c == b'\n').count()
@@ -279,6 +406,41 @@ mod tests {
         assert_eq!(d.intervals, 1);
         assert_eq!(o.pending_intervals(), 1);
         assert!(o.unwritten().starts_with(b"c.0 "));
+    }
+
+    fn body(timestamp: i64, metrics: usize, len: usize) -> Batch {
+        Batch { timestamp, metrics, bytes: vec![b'x'; len] }
+    }
+
+    #[test]
+    fn request_queue_moves_whole_bodies_and_counts_exactly() {
+        let mut q = RequestQueue::new();
+        q.push(body(10, 3, 100));
+        q.push(body(10, 2, 50));
+        q.push(Batch::default());
+        q.push(body(20, 4, 70));
+        assert_eq!((q.pending_metrics(), q.pending_bytes(), q.pending_requests()), (9, 220, 3));
+        assert_eq!(q.pending_intervals(), 2);
+        assert_eq!(q.front().map(|b| b.bytes.len()), Some(100));
+        assert_eq!(q.delivered(), Delivered { metrics: 3, bytes: 100 });
+        assert_eq!(q.reject_front(), Dropped { metrics: 2, bytes: 50, intervals: 1 });
+        assert_eq!((q.pending_metrics(), q.pending_bytes(), q.pending_intervals()), (4, 70, 1));
+        assert_eq!(q.drop_all(), Dropped { metrics: 4, bytes: 70, intervals: 1 });
+        assert!(q.is_empty());
+        assert_eq!(q.delivered(), Delivered::default());
+    }
+
+    #[test]
+    fn request_queue_drops_oldest_bodies_to_fit_a_cap_and_keeps_the_newest() {
+        let mut q = RequestQueue::new();
+        q.push(body(10, 1, 100));
+        q.push(body(10, 2, 100));
+        q.push(body(20, 3, 100));
+        q.push(body(30, 4, 100));
+        assert_eq!(q.drop_oldest_until(250), Dropped { metrics: 3, bytes: 200, intervals: 1 });
+        assert_eq!(q.front().map(|b| b.metrics), Some(3));
+        assert_eq!(q.drop_oldest_until(0), Dropped { metrics: 3, bytes: 100, intervals: 1 });
+        assert_eq!((q.pending_requests(), q.pending_metrics()), (1, 4));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! One exporter instance: a formatter thread on the clock and a sender thread on the network.
 //!
 //! The formatter wakes on wall-clock multiples of `update every`, walks hosts → charts →
-//! dimensions, computes each due window's value, formats lines into one buffer per window and
-//! hands them to the sender over a channel, then charts the instance's own counters. The sender
+//! dimensions, computes each due window's value, encodes it for the instance's [`Connector`]
+//! (a buffer of lines per window, or whole HTTP request bodies) and hands the batches to the
+//! sender over a channel, then charts the instance's own counters. The sender
 //! ([`crate::export::sender`]) delivers them. A slow or absent backend therefore never delays
 //! formatting, and a failing instance never touches another.
 
@@ -13,44 +14,49 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::export::compute::window_value;
-use crate::export::format::{self, Metric, Source, Value};
+use crate::export::encode::Encoder;
+pub use crate::export::encode::{Batch, BodyFormat, Encoding, LineFormat};
+use crate::export::format::{Metric, Source, Value};
 use crate::export::pattern::SimplePattern;
-use crate::export::sender::{self, SenderConfig};
+use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
 use crate::export::stats::{thread_cpu_us, Stats};
+use crate::export::transport::http::{HttpSettings, HttpTransport};
+use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
 use crate::export::window::Windows;
 use crate::rrd::Db;
 use crate::selfmon::ExporterCharts;
 use crate::shutdown::Shutdown;
 
-/// Line formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineFormat {
-    /// `PREFIX.HOST.CHART.DIM VALUE TS`
-    Graphite,
-    /// `put PREFIX.CHART.DIM TS VALUE host=HOST`
-    Opentsdb,
-    /// One JSON object per line.
-    Json,
+/// What an instance sends and how: the encoding of its metrics and the sender that delivers
+/// them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connector {
+    /// Lines over TCP or UDP (`graphite`, `opentsdb`, `json`).
+    Lines(LineFormat),
+    /// Whole request bodies POSTed over HTTP(S) (`opentsdb:http`, `json:http`,
+    /// `prometheus_remote_write`, and their `:https` forms).
+    Http(BodyFormat, HttpSettings),
 }
 
-impl LineFormat {
-    /// Append one metric; false when nothing was written (NaN/Inf).
-    #[inline]
-    pub fn write(self, out: &mut Vec<u8>, m: &Metric) -> bool {
+impl Connector {
+    /// How metrics are encoded.
+    pub fn encoding(&self) -> Encoding {
         match self {
-            LineFormat::Graphite => format::graphite::write_line(out, m),
-            LineFormat::Opentsdb => format::opentsdb::write_line(out, m),
-            LineFormat::Json => format::json::write_line(out, m),
+            Connector::Lines(f) => Encoding::Lines(*f),
+            Connector::Http(f, _) => Encoding::Bodies(*f),
         }
     }
 
-    /// Name for logs.
-    pub fn as_str(self) -> &'static str {
+    /// The exporter type, for logs (`graphite`, `opentsdb:https`, ...).
+    pub fn type_name(&self) -> String {
         match self {
-            LineFormat::Graphite => "graphite",
-            LineFormat::Opentsdb => "opentsdb",
-            LineFormat::Json => "json",
+            Connector::Lines(f) => f.as_str().to_string(),
+            Connector::Http(BodyFormat::RemoteWrite, h) if h.tls => {
+                "prometheus_remote_write:https".to_string()
+            }
+            Connector::Http(f, h) if h.tls => f.as_str().replace(":http", ":https"),
+            Connector::Http(f, _) => f.as_str().to_string(),
         }
     }
 }
@@ -62,8 +68,8 @@ pub struct InstanceConfig {
     pub name: String,
     /// The legacy `[backend]`: netdata's `backend_*` self-chart ids, every host exported.
     pub legacy: bool,
-    /// Line format.
-    pub format: LineFormat,
+    /// Encoding and delivery.
+    pub connector: Connector,
     /// What value is sent.
     pub source: Source,
     /// Metric prefix.
@@ -88,22 +94,13 @@ pub struct InstanceConfig {
     pub labels: Vec<(String, String)>,
 }
 
-/// Formats due windows into per-window line buffers. Holds the windows already handed out.
+/// Formats due windows into batches for the sender. Holds the windows already handed out.
 #[derive(Debug)]
 pub struct Formatter {
     cfg: InstanceConfig,
     windows: Windows,
     /// As collected: collection times up to this (µs) were exported.
     collected_until_ut: u64,
-}
-
-/// One window's formatted lines.
-#[derive(Debug, Default)]
-pub struct Formatted {
-    /// The lines.
-    pub bytes: Vec<u8>,
-    /// How many.
-    pub metrics: usize,
 }
 
 impl Formatter {
@@ -118,12 +115,15 @@ impl Formatter {
         &self.cfg
     }
 
-    /// Format everything due at `now_ut`, one buffer per window end (as collected: one buffer
-    /// keyed by `now`), oldest first.
-    pub fn format_due(&mut self, db: &Db, now_ut: u64) -> BTreeMap<i64, Formatted> {
+    /// Format everything due at `now_ut` into batches, oldest window first: for lines one
+    /// batch per window end (as collected: one batch timestamped `now`), for HTTP the window's
+    /// request bodies.
+    pub fn format_due(&mut self, db: &Db, now_ut: u64) -> Vec<Batch> {
         let now = (now_ut / 1_000_000) as i64;
-        let mut out: BTreeMap<i64, Formatted> = BTreeMap::new();
+        let mut out: BTreeMap<i64, Encoder> = BTreeMap::new();
         let cfg = &self.cfg;
+        let encoding = cfg.connector.encoding();
+        let encoder = |ts: i64| Encoder::new(encoding, cfg.source, ts);
         let hosts = db.hosts();
         let mut due_cache: Vec<(u32, Vec<crate::export::window::Window>)> = Vec::new();
         for (hi, host) in hosts.iter().enumerate() {
@@ -161,7 +161,7 @@ impl Formatter {
                     labels: &cfg.labels,
                 };
                 if cfg.source == Source::AsCollected {
-                    let f = out.entry(now).or_default();
+                    let f = out.entry(now).or_insert_with(|| encoder(now));
                     for dim in d.dims.iter() {
                         if dim.last_collected_ut <= self.collected_until_ut || dim.last_collected_ut > now_ut
                         {
@@ -171,9 +171,7 @@ impl Formatter {
                         m.dim_name = &dim.name;
                         m.value = Value::Collected(dim.last_collected_value);
                         m.timestamp = (dim.last_collected_ut / 1_000_000) as i64;
-                        if cfg.format.write(&mut f.bytes, &m) {
-                            f.metrics += 1;
-                        }
+                        f.push(&m);
                     }
                     continue;
                 }
@@ -186,7 +184,7 @@ impl Formatter {
                     }
                 };
                 for w in windows {
-                    let f = out.entry(w.end).or_default();
+                    let f = out.entry(w.end).or_insert_with(|| encoder(w.end));
                     m.timestamp = w.end;
                     for (i, dim) in d.dims.iter().enumerate() {
                         let Some(v) = window_value(&d, i, w.after, w.end, cfg.source) else {
@@ -195,9 +193,7 @@ impl Formatter {
                         m.dim_id = &dim.id;
                         m.dim_name = &dim.name;
                         m.value = Value::Computed(v);
-                        if cfg.format.write(&mut f.bytes, &m) {
-                            f.metrics += 1;
-                        }
+                        f.push(&m);
                     }
                 }
             }
@@ -205,7 +201,7 @@ impl Formatter {
         if cfg.source == Source::AsCollected {
             self.collected_until_ut = now_ut;
         }
-        out
+        out.into_values().flat_map(Encoder::finish).collect()
     }
 }
 
@@ -231,15 +227,65 @@ fn now_ut() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
-/// Start an instance's two threads.
-pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> std::io::Result<InstanceHandle> {
+/// How long an idle HTTP connection is kept for the next interval: long enough to bridge
+/// intervals of up to 45 s, short enough to be dropped before common server idle timeouts
+/// (60 s and more) close it under our feet.
+fn keep_idle(every: u32) -> Duration {
+    Duration::from_secs(u64::from(every) + 5).clamp(Duration::from_secs(15), Duration::from_secs(50))
+}
+
+/// The sender's delivery for `cfg`, and a description of where it sends, for the start-up log.
+fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String> {
+    match &cfg.connector {
+        Connector::Lines(_) => {
+            Ok((Box::new(LineDelivery::new(cfg.endpoints.clone(), cfg.timeout)), describe(&cfg.endpoints)))
+        }
+        Connector::Http(format, http) => {
+            let t = HttpTransport::new(
+                http,
+                &cfg.endpoints,
+                format.headers(),
+                cfg.timeout,
+                keep_idle(cfg.every),
+            )?;
+            let mut to = t.urls().join(" ");
+            match t.trust() {
+                Some(Trust::Anything) => tracing::warn!(
+                    "exporter '{}': tls skip verify = yes: any certificate is accepted, so anyone between this \
+                     host and {} can read and change what is sent. Prefer 'tls ca file'",
+                    cfg.name,
+                    to
+                ),
+                Some(Trust::BuiltIn) => tracing::warn!(
+                    "exporter '{}': no system root certificates found (install the ca-certificates package); \
+                     verifying {} against the roots built into rrdpipe",
+                    cfg.name,
+                    to
+                ),
+                Some(Trust::Roots { system, ca_file }) => {
+                    to.push_str(&format!(" (trusting {system} system certificates and {ca_file} from 'tls ca file')"))
+                }
+                None => {}
+            }
+            if let Some(a) = &http.auth {
+                to.push_str(&format!(" as user '{}'", a.username));
+            }
+            Ok((Box::new(HttpDelivery::new(t)), to))
+        }
+    }
+}
+
+/// Start an instance's two threads. Fails, saying what to do, when its destinations cannot be
+/// used (an unreadable `tls ca file`) or a thread cannot start.
+pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> Result<InstanceHandle, String> {
     let stats = Arc::new(Stats::default());
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let (tx, rx) = mpsc::channel::<Batch>();
+    let (delivery, to) = delivery(&cfg)?;
     tracing::info!(
         "exporter '{}': {} to {} sending {:?} data every {} s (prefix '{}', timeout {} ms, buffer on failures {})",
         cfg.name,
-        cfg.format.as_str(),
-        describe(&cfg.endpoints),
+        cfg.connector.type_name(),
+        to,
         cfg.source,
         cfg.every,
         cfg.prefix,
@@ -248,18 +294,19 @@ pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> std::io::R
     );
     let scfg = SenderConfig {
         name: cfg.name.clone(),
-        endpoints: cfg.endpoints.clone(),
         timeout: cfg.timeout,
         buffer_on_failures: cfg.buffer_on_failures,
     };
     let sstats = stats.clone();
     let sender = std::thread::Builder::new()
         .name(format!("exp-send-{}", cfg.name))
-        .spawn(move || sender::run(scfg, rx, sstats))?;
+        .spawn(move || sender::run(scfg, delivery, rx, sstats))
+        .map_err(|e| format!("cannot start the sender thread: {e}"))?;
     let fstats = stats.clone();
     let formatter = std::thread::Builder::new()
         .name(format!("exp-fmt-{}", cfg.name))
-        .spawn(move || run_formatter(cfg, db, shutdown, tx, fstats))?;
+        .spawn(move || run_formatter(cfg, db, shutdown, tx, fstats))
+        .map_err(|e| format!("cannot start the formatter thread: {e}"))?;
     Ok(InstanceHandle { stats, formatter, sender })
 }
 
@@ -267,7 +314,7 @@ fn run_formatter(
     cfg: InstanceConfig,
     db: Arc<Db>,
     shutdown: Shutdown,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Batch>,
     stats: Arc<Stats>,
 ) {
     let every_ut = cfg.every as u64 * 1_000_000;
@@ -284,16 +331,17 @@ fn run_formatter(
         let now = now_ut();
         let batches = f.format_due(&db, now);
         let mut sent_any = false;
-        for (_, b) in batches {
+        for b in batches {
             stats.formatted_metrics(b.metrics as u64);
-            if !b.bytes.is_empty() {
+            if !b.is_empty() {
                 sent_any = true;
-                if tx.send(b.bytes).is_err() {
+                if tx.send(b).is_err() {
                     return;
                 }
             }
         }
-        if !sent_any && tx.send(Vec::new()).is_err() {
+        // Nothing to send still wakes the sender: it retries what it holds once per interval.
+        if !sent_any && tx.send(Batch::default()).is_err() {
             return;
         }
         let (u, s) = thread_cpu_us();
@@ -314,7 +362,7 @@ mod tests {
         InstanceConfig {
             name: "backend".into(),
             legacy: true,
-            format,
+            connector: Connector::Lines(format),
             source,
             prefix: "netdata".into(),
             hostname: None,
@@ -333,8 +381,8 @@ mod tests {
         Db::new(HostInfo { hostname: "h1".into(), update_every: 1, ..Default::default() }, 3600)
     }
 
-    fn text(b: &BTreeMap<i64, Formatted>) -> Vec<(i64, String)> {
-        b.iter().map(|(k, v)| (*k, String::from_utf8(v.bytes.clone()).unwrap())).collect()
+    fn text(b: &[Batch]) -> Vec<(i64, String)> {
+        b.iter().map(|v| (v.timestamp, String::from_utf8(v.bytes.clone()).unwrap())).collect()
     }
 
     /// The seed's race: the exporter wakes at a boundary before the collector stored that
@@ -354,8 +402,8 @@ mod tests {
         for t in 1000..1100u64 {
             // The exporter wakes first, at t.0 ...
             if t % 2 == 0 {
-                for (ts, out) in f.format_due(&db, t * S) {
-                    for line in out.bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                for Batch { timestamp: ts, bytes, .. } in f.format_due(&db, t * S) {
+                    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                         let line = std::str::from_utf8(line).unwrap();
                         let v: f64 = line.split(' ').nth(1).unwrap().parse().unwrap();
                         exported_sum += v;
@@ -424,7 +472,7 @@ mod tests {
         c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
         let mut f = Formatter::new(cfg(LineFormat::Json, Source::Average, 10), 1000 * S);
         let out = f.format_due(&db, 1010 * S);
-        assert_eq!(out.values().map(|f| f.metrics).sum::<usize>(), 0);
+        assert_eq!(out.iter().map(|f| f.metrics).sum::<usize>(), 0);
     }
 
     #[test]
@@ -455,5 +503,57 @@ mod tests {
         conf.hosts = Some(SimplePattern::new("!h1 !localhost *"));
         let mut f = Formatter::new(conf, 1000 * S);
         assert_eq!(text(&f.format_due(&db, 1010 * S)), vec![]);
+    }
+
+    #[test]
+    fn http_connectors_get_whole_bodies_per_window_with_host_labels() {
+        let db = db();
+        let (c, _) = db.localhost().define_chart(&ChartDef::new("test.http", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        for t in 980..1030u64 {
+            c.collect(&[(0, 4)], t * S).unwrap();
+        }
+        let http = HttpSettings {
+            tls: false,
+            path: "/api/put".into(),
+            auth: None,
+            ca_file: None,
+            skip_verify: false,
+        };
+        let mut conf = cfg(LineFormat::Graphite, Source::Average, 10);
+        conf.connector = Connector::Http(BodyFormat::OpentsdbJson, http.clone());
+        conf.labels = vec![("room".into(), "b12".into())];
+        let mut f = Formatter::new(conf.clone(), 1000 * S);
+        f.format_due(&db, 1010 * S);
+        assert_eq!(
+            text(&f.format_due(&db, 1023 * S)),
+            vec![
+                (1010, r#"[{"metric":"netdata.test.http.v","timestamp":1010,"value":4.0000000,"tags":{"host":"h1","room":"b12"}}]"#.to_string()),
+                (1020, r#"[{"metric":"netdata.test.http.v","timestamp":1020,"value":4.0000000,"tags":{"host":"h1","room":"b12"}}]"#.to_string()),
+            ]
+        );
+        conf.connector = Connector::Http(BodyFormat::RemoteWrite, http);
+        let mut f = Formatter::new(conf, 1000 * S);
+        let out = f.format_due(&db, 1010 * S);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].timestamp, out[0].metrics), (1000, 1));
+        let req = crate::export::format::remote_write::decode(&out[0].bytes);
+        let labels: Vec<(&str, &str)> =
+            req.timeseries[0].labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("__name__", "netdata_test_http_average"),
+                ("chart", "test.http"),
+                ("dimension", "v"),
+                ("family", "test"),
+                ("instance", "h1"),
+                ("room", "b12"),
+            ]
+        );
+        assert_eq!(
+            (req.timeseries[0].samples[0].value, req.timeseries[0].samples[0].timestamp),
+            (4.0, 1_000_000)
+        );
     }
 }

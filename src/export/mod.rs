@@ -3,22 +3,25 @@
 //! The pipeline, top to bottom, for each exporter instance:
 //!
 //! ```text
-//! window (which slots are due) → compute (average/sum/as collected) → format (bytes)
-//!     → channel → buffer (outbox, line boundaries) → transport (tcp/udp, failover)
+//! window (which slots are due) → compute (average/sum/as collected) → format → encode (batches)
+//!     → channel → buffer (outbox of lines, or queue of request bodies)
+//!     → transport (tcp/udp, or http(s); failover)
 //! ```
 //!
 //! * [`window`]: which completed slots a wake-up covers, each exactly once;
 //! * [`compute`]: a dimension's value for a window;
 //! * [`pattern`]: netdata's simple patterns for chart and host filters;
-//! * [`format`]: graphite, opentsdb, json, remote write bytes;
-//! * [`buffer`]: the outbox of formatted intervals, advanced at line boundaries;
-//! * [`transport`]: getting bytes to the first reachable destination;
+//! * [`format`](mod@format): graphite, opentsdb, json, remote write bytes;
+//! * [`encode`]: a window's metrics as one buffer of lines or as size-limited request bodies;
+//! * [`buffer`]: what waits for delivery: lines (advanced at line boundaries) or whole bodies;
+//! * [`transport`]: getting bytes to the first reachable destination, over a socket or HTTP(S);
 //! * [`sender`]: the delivery thread: retries, drops, counters;
 //! * [`stats`]: an instance's counters;
 //! * [`instance`]: one configured exporter: its formatter and sender threads.
 
 pub mod buffer;
 pub mod compute;
+pub mod encode;
 pub mod format;
 pub mod instance;
 pub mod pattern;

@@ -1,39 +1,48 @@
-//! The sender thread of a line-protocol exporter: outbox → transport, surviving failures.
+//! The sender thread of an exporter: queue → delivery, surviving failures.
 //!
-//! One job: deliver the formatted intervals it receives, in order, counting every byte. It
-//! retries a failed connection once per interval, keeps the outbox across failures, and drops it
-//! (counted and logged) after more than `buffer on failures` consecutive failed intervals.
-//! Formatting never waits for it: intervals arrive over a channel.
+//! One job: deliver the batches it receives, in order, counting every metric and byte. Each
+//! batch that arrives (at least one per interval, possibly empty) triggers one delivery
+//! attempt; a failed attempt keeps everything queued for the next interval, and after more
+//! than `buffer on failures` consecutive failed intervals the queue is dropped (counted and
+//! logged). Formatting never waits for it: batches arrive over a channel.
+//!
+//! What an attempt does depends on the connector, behind the `Delivery` trait:
+//!
+//! * `lines`: an outbox of lines written to a TCP or UDP socket;
+//! * `http`: a queue of whole request bodies POSTed over HTTP(S).
+
+mod http;
+mod lines;
+
+pub(crate) use self::http::HttpDelivery;
+pub(crate) use self::lines::LineDelivery;
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::export::buffer::Outbox;
+use crate::export::buffer::Dropped;
+use crate::export::encode::Batch;
 use crate::export::stats::{thread_cpu_us, Stats};
-use crate::export::transport::tcp::{LineTransport, WriteEnd};
-use crate::export::transport::{describe, Endpoint};
 
 /// How often a persisting failure is logged again.
 const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
 
-/// What the sender needs to know.
+/// What the sender needs to know besides its delivery.
 #[derive(Clone, Debug)]
 pub struct SenderConfig {
     /// Instance name, for logs.
     pub name: String,
-    /// Destinations, tried in order.
-    pub endpoints: Vec<Endpoint>,
-    /// Bound on connect and on each send.
+    /// Bound on one delivery attempt.
     pub timeout: Duration,
-    /// Consecutive failed intervals tolerated before the outbox is dropped.
+    /// Consecutive failed intervals tolerated before the queue is dropped.
     pub buffer_on_failures: u32,
 }
 
 /// Logs a persisting condition once, then a reminder at most every [`REPEAT_LOG_EVERY`], and
 /// once more when it clears.
 #[derive(Debug, Default)]
-struct Persisting {
+pub(crate) struct Persisting {
     since: Option<Instant>,
     last_log: Option<Instant>,
     count: u64,
@@ -41,10 +50,9 @@ struct Persisting {
 
 impl Persisting {
     /// Record one occurrence; returns whether to log it.
-    fn occur(&mut self, now: Instant) -> bool {
+    pub(crate) fn occur(&mut self, now: Instant) -> bool {
         self.count += 1;
-        let since = *self.since.get_or_insert(now);
-        let _ = since;
+        self.since.get_or_insert(now);
         match self.last_log {
             Some(t) if now.duration_since(t) < REPEAT_LOG_EVERY => false,
             _ => {
@@ -54,32 +62,79 @@ impl Persisting {
         }
     }
 
+    /// Whether it occurred before (so a log line should say that it repeats silently).
+    pub(crate) fn repeats(&self) -> bool {
+        self.count > 1
+    }
+
     /// Clear; returns (occurrences, duration) when something had persisted.
-    fn clear(&mut self, now: Instant) -> Option<(u64, Duration)> {
+    pub(crate) fn clear(&mut self, now: Instant) -> Option<(u64, Duration)> {
         let r = self.since.map(|s| (self.count, now.duration_since(s)));
         *self = Persisting::default();
         r
     }
 }
 
+/// The suffix of a log line about a condition that may repeat.
+pub(crate) fn repeat_note(p: &Persisting) -> &'static str {
+    if p.repeats() {
+        " (this repeats silently; logged again every 5 minutes)"
+    } else {
+        ""
+    }
+}
+
+/// What one delivery attempt may use.
+pub(crate) struct Attempt<'a> {
+    /// Instance name, for logs.
+    pub name: &'a str,
+    /// Counters.
+    pub stats: &'a Stats,
+    /// The configured bound on an attempt, for logs.
+    pub timeout: Duration,
+    /// When the attempt must stop starting new work.
+    pub deadline: Instant,
+    /// The failure being tracked across attempts, for rate-limited logs.
+    pub down: &'a mut Persisting,
+}
+
+/// A queue and the transport that empties it.
+pub(crate) trait Delivery: Send {
+    /// Queue one batch (an empty one is a tick and adds nothing).
+    fn push(&mut self, batch: Batch);
+    /// Metrics queued.
+    fn pending_metrics(&self) -> usize;
+    /// Bytes queued.
+    fn pending_bytes(&self) -> usize;
+    /// Deliver what is queued, oldest first, until done, failed or past the deadline; count
+    /// what happened. Returns whether the interval counts as a success (nothing retryable is
+    /// left over because of a failure).
+    fn deliver(&mut self, a: &mut Attempt<'_>) -> bool;
+    /// Drop everything queued.
+    fn drop_all(&mut self) -> Dropped;
+    /// The destinations, for logs.
+    fn destinations(&self) -> String;
+    /// The destination in use, for logs.
+    fn peer(&self) -> String;
+    /// Close connections.
+    fn close(&mut self);
+}
+
 /// The sender's state.
 struct Sender {
     cfg: SenderConfig,
-    transport: LineTransport,
-    outbox: Outbox,
+    delivery: Box<dyn Delivery>,
     stats: Arc<Stats>,
     failures: u32,
     down: Persisting,
 }
 
 /// Run the sender until the channel closes, then make one last attempt bounded by the timeout.
-pub fn run(cfg: SenderConfig, rx: Receiver<Vec<u8>>, stats: Arc<Stats>) {
-    let transport = LineTransport::new(cfg.endpoints.clone(), cfg.timeout);
-    let mut s =
-        Sender { cfg, transport, outbox: Outbox::new(), stats, failures: 0, down: Persisting::default() };
+pub(crate) fn run(cfg: SenderConfig, delivery: Box<dyn Delivery>, rx: Receiver<Batch>, stats: Arc<Stats>) {
+    let mut s = Sender { cfg, delivery, stats, failures: 0, down: Persisting::default() };
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(bytes) => s.outbox.push(&bytes),
+            Ok(batch) => s.delivery.push(batch),
             Err(RecvTimeoutError::Timeout) => {
                 s.record_cpu();
                 continue;
@@ -89,7 +144,7 @@ pub fn run(cfg: SenderConfig, rx: Receiver<Vec<u8>>, stats: Arc<Stats>) {
         let mut closed = false;
         loop {
             match rx.try_recv() {
-                Ok(bytes) => s.outbox.push(&bytes),
+                Ok(batch) => s.delivery.push(batch),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     closed = true;
@@ -103,19 +158,17 @@ pub fn run(cfg: SenderConfig, rx: Receiver<Vec<u8>>, stats: Arc<Stats>) {
             break;
         }
     }
-    if !s.outbox.is_empty() {
+    if s.delivery.pending_metrics() > 0 || s.delivery.pending_bytes() > 0 {
         tracing::info!(
             "exporter '{}': shutting down; one last attempt to send {} metrics ({} bytes)",
             s.cfg.name,
-            s.outbox.pending_metrics(),
-            s.outbox.pending_bytes()
+            s.delivery.pending_metrics(),
+            s.delivery.pending_bytes()
         );
         s.attempt();
-        if !s.outbox.is_empty() {
-            let d = s.outbox.drop_all();
-            s.stats.lost_metrics(d.metrics);
-            s.stats.lost_bytes(d.bytes);
-            s.stats.discards(1);
+        if s.delivery.pending_bytes() > 0 {
+            let d = s.delivery.drop_all();
+            s.lost(d);
             tracing::error!(
                 "exporter '{}': stopped with {} metrics ({} bytes) undelivered",
                 s.cfg.name,
@@ -124,7 +177,7 @@ pub fn run(cfg: SenderConfig, rx: Receiver<Vec<u8>>, stats: Arc<Stats>) {
             );
         }
     }
-    s.transport.close();
+    s.delivery.close();
     s.record_cpu();
 }
 
@@ -135,16 +188,31 @@ impl Sender {
         self.stats.sender_system_us.store(s, std::sync::atomic::Ordering::Relaxed);
     }
 
+    fn lost(&self, d: Dropped) {
+        self.stats.lost_metrics(d.metrics);
+        self.stats.lost_bytes(d.bytes);
+        self.stats.discards(1);
+    }
+
     /// One interval's delivery attempt.
     fn attempt(&mut self) {
-        let ok = self.try_send();
+        let ok = self.delivery.pending_bytes() == 0 || {
+            let mut a = Attempt {
+                name: &self.cfg.name,
+                stats: &self.stats,
+                timeout: self.cfg.timeout,
+                deadline: Instant::now() + self.cfg.timeout,
+                down: &mut self.down,
+            };
+            self.delivery.deliver(&mut a)
+        };
         if ok {
             self.failures = 0;
             if let Some((n, d)) = self.down.clear(Instant::now()) {
                 tracing::info!(
                     "exporter '{}': delivering again to {} after {} failed attempts over {}s",
                     self.cfg.name,
-                    self.transport.peer(),
+                    self.delivery.peer(),
                     n,
                     d.as_secs()
                 );
@@ -153,10 +221,8 @@ impl Sender {
             self.failures += 1;
             self.stats.failures(1);
             if self.failures > self.cfg.buffer_on_failures {
-                let d = self.outbox.drop_all();
-                self.stats.lost_metrics(d.metrics);
-                self.stats.lost_bytes(d.bytes);
-                self.stats.discards(1);
+                let d = self.delivery.drop_all();
+                self.lost(d);
                 tracing::error!(
                     "exporter '{}': {} consecutive failures; dropped {} metrics ({} bytes, {} intervals) to protect this host. \
                      Check that {} is up, or raise 'buffer on failures'",
@@ -165,114 +231,94 @@ impl Sender {
                     d.metrics,
                     d.bytes,
                     d.intervals,
-                    describe(&self.cfg.endpoints)
+                    self.delivery.destinations()
                 );
                 self.failures = 0;
             }
         }
-        self.stats.set_buffered(self.outbox.pending_metrics(), self.outbox.pending_bytes());
+        self.stats.set_buffered(self.delivery.pending_metrics(), self.delivery.pending_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::transport::http::testing::{dead_port, ep, server_on, settings};
+    use crate::export::transport::http::HttpTransport;
+    use std::sync::mpsc;
+
+    fn body(ts: i64, metrics: usize) -> Batch {
+        Batch { timestamp: ts, metrics, bytes: format!("[{ts}]").into_bytes() }
     }
 
-    /// Returns whether the interval counts as a success.
-    fn try_send(&mut self) -> bool {
-        if self.outbox.is_empty() {
-            return true;
+    fn start(
+        port: u16,
+        buffer_on_failures: u32,
+    ) -> (mpsc::Sender<Batch>, Arc<Stats>, std::thread::JoinHandle<()>) {
+        let t = HttpTransport::new(
+            &settings(),
+            &[ep(port)],
+            &[],
+            Duration::from_secs(2),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let cfg = SenderConfig { name: "t".into(), timeout: Duration::from_secs(2), buffer_on_failures };
+        let stats = Arc::new(Stats::default());
+        let (tx, rx) = mpsc::channel();
+        let s = stats.clone();
+        let h = std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s));
+        (tx, stats, h)
+    }
+
+    fn wait(mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "condition not met within 10 s");
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let now = Instant::now();
-        if self.transport.is_connected() {
-            let d = self.transport.drain();
-            if d.bytes > 0 {
-                self.stats.received_bytes(d.bytes as u64);
-                self.stats.reads(d.reads as u64);
-                tracing::info!(
-                    "exporter '{}': received {} bytes from {}; ignoring them. Sample: '{}'",
-                    self.cfg.name,
-                    d.bytes,
-                    self.transport.peer(),
-                    d.sample
-                );
-            }
-            if d.closed {
-                tracing::warn!(
-                    "exporter '{}': {} closed the connection; reconnecting",
-                    self.cfg.name,
-                    self.transport.peer()
-                );
-                self.transport.close();
-                self.outbox.connection_lost();
-            }
-        }
-        if !self.transport.is_connected() {
-            match self.transport.connect() {
-                Ok(c) => {
-                    self.stats.reconnects(1);
-                    tracing::debug!("exporter '{}': connected to {}", self.cfg.name, c.peer);
-                }
-                Err(f) => {
-                    if self.down.occur(now) {
-                        tracing::error!(
-                            "exporter '{}': cannot connect to any destination ({}); keeping {} metrics buffered and retrying every interval{}",
-                            self.cfg.name,
-                            f.errors.join("; "),
-                            self.outbox.pending_metrics(),
-                            if self.down.count > 1 { " (this repeats silently; logged again every 5 minutes)" } else { "" }
-                        );
-                    }
-                    return false;
-                }
-            }
-        }
-        let deadline = now + self.cfg.timeout;
-        let (n, end) = self.transport.write(self.outbox.unwritten(), deadline);
-        let delivered = self.outbox.wrote(n);
-        self.stats.sent_metrics(delivered.metrics);
-        self.stats.sent_bytes(delivered.bytes);
-        match end {
-            WriteEnd::Done => {
-                self.stats.writes(1);
-                true
-            }
-            WriteEnd::TimedOut if n > 0 => {
-                // A slow peer that still reads: keep the connection so a line cut by the
-                // deadline is completed, not left truncated; continue next interval.
-                if self.down.occur(Instant::now()) {
-                    tracing::warn!(
-                        "exporter '{}': {} is slow: {} metrics still buffered after {} ms; continuing next interval",
-                        self.cfg.name,
-                        self.transport.peer(),
-                        self.outbox.pending_metrics(),
-                        self.cfg.timeout.as_millis()
-                    );
-                }
-                false
-            }
-            WriteEnd::TimedOut => {
-                if self.down.occur(Instant::now()) {
-                    tracing::error!(
-                        "exporter '{}': {} accepted nothing for {} ms; reconnecting. {} metrics stay buffered",
-                        self.cfg.name,
-                        self.transport.peer(),
-                        self.cfg.timeout.as_millis(),
-                        self.outbox.pending_metrics()
-                    );
-                }
-                self.transport.close();
-                self.outbox.connection_lost();
-                false
-            }
-            WriteEnd::Failed(e) => {
-                if self.down.occur(Instant::now()) {
-                    tracing::error!(
-                        "exporter '{}': sending to {} failed: {e}; reconnecting next interval. {} metrics stay buffered",
-                        self.cfg.name,
-                        self.transport.peer(),
-                        self.outbox.pending_metrics()
-                    );
-                }
-                self.transport.close();
-                self.outbox.connection_lost();
-                false
+    }
+
+    #[test]
+    fn http_bodies_wait_through_failed_intervals_and_go_in_order_once_the_server_is_up() {
+        let port = dead_port();
+        let (tx, stats, h) = start(port, 10);
+        tx.send(body(10, 1)).unwrap();
+        wait(|| stats.totals().failures == 1);
+        tx.send(body(20, 2)).unwrap();
+        wait(|| stats.totals().failures == 2);
+        assert_eq!(stats.buffered_metrics.load(std::sync::atomic::Ordering::Relaxed), 3);
+        let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) else {
+            return; // the port was taken meanwhile: nothing to test
+        };
+        let (_, rx, _) = server_on(l, vec![crate::export::transport::http::testing::OK]);
+        tx.send(Batch::default()).unwrap();
+        wait(|| stats.totals().sent_metrics == 3);
+        let bodies: Vec<Vec<u8>> = rx.try_iter().map(|(_, b)| b).collect();
+        assert_eq!(bodies, vec![b"[10]".to_vec(), b"[20]".to_vec()]);
+        let t = stats.totals();
+        assert_eq!((t.failures, t.lost_metrics, t.writes, t.reconnects), (2, 0, 2, 1));
+        drop(tx);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn more_failed_intervals_than_buffer_on_failures_drop_the_queue_counted() {
+        let (tx, stats, h) = start(dead_port(), 2);
+        for i in 1..=4u64 {
+            tx.send(body(i as i64 * 10, i as usize)).unwrap();
+            wait(|| stats.totals().failures == i);
+            if i == 3 {
+                // The third consecutive failure is more than 2: bodies 1 to 3 are dropped.
+                let t = stats.totals();
+                assert_eq!((t.lost_metrics, t.lost_bytes, t.discards), (6, 12, 1));
             }
         }
+        assert_eq!(stats.buffered_metrics.load(std::sync::atomic::Ordering::Relaxed), 4);
+        // Shutdown: one last attempt fails too, and the rest is dropped, counted.
+        drop(tx);
+        h.join().unwrap();
+        let t = stats.totals();
+        assert_eq!((t.lost_metrics, t.lost_bytes, t.discards, t.sent_metrics), (10, 16, 2, 0));
     }
 }

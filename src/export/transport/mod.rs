@@ -1,11 +1,15 @@
 //! Transports: getting bytes to the first reachable destination of a list.
 //!
 //! * [`tcp`]: line protocols over TCP or UDP with bounded connect and write;
+//! * [`http`]: request bodies POSTed over HTTP(S) with kept-alive connections;
+//! * [`tls`]: which server certificates HTTPS accepts, and why one was refused.
 //!
 //! Transports know nothing of formats or of the store; they move bytes and report what
 //! happened so the sender can count it.
 
+pub mod http;
 pub mod tcp;
+pub mod tls;
 
 use std::fmt;
 

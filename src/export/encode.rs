@@ -1,0 +1,356 @@
+//! Encoding: one export window's metrics turned into the units a sender delivers.
+//!
+//! One job: collect a window's metrics into [`Batch`]es. Line connectors get one buffer of
+//! lines per window (the line sender's outbox cuts it only at line boundaries); HTTP
+//! connectors get whole request bodies, each kept under its format's size limit, so every
+//! request is sent, acknowledged or dropped as a unit. Uses the formatters of
+//! [`format`](mod@super::format); knows nothing of sockets, HTTP or the store.
+//!
+//! Body size limits:
+//!
+//! * `opentsdb:http`: at most [`OPENTSDB_BODY_MAX`] bytes (8 KiB). A stock OpenTSDB 2.x reads a
+//!   larger body as a chunked request and refuses it ("Chunked request not supported") unless
+//!   `tsd.http.request.enable_chunked` is on;
+//! * `json:http`: at most [`JSON_BODY_MAX`] bytes (512 KiB);
+//! * `prometheus_remote_write`: at most [`REMOTE_WRITE_RAW_MAX`] bytes of protobuf before
+//!   compression (512 KiB, about 2,500 series: the order of Prometheus's own 2,000 samples per
+//!   request).
+//!
+//! A single metric larger than its limit still goes, alone in its body: it cannot be split.
+
+use super::format::opentsdb_http::JsonArrayBody;
+use super::format::remote_write::RemoteWriteBuilder;
+use super::format::{self, Metric, Push, Source};
+
+/// Largest `opentsdb:http` request body.
+pub const OPENTSDB_BODY_MAX: usize = 8 * 1024;
+/// Largest `json:http` request body.
+pub const JSON_BODY_MAX: usize = 512 * 1024;
+/// Largest remote write request, in bytes of protobuf before snappy compression.
+pub const REMOTE_WRITE_RAW_MAX: usize = 512 * 1024;
+
+/// Line formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineFormat {
+    /// `PREFIX.HOST.CHART.DIM VALUE TS`
+    Graphite,
+    /// `put PREFIX.CHART.DIM TS VALUE host=HOST`
+    Opentsdb,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LineFormat {
+    /// Append one metric; false when nothing was written (NaN/Inf).
+    #[inline]
+    pub fn write(self, out: &mut Vec<u8>, m: &Metric) -> bool {
+        match self {
+            LineFormat::Graphite => format::graphite::write_line(out, m),
+            LineFormat::Opentsdb => format::opentsdb::write_line(out, m),
+            LineFormat::Json => format::json::write_line(out, m),
+        }
+    }
+
+    /// Name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineFormat::Graphite => "graphite",
+            LineFormat::Opentsdb => "opentsdb",
+            LineFormat::Json => "json",
+        }
+    }
+}
+
+/// Request body formats of the HTTP connectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `opentsdb:http`: a JSON array of OpenTSDB `/api/put` objects.
+    OpentsdbJson,
+    /// `json:http`: a JSON array of the `json` connector's objects.
+    Json,
+    /// `prometheus_remote_write`: a snappy-compressed protobuf `WriteRequest`.
+    RemoteWrite,
+}
+
+impl BodyFormat {
+    /// Name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyFormat::OpentsdbJson => "opentsdb:http",
+            BodyFormat::Json => "json:http",
+            BodyFormat::RemoteWrite => "prometheus_remote_write",
+        }
+    }
+
+    /// The largest body (for remote write: before compression) a batch is cut at.
+    pub fn body_max(self) -> usize {
+        match self {
+            BodyFormat::OpentsdbJson => OPENTSDB_BODY_MAX,
+            BodyFormat::Json => JSON_BODY_MAX,
+            BodyFormat::RemoteWrite => REMOTE_WRITE_RAW_MAX,
+        }
+    }
+
+    /// The request headers that describe the body, besides `Content-Length`.
+    pub fn headers(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            BodyFormat::OpentsdbJson | BodyFormat::Json => &[("Content-Type", "application/json")],
+            BodyFormat::RemoteWrite => &[
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "snappy"),
+                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            ],
+        }
+    }
+}
+
+/// What an instance encodes its metrics as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Lines, for the line sender.
+    Lines(LineFormat),
+    /// Whole request bodies, for the HTTP sender.
+    Bodies(BodyFormat),
+}
+
+/// One unit of delivery: a window's lines, or one whole request body of a window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// The window's end (seconds): the timestamp its metrics carry (as collected: the wake-up).
+    pub timestamp: i64,
+    /// Metrics in `bytes`.
+    pub metrics: usize,
+    /// Complete lines (line connectors) or one complete request body (HTTP connectors).
+    pub bytes: Vec<u8>,
+}
+
+impl Batch {
+    /// Whether it carries nothing (a tick that only wakes the sender up).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// The body being filled.
+#[derive(Debug)]
+enum Open {
+    Lines(LineFormat, Vec<u8>, usize),
+    Json(JsonArrayBody, usize),
+    RemoteWrite(Box<RemoteWriteBuilder>),
+}
+
+/// Collects one window's metrics into batches.
+#[derive(Debug)]
+pub struct Encoder {
+    timestamp: i64,
+    open: Open,
+    done: Vec<Batch>,
+}
+
+impl Encoder {
+    /// An empty encoder for the window ending at `timestamp`, exporting values from `source`
+    /// (remote write names its series after it).
+    pub fn new(encoding: Encoding, source: Source, timestamp: i64) -> Encoder {
+        let open = match encoding {
+            Encoding::Lines(f) => Open::Lines(f, Vec::new(), 0),
+            Encoding::Bodies(BodyFormat::OpentsdbJson) => {
+                Open::Json(JsonArrayBody::opentsdb(), OPENTSDB_BODY_MAX)
+            }
+            Encoding::Bodies(BodyFormat::Json) => Open::Json(JsonArrayBody::json(), JSON_BODY_MAX),
+            Encoding::Bodies(BodyFormat::RemoteWrite) => {
+                Open::RemoteWrite(Box::new(RemoteWriteBuilder::new(source)))
+            }
+        };
+        Encoder { timestamp, open, done: Vec::new() }
+    }
+
+    /// Adds `m`; false when nothing was added (a NaN or infinite value). A full body is closed
+    /// and `m` starts the next one.
+    pub fn push(&mut self, m: &Metric) -> bool {
+        let ts = self.timestamp;
+        match &mut self.open {
+            Open::Lines(f, buf, n) => {
+                let added = f.write(buf, m);
+                *n += added as usize;
+                added
+            }
+            Open::Json(body, max) => match body.push_within(m, *max) {
+                Push::Added => true,
+                Push::NotFinite => false,
+                Push::Full => {
+                    let metrics = body.count();
+                    self.done.push(Batch { timestamp: ts, metrics, bytes: body.finish() });
+                    body.push(m)
+                }
+            },
+            Open::RemoteWrite(b) => match b.push_within(m, REMOTE_WRITE_RAW_MAX) {
+                Push::Added => true,
+                Push::NotFinite => false,
+                Push::Full => {
+                    let metrics = b.len();
+                    self.done.push(Batch { timestamp: ts, metrics, bytes: b.finish() });
+                    b.push(m)
+                }
+            },
+        }
+    }
+
+    /// The window's batches, oldest metrics first. Lines always make exactly one batch (empty
+    /// when no metric was added); bodies make one batch per non-empty body.
+    pub fn finish(mut self) -> Vec<Batch> {
+        let ts = self.timestamp;
+        match &mut self.open {
+            Open::Lines(_, buf, n) => {
+                self.done.push(Batch { timestamp: ts, metrics: *n, bytes: std::mem::take(buf) })
+            }
+            Open::Json(body, _) if !body.is_empty() => {
+                let metrics = body.count();
+                self.done.push(Batch { timestamp: ts, metrics, bytes: body.finish() });
+            }
+            Open::RemoteWrite(b) if !b.is_empty() => {
+                let metrics = b.len();
+                self.done.push(Batch { timestamp: ts, metrics, bytes: b.finish() });
+            }
+            Open::Json(..) | Open::RemoteWrite(_) => {}
+        }
+        self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::format::Value;
+
+    fn metric(dim: &str, v: f64) -> Metric<'_> {
+        Metric {
+            prefix: "netdata",
+            hostname: "h1",
+            chart_id: "test.chart",
+            chart_name: "test.chart",
+            family: "fam",
+            context: "test.ctx",
+            chart_type: "test",
+            units: "things",
+            dim_id: dim,
+            dim_name: dim,
+            use_names: false,
+            value: Value::Computed(v),
+            timestamp: 1000,
+            labels: &[],
+        }
+    }
+
+    fn dims(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("dimension_number_{i:04}")).collect()
+    }
+
+    #[test]
+    fn lines_make_one_batch_per_window_even_when_empty() {
+        let mut e = Encoder::new(Encoding::Lines(LineFormat::Graphite), Source::Average, 1000);
+        assert!(e.push(&metric("a", 1.0)));
+        assert!(!e.push(&metric("nan", f64::NAN)));
+        assert!(e.push(&metric("b", 2.5)));
+        assert_eq!(
+            e.finish(),
+            vec![Batch {
+                timestamp: 1000,
+                metrics: 2,
+                bytes: b"netdata.h1.test.chart.a 1.0000000 1000\nnetdata.h1.test.chart.b 2.5000000 1000\n"
+                    .to_vec()
+            }]
+        );
+        let e = Encoder::new(Encoding::Lines(LineFormat::Json), Source::Average, 1010);
+        assert_eq!(e.finish(), vec![Batch { timestamp: 1010, metrics: 0, bytes: vec![] }]);
+    }
+
+    #[test]
+    fn an_empty_window_makes_no_request() {
+        for f in [BodyFormat::OpentsdbJson, BodyFormat::Json, BodyFormat::RemoteWrite] {
+            let mut e = Encoder::new(Encoding::Bodies(f), Source::Average, 1000);
+            assert!(!e.push(&metric("nan", f64::INFINITY)));
+            assert_eq!(e.finish(), vec![], "{f:?}");
+        }
+    }
+
+    /// Every object of every body, in order, parsed back.
+    fn objects(batches: &[Batch]) -> Vec<serde_json::Value> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let v: serde_json::Value = serde_json::from_slice(&b.bytes).unwrap();
+                let a = v.as_array().unwrap().clone();
+                assert_eq!(a.len(), b.metrics);
+                a
+            })
+            .collect()
+    }
+
+    #[test]
+    fn opentsdb_bodies_stay_under_8_kib_and_lose_nothing() {
+        let names = dims(500);
+        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::OpentsdbJson), Source::Average, 1000);
+        for (i, d) in names.iter().enumerate() {
+            assert!(e.push(&metric(d, i as f64)));
+        }
+        let batches = e.finish();
+        assert!(batches.len() > 5, "{}", batches.len());
+        for b in &batches {
+            assert!(b.bytes.len() <= OPENTSDB_BODY_MAX, "{}", b.bytes.len());
+            assert_eq!(b.timestamp, 1000);
+        }
+        // Bodies are filled: each but the last has no room for one more object (~110 bytes).
+        for b in &batches[..batches.len() - 1] {
+            assert!(b.bytes.len() > OPENTSDB_BODY_MAX - 120, "{}", b.bytes.len());
+        }
+        let all = objects(&batches);
+        assert_eq!(all.len(), 500);
+        for (i, o) in all.iter().enumerate() {
+            assert_eq!(o["metric"], format!("netdata.test.chart.dimension_number_{i:04}"));
+            assert_eq!(o["value"].as_f64(), Some(i as f64));
+            assert_eq!(o["timestamp"], 1000);
+            assert_eq!(o["tags"]["host"], "h1");
+        }
+    }
+
+    #[test]
+    fn json_http_bodies_cut_at_512_kib() {
+        let names = dims(3000);
+        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::Json), Source::Average, 1000);
+        for (i, d) in names.iter().enumerate() {
+            assert!(e.push(&metric(d, i as f64)));
+        }
+        let batches = e.finish();
+        assert_eq!(batches.len(), 2, "3000 objects of ~300 bytes need two bodies");
+        assert!(batches.iter().all(|b| b.bytes.len() <= JSON_BODY_MAX));
+        let all = objects(&batches);
+        assert_eq!(all.len(), 3000);
+        assert_eq!(all[2999]["id"], "dimension_number_2999");
+    }
+
+    #[test]
+    fn remote_write_bodies_cut_before_compression() {
+        use crate::export::format::remote_write::decode;
+        use prost::Message;
+        let names = dims(6000);
+        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::RemoteWrite), Source::Sum, 1000);
+        for (i, d) in names.iter().enumerate() {
+            assert!(e.push(&metric(d, i as f64)));
+        }
+        let batches = e.finish();
+        assert!(batches.len() >= 2, "{}", batches.len());
+        let mut n = 0;
+        for b in &batches {
+            let req = decode(&b.bytes);
+            assert!(req.encoded_len() <= REMOTE_WRITE_RAW_MAX);
+            assert_eq!(req.timeseries.len(), b.metrics);
+            for ts in &req.timeseries {
+                assert_eq!(ts.samples[0].value, n as f64);
+                assert_eq!(ts.samples[0].timestamp, 1_000_000);
+                assert_eq!(ts.labels[0].value, "netdata_test_ctx_sum");
+                n += 1;
+            }
+        }
+        assert_eq!(n, 6000);
+    }
+}

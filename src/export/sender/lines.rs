@@ -1,0 +1,159 @@
+//! Line delivery: the outbox written to a TCP or UDP socket.
+//!
+//! One job: write the outbox to the connection with a deadline, reconnecting when the peer
+//! closed or failed, and count lines and bytes as the outbox reports them delivered. Replies a
+//! line backend sends are read, counted and logged, never interpreted.
+
+use std::time::{Duration, Instant};
+
+use super::{repeat_note, Attempt, Delivery};
+use crate::export::buffer::{Dropped, Outbox};
+use crate::export::encode::Batch;
+use crate::export::transport::tcp::{LineTransport, WriteEnd};
+use crate::export::transport::{describe, Endpoint};
+
+/// An outbox of lines and its socket.
+#[derive(Debug)]
+pub(crate) struct LineDelivery {
+    transport: LineTransport,
+    outbox: Outbox,
+    endpoints: Vec<Endpoint>,
+}
+
+impl LineDelivery {
+    /// Lines for `endpoints`, tried in order; connect and each write are bounded by `timeout`.
+    pub(crate) fn new(endpoints: Vec<Endpoint>, timeout: Duration) -> LineDelivery {
+        LineDelivery {
+            transport: LineTransport::new(endpoints.clone(), timeout),
+            outbox: Outbox::new(),
+            endpoints,
+        }
+    }
+}
+
+impl Delivery for LineDelivery {
+    fn push(&mut self, batch: Batch) {
+        self.outbox.push(&batch.bytes);
+    }
+
+    fn pending_metrics(&self) -> usize {
+        self.outbox.pending_metrics()
+    }
+
+    fn pending_bytes(&self) -> usize {
+        self.outbox.pending_bytes()
+    }
+
+    fn drop_all(&mut self) -> Dropped {
+        self.outbox.drop_all()
+    }
+
+    fn destinations(&self) -> String {
+        describe(&self.endpoints)
+    }
+
+    fn peer(&self) -> String {
+        self.transport.peer().to_string()
+    }
+
+    fn close(&mut self) {
+        self.transport.close();
+    }
+
+    fn deliver(&mut self, a: &mut Attempt<'_>) -> bool {
+        if self.transport.is_connected() {
+            let d = self.transport.drain();
+            if d.bytes > 0 {
+                a.stats.received_bytes(d.bytes as u64);
+                a.stats.reads(d.reads as u64);
+                tracing::info!(
+                    "exporter '{}': received {} bytes from {}; ignoring them. Sample: '{}'",
+                    a.name,
+                    d.bytes,
+                    self.transport.peer(),
+                    d.sample
+                );
+            }
+            if d.closed {
+                tracing::warn!(
+                    "exporter '{}': {} closed the connection; reconnecting",
+                    a.name,
+                    self.transport.peer()
+                );
+                self.transport.close();
+                self.outbox.connection_lost();
+            }
+        }
+        if !self.transport.is_connected() {
+            match self.transport.connect() {
+                Ok(c) => {
+                    a.stats.reconnects(1);
+                    tracing::debug!("exporter '{}': connected to {}", a.name, c.peer);
+                }
+                Err(f) => {
+                    if a.down.occur(Instant::now()) {
+                        tracing::error!(
+                            "exporter '{}': cannot connect to any destination ({}); keeping {} metrics buffered and retrying every interval{}",
+                            a.name,
+                            f.errors.join("; "),
+                            self.outbox.pending_metrics(),
+                            repeat_note(a.down)
+                        );
+                    }
+                    return false;
+                }
+            }
+        }
+        let (n, end) = self.transport.write(self.outbox.unwritten(), a.deadline);
+        let delivered = self.outbox.wrote(n);
+        a.stats.sent_metrics(delivered.metrics);
+        a.stats.sent_bytes(delivered.bytes);
+        match end {
+            WriteEnd::Done => {
+                a.stats.writes(1);
+                true
+            }
+            WriteEnd::TimedOut if n > 0 => {
+                // A slow peer that still reads: keep the connection so a line cut by the
+                // deadline is completed, not left truncated; continue next interval.
+                if a.down.occur(Instant::now()) {
+                    tracing::warn!(
+                        "exporter '{}': {} is slow: {} metrics still buffered after {} ms; continuing next interval",
+                        a.name,
+                        self.transport.peer(),
+                        self.outbox.pending_metrics(),
+                        a.timeout.as_millis()
+                    );
+                }
+                false
+            }
+            WriteEnd::TimedOut => {
+                if a.down.occur(Instant::now()) {
+                    tracing::error!(
+                        "exporter '{}': {} accepted nothing for {} ms; reconnecting. {} metrics stay buffered",
+                        a.name,
+                        self.transport.peer(),
+                        a.timeout.as_millis(),
+                        self.outbox.pending_metrics()
+                    );
+                }
+                self.transport.close();
+                self.outbox.connection_lost();
+                false
+            }
+            WriteEnd::Failed(e) => {
+                if a.down.occur(Instant::now()) {
+                    tracing::error!(
+                        "exporter '{}': sending to {} failed: {e}; reconnecting next interval. {} metrics stay buffered",
+                        a.name,
+                        self.transport.peer(),
+                        self.outbox.pending_metrics()
+                    );
+                }
+                self.transport.close();
+                self.outbox.connection_lost();
+                false
+            }
+        }
+    }
+}
