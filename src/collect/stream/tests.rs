@@ -390,7 +390,7 @@ fn a_reconnecting_child_reuses_its_host_and_leaves_the_time_away_empty() {
 #[test]
 fn a_child_is_exported_under_its_own_hostname() {
     use crate::export::format::Source;
-    use crate::export::instance::{Formatter, InstanceConfig, LineFormat};
+    use crate::export::instance::{Connector, Formatter, InstanceConfig, LineFormat};
     use crate::export::pattern::SimplePattern;
     use crate::rrd::{Algorithm, ChartDef, DimensionDef};
     const S: u64 = 1_000_000;
@@ -407,7 +407,7 @@ fn a_child_is_exported_under_its_own_hostname() {
     let cfg = |legacy: bool, hosts: Option<&str>| InstanceConfig {
         name: "t".into(),
         legacy,
-        format: LineFormat::Graphite,
+        connector: Connector::Lines(LineFormat::Graphite),
         source: Source::Average,
         prefix: "netdata".into(),
         hostname: Some("alias".into()),
@@ -422,7 +422,7 @@ fn a_child_is_exported_under_its_own_hostname() {
     };
     let text = |cfg: InstanceConfig| {
         let out = Formatter::new(cfg, 1000 * S).format_due(&db, 1010 * S);
-        out.values().map(|f| String::from_utf8(f.bytes.clone()).unwrap()).collect::<String>()
+        out.iter().map(|f| String::from_utf8(f.bytes.clone()).unwrap()).collect::<String>()
     };
     let both =
         "netdata.alias.system.load.load1 2.0000000 1000\nnetdata.kid.system.load.load1 2.0000000 1000\n";
