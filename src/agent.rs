@@ -94,6 +94,8 @@ pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Optio
         hosts: if e.legacy { None } else { Some(SimplePattern::new(&e.send_hosts_matching)) },
         use_names: e.send_names_instead_of_ids,
         labels: if e.send_configured_labels && !e.legacy { labels.to_vec() } else { Vec::new() },
+        max_buffer_bytes: usize::try_from(e.max_buffer_bytes).unwrap_or(usize::MAX),
+        replay: Duration::from_secs(e.replay_window()),
     })
 }
 

@@ -68,7 +68,7 @@ impl ExporterCharts {
                     "metrics",
                     130600,
                     ChartType::Line,
-                    &[("buffered", A, 1), ("lost", A, 1), ("sent", A, 1)],
+                    &[("buffered", A, 1), ("lost", A, 1), ("sent", A, 1), ("replayed", A, 1)],
                 ),
             ),
             bytes: define(
@@ -125,7 +125,12 @@ impl ExporterCharts {
         let i = stats.take_interval();
         let g = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as i64;
         let _ = self.metrics.collect(
-            &[(0, g(&stats.buffered_metrics)), (1, i.lost_metrics as i64), (2, i.sent_metrics as i64)],
+            &[
+                (0, g(&stats.buffered_metrics)),
+                (1, i.lost_metrics as i64),
+                (2, i.sent_metrics as i64),
+                (3, i.replayed_metrics as i64),
+            ],
             now_ut,
         );
         let _ = self.bytes.collect(

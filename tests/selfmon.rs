@@ -87,8 +87,9 @@ fn a_backend_that_stays_down_loses_data_counted_in_the_charts() {
     agent.stop();
     let totals = stats.totals();
     assert_eq!(totals.sent_metrics, 0);
-    assert!(totals.discards >= 2, "{totals:?}");
-    assert!(totals.failures >= 6, "{totals:?}");
+    // Attempts back off (1, 2, 4 s …): in 9 s at least 3 fail, and the third is more than 2.
+    assert!(totals.discards >= 1, "{totals:?}");
+    assert!(totals.failures >= 3, "{totals:?}");
     // Everything formatted was lost: dropped by `buffer on failures`, or at shutdown.
     assert_eq!(totals.lost_metrics, totals.formatted_metrics);
     let rest = stats.take_interval();

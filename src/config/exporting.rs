@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use super::diag::Diagnostics;
 use super::ini::Section;
-use super::setting::{self, parse_bool, Bool, Kind, OptPath, OptText, Secret, Settings, Text, Visit, Whole};
+use super::setting::{
+    self, parse_bool, Bool, Bytes, Kind, OptPath, OptText, Secret, Settings, Text, Visit, Whole,
+};
 
 /// The wire format and transport family of an exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -277,6 +279,23 @@ pub struct ExporterConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// `tls skip verify`: accept any server certificate (default no).
     pub tls_skip_verify: bool,
+    /// `max buffer size`: bytes of undelivered data kept in memory; past it the oldest whole
+    /// intervals are dropped, counted (default 128 MiB).
+    pub max_buffer_bytes: u64,
+    /// `replay window`: seconds of data already written to a connection that are sent again
+    /// after the connection fails; 0 (the default) means max(10 × update every, 2 × timeout ms).
+    pub replay_window_s: u64,
+}
+
+impl ExporterConfig {
+    /// The replay window in effect, in seconds.
+    pub fn replay_window(&self) -> u64 {
+        if self.replay_window_s > 0 {
+            self.replay_window_s
+        } else {
+            (10 * self.update_every as u64).max((2 * self.timeout_ms).div_ceil(1000))
+        }
+    }
 }
 
 impl ExporterConfig {
@@ -309,6 +328,8 @@ impl ExporterConfig {
             password: None,
             tls_ca_file: None,
             tls_skip_verify: false,
+            max_buffer_bytes: 128 << 20,
+            replay_window_s: 0,
         }
     }
 }
@@ -339,10 +360,14 @@ impl Settings for ExporterConfig {
         v.setting("password", &mut self.password, &Secret);
         v.setting("tls ca file", &mut self.tls_ca_file, &OptPath);
         v.setting("tls skip verify", &mut self.tls_skip_verify, &Bool);
+        v.setting("max buffer size", &mut self.max_buffer_bytes, &Bytes(1024));
+        v.setting("replay window", &mut self.replay_window_s, &REPLAY_SECONDS);
     }
 }
 
 const SECONDS: Whole = Whole { min: 1, max: None, unit: "seconds" };
+/// 0 means automatic.
+const REPLAY_SECONDS: Whole = Whole { min: 0, max: None, unit: "seconds (0 for automatic)" };
 
 const INTERVALS: Whole = Whole { min: 1, max: None, unit: "update intervals" };
 

@@ -248,7 +248,7 @@ impl<T: TryFrom<u64> + ToString> Kind<T> for Whole {
     fn parse(&self, text: &str) -> Result<T, String> {
         text.parse::<u64>()
             .ok()
-            .filter(|n| *n >= self.min && self.max.map_or(true, |max| *n <= max))
+            .filter(|n| *n >= self.min && self.max.is_none_or(|max| *n <= max))
             .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| match self.max {
                 Some(max) => format!("expected a whole number of {} from {} to {max}", self.unit, self.min),
@@ -256,6 +256,41 @@ impl<T: TryFrom<u64> + ToString> Kind<T> for Whole {
             })
     }
     fn render(&self, value: &T) -> String {
+        value.to_string()
+    }
+}
+
+/// A size in bytes: a whole number, optionally with a unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`, all
+/// powers of 1024, any case, a space allowed before the unit). At least `.0` bytes.
+pub(crate) struct Bytes(pub u64);
+
+const BYTE_UNITS: [(&str, u64); 7] = [
+    ("gib", 1 << 30),
+    ("mib", 1 << 20),
+    ("kib", 1 << 10),
+    ("g", 1 << 30),
+    ("m", 1 << 20),
+    ("k", 1 << 10),
+    ("b", 1),
+];
+
+impl Kind<u64> for Bytes {
+    fn parse(&self, text: &str) -> Result<u64, String> {
+        let lower = text.trim().to_ascii_lowercase();
+        let (digits, factor) = BYTE_UNITS
+            .iter()
+            .find_map(|(u, f)| lower.strip_suffix(u).map(|d| (d.trim_end(), *f)))
+            .unwrap_or((lower.as_str(), 1));
+        digits.parse::<u64>().ok().and_then(|n| n.checked_mul(factor)).filter(|n| *n >= self.0).ok_or_else(
+            || format!("expected a size of at least {} bytes, like 64MiB, 512K or 1048576", self.0),
+        )
+    }
+    fn render(&self, value: &u64) -> String {
+        for (unit, f) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if *value >= f && value.is_multiple_of(f) {
+                return format!("{}{unit}", value / f);
+            }
+        }
         value.to_string()
     }
 }

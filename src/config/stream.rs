@@ -49,7 +49,7 @@ pub struct BindTo {
 impl BindTo {
     /// Whether children may stream here: no access list, or one naming `streaming`.
     pub fn allows_streaming(&self) -> bool {
-        self.acl.as_deref().map_or(true, |acl| acl.split('|').any(|w| w.trim() == "streaming"))
+        self.acl.as_deref().is_none_or(|acl| acl.split('|').any(|w| w.trim() == "streaming"))
     }
 
     /// `host:port` to bind, with `*` as `0.0.0.0` and IPv6 hosts in brackets.

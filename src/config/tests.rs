@@ -69,6 +69,8 @@ fn legacy_defaults() -> ExporterConfig {
         password: None,
         tls_ca_file: None,
         tls_skip_verify: false,
+        max_buffer_bytes: 128 << 20,
+        replay_window_s: 0,
     }
 }
 
@@ -824,6 +826,8 @@ fn effective_shows_every_key_with_defaults() {
     password =
     tls ca file =
     tls skip verify = no
+    max buffer size = 128MiB
+    replay window = 0
 "
     );
 }
@@ -1201,4 +1205,25 @@ proptest! {
             .collect();
         prop_assert_eq!(read, sections);
     }
+}
+
+#[test]
+fn buffer_sizes_take_units_and_replay_window_is_automatic_by_default() {
+    let loaded = ok("[graphite:g]\nmax buffer size = 64M\nupdate every = 2\ntimeout ms = 30000\n");
+    let e = &loaded.config.exporters[0];
+    assert_eq!(e.max_buffer_bytes, 64 << 20);
+    // max(10 intervals of 2 s, 2 × 30 s)
+    assert_eq!(e.replay_window(), 60);
+    for (text, bytes) in
+        [("1048576", 1 << 20), ("512 KiB", 512 << 10), ("2g", 2 << 30), ("1536k", 1536 << 10)]
+    {
+        let loaded = ok(&format!("[graphite:g]\nmax buffer size = {text}\nreplay window = 5\n"));
+        assert_eq!(loaded.config.exporters[0].max_buffer_bytes, bytes, "{text}");
+        assert_eq!(loaded.config.exporters[0].replay_window(), 5);
+    }
+    let e = parse2("[graphite:g]\nmax buffer size = lots\n", None).unwrap_err();
+    assert_eq!(
+        e.errors,
+        vec!["rrdpipe.conf:2: max buffer size = \"lots\": expected a size of at least 1024 bytes, like 64MiB, 512K or 1048576"]
+    );
 }

@@ -15,6 +15,7 @@
 //! Knows nothing of sockets or formats; it sees bytes, newlines, bodies and interval boundaries.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::export::encode::Batch;
 
@@ -47,7 +48,83 @@ pub struct Delivered {
     pub bytes: u64,
 }
 
-/// Pending formatted lines, oldest first.
+/// What a failed connection sends again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Bytes of a line cut by the failure, written again whole.
+    pub partial: usize,
+    /// Complete lines written in the replay window, queued again.
+    pub metrics: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Lines written to the current connection in the last `window`, oldest first: the kernel
+/// accepted them, but a receiver that is reset or killed may never have read them.
+#[derive(Debug, Default)]
+struct Replay {
+    window: Duration,
+    data: Vec<u8>,
+    /// Offset in `data` where kept lines start (older ones were pruned).
+    start: usize,
+    /// `(end offset in data, lines, when written)` per write.
+    chunks: VecDeque<(usize, usize, Instant)>,
+    metrics: usize,
+}
+
+impl Replay {
+    fn record(&mut self, bytes: &[u8], metrics: usize, now: Instant) {
+        if self.window.is_zero() || bytes.is_empty() {
+            return;
+        }
+        self.prune(now);
+        self.data.extend_from_slice(bytes);
+        self.chunks.push_back((self.data.len(), metrics, now));
+        self.metrics += metrics;
+    }
+
+    fn prune(&mut self, now: Instant) {
+        while let Some(&(end, metrics, at)) = self.chunks.front() {
+            if now.saturating_duration_since(at) <= self.window {
+                break;
+            }
+            self.chunks.pop_front();
+            self.start = end;
+            self.metrics -= metrics;
+        }
+        if self.chunks.is_empty() {
+            self.data.clear();
+            self.start = 0;
+        } else if self.start > 64 * 1024 && self.start * 2 > self.data.len() {
+            self.data.drain(..self.start);
+            for c in self.chunks.iter_mut() {
+                c.0 -= self.start;
+            }
+            self.start = 0;
+        }
+    }
+
+    /// Everything still inside the window, leaving the replay empty.
+    fn take(&mut self, now: Instant) -> (Vec<u8>, usize) {
+        self.prune(now);
+        let bytes = self.data.split_off(self.start);
+        let metrics = self.metrics;
+        self.data.clear();
+        self.start = 0;
+        self.chunks.clear();
+        self.metrics = 0;
+        (bytes, metrics)
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.start = 0;
+        self.chunks.clear();
+        self.metrics = 0;
+    }
+}
+
+/// Pending formatted lines, oldest first, and the lines recently written (the replay window).
 #[derive(Debug, Default)]
 pub struct Outbox {
     data: Vec<u8>,
@@ -57,12 +134,24 @@ pub struct Outbox {
     written: usize,
     intervals: VecDeque<Interval>,
     metrics: usize,
+    replay: Replay,
 }
 
 impl Outbox {
-    /// An empty outbox.
+    /// An empty outbox that sends nothing again after a failure.
     pub fn new() -> Outbox {
         Outbox::default()
+    }
+
+    /// An empty outbox that, after a connection failure, sends again the lines written to that
+    /// connection in the last `window`.
+    pub fn with_replay(window: Duration) -> Outbox {
+        Outbox { replay: Replay { window, ..Replay::default() }, ..Outbox::default() }
+    }
+
+    /// Bytes kept for replay.
+    pub fn replay_bytes(&self) -> usize {
+        self.replay.data.len() - self.replay.start
     }
 
     /// Append one interval of complete lines (`bytes` must end with `\n` or be empty); each
@@ -103,8 +192,9 @@ impl Outbox {
         &self.data[self.start + self.written..]
     }
 
-    /// Record that the connection accepted `n` more bytes; complete lines become delivered.
-    pub fn wrote(&mut self, n: usize) -> Delivered {
+    /// Record that the connection accepted `n` more bytes at `now`; complete lines become
+    /// delivered (and are kept for the replay window).
+    pub fn wrote(&mut self, n: usize, now: Instant) -> Delivered {
         self.written += n;
         debug_assert!(self.start + self.written <= self.data.len());
         let window = &self.data[self.start..self.start + self.written];
@@ -112,13 +202,29 @@ impl Outbox {
             return Delivered::default();
         };
         let upto = self.start + last_nl + 1;
-        self.commit(upto)
+        self.commit(upto, now)
     }
 
-    /// The connection failed: a partly written line stays pending and is written whole next time.
-    /// Returns how many bytes of a partial line were written and are now given up.
-    pub fn connection_lost(&mut self) -> usize {
-        std::mem::take(&mut self.written)
+    /// The connection failed at `now`: a partly written line stays pending and is written whole
+    /// next time, and the lines written in the replay window are queued again in front, in
+    /// order, so the next connection starts at a line boundary with what the receiver may have
+    /// lost.
+    pub fn connection_lost(&mut self, now: Instant) -> Replayed {
+        let partial = std::mem::take(&mut self.written);
+        let (bytes, metrics) = self.replay.take(now);
+        let len = bytes.len();
+        if len > 0 {
+            let mut data = bytes;
+            data.extend_from_slice(&self.data[self.start..]);
+            for iv in self.intervals.iter_mut() {
+                iv.end = iv.end - self.start + len;
+            }
+            self.intervals.push_front(Interval { end: len, metrics });
+            self.data = data;
+            self.start = 0;
+            self.metrics += metrics;
+        }
+        Replayed { partial, metrics: metrics as u64, bytes: len as u64 }
     }
 
     /// Drop everything pending.
@@ -133,6 +239,7 @@ impl Outbox {
         self.written = 0;
         self.intervals.clear();
         self.metrics = 0;
+        self.replay.clear();
         d
     }
 
@@ -158,7 +265,7 @@ impl Outbox {
         d
     }
 
-    fn commit(&mut self, upto: usize) -> Delivered {
+    fn commit(&mut self, upto: usize, now: Instant) -> Delivered {
         let mut lines = 0usize;
         let mut pos = self.start;
         while pos < upto {
@@ -173,6 +280,7 @@ impl Outbox {
             }
         }
         self.metrics -= lines;
+        self.replay.record(&self.data[self.start..upto], lines, now);
         let bytes = upto - self.start;
         self.written -= bytes;
         self.start = upto;
@@ -324,6 +432,10 @@ fn count_newlines(b: &[u8]) -> usize {
 mod tests {
     use super::*;
 
+    fn now() -> Instant {
+        Instant::now()
+    }
+
     fn lines(prefix: &str, n: usize) -> Vec<u8> {
         (0..n).map(|i| format!("{prefix}.{i} {i} 100\n")).collect::<String>().into_bytes()
     }
@@ -334,7 +446,7 @@ mod tests {
         o.push(&lines("a", 3));
         o.push(&lines("b", 2));
         let n = o.unwritten().len();
-        assert_eq!(o.wrote(n), Delivered { metrics: 5, bytes: n as u64 });
+        assert_eq!(o.wrote(n, now()), Delivered { metrics: 5, bytes: n as u64 });
         assert!(o.is_empty());
         assert_eq!(o.pending_metrics(), 0);
         assert_eq!(o.pending_intervals(), 0);
@@ -346,14 +458,14 @@ mod tests {
         let a = b"x.a 1 100\nx.b 2 100\nx.c 3 100\n";
         o.push(a);
         // The kernel took 14 bytes: the first line and 4 bytes of the second.
-        assert_eq!(o.wrote(14), Delivered { metrics: 1, bytes: 10 });
+        assert_eq!(o.wrote(14, now()), Delivered { metrics: 1, bytes: 10 });
         assert_eq!(o.unwritten(), b"2 100\nx.c 3 100\n");
-        assert_eq!(o.connection_lost(), 4);
+        assert_eq!(o.connection_lost(now()).partial, 4);
         // The next connection starts at the line boundary.
         assert_eq!(o.unwritten(), b"x.b 2 100\nx.c 3 100\n");
         assert_eq!(o.pending_metrics(), 2);
         let n = o.unwritten().len();
-        assert_eq!(o.wrote(n), Delivered { metrics: 2, bytes: 20 });
+        assert_eq!(o.wrote(n, now()), Delivered { metrics: 2, bytes: 20 });
         assert!(o.is_empty());
     }
 
@@ -368,7 +480,7 @@ mod tests {
         let mut step = 7;
         while !o.unwritten().is_empty() {
             let n = step.min(o.unwritten().len());
-            delivered += o.wrote(n).metrics;
+            delivered += o.wrote(n, now()).metrics;
             step += 5;
             assert_eq!(o.pending_metrics() as u64 + delivered, 12);
         }
@@ -382,7 +494,7 @@ mod tests {
         let mut o = Outbox::new();
         o.push(&lines("a", 3));
         o.push(&lines("b", 2));
-        o.wrote(5);
+        o.wrote(5, now());
         let bytes = o.pending_bytes() as u64;
         assert_eq!(o.drop_all(), Dropped { metrics: 5, bytes, intervals: 2 });
         assert!(o.is_empty());
@@ -449,12 +561,78 @@ mod tests {
         let big = lines("big", 20_000);
         o.push(&big);
         o.push(&lines("tail", 2));
-        assert_eq!(o.wrote(big.len()).metrics, 20_000);
+        assert_eq!(o.wrote(big.len(), now()).metrics, 20_000);
         assert_eq!(o.pending_metrics(), 2);
         assert_eq!(o.unwritten(), &lines("tail", 2)[..]);
         o.push(&lines("more", 1));
         let n = o.unwritten().len();
-        assert_eq!(o.wrote(n).metrics, 3);
+        assert_eq!(o.wrote(n, now()).metrics, 3);
         assert!(o.is_empty());
+    }
+
+    #[test]
+    fn a_failed_connection_replays_the_window_then_the_cut_line_in_order() {
+        let t0 = Instant::now();
+        let mut o = Outbox::with_replay(Duration::from_secs(10));
+        o.push(b"a 1 1\nb 2 1\n");
+        assert_eq!(o.wrote(12, t0).metrics, 2);
+        o.push(b"c 3 2\nd 4 2\n");
+        // 9 bytes: line c and 3 bytes of d, then the connection dies.
+        assert_eq!(o.wrote(9, t0 + Duration::from_secs(1)).metrics, 1);
+        assert_eq!(o.replay_bytes(), 18);
+        let r = o.connection_lost(t0 + Duration::from_secs(2));
+        assert_eq!(r, Replayed { partial: 3, metrics: 3, bytes: 18 });
+        // Everything the dead connection may have lost, from a line boundary, in order.
+        assert_eq!(o.unwritten(), b"a 1 1\nb 2 1\nc 3 2\nd 4 2\n");
+        assert_eq!(o.pending_metrics(), 4);
+        assert_eq!(o.replay_bytes(), 0);
+        let n = o.unwritten().len();
+        assert_eq!(o.wrote(n, t0 + Duration::from_secs(3)), Delivered { metrics: 4, bytes: 24 });
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn lines_older_than_the_replay_window_are_not_sent_again() {
+        let t0 = Instant::now();
+        let mut o = Outbox::with_replay(Duration::from_secs(10));
+        o.push(b"old 1 1\n");
+        o.wrote(8, t0);
+        o.push(b"new 2 2\n");
+        o.wrote(8, t0 + Duration::from_secs(15));
+        let r = o.connection_lost(t0 + Duration::from_secs(20));
+        assert_eq!(r, Replayed { partial: 0, metrics: 1, bytes: 8 });
+        assert_eq!(o.unwritten(), b"new 2 2\n");
+    }
+
+    #[test]
+    fn without_a_replay_window_nothing_is_kept() {
+        let mut o = Outbox::new();
+        o.push(b"a 1 1\n");
+        o.wrote(6, now());
+        assert_eq!(o.replay_bytes(), 0);
+        assert_eq!(o.connection_lost(now()), Replayed::default());
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn replay_goes_before_intervals_queued_meanwhile_and_counts_stay_exact() {
+        let t0 = Instant::now();
+        let mut o = Outbox::with_replay(Duration::from_secs(10));
+        o.push(&lines("a", 3));
+        let n = o.unwritten().len();
+        o.wrote(n, t0);
+        o.push(&lines("b", 2));
+        o.push(&lines("c", 2));
+        o.connection_lost(t0);
+        assert_eq!(o.pending_metrics(), 7);
+        assert_eq!(o.pending_intervals(), 3);
+        let mut expected = lines("a", 3);
+        expected.extend(lines("b", 2));
+        expected.extend(lines("c", 2));
+        assert_eq!(o.unwritten(), &expected[..]);
+        // Dropping to a cap removes the replayed interval first, whole.
+        let d = o.drop_oldest_until(expected.len() - lines("a", 3).len());
+        assert_eq!(d.metrics, 3);
+        assert_eq!(o.pending_metrics(), 4);
     }
 }

@@ -92,6 +92,10 @@ pub struct InstanceConfig {
     pub use_names: bool,
     /// Host labels sent with each metric.
     pub labels: Vec<(String, String)>,
+    /// Undelivered bytes kept in memory; past it the oldest whole intervals are dropped.
+    pub max_buffer_bytes: usize,
+    /// After a line connection fails, what was written to it this recently is sent again.
+    pub replay: Duration,
 }
 
 /// Formats due windows into batches for the sender. Holds the windows already handed out.
@@ -237,9 +241,10 @@ fn keep_idle(every: u32) -> Duration {
 /// The sender's delivery for `cfg`, and a description of where it sends, for the start-up log.
 fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String> {
     match &cfg.connector {
-        Connector::Lines(_) => {
-            Ok((Box::new(LineDelivery::new(cfg.endpoints.clone(), cfg.timeout)), describe(&cfg.endpoints)))
-        }
+        Connector::Lines(_) => Ok((
+            Box::new(LineDelivery::new(cfg.endpoints.clone(), cfg.timeout, cfg.replay)),
+            describe(&cfg.endpoints),
+        )),
         Connector::Http(format, http) => {
             let t = HttpTransport::new(
                 http,
@@ -296,6 +301,8 @@ pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> Result<Ins
         name: cfg.name.clone(),
         timeout: cfg.timeout,
         buffer_on_failures: cfg.buffer_on_failures,
+        max_buffer_bytes: cfg.max_buffer_bytes,
+        every: Duration::from_secs(u64::from(cfg.every)),
     };
     let sstats = stats.clone();
     let sender = std::thread::Builder::new()
@@ -374,6 +381,8 @@ mod tests {
             hosts: None,
             use_names: false,
             labels: vec![],
+            max_buffer_bytes: 1 << 20,
+            replay: Duration::ZERO,
         }
     }
 

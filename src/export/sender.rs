@@ -37,6 +37,41 @@ pub struct SenderConfig {
     pub timeout: Duration,
     /// Consecutive failed intervals tolerated before the queue is dropped.
     pub buffer_on_failures: u32,
+    /// Undelivered bytes kept; past it the oldest whole intervals are dropped, counted.
+    pub max_buffer_bytes: usize,
+    /// The export interval: the first retry comes one interval after a failure.
+    pub every: Duration,
+}
+
+/// The longest wait between attempts while a backend stays down.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// When to try again after `failures` consecutive failed attempts: one interval, doubling up to
+/// [`MAX_BACKOFF`] (never less than one interval), times a jitter factor in [0.75, 1.25) so that
+/// many agents do not hammer a recovering backend in step.
+pub(crate) fn backoff(every: Duration, failures: u32, jitter: f64) -> Duration {
+    let doubled = every.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    let base = doubled.min(MAX_BACKOFF.max(every));
+    base.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// A small xorshift generator for jitter: no need for a cryptographic source.
+#[derive(Debug)]
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Jitter {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Jitter((t.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32)) | 1)
+    }
+
+    /// A number in [0, 1).
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// Logs a persisting condition once, then a reminder at most every [`REPEAT_LOG_EVERY`], and
@@ -112,6 +147,8 @@ pub(crate) trait Delivery: Send {
     fn deliver(&mut self, a: &mut Attempt<'_>) -> bool;
     /// Drop everything queued.
     fn drop_all(&mut self) -> Dropped;
+    /// Drop the oldest whole intervals until at most `max_bytes` are queued (the newest is kept).
+    fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped;
     /// The destinations, for logs.
     fn destinations(&self) -> String;
     /// The destination in use, for logs.
@@ -127,11 +164,22 @@ struct Sender {
     stats: Arc<Stats>,
     failures: u32,
     down: Persisting,
+    /// No attempt before this (backoff after failures).
+    next_attempt: Option<Instant>,
+    jitter: Jitter,
 }
 
 /// Run the sender until the channel closes, then make one last attempt bounded by the timeout.
 pub(crate) fn run(cfg: SenderConfig, delivery: Box<dyn Delivery>, rx: Receiver<Batch>, stats: Arc<Stats>) {
-    let mut s = Sender { cfg, delivery, stats, failures: 0, down: Persisting::default() };
+    let mut s = Sender {
+        cfg,
+        delivery,
+        stats,
+        failures: 0,
+        down: Persisting::default(),
+        next_attempt: None,
+        jitter: Jitter::new(),
+    };
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(batch) => s.delivery.push(batch),
@@ -152,7 +200,11 @@ pub(crate) fn run(cfg: SenderConfig, delivery: Box<dyn Delivery>, rx: Receiver<B
                 }
             }
         }
-        s.attempt();
+        s.enforce_cap();
+        if s.next_attempt.is_none_or(|t| Instant::now() >= t) {
+            s.attempt();
+        }
+        s.stats.set_buffered(s.delivery.pending_metrics(), s.delivery.pending_bytes());
         s.record_cpu();
         if closed {
             break;
@@ -188,6 +240,29 @@ impl Sender {
         self.stats.sender_system_us.store(s, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Keep the queue within `max buffer size`: drop the oldest whole intervals, counted, with
+    /// one log line per drop event.
+    fn enforce_cap(&mut self) {
+        if self.delivery.pending_bytes() <= self.cfg.max_buffer_bytes {
+            return;
+        }
+        let d = self.delivery.drop_oldest_until(self.cfg.max_buffer_bytes);
+        if d.bytes == 0 {
+            return;
+        }
+        self.lost(d);
+        tracing::error!(
+            "exporter '{}': the buffer passed 'max buffer size' ({} bytes) while {} is not taking data; dropped the \
+             oldest {} intervals: {} metrics, {} bytes. Raise 'max buffer size' or configure a 'spool directory' to keep more",
+            self.cfg.name,
+            self.cfg.max_buffer_bytes,
+            self.delivery.destinations(),
+            d.intervals,
+            d.metrics,
+            d.bytes
+        );
+    }
+
     fn lost(&self, d: Dropped) {
         self.stats.lost_metrics(d.metrics);
         self.stats.lost_bytes(d.bytes);
@@ -208,6 +283,7 @@ impl Sender {
         };
         if ok {
             self.failures = 0;
+            self.next_attempt = None;
             if let Some((n, d)) = self.down.clear(Instant::now()) {
                 tracing::info!(
                     "exporter '{}': delivering again to {} after {} failed attempts over {}s",
@@ -220,6 +296,9 @@ impl Sender {
         } else {
             self.failures += 1;
             self.stats.failures(1);
+            let wait = backoff(self.cfg.every, self.failures, self.jitter.next());
+            // A tick arriving a little early still counts: the interval is the unit of retry.
+            self.next_attempt = Some(Instant::now() + wait.saturating_sub(self.cfg.every / 4));
             if self.failures > self.cfg.buffer_on_failures {
                 let d = self.delivery.drop_all();
                 self.lost(d);
@@ -263,7 +342,14 @@ mod tests {
             Duration::from_secs(30),
         )
         .unwrap();
-        let cfg = SenderConfig { name: "t".into(), timeout: Duration::from_secs(2), buffer_on_failures };
+        // No backoff (`every` zero): every batch triggers an attempt.
+        let cfg = SenderConfig {
+            name: "t".into(),
+            timeout: Duration::from_secs(2),
+            buffer_on_failures,
+            max_buffer_bytes: 1 << 20,
+            every: Duration::ZERO,
+        };
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::channel();
         let s = stats.clone();
@@ -320,5 +406,59 @@ mod tests {
         h.join().unwrap();
         let t = stats.totals();
         assert_eq!((t.lost_metrics, t.lost_bytes, t.discards, t.sent_metrics), (10, 16, 2, 0));
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_interval_up_to_a_cap_with_jitter() {
+        let s = Duration::from_secs(1);
+        assert_eq!(backoff(s, 1, 0.5), s);
+        assert_eq!(backoff(s, 2, 0.5), 2 * s);
+        assert_eq!(backoff(s, 3, 0.5), 4 * s);
+        assert_eq!(backoff(s, 10, 0.5), MAX_BACKOFF);
+        assert_eq!(backoff(s, 1, 0.0), Duration::from_millis(750));
+        assert!(backoff(s, 1, 0.999_999) < Duration::from_millis(1250));
+        assert!(backoff(s, 1, 0.999_999) > Duration::from_millis(1249));
+        // An interval longer than the cap is never shortened.
+        assert_eq!(backoff(Duration::from_secs(60), 5, 0.5), Duration::from_secs(60));
+        let mut j = Jitter::new();
+        for _ in 0..1000 {
+            let x = j.next();
+            assert!((0.0..1.0).contains(&x));
+        }
+    }
+
+    #[test]
+    fn a_queue_past_max_buffer_size_drops_its_oldest_intervals_counted() {
+        let (tx, stats, h) = {
+            let t = HttpTransport::new(
+                &settings(),
+                &[ep(dead_port())],
+                &[],
+                Duration::from_secs(1),
+                Duration::from_secs(30),
+            )
+            .unwrap();
+            let cfg = SenderConfig {
+                name: "t".into(),
+                timeout: Duration::from_secs(1),
+                buffer_on_failures: 1000,
+                max_buffer_bytes: 10,
+                every: Duration::ZERO,
+            };
+            let stats = Arc::new(Stats::default());
+            let (tx, rx) = mpsc::channel();
+            let s = stats.clone();
+            (tx, stats, std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s)))
+        };
+        // Bodies "[10]", "[20]", "[30]": 4 bytes each; a cap of 10 bytes keeps the newest two.
+        for (i, ts) in [10, 20, 30].into_iter().enumerate() {
+            tx.send(body(ts, 5)).unwrap();
+            wait(|| stats.totals().failures == i as u64 + 1);
+        }
+        let t = stats.totals();
+        assert_eq!((t.lost_metrics, t.lost_bytes, t.discards), (5, 4, 1));
+        assert_eq!(stats.buffered_bytes.load(std::sync::atomic::Ordering::Relaxed), 8);
+        drop(tx);
+        h.join().unwrap();
     }
 }

@@ -50,6 +50,8 @@ pub struct Counters {
     pub failures: AtomicU64,
     /// Reads of backend replies.
     pub reads: AtomicU64,
+    /// Lines queued again after a connection failure (the replay window).
+    pub replayed_metrics: AtomicU64,
 }
 
 /// A plain snapshot of [`Counters`].
@@ -77,6 +79,8 @@ pub struct Snapshot {
     pub failures: u64,
     /// See [`Counters::reads`].
     pub reads: u64,
+    /// See [`Counters::replayed_metrics`].
+    pub replayed_metrics: u64,
 }
 
 macro_rules! counter_fns {
@@ -111,7 +115,8 @@ counter_fns!(
     discards,
     reconnects,
     failures,
-    reads
+    reads,
+    replayed_metrics
 );
 
 impl Stats {

@@ -175,10 +175,10 @@ mod tests {
         let mut input = Vec::new();
         input.extend_from_slice(b"12345678\n"); // exactly the limit: kept
         input.extend_from_slice(b"123456789\n"); // one over: dropped
-        input.extend(std::iter::repeat(b'x').take(1_000_000)); // far over, many reads
+        input.extend(std::iter::repeat_n(b'x', 1_000_000)); // far over, many reads
         input.extend_from_slice(b"\nok\n");
-        input.extend(std::iter::repeat(b'y').take(20)); // too long and never terminated
-                                                        // Read while the writer writes: the input is bigger than a socket buffer.
+        input.extend(std::iter::repeat_n(b'y', 20)); // too long and never terminated
+                                                     // Read while the writer writes: the input is bigger than a socket buffer.
         let t = std::thread::spawn(move || w.write_all(&input).unwrap());
         assert_eq!(collect(&mut r), ["L:12345678", "TooLong:9", "TooLong:1000000", "L:ok", "TooLong:20"]);
         t.join().unwrap();

@@ -303,7 +303,7 @@ impl Session {
     fn error(&mut self, e: SessionError) -> Feed {
         self.stats.errors += 1;
         let n = self.stats.errors;
-        if n <= LOG_FIRST || n % LOG_EVERY == 0 {
+        if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
             warn!("plugin '{}': line {}: {e}; line skipped", self.cfg.name, self.stats.lines);
             if n == LOG_FIRST {
                 warn!(
@@ -319,7 +319,7 @@ impl Session {
         for w in warnings {
             self.stats.warnings += 1;
             let n = self.stats.warnings;
-            if n <= LOG_FIRST || n % LOG_EVERY == 0 {
+            if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
                 warn!("plugin '{}': line {}: {what} '{id}': {w}", self.cfg.name, self.stats.lines);
             }
         }

@@ -609,7 +609,7 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
                         break RunEnd::Garbage;
                     }
                 }
-                if session.stats().lines % 256 == 0 {
+                if session.stats().lines.is_multiple_of(256) {
                     publish(&session, &mut published);
                 }
             }

@@ -201,7 +201,7 @@ fn listen(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
                 if children.len() >= shared.cfg.max_children + HANDSHAKE_SLACK {
                     shared.registry.note_refused();
                     overflow_logged += 1;
-                    if overflow_logged <= 10 || overflow_logged % 1000 == 0 {
+                    if overflow_logged <= 10 || overflow_logged.is_multiple_of(1000) {
                         warn!(
                             "stream: closed the connection from {peer} at once: {} connections are open \
                              ([stream] max children {} plus {HANDSHAKE_SLACK} shaking hands)",

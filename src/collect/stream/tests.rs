@@ -256,7 +256,7 @@ fn over_long_lines_are_dropped_and_the_child_goes_on() {
     assert_eq!(reply, V1);
     s.write_all(DEFINITIONS.as_bytes()).unwrap();
     let mut long = b"SET load1 = 1".to_vec();
-    long.extend(std::iter::repeat(b'0').take(100_000));
+    long.extend(std::iter::repeat_n(b'0', 100_000));
     long.push(b'\n');
     s.write_all(b"BEGIN system.load\n").unwrap();
     s.write_all(&long).unwrap();
@@ -419,6 +419,8 @@ fn a_child_is_exported_under_its_own_hostname() {
         hosts: hosts.map(SimplePattern::new),
         use_names: false,
         labels: vec![],
+        max_buffer_bytes: 1 << 20,
+        replay: Duration::ZERO,
     };
     let text = |cfg: InstanceConfig| {
         let out = Formatter::new(cfg, 1000 * S).format_due(&db, 1010 * S);

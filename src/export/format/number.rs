@@ -107,7 +107,7 @@ mod tests {
     fn c_printf(v: f64) -> String {
         let mut buf = [0u8; 400];
         // SAFETY: the format takes exactly one double; the buffer size is passed.
-        let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), b"%0.7f\0".as_ptr().cast(), v) };
+        let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%0.7f".as_ptr(), v) };
         String::from_utf8(buf[..n as usize].to_vec()).unwrap()
     }
 

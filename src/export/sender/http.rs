@@ -64,6 +64,10 @@ impl Delivery for HttpDelivery {
         self.queue.drop_all()
     }
 
+    fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
+        self.queue.drop_oldest_until(max_bytes)
+    }
+
     fn destinations(&self) -> String {
         self.transport.urls().join(" ")
     }

@@ -22,11 +22,29 @@ pub(crate) struct LineDelivery {
 
 impl LineDelivery {
     /// Lines for `endpoints`, tried in order; connect and each write are bounded by `timeout`.
-    pub(crate) fn new(endpoints: Vec<Endpoint>, timeout: Duration) -> LineDelivery {
+    /// After a connection fails, the lines written to it in the last `replay` are sent again.
+    pub(crate) fn new(endpoints: Vec<Endpoint>, timeout: Duration, replay: Duration) -> LineDelivery {
         LineDelivery {
             transport: LineTransport::new(endpoints.clone(), timeout),
-            outbox: Outbox::new(),
+            outbox: Outbox::with_replay(replay),
             endpoints,
+        }
+    }
+
+    /// Close a failed connection; queue again what the receiver may not have read.
+    fn lost(&mut self, a: &mut Attempt<'_>) {
+        let peer = self.transport.peer().to_string();
+        self.transport.close();
+        let r = self.outbox.connection_lost(Instant::now());
+        if r.metrics > 0 {
+            a.stats.replayed_metrics(r.metrics);
+            tracing::info!(
+                "exporter '{}': the connection to {peer} failed; sending again the {} metrics ({} bytes) written to it in the replay window, \
+                 which it may not have received",
+                a.name,
+                r.metrics,
+                r.bytes
+            );
         }
     }
 }
@@ -46,6 +64,10 @@ impl Delivery for LineDelivery {
 
     fn drop_all(&mut self) -> Dropped {
         self.outbox.drop_all()
+    }
+
+    fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
+        self.outbox.drop_oldest_until(max_bytes)
     }
 
     fn destinations(&self) -> String {
@@ -80,8 +102,7 @@ impl Delivery for LineDelivery {
                     a.name,
                     self.transport.peer()
                 );
-                self.transport.close();
-                self.outbox.connection_lost();
+                self.lost(a);
             }
         }
         if !self.transport.is_connected() {
@@ -105,7 +126,7 @@ impl Delivery for LineDelivery {
             }
         }
         let (n, end) = self.transport.write(self.outbox.unwritten(), a.deadline);
-        let delivered = self.outbox.wrote(n);
+        let delivered = self.outbox.wrote(n, Instant::now());
         a.stats.sent_metrics(delivered.metrics);
         a.stats.sent_bytes(delivered.bytes);
         match end {
@@ -137,8 +158,7 @@ impl Delivery for LineDelivery {
                         self.outbox.pending_metrics()
                     );
                 }
-                self.transport.close();
-                self.outbox.connection_lost();
+                self.lost(a);
                 false
             }
             WriteEnd::Failed(e) => {
@@ -150,8 +170,7 @@ impl Delivery for LineDelivery {
                         self.outbox.pending_metrics()
                     );
                 }
-                self.transport.close();
-                self.outbox.connection_lost();
+                self.lost(a);
                 false
             }
         }
