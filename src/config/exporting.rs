@@ -228,8 +228,8 @@ impl DataSource {
     }
 }
 
-/// One exporter's settings, with defaults applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One exporter's settings, with defaults applied. Its `Debug` output masks the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ExporterConfig {
     /// `backend` for the legacy section, else the NAME of `[TYPE:NAME]`.
     pub name: String,
@@ -285,6 +285,39 @@ pub struct ExporterConfig {
     /// `replay window`: seconds of data already written to a connection that are sent again
     /// after the connection fails; 0 (the default) means max(10 × update every, 2 × timeout ms).
     pub replay_window_s: u64,
+}
+
+impl std::fmt::Debug for ExporterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExporterConfig")
+            .field("name", &self.name)
+            .field("section", &self.section)
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .field("legacy", &self.legacy)
+            .field("kind", &self.kind)
+            .field("enabled", &self.enabled)
+            .field("destinations", &self.destinations)
+            .field("data_source", &self.data_source)
+            .field("prefix", &self.prefix)
+            .field("hostname", &self.hostname)
+            .field("update_every", &self.update_every)
+            .field("buffer_on_failures", &self.buffer_on_failures)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("send_charts_matching", &self.send_charts_matching)
+            .field("send_hosts_matching", &self.send_hosts_matching)
+            .field("send_names_instead_of_ids", &self.send_names_instead_of_ids)
+            .field("send_configured_labels", &self.send_configured_labels)
+            .field("send_automatic_labels", &self.send_automatic_labels)
+            .field("remote_write_url_path", &self.remote_write_url_path)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| setting::MASK))
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_skip_verify", &self.tls_skip_verify)
+            .field("max_buffer_bytes", &self.max_buffer_bytes)
+            .field("replay_window_s", &self.replay_window_s)
+            .finish()
+    }
 }
 
 impl ExporterConfig {

@@ -1227,3 +1227,11 @@ fn buffer_sizes_take_units_and_replay_window_is_automatic_by_default() {
         vec!["rrdpipe.conf:2: max buffer size = \"lots\": expected a size of at least 1024 bytes, like 64MiB, 512K or 1048576"]
     );
 }
+
+#[test]
+fn debug_output_never_shows_the_password() {
+    let loaded = ok("[json:http:j]\nusername = u\npassword = hunter2\n");
+    let dbg = format!("{:?}", loaded.config.exporters[0]);
+    assert!(!dbg.contains("hunter2"), "{dbg}");
+    assert!(dbg.contains("password: Some(\"********\")"), "{dbg}");
+}
