@@ -34,6 +34,7 @@ use tempfile::TempDir;
 
 pub mod agent;
 pub mod fault;
+pub mod faults_table;
 
 /// How long a server may take to become ready before the start fails.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
