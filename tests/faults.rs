@@ -786,3 +786,115 @@ fn stored_series_are_told_apart_by_connector() {
     assert_eq!(classify(&series(&[("__name__", "calib.same")])), None);
     assert_eq!(selector(2, 50), r#"fr_faults_ctx_things_average{chart="faults.c01",dimension="d00"}"#);
 }
+
+// ---------------------------------------------------------------------------
+// The proxy's faults do what the table says they do
+
+/// A receiver on a free port that records what each connection sent, in order of arrival.
+struct Recorder {
+    addr: std::net::SocketAddr,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Recorder {
+    fn start() -> Recorder {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for (i, c) in l.incoming().enumerate() {
+                let Ok(mut c) = c else { return };
+                g.lock().unwrap().push(Vec::new());
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = std::io::Read::read(&mut c, &mut buf) {
+                        g.lock().unwrap()[i].extend_from_slice(&buf[..n]);
+                    }
+                });
+            }
+        });
+        Recorder { addr, got }
+    }
+
+    fn connections(&self) -> Vec<String> {
+        self.got.lock().unwrap().iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect()
+    }
+
+    fn wait_for(&self, want: &[&str]) {
+        let ok = support::wait_until(support::deadline_in(5), || self.connections() == want);
+        assert!(ok, "receiver got {:?}, wanted {want:?}", self.connections());
+    }
+}
+
+fn write(s: &mut std::net::TcpStream, b: &str) {
+    std::io::Write::write_all(s, b.as_bytes()).unwrap();
+}
+
+#[test]
+fn a_cut_hands_over_the_complete_lines_of_half_a_burst_then_resets() {
+    let r = Recorder::start();
+    let p = FaultProxy::start(r.addr, true);
+    let mut c = std::net::TcpStream::connect(p.addr()).unwrap();
+    write(&mut c, "a1\nb22\n");
+    r.wait_for(&["a1\nb22\n"]);
+    p.cut_mid_stream();
+    // 45 bytes: the first 22 hold two complete lines and the start of a third.
+    write(&mut c, "line0001\nline0002\nline0003\nline0004\nline0005\n");
+    assert!(p.wait_cut(Duration::from_secs(5)));
+    r.wait_for(&["a1\nb22\nline0001\nline0002\n"]);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let e = std::io::Read::read(&mut c, &mut [0u8; 16]).expect_err("the proxy resets");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+    assert_eq!(p.cuts(), 1);
+}
+
+#[test]
+fn a_black_holed_connection_never_forwards_again_and_a_stalled_one_is_not_resumed_by_its_reset() {
+    let r = Recorder::start();
+    let p = FaultProxy::start(r.addr, true);
+    let mut c = std::net::TcpStream::connect(p.addr()).unwrap();
+    write(&mut c, "x 1\n");
+    r.wait_for(&["x 1\n"]);
+    p.set_mode(Mode::BlackHole);
+    write(&mut c, "lost 2\nhalf");
+    std::thread::sleep(Duration::from_millis(300));
+    p.set_mode(Mode::Pass);
+    write(&mut c, " line\nlost 3\n");
+    std::thread::sleep(Duration::from_millis(300));
+    // Stalled, then reset into Pass: what waited unread is not forwarded.
+    let mut d = std::net::TcpStream::connect(p.addr()).unwrap();
+    r.wait_for(&["x 1\n", ""]);
+    p.set_mode(Mode::Stall);
+    write(&mut d, "stalled 4\n");
+    std::thread::sleep(Duration::from_millis(300));
+    p.reset_to(Mode::Pass);
+    let mut e = std::net::TcpStream::connect(p.addr()).unwrap();
+    write(&mut e, "new 5\n");
+    r.wait_for(&["x 1\n", "", "new 5\n"]);
+}
+
+#[test]
+fn a_receiver_that_went_away_is_refused_at_connect_until_it_is_back() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = l.local_addr().unwrap();
+    let p = FaultProxy::start(target, true);
+    let mut c = std::net::TcpStream::connect(p.addr()).unwrap();
+    // The receiver closes the connection and its port.
+    drop(l.accept().unwrap());
+    drop(l);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(std::io::Read::read(&mut c, &mut [0u8; 16]).unwrap(), 0, "the close reaches the sender");
+    let refused = || {
+        std::net::TcpStream::connect(p.addr())
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    };
+    assert!(support::wait_until(support::deadline_in(5), refused));
+    let Ok(back) = std::net::TcpListener::bind(target) else {
+        return; // the port was taken meanwhile: nothing more to test
+    };
+    std::thread::spawn(move || for _ in back.incoming() {});
+    assert!(support::wait_until(support::deadline_in(5), || std::net::TcpStream::connect(p.addr()).is_ok()));
+    assert_eq!(p.refused_upstream_down(), 0);
+}

@@ -293,11 +293,13 @@ fn connection(client: TcpStream, upstream: TcpStream, s: Arc<Shared>, generation
         let (mut up, mut cl) = (upstream.try_clone().unwrap(), client.try_clone().unwrap());
         let (dead, gone, shared) = (dead.clone(), upstream_gone.clone(), s.clone());
         let dead2 = dead.clone();
+        let closer = client.try_clone().unwrap();
         let gone = move || {
             // Our own reset closes the upstream too: that is not the receiver going away.
             if !dead2.load(Ordering::SeqCst) {
                 gone.store(true, Ordering::SeqCst);
                 shared.upstream_down.store(true, Ordering::SeqCst);
+                let _ = closer.shutdown(std::net::Shutdown::Write);
             }
         };
         std::thread::spawn(move || {
@@ -307,7 +309,6 @@ fn connection(client: TcpStream, upstream: TcpStream, s: Arc<Shared>, generation
                 match up.read(&mut buf) {
                     Ok(0) => {
                         gone();
-                        let _ = cl.shutdown(std::net::Shutdown::Write);
                         break;
                     }
                     Ok(n) => {
@@ -318,7 +319,6 @@ fn connection(client: TcpStream, upstream: TcpStream, s: Arc<Shared>, generation
                     Err(e) if timeout(&e) => {}
                     Err(_) => {
                         gone();
-                        let _ = cl.shutdown(std::net::Shutdown::Write);
                         break;
                     }
                 }
@@ -352,7 +352,8 @@ fn connection(client: TcpStream, upstream: TcpStream, s: Arc<Shared>, generation
                 return;
             }
             Ok(n) => n,
-            Err(e) if timeout(&e) => continue,
+            // Nothing new; data held during a stall may still be due.
+            Err(e) if timeout(&e) => 0,
             Err(_) => break,
         };
         // A reset that came during the read wins, and a receiver that closed takes nothing
@@ -360,14 +361,19 @@ fn connection(client: TcpStream, upstream: TcpStream, s: Arc<Shared>, generation
         if !alive(&s) || upstream_gone.load(Ordering::SeqCst) {
             break;
         }
-        if holed || s.state().mode() == Mode::BlackHole {
+        let mode = s.state().mode();
+        if holed || mode == Mode::BlackHole {
             holed = true;
             pending.clear();
             continue;
         }
-        let cut = s.cut_armed.swap(false, Ordering::SeqCst);
+        let cut = n > 0 && s.cut_armed.swap(false, Ordering::SeqCst);
         let take = if cut { n / 2 } else { n };
         pending.extend_from_slice(&buf[..take]);
+        if mode == Mode::Stall && !cut {
+            // Read just as the stall began: held, not delivered, while the stall lasts.
+            continue;
+        }
         let k = complete(&pending, s.line_mode);
         if k > 0 {
             if up.write_all(&pending[..k]).is_err() {
