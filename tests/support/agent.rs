@@ -33,19 +33,24 @@ impl Rrdpipe {
             write_plugin(&dir.path().join("plugins"), name, script);
         }
         let conf = conf.replace("@DIR@", &dir.path().display().to_string());
-        let path = dir.path().join("rrdpipe.conf");
-        std::fs::write(&path, conf).unwrap();
-        let log = std::fs::File::create(dir.path().join("rrdpipe.log")).unwrap();
-        let child = Command::new(rrdpipe_bin())
-            .arg("-c")
-            .arg(&path)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start rrdpipe");
+        std::fs::write(dir.path().join("rrdpipe.conf"), conf).unwrap();
+        let child = spawn(dir.path(), false);
         Rrdpipe { child: Some(child), dir }
+    }
+
+    /// Kill the process with SIGKILL (no shutdown, no last attempt) and wait for it. Its
+    /// plugins notice on their next write.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Start the binary again, after [`kill`](Self::kill) or [`terminate`](Self::terminate), on
+    /// the same dir and config; the log continues in the same file.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart while rrdpipe still runs");
+        self.child = Some(spawn(self.dir.path(), true));
     }
 
     /// The temp dir holding the config, the plugins and the log.
@@ -107,6 +112,26 @@ impl Drop for Rrdpipe {
             eprintln!("--- rrdpipe log ---\n{}", self.log());
         }
     }
+}
+
+/// Start `rrdpipe -c DIR/rrdpipe.conf` logging to `DIR/rrdpipe.log` (appended to when `append`).
+fn spawn(dir: &Path, append: bool) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(dir.join("rrdpipe.log"))
+        .unwrap();
+    Command::new(rrdpipe_bin())
+        .arg("-c")
+        .arg(dir.join("rrdpipe.conf"))
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start rrdpipe")
 }
 
 /// Write an executable plugin script.

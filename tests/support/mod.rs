@@ -22,7 +22,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -35,6 +34,7 @@ use tempfile::TempDir;
 
 pub mod agent;
 pub mod fault;
+pub mod faults_table;
 
 /// How long a server may take to become ready before the start fails.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -313,23 +313,39 @@ pub struct Server {
 }
 
 impl Server {
-    /// Spawns `cmd` with stdout and stderr appended to `<dir>/<name>.log`.
-    fn spawn(name: &'static str, mut cmd: Command, dir: TempDir) -> Server {
+    /// Spawns `cmd` with stdout and stderr written to `<dir>/<name>.log`.
+    fn spawn(name: &'static str, cmd: Command, dir: TempDir) -> Server {
         let log = dir.path().join(format!("{name}.log"));
-        let out = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-        let err = out.try_clone().expect("clone log file handle");
-        cmd.stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err)).current_dir(dir.path());
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name} ({cmd:?}): {e}"));
+        let child = spawn_logged(name, cmd, dir.path(), &log, false);
         Server { name, child, log, dir }
+    }
+
+    /// Stops the process with SIGTERM, as a service manager would, and waits for it to exit;
+    /// after `grace` it is killed. Returns its exit status.
+    fn terminate(&mut self, grace: Duration) -> String {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return format!("killed after not stopping within {grace:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts `cmd` in place of the process, which must have exited: same dir, same log
+    /// (appended to).
+    fn respawn(&mut self, cmd: Command) {
+        assert!(self.exited().is_some(), "{}: respawn while the process still runs", self.name);
+        self.child = spawn_logged(self.name, cmd, self.dir.path(), &self.log, true);
     }
 
     /// The process id.
@@ -400,6 +416,30 @@ impl Drop for Server {
             eprintln!("--- {} log tail ({}) ---\n{}\n---", self.name, self.log.display(), self.log_tail(40));
         }
     }
+}
+
+/// Spawns `cmd` in `dir` with stdout and stderr going to `log` (appended to when `append`),
+/// killed with SIGKILL if the thread that started it dies.
+fn spawn_logged(name: &str, mut cmd: Command, dir: &Path, log: &Path, append: bool) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
+    let err = out.try_clone().expect("clone log file handle");
+    cmd.stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err)).current_dir(dir);
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap_or_else(|e| panic!("start {name} ({cmd:?}): {e}"))
 }
 
 /// Runs `attempt` up to `START_ATTEMPTS` times while the server exits during
@@ -519,6 +559,7 @@ fn merge_series(parts: impl IntoIterator<Item = Series>) -> Vec<Series> {
 /// Accepted rows count in `vm_rows_inserted_total{type=...}`. The counters
 /// move asynchronously: wait for them with [`VictoriaMetrics::wait_metric`].
 pub struct VictoriaMetrics {
+    bin: PathBuf,
     server: Server,
     http: SocketAddr,
     graphite: SocketAddr,
@@ -551,27 +592,45 @@ impl VictoriaMetrics {
             let dir = temp_dir("vm-");
             let (http, graphite, opentsdb, opentsdb_http) =
                 (local(free_port()), local(free_port()), local(free_port()), local(free_port()));
-            let mut cmd = Command::new(&bin);
-            cmd.arg(format!("-storageDataPath={}", dir.path().join("data").display()))
-                .arg(format!("-httpListenAddr={http}"))
-                .arg(format!("-graphiteListenAddr={graphite}"))
-                .arg(format!("-opentsdbListenAddr={opentsdb}"))
-                .arg(format!("-opentsdbHTTPListenAddr={opentsdb_http}"))
-                .arg("-retentionPeriod=100y")
-                .arg("-search.disableCache")
-                .arg("-search.latencyOffset=0s")
-                .arg("-loggerLevel=INFO");
+            let cmd = vm_command(&bin, dir.path(), [http, graphite, opentsdb, opentsdb_http]);
             let mut server = Server::spawn("victoria-metrics", cmd, dir);
-            // The ingestion listeners are up before the HTTP server starts;
-            // probing them would log a spurious read error.
-            let ready = server.wait_ready(|| {
-                try_http_request(http, "GET", "/health", &[], &[]).map(|r| r.status) == Ok(200)
-            });
-            match ready {
-                Ok(()) => Ok(VictoriaMetrics { server, http, graphite, opentsdb, opentsdb_http }),
+            match server.wait_ready(|| vm_healthy(http)) {
+                Ok(()) => {
+                    Ok(VictoriaMetrics { bin: bin.clone(), server, http, graphite, opentsdb, opentsdb_http })
+                }
                 Err(status) => Err((server, status)),
             }
         }))
+    }
+
+    /// Stops VictoriaMetrics gracefully (SIGTERM: it closes its listeners and connections and
+    /// flushes what it ingested to disk) and starts it again on the same ports and data
+    /// directory, waiting until it serves again. Its own counters ([`metric`](Self::metric))
+    /// start again from zero; its log continues in the same file. Panics if it does not come
+    /// back.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Stops VictoriaMetrics gracefully (SIGTERM) and waits for it to exit; panics if it does
+    /// not exit cleanly within 30 s. [`start_again`](Self::start_again) brings it back.
+    pub fn stop(&mut self) {
+        let status = self.server.terminate(Duration::from_secs(30));
+        if !status.contains("exit status: 0") {
+            self.server.fail(&format!("stopping: {status}"));
+        }
+    }
+
+    /// Starts VictoriaMetrics again after [`stop`](Self::stop), on the same ports and data
+    /// directory, and waits until it serves; panics if it does not.
+    pub fn start_again(&mut self) {
+        let addrs = [self.http, self.graphite, self.opentsdb, self.opentsdb_http];
+        self.server.respawn(vm_command(&self.bin, self.server.dir(), addrs));
+        let http = self.http;
+        if let Err(status) = self.server.wait_ready(|| vm_healthy(http)) {
+            self.server.fail(&format!("exited while starting again ({status})"));
+        }
     }
 
     /// The graphite plaintext (TCP) listener.
@@ -717,6 +776,28 @@ impl VictoriaMetrics {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The VictoriaMetrics command line: data under `dir/data`, listeners on `[http, graphite,
+/// opentsdb, opentsdb_http]`.
+fn vm_command(bin: &Path, dir: &Path, [http, graphite, opentsdb, opentsdb_http]: [SocketAddr; 4]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("-storageDataPath={}", dir.join("data").display()))
+        .arg(format!("-httpListenAddr={http}"))
+        .arg(format!("-graphiteListenAddr={graphite}"))
+        .arg(format!("-opentsdbListenAddr={opentsdb}"))
+        .arg(format!("-opentsdbHTTPListenAddr={opentsdb_http}"))
+        .arg("-retentionPeriod=100y")
+        .arg("-search.disableCache")
+        .arg("-search.latencyOffset=0s")
+        .arg("-loggerLevel=INFO");
+    cmd
+}
+
+/// Whether VictoriaMetrics answers `/health`. (The ingestion listeners are up before the HTTP
+/// server starts; probing them would log a spurious read error.)
+fn vm_healthy(http: SocketAddr) -> bool {
+    try_http_request(http, "GET", "/health", &[], &[]).map(|r| r.status) == Ok(200)
 }
 
 /// Parses the Prometheus text format into series key → value; keys are
