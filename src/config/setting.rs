@@ -280,3 +280,60 @@ impl Kind<String> for Choice {
         value.clone()
     }
 }
+
+/// A size in bytes: a plain number, or one with a suffix `K`, `M`, `G` or `KiB`, `MiB`, `GiB`
+/// (any case, powers of 1024), at least `min` bytes. Rendered with the largest unit that keeps
+/// it exact (`1GiB`, `1536KiB`, `1000001`).
+pub(crate) struct Size {
+    /// The smallest size accepted, in bytes; a power of 1024 so the message can name it.
+    pub min: u64,
+}
+
+/// Size suffixes and their factors, largest first.
+const SIZE_UNITS: [(&str, &str, u64); 3] =
+    [("GiB", "G", 1 << 30), ("MiB", "M", 1 << 20), ("KiB", "K", 1 << 10)];
+
+impl Size {
+    fn render_bytes(bytes: u64) -> String {
+        SIZE_UNITS
+            .iter()
+            .find(|(_, _, factor)| bytes > 0 && bytes % factor == 0)
+            .map(|(unit, _, factor)| format!("{}{unit}", bytes / factor))
+            .unwrap_or_else(|| bytes.to_string())
+    }
+}
+
+impl Kind<u64> for Size {
+    fn parse(&self, text: &str) -> Result<u64, String> {
+        let expected = || {
+            format!(
+                "expected a size of at least {}: a number of bytes, or one with a suffix K, M, G \
+                 (or KiB, MiB, GiB; powers of 1024), e.g. 1GiB",
+                Size::render_bytes(self.min)
+            )
+        };
+        let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (number, suffix) = text.split_at(digits);
+        let suffix = suffix.trim_start();
+        let factor = if suffix.is_empty() {
+            1
+        } else {
+            SIZE_UNITS
+                .iter()
+                .find(|(long, short, _)| {
+                    suffix.eq_ignore_ascii_case(long) || suffix.eq_ignore_ascii_case(short)
+                })
+                .map(|(_, _, factor)| *factor)
+                .ok_or_else(expected)?
+        };
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(factor))
+            .filter(|bytes| *bytes >= self.min)
+            .ok_or_else(expected)
+    }
+    fn render(&self, value: &u64) -> String {
+        Size::render_bytes(*value)
+    }
+}
