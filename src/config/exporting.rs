@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use super::diag::Diagnostics;
 use super::ini::Section;
 use super::setting::{
-    self, parse_bool, Bool, Bytes, Kind, OptPath, OptText, Secret, Settings, Text, Visit, Whole,
+    self, parse_bool, Bool, Kind, OptPath, OptText, Secret, Settings, Size, Text, Visit, Whole,
 };
 
 /// The wire format and transport family of an exporter.
@@ -257,6 +257,12 @@ pub struct ExporterConfig {
     pub update_every: u32,
     /// `buffer on failures`: how many intervals of data are kept while sending fails (default 10).
     pub buffer_on_failures: u32,
+    /// `spool directory`: where intervals wait on disk while the backend is away, in a
+    /// subdirectory per instance; `None` (the default, an empty value) keeps them in memory only.
+    pub spool_directory: Option<PathBuf>,
+    /// `spool max size`: bytes the instance's spool may hold before its oldest intervals are
+    /// dropped (default 1 GiB).
+    pub spool_max_size: u64,
     /// `timeout ms` (default 2 × update every × 1000).
     pub timeout_ms: u64,
     /// `send charts matching`: simple pattern (default `*`).
@@ -350,6 +356,8 @@ impl ExporterConfig {
             hostname: None,
             update_every: 10,
             buffer_on_failures: 10,
+            spool_directory: None,
+            spool_max_size: SPOOL_MAX_SIZE_DEFAULT,
             timeout_ms: 20_000,
             send_charts_matching: "*".to_string(),
             send_hosts_matching: "localhost *".to_string(),
@@ -380,6 +388,8 @@ impl Settings for ExporterConfig {
         v.setting("hostname", &mut self.hostname, &OptText);
         v.setting("update every", &mut self.update_every, &SECONDS);
         v.setting("buffer on failures", &mut self.buffer_on_failures, &INTERVALS);
+        v.setting("spool directory", &mut self.spool_directory, &OptPath);
+        v.setting("spool max size", &mut self.spool_max_size, &SPOOL_SIZE);
         v.setting("timeout ms", &mut self.timeout_ms, &MILLISECONDS);
         v.setting("send charts matching", &mut self.send_charts_matching, &Text);
         v.setting("send hosts matching", &mut self.send_hosts_matching, &Text);
@@ -393,7 +403,7 @@ impl Settings for ExporterConfig {
         v.setting("password", &mut self.password, &Secret);
         v.setting("tls ca file", &mut self.tls_ca_file, &OptPath);
         v.setting("tls skip verify", &mut self.tls_skip_verify, &Bool);
-        v.setting("max buffer size", &mut self.max_buffer_bytes, &Bytes(1024));
+        v.setting("max buffer size", &mut self.max_buffer_bytes, &Size { min: 1024 });
         v.setting("replay window", &mut self.replay_window_s, &REPLAY_SECONDS);
     }
 }
@@ -403,6 +413,12 @@ const SECONDS: Whole = Whole { min: 1, max: None, unit: "seconds" };
 const REPLAY_SECONDS: Whole = Whole { min: 0, max: None, unit: "seconds (0 for automatic)" };
 
 const INTERVALS: Whole = Whole { min: 1, max: None, unit: "update intervals" };
+
+/// The default `spool max size`: 1 GiB.
+pub const SPOOL_MAX_SIZE_DEFAULT: u64 = 1 << 30;
+
+/// `spool max size`: at least 1 MiB, so the spool holds more than a handful of intervals.
+const SPOOL_SIZE: Size = Size { min: 1 << 20 };
 
 const MILLISECONDS: Whole = Whole { min: 1, max: None, unit: "milliseconds" };
 

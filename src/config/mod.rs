@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 pub use agent::{Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
 pub use exporting::{
     parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport, INSTANCE_TYPES,
+    SPOOL_MAX_SIZE_DEFAULT,
 };
 pub use stream::{
     parse_bind_to, BindTo, Stream, StreamKey, StreamKeyType, Web, DEFAULT_MAX_CHILDREN,

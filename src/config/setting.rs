@@ -260,41 +260,6 @@ impl<T: TryFrom<u64> + ToString> Kind<T> for Whole {
     }
 }
 
-/// A size in bytes: a whole number, optionally with a unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`, all
-/// powers of 1024, any case, a space allowed before the unit). At least `.0` bytes.
-pub(crate) struct Bytes(pub u64);
-
-const BYTE_UNITS: [(&str, u64); 7] = [
-    ("gib", 1 << 30),
-    ("mib", 1 << 20),
-    ("kib", 1 << 10),
-    ("g", 1 << 30),
-    ("m", 1 << 20),
-    ("k", 1 << 10),
-    ("b", 1),
-];
-
-impl Kind<u64> for Bytes {
-    fn parse(&self, text: &str) -> Result<u64, String> {
-        let lower = text.trim().to_ascii_lowercase();
-        let (digits, factor) = BYTE_UNITS
-            .iter()
-            .find_map(|(u, f)| lower.strip_suffix(u).map(|d| (d.trim_end(), *f)))
-            .unwrap_or((lower.as_str(), 1));
-        digits.parse::<u64>().ok().and_then(|n| n.checked_mul(factor)).filter(|n| *n >= self.0).ok_or_else(
-            || format!("expected a size of at least {} bytes, like 64MiB, 512K or 1048576", self.0),
-        )
-    }
-    fn render(&self, value: &u64) -> String {
-        for (unit, f) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if *value >= f && value.is_multiple_of(f) {
-                return format!("{}{unit}", value / f);
-            }
-        }
-        value.to_string()
-    }
-}
-
 /// One word out of a fixed list, any case, stored in lower case.
 pub(crate) struct Choice {
     /// What the word names (`log level`).
@@ -313,5 +278,62 @@ impl Kind<String> for Choice {
     }
     fn render(&self, value: &String) -> String {
         value.clone()
+    }
+}
+
+/// A size in bytes: a plain number, or one with a suffix `K`, `M`, `G` or `KiB`, `MiB`, `GiB`
+/// (any case, powers of 1024), at least `min` bytes. Rendered with the largest unit that keeps
+/// it exact (`1GiB`, `1536KiB`, `1000001`).
+pub(crate) struct Size {
+    /// The smallest size accepted, in bytes; a power of 1024 so the message can name it.
+    pub min: u64,
+}
+
+/// Size suffixes and their factors, largest first.
+const SIZE_UNITS: [(&str, &str, u64); 3] =
+    [("GiB", "G", 1 << 30), ("MiB", "M", 1 << 20), ("KiB", "K", 1 << 10)];
+
+impl Size {
+    fn render_bytes(bytes: u64) -> String {
+        SIZE_UNITS
+            .iter()
+            .find(|(_, _, factor)| bytes > 0 && bytes % factor == 0)
+            .map(|(unit, _, factor)| format!("{}{unit}", bytes / factor))
+            .unwrap_or_else(|| bytes.to_string())
+    }
+}
+
+impl Kind<u64> for Size {
+    fn parse(&self, text: &str) -> Result<u64, String> {
+        let expected = || {
+            format!(
+                "expected a size of at least {}: a number of bytes, or one with a suffix K, M, G \
+                 (or KiB, MiB, GiB; powers of 1024), e.g. 1GiB",
+                Size::render_bytes(self.min)
+            )
+        };
+        let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (number, suffix) = text.split_at(digits);
+        let suffix = suffix.trim_start();
+        let factor = if suffix.is_empty() {
+            1
+        } else {
+            SIZE_UNITS
+                .iter()
+                .find(|(long, short, _)| {
+                    suffix.eq_ignore_ascii_case(long) || suffix.eq_ignore_ascii_case(short)
+                })
+                .map(|(_, _, factor)| *factor)
+                .ok_or_else(expected)?
+        };
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(factor))
+            .filter(|bytes| *bytes >= self.min)
+            .ok_or_else(expected)
+    }
+    fn render(&self, value: &u64) -> String {
+        Size::render_bytes(*value)
     }
 }

@@ -58,6 +58,8 @@ fn legacy_defaults() -> ExporterConfig {
         hostname: None,
         update_every: 10,
         buffer_on_failures: 10,
+        spool_directory: None,
+        spool_max_size: 1 << 30,
         timeout_ms: 20_000,
         send_charts_matching: "*".to_string(),
         send_hosts_matching: "localhost *".to_string(),
@@ -647,6 +649,82 @@ fn exporting_conf_instances_take_exporting_global_defaults_and_override_them() {
 }
 
 #[test]
+fn spool_keys_are_read_in_backend_exporting_global_and_instances() {
+    let loaded = parse2(
+        "[backend]\nspool directory = /var/spool/b\nspool max size = 2G\n",
+        Some(
+            "[exporting:global]\nspool directory = /var/spool/rrdpipe\nspool max size = 512MiB\n\
+             [graphite:inherits]\n\
+             [json:own]\nspool directory = /srv/own\nspool max size = 1048577\n\
+             [opentsdb:off]\nspool directory =\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    let got: Vec<(&str, Option<PathBuf>, u64)> = loaded
+        .config
+        .exporters
+        .iter()
+        .map(|e| (e.name.as_str(), e.spool_directory.clone(), e.spool_max_size))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("backend", Some(PathBuf::from("/var/spool/b")), 2 << 30),
+            ("inherits", Some(PathBuf::from("/var/spool/rrdpipe")), 512 << 20),
+            ("own", Some(PathBuf::from("/srv/own")), 1_048_577),
+            ("off", None, 512 << 20),
+        ]
+    );
+    assert_eq!(ok("[graphite:g]\n").config.exporters[0].spool_directory, None);
+    assert_eq!(ok("[graphite:g]\n").config.exporters[0].spool_max_size, SPOOL_MAX_SIZE_DEFAULT);
+}
+
+#[test]
+fn spool_max_size_accepts_bytes_and_binary_suffixes_in_any_case() {
+    for (text, bytes) in [
+        ("1048576", 1u64 << 20),
+        ("1024K", 1 << 20),
+        ("1024 kib", 1 << 20),
+        ("3m", 3 << 20),
+        ("3 MiB", 3 << 20),
+        ("1g", 1 << 30),
+        ("16GiB", 16 << 30),
+    ] {
+        let e = &ok(&format!("[graphite:g]\nspool max size = {text}\n")).config.exporters[0];
+        assert_eq!(e.spool_max_size, bytes, "{text}");
+    }
+}
+
+#[test]
+fn spool_max_size_errors_name_the_line_and_the_accepted_forms() {
+    let expected = "expected a size of at least 1MiB: a number of bytes, or one with a suffix K, \
+                    M, G (or KiB, MiB, GiB; powers of 1024), e.g. 1GiB";
+    for text in ["1GB", "lots", "G", "1.5G", "-1G", "1048575", "1023K", "0", "99999999999G", "1 G B"] {
+        assert_eq!(
+            error(&format!("[backend]\nspool max size = {text}\n")),
+            format!("rrdpipe.conf:2: spool max size = \"{text}\": {expected}")
+        );
+    }
+    let e = parse2("", Some("[exporting:global]\nspool max size = 10X\n[graphite:a]\n")).unwrap_err();
+    assert_eq!(e.errors, vec![format!("exporting.conf:2: spool max size = \"10X\": {expected}")]);
+}
+
+#[test]
+fn effective_shows_spool_sizes_in_the_largest_exact_unit() {
+    for (text, shown) in
+        [("1073741824", "1GiB"), ("1536K", "1536KiB"), ("2048M", "2GiB"), ("1048577", "1048577")]
+    {
+        let effective =
+            ok(&format!("[graphite:g]\nspool max size = {text}\nspool directory = /s\n")).config.effective();
+        assert!(
+            effective.contains(&format!("\n    spool directory = /s\n    spool max size = {shown}\n")),
+            "{effective}"
+        );
+    }
+}
+
+#[test]
 fn exporting_global_does_not_apply_to_the_legacy_backend() {
     let loaded = ok("[exporting:global]\nenabled = yes\nprefix = p\n[backend]\n");
     assert_eq!(loaded.config.exporters, vec![ExporterConfig { line: 4, ..legacy_defaults() }]);
@@ -815,6 +893,8 @@ fn effective_shows_every_key_with_defaults() {
     hostname =
     update every = 10
     buffer on failures = 10
+    spool directory =
+    spool max size = 1GiB
     timeout ms = 20000
     send charts matching = *
     send hosts matching = localhost *
@@ -871,12 +951,13 @@ fn effective_parses_back_to_the_same_configuration() {
          [aaaaaaaa-2222-3333-4444-555555555555]\ntype = machine\nenabled = no\n\
          [backend]\nenabled = yes\ntype = opentsdb:telnet\ndestination = udp:[::1]:4000 h\n\
          data source = raw\nhostname = alias\nusername = u\npassword = secret\n\
-         tls ca file = /ca.pem\n",
+         tls ca file = /ca.pem\nspool directory = /var/spool/rrdpipe\nspool max size = 5000001\n",
         Some(
             "[exporting:global]\nenabled = no\nupdate every = 3\nsend hosts matching = *\n\
+             spool directory = /spool\nspool max size = 3 g\n\
              [prometheus_remote_write:https:vm]\nenabled = yes\ndestination = vm:8428\n\
              remote write URL path = /api/v1/write\ntls skip verify = on\n\
-             [json:http:j]\nprefix =\ntimeout ms = 123\n",
+             [json:http:j]\nprefix =\ntimeout ms = 123\nspool directory =\nspool max size = 1536k\n",
         ),
     )
     .unwrap()
@@ -1224,7 +1305,10 @@ fn buffer_sizes_take_units_and_replay_window_is_automatic_by_default() {
     let e = parse2("[graphite:g]\nmax buffer size = lots\n", None).unwrap_err();
     assert_eq!(
         e.errors,
-        vec!["rrdpipe.conf:2: max buffer size = \"lots\": expected a size of at least 1024 bytes, like 64MiB, 512K or 1048576"]
+        vec![
+            "rrdpipe.conf:2: max buffer size = \"lots\": expected a size of at least 1KiB: a number of bytes, or one \
+             with a suffix K, M, G (or KiB, MiB, GiB; powers of 1024), e.g. 1GiB"
+        ]
     );
 }
 

@@ -14,6 +14,7 @@
 //! * [`format`](mod@format): graphite, opentsdb, json, remote write bytes;
 //! * [`encode`]: a window's metrics as one buffer of lines or as size-limited request bodies;
 //! * [`buffer`]: what waits for delivery: lines (advanced at line boundaries) or whole bodies;
+//! * [`spool`]: an optional write-ahead log on disk of what waits, surviving outages and restarts;
 //! * [`transport`]: getting bytes to the first reachable destination, over a socket or HTTP(S);
 //! * [`sender`]: the delivery thread: retries, drops, counters;
 //! * [`stats`]: an instance's counters;
@@ -26,6 +27,7 @@ pub mod format;
 pub mod instance;
 pub mod pattern;
 pub mod sender;
+pub mod spool;
 pub mod stats;
 pub mod transport;
 pub mod window;
