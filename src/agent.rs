@@ -96,6 +96,7 @@ pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Optio
         labels: if e.send_configured_labels && !e.legacy { labels.to_vec() } else { Vec::new() },
         max_buffer_bytes: usize::try_from(e.max_buffer_bytes).unwrap_or(usize::MAX),
         replay: Duration::from_secs(e.replay_window()),
+        spool: e.spool_directory.clone().map(|d| (d, e.spool_max_size)),
     })
 }
 

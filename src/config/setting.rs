@@ -297,7 +297,7 @@ impl Size {
     fn render_bytes(bytes: u64) -> String {
         SIZE_UNITS
             .iter()
-            .find(|(_, _, factor)| bytes > 0 && bytes % factor == 0)
+            .find(|(_, _, factor)| bytes > 0 && bytes.is_multiple_of(*factor))
             .map(|(unit, _, factor)| format!("{}{unit}", bytes / factor))
             .unwrap_or_else(|| bytes.to_string())
     }

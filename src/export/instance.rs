@@ -19,6 +19,7 @@ pub use crate::export::encode::{Batch, BodyFormat, Encoding, LineFormat};
 use crate::export::format::{Metric, Source, Value};
 use crate::export::pattern::SimplePattern;
 use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
+use crate::export::spool::Spool;
 use crate::export::stats::{thread_cpu_us, Stats};
 use crate::export::transport::http::{HttpSettings, HttpTransport};
 use crate::export::transport::tls::Trust;
@@ -96,6 +97,8 @@ pub struct InstanceConfig {
     pub max_buffer_bytes: usize,
     /// After a line connection fails, what was written to it this recently is sent again.
     pub replay: Duration,
+    /// `spool directory` and `spool max size`, when a spool is configured.
+    pub spool: Option<(std::path::PathBuf, u64)>,
 }
 
 /// Formats due windows into batches for the sender. Holds the windows already handed out.
@@ -286,6 +289,12 @@ pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> Result<Ins
     let stats = Arc::new(Stats::default());
     let (tx, rx) = mpsc::channel::<Batch>();
     let (delivery, to) = delivery(&cfg)?;
+    let spool = match &cfg.spool {
+        None => None,
+        Some((dir, max)) => Some(Spool::open(dir, &cfg.name, *max).map_err(|e| {
+            format!("exporter '{}': cannot use the spool in {}: {e}", cfg.name, dir.display())
+        })?),
+    };
     tracing::info!(
         "exporter '{}': {} to {} sending {:?} data every {} s (prefix '{}', timeout {} ms, buffer on failures {})",
         cfg.name,
@@ -307,7 +316,7 @@ pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> Result<Ins
     let sstats = stats.clone();
     let sender = std::thread::Builder::new()
         .name(format!("exp-send-{}", cfg.name))
-        .spawn(move || sender::run(scfg, delivery, rx, sstats))
+        .spawn(move || sender::run(scfg, delivery, rx, sstats, spool))
         .map_err(|e| format!("cannot start the sender thread: {e}"))?;
     let fstats = stats.clone();
     let formatter = std::thread::Builder::new()
@@ -383,6 +392,7 @@ mod tests {
             labels: vec![],
             max_buffer_bytes: 1 << 20,
             replay: Duration::ZERO,
+            spool: None,
         }
     }
 

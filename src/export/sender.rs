@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::export::buffer::Dropped;
 use crate::export::encode::Batch;
+use crate::export::spool::{Acks, Recovered, Spool};
 use crate::export::stats::{thread_cpu_us, Stats};
 
 /// How often a persisting failure is logged again.
@@ -167,10 +168,20 @@ struct Sender {
     /// No attempt before this (backoff after failures).
     next_attempt: Option<Instant>,
     jitter: Jitter,
+    /// The disk spool, when configured, and which of its records the queue still holds.
+    spool: Option<(Spool, Acks)>,
 }
 
 /// Run the sender until the channel closes, then make one last attempt bounded by the timeout.
-pub(crate) fn run(cfg: SenderConfig, delivery: Box<dyn Delivery>, rx: Receiver<Batch>, stats: Arc<Stats>) {
+/// With a spool, what it recovered from disk (a previous run's undelivered batches) is queued
+/// first, and every batch is written to it before it is queued.
+pub(crate) fn run(
+    cfg: SenderConfig,
+    delivery: Box<dyn Delivery>,
+    rx: Receiver<Batch>,
+    stats: Arc<Stats>,
+    spool: Option<(Spool, Recovered)>,
+) {
     let mut s = Sender {
         cfg,
         delivery,
@@ -179,11 +190,16 @@ pub(crate) fn run(cfg: SenderConfig, delivery: Box<dyn Delivery>, rx: Receiver<B
         down: Persisting::default(),
         next_attempt: None,
         jitter: Jitter::new(),
+        spool: None,
     };
+    if let Some((spool, recovered)) = spool {
+        s.recover(spool, recovered);
+    }
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(batch) => s.delivery.push(batch),
+            Ok(batch) => s.queue(batch),
             Err(RecvTimeoutError::Timeout) => {
+                s.sync_spool();
                 s.record_cpu();
                 continue;
             }
@@ -192,7 +208,7 @@ pub(crate) fn run(cfg: SenderConfig, delivery: Box<dyn Delivery>, rx: Receiver<B
         let mut closed = false;
         loop {
             match rx.try_recv() {
-                Ok(batch) => s.delivery.push(batch),
+                Ok(batch) => s.queue(batch),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     closed = true;
@@ -204,6 +220,8 @@ pub(crate) fn run(cfg: SenderConfig, delivery: Box<dyn Delivery>, rx: Receiver<B
         if s.next_attempt.is_none_or(|t| Instant::now() >= t) {
             s.attempt();
         }
+        s.settle_spool();
+        s.sync_spool();
         s.stats.set_buffered(s.delivery.pending_metrics(), s.delivery.pending_bytes());
         s.record_cpu();
         if closed {
@@ -229,11 +247,76 @@ pub(crate) fn run(cfg: SenderConfig, delivery: Box<dyn Delivery>, rx: Receiver<B
             );
         }
     }
+    s.settle_spool();
+    if let Some((spool, _)) = s.spool.as_mut() {
+        let _ = spool.sync();
+    }
     s.delivery.close();
     s.record_cpu();
 }
 
 impl Sender {
+    /// Queue what a previous run left in the spool, before anything new.
+    fn recover(&mut self, spool: Spool, recovered: Recovered) {
+        let mut acks = Acks::new();
+        let (mut metrics, mut bytes) = (0usize, 0usize);
+        for (seq, batch) in recovered.batches {
+            metrics += batch.metrics;
+            bytes += batch.bytes.len();
+            acks.pushed(Some(seq), batch.bytes.len());
+            self.delivery.push(batch);
+        }
+        if recovered.lost_bytes > 0 {
+            self.stats.lost_bytes(recovered.lost_bytes);
+            self.stats.discards(1);
+        }
+        if recovered.over_cap.bytes > 0 {
+            self.lost(recovered.over_cap);
+        }
+        if bytes > 0 {
+            tracing::info!(
+                "exporter '{}': {} metrics ({} bytes) left undelivered by the previous run were read back from {}; sending them first",
+                self.cfg.name,
+                metrics,
+                bytes,
+                spool.dir().display()
+            );
+        }
+        self.spool = Some((spool, acks));
+    }
+
+    /// Spool a batch (when a spool is configured), then queue it.
+    fn queue(&mut self, batch: Batch) {
+        if let Some((spool, acks)) = self.spool.as_mut() {
+            // An append that fails (disk full…) is logged by the spool; the batch stays in memory.
+            let seq = spool.append(&batch).ok();
+            acks.pushed(seq, batch.bytes.len());
+            let d = spool.enforce_cap();
+            if d.bytes > 0 {
+                self.stats.lost_metrics(d.metrics);
+                self.stats.lost_bytes(d.bytes);
+                self.stats.discards(1);
+            }
+        }
+        self.delivery.push(batch);
+    }
+
+    /// Acknowledge to the spool what has left the queue (delivered, or dropped and counted).
+    fn settle_spool(&mut self) {
+        if let Some((spool, acks)) = self.spool.as_mut() {
+            if let Some(upto) = acks.settled(self.delivery.pending_bytes()) {
+                let _ = spool.acknowledge(upto);
+            }
+        }
+    }
+
+    /// Let the spool sync what it has appended (at most once a second).
+    fn sync_spool(&mut self) {
+        if let Some((spool, _)) = self.spool.as_mut() {
+            let _ = spool.maybe_sync(Instant::now());
+        }
+    }
+
     fn record_cpu(&self) {
         let (u, s) = thread_cpu_us();
         self.stats.sender_user_us.store(u, std::sync::atomic::Ordering::Relaxed);
@@ -353,7 +436,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::channel();
         let s = stats.clone();
-        let h = std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s));
+        let h = std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s, None));
         (tx, stats, h)
     }
 
@@ -448,7 +531,7 @@ mod tests {
             let stats = Arc::new(Stats::default());
             let (tx, rx) = mpsc::channel();
             let s = stats.clone();
-            (tx, stats, std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s)))
+            (tx, stats, std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s, None)))
         };
         // Bodies "[10]", "[20]", "[30]": 4 bytes each; a cap of 10 bytes keeps the newest two.
         for (i, ts) in [10, 20, 30].into_iter().enumerate() {

@@ -421,6 +421,7 @@ fn a_child_is_exported_under_its_own_hostname() {
         labels: vec![],
         max_buffer_bytes: 1 << 20,
         replay: Duration::ZERO,
+        spool: None,
     };
     let text = |cfg: InstanceConfig| {
         let out = Formatter::new(cfg, 1000 * S).format_due(&db, 1010 * S);
