@@ -17,6 +17,9 @@
 //! and ring pages never written are never touched (the allocation is zeroed by the allocator and
 //! zero means "empty"), so a new chart with a long history costs almost nothing until it fills.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use parking_lot::{RwLock, RwLockReadGuard};
 
 use super::storage_number::{self, StorageNumber, SN_EMPTY, SN_EXISTS, SN_EXISTS_RESET};
@@ -239,12 +242,14 @@ impl ChartMeta {
 }
 
 /// A dimension: its definition, its last collection and its interpolation state.
+///
+/// When the name is the id (the usual case) both fields share one allocation.
 #[derive(Debug)]
 pub struct Dimension {
     /// Identifier.
-    pub id: Box<str>,
+    pub id: Arc<str>,
     /// Display name.
-    pub name: Box<str>,
+    pub name: Arc<str>,
     /// Algorithm.
     pub algorithm: Algorithm,
     /// Multiplier (never 0).
@@ -271,9 +276,10 @@ pub struct Dimension {
 
 impl Dimension {
     fn from_def(def: &DimensionDef) -> Dimension {
+        let id: Arc<str> = def.id.as_str().into();
         let mut d = Dimension {
-            id: def.id.clone().into(),
-            name: "".into(),
+            name: id.clone(),
+            id,
             algorithm: def.algorithm,
             multiplier: 1,
             divisor: 1,
@@ -292,8 +298,8 @@ impl Dimension {
 
     fn redefine(&mut self, def: &DimensionDef) {
         self.name = match def.name.as_deref() {
-            Some(n) if !n.is_empty() => n.into(),
-            _ => def.id.clone().into(),
+            Some(n) if !n.is_empty() && n != &*self.id => n.into(),
+            _ => self.id.clone(),
         };
         if self.algorithm != def.algorithm {
             self.primed = false;
@@ -475,6 +481,26 @@ impl Chart {
     }
 }
 
+/// One dimension's part of a collection in progress.
+#[derive(Clone, Copy)]
+struct Work {
+    /// Collected this time.
+    updated: bool,
+    /// The raw value of the previous collection.
+    raw_prev: i64,
+    /// What to store.
+    computed: Computed,
+}
+
+impl Work {
+    const MISSING: Work = Work { updated: false, raw_prev: 0, computed: Computed::Missing };
+}
+
+thread_local! {
+    /// Scratch space of the collections made on this thread.
+    static WORK: RefCell<Vec<Work>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Per-dimension value computed for one collection.
 #[derive(Clone, Copy)]
 enum Computed {
@@ -563,6 +589,21 @@ impl ChartData {
     }
 
     fn collect(&mut self, values: &[(usize, i64)], now_ut: u64) -> Result<(), CollectError> {
+        WORK.with(|work| match work.try_borrow_mut() {
+            Ok(mut work) => self.collect_with(&mut work, values, now_ut),
+            // Not reachable (collect never calls itself), but never worth a panic.
+            Err(_) => self.collect_with(&mut Vec::new(), values, now_ut),
+        })
+    }
+
+    /// [`ChartData::collect`] with `work` as scratch space: one entry per dimension, reused from
+    /// one collection to the next so that a collection allocates nothing.
+    fn collect_with(
+        &mut self,
+        work: &mut Vec<Work>,
+        values: &[(usize, i64)],
+        now_ut: u64,
+    ) -> Result<(), CollectError> {
         let ue_s = self.meta.update_every as i64;
         let ue_ut = ue_s as u64 * USEC_PER_SEC;
         let now_boundary = (now_ut / ue_ut) as i64 * ue_s;
@@ -578,16 +619,19 @@ impl ChartData {
         }
         if self.ring.dim_cap < self.dims.len() {
             self.ring.grow(self.dims.len());
+            // Dimensions are usually all defined before the first collection: drop the
+            // vector's growth slack once the ring is sized for them.
+            self.dims.shrink_to_fit();
         }
 
         // Record raw values.
-        let mut updated = vec![false; self.dims.len()];
-        let mut raw_prev = vec![0i64; self.dims.len()];
+        work.clear();
+        work.resize(self.dims.len(), Work::MISSING);
         for &(i, v) in values {
             if let Some(d) = self.dims.get_mut(i) {
-                raw_prev[i] = d.last_collected_value;
+                work[i].raw_prev = d.last_collected_value;
+                work[i].updated = true;
                 d.last_collected_value = v;
-                updated[i] = true;
             }
         }
 
@@ -604,8 +648,8 @@ impl ChartData {
                 }
             }
             self.last_boundary = Some(self.last_boundary.map_or(now_boundary, |lb| lb.max(now_boundary)));
-            for (i, d) in self.dims.iter_mut().enumerate() {
-                if updated[i] {
+            for (w, d) in work.iter().zip(self.dims.iter_mut()) {
+                if w.updated {
                     d.last_collected_ut = now_ut;
                     d.primed = true;
                     d.carry = 0.0;
@@ -625,14 +669,14 @@ impl ChartData {
         // Row totals for the percentage algorithms.
         let mut abs_total: f64 = 0.0;
         let mut inc_total: f64 = 0.0;
-        for (i, d) in self.dims.iter().enumerate() {
-            if !updated[i] || !d.primed {
+        for (w, d) in work.iter().zip(self.dims.iter()) {
+            if !w.updated || !d.primed {
                 continue;
             }
             match d.algorithm {
                 Algorithm::PercentageOfAbsoluteRow => abs_total += d.last_collected_value as f64,
                 Algorithm::PercentageOfIncrementalRow => {
-                    let delta = d.last_collected_value.wrapping_sub(raw_prev[i]);
+                    let delta = d.last_collected_value.wrapping_sub(w.raw_prev);
                     if delta > 0 {
                         inc_total += delta as f64;
                     }
@@ -641,17 +685,12 @@ impl ChartData {
             }
         }
 
-        let computed: Vec<Computed> = self
-            .dims
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                if !updated[i] {
-                    return Computed::Missing;
-                }
-                if !d.primed {
-                    return Computed::Priming;
-                }
+        for (w, d) in work.iter_mut().zip(self.dims.iter()) {
+            w.computed = if !w.updated {
+                Computed::Missing
+            } else if !d.primed {
+                Computed::Priming
+            } else {
                 let raw = d.last_collected_value;
                 let scale = d.scale();
                 match d.algorithm {
@@ -661,22 +700,22 @@ impl ChartData {
                         Computed::Level { value: v * scale, reset: false }
                     }
                     Algorithm::PercentageOfIncrementalRow => {
-                        let delta = raw.wrapping_sub(raw_prev[i]);
+                        let delta = raw.wrapping_sub(w.raw_prev);
                         let reset = delta < 0;
                         let delta = if reset { 0.0 } else { delta as f64 };
                         let v = if inc_total != 0.0 { 100.0 * delta / inc_total } else { 0.0 };
                         Computed::Level { value: v * scale, reset }
                     }
                     Algorithm::Incremental => {
-                        let delta = raw.wrapping_sub(raw_prev[i]);
+                        let delta = raw.wrapping_sub(w.raw_prev);
                         let reset = delta < 0;
                         let delta = if reset { 0.0 } else { delta as f64 };
                         let dt = (now_ut - d.last_collected_ut) as f64 / USEC_PER_SEC as f64;
                         Computed::Rate { rate: delta * scale / dt, reset }
                     }
                 }
-            })
-            .collect();
+            };
+        }
 
         // Fill every boundary in (last boundary, now].
         let lb = self.last_boundary.unwrap_or(now_boundary);
@@ -685,8 +724,8 @@ impl ChartData {
         let crossed = if now_boundary > lb { ((now_boundary - lb) / ue_s) as usize } else { 0 };
 
         // Incremental dimensions that missed boundaries restart their carry at the last one.
-        for (i, d) in self.dims.iter_mut().enumerate() {
-            if let Computed::Rate { .. } = computed[i] {
+        for (w, d) in work.iter().zip(self.dims.iter_mut()) {
+            if let Computed::Rate { .. } = w.computed {
                 if d.carry_since_ut < lb_ut && d.last_collected_ut <= lb_ut {
                     d.carry = 0.0;
                     d.carry_since_ut = lb_ut;
@@ -698,8 +737,9 @@ impl ChartData {
             let b_ut = t as u64 * USEC_PER_SEC;
             let slot = self.time2slot(t);
             let row = self.ring.row_mut(slot);
-            for (i, d) in self.dims.iter_mut().enumerate() {
-                row[i] = match computed[i] {
+            let (used, rest) = row.split_at_mut(self.dims.len());
+            for ((cell, w), d) in used.iter_mut().zip(work.iter()).zip(self.dims.iter_mut()) {
+                *cell = match w.computed {
                     Computed::Missing | Computed::Priming => SN_EMPTY,
                     Computed::Level { value, reset } => {
                         let v = if crossed <= 1 {
@@ -724,9 +764,7 @@ impl ChartData {
                     }
                 };
             }
-            for v in row.iter_mut().skip(self.dims.len()) {
-                *v = SN_EMPTY;
-            }
+            rest.fill(SN_EMPTY);
             if self.first_t.is_none() {
                 self.first_t = Some(t);
             }
@@ -738,8 +776,8 @@ impl ChartData {
         }
 
         // Remember this collection.
-        for (i, d) in self.dims.iter_mut().enumerate() {
-            match computed[i] {
+        for (w, d) in work.iter().zip(self.dims.iter_mut()) {
+            match w.computed {
                 Computed::Missing => {}
                 Computed::Priming => {
                     d.primed = true;
