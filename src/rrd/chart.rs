@@ -323,12 +323,32 @@ struct Ring {
     values: Box<[StorageNumber]>,
     dim_cap: usize,
     history: usize,
+    /// `⌊2⁶⁴ / history⌋ + 1`: turns `% history` into two multiplications (see [`Ring::wrap`]).
+    history_magic: u64,
 }
 
 impl Ring {
     fn new(history: usize, dim_cap: usize) -> Ring {
         // vec![0; n] is calloc: pages not yet written stay uncommitted.
-        Ring { values: vec![SN_EMPTY; history * dim_cap].into_boxed_slice(), dim_cap, history }
+        Ring {
+            values: vec![SN_EMPTY; history * dim_cap].into_boxed_slice(),
+            dim_cap,
+            history,
+            history_magic: (u64::MAX / history as u64).wrapping_add(1),
+        }
+    }
+
+    /// `n.rem_euclid(history)`. For `0 ≤ n < 2³²` (slot numbers until the year 2106) and a
+    /// history below 2³² this is Lemire's exact "fastmod" (no division instruction); anything
+    /// else takes the division.
+    #[inline]
+    fn wrap(&self, n: i64) -> usize {
+        if (0..1 << 32).contains(&n) && self.history < 1 << 32 {
+            let low = self.history_magic.wrapping_mul(n as u64);
+            ((low as u128 * self.history as u128) >> 64) as usize
+        } else {
+            n.rem_euclid(self.history as i64) as usize
+        }
     }
 
     fn grow(&mut self, dims: usize) {
@@ -547,7 +567,7 @@ impl ChartData {
     #[inline]
     pub fn time2slot(&self, t: i64) -> usize {
         let ue = self.meta.update_every as i64;
-        (t.div_euclid(ue)).rem_euclid(self.ring.history as i64) as usize
+        self.ring.wrap(if ue == 1 { t } else { t.div_euclid(ue) })
     }
 
     /// The storage number of dimension `dim` at slot time `t`; empty outside the stored range.
@@ -568,15 +588,19 @@ impl ChartData {
             _ => return,
         };
         let ue = self.meta.update_every as i64;
-        let mut t = (after.div_euclid(ue) + 1) * ue;
+        let mut t = if ue == 1 { after + 1 } else { (after.div_euclid(ue) + 1) * ue };
         if t < first {
             t = first;
         }
         let end = before.min(last);
-        let history = self.ring.history;
+        if t > end || dim >= self.ring.dim_cap {
+            return; // nothing in range, or a dimension never stored (all slots empty)
+        }
+        let (history, cap) = (self.ring.history, self.ring.dim_cap);
+        let values = &self.ring.values[dim..];
         let mut slot = self.time2slot(t);
         while t <= end {
-            let n = self.ring.get(slot, dim);
+            let n = values[slot * cap];
             if storage_number::exists(n) {
                 f(t, storage_number::unpack(n));
             }

@@ -388,3 +388,19 @@ fn collect_output_is_pinned_bit_for_bit() {
     assert_eq!(run(1), (5761792440670519154, 192893));
     assert_eq!(run(3), (17166892705910123100, 191197));
 }
+
+#[test]
+fn slots_wrap_like_rem_euclid_for_any_time() {
+    for history in [2usize, 3, 7, 60, 3600, 86_400, 1 << 31, (1 << 32) - 1] {
+        for ue in [1u32, 2, 7, 60] {
+            let c = Chart::new(&ChartDef::new("wrap.t", ue), history);
+            let d = c.read();
+            let mut ts = vec![0i64, 1, -1, i64::MIN, i64::MAX, 1_700_000_000, (1 << 32) - 1, 1 << 32];
+            ts.extend((0..2000).map(|i| 1_700_000_000 + i * 7919 - 1000));
+            for t in ts {
+                let want = t.div_euclid(ue as i64).rem_euclid(history as i64) as usize;
+                assert_eq!(d.time2slot(t), want, "t {t}, ue {ue}, history {history}");
+            }
+        }
+    }
+}
