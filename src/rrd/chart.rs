@@ -264,11 +264,13 @@ pub struct Dimension {
     pub last_collected_value: i64,
     /// When it was collected (µs since the epoch); 0 = never.
     pub last_collected_ut: u64,
-    /// Value of the last collection after algorithm/multiplier/divisor (absolute-like algorithms).
-    last_calculated: f64,
-    /// Incremental: counts not yet attributed to a slot.
-    carry: f64,
-    /// Incremental: start of the time `carry` covers (µs).
+    /// One number whose meaning depends on the algorithm (a dimension needs only one of the
+    /// two, and a change of algorithm primes the dimension again, which resets it):
+    /// absolute-like algorithms keep the value of the last collection after algorithm,
+    /// multiplier and divisor (the start of the next interpolation); incremental keeps the
+    /// counts not yet attributed to a slot (the carry).
+    level_or_carry: f64,
+    /// Incremental: start of the time the carry covers (µs).
     carry_since_ut: u64,
     /// Whether the dimension has a previous collection to compute deltas from.
     primed: bool,
@@ -287,8 +289,7 @@ impl Dimension {
             obsolete: false,
             last_collected_value: 0,
             last_collected_ut: 0,
-            last_calculated: 0.0,
-            carry: 0.0,
+            level_or_carry: 0.0,
             carry_since_ut: 0,
             primed: false,
         };
@@ -676,9 +677,8 @@ impl ChartData {
                 if w.updated {
                     d.last_collected_ut = now_ut;
                     d.primed = true;
-                    d.carry = 0.0;
                     d.carry_since_ut = now_ut;
-                    d.last_calculated = match d.algorithm {
+                    d.level_or_carry = match d.algorithm {
                         Algorithm::Absolute => d.last_collected_value as f64 * d.scale(),
                         _ => 0.0,
                     };
@@ -751,7 +751,7 @@ impl ChartData {
         for (w, d) in work.iter().zip(self.dims.iter_mut()) {
             if let Computed::Rate { .. } = w.computed {
                 if d.carry_since_ut < lb_ut && d.last_collected_ut <= lb_ut {
-                    d.carry = 0.0;
+                    d.level_or_carry = 0.0;
                     d.carry_since_ut = lb_ut;
                 }
             }
@@ -771,16 +771,17 @@ impl ChartData {
                         } else {
                             let prev_ut = d.last_collected_ut as f64;
                             let frac = (b_ut as f64 - prev_ut) / (now_ut as f64 - prev_ut);
-                            d.last_calculated + (value - d.last_calculated) * frac
+                            let last = d.level_or_carry;
+                            last + (value - last) * frac
                         };
                         pack_flagged(v, reset)
                     }
                     Computed::Rate { rate, reset } => {
                         let start_ut = d.last_collected_ut.max(d.carry_since_ut);
-                        let counts = d.carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                        let counts = d.level_or_carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
                         let span = (b_ut - d.carry_since_ut) as f64 / USEC_PER_SEC as f64;
                         let per_s = if span > 0.0 { counts / span } else { rate };
-                        d.carry = 0.0;
+                        d.level_or_carry = 0.0;
                         d.carry_since_ut = b_ut;
                         // `start` for the next boundary is this one.
                         d.last_collected_ut = d.last_collected_ut.max(b_ut);
@@ -805,21 +806,20 @@ impl ChartData {
                 Computed::Missing => {}
                 Computed::Priming => {
                     d.primed = true;
-                    d.carry = 0.0;
                     d.carry_since_ut = now_ut;
-                    d.last_calculated = match d.algorithm {
+                    d.level_or_carry = match d.algorithm {
                         Algorithm::Absolute => d.last_collected_value as f64 * d.scale(),
                         _ => 0.0,
                     };
                     d.last_collected_ut = now_ut;
                 }
                 Computed::Level { value, .. } => {
-                    d.last_calculated = value;
+                    d.level_or_carry = value;
                     d.last_collected_ut = now_ut;
                 }
                 Computed::Rate { rate, .. } => {
                     let start_ut = d.last_collected_ut.max(d.carry_since_ut);
-                    d.carry += rate * (now_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                    d.level_or_carry += rate * (now_ut - start_ut) as f64 / USEC_PER_SEC as f64;
                     d.last_collected_ut = now_ut;
                 }
             }
