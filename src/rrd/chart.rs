@@ -613,6 +613,38 @@ impl ChartData {
         }
     }
 
+    /// Visit the rows of slots `(after, before]` within the stored range, oldest first. A row
+    /// holds one storage number per dimension, in dimension order; it may be shorter than
+    /// [`dims`](ChartData::dims) (dimensions not stored yet, which read as empty). Rows are
+    /// contiguous in memory: this is the fast way to read many dimensions of one window.
+    #[inline]
+    pub fn for_each_row(&self, after: i64, before: i64, mut f: impl FnMut(i64, &[StorageNumber])) {
+        let (first, last) = match (self.first_entry_t(), self.last_t) {
+            (Some(f), Some(l)) => (f, l),
+            _ => return,
+        };
+        let ue = self.meta.update_every as i64;
+        let mut t = if ue == 1 { after + 1 } else { (after.div_euclid(ue) + 1) * ue };
+        if t < first {
+            t = first;
+        }
+        let end = before.min(last);
+        if t > end {
+            return;
+        }
+        let (history, cap) = (self.ring.history, self.ring.dim_cap);
+        let width = self.dims.len().min(cap);
+        let mut slot = self.time2slot(t);
+        while t <= end {
+            f(t, &self.ring.values[slot * cap..slot * cap + width]);
+            t += ue;
+            slot += 1;
+            if slot == history {
+                slot = 0;
+            }
+        }
+    }
+
     fn collect(&mut self, values: &[(usize, i64)], now_ut: u64) -> Result<(), CollectError> {
         WORK.with(|work| match work.try_borrow_mut() {
             Ok(mut work) => self.collect_with(&mut work, values, now_ut),
