@@ -11,6 +11,7 @@
 #   PORT=24100                first sink port (one per run)
 #   AGENTS="netdata rrdpipe"  which agents to run
 #   NO_BUILD=1                skip `cargo build --release`
+#   REPEAT=1                  rounds; with more than one, a table of medians follows
 #
 # Both agents keep 3600 slots of history, run only the synthetic plugin (no proc collector)
 # and send every dimension. The runs are sequential, so they never compete with each other;
@@ -25,6 +26,7 @@ WINDOW=${WINDOW:-30}
 SOURCE=${SOURCE:-average}
 PORT=${PORT:-24100}
 AGENTS=${AGENTS:-"netdata rrdpipe"}
+REPEAT=${REPEAT:-1}
 EVERIES=("$@")
 [ ${#EVERIES[@]} -gt 0 ] || EVERIES=(1 10)
 NETDATA=${NETDATA:-/usr/sbin/netdata}
@@ -44,22 +46,40 @@ echo "# ${CHARTS} charts × ${DIMS} dimensions every second ($((CHARTS * DIMS)) 
 echo
 echo "| agent | export every | CPU % of a core | RSS MB | peak RSS MB | plugin CPU % | lines in window | lines/s |"
 echo "|---|---|---|---|---|---|---|---|"
-for every in "${EVERIES[@]}"; do
-    for agent in $AGENTS; do
-        port=$PORT
-        PORT=$((PORT + 1))
-        case $agent in
-            netdata) cmd=("$PEER/run-netdata.sh" "$WORK/netdata" "$port" "$CHARTS" "$DIMS" 0 "$SOURCE") ;;
-            rrdpipe) cmd=("$PEER/run-rrdpipe.sh" "$BIN" "$WORK/rrdpipe" "$port" "$CHARTS" "$DIMS" "$SOURCE") ;;
-            *) echo "unknown agent '$agent' (expected netdata or rrdpipe)" >&2; exit 2 ;;
-        esac
-        out=$(EXPORT_EVERY=$every python3 "$PEER/measure.py" --port "$port" --warmup "$WARMUP" \
-              --window "$WINDOW" -- "${cmd[@]}")
-        declare -A r=()
-        for kv in $out; do r[${kv%%=*}]=${kv#*=}; done
-        lps=$(awk -v l="${r[lines]}" -v w="${r[window_s]}" 'BEGIN { printf "%.0f", l / w }')
-        echo "| $agent | ${every} s | ${r[cpu_pct]} | ${r[rss_mb]} | ${r[rss_peak_mb]} | ${r[plugin_cpu_pct]} | ${r[lines]} | $lps |"
-        unset r
-        sleep 2
+ROWS="$WORK/rows"
+for round in $(seq "$REPEAT"); do
+    for every in "${EVERIES[@]}"; do
+        for agent in $AGENTS; do
+            port=$PORT
+            PORT=$((PORT + 1))
+            case $agent in
+                netdata) cmd=("$PEER/run-netdata.sh" "$WORK/netdata" "$port" "$CHARTS" "$DIMS" 0 "$SOURCE") ;;
+                rrdpipe) cmd=("$PEER/run-rrdpipe.sh" "$BIN" "$WORK/rrdpipe" "$port" "$CHARTS" "$DIMS" "$SOURCE") ;;
+                *) echo "unknown agent '$agent' (expected netdata or rrdpipe)" >&2; exit 2 ;;
+            esac
+            out=$(EXPORT_EVERY=$every python3 "$PEER/measure.py" --port "$port" --warmup "$WARMUP" \
+                  --window "$WINDOW" -- "${cmd[@]}")
+            declare -A r=()
+            for kv in $out; do r[${kv%%=*}]=${kv#*=}; done
+            lps=$(awk -v l="${r[lines]}" -v w="${r[window_s]}" 'BEGIN { printf "%.0f", l / w }')
+            echo "| $agent | ${every} s | ${r[cpu_pct]} | ${r[rss_mb]} | ${r[rss_peak_mb]} | ${r[plugin_cpu_pct]} | ${r[lines]} | $lps |"
+            echo "$agent $every ${r[cpu_pct]} ${r[rss_mb]} $lps" >> "$ROWS"
+            unset r
+            sleep 2
+        done
     done
 done
+if [ "$REPEAT" -gt 1 ]; then
+    echo
+    echo "Medians of $REPEAT rounds:"
+    echo
+    echo "| agent | export every | CPU % of a core | RSS MB | lines/s |"
+    echo "|---|---|---|---|---|"
+    for every in "${EVERIES[@]}"; do
+        for agent in $AGENTS; do
+            med() { awk -v a="$agent" -v e="$every" -v c="$1" '$1 == a && $2 == e { print $c }' "$ROWS" \
+                    | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+            echo "| $agent | ${every} s | $(med 3) | $(med 4) | $(med 5) |"
+        done
+    done
+fi
