@@ -5,7 +5,8 @@
 #
 # Usage: bench/side-by-side.sh [EVERY...]        (default: 1 10, the export intervals in seconds)
 # Environment:
-#   CHARTS=1000 DIMS=100      synthetic plugin size (values per second = CHARTS × DIMS)
+#   CHARTS=1000 DIMS=100      synthetic plugin size (values per collection = CHARTS × DIMS)
+#   UPDATE_EVERY=1            collection interval in seconds (the agents' update every)
 #   WARMUP=15 WINDOW=30       seconds before measuring, seconds measured (uptime ≈ their sum)
 #   SOURCE=average            exporter data source
 #   PORT=24100                first sink port (one per run)
@@ -41,7 +42,8 @@ export PATH="$(dirname "$NETDATA"):$PATH"
 
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
      "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-echo "# ${CHARTS} charts × ${DIMS} dimensions every second ($((CHARTS * DIMS)) values/s), history 3600," \
+export UPDATE_EVERY=${UPDATE_EVERY:-1}
+echo "# ${CHARTS} charts × ${DIMS} dimensions every ${UPDATE_EVERY} s ($((CHARTS * DIMS / UPDATE_EVERY)) values/s), history 3600," \
      "data source ${SOURCE}, warmup ${WARMUP} s, window ${WINDOW} s"
 echo
 echo "| agent | export every | CPU % of a core | RSS MB | peak RSS MB | plugin CPU % | lines in window | lines/s |"
