@@ -17,6 +17,9 @@
 //! and ring pages never written are never touched (the allocation is zeroed by the allocator and
 //! zero means "empty"), so a new chart with a long history costs almost nothing until it fills.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use parking_lot::{RwLock, RwLockReadGuard};
 
 use super::storage_number::{self, StorageNumber, SN_EMPTY, SN_EXISTS, SN_EXISTS_RESET};
@@ -239,12 +242,14 @@ impl ChartMeta {
 }
 
 /// A dimension: its definition, its last collection and its interpolation state.
+///
+/// When the name is the id (the usual case) both fields share one allocation.
 #[derive(Debug)]
 pub struct Dimension {
     /// Identifier.
-    pub id: Box<str>,
+    pub id: Arc<str>,
     /// Display name.
-    pub name: Box<str>,
+    pub name: Arc<str>,
     /// Algorithm.
     pub algorithm: Algorithm,
     /// Multiplier (never 0).
@@ -259,11 +264,13 @@ pub struct Dimension {
     pub last_collected_value: i64,
     /// When it was collected (µs since the epoch); 0 = never.
     pub last_collected_ut: u64,
-    /// Value of the last collection after algorithm/multiplier/divisor (absolute-like algorithms).
-    last_calculated: f64,
-    /// Incremental: counts not yet attributed to a slot.
-    carry: f64,
-    /// Incremental: start of the time `carry` covers (µs).
+    /// One number whose meaning depends on the algorithm (a dimension needs only one of the
+    /// two, and a change of algorithm primes the dimension again, which resets it):
+    /// absolute-like algorithms keep the value of the last collection after algorithm,
+    /// multiplier and divisor (the start of the next interpolation); incremental keeps the
+    /// counts not yet attributed to a slot (the carry).
+    level_or_carry: f64,
+    /// Incremental: start of the time the carry covers (µs).
     carry_since_ut: u64,
     /// Whether the dimension has a previous collection to compute deltas from.
     primed: bool,
@@ -271,9 +278,10 @@ pub struct Dimension {
 
 impl Dimension {
     fn from_def(def: &DimensionDef) -> Dimension {
+        let id: Arc<str> = def.id.as_str().into();
         let mut d = Dimension {
-            id: def.id.clone().into(),
-            name: "".into(),
+            name: id.clone(),
+            id,
             algorithm: def.algorithm,
             multiplier: 1,
             divisor: 1,
@@ -281,8 +289,7 @@ impl Dimension {
             obsolete: false,
             last_collected_value: 0,
             last_collected_ut: 0,
-            last_calculated: 0.0,
-            carry: 0.0,
+            level_or_carry: 0.0,
             carry_since_ut: 0,
             primed: false,
         };
@@ -292,8 +299,8 @@ impl Dimension {
 
     fn redefine(&mut self, def: &DimensionDef) {
         self.name = match def.name.as_deref() {
-            Some(n) if !n.is_empty() => n.into(),
-            _ => def.id.clone().into(),
+            Some(n) if !n.is_empty() && n != &*self.id => n.into(),
+            _ => self.id.clone(),
         };
         if self.algorithm != def.algorithm {
             self.primed = false;
@@ -317,12 +324,32 @@ struct Ring {
     values: Box<[StorageNumber]>,
     dim_cap: usize,
     history: usize,
+    /// `⌊2⁶⁴ / history⌋ + 1`: turns `% history` into two multiplications (see [`Ring::wrap`]).
+    history_magic: u64,
 }
 
 impl Ring {
     fn new(history: usize, dim_cap: usize) -> Ring {
         // vec![0; n] is calloc: pages not yet written stay uncommitted.
-        Ring { values: vec![SN_EMPTY; history * dim_cap].into_boxed_slice(), dim_cap, history }
+        Ring {
+            values: vec![SN_EMPTY; history * dim_cap].into_boxed_slice(),
+            dim_cap,
+            history,
+            history_magic: (u64::MAX / history as u64).wrapping_add(1),
+        }
+    }
+
+    /// `n.rem_euclid(history)`. For `0 ≤ n < 2³²` (slot numbers until the year 2106) and a
+    /// history below 2³² this is Lemire's exact "fastmod" (no division instruction); anything
+    /// else takes the division.
+    #[inline]
+    fn wrap(&self, n: i64) -> usize {
+        if (0..1 << 32).contains(&n) && self.history < 1 << 32 {
+            let low = self.history_magic.wrapping_mul(n as u64);
+            ((low as u128 * self.history as u128) >> 64) as usize
+        } else {
+            n.rem_euclid(self.history as i64) as usize
+        }
     }
 
     fn grow(&mut self, dims: usize) {
@@ -475,6 +502,26 @@ impl Chart {
     }
 }
 
+/// One dimension's part of a collection in progress.
+#[derive(Clone, Copy)]
+struct Work {
+    /// Collected this time.
+    updated: bool,
+    /// The raw value of the previous collection.
+    raw_prev: i64,
+    /// What to store.
+    computed: Computed,
+}
+
+impl Work {
+    const MISSING: Work = Work { updated: false, raw_prev: 0, computed: Computed::Missing };
+}
+
+thread_local! {
+    /// Scratch space of the collections made on this thread.
+    static WORK: RefCell<Vec<Work>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Per-dimension value computed for one collection.
 #[derive(Clone, Copy)]
 enum Computed {
@@ -521,7 +568,7 @@ impl ChartData {
     #[inline]
     pub fn time2slot(&self, t: i64) -> usize {
         let ue = self.meta.update_every as i64;
-        (t.div_euclid(ue)).rem_euclid(self.ring.history as i64) as usize
+        self.ring.wrap(if ue == 1 { t } else { t.div_euclid(ue) })
     }
 
     /// The storage number of dimension `dim` at slot time `t`; empty outside the stored range.
@@ -542,15 +589,19 @@ impl ChartData {
             _ => return,
         };
         let ue = self.meta.update_every as i64;
-        let mut t = (after.div_euclid(ue) + 1) * ue;
+        let mut t = if ue == 1 { after + 1 } else { (after.div_euclid(ue) + 1) * ue };
         if t < first {
             t = first;
         }
         let end = before.min(last);
-        let history = self.ring.history;
+        if t > end || dim >= self.ring.dim_cap {
+            return; // nothing in range, or a dimension never stored (all slots empty)
+        }
+        let (history, cap) = (self.ring.history, self.ring.dim_cap);
+        let values = &self.ring.values[dim..];
         let mut slot = self.time2slot(t);
         while t <= end {
-            let n = self.ring.get(slot, dim);
+            let n = values[slot * cap];
             if storage_number::exists(n) {
                 f(t, storage_number::unpack(n));
             }
@@ -562,7 +613,54 @@ impl ChartData {
         }
     }
 
+    /// Visit the rows of slots `(after, before]` within the stored range, oldest first. A row
+    /// holds one storage number per dimension, in dimension order; it may be shorter than
+    /// [`dims`](ChartData::dims) (dimensions not stored yet, which read as empty). Rows are
+    /// contiguous in memory: this is the fast way to read many dimensions of one window.
+    #[inline]
+    pub fn for_each_row(&self, after: i64, before: i64, mut f: impl FnMut(i64, &[StorageNumber])) {
+        let (first, last) = match (self.first_entry_t(), self.last_t) {
+            (Some(f), Some(l)) => (f, l),
+            _ => return,
+        };
+        let ue = self.meta.update_every as i64;
+        let mut t = if ue == 1 { after + 1 } else { (after.div_euclid(ue) + 1) * ue };
+        if t < first {
+            t = first;
+        }
+        let end = before.min(last);
+        if t > end {
+            return;
+        }
+        let (history, cap) = (self.ring.history, self.ring.dim_cap);
+        let width = self.dims.len().min(cap);
+        let mut slot = self.time2slot(t);
+        while t <= end {
+            f(t, &self.ring.values[slot * cap..slot * cap + width]);
+            t += ue;
+            slot += 1;
+            if slot == history {
+                slot = 0;
+            }
+        }
+    }
+
     fn collect(&mut self, values: &[(usize, i64)], now_ut: u64) -> Result<(), CollectError> {
+        WORK.with(|work| match work.try_borrow_mut() {
+            Ok(mut work) => self.collect_with(&mut work, values, now_ut),
+            // Not reachable (collect never calls itself), but never worth a panic.
+            Err(_) => self.collect_with(&mut Vec::new(), values, now_ut),
+        })
+    }
+
+    /// [`ChartData::collect`] with `work` as scratch space: one entry per dimension, reused from
+    /// one collection to the next so that a collection allocates nothing.
+    fn collect_with(
+        &mut self,
+        work: &mut Vec<Work>,
+        values: &[(usize, i64)],
+        now_ut: u64,
+    ) -> Result<(), CollectError> {
         let ue_s = self.meta.update_every as i64;
         let ue_ut = ue_s as u64 * USEC_PER_SEC;
         let now_boundary = (now_ut / ue_ut) as i64 * ue_s;
@@ -578,16 +676,19 @@ impl ChartData {
         }
         if self.ring.dim_cap < self.dims.len() {
             self.ring.grow(self.dims.len());
+            // Dimensions are usually all defined before the first collection: drop the
+            // vector's growth slack once the ring is sized for them.
+            self.dims.shrink_to_fit();
         }
 
         // Record raw values.
-        let mut updated = vec![false; self.dims.len()];
-        let mut raw_prev = vec![0i64; self.dims.len()];
+        work.clear();
+        work.resize(self.dims.len(), Work::MISSING);
         for &(i, v) in values {
             if let Some(d) = self.dims.get_mut(i) {
-                raw_prev[i] = d.last_collected_value;
+                work[i].raw_prev = d.last_collected_value;
+                work[i].updated = true;
                 d.last_collected_value = v;
-                updated[i] = true;
             }
         }
 
@@ -604,13 +705,12 @@ impl ChartData {
                 }
             }
             self.last_boundary = Some(self.last_boundary.map_or(now_boundary, |lb| lb.max(now_boundary)));
-            for (i, d) in self.dims.iter_mut().enumerate() {
-                if updated[i] {
+            for (w, d) in work.iter().zip(self.dims.iter_mut()) {
+                if w.updated {
                     d.last_collected_ut = now_ut;
                     d.primed = true;
-                    d.carry = 0.0;
                     d.carry_since_ut = now_ut;
-                    d.last_calculated = match d.algorithm {
+                    d.level_or_carry = match d.algorithm {
                         Algorithm::Absolute => d.last_collected_value as f64 * d.scale(),
                         _ => 0.0,
                     };
@@ -625,14 +725,14 @@ impl ChartData {
         // Row totals for the percentage algorithms.
         let mut abs_total: f64 = 0.0;
         let mut inc_total: f64 = 0.0;
-        for (i, d) in self.dims.iter().enumerate() {
-            if !updated[i] || !d.primed {
+        for (w, d) in work.iter().zip(self.dims.iter()) {
+            if !w.updated || !d.primed {
                 continue;
             }
             match d.algorithm {
                 Algorithm::PercentageOfAbsoluteRow => abs_total += d.last_collected_value as f64,
                 Algorithm::PercentageOfIncrementalRow => {
-                    let delta = d.last_collected_value.wrapping_sub(raw_prev[i]);
+                    let delta = d.last_collected_value.wrapping_sub(w.raw_prev);
                     if delta > 0 {
                         inc_total += delta as f64;
                     }
@@ -641,17 +741,12 @@ impl ChartData {
             }
         }
 
-        let computed: Vec<Computed> = self
-            .dims
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                if !updated[i] {
-                    return Computed::Missing;
-                }
-                if !d.primed {
-                    return Computed::Priming;
-                }
+        for (w, d) in work.iter_mut().zip(self.dims.iter()) {
+            w.computed = if !w.updated {
+                Computed::Missing
+            } else if !d.primed {
+                Computed::Priming
+            } else {
                 let raw = d.last_collected_value;
                 let scale = d.scale();
                 match d.algorithm {
@@ -661,22 +756,22 @@ impl ChartData {
                         Computed::Level { value: v * scale, reset: false }
                     }
                     Algorithm::PercentageOfIncrementalRow => {
-                        let delta = raw.wrapping_sub(raw_prev[i]);
+                        let delta = raw.wrapping_sub(w.raw_prev);
                         let reset = delta < 0;
                         let delta = if reset { 0.0 } else { delta as f64 };
                         let v = if inc_total != 0.0 { 100.0 * delta / inc_total } else { 0.0 };
                         Computed::Level { value: v * scale, reset }
                     }
                     Algorithm::Incremental => {
-                        let delta = raw.wrapping_sub(raw_prev[i]);
+                        let delta = raw.wrapping_sub(w.raw_prev);
                         let reset = delta < 0;
                         let delta = if reset { 0.0 } else { delta as f64 };
                         let dt = (now_ut - d.last_collected_ut) as f64 / USEC_PER_SEC as f64;
                         Computed::Rate { rate: delta * scale / dt, reset }
                     }
                 }
-            })
-            .collect();
+            };
+        }
 
         // Fill every boundary in (last boundary, now].
         let lb = self.last_boundary.unwrap_or(now_boundary);
@@ -685,10 +780,10 @@ impl ChartData {
         let crossed = if now_boundary > lb { ((now_boundary - lb) / ue_s) as usize } else { 0 };
 
         // Incremental dimensions that missed boundaries restart their carry at the last one.
-        for (i, d) in self.dims.iter_mut().enumerate() {
-            if let Computed::Rate { .. } = computed[i] {
+        for (w, d) in work.iter().zip(self.dims.iter_mut()) {
+            if let Computed::Rate { .. } = w.computed {
                 if d.carry_since_ut < lb_ut && d.last_collected_ut <= lb_ut {
-                    d.carry = 0.0;
+                    d.level_or_carry = 0.0;
                     d.carry_since_ut = lb_ut;
                 }
             }
@@ -698,8 +793,9 @@ impl ChartData {
             let b_ut = t as u64 * USEC_PER_SEC;
             let slot = self.time2slot(t);
             let row = self.ring.row_mut(slot);
-            for (i, d) in self.dims.iter_mut().enumerate() {
-                row[i] = match computed[i] {
+            let (used, rest) = row.split_at_mut(self.dims.len());
+            for ((cell, w), d) in used.iter_mut().zip(work.iter()).zip(self.dims.iter_mut()) {
+                *cell = match w.computed {
                     Computed::Missing | Computed::Priming => SN_EMPTY,
                     Computed::Level { value, reset } => {
                         let v = if crossed <= 1 {
@@ -707,16 +803,17 @@ impl ChartData {
                         } else {
                             let prev_ut = d.last_collected_ut as f64;
                             let frac = (b_ut as f64 - prev_ut) / (now_ut as f64 - prev_ut);
-                            d.last_calculated + (value - d.last_calculated) * frac
+                            let last = d.level_or_carry;
+                            last + (value - last) * frac
                         };
                         pack_flagged(v, reset)
                     }
                     Computed::Rate { rate, reset } => {
                         let start_ut = d.last_collected_ut.max(d.carry_since_ut);
-                        let counts = d.carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                        let counts = d.level_or_carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
                         let span = (b_ut - d.carry_since_ut) as f64 / USEC_PER_SEC as f64;
                         let per_s = if span > 0.0 { counts / span } else { rate };
-                        d.carry = 0.0;
+                        d.level_or_carry = 0.0;
                         d.carry_since_ut = b_ut;
                         // `start` for the next boundary is this one.
                         d.last_collected_ut = d.last_collected_ut.max(b_ut);
@@ -724,9 +821,7 @@ impl ChartData {
                     }
                 };
             }
-            for v in row.iter_mut().skip(self.dims.len()) {
-                *v = SN_EMPTY;
-            }
+            rest.fill(SN_EMPTY);
             if self.first_t.is_none() {
                 self.first_t = Some(t);
             }
@@ -738,26 +833,25 @@ impl ChartData {
         }
 
         // Remember this collection.
-        for (i, d) in self.dims.iter_mut().enumerate() {
-            match computed[i] {
+        for (w, d) in work.iter().zip(self.dims.iter_mut()) {
+            match w.computed {
                 Computed::Missing => {}
                 Computed::Priming => {
                     d.primed = true;
-                    d.carry = 0.0;
                     d.carry_since_ut = now_ut;
-                    d.last_calculated = match d.algorithm {
+                    d.level_or_carry = match d.algorithm {
                         Algorithm::Absolute => d.last_collected_value as f64 * d.scale(),
                         _ => 0.0,
                     };
                     d.last_collected_ut = now_ut;
                 }
                 Computed::Level { value, .. } => {
-                    d.last_calculated = value;
+                    d.level_or_carry = value;
                     d.last_collected_ut = now_ut;
                 }
                 Computed::Rate { rate, .. } => {
                     let start_ut = d.last_collected_ut.max(d.carry_since_ut);
-                    d.carry += rate * (now_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                    d.level_or_carry += rate * (now_ut - start_ut) as f64 / USEC_PER_SEC as f64;
                     d.last_collected_ut = now_ut;
                 }
             }

@@ -311,3 +311,96 @@ fn db_hosts_and_charts() {
     assert!(db.is_localhost(&db.localhost()));
     assert!(!db.is_localhost(&child));
 }
+
+/// Every stored bit of a long, irregular collection history: all algorithms, scaling, missing
+/// values, counter resets, gaps longer than the history, restarts, a dimension added midway,
+/// `update every` 1 and 3. Pins the store's exact output, so that a faster `collect` (or
+/// `pack`) cannot change a single stored value unnoticed.
+#[test]
+fn collect_output_is_pinned_bit_for_bit() {
+    fn run(ue: u32) -> (u64, usize) {
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let c = Chart::new(&ChartDef::new("pin.chart", ue), 50);
+        let algos = [
+            (Algorithm::Absolute, 1, 1),
+            (Algorithm::Absolute, -7, 3),
+            (Algorithm::Incremental, 8, 1000),
+            (Algorithm::Incremental, 1, 1),
+            (Algorithm::PercentageOfAbsoluteRow, 1, 1),
+            (Algorithm::PercentageOfAbsoluteRow, 1, 1),
+            (Algorithm::PercentageOfIncrementalRow, 100, 7),
+            (Algorithm::PercentageOfIncrementalRow, 1, 1),
+        ];
+        for (i, (a, m, d)) in algos.iter().enumerate() {
+            c.add_dimension(&DimensionDef::new(&format!("d{i}"), *a).scaled(*m, *d));
+        }
+        let mut raw = [1_000i64, -50, 1 << 40, 7, 3, 9, 100, 0, 5];
+        let mut now = 1_000_000 * S + 123_456;
+        let (mut hash, mut stored) = (0xcbf2_9ce4_8422_2325u64, 0usize);
+        for step in 0..600 {
+            if step == 300 {
+                c.add_dimension(&DimensionDef::new("late", Algorithm::Incremental).scaled(3, 2));
+            }
+            now += match next() % 50 {
+                0 => 70 * ue as u64 * S,                           // longer than the history
+                1 => 0,                                            // same time: refused
+                2..=6 => next() % (4 * ue as u64 * S),             // several boundaries
+                _ => ue as u64 * S / 2 + next() % (ue as u64 * S), // about one interval
+            };
+            if next() % 97 == 0 {
+                c.restart_collection();
+            }
+            let dims = c.dimension_count();
+            let mut values = Vec::new();
+            for (i, r) in raw.iter_mut().enumerate().take(dims) {
+                *r = match next() % 40 {
+                    0 => *r / 3, // counter reset
+                    1 => -*r,    // sign flip
+                    _ => r.wrapping_add((next() % 100_000) as i64),
+                };
+                if next() % 7 != 0 {
+                    values.push((i, *r));
+                }
+            }
+            let _ = c.collect(&values, now);
+            let d = c.read();
+            if let (Some(first), Some(last)) = (d.first_entry_t(), d.last_entry_t()) {
+                let mut t = first;
+                while t <= last {
+                    for dim in 0..dims {
+                        for b in d.value_at(dim, t).to_le_bytes() {
+                            hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+                        }
+                        stored += 1;
+                    }
+                    t += ue as i64;
+                }
+            }
+        }
+        (hash, stored)
+    }
+    assert_eq!(run(1), (5761792440670519154, 192893));
+    assert_eq!(run(3), (17166892705910123100, 191197));
+}
+
+#[test]
+fn slots_wrap_like_rem_euclid_for_any_time() {
+    for history in [2usize, 3, 7, 60, 3600, 86_400, 1 << 31, (1 << 32) - 1] {
+        for ue in [1u32, 2, 7, 60] {
+            let c = Chart::new(&ChartDef::new("wrap.t", ue), history);
+            let d = c.read();
+            let mut ts = vec![0i64, 1, -1, i64::MIN, i64::MAX, 1_700_000_000, (1 << 32) - 1, 1 << 32];
+            ts.extend((0..2000).map(|i| 1_700_000_000 + i * 7919 - 1000));
+            for t in ts {
+                let want = t.div_euclid(ue as i64).rem_euclid(history as i64) as usize;
+                assert_eq!(d.time2slot(t), want, "t {t}, ue {ue}, history {history}");
+            }
+        }
+    }
+}

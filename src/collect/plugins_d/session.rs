@@ -4,11 +4,12 @@
 //! belongs to, which BEGIN block is open, the values SET so far) and turn it into
 //! [`Chart::collect`] calls. One session serves one plugin process run, or one streaming child
 //! connection; it knows nothing about processes, pipes or clocks: every line comes with the time
-//! it arrived.
+//! it arrived (or a way to ask for it, for the few lines that need it).
 //!
 //! # Hot path
-//! A SET costs one hash lookup in the session's own map of dimension ids (no store lock); values
-//! wait in a vector until END hands them to the store in one [`Chart::collect`] call.
+//! A SET finds its dimension in the session's own list of ids (no store lock, and no hashing
+//! while SETs come in the order of the DIMENSION lines, as plugins send them); values wait in a
+//! vector until END hands them to the store in one [`Chart::collect`] call.
 //!
 //! # Timing
 //! `BEGIN type.id usec` with `usec > 0` after a previous collection of the chart times the new
@@ -32,7 +33,7 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::parser::{parse_line, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning};
+use super::parser::{parse_line, plain_set, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning};
 use crate::rrd::{Chart, ChartDef, CollectError, DimensionDef, Host};
 
 /// Default for `[plugins] max charts per plugin`.
@@ -166,13 +167,125 @@ pub struct SessionStats {
 /// A chart as this session knows it.
 struct SessionChart {
     chart: Arc<Chart>,
-    /// Dimension id → store index, for the dimensions this session defined.
-    dims: HashMap<Box<str>, usize>,
-    /// Store index → position in `Session::pending`, or `NOT_PENDING`.
-    pending_at: Vec<u32>,
+    /// The dimensions this session defined.
+    dims: DimIds,
     update_every: u32,
     /// The time of this session's previous collection of the chart.
     last_collected_ut: Option<u64>,
+}
+
+/// Ordered lookups tried before a chart gets a hash index.
+const PROBES: usize = 8;
+const NONE: u32 = u32::MAX;
+
+/// The dimensions a session defined for one chart, by id.
+///
+/// Plugins send their SET lines in the order of their DIMENSION lines, so a lookup tries the
+/// dimension after the one found last, then the next few (a plugin may skip dimensions it has
+/// no value for): no hashing, and the ids sit back to back in one string, so a collection reads
+/// them in one sequential sweep. Only a chart whose SETs come in another order gets a hash
+/// index, built the first time an ordered probe misses.
+#[derive(Default)]
+struct DimIds {
+    /// The ids back to back, in definition order.
+    names: String,
+    /// One per dimension, in definition order.
+    entries: Vec<DimEntry>,
+    /// Store index → definition order, or `NONE`.
+    by_store: Vec<u32>,
+    /// Where the next lookup starts.
+    next: usize,
+    /// id → definition order, for charts whose SETs come out of order.
+    index: Option<HashMap<Box<str>, u32>>,
+}
+
+#[derive(Clone, Copy)]
+struct DimEntry {
+    /// End of the id in `DimIds::names` (it starts where the previous one ends).
+    end: u32,
+    /// Index in the store's chart.
+    store: u32,
+    /// Position in `Session::pending`, or `NOT_PENDING`.
+    pending_at: u32,
+}
+
+impl DimIds {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn id(&self, k: usize) -> &str {
+        let start = if k == 0 { 0 } else { self.entries[k - 1].end as usize };
+        &self.names[start..self.entries[k].end as usize]
+    }
+
+    /// Whether dimension `k` has this id. Ids are a few bytes: a byte loop beats a call to
+    /// `memcmp`.
+    #[inline]
+    fn is(&self, k: usize, id: &str) -> bool {
+        let (a, b) = (self.id(k).as_bytes(), id.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    }
+
+    /// The definition-order position of `id`.
+    fn find(&mut self, id: &str) -> Option<usize> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
+        let mut k = if self.next < n { self.next } else { 0 };
+        for _ in 0..n.min(PROBES) {
+            if self.is(k, id) {
+                self.next = k + 1;
+                return Some(k);
+            }
+            k += 1;
+            if k == n {
+                k = 0;
+            }
+        }
+        if n <= PROBES {
+            return None; // every dimension was compared
+        }
+        if self.index.is_none() {
+            let index = (0..n).map(|k| (Box::from(self.id(k)), k as u32)).collect();
+            self.index = Some(index);
+        }
+        let k = *self.index.as_ref()?.get(id)? as usize;
+        self.next = k + 1;
+        Some(k)
+    }
+
+    /// The definition-order position of store index `store`, if this session defined it.
+    fn by_store(&self, store: usize) -> Option<usize> {
+        self.by_store.get(store).filter(|&&k| k != NONE).map(|&k| k as usize)
+    }
+
+    fn insert(&mut self, id: &str, store: usize) {
+        let k = self.len() as u32;
+        self.names.push_str(id);
+        self.entries.push(DimEntry {
+            end: self.names.len() as u32,
+            store: store as u32,
+            pending_at: NOT_PENDING,
+        });
+        if self.by_store.len() <= store {
+            self.by_store.resize(store + 1, NONE);
+        }
+        self.by_store[store] = k;
+        if let Some(index) = self.index.as_mut() {
+            index.insert(id.into(), k);
+        }
+    }
+
+    /// Drop growth slack; definitions are usually over once collections start.
+    fn shrink(&mut self) {
+        if self.entries.capacity() > self.entries.len() {
+            self.names.shrink_to_fit();
+            self.entries.shrink_to_fit();
+            self.by_store.shrink_to_fit();
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -203,8 +316,8 @@ pub struct Session {
     dimensions: usize,
     last_defined: LastChart,
     current: Current,
-    /// `(store index, value)` SET in the open block, in arrival order.
-    pending: Vec<(usize, Option<i64>)>,
+    /// `(definition-order position, value)` SET in the open block, in arrival order.
+    pending: Vec<(u32, Option<i64>)>,
     /// Reused buffer for the values handed to the store.
     collect_buf: Vec<(usize, i64)>,
     stats: SessionStats,
@@ -260,7 +373,17 @@ impl Session {
 
     /// Apply one line that arrived at `now_ut` (µs since the Unix epoch).
     pub fn feed(&mut self, line: &[u8], now_ut: u64) -> Feed {
+        self.feed_timed(line, || now_ut)
+    }
+
+    /// Apply one line; `now_ut` tells the time it arrived (µs since the Unix epoch) and is only
+    /// called for the lines whose effect depends on it (BEGIN), so a reader can skip reading
+    /// the clock for the SET lines that make up nearly all of a plugin's output.
+    pub fn feed_timed(&mut self, line: &[u8], now_ut: impl FnOnce() -> u64) -> Feed {
         self.stats.lines += 1;
+        if let Some((id, value)) = plain_set(line) {
+            return self.set(id, value);
+        }
         let cmd = match parse_line(line) {
             Ok(c) => c,
             Err(e) => return self.error(SessionError::Parse(e)),
@@ -269,7 +392,7 @@ impl Session {
             Command::Empty => Feed::Ignored,
             Command::Chart(c) => self.chart(c),
             Command::Dimension(d) => self.dimension(d),
-            Command::Begin { id, microseconds } => self.begin(&id, microseconds, now_ut),
+            Command::Begin { id, microseconds } => self.begin(&id, microseconds, now_ut()),
             Command::Set { id, value } => self.set(&id, value),
             Command::End => self.end(),
             Command::Flush => {
@@ -372,8 +495,7 @@ impl Session {
                 }
                 self.charts.push(SessionChart {
                     chart,
-                    dims: HashMap::new(),
-                    pending_at: Vec::new(),
+                    dims: DimIds::default(),
                     update_every,
                     last_collected_ut: None,
                 });
@@ -396,8 +518,7 @@ impl Session {
             LastChart::Chart(idx) => idx,
         };
         self.warnings("DIMENSION", &d.id, &d.warnings);
-        let known = self.charts[idx].dims.contains_key(&*d.id);
-        if !known && self.dimensions >= self.cfg.max_dimensions {
+        if self.dimensions >= self.cfg.max_dimensions && self.charts[idx].dims.find(&d.id).is_none() {
             self.stats.dimensions_refused += 1;
             if !self.dimensions_cap_logged {
                 self.dimensions_cap_logged = true;
@@ -419,12 +540,9 @@ impl Session {
         };
         let sc = &mut self.charts[idx];
         let i = sc.chart.add_dimension(&def);
-        if !known {
-            sc.dims.insert(def.id.into_boxed_str(), i);
+        if sc.dims.by_store(i).is_none() {
+            sc.dims.insert(&def.id, i);
             self.dimensions += 1;
-        }
-        if sc.pending_at.len() <= i {
-            sc.pending_at.resize(i + 1, NOT_PENDING);
         }
         Feed::Ok
     }
@@ -458,6 +576,7 @@ impl Session {
             }
             _ => now_ut,
         };
+        self.charts[idx].dims.next = 0;
         self.current = Current::Chart { idx, at_ut };
         Feed::Ok
     }
@@ -469,17 +588,17 @@ impl Session {
             Current::Chart { idx, .. } => idx,
         };
         let sc = &mut self.charts[idx];
-        let Some(&i) = sc.dims.get(id) else {
+        let Some(k) = sc.dims.find(id) else {
             let chart = sc.chart.id().to_string();
             return self.error(SessionError::UnknownDimension { chart, dimension: id.to_string() });
         };
-        let at = sc.pending_at[i];
-        if at == NOT_PENDING {
-            sc.pending_at[i] = self.pending.len() as u32;
-            self.pending.push((i, value));
+        let entry = &mut sc.dims.entries[k];
+        if entry.pending_at == NOT_PENDING {
+            entry.pending_at = self.pending.len() as u32;
+            self.pending.push((k as u32, value));
         } else {
             // A second SET of the same dimension in one block: the last one wins.
-            self.pending[at as usize].1 = value;
+            self.pending[entry.pending_at as usize].1 = value;
         }
         Feed::Ok
     }
@@ -494,10 +613,14 @@ impl Session {
             Current::Chart { idx, at_ut } => (idx, at_ut),
         };
         self.current = Current::None;
+        let entries = &self.charts[idx].dims.entries;
         self.collect_buf.clear();
-        self.collect_buf.extend(self.pending.iter().filter_map(|&(i, v)| v.map(|v| (i, v))));
+        self.collect_buf.extend(
+            self.pending.iter().filter_map(|&(k, v)| v.map(|v| (entries[k as usize].store as usize, v))),
+        );
         self.discard_pending_of(idx);
         let sc = &mut self.charts[idx];
+        sc.dims.shrink();
         match sc.chart.collect(&self.collect_buf, at_ut) {
             Ok(()) => {
                 sc.last_collected_ut = Some(at_ut);
@@ -525,9 +648,9 @@ impl Session {
     }
 
     fn discard_pending_of(&mut self, idx: usize) {
-        let sc = &mut self.charts[idx];
-        for &(i, _) in &self.pending {
-            sc.pending_at[i] = NOT_PENDING;
+        let entries = &mut self.charts[idx].dims.entries;
+        for &(k, _) in &self.pending {
+            entries[k as usize].pending_at = NOT_PENDING;
         }
         self.pending.clear();
     }
@@ -797,6 +920,48 @@ mod tests {
             s.feed(b"SET d = 1", 0),
             Feed::Error(SessionError::UnknownDimension { chart: "t.b".into(), dimension: "d".into() })
         );
+    }
+
+    /// SETs are found by an ordered probe when they follow the DIMENSION order and through an
+    /// index otherwise; both must reach the same dimensions.
+    #[test]
+    fn sets_in_any_order_reach_their_dimensions() {
+        let db = db();
+        let mut s = session(&db);
+        let mut def = String::from("CHART t.many");
+        for d in 0..20 {
+            def.push_str(&format!("\nDIMENSION d{d}"));
+        }
+        feed_ok(&mut s, &def, 0);
+        let block = |order: &mut dyn Iterator<Item = usize>, base: i64| {
+            let mut b = String::from("BEGIN t.many");
+            for d in order {
+                b.push_str(&format!("\nSET d{d} = {}", base + d as i64));
+            }
+            b + "\nEND"
+        };
+        // In order, then skipping every third one, then backwards, then shuffled.
+        feed_ok(&mut s, &block(&mut (0..20), 100), 1000 * S + S / 2);
+        feed_ok(&mut s, &block(&mut (0..20).filter(|d| d % 3 != 0), 200), 1001 * S + S / 2);
+        feed_ok(&mut s, &block(&mut (0..20).rev(), 300), 1002 * S + S / 2);
+        feed_ok(&mut s, &block(&mut (0..20).map(|d| (d * 7) % 20), 400), 1003 * S + S / 2);
+        for d in 0..20usize {
+            let skipped = d % 3 == 0;
+            assert_eq!(value(&db, "t.many", d, 1001), (!skipped).then_some(200.0 + d as f64), "d{d}");
+            assert_eq!(value(&db, "t.many", d, 1002), Some(300.0 + d as f64), "d{d}");
+            assert_eq!(value(&db, "t.many", d, 1003), Some(400.0 + d as f64), "d{d}");
+        }
+        // A dimension defined after the index was built is found too; unknown ones are errors.
+        feed_ok(&mut s, "CHART t.many\nDIMENSION late", 1004 * S);
+        feed_ok(&mut s, "BEGIN t.many\nSET late = 5\nSET d3 = 1\nEND", 1004 * S + S / 2);
+        feed_ok(&mut s, "BEGIN t.many\nSET d3 = 1\nSET late = 6\nEND", 1005 * S + S / 2);
+        assert_eq!(value(&db, "t.many", 20, 1005), Some(6.0), "its first value only primes");
+        feed_ok(&mut s, "BEGIN t.many", 1006 * S);
+        assert_eq!(
+            s.feed(b"SET nope = 1", 1006 * S),
+            Feed::Error(SessionError::UnknownDimension { chart: "t.many".into(), dimension: "nope".into() })
+        );
+        assert_eq!(s.dimension_count(), 21);
     }
 
     #[test]

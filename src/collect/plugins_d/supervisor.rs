@@ -43,6 +43,9 @@ use crate::shutdown::Shutdown;
 
 /// How long a read waits before checking for shutdown.
 const POLL: Duration = Duration::from_millis(200);
+/// Lines read between two checks for shutdown while a plugin keeps talking (well under a second
+/// of a busy plugin's output; a silent one is checked at every [`POLL`]).
+const SHUTDOWN_CHECK_LINES: u32 = 1024;
 /// How often a stopping child is checked for exit.
 const REAP_POLL: Duration = Duration::from_millis(20);
 
@@ -589,13 +592,19 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
         st.values_stored += now.values_stored - published.values_stored;
         *published = now;
     };
+    // Lines until the next shutdown check: the check takes a lock, too much for every line.
+    let mut until_check = 0u32;
     let end = loop {
-        if shared.shutdown.is_triggered() {
-            break RunEnd::Shutdown;
+        if until_check == 0 {
+            if shared.shutdown.is_triggered() {
+                break RunEnd::Shutdown;
+            }
+            until_check = SHUTDOWN_CHECK_LINES;
         }
+        until_check -= 1;
         match reader.next(POLL) {
             Ok(ReadEvent::Line(line)) => {
-                let feed = session.feed(line, now_ut());
+                let feed = session.feed_timed(line, now_ut);
                 match feed {
                     Feed::Ok => ok += 1,
                     Feed::Ignored => ignored += 1,
@@ -617,7 +626,10 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
                 "plugin '{name}': dropped a stdout line of {n} bytes (longer than {} bytes); reading resumes at the next line",
                 cfg.max_line_len
             ),
-            Ok(ReadEvent::Timeout) => publish(&session, &mut published),
+            Ok(ReadEvent::Timeout) => {
+                until_check = 0;
+                publish(&session, &mut published);
+            }
             Ok(ReadEvent::Eof) => break RunEnd::Eof,
             Err(e) => break RunEnd::ReadError(e),
         }

@@ -5,7 +5,7 @@
 //! whose key or value is empty, whose key is `name` (Graphite's own tag for the path) or repeats
 //! an earlier key once sanitized is left out. Knows nothing of sockets or batching.
 
-use super::{sanitize::write_path, tag_labels, write_value, Metric};
+use super::{sanitize::write_path, tag_labels, template::LineTemplate, write_value, Metric};
 
 /// Appends one Graphite line for `m` to `out`. Returns `false`, writing nothing, when the value
 /// is NaN or infinite.
@@ -14,23 +14,38 @@ pub fn write_line(out: &mut Vec<u8>, m: &Metric) -> bool {
         return false;
     }
     out.reserve(m.text_len() + 64);
-    write_path(out, m.prefix);
-    out.push(b'.');
-    write_path(out, m.hostname);
-    out.push(b'.');
-    write_path(out, m.chart());
-    out.push(b'.');
+    write_head(out, m);
     write_path(out, m.dim());
-    for (k, v) in tag_labels(m.labels, "name") {
-        out.push(b';');
-        write_path(out, k);
-        out.push(b'=');
-        write_path(out, v);
-    }
+    write_tags(out, m);
     out.push(b' ');
     write_value(out, m.value);
     out.push(b' ');
     super::number::write_i64(out, m.timestamp);
     out.push(b'\n');
     true
+}
+
+/// The lines of `m`'s chart in `m`'s window: see [`LineTemplate`].
+pub fn template(m: &Metric) -> LineTemplate {
+    super::template::graphite(m)
+}
+
+/// `PREFIX.HOST.CHART.`, sanitized.
+pub(crate) fn write_head(out: &mut Vec<u8>, m: &Metric) {
+    write_path(out, m.prefix);
+    out.push(b'.');
+    write_path(out, m.hostname);
+    out.push(b'.');
+    write_path(out, m.chart());
+    out.push(b'.');
+}
+
+/// `;key=value` for each label kept.
+pub(crate) fn write_tags(out: &mut Vec<u8>, m: &Metric) {
+    for (k, v) in tag_labels(m.labels, "name") {
+        out.push(b';');
+        write_path(out, k);
+        out.push(b'=');
+        write_path(out, v);
+    }
 }

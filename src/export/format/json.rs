@@ -9,7 +9,7 @@
 //! labels with the same key wins). Strings are JSON-escaped (see [`sanitize`](super::sanitize)),
 //! never altered otherwise. Knows nothing of sockets or batching.
 
-use super::{sanitize::write_json_str, write_value, Metric};
+use super::{sanitize::write_json_str, template::LineTemplate, write_value, Metric};
 
 /// Appends `"name":"escaped value",` (the name is trusted and written as is).
 #[inline]
@@ -26,6 +26,19 @@ pub fn write_object(out: &mut Vec<u8>, m: &Metric) -> bool {
         return false;
     }
     out.reserve(m.text_len() + 256);
+    write_head(out, m);
+    field(out, b"\"id\":\"", m.dim_id);
+    field(out, b"\"name\":\"", m.dim_name);
+    out.extend_from_slice(b"\"value\":");
+    write_value(out, m.value);
+    out.extend_from_slice(b",\"timestamp\": ");
+    super::number::write_i64(out, m.timestamp);
+    out.push(b'}');
+    true
+}
+
+/// Every field before the dimension's: `{"prefix":…,"units": "…",`.
+pub(crate) fn write_head(out: &mut Vec<u8>, m: &Metric) {
     field(out, b"{\"prefix\":\"", m.prefix);
     field(out, b"\"hostname\":\"", m.hostname);
     if !m.labels.is_empty() {
@@ -53,14 +66,11 @@ pub fn write_object(out: &mut Vec<u8>, m: &Metric) -> bool {
     field(out, b"\"chart_context\": \"", m.context);
     field(out, b"\"chart_type\":\"", m.chart_type);
     field(out, b"\"units\": \"", m.units);
-    field(out, b"\"id\":\"", m.dim_id);
-    field(out, b"\"name\":\"", m.dim_name);
-    out.extend_from_slice(b"\"value\":");
-    write_value(out, m.value);
-    out.extend_from_slice(b",\"timestamp\": ");
-    super::number::write_i64(out, m.timestamp);
-    out.push(b'}');
-    true
+}
+
+/// The lines of `m`'s chart in `m`'s window: see [`LineTemplate`].
+pub fn template(m: &Metric) -> LineTemplate {
+    super::template::json(m)
 }
 
 /// Appends the JSON object for `m` and a newline. Returns `false`, writing nothing, when the

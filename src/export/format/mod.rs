@@ -10,7 +10,9 @@
 //! * [`opentsdb_http`]: JSON-array request bodies for OpenTSDB `/api/put` and for `json:http`;
 //! * [`remote_write`]: Prometheus remote write 1.0 requests (snappy-compressed protobuf);
 //! * [`sanitize`]: the rules that keep untrusted names from breaking any of the above;
-//! * [`number`]: fast, exact number printing (`%0.7f` and integers).
+//! * [`number`]: fast, exact number printing (`%0.7f` and integers);
+//! * [`template`]: one chart's lines in one window, with the parts shared by every dimension
+//!   formatted once.
 //!
 //! A value that is NaN or infinite is never written as text: line formatters return `false` and
 //! leave the buffer untouched.
@@ -22,6 +24,7 @@ pub mod opentsdb;
 pub mod opentsdb_http;
 pub mod remote_write;
 pub mod sanitize;
+pub mod template;
 
 #[cfg(test)]
 mod tests;

@@ -38,21 +38,33 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) -> bool {
         return true;
     }
     let scaled = scaled_rounded(v);
-    if v.is_sign_negative() {
-        out.push(b'-');
-    }
-    out.extend_from_slice(itoa::Buffer::new().format(scaled / SCALE).as_bytes());
-    // The 7 decimals as 1 + 2 + 2 + 2 digits, from independent divisions.
+    // Built right to left in one buffer, appended with one copy: `-`, up to 12 integer digits,
+    // `.`, 7 decimals.
+    let mut buf = [0u8; 24];
     let frac = (scaled % SCALE) as u32;
     let (hi, lo) = (frac / 10_000, frac % 10_000);
-    let pair = |n: u32| {
-        let i = 2 * n as usize;
-        [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
-    };
-    let [a, b] = pair(hi % 100);
-    let [c, d] = pair(lo / 100);
-    let [e, f] = pair(lo % 100);
-    out.extend_from_slice(&[b'.', b'0' + (hi / 100) as u8, a, b, c, d, e, f]);
+    let pair = |n: u32| [DIGIT_PAIRS[2 * n as usize], DIGIT_PAIRS[2 * n as usize + 1]];
+    let ([a, b], [c, d], [e, f]) = (pair(hi % 100), pair(lo / 100), pair(lo % 100));
+    buf[16..24].copy_from_slice(&[b'.', b'0' + (hi / 100) as u8, a, b, c, d, e, f]);
+    let mut int = scaled / SCALE;
+    let mut start = 16;
+    while int >= 100 {
+        start -= 2;
+        buf[start..start + 2].copy_from_slice(&pair((int % 100) as u32));
+        int /= 100;
+    }
+    if int >= 10 {
+        start -= 2;
+        buf[start..start + 2].copy_from_slice(&pair(int as u32));
+    } else {
+        start -= 1;
+        buf[start] = b'0' + int as u8;
+    }
+    if v.is_sign_negative() {
+        start -= 1;
+        buf[start] = b'-';
+    }
+    out.extend_from_slice(&buf[start..]);
     true
 }
 
@@ -170,6 +182,15 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn integers_equal_display(v in any::<i64>(), digits in 0u32..19) {
+            for v in [v, v / 10i64.pow(digits)] {
+                let mut out = b"x".to_vec();
+                write_i64(&mut out, v);
+                prop_assert_eq!(String::from_utf8(out).unwrap(), format!("x{v}"));
+            }
+        }
 
         #[test]
         fn equals_core_fmt_for_any_bits(bits in any::<u64>()) {

@@ -34,6 +34,19 @@ const PATH_SAFE: [bool; 256] = {
     t
 };
 
+/// [`PATH_SAFE`] as a mapping: a safe byte to itself, any other to `_`.
+const PATH_MAP: [u8; 256] = {
+    let mut t = [b'_'; 256];
+    let mut b = 0;
+    while b < 256 {
+        if PATH_SAFE[b] {
+            t[b] = b as u8;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// Whether `b` starts a character in UTF-8 (it is not a continuation byte `10xxxxxx`).
 #[inline]
 fn starts_char(b: u8) -> bool {
@@ -42,9 +55,20 @@ fn starts_char(b: u8) -> bool {
 
 /// Appends `s` to `out` with every character outside `[A-Za-z0-9._-]` replaced by one `_`.
 ///
-/// Used for Graphite paths and tags and for OpenTSDB metric names and tags. Copies runs of safe
-/// bytes in one go; allocates only if `out` must grow.
+/// Used for Graphite paths and tags and for OpenTSDB metric names and tags. ASCII names (all but
+/// exotic ones) are mapped byte for byte in one pass with no call; others copy runs of safe
+/// bytes. Allocates only if `out` must grow.
+#[inline]
 pub fn write_path(out: &mut Vec<u8>, s: &str) {
+    if s.is_ascii() {
+        out.extend(s.bytes().map(|b| PATH_MAP[b as usize]));
+        return;
+    }
+    write_path_utf8(out, s);
+}
+
+/// [`write_path`] for names with non-ASCII characters: one `_` per character.
+fn write_path_utf8(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;

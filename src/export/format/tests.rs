@@ -624,3 +624,53 @@ proptest! {
         prop_assert_eq!(series.samples[0].timestamp, input.timestamp.saturating_mul(1000));
     }
 }
+
+// ---- line templates ----
+
+/// What `template` writes for `m`'s dimension and value, built from a metric whose own dimension
+/// and value are something else (a template must not keep them).
+fn via_template(template: fn(&Metric) -> template::LineTemplate, m: &Metric) -> Option<Vec<u8>> {
+    let other = Metric { dim_id: "other", dim_name: "Other", value: Value::Collected(-1), ..*m };
+    let mut out = b"previous line\n".to_vec();
+    let written = template(&other).write(&mut out, m.dim_id, m.dim_name, m.value);
+    written.then(|| out.split_off(14))
+}
+
+fn via_line(write: Writer, m: &Metric) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    write(&mut out, m).then_some(out)
+}
+
+#[test]
+fn templates_write_what_write_line_writes() {
+    let hosts = labels(&[("env", "prod"), ("name", "x"), ("host", "y"), ("k;=", "v v")]);
+    for value in [Value::Computed(12.5), Value::Collected(-3), Value::Computed(f64::NAN)] {
+        for m in [cpu(value), evil(value)] {
+            for use_names in [false, true] {
+                for labels in [&[][..], &hosts[..]] {
+                    let m = Metric { use_names, labels, ..m };
+                    assert_eq!(via_template(graphite::template, &m), via_line(graphite::write_line, &m));
+                    assert_eq!(via_template(opentsdb::template, &m), via_line(opentsdb::write_line, &m));
+                    assert_eq!(via_template(json::template, &m), via_line(json::write_line, &m));
+                }
+            }
+        }
+    }
+    let m = cpu(Value::Computed(12.5));
+    assert_eq!(
+        String::from_utf8(via_template(graphite::template, &m).unwrap()).unwrap(),
+        "netdata.myhost.system.cpu.user 12.5000000 1700000000\n"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn templates_equal_write_line_for_any_metric(input in input()) {
+        let m = input.metric();
+        prop_assert_eq!(via_template(graphite::template, &m), via_line(graphite::write_line, &m));
+        prop_assert_eq!(via_template(opentsdb::template, &m), via_line(opentsdb::write_line, &m));
+        prop_assert_eq!(via_template(json::template, &m), via_line(json::write_line, &m));
+    }
+}

@@ -1,0 +1,147 @@
+//! Export cost per metric, through the exporter's own walk ([`Formatter::format_due`]).
+//!
+//! The store holds 1000 charts × 100 dimensions with 3600 slots of history, collected every
+//! second. Each iteration is one exporter wake-up with `update every = 10`: 100 000 metrics,
+//! each the average or sum of 10 slots (or the last collected value), formatted as graphite,
+//! opentsdb or json lines. Throughput is counted in metrics.
+//!
+//! Remote write is measured on its own builder: 1000 series per request (10 charts), pushed,
+//! protobuf-encoded and snappy-compressed. Throughput is counted in series.
+
+mod common;
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rrdpipe::export::compute::window_value;
+use rrdpipe::export::format::remote_write::RemoteWriteBuilder;
+use rrdpipe::export::format::{Metric, Source, Value};
+use rrdpipe::export::instance::{Formatter, LineFormat};
+
+use common::{chart_id, dim_id, filled_db, instance, DIMS, S, T0};
+
+const CHARTS: usize = 1000;
+/// Collections stored, at T0+0.5 s … T0+32.5 s: slots T0+1 ..= T0+32.
+const SECONDS: u64 = 33;
+/// The wake-up: its window is (T0+20, T0+30], 10 full slots; as collected, it sends the last
+/// collection (T0+32.5 s) of every dimension.
+const NOW: u64 = T0 + 33;
+
+fn bench_formats(c: &mut Criterion) {
+    let db = filled_db(CHARTS, SECONDS);
+    let metrics = (CHARTS * DIMS) as u64;
+    let mut g = c.benchmark_group("export_per_metric");
+    g.throughput(Throughput::Elements(metrics));
+    g.sample_size(10);
+    for format in [LineFormat::Graphite, LineFormat::Opentsdb, LineFormat::Json] {
+        for source in [Source::Average, Source::Sum, Source::AsCollected] {
+            let cfg = instance(format, source, 10);
+            // As collected: everything collected after the formatter started is due once.
+            let start_ut = (NOW - 10) * S;
+            let check = Formatter::new(cfg.clone(), start_ut).format_due(&db, NOW * S);
+            let sent: usize = check.iter().map(|f| f.metrics).sum();
+            assert_eq!(sent as u64, metrics, "{format:?} {source:?}: one metric per dimension");
+            let name = format!("{}/{}", format.as_str(), format!("{source:?}").to_lowercase());
+            g.bench_function(name, |b| {
+                b.iter_batched(
+                    || Formatter::new(cfg.clone(), start_ut),
+                    |mut f| f.format_due(&db, NOW * S),
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The two halves of the walk, measured apart: reading the windows' values out of the store,
+/// and formatting lines from ready values.
+fn bench_parts(c: &mut Criterion) {
+    let db = filled_db(CHARTS, SECONDS);
+    let charts = db.localhost().charts();
+    let mut g = c.benchmark_group("export_parts");
+    g.throughput(Throughput::Elements((CHARTS * DIMS) as u64));
+    g.sample_size(10);
+    let (after, end) = (T0 as i64 + 20, T0 as i64 + 30);
+    g.bench_function("window_values_average", |b| {
+        b.iter(|| {
+            let mut acc = 0.0;
+            for chart in &charts {
+                let d = chart.read();
+                for i in 0..d.dims.len() {
+                    acc += window_value(&d, i, after, end, Source::Average).unwrap_or(0.0);
+                }
+            }
+            acc
+        })
+    });
+    let names: Vec<(String, Vec<String>)> =
+        (0..CHARTS).map(|c| (chart_id(c), (0..DIMS).map(dim_id).collect())).collect();
+    for format in [LineFormat::Graphite, LineFormat::Opentsdb, LineFormat::Json] {
+        g.bench_function(format!("{}_lines", format.as_str()), |b| {
+            b.iter(|| {
+                let mut out = Vec::new();
+                for (ci, (chart, dims)) in names.iter().enumerate() {
+                    for (di, dim) in dims.iter().enumerate() {
+                        let m = Metric {
+                            prefix: "netdata",
+                            hostname: "bench-host",
+                            chart_id: chart,
+                            chart_name: chart,
+                            family: "synth",
+                            context: "synth.ctx",
+                            chart_type: "synth",
+                            units: "units",
+                            dim_id: dim,
+                            dim_name: dim,
+                            use_names: false,
+                            value: Value::Computed(common::raw_value(ci, di, 3) as f64 / 10.0),
+                            timestamp: T0 as i64 + 30,
+                            labels: &[],
+                        };
+                        format.write(&mut out, &m);
+                    }
+                }
+                out
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_remote_write(c: &mut Criterion) {
+    const SERIES: usize = 1000;
+    let charts: Vec<String> = (0..SERIES / DIMS).map(chart_id).collect();
+    let dims: Vec<String> = (0..DIMS).map(dim_id).collect();
+    let mut g = c.benchmark_group("remote_write_per_series");
+    g.throughput(Throughput::Elements(SERIES as u64));
+    let mut builder = RemoteWriteBuilder::new(Source::Average);
+    g.bench_function("push_encode_compress", |b| {
+        b.iter(|| {
+            for (ci, chart) in charts.iter().enumerate() {
+                for (di, dim) in dims.iter().enumerate() {
+                    let m = Metric {
+                        prefix: "netdata",
+                        hostname: "bench-host",
+                        chart_id: chart,
+                        chart_name: chart,
+                        family: "synth",
+                        context: "synth.ctx",
+                        chart_type: "synth",
+                        units: "units",
+                        dim_id: dim,
+                        dim_name: dim,
+                        use_names: false,
+                        value: Value::Computed(common::raw_value(ci, di, 3) as f64 / 10.0),
+                        timestamp: T0 as i64 + 30,
+                        labels: &[],
+                    };
+                    builder.push(black_box(&m));
+                }
+            }
+            builder.finish()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! { name = benches; config = common::quick(); targets = bench_formats, bench_parts, bench_remote_write }
+criterion_main!(benches);
