@@ -318,10 +318,16 @@ impl Dimension {
     }
 }
 
-/// The ring of storage numbers, slot-major.
+/// Slots per block of the ring: blocks are allocated when first written.
+const BLOCK_SLOTS: usize = 256;
+
+/// The ring of storage numbers, slot-major, in blocks of [`BLOCK_SLOTS`] rows allocated when
+/// first written: memory follows what was stored, whatever the allocator does with the pages of
+/// a zeroed allocation (glibc clears reused heap memory, so one big zeroed ring per chart would
+/// be resident at once for small charts).
 #[derive(Debug)]
 struct Ring {
-    values: Box<[StorageNumber]>,
+    blocks: Vec<Option<Box<[StorageNumber]>>>,
     dim_cap: usize,
     history: usize,
     /// `⌊2⁶⁴ / history⌋ + 1`: turns `% history` into two multiplications (see [`Ring::wrap`]).
@@ -330,9 +336,8 @@ struct Ring {
 
 impl Ring {
     fn new(history: usize, dim_cap: usize) -> Ring {
-        // vec![0; n] is calloc: pages not yet written stay uncommitted.
         Ring {
-            values: vec![SN_EMPTY; history * dim_cap].into_boxed_slice(),
+            blocks: (0..history.div_ceil(BLOCK_SLOTS)).map(|_| None).collect(),
             dim_cap,
             history,
             history_magic: (u64::MAX / history as u64).wrapping_add(1),
@@ -352,32 +357,56 @@ impl Ring {
         }
     }
 
+    /// Storage numbers in block `b` for `cap` dimensions.
+    fn block_len(&self, b: usize, cap: usize) -> usize {
+        BLOCK_SLOTS.min(self.history - b * BLOCK_SLOTS) * cap
+    }
+
     fn grow(&mut self, dims: usize) {
         if dims <= self.dim_cap {
             return;
         }
         let cap = dims.max(self.dim_cap + self.dim_cap / 2);
-        let mut next = Ring::new(self.history, cap);
-        if self.dim_cap > 0 {
-            for slot in 0..self.history {
-                let from = &self.values[slot * self.dim_cap..(slot + 1) * self.dim_cap];
-                next.values[slot * cap..slot * cap + self.dim_cap].copy_from_slice(from);
+        let old = self.dim_cap;
+        for b in 0..self.blocks.len() {
+            let len = self.block_len(b, cap);
+            if let Some(block) = self.blocks[b].take() {
+                let mut next = vec![SN_EMPTY; len].into_boxed_slice();
+                for (row, from) in block.chunks_exact(old.max(1)).enumerate().take(len / cap) {
+                    next[row * cap..row * cap + old].copy_from_slice(&from[..old]);
+                }
+                self.blocks[b] = Some(next);
             }
         }
-        *self = next;
+        self.dim_cap = cap;
     }
 
+    /// The row of `slot`, allocating its block on first write.
     #[inline]
     fn row_mut(&mut self, slot: usize) -> &mut [StorageNumber] {
-        &mut self.values[slot * self.dim_cap..(slot + 1) * self.dim_cap]
+        let (b, r) = (slot / BLOCK_SLOTS, slot % BLOCK_SLOTS);
+        let cap = self.dim_cap;
+        let len = self.block_len(b, cap);
+        let block = self.blocks[b].get_or_insert_with(|| vec![SN_EMPTY; len].into_boxed_slice());
+        &mut block[r * cap..(r + 1) * cap]
+    }
+
+    /// The row of `slot`; empty when its block was never written.
+    #[inline]
+    fn row(&self, slot: usize) -> &[StorageNumber] {
+        let cap = self.dim_cap;
+        match &self.blocks[slot / BLOCK_SLOTS] {
+            Some(block) => {
+                let r = slot % BLOCK_SLOTS;
+                &block[r * cap..(r + 1) * cap]
+            }
+            None => &[],
+        }
     }
 
     #[inline]
     fn get(&self, slot: usize, dim: usize) -> StorageNumber {
-        if dim >= self.dim_cap {
-            return SN_EMPTY;
-        }
-        self.values[slot * self.dim_cap + dim]
+        self.row(slot).get(dim).copied().unwrap_or(SN_EMPTY)
     }
 }
 
@@ -597,11 +626,10 @@ impl ChartData {
         if t > end || dim >= self.ring.dim_cap {
             return; // nothing in range, or a dimension never stored (all slots empty)
         }
-        let (history, cap) = (self.ring.history, self.ring.dim_cap);
-        let values = &self.ring.values[dim..];
+        let history = self.ring.history;
         let mut slot = self.time2slot(t);
         while t <= end {
-            let n = values[slot * cap];
+            let n = self.ring.get(slot, dim);
             if storage_number::exists(n) {
                 f(t, storage_number::unpack(n));
             }
@@ -632,11 +660,12 @@ impl ChartData {
         if t > end {
             return;
         }
-        let (history, cap) = (self.ring.history, self.ring.dim_cap);
-        let width = self.dims.len().min(cap);
+        let history = self.ring.history;
+        let width = self.dims.len();
         let mut slot = self.time2slot(t);
         while t <= end {
-            f(t, &self.ring.values[slot * cap..slot * cap + width]);
+            let row = self.ring.row(slot);
+            f(t, &row[..width.min(row.len())]);
             t += ue;
             slot += 1;
             if slot == history {
