@@ -609,36 +609,30 @@ impl ChartData {
         }
     }
 
+    /// The first and last stored slot times in `(after, before]`, if any.
+    #[inline]
+    fn stored_range(&self, after: i64, before: i64) -> Option<(i64, i64)> {
+        let (first, last) = (self.first_entry_t()?, self.last_t?);
+        let ue = self.meta.update_every as i64;
+        let t = if ue == 1 { after + 1 } else { (after.div_euclid(ue) + 1) * ue }.max(first);
+        let end = before.min(last);
+        (t <= end).then_some((t, end))
+    }
+
     /// Visit the existing values of dimension `dim` in slots `(after, before]`, oldest first.
     /// Slot times outside the stored range are skipped.
     #[inline]
     pub fn for_each_value(&self, dim: usize, after: i64, before: i64, mut f: impl FnMut(i64, f64)) {
-        let (first, last) = match (self.first_entry_t(), self.last_t) {
-            (Some(f), Some(l)) => (f, l),
-            _ => return,
-        };
-        let ue = self.meta.update_every as i64;
-        let mut t = if ue == 1 { after + 1 } else { (after.div_euclid(ue) + 1) * ue };
-        if t < first {
-            t = first;
+        if dim >= self.ring.dim_cap {
+            return; // a dimension never stored: all its slots are empty
         }
-        let end = before.min(last);
-        if t > end || dim >= self.ring.dim_cap {
-            return; // nothing in range, or a dimension never stored (all slots empty)
-        }
-        let history = self.ring.history;
-        let mut slot = self.time2slot(t);
-        while t <= end {
-            let n = self.ring.get(slot, dim);
-            if storage_number::exists(n) {
-                f(t, storage_number::unpack(n));
+        self.for_each_row(after, before, |t, row| {
+            if let Some(&n) = row.get(dim) {
+                if storage_number::exists(n) {
+                    f(t, storage_number::unpack(n));
+                }
             }
-            t += ue;
-            slot += 1;
-            if slot == history {
-                slot = 0;
-            }
-        }
+        });
     }
 
     /// Visit the rows of slots `(after, before]` within the stored range, oldest first. A row
@@ -647,19 +641,10 @@ impl ChartData {
     /// contiguous in memory: this is the fast way to read many dimensions of one window.
     #[inline]
     pub fn for_each_row(&self, after: i64, before: i64, mut f: impl FnMut(i64, &[StorageNumber])) {
-        let (first, last) = match (self.first_entry_t(), self.last_t) {
-            (Some(f), Some(l)) => (f, l),
-            _ => return,
+        let Some((mut t, end)) = self.stored_range(after, before) else {
+            return;
         };
         let ue = self.meta.update_every as i64;
-        let mut t = if ue == 1 { after + 1 } else { (after.div_euclid(ue) + 1) * ue };
-        if t < first {
-            t = first;
-        }
-        let end = before.min(last);
-        if t > end {
-            return;
-        }
         let history = self.ring.history;
         let width = self.dims.len();
         let mut slot = self.time2slot(t);
