@@ -58,6 +58,9 @@ pub struct SessionConfig {
     /// Dimensions this session may create over all its charts
     /// (`[plugins] max dimensions per plugin`).
     pub max_dimensions: usize,
+    /// Apply the caps to the whole host rather than to this session: for a streaming child,
+    /// whose reconnections are new sessions on the same host and must not add up past the caps.
+    pub whole_host: bool,
 }
 
 impl SessionConfig {
@@ -68,6 +71,7 @@ impl SessionConfig {
             update_every: update_every.max(1),
             max_charts: DEFAULT_MAX_CHARTS,
             max_dimensions: DEFAULT_MAX_DIMENSIONS,
+            whole_host: false,
         }
     }
 }
@@ -451,7 +455,13 @@ impl Session {
     fn chart(&mut self, c: ChartCmd<'_>) -> Feed {
         self.warnings("CHART", &c.id, &c.warnings);
         let existing = self.by_id.get(&*c.id).copied();
-        if existing.is_none() && self.charts.len() >= self.cfg.max_charts {
+        let over_cap = existing.is_none()
+            && if self.cfg.whole_host {
+                self.host.chart(&c.id).is_none() && self.host.chart_count() >= self.cfg.max_charts
+            } else {
+                self.charts.len() >= self.cfg.max_charts
+            };
+        if over_cap {
             self.stats.charts_refused += 1;
             self.last_defined = LastChart::Refused;
             if !self.charts_cap_logged {
@@ -518,7 +528,16 @@ impl Session {
             LastChart::Chart(idx) => idx,
         };
         self.warnings("DIMENSION", &d.id, &d.warnings);
-        if self.dimensions >= self.cfg.max_dimensions && self.charts[idx].dims.find(&d.id).is_none() {
+        let new_here = self.charts[idx].dims.find(&d.id).is_none();
+        let over_cap = new_here
+            && if self.cfg.whole_host {
+                self.charts[idx].chart.dimension_index(&d.id).is_none()
+                    && self.host.charts().iter().map(|c| c.dimension_count()).sum::<usize>()
+                        >= self.cfg.max_dimensions
+            } else {
+                self.dimensions >= self.cfg.max_dimensions
+            };
+        if over_cap {
             self.stats.dimensions_refused += 1;
             if !self.dimensions_cap_logged {
                 self.dimensions_cap_logged = true;

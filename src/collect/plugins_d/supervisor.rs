@@ -577,6 +577,7 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
         update_every: cfg.update_every,
         max_charts: cfg.max_charts,
         max_dimensions: cfg.max_dimensions,
+        whole_host: false,
     };
     let mut session = Session::new(session_cfg, shared.host.clone());
     let mut reader = LineReader::new(stdout, cfg.max_line_len);

@@ -375,6 +375,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
             update_every: req.update_every,
             max_charts: shared.cfg.max_charts,
             max_dimensions: shared.cfg.max_dimensions,
+            whole_host: true,
         },
         host,
     );

@@ -436,3 +436,38 @@ fn a_child_is_exported_under_its_own_hostname() {
     assert_eq!(text(cfg(false, Some("localhost"))), "netdata.alias.system.load.load1 2.0000000 1000\n");
     assert_eq!(text(cfg(false, Some("!localhost k*"))), "netdata.kid.system.load.load1 2.0000000 1000\n");
 }
+
+/// Caps hold for the child's host, not per connection: a child that reconnects with new chart
+/// and dimension ids each time cannot grow its host past them, while re-sending its known
+/// definitions is always accepted.
+#[test]
+fn reconnections_cannot_grow_a_child_host_past_the_caps() {
+    const S: u64 = 1_000_000;
+    let db = db();
+    let info =
+        HostInfo { hostname: "c".into(), machine_guid: G1.into(), update_every: 1, ..Default::default() };
+    let (host, _) = db.host_by_guid(info);
+    let cfg = SessionConfig {
+        max_charts: 3,
+        max_dimensions: 4,
+        whole_host: true,
+        ..SessionConfig::new("stream/c", 1)
+    };
+    for round in 0..5u64 {
+        let mut s = Session::new(cfg.clone(), host.clone());
+        // The known chart again, then a new one with two dimensions each round.
+        for line in [
+            "CHART a.known '' t u".to_string(),
+            "DIMENSION k".to_string(),
+            format!("CHART a.new{round} '' t u"),
+            format!("DIMENSION x{round}"),
+            format!("DIMENSION y{round}"),
+        ] {
+            s.feed(line.as_bytes(), (1000 + round) * S);
+        }
+    }
+    assert_eq!(host.chart_count(), 3, "charts: the known one and two new ones");
+    let dims: usize = host.charts().iter().map(|c| c.dimension_count()).sum();
+    assert_eq!(dims, 4, "k, x0, y0, x1; y1 and later refused");
+    assert_eq!(host.chart("a.known").unwrap().dimension_count(), 1);
+}
