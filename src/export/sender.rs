@@ -170,6 +170,10 @@ struct Sender {
     jitter: Jitter,
     /// The disk spool, when configured, and which of its records the queue still holds.
     spool: Option<(Spool, Acks)>,
+    /// With a spool: the queue was emptied to bound memory (`buffer on failures` or `max buffer
+    /// size`) and records from this sequence number on wait on disk only, to be read back in
+    /// order once the queue has drained.
+    spilled_from: Option<u64>,
 }
 
 /// Run the sender until the channel closes, then make one last attempt bounded by the timeout.
@@ -191,6 +195,7 @@ pub(crate) fn run(
         next_attempt: None,
         jitter: Jitter::new(),
         spool: None,
+        spilled_from: None,
     };
     if let Some((spool, recovered)) = spool {
         s.recover(spool, recovered);
@@ -221,6 +226,7 @@ pub(crate) fn run(
             s.attempt();
         }
         s.settle_spool();
+        s.refill();
         s.sync_spool();
         s.stats.set_buffered(s.delivery.pending_metrics(), s.delivery.pending_bytes());
         s.record_cpu();
@@ -290,6 +296,16 @@ impl Sender {
         if let Some((spool, acks)) = self.spool.as_mut() {
             // An append that fails (disk full…) is logged by the spool; the batch stays in memory.
             let seq = spool.append(&batch).ok();
+            if self.spilled_from.is_some() && seq.is_some() {
+                // Waits on disk behind the records already spilled; read back in order.
+                let d = spool.enforce_cap();
+                if d.bytes > 0 {
+                    self.stats.lost_metrics(d.metrics);
+                    self.stats.lost_bytes(d.bytes);
+                    self.stats.discards(1);
+                }
+                return;
+            }
             acks.pushed(seq, batch.bytes.len());
             let d = spool.enforce_cap();
             if d.bytes > 0 {
@@ -299,6 +315,68 @@ impl Sender {
             }
         }
         self.delivery.push(batch);
+    }
+
+    /// With a spool, bound memory without losing anything: empty the queue (its records are on
+    /// disk) and read them back in order once the backend takes data again. Returns false when
+    /// there is no spool to fall back on.
+    fn spill(&mut self, why: &str) -> bool {
+        let Some((spool, acks)) = self.spool.as_mut() else {
+            return false;
+        };
+        let Some(first) = spool.oldest_pending() else {
+            return false;
+        };
+        let (metrics, bytes) = (self.delivery.pending_metrics(), self.delivery.pending_bytes());
+        // Bytes cut from a connection mid-line are lost with it; whole records are on disk.
+        let _ = self.delivery.drop_all();
+        acks.clear();
+        if self.spilled_from.is_none() {
+            tracing::warn!(
+                "exporter '{}': {why} reached while {} is not taking data; {metrics} metrics ({bytes} bytes) now wait on \
+                 disk in {} only, and will be sent in order when it is back",
+                self.cfg.name,
+                self.delivery.destinations(),
+                spool.dir().display()
+            );
+        }
+        self.spilled_from = Some(self.spilled_from.map_or(first, |s| s.min(first)));
+        true
+    }
+
+    /// After a spill, once the queue has drained, read the next records back from disk.
+    fn refill(&mut self) {
+        let (Some(from), Some((spool, acks))) = (self.spilled_from, self.spool.as_mut()) else {
+            return;
+        };
+        // Only when the queue drained and the last attempt did not fail: no reading back from
+        // disk, each interval, what a backend that is still away would refuse again.
+        if self.delivery.pending_bytes() > 0 || self.next_attempt.is_some() {
+            return;
+        }
+        let budget = (self.cfg.max_buffer_bytes / 2).max(1);
+        match spool.read_after(from.saturating_sub(1), budget) {
+            Ok(r) => {
+                if r.lost.bytes > 0 {
+                    self.stats.lost_metrics(r.lost.metrics);
+                    self.stats.lost_bytes(r.lost.bytes);
+                    self.stats.discards(1);
+                }
+                let next = r.batches.last().map(|(seq, _)| seq + 1);
+                for (seq, batch) in r.batches {
+                    acks.pushed(Some(seq), batch.bytes.len());
+                    self.delivery.push(batch);
+                }
+                self.spilled_from = if r.more { next } else { None };
+                if self.spilled_from.is_none() {
+                    tracing::info!(
+                        "exporter '{}': caught up with the spool; new data is queued in memory again",
+                        self.cfg.name
+                    );
+                }
+            }
+            Err(e) => tracing::error!("exporter '{}': cannot read the spool back: {e}", self.cfg.name),
+        }
     }
 
     /// Acknowledge to the spool what has left the queue (delivered, or dropped and counted).
@@ -327,6 +405,9 @@ impl Sender {
     /// one log line per drop event.
     fn enforce_cap(&mut self) {
         if self.delivery.pending_bytes() <= self.cfg.max_buffer_bytes {
+            return;
+        }
+        if self.spill("'max buffer size'") {
             return;
         }
         let d = self.delivery.drop_oldest_until(self.cfg.max_buffer_bytes);
@@ -382,7 +463,9 @@ impl Sender {
             let wait = backoff(self.cfg.every, self.failures, self.jitter.next());
             // A tick arriving a little early still counts: the interval is the unit of retry.
             self.next_attempt = Some(Instant::now() + wait.saturating_sub(self.cfg.every / 4));
-            if self.failures > self.cfg.buffer_on_failures {
+            if self.failures > self.cfg.buffer_on_failures && self.spill("'buffer on failures'") {
+                self.failures = 0;
+            } else if self.failures > self.cfg.buffer_on_failures {
                 let d = self.delivery.drop_all();
                 self.lost(d);
                 tracing::error!(
@@ -405,6 +488,7 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::spool::Spool;
     use crate::export::transport::http::testing::{dead_port, ep, server_on, settings};
     use crate::export::transport::http::HttpTransport;
     use std::sync::mpsc;
@@ -541,6 +625,58 @@ mod tests {
         let t = stats.totals();
         assert_eq!((t.lost_metrics, t.lost_bytes, t.discards), (5, 4, 1));
         assert_eq!(stats.buffered_bytes.load(std::sync::atomic::Ordering::Relaxed), 8);
+        drop(tx);
+        h.join().unwrap();
+    }
+
+    /// An outage longer than memory allows: with a spool, `buffer on failures` and `max buffer
+    /// size` move data to disk instead of dropping it, and it all arrives in order afterwards.
+    #[test]
+    fn with_a_spool_a_long_outage_loses_nothing_and_keeps_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = dead_port();
+        let t = HttpTransport::new(
+            &settings(),
+            &[ep(port)],
+            &[],
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let cfg = SenderConfig {
+            name: "t".into(),
+            timeout: Duration::from_secs(1),
+            buffer_on_failures: 1,
+            max_buffer_bytes: 12,
+            every: Duration::ZERO,
+        };
+        let stats = Arc::new(Stats::default());
+        let (tx, rx) = mpsc::channel();
+        let s = stats.clone();
+        let spool = Spool::open(dir.path(), "t", 1 << 20).unwrap();
+        let h = std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s, Some(spool)));
+        for i in 1..=8u64 {
+            tx.send(body(i as i64 * 10, 1)).unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        let t = stats.totals();
+        // More than one failed attempt: the queue went to disk; nothing was counted lost.
+        assert!(t.failures >= 2, "{t:?}");
+        assert_eq!((t.lost_metrics, t.sent_metrics), (0, 0), "{t:?}");
+        let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) else {
+            return; // the port was taken meanwhile: nothing to test
+        };
+        let (_, rx_bodies, _) = server_on(l, vec![crate::export::transport::http::testing::OK]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while stats.totals().sent_metrics < 8 {
+            assert!(Instant::now() < deadline, "{:?}", stats.totals());
+            tx.send(Batch::default()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let bodies: Vec<Vec<u8>> = rx_bodies.try_iter().map(|(_, b)| b).collect();
+        let expected: Vec<Vec<u8>> = (1..=8).map(|i| format!("[{}]", i * 10).into_bytes()).collect();
+        assert_eq!(bodies, expected);
+        assert_eq!(stats.totals().lost_metrics, 0);
         drop(tx);
         h.join().unwrap();
     }
