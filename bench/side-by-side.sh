@@ -7,6 +7,7 @@
 # Environment:
 #   CHARTS=1000 DIMS=100      synthetic plugin size (values per collection = CHARTS × DIMS)
 #   UPDATE_EVERY=1            collection interval in seconds (the agents' update every)
+#   (rrdpipe accepts up to 200000 dimensions per plugin unless MAX_DIMENSIONS says more)
 #   WARMUP=15 WINDOW=30       seconds before measuring, seconds measured (uptime ≈ their sum)
 #   SOURCE=average            exporter data source
 #   PORT=24100                first sink port (one per run)
