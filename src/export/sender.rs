@@ -501,6 +501,17 @@ mod tests {
         port: u16,
         buffer_on_failures: u32,
     ) -> (mpsc::Sender<Batch>, Arc<Stats>, std::thread::JoinHandle<()>) {
+        start_with(port, buffer_on_failures, 1 << 20, None)
+    }
+
+    /// A sender POSTing to `port`, with no backoff (`every` zero: every batch triggers an
+    /// attempt).
+    fn start_with(
+        port: u16,
+        buffer_on_failures: u32,
+        max_buffer_bytes: usize,
+        spool: Option<(Spool, Recovered)>,
+    ) -> (mpsc::Sender<Batch>, Arc<Stats>, std::thread::JoinHandle<()>) {
         let t = HttpTransport::new(
             &settings(),
             &[ep(port)],
@@ -509,18 +520,17 @@ mod tests {
             Duration::from_secs(30),
         )
         .unwrap();
-        // No backoff (`every` zero): every batch triggers an attempt.
         let cfg = SenderConfig {
             name: "t".into(),
             timeout: Duration::from_secs(2),
             buffer_on_failures,
-            max_buffer_bytes: 1 << 20,
+            max_buffer_bytes,
             every: Duration::ZERO,
         };
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::channel();
         let s = stats.clone();
-        let h = std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s, None));
+        let h = std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s, spool));
         (tx, stats, h)
     }
 
@@ -596,27 +606,7 @@ mod tests {
 
     #[test]
     fn a_queue_past_max_buffer_size_drops_its_oldest_intervals_counted() {
-        let (tx, stats, h) = {
-            let t = HttpTransport::new(
-                &settings(),
-                &[ep(dead_port())],
-                &[],
-                Duration::from_secs(1),
-                Duration::from_secs(30),
-            )
-            .unwrap();
-            let cfg = SenderConfig {
-                name: "t".into(),
-                timeout: Duration::from_secs(1),
-                buffer_on_failures: 1000,
-                max_buffer_bytes: 10,
-                every: Duration::ZERO,
-            };
-            let stats = Arc::new(Stats::default());
-            let (tx, rx) = mpsc::channel();
-            let s = stats.clone();
-            (tx, stats, std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s, None)))
-        };
+        let (tx, stats, h) = start_with(dead_port(), 1000, 10, None);
         // Bodies "[10]", "[20]", "[30]": 4 bytes each; a cap of 10 bytes keeps the newest two.
         for (i, ts) in [10, 20, 30].into_iter().enumerate() {
             tx.send(body(ts, 5)).unwrap();
@@ -635,26 +625,8 @@ mod tests {
     fn with_a_spool_a_long_outage_loses_nothing_and_keeps_the_order() {
         let dir = tempfile::tempdir().unwrap();
         let port = dead_port();
-        let t = HttpTransport::new(
-            &settings(),
-            &[ep(port)],
-            &[],
-            Duration::from_secs(1),
-            Duration::from_secs(30),
-        )
-        .unwrap();
-        let cfg = SenderConfig {
-            name: "t".into(),
-            timeout: Duration::from_secs(1),
-            buffer_on_failures: 1,
-            max_buffer_bytes: 12,
-            every: Duration::ZERO,
-        };
-        let stats = Arc::new(Stats::default());
-        let (tx, rx) = mpsc::channel();
-        let s = stats.clone();
         let spool = Spool::open(dir.path(), "t", 1 << 20).unwrap();
-        let h = std::thread::spawn(move || run(cfg, Box::new(HttpDelivery::new(t)), rx, s, Some(spool)));
+        let (tx, stats, h) = start_with(port, 1, 12, Some(spool));
         for i in 1..=8u64 {
             tx.send(body(i as i64 * 10, 1)).unwrap();
             std::thread::sleep(Duration::from_millis(150));
