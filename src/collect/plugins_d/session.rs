@@ -260,6 +260,24 @@ impl DimIds {
         Some(k)
     }
 
+    /// The definition-order position of `id`, for a DIMENSION line. Unlike [`DimIds::find`] a
+    /// miss never builds the hash index: every new dimension misses, and an index built while
+    /// a plugin defines its dimensions one by one would cost two allocations per dimension
+    /// for charts whose SETs never needed it. It scans the ids instead, as the store does
+    /// when it adds the dimension.
+    fn find_defined(&self, id: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(id).map(|&k| k as usize),
+            None => (0..self.len()).find(|&k| self.is(k, id)),
+        }
+    }
+
+    /// Whether SET lookups needed the hash index.
+    #[cfg(test)]
+    fn indexed(&self) -> bool {
+        self.index.is_some()
+    }
+
     /// The definition-order position of store index `store`, if this session defined it.
     fn by_store(&self, store: usize) -> Option<usize> {
         self.by_store.get(store).filter(|&&k| k != NONE).map(|&k| k as usize)
@@ -528,7 +546,7 @@ impl Session {
             LastChart::Chart(idx) => idx,
         };
         self.warnings("DIMENSION", &d.id, &d.warnings);
-        let new_here = self.charts[idx].dims.find(&d.id).is_none();
+        let new_here = self.charts[idx].dims.find_defined(&d.id).is_none();
         let over_cap = new_here
             && if self.cfg.whole_host {
                 self.charts[idx].chart.dimension_index(&d.id).is_none()
@@ -952,6 +970,7 @@ mod tests {
             def.push_str(&format!("\nDIMENSION d{d}"));
         }
         feed_ok(&mut s, &def, 0);
+        assert!(!s.charts[0].dims.indexed(), "defining dimensions builds no index");
         let block = |order: &mut dyn Iterator<Item = usize>, base: i64| {
             let mut b = String::from("BEGIN t.many");
             for d in order {
@@ -961,8 +980,12 @@ mod tests {
         };
         // In order, then skipping every third one, then backwards, then shuffled.
         feed_ok(&mut s, &block(&mut (0..20), 100), 1000 * S + S / 2);
+        feed_ok(&mut s, &def, 1000 * S + S / 2);
+        assert!(!s.charts[0].dims.indexed(), "SETs and redefinitions in order need no index");
         feed_ok(&mut s, &block(&mut (0..20).filter(|d| d % 3 != 0), 200), 1001 * S + S / 2);
+        assert!(!s.charts[0].dims.indexed(), "a few skipped dimensions need no index");
         feed_ok(&mut s, &block(&mut (0..20).rev(), 300), 1002 * S + S / 2);
+        assert!(s.charts[0].dims.indexed(), "SETs out of order get the index");
         feed_ok(&mut s, &block(&mut (0..20).map(|d| (d * 7) % 20), 400), 1003 * S + S / 2);
         for d in 0..20usize {
             let skipped = d % 3 == 0;
