@@ -3,9 +3,13 @@
 //! One job: read completed slots out of a chart and reduce them. Empty slots are skipped; a
 //! window with no stored value yields `None` (no line is sent). Knows nothing of formats.
 //!
+//! Sums are exact: each stored number is added as an integer count of 10⁻⁷
+//! ([`storage_number::unpack_e7`]), and the window's value is the `f64` nearest the exact sum or
+//! average, one division per window instead of one per slot.
+//!
 //! [`window_value`] reads one dimension; [`WindowValues`] reads every dimension of a chart in
-//! one pass over the window's rows, which the slot-major ring keeps contiguous, with the same
-//! additions in the same order, so both give the same bits.
+//! one pass over the window's rows, which the slot-major ring keeps contiguous; both give the
+//! same bits.
 
 use crate::export::format::Source;
 use crate::rrd::storage_number;
@@ -14,46 +18,57 @@ use crate::rrd::ChartData;
 /// The average or sum of dimension `dim` over slots `(after, end]`.
 #[inline]
 pub fn window_value(d: &ChartData, dim: usize, after: i64, end: i64, source: Source) -> Option<f64> {
-    let mut sum = 0.0;
+    let mut sum = 0i128;
     let mut count = 0u32;
-    d.for_each_value(dim, after, end, |_, v| {
-        sum += v;
-        count += 1;
+    d.for_each_row(after, end, |_, row| {
+        if let Some(&n) = row.get(dim) {
+            sum += storage_number::unpack_e7(n);
+            count += storage_number::exists(n) as u32;
+        }
     });
-    if count == 0 {
-        return None;
-    }
-    match source {
-        Source::Sum => Some(sum),
-        _ => Some(sum / count as f64),
+    reduce(sum, count, source)
+}
+
+/// The window's value from its exact sum and its number of stored slots.
+#[inline]
+fn reduce(sum: i128, count: u32, source: Source) -> Option<f64> {
+    match (count, source) {
+        (0, _) => None,
+        (_, Source::Sum) => Some(storage_number::e7_to_f64(sum, 1)),
+        _ => Some(storage_number::e7_to_f64(sum, count)),
     }
 }
 
 /// The values of every dimension of one chart for one window; see the module docs.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct WindowValues {
-    /// Per dimension: sum and number of stored slots.
-    acc: Vec<(f64, u32)>,
-    sum: bool,
+    /// Per dimension: exact sum (in 10⁻⁷) and number of stored slots.
+    acc: Vec<(i128, u32)>,
+    source: Source,
+}
+
+impl Default for WindowValues {
+    fn default() -> WindowValues {
+        WindowValues::new()
+    }
 }
 
 impl WindowValues {
     /// Empty; reuse one across charts and windows to avoid allocating.
     pub fn new() -> WindowValues {
-        WindowValues::default()
+        WindowValues { acc: Vec::new(), source: Source::Average }
     }
 
     /// Compute every dimension of `d` over slots `(after, end]`.
     pub fn compute(&mut self, d: &ChartData, after: i64, end: i64, source: Source) {
-        self.sum = source == Source::Sum;
+        self.source = source;
         self.acc.clear();
-        self.acc.resize(d.dims.len(), (0.0, 0));
+        self.acc.resize(d.dims.len(), (0, 0));
         d.for_each_row(after, end, |_, row| {
             for (acc, &n) in self.acc.iter_mut().zip(row) {
-                if storage_number::exists(n) {
-                    acc.0 += storage_number::unpack(n);
-                    acc.1 += 1;
-                }
+                // Empty slots add 0: no branch.
+                acc.0 += storage_number::unpack_e7(n);
+                acc.1 += storage_number::exists(n) as u32;
             }
         });
     }
@@ -62,11 +77,8 @@ impl WindowValues {
     /// stored value for it (or `dim` is not a dimension of the chart computed).
     #[inline]
     pub fn get(&self, dim: usize) -> Option<f64> {
-        match self.acc.get(dim) {
-            Some(&(_, 0)) | None => None,
-            Some(&(sum, _)) if self.sum => Some(sum),
-            Some(&(sum, count)) => Some(sum / count as f64),
-        }
+        let &(sum, count) = self.acc.get(dim)?;
+        reduce(sum, count, self.source)
     }
 }
 

@@ -20,7 +20,8 @@
 
 use super::format::opentsdb_http::JsonArrayBody;
 use super::format::remote_write::RemoteWriteBuilder;
-use super::format::{self, Metric, Push, Source};
+use super::format::template::LineTemplate;
+use super::format::{self, Metric, Push, Source, Value};
 
 /// Largest `opentsdb:http` request body.
 pub const OPENTSDB_BODY_MAX: usize = 8 * 1024;
@@ -48,6 +49,17 @@ impl LineFormat {
             LineFormat::Graphite => format::graphite::write_line(out, m),
             LineFormat::Opentsdb => format::opentsdb::write_line(out, m),
             LineFormat::Json => format::json::write_line(out, m),
+        }
+    }
+
+    /// The lines of `m`'s chart in `m`'s window, with everything but the dimension and the
+    /// value formatted once.
+    #[inline]
+    pub fn template(self, m: &Metric) -> LineTemplate {
+        match self {
+            LineFormat::Graphite => format::graphite::template(m),
+            LineFormat::Opentsdb => format::opentsdb::template(m),
+            LineFormat::Json => format::json::template(m),
         }
     }
 
@@ -193,6 +205,33 @@ impl Encoder {
                 }
             },
         }
+    }
+
+    /// Adds one chart's dimensions: `m` carries the chart's fields and the window's timestamp,
+    /// `dims` each dimension's id, name and value; returns how many were added. Lines write
+    /// the parts shared by the chart's lines once (a [`LineTemplate`](super::format::template::LineTemplate)),
+    /// byte for byte what [`Encoder::push`] writes metric by metric.
+    pub fn push_chart<'a>(
+        &mut self,
+        m: &mut Metric<'a>,
+        dims: impl Iterator<Item = (&'a str, &'a str, Value)>,
+    ) -> usize {
+        let mut added = 0;
+        if let Open::Lines(f, buf, n) = &mut self.open {
+            let lines = f.template(m);
+            for (id, name, value) in dims {
+                added += lines.write(buf, id, name, value) as usize;
+            }
+            *n += added;
+            return added;
+        }
+        for (id, name, value) in dims {
+            m.dim_id = id;
+            m.dim_name = name;
+            m.value = value;
+            added += self.push(m) as usize;
+        }
+        added
     }
 
     /// The window's batches, oldest metrics first. Lines always make exactly one batch (empty

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::export::compute::window_value;
+use crate::export::compute::WindowValues;
 use crate::export::encode::Encoder;
 pub use crate::export::encode::{Batch, BodyFormat, Encoding, LineFormat};
 use crate::export::format::{Metric, Source, Value};
@@ -108,13 +108,20 @@ pub struct Formatter {
     windows: Windows,
     /// As collected: collection times up to this (µs) were exported.
     collected_until_ut: u64,
+    /// Scratch: one chart's values for one window.
+    values: WindowValues,
 }
 
 impl Formatter {
     /// A formatter that starts exporting from `now_ut`.
     pub fn new(cfg: InstanceConfig, now_ut: u64) -> Formatter {
         let every = cfg.every;
-        Formatter { cfg, windows: Windows::new(every, 3600), collected_until_ut: now_ut }
+        Formatter {
+            cfg,
+            windows: Windows::new(every, 3600),
+            collected_until_ut: now_ut,
+            values: WindowValues::new(),
+        }
     }
 
     /// The configuration.
@@ -129,6 +136,7 @@ impl Formatter {
         let now = (now_ut / 1_000_000) as i64;
         let mut out: BTreeMap<i64, Encoder> = BTreeMap::new();
         let cfg = &self.cfg;
+        let values = &mut self.values;
         let encoding = cfg.connector.encoding();
         let encoder = |ts: i64| Encoder::new(encoding, cfg.source, ts);
         let hosts = db.hosts();
@@ -193,15 +201,12 @@ impl Formatter {
                 for w in windows {
                     let f = out.entry(w.end).or_insert_with(|| encoder(w.end));
                     m.timestamp = w.end;
-                    for (i, dim) in d.dims.iter().enumerate() {
-                        let Some(v) = window_value(&d, i, w.after, w.end, cfg.source) else {
-                            continue;
-                        };
-                        m.dim_id = &dim.id;
-                        m.dim_name = &dim.name;
-                        m.value = Value::Computed(v);
-                        f.push(&m);
-                    }
+                    values.compute(&d, w.after, w.end, cfg.source);
+                    let due =
+                        d.dims.iter().enumerate().filter_map(|(i, dim)| {
+                            Some((&*dim.id, &*dim.name, Value::Computed(values.get(i)?)))
+                        });
+                    f.push_chart(&mut m, due);
                 }
             }
         }

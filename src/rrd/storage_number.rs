@@ -114,6 +114,53 @@ pub fn unpack(n: StorageNumber) -> f64 {
     }
 }
 
+/// `10^(7-power)` for divided mantissas (index `power`), `10^(7+power)` for multiplied ones
+/// (index `8 + power`): the factor that turns a mantissa into the value × 10⁷.
+const SCALE_E7: [u64; 16] = {
+    let mut t = [0u64; 16];
+    let mut k = 0;
+    while k < 8 {
+        t[k] = 10u64.pow(7 - k as u32);
+        t[8 + k] = 10u64.pow(7 + k as u32);
+        k += 1;
+    }
+    t
+};
+
+/// The stored value × 10⁷, exactly: every storage number is a whole multiple of 10⁻⁷ (a
+/// mantissa divided by at most 10⁷), and the largest, `0xFFFFFF × 10⁷`, is below 2⁷¹. Empty
+/// slots give 0. Sums of these are exact, and need no division per value: averaging a window
+/// this way costs one division per window instead of one per slot, and gives the `f64`
+/// nearest the exact average.
+#[inline]
+pub fn unpack_e7(n: StorageNumber) -> i128 {
+    let mantissa = (n & 0x00FF_FFFF) as u64;
+    // Bits 27..=29 are the power, bit 30 multiplies: together the table's index.
+    let v = (mantissa as u128 * SCALE_E7[((n >> 27) & 0xF) as usize] as u128) as i128;
+    if n & SIGN_BIT != 0 {
+        -v
+    } else {
+        v
+    }
+}
+
+/// `sum / 10⁷`: a sum of [`unpack_e7`] values as the `f64` nearest it (for sums below 2⁵³,
+/// which every window of 10⁷-scaled mantissas under 2⁴⁸ summed over fewer than 32 slots is;
+/// beyond, within one rounding more).
+#[inline]
+pub fn e7_to_f64(sum: i128, divisor: u32) -> f64 {
+    let small = sum as i64;
+    let s = if small as i128 == sum { small as f64 } else { wide_to_f64(sum) };
+    s / (divisor as f64 * 1e7)
+}
+
+/// Out of line: the conversion is a library call, kept off the common path.
+#[cold]
+#[inline(never)]
+fn wide_to_f64(sum: i128) -> f64 {
+    sum as f64
+}
+
 /// Whether the slot holds a value.
 #[inline]
 pub fn exists(n: StorageNumber) -> bool {
@@ -202,6 +249,33 @@ mod tests {
             v *= 10.0;
         }
         assert_close(1.6e14);
+    }
+
+    /// Every divided mantissa at every power: the exact ×10⁷ integer, back as `f64`, is what
+    /// `unpack` gives (both are the correctly rounded `mantissa / 10^power`).
+    #[test]
+    fn unpack_e7_is_exact() {
+        for power in 0..8u32 {
+            for mantissa in (0..=0xFF_FFFFu32).step_by(997).chain([1, 0xFF_FFFF]) {
+                for sign in [0, SIGN_BIT] {
+                    let n = sign | SN_EXISTS | (power << 27) | mantissa;
+                    let e7 = unpack_e7(n);
+                    let want = mantissa as i128 * 10i128.pow(7 - power);
+                    assert_eq!(e7, if sign == 0 { want } else { -want });
+                    assert_eq!(e7_to_f64(e7, 1), unpack(n), "{n:#x}");
+                }
+                let n = MUL_BIT | SN_EXISTS | (power << 27) | mantissa;
+                assert_eq!(unpack_e7(n), mantissa as i128 * 10i128.pow(7 + power));
+            }
+        }
+        assert_eq!(unpack_e7(SN_EMPTY), 0);
+        assert_eq!(unpack_e7(pack(-2.5, SN_EXISTS)), -25_000_000);
+        // An average of 1, 2 and 2 slots: 5/3 nearest, where summing f64 would also do; and a
+        // sum too large for i64.
+        let sum = [1.0, 2.0, 2.0].map(|v| unpack_e7(pack(v, SN_EXISTS))).iter().sum();
+        assert_eq!(e7_to_f64(sum, 3), 5.0 / 3.0);
+        let big = unpack_e7(pack(1e14, SN_EXISTS)) * 1000;
+        assert_eq!(e7_to_f64(big, 1000), unpack(pack(1e14, SN_EXISTS)));
     }
 
     #[test]

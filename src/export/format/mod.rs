@@ -17,6 +17,7 @@
 //! A value that is NaN or infinite is never written as text: line formatters return `false` and
 //! leave the buffer untouched.
 
+pub mod append;
 pub mod graphite;
 pub mod json;
 pub mod number;

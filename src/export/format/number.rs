@@ -37,10 +37,28 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) -> bool {
         let _ = write!(out, "{v:.7}");
         return true;
     }
+    let mut buf = [0u8; F64_MAX_LEN];
+    let start = fixed7_digits(v, &mut buf);
+    out.extend_from_slice(&buf[start..]);
+    true
+}
+
+/// The longest text [`fixed7_digits`] writes: `-`, 12 integer digits, `.`, 7 decimals, and
+/// room to spare.
+pub const F64_MAX_LEN: usize = 24;
+
+/// [`write_f64`]'s text for `v`, built right to left at the end of `buf`: returns where it
+/// starts. `None` when `v` is not finite or too large for the fast path (|v| ≥ 10¹²), which
+/// [`write_f64`] prints instead.
+#[inline]
+pub fn f64_text(v: f64, buf: &mut [u8; F64_MAX_LEN]) -> Option<usize> {
+    (v.is_finite() && v.abs() < FAST_LIMIT).then(|| fixed7_digits(v, buf))
+}
+
+/// Requires |v| < [`FAST_LIMIT`].
+#[inline]
+fn fixed7_digits(v: f64, buf: &mut [u8; F64_MAX_LEN]) -> usize {
     let scaled = scaled_rounded(v);
-    // Built right to left in one buffer, appended with one copy: `-`, up to 12 integer digits,
-    // `.`, 7 decimals.
-    let mut buf = [0u8; 24];
     let frac = (scaled % SCALE) as u32;
     let (hi, lo) = (frac / 10_000, frac % 10_000);
     let pair = |n: u32| [DIGIT_PAIRS[2 * n as usize], DIGIT_PAIRS[2 * n as usize + 1]];
@@ -64,8 +82,7 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) -> bool {
         start -= 1;
         buf[start] = b'-';
     }
-    out.extend_from_slice(&buf[start..]);
-    true
+    start
 }
 
 /// "00" to "99": two digits per table entry.

@@ -34,6 +34,8 @@ const PATH_SAFE: [bool; 256] = {
     t
 };
 
+use super::append::Appender;
+
 /// [`PATH_SAFE`] as a mapping: a safe byte to itself, any other to `_`.
 const PATH_MAP: [u8; 256] = {
     let mut t = [b'_'; 256];
@@ -65,6 +67,26 @@ pub fn write_path(out: &mut Vec<u8>, s: &str) {
         return;
     }
     write_path_utf8(out, s);
+}
+
+/// [`write_path`] through an [`Appender`].
+#[inline]
+pub(crate) fn append_path(a: &mut Appender<'_>, s: &str) {
+    if s.is_ascii() {
+        a.mapped(s.as_bytes(), &PATH_MAP);
+    } else {
+        a.with_vec(|out| write_path_utf8(out, s));
+    }
+}
+
+/// [`write_json_str`] through an [`Appender`].
+#[inline]
+pub(crate) fn append_json_str(a: &mut Appender<'_>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        a.bytes(s.as_bytes());
+    } else {
+        a.with_vec(|out| write_json_str(out, s));
+    }
 }
 
 /// [`write_path`] for names with non-ASCII characters: one `_` per character.

@@ -7,7 +7,9 @@
 //! dimension and the value. The output is byte for byte what the format's `write_line` writes
 //! (tests compare the two on hostile names). Pure: no I/O, no clock.
 
-use super::sanitize::{write_json_str, write_path};
+use super::append::Appender;
+use super::number::{f64_text, F64_MAX_LEN};
+use super::sanitize::{append_json_str, append_path};
 use super::{write_value, Metric, Value};
 
 /// One piece of a line.
@@ -58,24 +60,37 @@ impl LineTemplate {
                 return false;
             }
         }
-        out.reserve(self.text.len() + dim_id.len() + dim_name.len() + 32);
+        let mut a = Appender::new(out, self.text.len() + dim_id.len() + dim_name.len() + F64_MAX_LEN);
         let mut start = 0;
         for &p in &self.pieces {
             match p {
                 Piece::Literal(end) => {
-                    out.extend_from_slice(&self.text[start..end]);
+                    a.bytes(&self.text[start..end]);
                     start = end;
                 }
                 Piece::DimPath => {
                     let dim = if self.use_names && !dim_name.is_empty() { dim_name } else { dim_id };
-                    write_path(out, dim);
+                    append_path(&mut a, dim);
                 }
-                Piece::DimIdJson => write_json_str(out, dim_id),
-                Piece::DimNameJson => write_json_str(out, dim_name),
-                Piece::Value => write_value(out, value),
+                Piece::DimIdJson => append_json_str(&mut a, dim_id),
+                Piece::DimNameJson => append_json_str(&mut a, dim_name),
+                Piece::Value => append_value(&mut a, value),
             }
         }
         true
+    }
+}
+
+/// [`write_value`] through an [`Appender`].
+#[inline]
+fn append_value(a: &mut Appender<'_>, value: Value) {
+    let mut buf = [0u8; F64_MAX_LEN];
+    match value {
+        Value::Computed(v) => match f64_text(v, &mut buf) {
+            Some(start) => a.bytes(&buf[start..]),
+            None => a.with_vec(|out| write_value(out, value)),
+        },
+        Value::Collected(_) => a.with_vec(|out| write_value(out, value)),
     }
 }
 
