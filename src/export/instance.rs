@@ -177,13 +177,13 @@ impl Formatter {
                 };
                 if cfg.source == Source::AsCollected {
                     let f = out.entry(now).or_insert_with(|| encoder(now));
-                    for dim in d.dims.iter() {
+                    for (i, dim) in d.dims.iter().enumerate() {
                         if dim.last_collected_ut <= self.collected_until_ut || dim.last_collected_ut > now_ut
                         {
                             continue;
                         }
-                        m.dim_id = &dim.id;
-                        m.dim_name = &dim.name;
+                        m.dim_id = d.names.id(i);
+                        m.dim_name = d.names.name(i);
                         m.value = Value::Collected(dim.last_collected_value);
                         m.timestamp = (dim.last_collected_ut / 1_000_000) as i64;
                         f.push(&m);
@@ -202,10 +202,9 @@ impl Formatter {
                     let f = out.entry(w.end).or_insert_with(|| encoder(w.end));
                     m.timestamp = w.end;
                     values.compute(&d, w.after, w.end, cfg.source);
-                    let due =
-                        d.dims.iter().enumerate().filter_map(|(i, dim)| {
-                            Some((&*dim.id, &*dim.name, Value::Computed(values.get(i)?)))
-                        });
+                    let names = &d.names;
+                    let due = (0..names.len())
+                        .filter_map(|i| Some((names.id(i), names.name(i), Value::Computed(values.get(i)?))));
                     f.push_chart(&mut m, due);
                 }
             }

@@ -256,7 +256,49 @@ fn chart_name_is_type_plus_sanitized_name() {
 #[test]
 fn dimension_name_defaults_to_id() {
     let c = chart(1, 5, &[("a", Algorithm::Absolute)]);
-    assert_eq!(&*c.read().dims[0].name, "a");
+    assert_eq!(c.read().names.name(0), "a");
+}
+
+/// Names live back to back in one string per chart: renames keep every other id and name,
+/// an unchanged name writes nothing, and the text is compacted when old names pile up.
+#[test]
+fn dimension_names_survive_renames_and_compaction() {
+    let c = Chart::new(&ChartDef::new("t.n", 1), 5);
+    for i in 0..10 {
+        c.add_dimension(&DimensionDef {
+            name: Some(format!("name{i}")),
+            ..DimensionDef::new(&format!("id{i}"), Algorithm::Absolute)
+        });
+    }
+    let text_len = |c: &Chart| c.read().names.text_len();
+    let before = text_len(&c);
+    // Same name again, and the id as the name: nothing to store.
+    c.add_dimension(&DimensionDef {
+        name: Some("name3".into()),
+        ..DimensionDef::new("id3", Algorithm::Absolute)
+    });
+    assert_eq!(text_len(&c), before);
+    c.add_dimension(&DimensionDef {
+        name: Some("id4".into()),
+        ..DimensionDef::new("id4", Algorithm::Absolute)
+    });
+    assert_eq!(c.read().names.name(4), "id4");
+    // A thousand renames of one dimension: the text stays bounded.
+    for r in 0..1000 {
+        c.add_dimension(&DimensionDef {
+            name: Some(format!("renamed{r}")),
+            ..DimensionDef::new("id7", Algorithm::Absolute)
+        });
+    }
+    assert!(text_len(&c) < 2 * before + 300, "compacted: {} bytes", text_len(&c));
+    let d = c.read();
+    let got: Vec<(&str, &str)> = (0..d.names.len()).map(|i| (d.names.id(i), d.names.name(i))).collect();
+    let mut want: Vec<(String, String)> = (0..10).map(|i| (format!("id{i}"), format!("name{i}"))).collect();
+    want[4].1 = "id4".into();
+    want[7].1 = "renamed999".into();
+    assert_eq!(got, want.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>());
+    assert_eq!(c.dimension_index("id9"), Some(9));
+    assert_eq!(c.dimension_index("name9"), None);
 }
 
 #[test]

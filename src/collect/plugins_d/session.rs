@@ -785,7 +785,7 @@ mod tests {
         assert_eq!(&*data.meta.context, "app.requests");
         assert_eq!(&*data.meta.name, "app.requests");
         let d = &data.dims[0];
-        assert_eq!((&*d.id, &*d.name), ("ok", "ok"));
+        assert_eq!((data.names.id(0), data.names.name(0)), ("ok", "ok"));
         assert_eq!((d.algorithm, d.multiplier, d.divisor), (crate::rrd::Algorithm::Absolute, 1, 1));
     }
 

@@ -193,7 +193,8 @@ fn chart_metadata_is_netdatas() {
         ("system.uptime".into(), "uptime".into(), "system.uptime".into(), "seconds".into(), 1000, 1)
     );
     let cpu = host.chart("system.cpu").unwrap();
-    let hidden: Vec<String> = cpu.read().dims.iter().filter(|d| d.hidden).map(|d| d.id.to_string()).collect();
+    let d = cpu.read();
+    let hidden: Vec<&str> = (0..d.dims.len()).filter(|&i| d.dims[i].hidden).map(|i| d.names.id(i)).collect();
     assert_eq!(hidden, ["idle"]);
 }
 

@@ -299,7 +299,10 @@ fn the_streaming_children_chart_counts_connected_and_refused() {
     assert_eq!(reply, V1);
     handshake(p.addr(), &request(KEY, "twin", G1));
     let chart = p.db.localhost().chart("netdata.streaming_children").expect("chart defined");
-    let ids: Vec<String> = chart.read().dims.iter().map(|d| d.id.to_string()).collect();
+    let ids: Vec<String> = {
+        let d = chart.read();
+        (0..d.names.len()).map(|i| d.names.id(i).to_string()).collect()
+    };
     assert_eq!(ids, ["connected", "refused"]);
     // Within a few ticks: one connected, and one refusal in some interval.
     let mut refused_seen = false;
