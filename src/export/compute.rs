@@ -43,7 +43,11 @@ fn reduce(sum: i128, count: u32, source: Source) -> Option<f64> {
 #[derive(Debug, Clone)]
 pub struct WindowValues {
     /// Per dimension: exact sum (in 10⁻⁷) and number of stored slots.
-    acc: Vec<(i128, u32)>,
+    narrow: Vec<(i64, u32)>,
+    /// The same, for windows with a value of 2²⁴ or more or longer than
+    /// [`storage_number::NARROW_SUM_MAX`] slots.
+    wide: Vec<(i128, u32)>,
+    is_wide: bool,
     source: Source,
 }
 
@@ -56,28 +60,47 @@ impl Default for WindowValues {
 impl WindowValues {
     /// Empty; reuse one across charts and windows to avoid allocating.
     pub fn new() -> WindowValues {
-        WindowValues { acc: Vec::new(), source: Source::Average }
+        WindowValues { narrow: Vec::new(), wide: Vec::new(), is_wide: false, source: Source::Average }
     }
 
     /// Compute every dimension of `d` over slots `(after, end]`.
     pub fn compute(&mut self, d: &ChartData, after: i64, end: i64, source: Source) {
         self.source = source;
-        self.acc.clear();
-        self.acc.resize(d.dims.len(), (0, 0));
+        self.narrow.clear();
+        self.narrow.resize(d.dims.len(), (0, 0));
+        // Values below 2²⁴ (all but huge ones) sum in an i64; one OR per value finds out.
+        let mut any = 0;
+        let mut rows = 0;
         d.for_each_row(after, end, |_, row| {
-            for (acc, &n) in self.acc.iter_mut().zip(row) {
+            rows += 1;
+            for (acc, &n) in self.narrow.iter_mut().zip(row) {
+                any |= n;
                 // Empty slots add 0: no branch.
-                acc.0 += storage_number::unpack_e7(n);
+                acc.0 += storage_number::unpack_e7_narrow(n);
                 acc.1 += storage_number::exists(n) as u32;
             }
         });
+        self.is_wide = storage_number::is_multiplied(any) || rows > storage_number::NARROW_SUM_MAX;
+        if self.is_wide {
+            self.wide.clear();
+            self.wide.resize(d.dims.len(), (0, 0));
+            d.for_each_row(after, end, |_, row| {
+                for (acc, &n) in self.wide.iter_mut().zip(row) {
+                    acc.0 += storage_number::unpack_e7(n);
+                    acc.1 += storage_number::exists(n) as u32;
+                }
+            });
+        }
     }
 
     /// Dimension `dim`'s value, as [`window_value`] gives it; `None` when the window holds no
     /// stored value for it (or `dim` is not a dimension of the chart computed).
     #[inline]
     pub fn get(&self, dim: usize) -> Option<f64> {
-        let &(sum, count) = self.acc.get(dim)?;
+        let (sum, count) = match self.is_wide {
+            false => self.narrow.get(dim).map(|&(s, c)| (s as i128, c))?,
+            true => *self.wide.get(dim)?,
+        };
         reduce(sum, count, self.source)
     }
 }
@@ -112,6 +135,29 @@ mod tests {
         assert_eq!(window_value(&d, 0, 110, 120, Source::Average), None);
     }
 
+    /// Sums are exact: ten slots of 0.1 average to the f64 nearest 0.1 (adding f64s gives
+    /// 0.09999999999999999), and a sum of many values stays exact.
+    #[test]
+    fn sums_are_exact() {
+        let c = Chart::new(&ChartDef::new("a.b", 1), 60);
+        c.add_dimension(&DimensionDef::new("x", Algorithm::Absolute).scaled(1, 10));
+        c.add_dimension(&DimensionDef::new("y", Algorithm::Absolute).scaled(-1, 1000));
+        c.collect(&[(0, 1), (1, 7)], 100 * S).unwrap();
+        for t in 101..=110u64 {
+            c.collect(&[(0, 1), (1, 7)], t * S).unwrap();
+        }
+        let d = c.read();
+        let naive = (0..10).fold(0.0, |s, _| s + 0.1) / 10.0;
+        assert_ne!(naive, 0.1);
+        assert_eq!(window_value(&d, 0, 100, 110, Source::Average), Some(0.1));
+        assert_eq!(window_value(&d, 0, 100, 110, Source::Sum), Some(1.0));
+        assert_eq!(window_value(&d, 1, 100, 110, Source::Sum), Some(-0.07));
+        let mut all = WindowValues::new();
+        all.compute(&d, 100, 110, Source::Average);
+        assert_eq!((all.get(0), all.get(1), all.get(2)), (Some(0.1), Some(-0.007), None));
+        assert!(!all.is_wide);
+    }
+
     /// Every window of a chart with gaps, a dimension added later and a wrapped ring: the
     /// one-pass values equal the per-dimension ones bit for bit.
     #[test]
@@ -121,6 +167,9 @@ mod tests {
             for i in 0..6 {
                 c.add_dimension(&DimensionDef::new(&format!("d{i}"), Algorithm::Absolute).scaled(1, 7));
             }
+            // Values up to 10⁸ and down to -10⁸: windows holding one of 2²⁴ or more take the
+            // wide sums.
+            c.add_dimension(&DimensionDef::new("big", Algorithm::Absolute).scaled(-1000, 1));
             let mut t = 1000 * S;
             for step in 0..120u64 {
                 if step == 50 {
@@ -150,6 +199,8 @@ mod tests {
                 }
             }
             assert!(found > 500, "the windows hold values: {found}");
+            all.compute(&d, last - 30, last, Source::Sum);
+            assert!(all.is_wide, "some windows hold big values");
         }
     }
 }

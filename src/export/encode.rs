@@ -163,8 +163,14 @@ impl Encoder {
     /// An empty encoder for the window ending at `timestamp`, exporting values from `source`
     /// (remote write names its series after it).
     pub fn new(encoding: Encoding, source: Source, timestamp: i64) -> Encoder {
+        Encoder::with_capacity(encoding, source, timestamp, 0)
+    }
+
+    /// [`Encoder::new`], with room for `bytes` of lines from the start (a formatter passes the
+    /// size of its previous window, so that a window's buffer does not grow by copying).
+    pub fn with_capacity(encoding: Encoding, source: Source, timestamp: i64, bytes: usize) -> Encoder {
         let open = match encoding {
-            Encoding::Lines(f) => Open::Lines(f, Vec::new(), 0),
+            Encoding::Lines(f) => Open::Lines(f, Vec::with_capacity(bytes), 0),
             Encoding::Bodies(BodyFormat::OpentsdbJson) => {
                 Open::Json(JsonArrayBody::opentsdb(), OPENTSDB_BODY_MAX)
             }

@@ -110,6 +110,8 @@ pub struct Formatter {
     collected_until_ut: u64,
     /// Scratch: one chart's values for one window.
     values: WindowValues,
+    /// Room each window's buffer of lines starts with: the last window's size, and some.
+    line_bytes: usize,
 }
 
 impl Formatter {
@@ -121,6 +123,7 @@ impl Formatter {
             windows: Windows::new(every, 3600),
             collected_until_ut: now_ut,
             values: WindowValues::new(),
+            line_bytes: 0,
         }
     }
 
@@ -138,7 +141,8 @@ impl Formatter {
         let cfg = &self.cfg;
         let values = &mut self.values;
         let encoding = cfg.connector.encoding();
-        let encoder = |ts: i64| Encoder::new(encoding, cfg.source, ts);
+        let capacity = self.line_bytes;
+        let encoder = |ts: i64| Encoder::with_capacity(encoding, cfg.source, ts, capacity);
         let hosts = db.hosts();
         let mut due_cache: Vec<(u32, Vec<crate::export::window::Window>)> = Vec::new();
         for (hi, host) in hosts.iter().enumerate() {
@@ -212,7 +216,16 @@ impl Formatter {
         if cfg.source == Source::AsCollected {
             self.collected_until_ut = now_ut;
         }
-        out.into_values().flat_map(Encoder::finish).collect()
+        let batches: Vec<Batch> = out.into_values().flat_map(Encoder::finish).collect();
+        if let Encoding::Lines(_) = encoding {
+            // A little more than the largest window of this wake-up: the next one rarely has
+            // to grow its buffer by copying.
+            let largest = batches.iter().map(|b| b.bytes.len()).max().unwrap_or(0);
+            if largest > 0 {
+                self.line_bytes = largest + largest / 16;
+            }
+        }
+        batches
     }
 }
 

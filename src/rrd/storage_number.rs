@@ -144,6 +144,25 @@ pub fn unpack_e7(n: StorageNumber) -> i128 {
     }
 }
 
+/// [`unpack_e7`] for values whose mantissa is divided (|v| < 2²⁴, the `mul/div` bit clear;
+/// see [`is_multiplied`]), whose ×10⁷ form is below 2⁴⁸: fits an `i64`, and so do sums of up to
+/// [`NARROW_SUM_MAX`] of them. For a multiplied value the result is meaningless, never UB.
+#[inline]
+pub fn unpack_e7_narrow(n: StorageNumber) -> i64 {
+    let mantissa = (n & 0x00FF_FFFF) as i64;
+    let negative = ((n as i32) >> 31) as i64; // 0 or -1
+    ((mantissa ^ negative) - negative) * SCALE_E7[((n >> 27) & 0x7) as usize] as i64
+}
+
+/// How many [`unpack_e7_narrow`] values an `i64` sum holds: `0xFFFFFF × 10⁷ × 50 000 < 2⁶³`.
+pub const NARROW_SUM_MAX: usize = 50_000;
+
+/// Whether the mantissa is multiplied by its power of ten (|v| ≥ 2²⁴).
+#[inline]
+pub fn is_multiplied(n: StorageNumber) -> bool {
+    n & MUL_BIT != 0
+}
+
 /// `sum / 10⁷`: a sum of [`unpack_e7`] values as the `f64` nearest it (for sums below 2⁵³,
 /// which every window of 10⁷-scaled mantissas under 2⁴⁸ summed over fewer than 32 slots is;
 /// beyond, within one rounding more).
@@ -266,6 +285,11 @@ mod tests {
                 }
                 let n = MUL_BIT | SN_EXISTS | (power << 27) | mantissa;
                 assert_eq!(unpack_e7(n), mantissa as i128 * 10i128.pow(7 + power));
+            }
+        }
+        for n in (0..=u32::MAX).step_by(65_537).chain([SN_EMPTY, SIGN_BIT | SN_EXISTS | 0xFF_FFFF]) {
+            if !is_multiplied(n) {
+                assert_eq!(unpack_e7_narrow(n) as i128, unpack_e7(n), "{n:#x}");
             }
         }
         assert_eq!(unpack_e7(SN_EMPTY), 0);
