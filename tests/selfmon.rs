@@ -39,7 +39,7 @@ fn chart_sum(db: &Arc<Db>, chart: &str, dim: &str) -> f64 {
     let host: Arc<Host> = db.localhost();
     let c = host.chart(chart).unwrap_or_else(|| panic!("no chart {chart}"));
     let d = c.read();
-    let i = d.dims.iter().position(|x| &*x.id == dim).unwrap();
+    let i = d.names.position(dim).unwrap();
     let mut sum = 0.0;
     d.for_each_value(i, i64::MIN / 2, i64::MAX / 2, |_, v| sum += v);
     sum
