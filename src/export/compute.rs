@@ -44,6 +44,13 @@ fn reduce(sum: i128, count: u32, source: Source) -> Option<f64> {
 pub struct WindowValues {
     /// Per dimension: exact sum (in 10⁻⁷) and number of stored slots.
     narrow: Vec<(i64, u32)>,
+    /// Per dimension, the first pass (see [`WindowValues::compute`]): the sum of the signed
+    /// mantissas, the number of stored slots, and the OR and AND of the stored values'
+    /// exponent bits.
+    mantissas: Vec<i64>,
+    counts: Vec<u32>,
+    exp_or: Vec<u32>,
+    exp_and: Vec<u32>,
     /// The same, for windows with a value of 2²⁴ or more or longer than
     /// [`storage_number::NARROW_SUM_MAX`] slots.
     wide: Vec<(i128, u32)>,
@@ -60,27 +67,72 @@ impl Default for WindowValues {
 impl WindowValues {
     /// Empty; reuse one across charts and windows to avoid allocating.
     pub fn new() -> WindowValues {
-        WindowValues { narrow: Vec::new(), wide: Vec::new(), is_wide: false, source: Source::Average }
+        WindowValues {
+            narrow: Vec::new(),
+            mantissas: Vec::new(),
+            counts: Vec::new(),
+            exp_or: Vec::new(),
+            exp_and: Vec::new(),
+            wide: Vec::new(),
+            is_wide: false,
+            source: Source::Average,
+        }
     }
 
     /// Compute every dimension of `d` over slots `(after, end]`.
     pub fn compute(&mut self, d: &ChartData, after: i64, end: i64, source: Source) {
         self.source = source;
-        self.narrow.clear();
-        self.narrow.resize(d.dims.len(), (0, 0));
-        // Values below 2²⁴ (all but huge ones) sum in an i64; one OR per value finds out.
-        let mut any = 0;
+        let n_dims = d.dims.len();
+        // First pass, lane by lane with no table look-up (the compiler vectorizes it): the
+        // signed mantissas are summed, and the exponent bits ORed and ANDed over stored values.
+        // A dimension whose stored values all share one exponent (the usual case) has its
+        // exact sum in 10⁻⁷ as `mantissas × 10^(7 - power)`; the others are summed again one
+        // by one.
+        for (v, fill) in [(&mut self.counts, 0), (&mut self.exp_or, 0), (&mut self.exp_and, u32::MAX)] {
+            v.clear();
+            v.resize(n_dims, fill);
+        }
+        self.mantissas.clear();
+        self.mantissas.resize(n_dims, 0);
         let mut rows = 0;
         d.for_each_row(after, end, |_, row| {
             rows += 1;
-            for (acc, &n) in self.narrow.iter_mut().zip(row) {
-                any |= n;
-                // Empty slots add 0: no branch.
-                acc.0 += storage_number::unpack_e7_narrow(n);
-                acc.1 += storage_number::exists(n) as u32;
+            let lanes =
+                self.mantissas.iter_mut().zip(&mut self.counts).zip(&mut self.exp_or).zip(&mut self.exp_and);
+            for ((((m, c), or), and), &n) in lanes.zip(row) {
+                let stored = ((n & storage_number::EXISTS_BITS) != 0) as u32;
+                let negative = (n as i32) >> 31;
+                let mantissa = (n & 0x00FF_FFFF) as i32;
+                *m += ((mantissa ^ negative) - negative) as i64;
+                *c += stored;
+                *or |= n;
+                // An empty slot (all zero) must not clear bits: AND with all ones instead.
+                *and &= n | stored.wrapping_sub(1);
             }
         });
+        let any = self.exp_or.iter().fold(0, |a, &b| a | b);
         self.is_wide = storage_number::is_multiplied(any) || rows > storage_number::NARROW_SUM_MAX;
+        if !self.is_wide {
+            self.narrow.clear();
+            for i in 0..n_dims {
+                let (or, and) = (
+                    self.exp_or[i] & storage_number::EXPONENT_BITS,
+                    self.exp_and[i] & storage_number::EXPONENT_BITS,
+                );
+                let sum = if self.counts[i] == 0 {
+                    0
+                } else if or == and {
+                    self.mantissas[i] * storage_number::unpack_e7_narrow(or | storage_number::SN_EXISTS | 1)
+                } else {
+                    let mut sum = 0;
+                    d.for_each_row(after, end, |_, row| {
+                        sum += row.get(i).map_or(0, |&n| storage_number::unpack_e7_narrow(n))
+                    });
+                    sum
+                };
+                self.narrow.push((sum, self.counts[i]));
+            }
+        }
         if self.is_wide {
             self.wide.clear();
             self.wide.resize(d.dims.len(), (0, 0));

@@ -33,6 +33,10 @@ pub const SN_EXISTS: StorageNumber = 1 << 24;
 pub const SN_EXISTS_RESET: StorageNumber = 1 << 25;
 
 const SN_FLAGS_MASK: StorageNumber = 0x0700_0000;
+/// Either flag that marks a stored value: `n & EXISTS_BITS != 0` is [`exists`].
+pub const EXISTS_BITS: StorageNumber = SN_EXISTS | SN_EXISTS_RESET;
+/// The power of ten and the `mul/div` bit.
+pub const EXPONENT_BITS: StorageNumber = 0x7800_0000;
 const SIGN_BIT: StorageNumber = 1 << 31;
 const MUL_BIT: StorageNumber = 1 << 30;
 const MANTISSA_MAX: f64 = 16_777_215.0; // 0xFFFFFF

@@ -70,7 +70,7 @@ pub fn write_path(out: &mut Vec<u8>, s: &str) {
 }
 
 /// [`write_path`] through an [`Appender`].
-#[inline]
+#[inline(always)]
 pub(crate) fn append_path(a: &mut Appender<'_>, s: &str) {
     if s.is_ascii() {
         a.mapped(s.as_bytes(), &PATH_MAP);

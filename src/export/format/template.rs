@@ -33,11 +33,30 @@ pub struct LineTemplate {
     text: Vec<u8>,
     pieces: Vec<Piece>,
     use_names: bool,
+    /// For lines shaped `literal · dimension path · literal · value · literal` (graphite and
+    /// OpenTSDB): the three literals' ends, written without walking `pieces`.
+    path_value: Option<[usize; 3]>,
 }
 
 impl LineTemplate {
     fn new(use_names: bool) -> LineTemplate {
-        LineTemplate { text: Vec::with_capacity(160), pieces: Vec::with_capacity(7), use_names }
+        LineTemplate {
+            text: Vec::with_capacity(160),
+            pieces: Vec::with_capacity(7),
+            use_names,
+            path_value: None,
+        }
+    }
+
+    /// Ends the template: the last literal, and the straight-line form when the shape has one.
+    fn finish(mut self) -> LineTemplate {
+        self.literal();
+        if let [Piece::Literal(a), Piece::DimPath, Piece::Literal(b), Piece::Value, Piece::Literal(c)] =
+            self.pieces[..]
+        {
+            self.path_value = Some([a, b, c]);
+        }
+        self
     }
 
     /// Ends the literal written to `text` since the last piece.
@@ -61,6 +80,15 @@ impl LineTemplate {
             }
         }
         let mut a = Appender::new(out, self.text.len() + dim_id.len() + dim_name.len() + F64_MAX_LEN);
+        if let Some([l1, l2, l3]) = self.path_value {
+            let dim = if self.use_names && !dim_name.is_empty() { dim_name } else { dim_id };
+            a.bytes(&self.text[..l1]);
+            append_path(&mut a, dim);
+            a.bytes(&self.text[l1..l2]);
+            append_value(&mut a, value);
+            a.bytes(&self.text[l2..l3]);
+            return true;
+        }
         let mut start = 0;
         for &p in &self.pieces {
             match p {
@@ -82,7 +110,7 @@ impl LineTemplate {
 }
 
 /// [`write_value`] through an [`Appender`].
-#[inline]
+#[inline(always)]
 fn append_value(a: &mut Appender<'_>, value: Value) {
     let mut buf = [0u8; F64_MAX_LEN];
     match value {
@@ -105,8 +133,7 @@ pub(crate) fn graphite(m: &Metric) -> LineTemplate {
     t.text.push(b' ');
     super::number::write_i64(&mut t.text, m.timestamp);
     t.text.push(b'\n');
-    t.literal();
-    t
+    t.finish()
 }
 
 /// OpenTSDB telnet: `put PREFIX.CHART.` · dim · ` TS ` · value · ` host=HOST[ tags]\n`.
@@ -121,8 +148,7 @@ pub(crate) fn opentsdb(m: &Metric) -> LineTemplate {
     t.piece(Piece::Value);
     super::opentsdb::write_tags(&mut t.text, m);
     t.text.push(b'\n');
-    t.literal();
-    t
+    t.finish()
 }
 
 /// JSON lines: everything up to `"id":"` · id · `","name":"` · name · `","value":` · value ·
@@ -139,6 +165,5 @@ pub(crate) fn json(m: &Metric) -> LineTemplate {
     t.text.extend_from_slice(b",\"timestamp\": ");
     super::number::write_i64(&mut t.text, m.timestamp);
     t.text.extend_from_slice(b"}\n");
-    t.literal();
-    t
+    t.finish()
 }
