@@ -11,7 +11,7 @@
 //! one pass over the window's rows, which the slot-major ring keeps contiguous; both give the
 //! same bits.
 
-use crate::export::format::Source;
+use crate::export::format::{Source, Value};
 use crate::rrd::storage_number;
 use crate::rrd::ChartData;
 
@@ -145,6 +145,20 @@ impl WindowValues {
         }
     }
 
+    /// Dimension `dim`'s value to export: [`Value::Mean`], exact, unless the window holds a
+    /// value of 2²⁴ or more (then [`Value::Computed`]); `None` as for [`WindowValues::get`].
+    #[inline]
+    pub fn value(&self, dim: usize) -> Option<Value> {
+        if self.is_wide {
+            return self.get(dim).map(Value::Computed);
+        }
+        match *self.narrow.get(dim)? {
+            (_, 0) => None,
+            (e7, _) if self.source == Source::Sum => Some(Value::Mean { e7, count: 1 }),
+            (e7, count) => Some(Value::Mean { e7, count }),
+        }
+    }
+
     /// Dimension `dim`'s value, as [`window_value`] gives it; `None` when the window holds no
     /// stored value for it (or `dim` is not a dimension of the chart computed).
     #[inline]
@@ -244,6 +258,8 @@ mod tests {
                         all.compute(&d, after, after + len, source);
                         for dim in 0..d.dims.len() + 1 {
                             let want = window_value(&d, dim, after, after + len, source);
+                            let exact = all.value(dim);
+                            assert_eq!(exact.map(|v| v.as_f64().to_bits()), want.map(f64::to_bits));
                             assert_eq!(all.get(dim).map(f64::to_bits), want.map(f64::to_bits));
                             found += want.is_some() as usize;
                         }

@@ -207,8 +207,8 @@ impl Formatter {
                     m.timestamp = w.end;
                     values.compute(&d, w.after, w.end, cfg.source);
                     let names = &d.names;
-                    let due = (0..names.len())
-                        .filter_map(|i| Some((names.id(i), names.name(i), Value::Computed(values.get(i)?))));
+                    let due =
+                        (0..names.len()).filter_map(|i| Some((names.id(i), names.name(i), values.value(i)?)));
                     f.push_chart(&mut m, due);
                 }
             }

@@ -38,6 +38,28 @@ pub enum Value {
     Collected(i64),
     /// An average or sum computed from stored slots; printed with exactly 7 decimals.
     Computed(f64),
+    /// An average or sum known exactly: `e7 / count` units of 10⁻⁷ (a sum has `count` 1).
+    /// Printed with exactly 7 decimals, the exact quotient rounded half to even (what
+    /// `Computed` prints for the `f64` nearest it, except when the quotient lies within an
+    /// `f64` rounding of a tie); sent as that nearest `f64` where a format takes binary numbers.
+    /// `count` is never 0.
+    Mean {
+        /// The sum, in units of 10⁻⁷.
+        e7: i64,
+        /// Stored values summed.
+        count: u32,
+    },
+}
+
+impl Value {
+    /// The value as a binary number: for a [`Value::Mean`] the `f64` nearest it.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Value::Collected(v) => v as f64,
+            Value::Computed(v) => v,
+            Value::Mean { e7, count } => crate::rrd::storage_number::e7_to_f64(e7 as i128, count),
+        }
+    }
 }
 
 /// What happened to a metric offered to a size-limited body
@@ -126,7 +148,7 @@ impl Metric<'_> {
     /// Whether the value can be written: false for NaN and ±Inf.
     pub fn is_finite(&self) -> bool {
         match self.value {
-            Value::Collected(_) => true,
+            Value::Collected(_) | Value::Mean { .. } => true,
             Value::Computed(v) => v.is_finite(),
         }
     }
@@ -158,6 +180,7 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: Value) {
         Value::Computed(v) => {
             number::write_f64(out, v);
         }
+        Value::Mean { e7, count } => number::write_mean(out, e7, count),
     }
 }
 

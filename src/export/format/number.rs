@@ -55,10 +55,35 @@ pub fn f64_text(v: f64, buf: &mut [u8; F64_MAX_LEN]) -> Option<usize> {
     (v.is_finite() && v.abs() < FAST_LIMIT).then(|| fixed7_digits(v, buf))
 }
 
+/// Appends `e7 / count` units of 10⁻⁷ with exactly 7 decimals: the exact quotient rounded
+/// half to even, with a `-` for a negative one (even one that rounds to zero, as `%0.7f` does
+/// for the `f64`). `count` must not be 0.
+#[inline]
+pub fn write_mean(out: &mut Vec<u8>, e7: i64, count: u32) {
+    let mut buf = [0u8; F64_MAX_LEN];
+    let start = mean_text(e7, count, &mut buf);
+    out.extend_from_slice(&buf[start..]);
+}
+
+/// [`write_mean`]'s text, built at the end of `buf`: returns where it starts.
+#[inline]
+pub fn mean_text(e7: i64, count: u32, buf: &mut [u8; F64_MAX_LEN]) -> usize {
+    let (n, d) = (e7.unsigned_abs(), count.max(1) as u64);
+    let (q, r) = (n / d, n % d);
+    // Round half to even: up when the remainder is over half, or exactly half and q is odd.
+    let up = (2 * r as u128 > d as u128) || (2 * r as u128 == d as u128 && q & 1 == 1);
+    scaled_text(q + up as u64, e7 < 0, buf)
+}
+
 /// Requires |v| < [`FAST_LIMIT`].
 #[inline]
 fn fixed7_digits(v: f64, buf: &mut [u8; F64_MAX_LEN]) -> usize {
-    let scaled = scaled_rounded(v);
+    scaled_text(scaled_rounded(v), v.is_sign_negative(), buf)
+}
+
+/// `scaled` units of 10⁻⁷ with a `-` when `negative`, at the end of `buf`.
+#[inline]
+fn scaled_text(scaled: u64, negative: bool, buf: &mut [u8; F64_MAX_LEN]) -> usize {
     // The 7 decimals are the last 7 of 8 digits; the first ('0') becomes the point.
     buf[16..24].copy_from_slice(&digits8((scaled % SCALE) as u32));
     buf[16] = b'.';
@@ -67,7 +92,7 @@ fn fixed7_digits(v: f64, buf: &mut [u8; F64_MAX_LEN]) -> usize {
     if int < 100_000_000 {
         buf[8..16].copy_from_slice(&digits8(int as u32));
         start -= int.checked_ilog10().unwrap_or(0) as usize + 1;
-        if v.is_sign_negative() {
+        if negative {
             start -= 1;
             buf[start] = b'-';
         }
@@ -86,7 +111,7 @@ fn fixed7_digits(v: f64, buf: &mut [u8; F64_MAX_LEN]) -> usize {
         start -= 1;
         buf[start] = b'0' + int as u8;
     }
-    if v.is_sign_negative() {
+    if negative {
         start -= 1;
         buf[start] = b'-';
     }
@@ -167,6 +192,56 @@ mod tests {
     fn digits8_every_value_of_a_sample() {
         for x in (0..100_000_000u32).step_by(9_973).chain([0, 1, 9, 10, 99, 100, 9_999, 10_000, 99_999_999]) {
             assert_eq!(digits8(x), *format!("{x:08}").as_bytes(), "{x}");
+        }
+    }
+
+    /// The exact quotient, rounded half to even, printed as decimals by long division.
+    fn exact_mean(e7: i64, count: u32) -> String {
+        let (n, d) = (e7.unsigned_abs() as u128, count as u128);
+        let (q, r) = (n / d, n % d);
+        let q = if 2 * r > d || (2 * r == d && q % 2 == 1) { q + 1 } else { q };
+        format!("{}{}.{:07}", if e7 < 0 { "-" } else { "" }, q / 10_000_000, q % 10_000_000)
+    }
+
+    #[test]
+    fn means_print_the_exact_quotient() {
+        let m = |e7, count| {
+            let mut out = Vec::new();
+            write_mean(&mut out, e7, count);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(m(15, 10), "0.0000002", "1.5 units: a tie, to even");
+        assert_eq!(m(25, 10), "0.0000002", "2.5 units: a tie, to even");
+        assert_eq!(m(-1, 3), "-0.0000000", "negative and rounding to zero, like %0.7f");
+        assert_eq!(m(10_000_000, 3), "0.3333333");
+        assert_eq!(m(20_000_000, 3), "0.6666667");
+        assert_eq!(m(i64::MAX, 1), "922337203685.4775807");
+        assert_eq!(m(i64::MIN, 1), "-922337203685.4775808");
+        assert_eq!(m(0, 7), "0.0000000");
+    }
+
+    proptest! {
+        /// Any sum and count: the exact quotient; and, away from ties, what `write_f64` prints
+        /// for the nearest `f64` (the text every connector printed before).
+        #[test]
+        fn mean_is_exact_and_matches_f64_away_from_ties(
+            e7 in prop_oneof![any::<i64>(), -(1i64 << 53)..(1i64 << 53), -100_000_000i64..100_000_000],
+            count in prop_oneof![1u32..100_000, 1u32..20],
+        ) {
+            let mut out = Vec::new();
+            write_mean(&mut out, e7, count);
+            let text = String::from_utf8(out).unwrap();
+            prop_assert_eq!(&text, &exact_mean(e7, count));
+            // The f64 is within a relative 2⁻⁵³ of the quotient (for sums below 2⁵³): its
+            // rounding can only differ when the quotient's fraction of a unit is that close to
+            // one half.
+            let (n, d) = (e7.unsigned_abs(), count as u64);
+            let from_half = (2.0 * (n % d) as f64 - d as f64).abs() / (2.0 * d as f64);
+            let near_tie = from_half <= ((n / d) as f64 + 1.0) * 2f64.powi(-50);
+            if n < 1 << 53 && !near_tie {
+                let v = crate::rrd::storage_number::e7_to_f64(e7 as i128, count);
+                prop_assert_eq!(text, f(v));
+            }
         }
     }
 

@@ -134,9 +134,8 @@ impl RemoteWriteBuilder {
     /// An empty request takes any series: one series cannot be split.
     pub fn push_within(&mut self, m: &Metric, limit: usize) -> Push {
         let value = match m.value {
-            Value::Collected(v) => v as f64,
-            Value::Computed(v) if v.is_finite() => v,
-            Value::Computed(_) => return Push::NotFinite,
+            Value::Computed(v) if !v.is_finite() => return Push::NotFinite,
+            v => v.as_f64(),
         };
         if self.labels_seen.as_slice() != m.labels {
             self.labels_seen = m.labels.to_vec();

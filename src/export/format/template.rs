@@ -8,7 +8,7 @@
 //! (tests compare the two on hostile names). Pure: no I/O, no clock.
 
 use super::append::Appender;
-use super::number::{f64_text, F64_MAX_LEN};
+use super::number::{f64_text, mean_text, F64_MAX_LEN};
 use super::sanitize::{append_json_str, append_path};
 use super::{write_value, Metric, Value};
 
@@ -118,6 +118,10 @@ fn append_value(a: &mut Appender<'_>, value: Value) {
             Some(start) => a.bytes(&buf[start..]),
             None => a.with_vec(|out| write_value(out, value)),
         },
+        Value::Mean { e7, count } => {
+            let start = mean_text(e7, count, &mut buf);
+            a.bytes(&buf[start..]);
+        }
         Value::Collected(_) => a.with_vec(|out| write_value(out, value)),
     }
 }

@@ -456,6 +456,12 @@ impl Input {
         match self.value {
             Value::Collected(v) => v.to_string(),
             Value::Computed(v) => format!("{v:.7}"),
+            Value::Mean { e7, count } => {
+                // Exact long division, rounded half to even.
+                let (n, d) = (e7.unsigned_abs() as u128, count as u128);
+                let q = n / d + u128::from(2 * (n % d) > d || (2 * (n % d) == d && (n / d) % 2 == 1));
+                format!("{}{}.{:07}", if e7 < 0 { "-" } else { "" }, q / 10_000_000, q % 10_000_000)
+            }
         }
     }
 }
@@ -468,6 +474,7 @@ fn input() -> impl Strategy<Value = Input> {
     let value = prop_oneof![
         any::<i64>().prop_map(Value::Collected),
         any::<f64>().prop_filter("finite", |v| v.is_finite()).prop_map(Value::Computed),
+        (any::<i64>(), 1u32..5000).prop_map(|(e7, count)| Value::Mean { e7, count }),
         (-1e6..1e6f64).prop_map(Value::Computed),
     ];
     (
@@ -619,7 +626,7 @@ proptest! {
         let first = metric_name.as_bytes()[0];
         prop_assert!(first.is_ascii_alphabetic() || first == b'_' || first == b':');
         prop_assert!(metric_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':'));
-        let expected = match input.value { Value::Collected(v) => v as f64, Value::Computed(v) => v };
+        let expected = input.value.as_f64();
         prop_assert_eq!(series.samples[0].value, expected);
         prop_assert_eq!(series.samples[0].timestamp, input.timestamp.saturating_mul(1000));
     }
@@ -644,7 +651,12 @@ fn via_line(write: Writer, m: &Metric) -> Option<Vec<u8>> {
 #[test]
 fn templates_write_what_write_line_writes() {
     let hosts = labels(&[("env", "prod"), ("name", "x"), ("host", "y"), ("k;=", "v v")]);
-    for value in [Value::Computed(12.5), Value::Collected(-3), Value::Computed(f64::NAN)] {
+    for value in [
+        Value::Computed(12.5),
+        Value::Collected(-3),
+        Value::Computed(f64::NAN),
+        Value::Mean { e7: -125, count: 10 },
+    ] {
         for m in [cpu(value), evil(value)] {
             for use_names in [false, true] {
                 for labels in [&[][..], &hosts[..]] {
