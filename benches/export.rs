@@ -12,7 +12,7 @@
 mod common;
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use rrdpipe::export::compute::window_value;
+use rrdpipe::export::compute::WindowValues;
 use rrdpipe::export::format::remote_write::RemoteWriteBuilder;
 use rrdpipe::export::format::{Metric, Source, Value};
 use rrdpipe::export::instance::{Formatter, LineFormat};
@@ -64,13 +64,15 @@ fn bench_parts(c: &mut Criterion) {
     g.throughput(Throughput::Elements((CHARTS * DIMS) as u64));
     g.sample_size(10);
     let (after, end) = (T0 as i64 + 20, T0 as i64 + 30);
+    let mut values = WindowValues::new();
     g.bench_function("window_values_average", |b| {
         b.iter(|| {
             let mut acc = 0.0;
             for chart in &charts {
                 let d = chart.read();
+                values.compute(&d, after, end, Source::Average);
                 for i in 0..d.dims.len() {
-                    acc += window_value(&d, i, after, end, Source::Average).unwrap_or(0.0);
+                    acc += values.value(i).map_or(0.0, Value::as_f64);
                 }
             }
             acc

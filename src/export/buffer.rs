@@ -64,6 +64,8 @@ pub struct Replayed {
 #[derive(Debug, Default)]
 struct Replay {
     window: Duration,
+    /// At most this many bytes are kept (the oldest writes go first), whatever the window.
+    max_bytes: usize,
     data: Vec<u8>,
     /// Offset in `data` where kept lines start (older ones were pruned).
     start: usize,
@@ -81,11 +83,15 @@ impl Replay {
         self.data.extend_from_slice(bytes);
         self.chunks.push_back((self.data.len(), metrics, now));
         self.metrics += metrics;
+        self.prune(now);
     }
 
     fn prune(&mut self, now: Instant) {
         while let Some(&(end, metrics, at)) = self.chunks.front() {
-            if now.saturating_duration_since(at) <= self.window {
+            let too_old = now.saturating_duration_since(at) > self.window;
+            // Over the byte limit, writes go oldest first, but the newest one always stays.
+            let too_big = self.data.len() - self.start > self.max_bytes && self.chunks.len() > 1;
+            if !too_old && !too_big {
                 break;
             }
             self.chunks.pop_front();
@@ -144,9 +150,9 @@ impl Outbox {
     }
 
     /// An empty outbox that, after a connection failure, sends again the lines written to that
-    /// connection in the last `window`.
-    pub fn with_replay(window: Duration) -> Outbox {
-        Outbox { replay: Replay { window, ..Replay::default() }, ..Outbox::default() }
+    /// connection in the last `window`, keeping at most about `max_bytes` of them.
+    pub fn with_replay(window: Duration, max_bytes: usize) -> Outbox {
+        Outbox { replay: Replay { window, max_bytes, ..Replay::default() }, ..Outbox::default() }
     }
 
     /// Bytes kept for replay.
@@ -573,7 +579,7 @@ mod tests {
     #[test]
     fn a_failed_connection_replays_the_window_then_the_cut_line_in_order() {
         let t0 = Instant::now();
-        let mut o = Outbox::with_replay(Duration::from_secs(10));
+        let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
         o.push(b"a 1 1\nb 2 1\n");
         assert_eq!(o.wrote(12, t0).metrics, 2);
         o.push(b"c 3 2\nd 4 2\n");
@@ -594,7 +600,7 @@ mod tests {
     #[test]
     fn lines_older_than_the_replay_window_are_not_sent_again() {
         let t0 = Instant::now();
-        let mut o = Outbox::with_replay(Duration::from_secs(10));
+        let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
         o.push(b"old 1 1\n");
         o.wrote(8, t0);
         o.push(b"new 2 2\n");
@@ -602,6 +608,24 @@ mod tests {
         let r = o.connection_lost(t0 + Duration::from_secs(20));
         assert_eq!(r, Replayed { partial: 0, metrics: 1, bytes: 8 });
         assert_eq!(o.unwritten(), b"new 2 2\n");
+    }
+
+    #[test]
+    fn the_replay_keeps_at_most_its_byte_limit_and_the_newest_write() {
+        let now = Instant::now();
+        let mut o = Outbox::with_replay(Duration::from_secs(10), 25);
+        for line in [&b"first 0001\n"[..], b"second 0002\n", b"third 00003\n"] {
+            o.push(line);
+            assert_eq!(o.wrote(line.len(), now).metrics, 1);
+        }
+        // 35 bytes written: the oldest write goes, the last two (24 bytes) stay.
+        assert_eq!(o.replay_bytes(), 24);
+        assert_eq!(o.connection_lost(now), Replayed { partial: 0, metrics: 2, bytes: 24 });
+        assert_eq!(o.unwritten(), b"second 0002\nthird 00003\n");
+        let mut o = Outbox::with_replay(Duration::from_secs(10), 4);
+        o.push(b"a line longer than the limit\n");
+        assert_eq!(o.wrote(29, now).metrics, 1);
+        assert_eq!(o.replay_bytes(), 29, "the newest write is kept whole");
     }
 
     #[test]
@@ -617,7 +641,7 @@ mod tests {
     #[test]
     fn replay_goes_before_intervals_queued_meanwhile_and_counts_stay_exact() {
         let t0 = Instant::now();
-        let mut o = Outbox::with_replay(Duration::from_secs(10));
+        let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
         o.push(&lines("a", 3));
         let n = o.unwritten().len();
         o.wrote(n, t0);

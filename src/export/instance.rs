@@ -262,7 +262,13 @@ fn keep_idle(every: u32) -> Duration {
 fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String> {
     match &cfg.connector {
         Connector::Lines(_) => Ok((
-            Box::new(LineDelivery::new(cfg.endpoints.clone(), cfg.timeout, cfg.replay)),
+            // The replay shares the memory budget: at most a quarter of `max buffer size`.
+            Box::new(LineDelivery::new(
+                cfg.endpoints.clone(),
+                cfg.timeout,
+                cfg.replay,
+                cfg.max_buffer_bytes / 4,
+            )),
             describe(&cfg.endpoints),
         )),
         Connector::Http(format, http) => {

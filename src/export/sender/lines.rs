@@ -22,11 +22,17 @@ pub(crate) struct LineDelivery {
 
 impl LineDelivery {
     /// Lines for `endpoints`, tried in order; connect and each write are bounded by `timeout`.
-    /// After a connection fails, the lines written to it in the last `replay` are sent again.
-    pub(crate) fn new(endpoints: Vec<Endpoint>, timeout: Duration, replay: Duration) -> LineDelivery {
+    /// After a connection fails, the lines written to it in the last `replay` are sent again;
+    /// at most `replay_bytes` of them are kept.
+    pub(crate) fn new(
+        endpoints: Vec<Endpoint>,
+        timeout: Duration,
+        replay: Duration,
+        replay_bytes: usize,
+    ) -> LineDelivery {
         LineDelivery {
             transport: LineTransport::new(endpoints.clone(), timeout),
-            outbox: Outbox::with_replay(replay),
+            outbox: Outbox::with_replay(replay, replay_bytes),
             endpoints,
         }
     }
