@@ -290,6 +290,7 @@ pub struct ExporterConfig {
     pub max_buffer_bytes: u64,
     /// `replay window`: seconds of data already written to a connection that are sent again
     /// after the connection fails; 0 (the default) means max(10 × update every, 2 × timeout ms).
+    /// The lines kept for it never exceed a quarter of `max buffer size`.
     pub replay_window_s: u64,
 }
 
