@@ -4,8 +4,9 @@
 //! window with no stored value yields `None` (no line is sent). Knows nothing of formats.
 //!
 //! Sums are exact: each stored number is added as an integer count of 10⁻⁷
-//! ([`storage_number::unpack_e7`]), and the window's value is the `f64` nearest the exact sum or
-//! average, one division per window instead of one per slot.
+//! ([`storage_number::unpack_e7`]), with no division per slot. [`WindowValues::value`] hands the
+//! exact sum and count to the formats ([`Value::Mean`]); [`window_value`] and
+//! [`WindowValues::get`] give the `f64` nearest the exact sum or average.
 //!
 //! [`window_value`] reads one dimension; [`WindowValues`] reads every dimension of a chart in
 //! one pass over the window's rows, which the slot-major ring keeps contiguous; both give the
