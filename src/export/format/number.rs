@@ -118,20 +118,31 @@ fn scaled_text(scaled: u64, negative: bool, buf: &mut [u8; F64_MAX_LEN]) -> usiz
     start
 }
 
-/// `x` (below 10⁸) as 8 decimal digits with leading zeros, computed in one 64-bit word: the
-/// two halves of 4 digits, then pairs, then digits, each split by a multiplication in every lane
-/// at once (exact for these ranges: `⌊x · 10486 / 2²⁰⌋ = ⌊x / 100⌋` for x < 10⁴, and
-/// `⌊x · 103 / 2¹⁰⌋ = ⌊x / 10⌋` for x < 100).
+/// `x` (below 10⁸) as 8 decimal digits with leading zeros: two look-ups of 4 digits in a
+/// 40 KB table, which measured faster than computing the digits (a chain of dependent
+/// multiplications per value).
 #[inline]
 fn digits8(x: u32) -> [u8; 8] {
     debug_assert!(x < 100_000_000);
-    let halves = (x / 10_000) as u64 | ((x % 10_000) as u64) << 32;
-    let hundreds = ((halves * 10_486) >> 20) & 0x0000_007F_0000_007F;
-    let pairs = hundreds | (halves - hundreds * 100) << 16;
-    let tens = ((pairs * 103) >> 10) & 0x000F_000F_000F_000F;
-    let digits = tens | (pairs - tens * 10) << 8;
-    (digits + 0x3030_3030_3030_3030).to_le_bytes()
+    let (a, b) = (DIGITS4[(x / 10_000) as usize], DIGITS4[(x % 10_000) as usize]);
+    [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
 }
+
+/// "0000" to "9999".
+static DIGITS4: [[u8; 4]; 10_000] = {
+    let mut t = [[0u8; 4]; 10_000];
+    let mut i = 0;
+    while i < 10_000 {
+        t[i] = [
+            b'0' + (i / 1000) as u8,
+            b'0' + (i / 100 % 10) as u8,
+            b'0' + (i / 10 % 10) as u8,
+            b'0' + (i % 10) as u8,
+        ];
+        i += 1;
+    }
+    t
+};
 
 /// "00" to "99": two digits per table entry.
 const DIGIT_PAIRS: [u8; 200] = {
