@@ -123,7 +123,7 @@ impl WindowValues {
                 let sum = if self.counts[i] == 0 {
                     0
                 } else if or == and {
-                    self.mantissas[i] * storage_number::unpack_e7_narrow(or | storage_number::SN_EXISTS | 1)
+                    self.mantissas[i] * storage_number::scale_e7(or)
                 } else {
                     let mut sum = 0;
                     d.for_each_row(after, end, |_, row| {

@@ -155,7 +155,14 @@ pub fn unpack_e7(n: StorageNumber) -> i128 {
 pub fn unpack_e7_narrow(n: StorageNumber) -> i64 {
     let mantissa = (n & 0x00FF_FFFF) as i64;
     let negative = ((n as i32) >> 31) as i64; // 0 or -1
-    ((mantissa ^ negative) - negative) * SCALE_E7[((n >> 27) & 0x7) as usize] as i64
+    ((mantissa ^ negative) - negative) * scale_e7(n)
+}
+
+/// `10^(7 - power)` for the power of ten in `n`'s exponent bits: what a divided mantissa is
+/// multiplied by to count units of 10⁻⁷.
+#[inline]
+pub fn scale_e7(n: StorageNumber) -> i64 {
+    SCALE_E7[((n >> 27) & 0x7) as usize] as i64
 }
 
 /// How many [`unpack_e7_narrow`] values an `i64` sum holds: `0xFFFFFF × 10⁷ × 50 000 < 2⁶³`.
