@@ -25,7 +25,7 @@ use crate::export::transport::http::{HttpSettings, HttpTransport};
 use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
 use crate::export::window::Windows;
-use crate::rrd::Db;
+use crate::rrd::{Db, DimNames};
 use crate::selfmon::ExporterCharts;
 use crate::shutdown::Shutdown;
 
@@ -206,10 +206,7 @@ impl Formatter {
                     let f = out.entry(w.end).or_insert_with(|| encoder(w.end));
                     m.timestamp = w.end;
                     values.compute(&d, w.after, w.end, cfg.source);
-                    let names = &d.names;
-                    let due =
-                        (0..names.len()).filter_map(|i| Some((names.id(i), names.name(i), values.value(i)?)));
-                    f.push_chart(&mut m, due);
+                    f.push_chart(&mut m, DueDims { names: &d.names, values, next: 0 });
                 }
             }
         }
@@ -387,6 +384,32 @@ fn run_formatter(
         stats.formatter_user_us.store(u, std::sync::atomic::Ordering::Relaxed);
         stats.formatter_system_us.store(s, std::sync::atomic::Ordering::Relaxed);
         charts.update(&stats, now);
+    }
+}
+
+/// The dimensions of one chart with a value in the window [`WindowValues`] computed: id, name
+/// and value, in order. A named iterator rather than a `filter_map` closure so that its `next`
+/// is always inlined into the encoder's loop (the closure was called out of line and handed
+/// its result back through the stack).
+struct DueDims<'a, 'v> {
+    names: &'a DimNames,
+    values: &'v WindowValues,
+    next: usize,
+}
+
+impl<'a> Iterator for DueDims<'a, '_> {
+    type Item = (&'a str, &'a str, Value);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.next < self.names.len() {
+            let i = self.next;
+            self.next += 1;
+            if let Some(v) = self.values.value(i) {
+                return Some((self.names.id(i), self.names.name(i), v));
+            }
+        }
+        None
     }
 }
 

@@ -12,7 +12,8 @@ pub mod host;
 pub mod storage_number;
 
 pub use chart::{
-    Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, Dimension, DimensionDef,
+    Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, DimNames, Dimension,
+    DimensionDef,
 };
 pub use host::{Db, Host, HostInfo};
 

@@ -63,6 +63,17 @@ impl<'a> Appender<'a> {
         self.len += 1;
     }
 
+    /// Appends the first `n` (at most 8) bytes of `word` in little-endian order: one 8-byte
+    /// store, whose bytes past `n` the next piece overwrites (or the buffer's length hides).
+    #[inline]
+    pub fn word(&mut self, word: u64, n: usize) {
+        debug_assert!(n <= 8);
+        let dst = self.room(8);
+        // SAFETY: `room` guarantees 8 writable bytes at `dst`.
+        unsafe { ptr::write_unaligned(dst.cast::<[u8; 8]>(), word.to_le_bytes()) };
+        self.len += n;
+    }
+
     /// Appends `src` with every byte mapped through `map`.
     #[inline]
     pub fn mapped(&mut self, src: &[u8], map: &[u8; 256]) {
@@ -157,6 +168,26 @@ mod tests {
                     assert_eq!(out, want, "prefix {prefix}, n {n}, expect {expect}");
                 }
             }
+        }
+    }
+
+    /// A word's first `n` bytes land; the bytes it stored past them are overwritten by the
+    /// next piece or cut off by the length.
+    #[test]
+    fn words_keep_their_first_bytes() {
+        for n in 0..=8 {
+            let mut out = b"ab".to_vec();
+            {
+                let mut a = Appender::new(&mut out, 0);
+                a.word(u64::from_le_bytes(*b"12345678"), n);
+                a.byte(b'|');
+                a.word(u64::from_le_bytes(*b"xyzXYZ!?"), n);
+            }
+            let mut want = b"ab".to_vec();
+            want.extend_from_slice(&b"12345678"[..n]);
+            want.push(b'|');
+            want.extend_from_slice(&b"xyzXYZ!?"[..n]);
+            assert_eq!(out, want, "n {n}");
         }
     }
 

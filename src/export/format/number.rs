@@ -13,6 +13,8 @@
 
 use std::io::Write;
 
+use super::append::Appender;
+
 /// Values below this magnitude take the integer fast path: `v * 10⁷` must fit in a `u64`.
 const FAST_LIMIT: f64 = 1e12;
 
@@ -29,93 +31,73 @@ pub fn write_i64(out: &mut Vec<u8>, v: i64) {
 /// `v` is NaN or infinite.
 #[inline]
 pub fn write_f64(out: &mut Vec<u8>, v: f64) -> bool {
+    append_f64(&mut Appender::new(out, F64_MAX_LEN), v)
+}
+
+/// [`write_f64`] on an [`Appender`].
+#[inline]
+pub fn append_f64(a: &mut Appender<'_>, v: f64) -> bool {
     if !v.is_finite() {
         return false;
     }
     if v.abs() >= FAST_LIMIT {
         // Finite, so formatting cannot fail; writing to a Vec cannot fail either.
-        let _ = write!(out, "{v:.7}");
+        a.with_vec(|out| {
+            let _ = write!(out, "{v:.7}");
+        });
         return true;
     }
-    let mut buf = [0u8; F64_MAX_LEN];
-    let start = fixed7_digits(v, &mut buf);
-    out.extend_from_slice(&buf[start..]);
+    append_scaled(a, scaled_rounded(v), v.is_sign_negative());
     true
 }
 
-/// The longest text [`fixed7_digits`] writes: `-`, 12 integer digits, `.`, 7 decimals, and
-/// room to spare.
-pub const F64_MAX_LEN: usize = 24;
-
-/// [`write_f64`]'s text for `v`, built right to left at the end of `buf`: returns where it
-/// starts. `None` when `v` is not finite or too large for the fast path (|v| ≥ 10¹²), which
-/// [`write_f64`] prints instead.
-#[inline]
-pub fn f64_text(v: f64, buf: &mut [u8; F64_MAX_LEN]) -> Option<usize> {
-    (v.is_finite() && v.abs() < FAST_LIMIT).then(|| fixed7_digits(v, buf))
-}
+/// The longest text the fast paths write: `-`, 13 integer digits, `.`, 7 decimals, and room
+/// for the last 8-byte store to spill past the end.
+pub const F64_MAX_LEN: usize = 32;
 
 /// Appends `e7 / count` units of 10⁻⁷ with exactly 7 decimals: the exact quotient rounded
 /// half to even, with a `-` for a negative one (even one that rounds to zero, as `%0.7f` does
 /// for the `f64`). `count` must not be 0.
 #[inline]
 pub fn write_mean(out: &mut Vec<u8>, e7: i64, count: u32) {
-    let mut buf = [0u8; F64_MAX_LEN];
-    let start = mean_text(e7, count, &mut buf);
-    out.extend_from_slice(&buf[start..]);
+    append_mean(&mut Appender::new(out, F64_MAX_LEN), e7, count)
 }
 
-/// [`write_mean`]'s text, built at the end of `buf`: returns where it starts.
+/// [`write_mean`] on an [`Appender`].
 #[inline]
-pub fn mean_text(e7: i64, count: u32, buf: &mut [u8; F64_MAX_LEN]) -> usize {
+pub fn append_mean(a: &mut Appender<'_>, e7: i64, count: u32) {
     let (n, d) = (e7.unsigned_abs(), count.max(1) as u64);
     let (q, r) = (n / d, n % d);
     // Round half to even: up when the remainder is over half, or exactly half and q is odd.
     let up = (2 * r as u128 > d as u128) || (2 * r as u128 == d as u128 && q & 1 == 1);
-    scaled_text(q + up as u64, e7 < 0, buf)
+    append_scaled(a, q + up as u64, e7 < 0)
 }
 
-/// Requires |v| < [`FAST_LIMIT`].
+/// Appends `scaled` units of 10⁻⁷ with a `-` when `negative`.
+///
+/// Every piece is built in a register and written with one 8-byte store: 8 digits with
+/// leading zeros come from [`digits8`], and shifting the little-endian word drops the zeros.
+/// (Building the text in a stack buffer first and copying it cost two failed store-to-load
+/// forwards per value, as the copy read across the stores that built it.)
 #[inline]
-fn fixed7_digits(v: f64, buf: &mut [u8; F64_MAX_LEN]) -> usize {
-    scaled_text(scaled_rounded(v), v.is_sign_negative(), buf)
-}
-
-/// `scaled` units of 10⁻⁷ with a `-` when `negative`, at the end of `buf`.
-#[inline]
-fn scaled_text(scaled: u64, negative: bool, buf: &mut [u8; F64_MAX_LEN]) -> usize {
-    // The 7 decimals are the last 7 of 8 digits; the first ('0') becomes the point.
-    buf[16..24].copy_from_slice(&digits8((scaled % SCALE) as u32));
-    buf[16] = b'.';
-    let mut int = scaled / SCALE;
-    let mut start = 16;
-    if int < 100_000_000 {
-        buf[8..16].copy_from_slice(&digits8(int as u32));
-        start -= int.checked_ilog10().unwrap_or(0) as usize + 1;
-        if negative {
-            start -= 1;
-            buf[start] = b'-';
-        }
-        return start;
-    }
-    let pair = |n: u32| [DIGIT_PAIRS[2 * n as usize], DIGIT_PAIRS[2 * n as usize + 1]];
-    while int >= 100 {
-        start -= 2;
-        buf[start..start + 2].copy_from_slice(&pair((int % 100) as u32));
-        int /= 100;
-    }
-    if int >= 10 {
-        start -= 2;
-        buf[start..start + 2].copy_from_slice(&pair(int as u32));
-    } else {
-        start -= 1;
-        buf[start] = b'0' + int as u8;
-    }
+fn append_scaled(a: &mut Appender<'_>, scaled: u64, negative: bool) {
     if negative {
-        start -= 1;
-        buf[start] = b'-';
+        a.byte(b'-');
     }
-    start
+    let int = scaled / SCALE;
+    // The 7 decimals are the last 7 of 8 digits; the first ('0') becomes the point.
+    let decimals = (u64::from_le_bytes(digits8((scaled % SCALE) as u32)) & !0xFF) | b'.' as u64;
+    let (high, low) = (int / 100_000_000, (int % 100_000_000) as u32);
+    if high == 0 {
+        let len = low.checked_ilog10().unwrap_or(0) as usize + 1;
+        a.word(u64::from_le_bytes(digits8(low)) >> (8 * (8 - len)), len);
+    } else {
+        // u64::MAX / 10⁷ / 10⁸ < 10⁵: `high` has at most 5 digits.
+        let len = high.ilog10() as usize + 1;
+        a.word(u64::from_le_bytes(digits8(high as u32)) >> (8 * (8 - len)), len);
+        a.word(u64::from_le_bytes(digits8(low)), 8);
+    }
+    a.word(decimals, 8);
 }
 
 /// `x` (below 10⁸) as 8 decimal digits with leading zeros: two look-ups of 4 digits in a
@@ -139,18 +121,6 @@ static DIGITS4: [[u8; 4]; 10_000] = {
             b'0' + (i / 10 % 10) as u8,
             b'0' + (i % 10) as u8,
         ];
-        i += 1;
-    }
-    t
-};
-
-/// "00" to "99": two digits per table entry.
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
         i += 1;
     }
     t

@@ -8,7 +8,7 @@
 //! (tests compare the two on hostile names). Pure: no I/O, no clock.
 
 use super::append::Appender;
-use super::number::{f64_text, mean_text, F64_MAX_LEN};
+use super::number::{append_f64, append_mean, F64_MAX_LEN};
 use super::sanitize::{append_json_str, append_path};
 use super::{write_value, Metric, Value};
 
@@ -112,16 +112,11 @@ impl LineTemplate {
 /// [`write_value`] through an [`Appender`].
 #[inline(always)]
 fn append_value(a: &mut Appender<'_>, value: Value) {
-    let mut buf = [0u8; F64_MAX_LEN];
     match value {
-        Value::Computed(v) => match f64_text(v, &mut buf) {
-            Some(start) => a.bytes(&buf[start..]),
-            None => a.with_vec(|out| write_value(out, value)),
-        },
-        Value::Mean { e7, count } => {
-            let start = mean_text(e7, count, &mut buf);
-            a.bytes(&buf[start..]);
+        Value::Computed(v) => {
+            append_f64(a, v);
         }
+        Value::Mean { e7, count } => append_mean(a, e7, count),
         Value::Collected(_) => a.with_vec(|out| write_value(out, value)),
     }
 }
