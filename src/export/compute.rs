@@ -40,6 +40,10 @@ fn reduce(sum: i128, count: u32, source: Source) -> Option<f64> {
     }
 }
 
+/// Rows whose signed mantissas (below 2²⁴ in magnitude) are summed in 32 bits before being
+/// added into the 64-bit sums: 127 × (2²⁴ − 1) < 2³¹.
+const CHUNK_ROWS: usize = 127;
+
 /// The values of every dimension of one chart for one window; see the module docs.
 #[derive(Debug, Clone)]
 pub struct WindowValues {
@@ -49,6 +53,8 @@ pub struct WindowValues {
     /// mantissas, the number of stored slots, and the OR and AND of the stored values'
     /// exponent bits.
     mantissas: Vec<i64>,
+    /// The mantissa sums of the last rows (at most [`CHUNK_ROWS`]), added into `mantissas`.
+    chunk: Vec<i32>,
     counts: Vec<u32>,
     exp_or: Vec<u32>,
     exp_and: Vec<u32>,
@@ -71,6 +77,7 @@ impl WindowValues {
         WindowValues {
             narrow: Vec::new(),
             mantissas: Vec::new(),
+            chunk: Vec::new(),
             counts: Vec::new(),
             exp_or: Vec::new(),
             exp_and: Vec::new(),
@@ -95,22 +102,34 @@ impl WindowValues {
         }
         self.mantissas.clear();
         self.mantissas.resize(n_dims, 0);
+        self.chunk.clear();
+        self.chunk.resize(n_dims, 0);
         let mut rows = 0;
+        let flush = |chunk: &mut [i32], mantissas: &mut [i64]| {
+            for (m, c) in mantissas.iter_mut().zip(chunk) {
+                *m += std::mem::take(c) as i64;
+            }
+        };
         d.for_each_row(after, end, |_, row| {
             rows += 1;
+            // All lanes 32 bits wide: twice as many per vector as with the 64-bit sums.
             let lanes =
-                self.mantissas.iter_mut().zip(&mut self.counts).zip(&mut self.exp_or).zip(&mut self.exp_and);
+                self.chunk.iter_mut().zip(&mut self.counts).zip(&mut self.exp_or).zip(&mut self.exp_and);
             for ((((m, c), or), and), &n) in lanes.zip(row) {
                 let stored = ((n & storage_number::EXISTS_BITS) != 0) as u32;
                 let negative = (n as i32) >> 31;
                 let mantissa = (n & 0x00FF_FFFF) as i32;
-                *m += ((mantissa ^ negative) - negative) as i64;
+                *m += (mantissa ^ negative) - negative;
                 *c += stored;
                 *or |= n;
                 // An empty slot (all zero) must not clear bits: AND with all ones instead.
                 *and &= n | stored.wrapping_sub(1);
             }
+            if rows % CHUNK_ROWS == 0 {
+                flush(&mut self.chunk, &mut self.mantissas);
+            }
         });
+        flush(&mut self.chunk, &mut self.mantissas);
         let any = self.exp_or.iter().fold(0, |a, &b| a | b);
         self.is_wide = storage_number::is_multiplied(any) || rows > storage_number::NARROW_SUM_MAX;
         if !self.is_wide {
@@ -271,5 +290,27 @@ mod tests {
             all.compute(&d, last - 30, last, Source::Sum);
             assert!(all.is_wide, "some windows hold big values");
         }
+    }
+
+    /// A window of 300 slots of the largest narrow values: the 32-bit sums are added into the
+    /// 64-bit ones every 127 rows, so nothing overflows and the sums stay exact.
+    #[test]
+    fn long_windows_of_large_values_stay_exact() {
+        let c = Chart::new(&ChartDef::new("a.b", 1), 400);
+        c.add_dimension(&DimensionDef::new("up", Algorithm::Absolute));
+        c.add_dimension(&DimensionDef::new("down", Algorithm::Absolute));
+        for t in 100..=400u64 {
+            c.collect(&[(0, 16_000_000), (1, -16_000_000)], t * S).unwrap();
+        }
+        let d = c.read();
+        let mut all = WindowValues::new();
+        all.compute(&d, 100, 400, Source::Sum);
+        assert!(!all.is_wide);
+        assert_eq!(all.value(0), Some(Value::Mean { e7: 300 * 16_000_000 * 10_000_000, count: 1 }));
+        assert_eq!(all.get(1), Some(-4_800_000_000.0));
+        all.compute(&d, 100, 400, Source::Average);
+        assert_eq!(all.value(1), Some(Value::Mean { e7: -300 * 16_000_000 * 10_000_000, count: 300 }));
+        assert_eq!(all.get(0), window_value(&d, 0, 100, 400, Source::Average));
+        assert_eq!(all.get(0), Some(16_000_000.0));
     }
 }
