@@ -7,6 +7,9 @@
 #[derive(Clone, Debug)]
 pub struct SimplePattern {
     globs: Vec<(bool, Vec<Box<str>>)>,
+    /// The first glob is a plain `*`: everything matches, without reading the string (the
+    /// default `send charts matching = *` is asked once per chart on every export walk).
+    accepts_all: bool,
 }
 
 impl SimplePattern {
@@ -19,14 +22,18 @@ impl SimplePattern {
                     Some(rest) => (true, rest),
                     None => (false, w),
                 };
-                (neg, g.split('*').map(Into::into).collect())
+                (neg, g.split('*').map(Into::into).collect::<Vec<Box<str>>>())
             })
-            .collect();
-        SimplePattern { globs }
+            .collect::<Vec<_>>();
+        let accepts_all = matches!(globs.first(), Some((false, parts)) if parts.iter().all(|p| p.is_empty()));
+        SimplePattern { globs, accepts_all }
     }
 
     /// `Some(true)` accepted, `Some(false)` rejected by a negative glob, `None` no glob matched.
     pub fn decide(&self, s: &str) -> Option<bool> {
+        if self.accepts_all {
+            return Some(true);
+        }
         self.globs.iter().find(|(_, parts)| glob_match(parts, s)).map(|(neg, _)| !neg)
     }
 
@@ -74,6 +81,19 @@ mod tests {
         let p = SimplePattern::new("*");
         assert!(p.matches(""));
         assert!(p.matches("system.cpu"));
+    }
+
+    /// A leading `*` (or `**`) decides for everything; a negated one rejects everything.
+    #[test]
+    fn leading_star_decides_for_everything() {
+        for p in ["*", "** !system.cpu", "* system.*"] {
+            let p = SimplePattern::new(p);
+            assert_eq!((p.decide("system.cpu"), p.decide("")), (Some(true), Some(true)));
+        }
+        let p = SimplePattern::new("!* system.cpu");
+        assert_eq!(p.decide("system.cpu"), Some(false));
+        let p = SimplePattern::new("system.* *");
+        assert_eq!((p.decide("system.cpu"), p.decide("net.eth0")), (Some(true), Some(true)));
     }
 
     #[test]
