@@ -181,16 +181,22 @@ impl Formatter {
                 };
                 if cfg.source == Source::AsCollected {
                     let f = out.entry(now).or_insert_with(|| encoder(now));
-                    for (i, dim) in d.dims.iter().enumerate() {
-                        if dim.last_collected_ut <= self.collected_until_ut || dim.last_collected_ut > now_ut
-                        {
-                            continue;
-                        }
-                        m.dim_id = d.names.id(i);
-                        m.dim_name = d.names.name(i);
-                        m.value = Value::Collected(dim.last_collected_value);
-                        m.timestamp = (dim.last_collected_ut / 1_000_000) as i64;
-                        f.push(&m);
+                    let since = self.collected_until_ut;
+                    let due = |i: usize| (since + 1..=now_ut).contains(&d.dims[i].last_collected_ut);
+                    let secs = |i: usize| (d.dims[i].last_collected_ut / 1_000_000) as i64;
+                    // Dimensions collected together share a timestamp: each run of them is
+                    // pushed as one chart (one template), in dimension order.
+                    let n = d.dims.len();
+                    let mut start = 0;
+                    while let Some(first) = (start..n).find(|&i| due(i)) {
+                        let ts = secs(first);
+                        let end = (first..n).find(|&i| due(i) && secs(i) != ts).unwrap_or(n);
+                        m.timestamp = ts;
+                        let run = (first..end).filter(|&i| due(i)).map(|i| {
+                            (d.names.id(i), d.names.name(i), Value::Collected(d.dims[i].last_collected_value))
+                        });
+                        f.push_chart(&mut m, run);
+                        start = end;
                     }
                     continue;
                 }
@@ -528,6 +534,26 @@ mod tests {
         );
         // Not collected since: nothing is sent again.
         assert_eq!(text(&f.format_due(&db, 1020 * S)), vec![(1020, String::new())]);
+    }
+
+    /// Dimensions of one chart collected at different times: each line carries its own
+    /// collection time, in dimension order; one collected after the wake-up waits for the next.
+    #[test]
+    fn as_collected_keeps_each_dimensions_time_and_order() {
+        let db = db();
+        let (c, _) = db.localhost().define_chart(&ChartDef::new("test.mix", 1));
+        for id in ["a", "b", "c", "d"] {
+            c.add_dimension(&DimensionDef::new(id, Algorithm::Absolute));
+        }
+        c.collect(&[(0, 1), (1, 2), (2, 3), (3, 4)], 1001 * S + 250_000).unwrap();
+        c.collect(&[(1, 20), (3, 40)], 1002 * S + 500_000).unwrap();
+        c.collect(&[(2, 300)], 1004 * S + 500_000).unwrap();
+        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::AsCollected, 10), 1000 * S);
+        let want =
+            "netdata.h1.test.mix.a 1 1001\nnetdata.h1.test.mix.b 20 1002\nnetdata.h1.test.mix.d 40 1002\n";
+        assert_eq!(text(&f.format_due(&db, 1004 * S)), vec![(1004, want.to_string())]);
+        let want = "netdata.h1.test.mix.c 300 1004\n";
+        assert_eq!(text(&f.format_due(&db, 1010 * S)), vec![(1010, want.to_string())]);
     }
 
     #[test]
