@@ -33,6 +33,15 @@ EVERIES=("$@")
 [ ${#EVERIES[@]} -gt 0 ] || EVERIES=(1 10)
 NETDATA=${NETDATA:-/usr/sbin/netdata}
 
+case " $AGENTS " in
+    *" netdata "*)
+        if [ ! -x "$NETDATA" ]; then
+            echo "netdata not found at $NETDATA: install Debian's netdata package" \
+                 "(apt-get install netdata), set NETDATA=/path/to/netdata, or run AGENTS=rrdpipe" >&2
+            exit 2
+        fi ;;
+esac
+
 if [ -z "${NO_BUILD:-}" ]; then
     (cd "$ROOT" && cargo build --release --quiet)
 fi
@@ -67,6 +76,11 @@ for round in $(seq "$REPEAT"); do
             lps=$(awk -v l="${r[lines]}" -v w="${r[window_s]}" 'BEGIN { printf "%.0f", l / w }')
             echo "| $agent | ${every} s | ${r[cpu_pct]} | ${r[rss_mb]} | ${r[rss_peak_mb]} | ${r[plugin_cpu_pct]} | ${r[lines]} | $lps |"
             echo "$agent $every ${r[cpu_pct]} ${r[rss_mb]} $lps" >> "$ROWS"
+            if [ "${r[lines]}" = 0 ]; then
+                echo "$agent delivered no line to the sink: the figures above are not a measurement;" \
+                     "run the command measure.py ran by hand to see why: ${cmd[*]}" >&2
+                exit 1
+            fi
             unset r
             sleep 2
         done
