@@ -161,14 +161,21 @@ impl Outbox {
     }
 
     /// Append one interval of complete lines (`bytes` must end with `\n` or be empty); each
-    /// line is one metric.
-    pub fn push(&mut self, bytes: &[u8]) {
+    /// line is one metric. An empty outbox (the usual state: everything before was delivered)
+    /// takes the buffer as it is instead of copying it.
+    pub fn push(&mut self, bytes: Vec<u8>) {
         debug_assert!(bytes.is_empty() || bytes.ends_with(b"\n"));
         if bytes.is_empty() {
             return;
         }
-        let metrics = count_newlines(bytes);
-        self.data.extend_from_slice(bytes);
+        let metrics = count_newlines(&bytes);
+        if self.data.is_empty() {
+            // Nothing pending, so nothing written to the connection and no offset to keep.
+            debug_assert_eq!((self.start, self.written), (0, 0));
+            self.data = bytes;
+        } else {
+            self.data.extend_from_slice(&bytes);
+        }
         self.intervals.push_back(Interval { end: self.data.len(), metrics });
         self.metrics += metrics;
     }
@@ -277,7 +284,9 @@ impl Outbox {
         while pos < upto {
             let iv = self.intervals.front_mut().expect("pending bytes belong to an interval");
             let stop = iv.end.min(upto);
-            let n = count_newlines(&self.data[pos..stop]);
+            // An interval delivered to its end delivers all its pending lines: only a partly
+            // delivered one needs counting.
+            let n = if stop == iv.end { iv.metrics } else { count_newlines(&self.data[pos..stop]) };
             iv.metrics -= n;
             lines += n;
             pos = stop;
@@ -449,8 +458,8 @@ mod tests {
     #[test]
     fn whole_write_delivers_everything() {
         let mut o = Outbox::new();
-        o.push(&lines("a", 3));
-        o.push(&lines("b", 2));
+        o.push(lines("a", 3));
+        o.push(lines("b", 2));
         let n = o.unwritten().len();
         assert_eq!(o.wrote(n, now()), Delivered { metrics: 5, bytes: n as u64 });
         assert!(o.is_empty());
@@ -462,7 +471,7 @@ mod tests {
     fn partial_write_then_failure_resends_the_cut_line_whole_and_nothing_twice() {
         let mut o = Outbox::new();
         let a = b"x.a 1 100\nx.b 2 100\nx.c 3 100\n";
-        o.push(a);
+        o.push(a.to_vec());
         // The kernel took 14 bytes: the first line and 4 bytes of the second.
         assert_eq!(o.wrote(14, now()), Delivered { metrics: 1, bytes: 10 });
         assert_eq!(o.unwritten(), b"2 100\nx.c 3 100\n");
@@ -478,9 +487,9 @@ mod tests {
     #[test]
     fn delivery_across_interval_boundaries_counts_lines_exactly() {
         let mut o = Outbox::new();
-        o.push(&lines("a", 4));
-        o.push(&lines("b", 4));
-        o.push(&lines("c", 4));
+        o.push(lines("a", 4));
+        o.push(lines("b", 4));
+        o.push(lines("c", 4));
         let total = o.pending_bytes();
         let mut delivered = 0;
         let mut step = 7;
@@ -498,12 +507,36 @@ mod tests {
     #[test]
     fn drop_all_reports_exactly_what_was_lost() {
         let mut o = Outbox::new();
-        o.push(&lines("a", 3));
-        o.push(&lines("b", 2));
+        o.push(lines("a", 3));
+        o.push(lines("b", 2));
         o.wrote(5, now());
         let bytes = o.pending_bytes() as u64;
         assert_eq!(o.drop_all(), Dropped { metrics: 5, bytes, intervals: 2 });
         assert!(o.is_empty());
+    }
+
+    /// Writes that end inside a line, inside an interval and exactly at an interval's end all
+    /// count exactly the lines they completed; an outbox emptied by delivery takes the next
+    /// interval's buffer whole.
+    #[test]
+    fn delivery_counts_lines_across_partial_and_whole_intervals() {
+        let mut o = Outbox::new();
+        let a = b"x.a 1 100\nx.b 2 100\nx.c 3 100\n".to_vec();
+        let b = b"y.a 4 110\ny.b 5 110\n".to_vec();
+        o.push(a.clone());
+        o.push(b.clone());
+        assert_eq!(o.wrote(14, now()), Delivered { metrics: 1, bytes: 10 });
+        // The rest of `a` and 5 bytes of `b`.
+        assert_eq!(o.wrote(a.len() - 14 + 5, now()), Delivered { metrics: 2, bytes: a.len() as u64 - 10 });
+        assert_eq!((o.pending_metrics(), o.pending_intervals()), (2, 1));
+        assert_eq!(o.wrote(b.len() - 5, now()), Delivered { metrics: 2, bytes: b.len() as u64 });
+        assert!(o.is_empty());
+        let c = b"z.a 6 120\n".to_vec();
+        let at = c.as_ptr();
+        o.push(c);
+        assert_eq!(o.unwritten(), b"z.a 6 120\n");
+        assert_eq!(o.unwritten().as_ptr(), at, "an empty outbox keeps the pushed buffer, no copy");
+        assert_eq!(o.wrote(10, now()), Delivered { metrics: 1, bytes: 10 });
     }
 
     #[test]
@@ -512,9 +545,9 @@ mod tests {
         let a = lines("a", 10);
         let b = lines("b", 10);
         let c = lines("c", 10);
-        o.push(&a);
-        o.push(&b);
-        o.push(&c);
+        o.push(a.clone());
+        o.push(b.clone());
+        o.push(c.clone());
         let d = o.drop_oldest_until(b.len() + c.len());
         assert_eq!(d, Dropped { metrics: 10, bytes: a.len() as u64, intervals: 1 });
         assert_eq!(o.pending_metrics(), 20);
@@ -565,12 +598,12 @@ mod tests {
     fn compaction_keeps_offsets_right() {
         let mut o = Outbox::new();
         let big = lines("big", 20_000);
-        o.push(&big);
-        o.push(&lines("tail", 2));
+        o.push(big.clone());
+        o.push(lines("tail", 2));
         assert_eq!(o.wrote(big.len(), now()).metrics, 20_000);
         assert_eq!(o.pending_metrics(), 2);
         assert_eq!(o.unwritten(), &lines("tail", 2)[..]);
-        o.push(&lines("more", 1));
+        o.push(lines("more", 1));
         let n = o.unwritten().len();
         assert_eq!(o.wrote(n, now()).metrics, 3);
         assert!(o.is_empty());
@@ -580,9 +613,9 @@ mod tests {
     fn a_failed_connection_replays_the_window_then_the_cut_line_in_order() {
         let t0 = Instant::now();
         let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
-        o.push(b"a 1 1\nb 2 1\n");
+        o.push(b"a 1 1\nb 2 1\n".to_vec());
         assert_eq!(o.wrote(12, t0).metrics, 2);
-        o.push(b"c 3 2\nd 4 2\n");
+        o.push(b"c 3 2\nd 4 2\n".to_vec());
         // 9 bytes: line c and 3 bytes of d, then the connection dies.
         assert_eq!(o.wrote(9, t0 + Duration::from_secs(1)).metrics, 1);
         assert_eq!(o.replay_bytes(), 18);
@@ -601,9 +634,9 @@ mod tests {
     fn lines_older_than_the_replay_window_are_not_sent_again() {
         let t0 = Instant::now();
         let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
-        o.push(b"old 1 1\n");
+        o.push(b"old 1 1\n".to_vec());
         o.wrote(8, t0);
-        o.push(b"new 2 2\n");
+        o.push(b"new 2 2\n".to_vec());
         o.wrote(8, t0 + Duration::from_secs(15));
         let r = o.connection_lost(t0 + Duration::from_secs(20));
         assert_eq!(r, Replayed { partial: 0, metrics: 1, bytes: 8 });
@@ -615,7 +648,7 @@ mod tests {
         let now = Instant::now();
         let mut o = Outbox::with_replay(Duration::from_secs(10), 25);
         for line in [&b"first 0001\n"[..], b"second 0002\n", b"third 00003\n"] {
-            o.push(line);
+            o.push(line.to_vec());
             assert_eq!(o.wrote(line.len(), now).metrics, 1);
         }
         // 35 bytes written: the oldest write goes, the last two (24 bytes) stay.
@@ -623,7 +656,7 @@ mod tests {
         assert_eq!(o.connection_lost(now), Replayed { partial: 0, metrics: 2, bytes: 24 });
         assert_eq!(o.unwritten(), b"second 0002\nthird 00003\n");
         let mut o = Outbox::with_replay(Duration::from_secs(10), 4);
-        o.push(b"a line longer than the limit\n");
+        o.push(b"a line longer than the limit\n".to_vec());
         assert_eq!(o.wrote(29, now).metrics, 1);
         assert_eq!(o.replay_bytes(), 29, "the newest write is kept whole");
     }
@@ -631,7 +664,7 @@ mod tests {
     #[test]
     fn without_a_replay_window_nothing_is_kept() {
         let mut o = Outbox::new();
-        o.push(b"a 1 1\n");
+        o.push(b"a 1 1\n".to_vec());
         o.wrote(6, now());
         assert_eq!(o.replay_bytes(), 0);
         assert_eq!(o.connection_lost(now()), Replayed::default());
@@ -642,11 +675,11 @@ mod tests {
     fn replay_goes_before_intervals_queued_meanwhile_and_counts_stay_exact() {
         let t0 = Instant::now();
         let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
-        o.push(&lines("a", 3));
+        o.push(lines("a", 3));
         let n = o.unwritten().len();
         o.wrote(n, t0);
-        o.push(&lines("b", 2));
-        o.push(&lines("c", 2));
+        o.push(lines("b", 2));
+        o.push(lines("c", 2));
         o.connection_lost(t0);
         assert_eq!(o.pending_metrics(), 7);
         assert_eq!(o.pending_intervals(), 3);

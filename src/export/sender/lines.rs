@@ -57,7 +57,7 @@ impl LineDelivery {
 
 impl Delivery for LineDelivery {
     fn push(&mut self, batch: Batch) {
-        self.outbox.push(&batch.bytes);
+        self.outbox.push(batch.bytes);
     }
 
     fn pending_metrics(&self) -> usize {
