@@ -15,16 +15,16 @@ pub struct SimplePattern {
 impl SimplePattern {
     /// Compile a pattern list.
     pub fn new(s: &str) -> SimplePattern {
-        let globs = s
+        let globs: Vec<(bool, Vec<Box<str>>)> = s
             .split_whitespace()
             .map(|w| {
                 let (neg, g) = match w.strip_prefix('!') {
                     Some(rest) => (true, rest),
                     None => (false, w),
                 };
-                (neg, g.split('*').map(Into::into).collect::<Vec<Box<str>>>())
+                (neg, g.split('*').map(Into::into).collect())
             })
-            .collect::<Vec<_>>();
+            .collect();
         let accepts_all = matches!(globs.first(), Some((false, parts)) if parts.iter().all(|p| p.is_empty()));
         SimplePattern { globs, accepts_all }
     }
