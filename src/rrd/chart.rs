@@ -313,8 +313,9 @@ impl Dimension {
 #[derive(Debug, Default)]
 pub struct DimNames {
     text: String,
-    /// Per dimension: where its id starts and ends, and where its name starts and ends (an
-    /// empty name is the id).
+    /// Per dimension: where its id starts and ends, and where its name starts and ends (the
+    /// id's own span when it has no other name). Every span covers whole strings pushed into
+    /// `text`, so it starts and ends on character boundaries.
     spans: Vec<[u32; 4]>,
 }
 
@@ -333,16 +334,29 @@ impl DimNames {
     #[inline]
     pub fn id(&self, i: usize) -> &str {
         let [a, b, ..] = self.spans[i];
-        &self.text[a as usize..b as usize]
+        self.span(a, b)
     }
 
     /// Dimension `i`'s display name (its id unless it was given another).
     #[inline]
     pub fn name(&self, i: usize) -> &str {
-        match self.spans[i] {
-            [a, b, c, d] if c == d => &self.text[a as usize..b as usize],
-            [_, _, c, d] => &self.text[c as usize..d as usize],
-        }
+        let [.., c, d] = self.spans[i];
+        self.span(c, d)
+    }
+
+    /// Whether dimension `i` was given a name other than its id.
+    fn has_other_name(&self, i: usize) -> bool {
+        let [a, b, c, d] = self.spans[i];
+        (c, d) != (a, b)
+    }
+
+    #[inline(always)]
+    fn span(&self, start: u32, end: u32) -> &str {
+        let (start, end) = (start as usize, end as usize);
+        assert!(start <= end && end <= self.text.len());
+        // SAFETY: in bounds (checked), and every span starts and ends where a whole string
+        // pushed into `text` starts or ends: on character boundaries.
+        unsafe { self.text.get_unchecked(start..end) }
     }
 
     /// The index of the dimension with this id.
@@ -366,7 +380,7 @@ impl DimNames {
         let (a, b) = self.append(id);
         let (c, d) = match Self::other_name(id, name) {
             Some(n) => self.append(n),
-            None => (b, b),
+            None => (a, b),
         };
         self.spans.push([a, b, c, d]);
     }
@@ -374,23 +388,25 @@ impl DimNames {
     /// Gives dimension `i` a new name (`None` or empty: its id). A name that did not change
     /// writes nothing; the text is compacted when replaced names make up most of it.
     fn rename(&mut self, i: usize, name: Option<&str>) {
-        let id_end = self.spans[i][1];
+        let [a, b, ..] = self.spans[i];
         let new = Self::other_name(self.id(i), name);
-        let current = (self.spans[i][2] != self.spans[i][3]).then(|| self.name(i));
+        let current = self.has_other_name(i).then(|| self.name(i));
         if new == current {
             return;
         }
         let (c, d) = match new {
             Some(n) => self.append(n),
-            None => (id_end, id_end),
+            None => (a, b),
         };
         self.spans[i][2] = c;
         self.spans[i][3] = d;
-        let live: usize = self.spans.iter().map(|[a, b, c, d]| (b - a + d - c) as usize).sum();
+        let live: usize = (0..self.len())
+            .map(|k| self.id(k).len() + if self.has_other_name(k) { self.name(k).len() } else { 0 })
+            .sum();
         if self.text.len() > 2 * live + 256 {
             let old = std::mem::take(self);
             for k in 0..old.len() {
-                let name = (old.spans[k][2] != old.spans[k][3]).then(|| old.name(k));
+                let name = old.has_other_name(k).then(|| old.name(k));
                 self.push(old.id(k), name);
             }
         }

@@ -301,6 +301,41 @@ fn dimension_names_survive_renames_and_compaction() {
     assert_eq!(c.dimension_index("name9"), None);
 }
 
+/// Names of several bytes per character, renamed to another name and back to the id: each
+/// reads back whole, and a name equal to the id stores nothing new.
+#[test]
+fn dimension_names_of_any_text_rename_back_to_their_id() {
+    let c = Chart::new(&ChartDef::new("t.u", 1), 5);
+    c.add_dimension(&DimensionDef::new("température", Algorithm::Absolute));
+    c.add_dimension(&DimensionDef {
+        name: Some("名前".into()),
+        ..DimensionDef::new("b", Algorithm::Absolute)
+    });
+    let names = |c: &Chart| {
+        let d = c.read();
+        (0..d.names.len())
+            .map(|i| (d.names.id(i).to_string(), d.names.name(i).to_string()))
+            .collect::<Vec<_>>()
+    };
+    let pairs =
+        |p: &[(&str, &str)]| p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    assert_eq!(names(&c), pairs(&[("température", "température"), ("b", "名前")]));
+    c.add_dimension(&DimensionDef {
+        name: Some("°C".into()),
+        ..DimensionDef::new("température", Algorithm::Absolute)
+    });
+    c.add_dimension(&DimensionDef { name: None, ..DimensionDef::new("b", Algorithm::Absolute) });
+    assert_eq!(names(&c), pairs(&[("température", "°C"), ("b", "b")]));
+    let len = c.read().names.text_len();
+    c.add_dimension(&DimensionDef { name: Some("b".into()), ..DimensionDef::new("b", Algorithm::Absolute) });
+    c.add_dimension(&DimensionDef {
+        name: Some("température".into()),
+        ..DimensionDef::new("température", Algorithm::Absolute)
+    });
+    assert_eq!(names(&c), pairs(&[("température", "température"), ("b", "b")]));
+    assert_eq!(c.read().names.text_len(), len, "back to the id: nothing appended");
+}
+
 #[test]
 fn readers_and_a_writer_run_concurrently() {
     use std::sync::Arc;
