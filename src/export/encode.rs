@@ -224,10 +224,7 @@ impl Encoder {
     ) -> usize {
         let mut added = 0;
         if let Open::Lines(f, buf, n) = &mut self.open {
-            let lines = f.template(m);
-            for (id, name, value) in dims {
-                added += lines.write(buf, id, name, value) as usize;
-            }
+            added = f.template(m).write_all(buf, dims);
             *n += added;
             return added;
         }

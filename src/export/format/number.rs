@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use super::append::Appender;
+use super::append::{Appender, Room};
 
 /// Values below this magnitude take the integer fast path: `v * 10⁷` must fit in a `u64`.
 const FAST_LIMIT: f64 = 1e12;
@@ -47,7 +47,7 @@ pub fn append_f64(a: &mut Appender<'_>, v: f64) -> bool {
         });
         return true;
     }
-    append_scaled(a, scaled_rounded(v), v.is_sign_negative());
+    put_scaled(&mut a.room(F64_MAX_LEN), scaled_rounded(v), v.is_sign_negative());
     true
 }
 
@@ -60,17 +60,17 @@ pub const F64_MAX_LEN: usize = 32;
 /// for the `f64`). `count` must not be 0.
 #[inline]
 pub fn write_mean(out: &mut Vec<u8>, e7: i64, count: u32) {
-    append_mean(&mut Appender::new(out, F64_MAX_LEN), e7, count)
+    put_mean(&mut Appender::new(out, 0).room(F64_MAX_LEN), e7, count)
 }
 
-/// [`write_mean`] on an [`Appender`].
-#[inline]
-pub fn append_mean(a: &mut Appender<'_>, e7: i64, count: u32) {
+/// [`write_mean`] into reserved room, which must have [`F64_MAX_LEN`] bytes left.
+#[inline(always)]
+pub fn put_mean(r: &mut Room<'_>, e7: i64, count: u32) {
     let (n, d) = (e7.unsigned_abs(), count.max(1) as u64);
-    let (q, r) = (n / d, n % d);
+    let (q, rem) = (n / d, n % d);
     // Round half to even: up when the remainder is over half, or exactly half and q is odd.
-    let up = (2 * r as u128 > d as u128) || (2 * r as u128 == d as u128 && q & 1 == 1);
-    append_scaled(a, q + up as u64, e7 < 0)
+    let up = (2 * rem as u128 > d as u128) || (2 * rem as u128 == d as u128 && q & 1 == 1);
+    put_scaled(r, q + up as u64, e7 < 0)
 }
 
 /// Appends `scaled` units of 10⁻⁷ with a `-` when `negative`.
@@ -79,10 +79,10 @@ pub fn append_mean(a: &mut Appender<'_>, e7: i64, count: u32) {
 /// leading zeros come from [`digits8`], and shifting the little-endian word drops the zeros.
 /// (Building the text in a stack buffer first and copying it cost two failed store-to-load
 /// forwards per value, as the copy read across the stores that built it.)
-#[inline]
-fn append_scaled(a: &mut Appender<'_>, scaled: u64, negative: bool) {
+#[inline(always)]
+fn put_scaled(r: &mut Room<'_>, scaled: u64, negative: bool) {
     if negative {
-        a.byte(b'-');
+        r.byte(b'-');
     }
     let int = scaled / SCALE;
     // The 7 decimals are the last 7 of 8 digits; the first ('0') becomes the point.
@@ -90,14 +90,14 @@ fn append_scaled(a: &mut Appender<'_>, scaled: u64, negative: bool) {
     let (high, low) = (int / 100_000_000, (int % 100_000_000) as u32);
     if high == 0 {
         let len = low.checked_ilog10().unwrap_or(0) as usize + 1;
-        a.word(u64::from_le_bytes(digits8(low)) >> (8 * (8 - len)), len);
+        r.word(u64::from_le_bytes(digits8(low)) >> (8 * (8 - len)), len);
     } else {
         // u64::MAX / 10⁷ / 10⁸ < 10⁵: `high` has at most 5 digits.
         let len = high.ilog10() as usize + 1;
-        a.word(u64::from_le_bytes(digits8(high as u32)) >> (8 * (8 - len)), len);
-        a.word(u64::from_le_bytes(digits8(low)), 8);
+        r.word(u64::from_le_bytes(digits8(high as u32)) >> (8 * (8 - len)), len);
+        r.word(u64::from_le_bytes(digits8(low)), 8);
     }
-    a.word(decimals, 8);
+    r.word(decimals, 8);
 }
 
 /// `x` (below 10⁸) as 8 decimal digits with leading zeros: two look-ups of 4 digits in a

@@ -37,7 +37,7 @@ const PATH_SAFE: [bool; 256] = {
 use super::append::Appender;
 
 /// [`PATH_SAFE`] as a mapping: a safe byte to itself, any other to `_`.
-const PATH_MAP: [u8; 256] = {
+pub(crate) const PATH_MAP: [u8; 256] = {
     let mut t = [b'_'; 256];
     let mut b = 0;
     while b < 256 {

@@ -686,3 +686,45 @@ proptest! {
         prop_assert_eq!(via_template(json::template, &m), via_line(json::write_line, &m));
     }
 }
+
+/// A whole chart through `write_all`: the usual lines (ASCII dimension, exact value) take the
+/// straight path, the others (non-ASCII or unsafe names, values of other kinds, NaN) the
+/// general one, and every line is what `write_line` writes for it, in order, into a buffer
+/// that has to grow several times.
+#[test]
+fn write_all_writes_what_write_line_writes_for_each_dimension() {
+    let dims: [(&str, &str, Value); 9] = [
+        ("user", "user", Value::Mean { e7: 125_000_000, count: 10 }),
+        ("température", "temp", Value::Mean { e7: -7, count: 3 }),
+        ("nan", "nan", Value::Computed(f64::NAN)),
+        ("sys tem", "sys;tem=1", Value::Mean { e7: i64::MAX, count: 1 }),
+        ("d07", "", Value::Computed(1.5)),
+        ("d08", "renamed", Value::Collected(-42)),
+        ("a_much_longer_dimension_id_than_sixteen_bytes", "x", Value::Mean { e7: 5, count: 10 }),
+        ("z", "名前", Value::Mean { e7: i64::MIN, count: 7 }),
+        ("last", "last", Value::Mean { e7: 0, count: 1 }),
+    ];
+    let hosts = labels(&[("env", "prod"), ("k;=", "v v")]);
+    for use_names in [false, true] {
+        for labels in [&[][..], &hosts[..]] {
+            for (template, write_line) in [
+                (graphite::template as fn(&Metric) -> template::LineTemplate, graphite::write_line as Writer),
+                (opentsdb::template, opentsdb::write_line),
+                (json::template, json::write_line),
+            ] {
+                let chart = Metric { use_names, labels, ..cpu(Value::Collected(0)) };
+                let mut want = b"earlier".to_vec();
+                let mut want_lines = 0;
+                for &(dim_id, dim_name, value) in &dims {
+                    want_lines +=
+                        write_line(&mut want, &Metric { dim_id, dim_name, value, ..chart }) as usize;
+                }
+                let mut got = b"earlier".to_vec();
+                got.shrink_to_fit();
+                let written = template(&chart).write_all(&mut got, dims.iter().copied());
+                assert_eq!((written, want_lines), (8, 8));
+                assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+            }
+        }
+    }
+}
