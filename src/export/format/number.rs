@@ -68,8 +68,9 @@ pub fn write_mean(out: &mut Vec<u8>, e7: i64, count: u32) {
 pub fn put_mean(r: &mut Room<'_>, e7: i64, count: u32) {
     let (n, d) = (e7.unsigned_abs(), count.max(1) as u64);
     let (q, rem) = (n / d, n % d);
-    // Round half to even: up when the remainder is over half, or exactly half and q is odd.
-    let up = (2 * rem as u128 > d as u128) || (2 * rem as u128 == d as u128 && q & 1 == 1);
+    // Round half to even: up when twice the remainder is over the divisor, or equal to it and q
+    // is odd (rem < d ≤ 2³², so nothing overflows).
+    let up = 2 * rem + (q & 1) > d;
     put_scaled(r, q + up as u64, e7 < 0)
 }
 
@@ -89,7 +90,7 @@ fn put_scaled(r: &mut Room<'_>, scaled: u64, negative: bool) {
     let decimals = (u64::from_le_bytes(digits8((scaled % SCALE) as u32)) & !0xFF) | b'.' as u64;
     let (high, low) = (int / 100_000_000, (int % 100_000_000) as u32);
     if high == 0 {
-        let len = low.checked_ilog10().unwrap_or(0) as usize + 1;
+        let len = (low | 1).ilog10() as usize + 1;
         r.word(u64::from_le_bytes(digits8(low)) >> (8 * (8 - len)), len);
     } else {
         // u64::MAX / 10⁷ / 10⁸ < 10⁵: `high` has at most 5 digits.
