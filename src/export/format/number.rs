@@ -47,8 +47,30 @@ pub fn append_f64(a: &mut Appender<'_>, v: f64) -> bool {
         });
         return true;
     }
-    put_scaled(&mut a.room(F64_MAX_LEN), scaled_rounded(v), v.is_sign_negative());
+    put_fast_f64(&mut a.room(F64_MAX_LEN), v);
     true
+}
+
+/// Whether `v` takes [`write_f64`]'s fast path ([`put_fast_f64`]): finite and below 10¹² in
+/// magnitude.
+#[inline(always)]
+pub fn is_fast_f64(v: f64) -> bool {
+    // False for NaN and the infinities too.
+    v.abs() < FAST_LIMIT
+}
+
+/// [`write_f64`] into reserved room with [`F64_MAX_LEN`] bytes left, for a value that
+/// [`is_fast_f64`].
+#[inline(always)]
+pub fn put_fast_f64(r: &mut Room<'_>, v: f64) {
+    debug_assert!(is_fast_f64(v));
+    put_scaled(r, scaled_rounded(v), v.is_sign_negative())
+}
+
+/// [`write_i64`] into reserved room with 20 bytes left.
+#[inline(always)]
+pub fn put_i64(r: &mut Room<'_>, v: i64) {
+    r.bytes(itoa::Buffer::new().format(v).as_bytes())
 }
 
 /// The longest text the fast paths write: `-`, 13 integer digits, `.`, 7 decimals, and room

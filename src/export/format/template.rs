@@ -8,7 +8,7 @@
 //! (tests compare the two on hostile names). Pure: no I/O, no clock.
 
 use super::append::Appender;
-use super::number::{append_f64, put_mean, F64_MAX_LEN};
+use super::number::{append_f64, is_fast_f64, put_fast_f64, put_i64, put_mean, F64_MAX_LEN};
 use super::sanitize::{append_json_str, append_path, PATH_MAP};
 use super::{write_value, Metric, Value};
 
@@ -106,9 +106,9 @@ impl LineTemplate {
     }
 
     /// The graphite and OpenTSDB shape, `literal · dimension path · literal · value · literal`,
-    /// for the usual line: an ASCII dimension and a value known exactly. The line's room is
-    /// reserved once and every piece written into it straight. `None`, writing nothing, for
-    /// any other line.
+    /// for the usual line: an ASCII dimension and a value that is not NaN, infinite or huge.
+    /// The line's room is reserved once and every piece written into it straight. `None`,
+    /// writing nothing, for any other line.
     #[inline(always)]
     fn write_path_value(
         &self,
@@ -118,9 +118,12 @@ impl LineTemplate {
         dim_name: &str,
         value: Value,
     ) -> Option<bool> {
-        let Value::Mean { e7, count } = value else { return None };
         let dim = if self.use_names && !dim_name.is_empty() { dim_name } else { dim_id };
-        if !dim.is_ascii() {
+        let short = match value {
+            Value::Computed(v) => is_fast_f64(v),
+            Value::Mean { .. } | Value::Collected(_) => true,
+        };
+        if !short || !dim.is_ascii() {
             return None;
         }
         // Each literal is copied 16 bytes at a time from the padded text: up to 15 bytes more
@@ -130,7 +133,11 @@ impl LineTemplate {
         r.padded(text, l1);
         r.mapped(dim.as_bytes(), &PATH_MAP);
         r.padded(&text[l1..], l2 - l1);
-        put_mean(&mut r, e7, count);
+        match value {
+            Value::Mean { e7, count } => put_mean(&mut r, e7, count),
+            Value::Collected(v) => put_i64(&mut r, v),
+            Value::Computed(v) => put_fast_f64(&mut r, v),
+        }
         r.padded(&text[l2..], l3 - l2);
         Some(true)
     }
