@@ -21,7 +21,7 @@
 use super::format::opentsdb_http::JsonArrayBody;
 use super::format::remote_write::RemoteWriteBuilder;
 use super::format::template::LineTemplate;
-use super::format::{self, Metric, Push, Source, Value};
+use super::format::{self, DimText, Metric, Push, Source, Value};
 
 /// Largest `opentsdb:http` request body.
 pub const OPENTSDB_BODY_MAX: usize = 8 * 1024;
@@ -221,10 +221,11 @@ impl Encoder {
         &mut self,
         m: &mut Metric<'a>,
         dims: impl Iterator<Item = (&'a str, &'a str, Value)>,
+        text: DimText,
     ) -> usize {
         let mut added = 0;
         if let Open::Lines(f, buf, n) = &mut self.open {
-            added = f.template(m).write_all(buf, dims);
+            added = f.template(m).write_lines(buf, dims, text);
             *n += added;
             return added;
         }

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::export::compute::WindowValues;
 use crate::export::encode::Encoder;
 pub use crate::export::encode::{Batch, BodyFormat, Encoding, LineFormat};
-use crate::export::format::{Metric, Source, Value};
+use crate::export::format::{DimText, Metric, Source, Value};
 use crate::export::pattern::SimplePattern;
 use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
 use crate::export::spool::Spool;
@@ -163,6 +163,7 @@ impl Formatter {
                 if !cfg.charts.matches_any(&[&d.meta.id, &d.meta.name]) {
                     continue;
                 }
+                let text = if d.names.all_plain() { DimText::Plain } else { DimText::Any };
                 let mut m = Metric {
                     prefix: &cfg.prefix,
                     hostname,
@@ -195,7 +196,7 @@ impl Formatter {
                         let run = (first..end).filter(|&i| due(i)).map(|i| {
                             (d.names.id(i), d.names.name(i), Value::Collected(d.dims[i].last_collected_value))
                         });
-                        f.push_chart(&mut m, run);
+                        f.push_chart(&mut m, run, text);
                         start = end;
                     }
                     continue;
@@ -212,7 +213,7 @@ impl Formatter {
                     let f = out.entry(w.end).or_insert_with(|| encoder(w.end));
                     m.timestamp = w.end;
                     values.compute(&d, w.after, w.end, cfg.source);
-                    f.push_chart(&mut m, DueDims { names: &d.names, values, next: 0 });
+                    f.push_chart(&mut m, DueDims { names: &d.names, values, next: 0 }, text);
                 }
             }
         }
@@ -554,6 +555,55 @@ mod tests {
         assert_eq!(text(&f.format_due(&db, 1004 * S)), vec![(1004, want.to_string())]);
         let want = "netdata.h1.test.mix.c 300 1004\n";
         assert_eq!(text(&f.format_due(&db, 1010 * S)), vec![(1010, want.to_string())]);
+    }
+
+    /// Plain ids and names are copied as they are; a chart with one that is not (a space, a
+    /// quote, a letter outside ASCII) has it sanitized or escaped, also once a rename makes a
+    /// plain chart's name unplain, and copied again once it is renamed back.
+    #[test]
+    fn dimension_ids_and_names_are_sanitized_unless_plain() {
+        let db = db();
+        let host = db.localhost();
+        let (plain, _) = host.define_chart(&ChartDef::new("t.plain", 1));
+        plain.add_dimension(&DimensionDef::new("a-b.c_1", Algorithm::Absolute));
+        let (mixed, _) = host.define_chart(&ChartDef::new("t.mixed", 1));
+        mixed.add_dimension(&DimensionDef::new("ok", Algorithm::Absolute));
+        mixed.add_dimension(&DimensionDef::new("d \"é\"", Algorithm::Absolute));
+        let mut now = 1000;
+        let mut wake = |format: LineFormat, use_names: bool| {
+            for c in [&plain, &mixed] {
+                let row: Vec<(usize, i64)> = (0..c.dimension_count()).map(|i| (i, 7)).collect();
+                c.collect(&row, now * S + 500_000).unwrap();
+            }
+            let mut f =
+                Formatter::new(InstanceConfig { use_names, ..cfg(format, Source::AsCollected, 1) }, now * S);
+            now += 1;
+            text(&f.format_due(&db, now * S)).remove(0).1
+        };
+        assert_eq!(
+            wake(LineFormat::Graphite, false),
+            "netdata.h1.t.plain.a-b.c_1 7 1000\nnetdata.h1.t.mixed.ok 7 1000\nnetdata.h1.t.mixed.d____ 7 1000\n"
+        );
+        let json = wake(LineFormat::Json, false);
+        assert!(json.contains(r#""id":"a-b.c_1","name":"a-b.c_1","value":7,"#), "{json}");
+        assert!(json.contains(r#""id":"d \"é\"","name":"d \"é\"","value":7,"#), "{json}");
+        // A rename to a name that is not plain, then back to a plain one.
+        plain.add_dimension(&DimensionDef {
+            name: Some("x;y=z".into()),
+            ..DimensionDef::new("a-b.c_1", Algorithm::Absolute)
+        });
+        assert_eq!(
+            wake(LineFormat::Opentsdb, true).lines().next(),
+            Some("put netdata.t.plain.x_y_z 1002 7 host=h1")
+        );
+        plain.add_dimension(&DimensionDef {
+            name: Some("xyz".into()),
+            ..DimensionDef::new("a-b.c_1", Algorithm::Absolute)
+        });
+        assert_eq!(
+            wake(LineFormat::Opentsdb, true).lines().next(),
+            Some("put netdata.t.plain.xyz 1003 7 host=h1")
+        );
     }
 
     #[test]

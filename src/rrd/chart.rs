@@ -317,6 +317,15 @@ pub struct DimNames {
     /// id's own span when it has no other name). Every span covers whole strings pushed into
     /// `text`, so it starts and ends on character boundaries.
     spans: Vec<[u32; 4]>,
+    /// Some id or name has a byte that is not [plain](is_plain).
+    unplain: bool,
+}
+
+/// Whether `s` holds only ASCII letters and digits, `.`, `_` and `-`: text that every export
+/// format writes as it is, with nothing to sanitize or escape.
+#[inline]
+pub fn is_plain(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 impl DimNames {
@@ -342,6 +351,13 @@ impl DimNames {
     pub fn name(&self, i: usize) -> &str {
         let [.., c, d] = self.spans[i];
         self.span(c, d)
+    }
+
+    /// Whether every id and name is [plain](is_plain), so that a writer may copy them as
+    /// they are.
+    #[inline]
+    pub fn all_plain(&self) -> bool {
+        !self.unplain
     }
 
     /// Whether dimension `i` was given a name other than its id.
@@ -378,11 +394,13 @@ impl DimNames {
 
     fn push(&mut self, id: &str, name: Option<&str>) {
         let (a, b) = self.append(id);
-        let (c, d) = match Self::other_name(id, name) {
+        let other = Self::other_name(id, name);
+        let (c, d) = match other {
             Some(n) => self.append(n),
             None => (a, b),
         };
         self.spans.push([a, b, c, d]);
+        self.unplain |= !is_plain(id) || !other.is_none_or(is_plain);
     }
 
     /// Gives dimension `i` a new name (`None` or empty: its id). A name that did not change
@@ -400,6 +418,7 @@ impl DimNames {
         };
         self.spans[i][2] = c;
         self.spans[i][3] = d;
+        self.unplain = (0..self.len()).any(|k| !is_plain(self.id(k)) || !is_plain(self.name(k)));
         let live: usize = (0..self.len())
             .map(|k| self.id(k).len() + if self.has_other_name(k) { self.name(k).len() } else { 0 })
             .sum();

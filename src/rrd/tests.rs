@@ -334,6 +334,18 @@ fn dimension_names_of_any_text_rename_back_to_their_id() {
     });
     assert_eq!(names(&c), pairs(&[("température", "température"), ("b", "b")]));
     assert_eq!(c.read().names.text_len(), len, "back to the id: nothing appended");
+    assert!(!c.read().names.all_plain(), "an id outside ASCII is not plain");
+
+    let c = Chart::new(&ChartDef::new("t.p", 1), 5);
+    c.add_dimension(&DimensionDef::new("in-1.x_y", Algorithm::Absolute));
+    assert!(c.read().names.all_plain());
+    c.add_dimension(&DimensionDef {
+        name: Some("in 1".into()),
+        ..DimensionDef::new("in-1.x_y", Algorithm::Absolute)
+    });
+    assert!(!c.read().names.all_plain(), "a name with a space");
+    c.add_dimension(&DimensionDef { name: None, ..DimensionDef::new("in-1.x_y", Algorithm::Absolute) });
+    assert!(c.read().names.all_plain(), "renamed back to its id");
 }
 
 #[test]

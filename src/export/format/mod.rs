@@ -62,6 +62,17 @@ impl Value {
     }
 }
 
+/// What a writer of a chart's lines knows of its dimension ids and names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DimText {
+    /// Only ASCII letters and digits, `.`, `_` and `-` (as [`crate::rrd::chart::is_plain`]
+    /// tells): every line format writes them as they are, so they are copied without a look
+    /// at each byte.
+    Plain,
+    /// Anything: each is sanitized or escaped as its format requires.
+    Any,
+}
+
 /// What happened to a metric offered to a size-limited body
 /// ([`JsonArrayBody::push_within`](opentsdb_http::JsonArrayBody::push_within),
 /// [`RemoteWriteBuilder::push_within`](remote_write::RemoteWriteBuilder::push_within)).

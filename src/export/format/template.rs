@@ -10,7 +10,7 @@
 use super::append::Appender;
 use super::number::{append_f64, is_fast_f64, put_fast_f64, put_i64, put_mean, F64_MAX_LEN};
 use super::sanitize::{append_json_str, append_path, PATH_MAP};
-use super::{write_value, Metric, Value};
+use super::{write_value, DimText, Metric, Value};
 
 /// One piece of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,29 +78,32 @@ impl LineTemplate {
     pub fn write(&self, out: &mut Vec<u8>, dim_id: &str, dim_name: &str, value: Value) -> bool {
         let mut a = Appender::new(out, 0);
         if let Some(ends) = self.path_value {
-            if let Some(written) = self.write_path_value(&mut a, ends, dim_id, dim_name, value) {
+            if let Some(written) = self.write_path_value(&mut a, ends, dim_id, dim_name, value, DimText::Any)
+            {
                 return written;
             }
         }
-        self.write_pieces(&mut a, dim_id, dim_name, value)
+        self.write_pieces(&mut a, dim_id, dim_name, value, DimText::Any)
     }
 
     /// Appends one line per dimension of `dims` (id, name, value), as [`LineTemplate::write`]
-    /// does for each; returns how many were written.
+    /// does for each; returns how many were written. `text` is what the caller knows of the
+    /// ids and names: [`DimText::Plain`] ones are copied without a look at each byte.
     #[inline]
-    pub fn write_all<'a>(
+    pub fn write_lines<'a>(
         &self,
         out: &mut Vec<u8>,
         dims: impl Iterator<Item = (&'a str, &'a str, Value)>,
+        text: DimText,
     ) -> usize {
         let mut a = Appender::new(out, 0);
         let mut written = 0;
         for (id, name, value) in dims {
             let done = match self.path_value {
-                Some(ends) => self.write_path_value(&mut a, ends, id, name, value),
+                Some(ends) => self.write_path_value(&mut a, ends, id, name, value, text),
                 None => None,
             };
-            written += done.unwrap_or_else(|| self.write_pieces(&mut a, id, name, value)) as usize;
+            written += done.unwrap_or_else(|| self.write_pieces(&mut a, id, name, value, text)) as usize;
         }
         written
     }
@@ -117,13 +120,15 @@ impl LineTemplate {
         dim_id: &str,
         dim_name: &str,
         value: Value,
+        text: DimText,
     ) -> Option<bool> {
         let dim = if self.use_names && !dim_name.is_empty() { dim_name } else { dim_id };
         let short = match value {
             Value::Computed(v) => is_fast_f64(v),
             Value::Mean { .. } | Value::Collected(_) => true,
         };
-        if !short || !dim.is_ascii() {
+        let plain = text == DimText::Plain;
+        if !short || !(plain || dim.is_ascii()) {
             return None;
         }
         // Each literal is copied 16 bytes at a time from the padded text: up to 15 bytes more
@@ -131,7 +136,11 @@ impl LineTemplate {
         let text = &self.text[..];
         let mut r = a.room(l3 + 3 * 15 + dim.len() + F64_MAX_LEN);
         r.padded(text, l1);
-        r.mapped(dim.as_bytes(), &PATH_MAP);
+        if plain {
+            r.bytes(dim.as_bytes());
+        } else {
+            r.mapped(dim.as_bytes(), &PATH_MAP);
+        }
         r.padded(&text[l1..], l2 - l1);
         match value {
             Value::Mean { e7, count } => put_mean(&mut r, e7, count),
@@ -143,7 +152,15 @@ impl LineTemplate {
     }
 
     /// Any line, piece by piece.
-    fn write_pieces(&self, a: &mut Appender<'_>, dim_id: &str, dim_name: &str, value: Value) -> bool {
+    fn write_pieces(
+        &self,
+        a: &mut Appender<'_>,
+        dim_id: &str,
+        dim_name: &str,
+        value: Value,
+        text: DimText,
+    ) -> bool {
+        let plain = text == DimText::Plain;
         if let Value::Computed(v) = value {
             if !v.is_finite() {
                 return false;
@@ -158,10 +175,20 @@ impl LineTemplate {
                 }
                 Piece::DimPath => {
                     let dim = if self.use_names && !dim_name.is_empty() { dim_name } else { dim_id };
-                    append_path(a, dim);
+                    if plain {
+                        a.bytes(dim.as_bytes());
+                    } else {
+                        append_path(a, dim);
+                    }
                 }
-                Piece::DimIdJson => append_json_str(a, dim_id),
-                Piece::DimNameJson => append_json_str(a, dim_name),
+                Piece::DimIdJson | Piece::DimNameJson => {
+                    let s = if p == Piece::DimIdJson { dim_id } else { dim_name };
+                    if plain {
+                        a.bytes(s.as_bytes());
+                    } else {
+                        append_json_str(a, s);
+                    }
+                }
                 Piece::Value => append_value(a, value),
             }
         }

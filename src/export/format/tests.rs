@@ -3,6 +3,7 @@
 use super::opentsdb_http::JsonArrayBody;
 use super::remote_write::{self, Label, RemoteWriteBuilder};
 use super::*;
+use crate::rrd::chart::is_plain;
 use proptest::prelude::*;
 use prost::Message;
 
@@ -687,12 +688,12 @@ proptest! {
     }
 }
 
-/// A whole chart through `write_all`: the usual lines (ASCII dimension, exact value) take the
+/// A whole chart through `write_lines`: the usual lines (ASCII dimension, exact value) take the
 /// straight path, the others (non-ASCII or unsafe names, values of other kinds, NaN) the
 /// general one, and every line is what `write_line` writes for it, in order, into a buffer
 /// that has to grow several times.
 #[test]
-fn write_all_writes_what_write_line_writes_for_each_dimension() {
+fn write_lines_writes_what_write_line_writes_for_each_dimension() {
     let dims: [(&str, &str, Value); 9] = [
         ("user", "user", Value::Mean { e7: 125_000_000, count: 10 }),
         ("température", "temp", Value::Mean { e7: -7, count: 3 }),
@@ -721,10 +722,34 @@ fn write_all_writes_what_write_line_writes_for_each_dimension() {
                 }
                 let mut got = b"earlier".to_vec();
                 got.shrink_to_fit();
-                let written = template(&chart).write_all(&mut got, dims.iter().copied());
+                let written = template(&chart).write_lines(&mut got, dims.iter().copied(), DimText::Any);
                 assert_eq!((written, want_lines), (8, 8));
                 assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+                // The plain ones, told plain: copied as they are, the same bytes.
+                let plain = dims.iter().copied().filter(|(id, name, _)| is_plain(id) && is_plain(name));
+                let (mut any, mut told) = (Vec::new(), Vec::new());
+                let n = template(&chart).write_lines(&mut any, plain.clone(), DimText::Any);
+                assert_eq!(template(&chart).write_lines(&mut told, plain, DimText::Plain), n);
+                assert_eq!((n, String::from_utf8(told).unwrap()), (5, String::from_utf8(any).unwrap()));
             }
         }
     }
+}
+
+/// What the store calls plain is written as it is by every line format: each plain byte is
+/// kept by the path sanitizer and needs no JSON escape.
+#[test]
+fn plain_text_needs_no_sanitizing_or_escaping() {
+    let mut plain = 0;
+    for b in 0..=255u8 {
+        let Ok(s) = std::str::from_utf8(std::slice::from_ref(&b)) else { continue };
+        if is_plain(s) {
+            plain += 1;
+            let (mut path, mut json) = (Vec::new(), Vec::new());
+            sanitize::write_path(&mut path, s);
+            sanitize::write_json_str(&mut json, s);
+            assert_eq!((path.as_slice(), json.as_slice()), (s.as_bytes(), s.as_bytes()), "{s:?}");
+        }
+    }
+    assert_eq!(plain, 26 + 26 + 10 + 3);
 }
