@@ -158,8 +158,24 @@ impl Formatter {
                 (Some(h), true) => h.as_str(),
                 _ => info.hostname.as_str(),
             };
-            for chart in host.charts() {
-                let d = chart.read();
+            // Loads are started ahead, so that a chart's data has arrived when its turn comes:
+            // the chart after next has its own fields loaded, and the next one is locked and
+            // its names and rows loaded while this one is formatted. The next chart's lock is
+            // only taken if it is free at once: the walk never waits for a lock while it holds
+            // another, so it cannot deadlock with collectors or other instances.
+            let charts = host.charts();
+            let mut ahead = None;
+            for (k, chart) in charts.iter().enumerate() {
+                let d = ahead.take().unwrap_or_else(|| chart.read());
+                if let Some(c) = charts.get(k + 2) {
+                    c.prefetch();
+                }
+                ahead = charts.get(k + 1).and_then(|c| c.try_read());
+                if let (Some(n), Some((_, w))) = (&ahead, due_cache.first()) {
+                    if let Some(w) = w.first() {
+                        n.prefetch(w.after, w.end);
+                    }
+                }
                 if !cfg.charts.matches_any(&[&d.meta.id, &d.meta.name]) {
                     continue;
                 }

@@ -571,6 +571,13 @@ pub struct Chart {
 }
 
 impl Chart {
+    /// Asks the processor to start loading the chart's own fields (its lock, definition and
+    /// the headers of its names and ring), so that taking the lock soon after does not wait.
+    #[inline]
+    pub fn prefetch(&self) {
+        prefetch_bytes((self as *const Chart).cast(), std::mem::size_of::<Chart>());
+    }
+
     /// Create a chart with room for `history` slots per dimension.
     pub fn new(def: &ChartDef, history: usize) -> Chart {
         Chart {
@@ -596,6 +603,11 @@ impl Chart {
     /// Take a read lock: metadata, dimensions and slots, consistent with each other.
     pub fn read(&self) -> RwLockReadGuard<'_, ChartData> {
         self.data.read()
+    }
+
+    /// [`Chart::read`] if the lock can be had at once, without waiting; `None` otherwise.
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, ChartData>> {
+        self.data.try_read()
     }
 
     /// Update the definition (a plugin re-sending CHART). A changed `update every` restarts
@@ -784,6 +796,31 @@ impl ChartData {
             slot += 1;
             if slot == history {
                 slot = 0;
+            }
+        }
+    }
+
+    /// Asks the processor to start loading what a reader of slots `(after, before]` touches:
+    /// the dimensions' names, the chart's id and name and the window's rows. A hint only: it
+    /// changes nothing, and a walk that gives it for the next chart while it works on the
+    /// current one does not wait for those loads.
+    #[inline]
+    pub fn prefetch(&self, after: i64, before: i64) {
+        let spans: &[[u32; 4]] = &self.names.spans;
+        for p in [
+            spans.as_ptr().cast::<u8>(),
+            self.names.text.as_ptr(),
+            self.meta.id.as_ptr(),
+            self.meta.name.as_ptr(),
+        ] {
+            prefetch_read(p);
+        }
+        if let Some((mut t, end)) = self.stored_range(after, before) {
+            let ue = self.meta.update_every as i64;
+            while t <= end {
+                let row = self.ring.row(self.time2slot(t));
+                prefetch_bytes(row.as_ptr().cast(), std::mem::size_of_val(row));
+                t += ue;
             }
         }
     }
@@ -1030,4 +1067,24 @@ fn pack_flagged(v: f64, reset: bool) -> StorageNumber {
         return SN_EMPTY;
     }
     storage_number::pack(v, if reset { SN_EXISTS_RESET } else { SN_EXISTS })
+}
+
+/// A hint to load the cache line at `p`; nothing on processors without one.
+#[inline(always)]
+fn prefetch_read(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address, and writes nothing.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch_read`] for every cache line of `len` bytes at `p`.
+#[inline(always)]
+fn prefetch_bytes(p: *const u8, len: usize) {
+    for offset in (0..len).step_by(64) {
+        prefetch_read(p.wrapping_add(offset));
+    }
 }
