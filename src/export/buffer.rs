@@ -164,11 +164,20 @@ impl Outbox {
     /// line is one metric. An empty outbox (the usual state: everything before was delivered)
     /// takes the buffer as it is instead of copying it.
     pub fn push(&mut self, bytes: Vec<u8>) {
+        let lines = count_newlines(&bytes);
+        self.push_lines(bytes, lines);
+    }
+
+    /// [`Outbox::push`] for a buffer whose writer counted its `lines` (a formatter's batch, or
+    /// one read back from the spool): the bytes are not read here, so a window's buffer reaches
+    /// this thread's cache only when the connection is given it.
+    pub fn push_lines(&mut self, bytes: Vec<u8>, lines: usize) {
         debug_assert!(bytes.is_empty() || bytes.ends_with(b"\n"));
+        debug_assert_eq!(count_newlines(&bytes), lines);
         if bytes.is_empty() {
             return;
         }
-        let metrics = count_newlines(&bytes);
+        let metrics = lines;
         if self.data.is_empty() {
             // Nothing pending, so nothing written to the connection and no offset to keep.
             debug_assert_eq!((self.start, self.written), (0, 0));
@@ -465,6 +474,27 @@ mod tests {
         assert!(o.is_empty());
         assert_eq!(o.pending_metrics(), 0);
         assert_eq!(o.pending_intervals(), 0);
+    }
+
+    /// A buffer pushed with the count its writer made is held and delivered as one whose lines
+    /// the outbox counted itself.
+    #[test]
+    fn pushing_with_the_writers_count_is_pushing() {
+        let (mut counted, mut told) = (Outbox::new(), Outbox::new());
+        for (prefix, n) in [("a", 3), ("b", 2)] {
+            counted.push(lines(prefix, n));
+            told.push_lines(lines(prefix, n), n);
+        }
+        assert_eq!((told.pending_metrics(), told.pending_intervals()), (5, 2));
+        assert_eq!(told.unwritten(), counted.unwritten());
+        let n = told.unwritten().len();
+        let first = told.wrote(n - 1, now());
+        assert_eq!(first, counted.wrote(n - 1, now()));
+        assert_eq!(first.metrics, 4, "the last line is not whole yet");
+        let second = told.wrote(1, now());
+        assert_eq!(second, counted.wrote(1, now()));
+        assert_eq!((first.metrics + second.metrics, first.bytes + second.bytes), (5, n as u64));
+        assert!(told.is_empty());
     }
 
     #[test]

@@ -622,6 +622,45 @@ mod tests {
         );
     }
 
+    /// The line sender takes a batch's metric count as its number of lines without reading it
+    /// again: every line batch, of every format and data source, has exactly one line per
+    /// metric, also with values too large for exact sums, names to sanitize and empty slots.
+    #[test]
+    fn line_batches_count_one_metric_per_line() {
+        let db = db();
+        let (c, _) = db.localhost().define_chart(&ChartDef::new("t.count", 1));
+        c.add_dimension(&DimensionDef::new("small", Algorithm::Absolute).scaled(1, 1000));
+        c.add_dimension(&DimensionDef::new("huge é", Algorithm::Absolute).scaled(1_000_000, 1));
+        c.add_dimension(&DimensionDef::new("gappy", Algorithm::Absolute));
+        for t in 1000..1030u64 {
+            let mut row = vec![(0, t as i64 * 7), (1, 9_000_000_000 + t as i64)];
+            if t % 3 != 0 {
+                row.push((2, -(t as i64)));
+            }
+            c.collect(&row, t * S + 300_000).unwrap();
+        }
+        for format in [LineFormat::Graphite, LineFormat::Opentsdb, LineFormat::Json] {
+            for source in [Source::Average, Source::Sum, Source::AsCollected] {
+                let mut f = Formatter::new(cfg(format, source, 5), 1000 * S);
+                let mut lines = 0;
+                for now in (1005..=1030).step_by(5) {
+                    for b in f.format_due(&db, now * S) {
+                        assert_eq!(
+                            b.bytes.iter().filter(|&&c| c == b'\n').count(),
+                            b.metrics,
+                            "{format:?} {source:?}"
+                        );
+                        lines += b.metrics;
+                    }
+                }
+                // As collected sends each dimension's last collection (all made before the
+                // first wake-up here) once; the windows send 3 dimensions every 5 s.
+                let least = if source == Source::AsCollected { 3 } else { 3 * 4 };
+                assert!(lines >= least, "{format:?} {source:?}: {lines} lines");
+            }
+        }
+    }
+
     #[test]
     fn a_window_without_stored_values_sends_no_line() {
         let db = db();

@@ -57,7 +57,8 @@ impl LineDelivery {
 
 impl Delivery for LineDelivery {
     fn push(&mut self, batch: Batch) {
-        self.outbox.push(batch.bytes);
+        // Line batches carry one metric per line: the formatter counted them.
+        self.outbox.push_lines(batch.bytes, batch.metrics);
     }
 
     fn pending_metrics(&self) -> usize {
