@@ -604,22 +604,16 @@ mod tests {
         assert!(json.contains(r#""id":"a-b.c_1","name":"a-b.c_1","value":7,"#), "{json}");
         assert!(json.contains(r#""id":"d \"é\"","name":"d \"é\"","value":7,"#), "{json}");
         // A rename to a name that is not plain, then back to a plain one.
-        plain.add_dimension(&DimensionDef {
-            name: Some("x;y=z".into()),
-            ..DimensionDef::new("a-b.c_1", Algorithm::Absolute)
-        });
-        assert_eq!(
-            wake(LineFormat::Opentsdb, true).lines().next(),
-            Some("put netdata.t.plain.x_y_z 1002 7 host=h1")
-        );
-        plain.add_dimension(&DimensionDef {
-            name: Some("xyz".into()),
-            ..DimensionDef::new("a-b.c_1", Algorithm::Absolute)
-        });
-        assert_eq!(
-            wake(LineFormat::Opentsdb, true).lines().next(),
-            Some("put netdata.t.plain.xyz 1003 7 host=h1")
-        );
+        for (name, line) in [
+            ("x;y=z", "put netdata.t.plain.x_y_z 1002 7 host=h1"),
+            ("xyz", "put netdata.t.plain.xyz 1003 7 host=h1"),
+        ] {
+            plain.add_dimension(&DimensionDef {
+                name: Some(name.into()),
+                ..DimensionDef::new("a-b.c_1", Algorithm::Absolute)
+            });
+            assert_eq!(wake(LineFormat::Opentsdb, true).lines().next(), Some(line));
+        }
     }
 
     /// The line sender takes a batch's metric count as its number of lines without reading it

@@ -48,43 +48,19 @@ impl<'a> Appender<'a> {
     /// Appends `src`.
     #[inline]
     pub fn bytes(&mut self, src: &[u8]) {
-        let n = src.len();
-        let dst = self.spare(n);
-        // SAFETY: `room` guarantees `n` writable bytes at `dst`; `src` is `n` readable bytes;
-        // they do not overlap (`dst` is spare capacity, which no slice can borrow).
-        unsafe { copy_short(src.as_ptr(), dst, n) };
-        self.len += n;
+        self.room(src.len()).bytes(src);
     }
 
     /// Appends one byte.
     #[inline]
     pub fn byte(&mut self, b: u8) {
-        let dst = self.spare(1);
-        // SAFETY: `room` guarantees one writable byte.
-        unsafe { dst.write(b) };
-        self.len += 1;
-    }
-
-    /// Appends the first `n` (at most 8) bytes of `word` in little-endian order: one 8-byte
-    /// store, whose bytes past `n` the next piece overwrites (or the buffer's length hides).
-    #[inline]
-    pub fn word(&mut self, word: u64, n: usize) {
-        debug_assert!(n <= 8);
-        let dst = self.spare(8);
-        // SAFETY: `room` guarantees 8 writable bytes at `dst`.
-        unsafe { ptr::write_unaligned(dst.cast::<[u8; 8]>(), word.to_le_bytes()) };
-        self.len += n;
+        self.room(1).byte(b);
     }
 
     /// Appends `src` with every byte mapped through `map`.
     #[inline]
     pub fn mapped(&mut self, src: &[u8], map: &[u8; 256]) {
-        let dst = self.spare(src.len());
-        for (i, &b) in src.iter().enumerate() {
-            // SAFETY: `room` guarantees `src.len()` writable bytes; `i < src.len()`.
-            unsafe { dst.add(i).write(map[b as usize]) };
-        }
-        self.len += src.len();
+        self.room(src.len()).mapped(src, map);
     }
 
     /// Reserves `max` bytes for one line's pieces, written through the [`Room`] with no
@@ -276,9 +252,9 @@ mod tests {
             let mut out = b"ab".to_vec();
             {
                 let mut a = Appender::new(&mut out, 0);
-                a.word(u64::from_le_bytes(*b"12345678"), n);
+                a.room(8).word(u64::from_le_bytes(*b"12345678"), n);
                 a.byte(b'|');
-                a.word(u64::from_le_bytes(*b"xyzXYZ!?"), n);
+                a.room(8).word(u64::from_le_bytes(*b"xyzXYZ!?"), n);
             }
             let mut want = b"ab".to_vec();
             want.extend_from_slice(&b"12345678"[..n]);

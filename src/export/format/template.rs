@@ -10,7 +10,7 @@
 use super::append::Appender;
 use super::number::{append_f64, is_fast_f64, put_fast_f64, put_i64, put_mean, F64_MAX_LEN};
 use super::sanitize::{append_json_str, append_path, PATH_MAP};
-use super::{write_value, DimText, Metric, Value};
+use super::{DimText, Metric, Value};
 
 /// One piece of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,34 +76,27 @@ impl LineTemplate {
     /// `false`, writing nothing, when the value is NaN or infinite.
     #[inline]
     pub fn write(&self, out: &mut Vec<u8>, dim_id: &str, dim_name: &str, value: Value) -> bool {
-        let mut a = Appender::new(out, 0);
-        if let Some(ends) = self.path_value {
-            if let Some(written) = self.write_path_value(&mut a, ends, dim_id, dim_name, value, DimText::Any)
-            {
-                return written;
-            }
-        }
-        self.write_pieces(&mut a, dim_id, dim_name, value, DimText::Any)
+        self.write_lines(out, std::iter::once((dim_id, dim_name, value)), DimText::Any) == 1
     }
 
     /// Appends one line per dimension of `dims` (id, name, value), as [`LineTemplate::write`]
-    /// does for each; returns how many were written. `text` is what the caller knows of the
+    /// does for each; returns how many were written. `names` is what the caller knows of the
     /// ids and names: [`DimText::Plain`] ones are copied without a look at each byte.
     #[inline]
     pub fn write_lines<'a>(
         &self,
         out: &mut Vec<u8>,
         dims: impl Iterator<Item = (&'a str, &'a str, Value)>,
-        text: DimText,
+        names: DimText,
     ) -> usize {
         let mut a = Appender::new(out, 0);
         let mut written = 0;
         for (id, name, value) in dims {
             let done = match self.path_value {
-                Some(ends) => self.write_path_value(&mut a, ends, id, name, value, text),
+                Some(ends) => self.write_path_value(&mut a, ends, id, name, value, names),
                 None => None,
             };
-            written += done.unwrap_or_else(|| self.write_pieces(&mut a, id, name, value, text)) as usize;
+            written += done.unwrap_or_else(|| self.write_pieces(&mut a, id, name, value, names)) as usize;
         }
         written
     }
@@ -120,14 +113,14 @@ impl LineTemplate {
         dim_id: &str,
         dim_name: &str,
         value: Value,
-        text: DimText,
+        names: DimText,
     ) -> Option<bool> {
         let dim = if self.use_names && !dim_name.is_empty() { dim_name } else { dim_id };
         let short = match value {
             Value::Computed(v) => is_fast_f64(v),
             Value::Mean { .. } | Value::Collected(_) => true,
         };
-        let plain = text == DimText::Plain;
+        let plain = names == DimText::Plain;
         if !short || !(plain || dim.is_ascii()) {
             return None;
         }
@@ -158,9 +151,9 @@ impl LineTemplate {
         dim_id: &str,
         dim_name: &str,
         value: Value,
-        text: DimText,
+        names: DimText,
     ) -> bool {
-        let plain = text == DimText::Plain;
+        let plain = names == DimText::Plain;
         if let Value::Computed(v) = value {
             if !v.is_finite() {
                 return false;
@@ -196,7 +189,7 @@ impl LineTemplate {
     }
 }
 
-/// [`write_value`] through an [`Appender`].
+/// [`super::write_value`] through an [`Appender`].
 #[inline(always)]
 fn append_value(a: &mut Appender<'_>, value: Value) {
     match value {
@@ -204,7 +197,7 @@ fn append_value(a: &mut Appender<'_>, value: Value) {
             append_f64(a, v);
         }
         Value::Mean { e7, count } => put_mean(&mut a.room(F64_MAX_LEN), e7, count),
-        Value::Collected(_) => a.with_vec(|out| write_value(out, value)),
+        Value::Collected(v) => put_i64(&mut a.room(F64_MAX_LEN), v),
     }
 }
 
