@@ -815,14 +815,9 @@ impl ChartData {
         ] {
             prefetch_read(p);
         }
-        if let Some((mut t, end)) = self.stored_range(after, before) {
-            let ue = self.meta.update_every as i64;
-            while t <= end {
-                let row = self.ring.row(self.time2slot(t));
-                prefetch_bytes(row.as_ptr().cast(), std::mem::size_of_val(row));
-                t += ue;
-            }
-        }
+        self.for_each_row(after, before, |_, row| {
+            prefetch_bytes(row.as_ptr().cast(), std::mem::size_of_val(row))
+        });
     }
 
     fn collect(&mut self, values: &[(usize, i64)], now_ut: u64) -> Result<(), CollectError> {
