@@ -16,6 +16,7 @@
 //!   streaming in (parent mode);
 //! * [`shutdown`]: the stop signal every thread waits on;
 //! * [`export`]: exporter instances: windows, values, formats, outbox, transports;
+//! * [`logs`]: how often a recurring condition is logged; outside text escaped for logs;
 //! * [`selfmon`]: exporters' own counters charted into the store;
 //! * [`demo`]: the self-contained demonstration behind `rrdpipe --demo`;
 //! * [`agent`]: wires the pieces together and runs them until shutdown.
@@ -27,6 +28,7 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod export;
+pub mod logs;
 pub mod rrd;
 pub mod selfmon;
 pub mod shutdown;

@@ -25,9 +25,7 @@ use crate::export::buffer::Dropped;
 use crate::export::encode::Batch;
 use crate::export::spool::{Acks, Recovered, Spool};
 use crate::export::stats::{thread_cpu_us, Stats};
-
-/// How often a persisting failure is logged again.
-const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
+use crate::logs::Persisting;
 
 /// What the sender needs to know besides its delivery.
 #[derive(Clone, Debug)]
@@ -72,51 +70,6 @@ impl Jitter {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Logs a persisting condition once, then a reminder at most every [`REPEAT_LOG_EVERY`], and
-/// once more when it clears.
-#[derive(Debug, Default)]
-pub(crate) struct Persisting {
-    since: Option<Instant>,
-    last_log: Option<Instant>,
-    count: u64,
-}
-
-impl Persisting {
-    /// Record one occurrence; returns whether to log it.
-    pub(crate) fn occur(&mut self, now: Instant) -> bool {
-        self.count += 1;
-        self.since.get_or_insert(now);
-        match self.last_log {
-            Some(t) if now.duration_since(t) < REPEAT_LOG_EVERY => false,
-            _ => {
-                self.last_log = Some(now);
-                true
-            }
-        }
-    }
-
-    /// Whether it occurred before (so a log line should say that it repeats silently).
-    pub(crate) fn repeats(&self) -> bool {
-        self.count > 1
-    }
-
-    /// Clear; returns (occurrences, duration) when something had persisted.
-    pub(crate) fn clear(&mut self, now: Instant) -> Option<(u64, Duration)> {
-        let r = self.since.map(|s| (self.count, now.duration_since(s)));
-        *self = Persisting::default();
-        r
-    }
-}
-
-/// The suffix of a log line about a condition that may repeat.
-pub(crate) fn repeat_note(p: &Persisting) -> &'static str {
-    if p.repeats() {
-        " (this repeats silently; logged again every 5 minutes)"
-    } else {
-        ""
     }
 }
 

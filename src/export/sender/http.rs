@@ -15,10 +15,12 @@
 
 use std::time::Instant;
 
-use super::{repeat_note, Attempt, Delivery, Persisting};
+use super::{Attempt, Delivery};
 use crate::export::buffer::{Dropped, RequestQueue};
 use crate::export::encode::Batch;
 use crate::export::transport::http::{Answer, HttpTransport};
+use crate::logs::repeat_note;
+use crate::logs::Persisting;
 
 /// A queue of request bodies and the client that sends them.
 #[derive(Debug)]

@@ -6,11 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::{repeat_note, Attempt, Delivery};
+use super::{Attempt, Delivery};
 use crate::export::buffer::{Dropped, Outbox};
 use crate::export::encode::Batch;
 use crate::export::transport::tcp::{LineTransport, WriteEnd};
 use crate::export::transport::{describe, Endpoint};
+use crate::logs::repeat_note;
 
 /// An outbox of lines and its socket.
 #[derive(Debug)]
