@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs the real servers the integration tests
-# use (if missing), builds the release binary, runs every test target in
+# use (if missing), checks formatting and clippy, builds the release binary,
+# runs every test target in
 # release mode, and ends with one summary line over all test binaries.
 #
 # Environment:
@@ -13,6 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/test-deps.sh
+
+# The house rules: formatted, and no clippy warning in any target.
+cargo fmt --check
+cargo clippy --release --all-targets -- -D warnings
 
 cargo build --release
 
