@@ -1,7 +1,10 @@
-//! The agent: builds the store, starts collectors and exporters, and stops them on shutdown.
+//! The agent: builds the store, starts collectors and exporters, applies a new configuration to
+//! them, and stops them on shutdown.
 //!
-//! One job: wiring. It turns a validated [`Config`] into running threads and joins them in
-//! order (collectors first, then exporters, whose senders make a last delivery attempt).
+//! One job: wiring. It turns a validated [`Config`] into running threads, follows a changed one
+//! where that needs no restart ([`Agent::reload`]: exporters and plugins), and joins the
+//! threads in order (collectors first, then exporters, whose senders make a last delivery
+//! attempt).
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -31,6 +34,27 @@ pub struct Agent {
     /// The listener for streaming children, when an API key is enabled.
     pub stream: Option<StreamHandle>,
     shutdown: Shutdown,
+    /// The configuration running now.
+    config: Config,
+}
+
+/// What [`Agent::reload`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Exporter instances started that did not run before.
+    pub exporters_started: Vec<String>,
+    /// Exporter instances restarted with changed settings (going on where they stopped).
+    pub exporters_changed: Vec<String>,
+    /// Exporter instances stopped because the configuration no longer has them enabled.
+    pub exporters_stopped: Vec<String>,
+    /// Exporter instances whose new settings cannot be used (the old ones run on), with why.
+    pub exporters_refused: Vec<String>,
+    /// Plugins stopped (disabled, or to restart with changed settings).
+    pub plugins_stopped: Vec<String>,
+    /// Plugins started.
+    pub plugins_started: Vec<String>,
+    /// Settings that changed but take effect only after a restart, as `[section] key`.
+    pub need_restart: Vec<&'static str>,
 }
 
 /// Why the agent could not start.
@@ -100,6 +124,69 @@ pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Optio
     })
 }
 
+/// The enabled exporter instances of `cfg`, in configuration order.
+fn instance_configs(cfg: &Config) -> Result<Vec<InstanceConfig>, StartError> {
+    cfg.exporters
+        .iter()
+        .filter(|e| e.enabled)
+        .map(|e| {
+            instance_config(e, &cfg.host_labels).ok_or_else(|| {
+                StartError(format!(
+                    "{}:{}: [{}]: type '{}' is not supported by this build of rrdpipe",
+                    e.file,
+                    e.line,
+                    e.section,
+                    e.kind.type_name()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Where the configuration of exporter `name` is, for messages.
+fn exporter_place(cfg: &Config, name: &str) -> String {
+    match cfg.exporters.iter().find(|e| e.enabled && e.name == name) {
+        Some(e) => format!("{}:{}: [{}]", e.file, e.line, e.section),
+        None => format!("exporter '{name}'"),
+    }
+}
+
+/// The plugin supervisor's settings from `[global]`, `[plugins]` and `[directories]`.
+fn supervisor_config(cfg: &Config) -> SupervisorConfig {
+    let g = &cfg.global;
+    let mut sc = SupervisorConfig::new(vec![cfg.directories.plugins.clone()], g.update_every);
+    sc.enabled = cfg.plugins.enabled.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    sc.enable_new_plugins = cfg.plugins.enable_running_new_plugins;
+    sc.scan_every = Duration::from_secs(cfg.plugins.check_for_new_plugins_every.max(1) as u64);
+    sc.max_charts = cfg.plugins.max_charts_per_plugin;
+    sc.max_dimensions = cfg.plugins.max_dimensions_per_plugin;
+    sc.env = PluginEnv {
+        hostname: g.hostname.clone(),
+        config_dir: cfg.directories.config.display().to_string(),
+        user_config_dir: cfg.directories.config.display().to_string(),
+        plugins_dir: cfg.directories.plugins.display().to_string(),
+        user_plugins_dirs: cfg.directories.plugins.display().to_string(),
+        ..PluginEnv::default()
+    };
+    sc
+}
+
+/// The settings that differ between `old` and `new` and that only a restart applies.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&old.global, &new.global);
+    [
+        (a.hostname != b.hostname, "[global] hostname"),
+        (a.update_every != b.update_every, "[global] update every"),
+        (a.history != b.history, "[global] history"),
+        (old.plugins.proc != new.plugins.proc, "[plugins] proc"),
+        (old.web != new.web, "[web]"),
+        (old.stream != new.stream, "stream.conf / [stream]"),
+    ]
+    .into_iter()
+    .filter_map(|(changed, what)| changed.then_some(what))
+    .collect()
+}
+
 impl Agent {
     /// Start everything the configuration enables.
     pub fn start(cfg: &Config, shutdown: Shutdown) -> Result<Agent, StartError> {
@@ -113,28 +200,19 @@ impl Agent {
             },
             g.history,
         ));
-        let mut exporters = Vec::new();
-        for e in cfg.exporters.iter().filter(|e| e.enabled) {
-            let Some(ic) = instance_config(e, &cfg.host_labels) else {
-                return Err(StartError(format!(
-                    "{}:{}: [{}]: type '{}' is not supported by this build of rrdpipe",
-                    e.file,
-                    e.line,
-                    e.section,
-                    e.kind.type_name()
-                )));
-            };
-            match instance::start(ic, db.clone(), shutdown.clone()) {
-                Ok(h) => exporters.push((e.name.clone(), h)),
+        let mut exporters: Vec<(String, InstanceHandle)> = Vec::new();
+        for ic in instance_configs(cfg)? {
+            let name = ic.name.clone();
+            match instance::start(ic, db.clone()) {
+                Ok(h) => exporters.push((name, h)),
                 Err(err) => {
                     // Stop what already started: the agent as a whole did not.
-                    shutdown.trigger();
                     for (_, h) in exporters {
                         h.join();
                     }
                     return Err(StartError(format!(
-                        "{}:{}: [{}]: cannot start exporter '{}': {err}",
-                        e.file, e.line, e.section, e.name
+                        "{}: cannot start exporter '{name}': {err}",
+                        exporter_place(cfg, &name)
                     )));
                 }
             }
@@ -146,34 +224,85 @@ impl Agent {
                 shutdown.clone(),
             )
         });
-        let mut sc = SupervisorConfig::new(vec![cfg.directories.plugins.clone()], g.update_every);
-        sc.enabled = cfg.plugins.enabled.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        sc.enable_new_plugins = cfg.plugins.enable_running_new_plugins;
-        sc.scan_every = Duration::from_secs(cfg.plugins.check_for_new_plugins_every.max(1) as u64);
-        sc.max_charts = cfg.plugins.max_charts_per_plugin;
-        sc.max_dimensions = cfg.plugins.max_dimensions_per_plugin;
-        sc.env = PluginEnv {
-            hostname: g.hostname.clone(),
-            config_dir: cfg.directories.config.display().to_string(),
-            user_config_dir: cfg.directories.config.display().to_string(),
-            plugins_dir: cfg.directories.plugins.display().to_string(),
-            user_plugins_dirs: cfg.directories.plugins.display().to_string(),
-            ..PluginEnv::default()
-        };
-        let plugins = Some(supervisor::start(sc, db.localhost(), shutdown.clone()));
+        let plugins = Some(supervisor::start(supervisor_config(cfg), db.localhost(), shutdown.clone()));
         let stream = match StreamConfig::from_config(cfg, &db.localhost().info().machine_guid) {
             Some(sc) => match stream::start(sc, db.clone(), shutdown.clone()) {
                 Ok(h) => Some(h),
                 Err(e) => {
                     // Stop what already runs before reporting.
-                    let agent = Agent { db, exporters, proc, plugins, stream: None, shutdown };
+                    let agent =
+                        Agent { db, exporters, proc, plugins, stream: None, shutdown, config: cfg.clone() };
                     agent.stop();
                     return Err(StartError(format!("{e}; change [web] bind to")));
                 }
             },
             None => None,
         };
-        Ok(Agent { db, exporters, proc, plugins, stream, shutdown })
+        Ok(Agent { db, exporters, proc, plugins, stream, shutdown, config: cfg.clone() })
+    }
+
+    /// Follow `new` where no restart is needed: exporter instances that are new start, those
+    /// no longer enabled stop, those whose settings changed are restarted with them and go on
+    /// exactly where they stopped (no window skipped or sent twice; their counters continue);
+    /// instances whose settings are the same run on untouched. An instance whose new settings
+    /// cannot be used (an unreadable `tls ca file`) keeps running with the old ones. Plugins
+    /// follow `[plugins]` (see [`SupervisorHandle::reconfigure`]). Everything else that
+    /// changed is listed in [`Reloaded::need_restart`].
+    pub fn reload(&mut self, new: &Config) -> Reloaded {
+        let mut done =
+            Reloaded { need_restart: restart_only_changes(&self.config, new), ..Reloaded::default() };
+        let wanted = match instance_configs(new) {
+            Ok(w) => w,
+            Err(e) => {
+                done.exporters_refused.push(e.0);
+                return done;
+            }
+        };
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.exporters)
+            .into_iter()
+            .partition(|(name, _)| wanted.iter().any(|w| w.name == *name));
+        self.exporters = kept;
+        for (name, h) in gone {
+            h.join();
+            done.exporters_stopped.push(name);
+        }
+        for ic in wanted {
+            let name = ic.name.clone();
+            let old = self.exporters.iter().position(|(n, _)| *n == name);
+            if let Some(i) = old {
+                if self.exporters[i].1.config == ic {
+                    continue;
+                }
+            }
+            let prepared = match instance::prepare(ic) {
+                Ok(p) => p,
+                Err(e) => {
+                    done.exporters_refused
+                        .push(format!("{}: exporter '{name}': {e}", exporter_place(new, &name)));
+                    continue;
+                }
+            };
+            let previous = old.map(|i| self.exporters.remove(i).1).and_then(InstanceHandle::join);
+            let changed = old.is_some();
+            match instance::launch(prepared, self.db.clone(), previous) {
+                Ok(h) => {
+                    if changed { &mut done.exporters_changed } else { &mut done.exporters_started }
+                        .push(name.clone());
+                    self.exporters.push((name, h));
+                }
+                Err(e) => done
+                    .exporters_refused
+                    .push(format!("{}: exporter '{name}': {e}", exporter_place(new, &name))),
+            }
+        }
+        // Configuration order, as at start.
+        let order: Vec<&str> = new.exporters.iter().filter(|e| e.enabled).map(|e| e.name.as_str()).collect();
+        self.exporters.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
+        if let Some(p) = &self.plugins {
+            (done.plugins_stopped, done.plugins_started) = p.reconfigure(supervisor_config(new));
+        }
+        self.config = new.clone();
+        done
     }
 
     /// Stop every thread: collectors first, then exporters (whose senders make one last attempt).
@@ -187,6 +316,9 @@ impl Agent {
         }
         if let Some(p) = self.proc.take() {
             let _ = p.join();
+        }
+        for (_, h) in &self.exporters {
+            h.trigger_stop();
         }
         for (_, h) in self.exporters.drain(..) {
             h.join();

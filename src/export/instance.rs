@@ -63,7 +63,7 @@ impl Connector {
 }
 
 /// Everything an instance needs, resolved from the configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct InstanceConfig {
     /// Instance name (`backend` for the legacy section).
     pub name: String,
@@ -122,6 +122,19 @@ impl Formatter {
             cfg,
             windows: Windows::new(every, 3600),
             collected_until_ut: now_ut,
+            values: WindowValues::new(),
+            line_bytes: 0,
+        }
+    }
+
+    /// A formatter for `cfg` that goes on exactly where `previous` stopped: no window skipped
+    /// or sent twice, even when `update every` changed.
+    pub fn continue_from(cfg: InstanceConfig, previous: Formatter) -> Formatter {
+        let windows = Windows::continue_from(previous.windows, cfg.every);
+        Formatter {
+            cfg,
+            windows,
+            collected_until_ut: previous.collected_until_ut,
             values: WindowValues::new(),
             line_bytes: 0,
         }
@@ -254,16 +267,35 @@ impl Formatter {
 pub struct InstanceHandle {
     /// Its counters.
     pub stats: Arc<Stats>,
-    formatter: JoinHandle<()>,
+    /// The settings it runs with.
+    pub config: InstanceConfig,
+    stop: Shutdown,
+    formatter: JoinHandle<Formatter>,
     sender: JoinHandle<()>,
 }
 
+/// What a stopped instance hands to the one that replaces it: where its export got to, and its
+/// counters, so that the new one neither skips nor repeats a window and its self-charts go on.
+#[derive(Debug)]
+pub struct Handover {
+    formatter: Formatter,
+    stats: Arc<Stats>,
+}
+
 impl InstanceHandle {
-    /// Wait for both threads (after shutdown was triggered). The sender makes one last attempt,
-    /// bounded by `timeout ms`, before it returns.
-    pub fn join(self) {
-        let _ = self.formatter.join();
+    /// Ask both threads to stop: the formatter at once, the sender after its last attempt.
+    pub fn trigger_stop(&self) {
+        self.stop.trigger();
+    }
+
+    /// Stop and wait for both threads. The sender makes one last attempt, bounded by
+    /// `timeout ms`, before it returns; what it could not deliver stays in the spool when there
+    /// is one. `None` when the formatter thread panicked.
+    pub fn join(self) -> Option<Handover> {
+        self.stop.trigger();
+        let formatter = self.formatter.join().ok();
         let _ = self.sender.join();
+        formatter.map(|formatter| Handover { formatter, stats: self.stats })
     }
 }
 
@@ -326,12 +358,34 @@ fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String>
     }
 }
 
+/// An instance checked and ready to start: its destinations are usable.
+pub struct Prepared {
+    cfg: InstanceConfig,
+    delivery: Box<dyn Delivery>,
+    to: String,
+}
+
+/// Check that an instance can run: fails, saying what to do, when its destinations cannot be
+/// used (an unreadable `tls ca file`). Nothing is started.
+pub fn prepare(cfg: InstanceConfig) -> Result<Prepared, String> {
+    let (delivery, to) = delivery(&cfg)?;
+    Ok(Prepared { cfg, delivery, to })
+}
+
 /// Start an instance's two threads. Fails, saying what to do, when its destinations cannot be
 /// used (an unreadable `tls ca file`) or a thread cannot start.
-pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> Result<InstanceHandle, String> {
-    let stats = Arc::new(Stats::default());
+pub fn start(cfg: InstanceConfig, db: Arc<Db>) -> Result<InstanceHandle, String> {
+    launch(prepare(cfg)?, db, None)
+}
+
+/// Start a prepared instance; with `previous`, it goes on where that one stopped.
+pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Result<InstanceHandle, String> {
+    let Prepared { cfg, delivery, to } = prepared;
+    let (stats, formatter) = match previous {
+        Some(h) => (h.stats, Some(h.formatter)),
+        None => (Arc::new(Stats::default()), None),
+    };
     let (tx, rx) = mpsc::channel::<Batch>();
-    let (delivery, to) = delivery(&cfg)?;
     let spool = match &cfg.spool {
         None => None,
         Some((dir, max)) => Some(Spool::open(dir, &cfg.name, *max).map_err(|e| {
@@ -361,31 +415,40 @@ pub fn start(cfg: InstanceConfig, db: Arc<Db>, shutdown: Shutdown) -> Result<Ins
         .name(format!("exp-send-{}", cfg.name))
         .spawn(move || sender::run(scfg, delivery, rx, sstats, spool))
         .map_err(|e| format!("cannot start the sender thread: {e}"))?;
-    let fstats = stats.clone();
+    let (fstats, stop, config) = (stats.clone(), Shutdown::new(), cfg.clone());
+    let fstop = stop.clone();
     let formatter = std::thread::Builder::new()
         .name(format!("exp-fmt-{}", cfg.name))
-        .spawn(move || run_formatter(cfg, db, shutdown, tx, fstats))
+        .spawn(move || {
+            let start = now_ut();
+            let f = match formatter {
+                Some(previous) => Formatter::continue_from(cfg, previous),
+                None => Formatter::new(cfg, start),
+            };
+            run_formatter(f, db, fstop, tx, fstats)
+        })
         .map_err(|e| format!("cannot start the formatter thread: {e}"))?;
-    Ok(InstanceHandle { stats, formatter, sender })
+    Ok(InstanceHandle { stats, config, stop, formatter, sender })
 }
 
+/// Format on the clock until `stop`; returns the formatter, which knows where export got to.
 fn run_formatter(
-    cfg: InstanceConfig,
+    f: Formatter,
     db: Arc<Db>,
-    shutdown: Shutdown,
+    stop: Shutdown,
     tx: mpsc::Sender<Batch>,
     stats: Arc<Stats>,
-) {
+) -> Formatter {
+    let cfg = f.config();
     let every_ut = cfg.every as u64 * 1_000_000;
     let charts = ExporterCharts::new(&db.localhost(), &cfg.name, cfg.legacy, cfg.every);
-    let start = now_ut();
-    charts.update(&stats, start);
-    let mut f = Formatter::new(cfg, start);
+    let mut f = f;
+    charts.update(&stats, now_ut());
     loop {
         let now = now_ut();
         let next = (now / every_ut + 1) * every_ut;
-        if shutdown.wait_timeout(Duration::from_micros(next - now)) {
-            break;
+        if stop.wait_timeout(Duration::from_micros(next - now)) {
+            return f;
         }
         let now = now_ut();
         let batches = f.format_due(&db, now);
@@ -395,13 +458,13 @@ fn run_formatter(
             if !b.is_empty() {
                 sent_any = true;
                 if tx.send(b).is_err() {
-                    return;
+                    return f;
                 }
             }
         }
         // Nothing to send still wakes the sender: it retries what it holds once per interval.
         if !sent_any && tx.send(Batch::default()).is_err() {
-            return;
+            return f;
         }
         let (u, s) = thread_cpu_us();
         stats.formatter_user_us.store(u, std::sync::atomic::Ordering::Relaxed);

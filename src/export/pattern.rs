@@ -4,7 +4,7 @@
 //! first glob that matches decides; no match means "no". Pure.
 
 /// A compiled simple pattern.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimplePattern {
     globs: Vec<(bool, Vec<Box<str>>)>,
     /// The first glob is a plain `*`: everything matches, without reading the string (the

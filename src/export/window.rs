@@ -44,7 +44,9 @@ impl Windows {
     }
 
     /// The windows due at `now` for charts collected every `chart_ue` seconds, oldest first,
-    /// and remember them as handed out. The first call hands out one window.
+    /// and remember them as handed out. The first call hands out one window. After
+    /// [`Windows::continue_from`] with another `update every`, the first window runs from where
+    /// the previous ones ended to the next multiple of this one's `update every`.
     pub fn due(&mut self, now: i64, chart_ue: u32) -> Vec<Window> {
         let end = self.end_at(now, chart_ue);
         let every = self.every;
@@ -52,19 +54,28 @@ impl Windows {
         if end <= last {
             return Vec::new();
         }
-        let mut first_end = last + every;
-        let count = ((end - last) / every) as usize;
+        // Every multiple of `every` in (last, end] ends a window.
+        let first_end = (last.div_euclid(every) + 1) * every;
+        let count = ((end - first_end) / every + 1) as usize;
+        let (mut after, mut e) = (last, first_end);
         if count > self.max_catch_up {
-            first_end = end - (self.max_catch_up as i64 - 1) * every;
+            e = end - (self.max_catch_up as i64 - 1) * every;
+            after = e - every;
         }
         self.last_end.insert(chart_ue, end);
         let mut out = Vec::with_capacity(count.min(self.max_catch_up));
-        let mut e = first_end;
         while e <= end {
-            out.push(Window { after: e - every, end: e });
+            out.push(Window { after, end: e });
+            after = e;
             e += every;
         }
         out
+    }
+
+    /// Windows of `every` seconds that go on exactly where `previous` stopped, so that an
+    /// exporter restarted with new settings neither skips nor repeats a slot.
+    pub fn continue_from(previous: Windows, every: u32) -> Windows {
+        Windows { every: every.max(1) as i64, ..previous }
     }
 }
 
@@ -122,6 +133,23 @@ mod tests {
         assert_eq!(w.end_at(1000, 5), 990);
         assert_eq!(w.end_at(1000, 10), 980);
         assert_eq!(w.due(1000, 10), vec![Window { after: 970, end: 980 }]);
+    }
+
+    #[test]
+    fn continuing_with_another_interval_neither_skips_nor_repeats_a_slot() {
+        // From 10 s windows to 5 s: the next windows start at the last end.
+        let mut w = Windows::new(10, 100);
+        assert_eq!(w.due(1000, 1), vec![Window { after: 980, end: 990 }]);
+        let mut w = Windows::continue_from(w, 5);
+        assert_eq!(w.due(1003, 1), vec![Window { after: 990, end: 995 }, Window { after: 995, end: 1000 }]);
+        // From 5 s windows to 10 s, the last end not a multiple of 10: one shorter window first.
+        let mut w = Windows::new(5, 100);
+        assert_eq!(w.due(1002, 1), vec![Window { after: 995, end: 1000 }]);
+        assert_eq!(w.due(1007, 1), vec![Window { after: 1000, end: 1005 }]);
+        let mut w = Windows::continue_from(w, 10);
+        assert_eq!(w.due(1009, 1), vec![]);
+        assert_eq!(w.due(1012, 1), vec![Window { after: 1005, end: 1010 }]);
+        assert_eq!(w.due(1022, 1), vec![Window { after: 1010, end: 1020 }]);
     }
 
     #[test]

@@ -75,6 +75,26 @@ impl Rrdpipe {
         panic!("rrdpipe did not log {needle:?} within {secs} s; log:\n{}", self.log());
     }
 
+    /// Replace the config file (with `@DIR@` replaced by the temp dir); the running process
+    /// reads it on [`signal`](Self::signal)`(libc::SIGHUP)` or at its next start.
+    pub fn write_config(&self, conf: &str) {
+        let conf = conf.replace("@DIR@", &self.dir.path().display().to_string());
+        std::fs::write(self.dir.path().join("rrdpipe.conf"), conf).unwrap();
+    }
+
+    /// Send `sig` to the running process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid() as i32, sig);
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
     /// Process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()

@@ -263,12 +263,18 @@ pub struct PluginStatus {
 
 struct Runner {
     name: String,
+    path: PathBuf,
+    /// The settings it was started with.
+    cfg: Arc<SupervisorConfig>,
+    /// Stops this plugin alone (a reload that disables it); the agent's stop triggers every one.
+    stop: Shutdown,
     status: Arc<Mutex<PluginStatus>>,
     thread: Option<JoinHandle<()>>,
 }
 
 struct Shared {
-    cfg: SupervisorConfig,
+    /// The current settings; replaced by [`SupervisorHandle::reconfigure`].
+    cfg: Mutex<Arc<SupervisorConfig>>,
     host: Arc<Host>,
     shutdown: Shutdown,
     runners: Mutex<Vec<Runner>>,
@@ -283,22 +289,26 @@ pub struct SupervisorHandle {
 /// Start every plugin found now, and rescan every `scan_every` for new ones. Stops when
 /// `shutdown` is triggered; call [`SupervisorHandle::join`] then.
 pub fn start(cfg: SupervisorConfig, host: Arc<Host>, shutdown: Shutdown) -> SupervisorHandle {
-    let shared = Arc::new(Shared { cfg, host, shutdown, runners: Mutex::new(Vec::new()) });
+    let shared =
+        Arc::new(Shared { cfg: Mutex::new(Arc::new(cfg)), host, shutdown, runners: Mutex::new(Vec::new()) });
     start_new_plugins(&shared);
     let s = shared.clone();
     let scanner = std::thread::Builder::new()
         .name("plugins-scan".into())
-        .spawn(move || {
-            while !s.shutdown.wait_timeout(s.cfg.scan_every) {
-                start_new_plugins(&s);
+        .spawn(move || loop {
+            let every = s.cfg.lock().scan_every;
+            if s.shutdown.wait_timeout(every) {
+                break;
             }
+            start_new_plugins(&s);
         })
         .expect("spawning the plugin scanner thread");
     SupervisorHandle { shared, scanner: Some(scanner) }
 }
 
 fn start_new_plugins(shared: &Arc<Shared>) {
-    let found = scan_plugins(&shared.cfg.plugins_dirs, &shared.cfg.enabled, shared.cfg.enable_new_plugins);
+    let cfg = shared.cfg.lock().clone();
+    let found = scan_plugins(&cfg.plugins_dirs, &cfg.enabled, cfg.enable_new_plugins);
     let mut runners = shared.runners.lock();
     for file in found {
         if shared.shutdown.is_triggered() {
@@ -312,12 +322,14 @@ fn start_new_plugins(shared: &Arc<Shared>) {
             path: file.path.clone(),
             ..Default::default()
         }));
-        let (s, st, name) = (shared.clone(), status.clone(), file.name.clone());
+        let (host, st, name, path, stop) =
+            (shared.host.clone(), status.clone(), file.name.clone(), file.path.clone(), Shutdown::new());
+        let (c, halt) = (cfg.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name(format!("plugin-{}", file.name))
-            .spawn(move || run_plugin(&s, &file, &st));
+            .spawn(move || run_plugin(&host, &c, &file, &st, &halt));
         match thread {
-            Ok(t) => runners.push(Runner { name, status, thread: Some(t) }),
+            Ok(t) => runners.push(Runner { name, path, cfg: cfg.clone(), stop, status, thread: Some(t) }),
             Err(e) => error!("plugin '{name}': cannot start a thread for it: {e}"),
         }
     }
@@ -335,6 +347,44 @@ impl SupervisorHandle {
         runners.iter().find(|r| r.name == name).map(|r| r.status.lock().clone())
     }
 
+    /// Run the plugins `cfg` asks for from now on: plugins it disables, and plugins whose
+    /// settings changed, are stopped (and the latter started again with the new ones); plugins
+    /// it enables are started, and so are plugins that had been disabled for sending garbage or
+    /// `DISABLE`, which get another chance. Plugins whose settings are the same run on
+    /// untouched. Returns the names stopped and the names started.
+    pub fn reconfigure(&self, cfg: SupervisorConfig) -> (Vec<String>, Vec<String>) {
+        let cfg = Arc::new(cfg);
+        *self.shared.cfg.lock() = cfg.clone();
+        let found = scan_plugins(&cfg.plugins_dirs, &cfg.enabled, cfg.enable_new_plugins);
+        let stale: Vec<Runner> = {
+            let mut runners = self.shared.runners.lock();
+            let (stale, keep) = std::mem::take(&mut *runners).into_iter().partition(|r: &Runner| {
+                let wanted = found.iter().any(|f| f.name == r.name && f.path == r.path);
+                let ended = r.thread.as_ref().is_none_or(|t| t.is_finished());
+                ended || !wanted || !same_run_settings(&r.cfg, &cfg)
+            });
+            *runners = keep;
+            stale
+        };
+        let stopped = stale
+            .iter()
+            .filter(|r| r.thread.as_ref().is_some_and(|t| !t.is_finished()))
+            .map(|r| r.name.clone())
+            .collect();
+        stop_runners(stale, cfg.stop_grace);
+        let before: Vec<String> = self.shared.runners.lock().iter().map(|r| r.name.clone()).collect();
+        start_new_plugins(&self.shared);
+        let started = self
+            .shared
+            .runners
+            .lock()
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|n| !before.contains(n))
+            .collect();
+        (stopped, started)
+    }
+
     /// Stop every plugin and wait for the threads. Triggers the shutdown if the caller has not.
     /// Each plugin gets SIGTERM; one still alive after the grace period gets SIGKILL.
     pub fn join(mut self) {
@@ -344,25 +394,45 @@ impl SupervisorHandle {
         if let Some(t) = self.scanner.take() {
             let _ = t.join();
         }
-        let mut runners = std::mem::take(&mut *self.shared.runners.lock());
-        for r in &runners {
-            signal_running(&r.status, libc::SIGTERM);
+        let runners = std::mem::take(&mut *self.shared.runners.lock());
+        let grace = self.shared.cfg.lock().stop_grace;
+        stop_runners(runners, grace);
+    }
+}
+
+/// Whether a plugin started under `a` runs the same under `b` (which plugins run may differ).
+fn same_run_settings(a: &SupervisorConfig, b: &SupervisorConfig) -> bool {
+    let run_settings = |c: &SupervisorConfig| SupervisorConfig {
+        plugins_dirs: Vec::new(),
+        enabled: HashMap::new(),
+        enable_new_plugins: true,
+        scan_every: Duration::ZERO,
+        ..c.clone()
+    };
+    run_settings(a) == run_settings(b)
+}
+
+/// Stop the runners' plugins and wait for their threads: SIGTERM to each, SIGKILL to one still
+/// alive after `grace`.
+fn stop_runners(mut runners: Vec<Runner>, grace: Duration) {
+    for r in &runners {
+        r.stop.trigger();
+        signal_running(&r.status, libc::SIGTERM);
+    }
+    // The runner threads stop their own children too; this only bounds the wait.
+    let deadline = Instant::now() + grace + Duration::from_secs(1);
+    while Instant::now() < deadline
+        && runners.iter().any(|r| r.thread.as_ref().is_some_and(|t| !t.is_finished()))
+    {
+        std::thread::sleep(REAP_POLL);
+    }
+    for r in &mut runners {
+        if r.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            warn!("plugin '{}': still running after SIGTERM; sending SIGKILL", r.name);
+            signal_running(&r.status, libc::SIGKILL);
         }
-        // The runner threads stop their own children too; this only bounds the wait.
-        let deadline = Instant::now() + self.shared.cfg.stop_grace + Duration::from_secs(1);
-        while Instant::now() < deadline
-            && runners.iter().any(|r| r.thread.as_ref().is_some_and(|t| !t.is_finished()))
-        {
-            std::thread::sleep(REAP_POLL);
-        }
-        for r in &mut runners {
-            if r.thread.as_ref().is_some_and(|t| !t.is_finished()) {
-                warn!("plugin '{}': still running after SIGTERM; sending SIGKILL", r.name);
-                signal_running(&r.status, libc::SIGKILL);
-            }
-            if let Some(t) = r.thread.take() {
-                let _ = t.join();
-            }
+        if let Some(t) = r.thread.take() {
+            let _ = t.join();
         }
     }
 }
@@ -462,17 +532,22 @@ struct Run {
 }
 
 /// Run the plugin until it is disabled or the agent stops.
-fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) {
-    let cfg = &shared.cfg;
+fn run_plugin(
+    host: &Arc<Host>,
+    cfg: &SupervisorConfig,
+    file: &PluginFile,
+    status: &Mutex<PluginStatus>,
+    stop: &Shutdown,
+) {
     let name = &file.name;
     let mut delay = cfg.restart.first_delay;
     loop {
-        if shared.shutdown.is_triggered() {
+        if stop.is_triggered() {
             break;
         }
-        let run = run_once(shared, file, status);
+        let run = run_once(host, cfg, file, status, stop);
         status.lock().last_exit = Some(run.exit.clone());
-        if shared.shutdown.is_triggered() {
+        if stop.is_triggered() {
             info!("plugin '{name}': stopped ({}) after {:?}", run.exit, run.runtime);
             break;
         }
@@ -494,7 +569,7 @@ fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) 
         if let Some(reason) = disable {
             if !matches!(run.end, RunEnd::Disabled) {
                 error!(
-                    "plugin '{name}' ({}) disabled: {reason}. Fix the plugin or set [plugins] {name} = no, then restart the agent",
+                    "plugin '{name}' ({}) disabled: {reason}. Fix the plugin or set [plugins] {name} = no, then reload (SIGHUP) or restart the agent",
                     file.path.display()
                 );
             }
@@ -514,7 +589,7 @@ fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) 
             ),
             _ => warn!("plugin '{name}' {} after {:?}; restarting in {delay:?}", run.exit, run.runtime),
         }
-        if shared.shutdown.wait_timeout(delay) {
+        if stop.wait_timeout(delay) {
             break;
         }
         delay = next;
@@ -526,8 +601,13 @@ fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) 
 }
 
 /// Start the plugin once, feed its output to a new session until it ends, and reap it.
-fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) -> Run {
-    let cfg = &shared.cfg;
+fn run_once(
+    host: &Arc<Host>,
+    cfg: &SupervisorConfig,
+    file: &PluginFile,
+    status: &Mutex<PluginStatus>,
+    stop: &Shutdown,
+) -> Run {
     let name = &file.name;
     let started = Instant::now();
     let mut cmd = Command::new(&file.path);
@@ -579,7 +659,7 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
         max_dimensions: cfg.max_dimensions,
         whole_host: false,
     };
-    let mut session = Session::new(session_cfg, shared.host.clone());
+    let mut session = Session::new(session_cfg, host.clone());
     let mut reader = LineReader::new(stdout, cfg.max_line_len);
     let (mut ok, mut ignored, mut errors) = (0u64, 0u64, 0u64);
     let mut judged = 0usize;
@@ -597,7 +677,7 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
     let mut until_check = 0u32;
     let end = loop {
         if until_check == 0 {
-            if shared.shutdown.is_triggered() {
+            if stop.is_triggered() {
                 break RunEnd::Shutdown;
             }
             until_check = SHUTDOWN_CHECK_LINES;
@@ -638,7 +718,7 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
     publish(&session, &mut published);
 
     let exit = match end {
-        RunEnd::Eof => wait_after_eof(&mut child, status, cfg.stop_grace, &shared.shutdown),
+        RunEnd::Eof => wait_after_eof(&mut child, status, cfg.stop_grace, stop),
         _ => terminate(&mut child, status, cfg.stop_grace),
     };
     drop(stdin);
