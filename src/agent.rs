@@ -187,6 +187,25 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     .collect()
 }
 
+/// What would keep `cfg` from starting beyond its syntax, checked without starting anything:
+/// every enabled exporter's destinations must be usable (its `tls ca file` readable and valid).
+/// One message per problem, naming where it is configured.
+pub fn check(cfg: &Config) -> Vec<String> {
+    let configs = match instance_configs(cfg) {
+        Ok(c) => c,
+        Err(e) => return vec![e.0],
+    };
+    configs
+        .into_iter()
+        .filter_map(|ic| {
+            let name = ic.name.clone();
+            instance::prepare(ic)
+                .err()
+                .map(|e| format!("{}: exporter '{name}': {e}", exporter_place(cfg, &name)))
+        })
+        .collect()
+}
+
 impl Agent {
     /// Start everything the configuration enables.
     pub fn start(cfg: &Config, shutdown: Shutdown) -> Result<Agent, StartError> {

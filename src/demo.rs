@@ -24,14 +24,19 @@ pub fn run(duration: Duration, shutdown: Shutdown) -> Result<(), Box<dyn std::er
     let port = listener.local_addr()?.port();
     let lines = Arc::new(AtomicU64::new(0));
     let counted = lines.clone();
+    let reader_gone = shutdown.clone();
     std::thread::Builder::new().name("demo-receiver".into()).spawn(move || {
         for conn in listener.incoming().flatten() {
-            let counted = counted.clone();
+            let (counted, reader_gone) = (counted.clone(), reader_gone.clone());
             std::thread::spawn(move || {
                 let stdout = std::io::stdout();
                 for line in BufReader::new(conn).lines().map_while(Result::ok) {
                     counted.fetch_add(1, Ordering::Relaxed);
-                    let _ = writeln!(stdout.lock(), "received: {line}");
+                    // Nobody reads any more (`rrdpipe --demo | head`): end the demo quietly.
+                    if writeln!(stdout.lock(), "received: {line}").is_err() {
+                        reader_gone.trigger();
+                        return;
+                    }
                 }
             });
         }
@@ -53,8 +58,15 @@ pub fn run(duration: Duration, shutdown: Shutdown) -> Result<(), Box<dyn std::er
         ),
     )?;
     let loaded = config::load(&conf).map_err(|e| e.to_string())?;
-    eprintln!("rrdpipe demo: configuration {}:\n{}", conf.display(), std::fs::read_to_string(&conf)?);
-    eprintln!(
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr,
+        "rrdpipe demo: configuration {}:\n{}",
+        conf.display(),
+        std::fs::read_to_string(&conf)?
+    );
+    let _ = writeln!(
+        stderr,
         "rrdpipe demo: collecting every second, exporting graphite averages every 2 s to the built-in \
          receiver on 127.0.0.1:{port} for {} s (Ctrl-C stops earlier)",
         duration.as_secs()
@@ -66,7 +78,8 @@ pub fn run(duration: Duration, shutdown: Shutdown) -> Result<(), Box<dyn std::er
     std::thread::sleep(Duration::from_millis(300));
     let _ = std::fs::remove_dir_all(&dir);
     let t = stats.totals();
-    eprintln!(
+    let _ = writeln!(
+        stderr,
         "rrdpipe demo: the exporter formatted {} metrics and delivered {} ({} bytes); the receiver printed {} lines; \
          lost {}",
         t.formatted_metrics,

@@ -17,9 +17,9 @@ use rrdpipe::{config, demo};
 #[derive(Parser, Debug)]
 #[command(name = "rrdpipe", version, about)]
 struct Args {
-    /// Configuration file (netdata.conf syntax).
-    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = "/etc/rrdpipe/rrdpipe.conf")]
-    config: PathBuf,
+    /// Configuration file (netdata.conf syntax) [default: /etc/rrdpipe/rrdpipe.conf]
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// Validate the configuration, print it with every key and its value, and exit (0 valid, 2 invalid).
     #[arg(long)]
@@ -27,12 +27,23 @@ struct Args {
 
     /// Run a self-contained demonstration: collect this machine's metrics and export them as
     /// graphite lines to a built-in receiver that prints them. No server needed.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["config", "check_config"])]
     demo: bool,
 
-    /// How long the demonstration runs, in seconds.
-    #[arg(long, default_value_t = 30, requires = "demo")]
-    seconds: u64,
+    /// How long the demonstration runs, in seconds [default: 30]. Only with --demo.
+    #[arg(long, value_name = "N")]
+    seconds: Option<u64>,
+}
+
+/// Where the configuration is read from when `-c` is not given.
+const DEFAULT_CONFIG: &str = "/etc/rrdpipe/rrdpipe.conf";
+
+/// Print to stderr; a closed stderr is not worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
 }
 
 /// Changes the log level of the running process (`None` when `RUST_LOG` decides it).
@@ -47,6 +58,8 @@ fn init_logs(level: &str) -> LogLevel {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        // A closed stderr (`rrdpipe --demo 2>&1 | head`) must not turn into a panic.
+        .log_internal_errors(false)
         .with_filter_reloading();
     let handle = builder.reload_handle();
     builder.init();
@@ -62,30 +75,58 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.demo {
         init_logs("info");
-        return match demo::run(std::time::Duration::from_secs(args.seconds), stop_on_signals()) {
+        let seconds = args.seconds.unwrap_or(30);
+        return match demo::run(std::time::Duration::from_secs(seconds), stop_on_signals()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("rrdpipe: demo failed: {e}");
+                say!("rrdpipe: demo failed: {e}");
                 ExitCode::FAILURE
             }
         };
     }
-    let loaded = match config::load(&args.config) {
+    if args.seconds.is_some() {
+        say!("rrdpipe: --seconds sets how long --demo runs; use it with --demo, e.g. rrdpipe --demo --seconds 10");
+        return ExitCode::from(2);
+    }
+    let config = match &args.config {
+        Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+        None if !Path::new(DEFAULT_CONFIG).exists() => {
+            say!(
+                "rrdpipe: no configuration at {DEFAULT_CONFIG}.\n\
+                 \x20 To see rrdpipe work right away:  rrdpipe --demo\n\
+                 \x20 To run it, start from the example configuration (every key, commented):\n\
+                 \x20   cp /usr/share/doc/rrdpipe/rrdpipe.conf.example {DEFAULT_CONFIG}   (examples/rrdpipe.conf in the source)\n\
+                 \x20 or name another file:  rrdpipe -c FILE"
+            );
+            return ExitCode::from(2);
+        }
+        None => PathBuf::from(DEFAULT_CONFIG),
+    };
+    let loaded = match config::load(&config) {
         Ok(l) => l,
         Err(errors) => {
             for w in &errors.warnings {
-                eprintln!("warning: {w}");
+                say!("warning: {w}");
             }
-            eprintln!("{errors}");
-            eprintln!("rrdpipe: not starting: fix the configuration errors above");
+            say!("{errors}");
+            say!("rrdpipe: not starting: fix the configuration errors above");
             return ExitCode::from(2);
         }
     };
     for w in &loaded.warnings {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     if args.check_config {
-        print!("{}", loaded.config.effective());
+        let problems = rrdpipe::agent::check(&loaded.config);
+        if !problems.is_empty() {
+            for p in &problems {
+                say!("{p}");
+            }
+            say!("rrdpipe: the configuration would not start: fix the problems above");
+            return ExitCode::from(2);
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(loaded.config.effective().as_bytes());
         return ExitCode::SUCCESS;
     }
     let set_log_level = init_logs(&loaded.config.global.log_level);
@@ -94,16 +135,16 @@ fn main() -> ExitCode {
     let mut agent = match Agent::start(&loaded.config, shutdown.clone()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("rrdpipe: {e}");
+            say!("rrdpipe: {e}");
             return ExitCode::from(2);
         }
     };
-    tracing::info!("rrdpipe started with {}", args.config.display());
+    tracing::info!("rrdpipe started with {}", config.display());
     let mut log_level = loaded.config.global.log_level.clone();
     match signals {
         Some(events) => {
             while let Ok(Event::Reload) = events.recv() {
-                reload(&mut agent, &args.config, &mut log_level, &set_log_level);
+                reload(&mut agent, &config, &mut log_level, &set_log_level);
             }
         }
         None => while !shutdown.wait_timeout(std::time::Duration::from_secs(3600)) {},
@@ -127,7 +168,7 @@ fn watch_signals(shutdown: &Shutdown) -> Option<mpsc::Receiver<Event>> {
     let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("rrdpipe: cannot install signal handlers: {e}; stop with SIGKILL, restart to reload");
+            say!("rrdpipe: cannot install signal handlers: {e}; stop with SIGKILL, restart to reload");
             return None;
         }
     };
@@ -235,7 +276,7 @@ fn stop_on_signals() -> Shutdown {
                 })
                 .expect("spawn the signal thread");
         }
-        Err(e) => eprintln!("rrdpipe: cannot install signal handlers: {e}; stop with SIGKILL"),
+        Err(e) => say!("rrdpipe: cannot install signal handlers: {e}; stop with SIGKILL"),
     }
     shutdown
 }

@@ -79,3 +79,117 @@ fn a_missing_config_file_is_an_error_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/rrdpipe.conf"));
 }
+
+/// Runs the binary with `args` in `cwd`; returns (exit code, stdout, stderr).
+fn run_in(cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(support::rrdpipe_bin()).args(args).current_dir(cwd).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_refuses_what_the_start_would_refuse() {
+    // The README's own example path, absent here: the agent would not start, so neither may
+    // --check-config pass.
+    let ca = "/nonexistent/rrdpipe/private-ca.pem";
+    let conf = format!(
+        "[prometheus_remote_write:https:prom]\n    enabled = yes\n    destination = 127.0.0.1:9\n    tls ca file = {ca}\n"
+    );
+    let (code, out, err) = run(&["--check-config"], &conf);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert!(
+        err.contains(&format!(
+            "rrdpipe.conf:1: [prometheus_remote_write:https:prom]: exporter 'prom': tls ca file '{ca}': cannot read it"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("the configuration would not start"), "{err}");
+    let (code, _, err) = run(&[], &conf);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn a_relative_config_path_is_made_absolute() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rrdpipe.conf"), "[global]\n    hostname = h\n").unwrap();
+    let (code, out, err) = run_in(dir.path(), &["--check-config", "-c", "rrdpipe.conf"]);
+    assert_eq!(code, 0, "{err}");
+    let abs = dir.path().canonicalize().unwrap();
+    assert!(out.lines().any(|l| l == format!("    config = {}", abs.display())), "{out}");
+}
+
+#[test]
+fn conflicting_flags_are_refused_saying_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_in(dir.path(), &["--demo", "--check-config"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the argument '--demo' cannot be used with '--check-config'"), "{err}");
+    let (code, _, err) = run_in(dir.path(), &["--demo", "-c", "x.conf"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the argument '--demo' cannot be used with '--config <FILE>'"), "{err}");
+    let (code, _, err) = run_in(dir.path(), &["--seconds", "5"]);
+    assert_eq!(code, 2);
+    assert_eq!(err, "rrdpipe: --seconds sets how long --demo runs; use it with --demo, e.g. rrdpipe --demo --seconds 10\n");
+}
+
+#[test]
+fn without_a_config_file_it_says_how_to_start() {
+    if std::path::Path::new("/etc/rrdpipe/rrdpipe.conf").exists() {
+        // Installed here: `rrdpipe` alone runs it. The message is for a machine without one.
+        let (code, _, err) = run_in(std::path::Path::new("/"), &["--check-config"]);
+        assert_eq!(code, 0, "{err}");
+        return;
+    }
+    let (code, out, err) = run_in(std::path::Path::new("/"), &[]);
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    assert!(err.starts_with("rrdpipe: no configuration at /etc/rrdpipe/rrdpipe.conf.\n"), "{err}");
+    assert!(err.contains("rrdpipe --demo"), "{err}");
+    assert!(err.contains("rrdpipe.conf.example"), "{err}");
+}
+
+#[test]
+fn the_demo_ends_quietly_when_its_reader_goes_away() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // `rrdpipe --demo 2>&1 | head -1`: both pipes closed after one line.
+    let mut child = Command::new(support::rrdpipe_bin())
+        .args(["--demo", "--seconds", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("received: "), "{first}");
+    drop(child.stderr.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the demo went on for 30 s with nobody reading");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // 0, not 101 (a panic on the closed pipe).
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_missing_plugins_directory_is_warned_about_naming_the_key() {
+    let (code, _, err) = run(&["--check-config"], "[directories]\n    plugins = /nonexistent/plugins.d\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(
+            "rrdpipe.conf: [directories] plugins = /nonexistent/plugins.d: no such directory, so no external plugin will run"
+        ),
+        "{err}"
+    );
+}

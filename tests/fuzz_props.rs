@@ -48,7 +48,7 @@ proptest! {
     #[test]
     fn config_messages_point_at_real_lines(text in "([\\[\\]a-z:= #\n]{0,30}\n){0,20}") {
         let lines = text.lines().count().max(1);
-        let messages = match parse(Source { name: "p.conf".into(), text: text.clone() }, None, &Defaults { hostname: "p".into() }) {
+        let messages = match parse(Source { name: "p.conf".into(), text: text.clone() }, None, &Defaults { hostname: "p".into(), plugins_dir: "/nonexistent".into() }) {
             Ok(l) => l.warnings,
             Err(e) => e.errors.into_iter().chain(e.warnings).collect(),
         };

@@ -98,9 +98,12 @@ fn start(exporters: &str) -> Running {
          [host labels]\n{labels}\n{exporters}",
         plugins.path().display()
     );
-    let loaded =
-        config::parse(Source { name: "test.conf".into(), text }, None, &Defaults { hostname: HOST.into() })
-            .unwrap_or_else(|e| panic!("configuration: {e}"));
+    let loaded = config::parse(
+        Source { name: "test.conf".into(), text },
+        None,
+        &Defaults { hostname: HOST.into(), plugins_dir: "/nonexistent".into() },
+    )
+    .unwrap_or_else(|e| panic!("configuration: {e}"));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let agent = Agent::start(&loaded.config, Shutdown::new()).unwrap_or_else(|e| panic!("start: {e}"));
     let db = agent.db.clone();

@@ -27,7 +27,7 @@ fn start(backend: &str) -> (Agent, tempfile::TempDir) {
     let loaded = config::parse(
         Source { name: "selfmon.conf".into(), text },
         None,
-        &Defaults { hostname: "selfmon".into() },
+        &Defaults { hostname: "selfmon".into(), plugins_dir: "/nonexistent".into() },
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let agent = Agent::start(&loaded.config, Shutdown::new()).unwrap();

@@ -7,7 +7,7 @@ use rrdpipe::config::{parse, Defaults, Source};
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data).into_owned();
     let lines = text.lines().count();
-    let result = parse(Source { name: "fuzz.conf".into(), text }, None, &Defaults { hostname: "fuzz".into() });
+    let result = parse(Source { name: "fuzz.conf".into(), text }, None, &Defaults { hostname: "fuzz".into(), plugins_dir: "/nonexistent".into() });
     let messages = match result {
         Ok(l) => l.warnings,
         Err(e) => e.errors.into_iter().chain(e.warnings).collect(),

@@ -53,7 +53,8 @@ impl Settings for Global {
 /// `[directories]`: where plugins and configuration live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directories {
-    /// `plugins`: where external plugins are found (default `/usr/libexec/netdata/plugins.d`).
+    /// `plugins`: where external plugins are found (default: where netdata's package put them,
+    /// `/usr/lib/netdata/plugins.d` on Debian).
     pub plugins: PathBuf,
     /// `config`: where configuration files are found (default: the main file's directory).
     pub config: PathBuf,
@@ -61,8 +62,8 @@ pub struct Directories {
 
 impl Directories {
     /// The defaults, with `config` as the main file's directory.
-    pub fn new(config: PathBuf) -> Directories {
-        Directories { plugins: PathBuf::from("/usr/libexec/netdata/plugins.d"), config }
+    pub fn new(config: PathBuf, plugins: PathBuf) -> Directories {
+        Directories { plugins, config }
     }
 }
 

@@ -363,7 +363,7 @@ impl ExporterConfig {
             send_charts_matching: "*".to_string(),
             send_hosts_matching: "localhost *".to_string(),
             send_names_instead_of_ids: !legacy,
-            send_configured_labels: true,
+            send_configured_labels: !legacy,
             send_automatic_labels: false,
             remote_write_url_path: "/receive".to_string(),
             username: None,
@@ -551,6 +551,17 @@ pub(crate) fn read(
         let present = setting::read(&mut exporter, &chain, diag);
         let known = if legacy { &legacy_keys } else { &instance_keys };
         setting::warn_unknown(f.file, section, known, diag);
+        if legacy && exporter.send_configured_labels {
+            let line = section.get("send configured labels").map_or(section.line, |e| e.line);
+            diag.warn(
+                f.file,
+                line,
+                format_args!(
+                    "[backend] send configured labels = yes has no effect: the legacy [backend] sends no \
+                     labels; to send them, export through an instance such as [graphite:NAME] instead"
+                ),
+            );
+        }
         if !present.contains(&"destination") {
             exporter.destinations = vec![Destination {
                 transport: Transport::Tcp,

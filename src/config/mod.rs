@@ -77,6 +77,18 @@ pub struct Source {
 pub struct Defaults {
     /// The system hostname, the default of `[global] hostname`.
     pub hostname: String,
+    /// The default of `[directories] plugins`: where netdata's package put its plugins.
+    pub plugins_dir: PathBuf,
+}
+
+/// Where netdata's packages install their plugins: Debian and Ubuntu, then the layout of
+/// netdata's own installer and of other distributions.
+pub const PLUGINS_DIRS: [&str; 2] = ["/usr/lib/netdata/plugins.d", "/usr/libexec/netdata/plugins.d"];
+
+/// The default plugins directory: the first of [`PLUGINS_DIRS`] that exists, else the first.
+pub fn installed_plugins_dir() -> PathBuf {
+    let found = PLUGINS_DIRS.iter().find(|d| Path::new(d).is_dir());
+    PathBuf::from(found.unwrap_or(&PLUGINS_DIRS[0]))
 }
 
 /// A configuration that can be used, and what was odd about it.
@@ -191,7 +203,7 @@ pub fn parse_files(
 
     let file = main_ini.file.as_str();
     let mut global = Global::new(defaults.hostname.clone());
-    let mut directories = Directories::new(directory_of(&main.name));
+    let mut directories = Directories::new(directory_of(&main.name), defaults.plugins_dir.clone());
     let mut plugins = Plugins::default();
     let mut host_labels = Vec::new();
     let mut found = Vec::new();
@@ -299,13 +311,27 @@ fn config_directory(path: &Path, text: &str) -> PathBuf {
 pub fn load(path: &Path) -> Result<Loaded, Errors> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Errors::one(format!("{name}: cannot read the configuration file: {e}; check the path"))
+        Errors::one(match e.kind() {
+            io::ErrorKind::InvalidData => {
+                format!("{name}: the configuration file is not UTF-8 text; save it as UTF-8")
+            }
+            _ => format!("{name}: cannot read the configuration file: {e}; check the path"),
+        })
     })?;
     let dir = config_directory(path, &text);
     let exporting = read_optional(&dir.join("exporting.conf"))?;
     let stream_conf = read_optional(&dir.join("stream.conf"))?;
-    let defaults = Defaults { hostname: system_hostname() };
-    parse_files(Source { name, text }, exporting, stream_conf, &defaults)
+    let defaults = Defaults { hostname: system_hostname(), plugins_dir: installed_plugins_dir() };
+    let mut loaded = parse_files(Source { name: name.clone(), text }, exporting, stream_conf, &defaults)?;
+    let plugins = &loaded.config.directories.plugins;
+    if !plugins.is_dir() {
+        loaded.warnings.push(format!(
+            "{name}: [directories] plugins = {}: no such directory, so no external plugin will run; \
+             install netdata's plugins (Debian: apt install netdata) or point the key at a directory of *.plugin programs",
+            plugins.display()
+        ));
+    }
+    Ok(loaded)
 }
 
 /// The file at `path`, or `None` when it does not exist.

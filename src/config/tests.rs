@@ -10,7 +10,7 @@ use super::exporting::split_section;
 use super::*;
 
 fn defaults() -> Defaults {
-    Defaults { hostname: "box".to_string() }
+    Defaults { hostname: "box".to_string(), plugins_dir: PathBuf::from("/usr/lib/netdata/plugins.d") }
 }
 
 fn source(name: &str, text: &str) -> Source {
@@ -64,7 +64,7 @@ fn legacy_defaults() -> ExporterConfig {
         send_charts_matching: "*".to_string(),
         send_hosts_matching: "localhost *".to_string(),
         send_names_instead_of_ids: false,
-        send_configured_labels: true,
+        send_configured_labels: false,
         send_automatic_labels: false,
         remote_write_url_path: "/receive".to_string(),
         username: None,
@@ -93,7 +93,7 @@ fn an_empty_file_gives_every_default() {
                 log_level: "info".to_string(),
             },
             directories: Directories {
-                plugins: PathBuf::from("/usr/libexec/netdata/plugins.d"),
+                plugins: PathBuf::from("/usr/lib/netdata/plugins.d"),
                 config: PathBuf::from("."),
             },
             plugins: Plugins {
@@ -137,6 +137,7 @@ fn an_empty_instance_section_gives_every_instance_default() {
         line: 2,
         legacy: false,
         send_names_instead_of_ids: true,
+        send_configured_labels: true,
         ..legacy_defaults()
     };
     assert_eq!(loaded.config.exporters, vec![expected]);
@@ -865,7 +866,7 @@ fn effective_shows_every_key_with_defaults() {
     log level = info
 
 [directories]
-    plugins = /usr/libexec/netdata/plugins.d
+    plugins = /usr/lib/netdata/plugins.d
     config = .
 
 [plugins]
@@ -1173,6 +1174,35 @@ fn load_reports_a_missing_file() {
             main.display()
         )
     );
+}
+
+#[test]
+fn load_says_a_file_that_is_not_utf8_must_be_saved_as_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("latin1.conf");
+    std::fs::write(&main, b"[global]\n    hostname = caf\xe9\n").unwrap();
+    let e = load(&main).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: the configuration file is not UTF-8 text; save it as UTF-8", main.display())
+    );
+}
+
+#[test]
+fn legacy_backend_warns_that_it_sends_no_labels() {
+    let text = "[backend]\n    enabled = yes\n    send configured labels = yes\n";
+    let loaded =
+        parse_files(Source { name: "n.conf".into(), text: text.into() }, None, None, &defaults()).unwrap();
+    assert_eq!(
+        loaded.warnings,
+        vec!["n.conf:3: [backend] send configured labels = yes has no effect: the legacy [backend] sends no labels; \
+              to send them, export through an instance such as [graphite:NAME] instead"
+            .to_string()]
+    );
+    let quiet = "[backend]\n    enabled = yes\n";
+    let loaded =
+        parse_files(Source { name: "n.conf".into(), text: quiet.into() }, None, None, &defaults()).unwrap();
+    assert_eq!(loaded.warnings, Vec::<String>::new());
 }
 
 #[test]
