@@ -193,3 +193,47 @@ fn a_missing_plugins_directory_is_warned_about_naming_the_key() {
         "{err}"
     );
 }
+
+/// The keys of an effective configuration (`--check-config` output), as `[section] key`.
+fn keys_by_section(text: &str, section_of: impl Fn(&str) -> String) -> Vec<String> {
+    let mut section = String::new();
+    let mut keys = Vec::new();
+    for line in text.lines() {
+        let l = line.trim().trim_start_matches('#').trim();
+        if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            section = section_of(name);
+        } else if let Some((key, _)) = l.split_once(" = ").or_else(|| l.strip_suffix(" =").map(|k| (k, ""))) {
+            keys.push(format!("[{section}] {key}"));
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_example_configuration_is_valid_and_shows_every_key() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rrdpipe.conf")).unwrap();
+    let (code, _, err) = run(&["--check-config"], &example);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.lines().any(|l| l.starts_with("warning:") && !l.contains("[directories] plugins")), "{err}");
+    // Every key rrdpipe knows, for each kind of section, is in the example (commented or not).
+    let every_kind = "[backend]\n\
+         [graphite:carbon]\n[prometheus_remote_write:https:prom]\n\
+         [11111111-2222-3333-4444-555555555555]\n    type = api\n";
+    let (code, effective, err) = run(&["--check-config"], every_kind);
+    assert_eq!(code, 0, "{err}");
+    // Exporter sections are compared together: each key shown once in any of them will do.
+    let kind = |name: &str| -> String {
+        if name.len() == 36 && name.matches('-').count() == 4 {
+            "API KEY".into()
+        } else if name == "backend" || (name.contains(':') && name != "exporting:global") {
+            "EXPORTER".into()
+        } else {
+            name.into()
+        }
+    };
+    let shown = keys_by_section(&example, kind);
+    let missing: Vec<String> =
+        keys_by_section(&effective, kind).into_iter().filter(|k| !shown.contains(k)).collect();
+    assert_eq!(missing, Vec::<String>::new(), "keys missing from examples/rrdpipe.conf");
+}
