@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests talk to, if any is missing:
 # VictoriaMetrics, carbon-cache with the whisper module, Prometheus, netdata,
-# plus curl and openssl (TLS test helpers). Debian/Ubuntu only (apt-get).
+# plus curl and openssl (TLS test helpers), and cargo-deb for the package
+# test. Debian/Ubuntu only (apt-get).
 #
 # Idempotent and silent when everything is already present. Services that the
 # packages' maintainer scripts would start are kept from starting (policy-rc.d)
@@ -24,6 +25,12 @@ order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata curl 
 
 # root's PATH may lack the sbin directories where netdata lives.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+# The packaging test builds the .deb with cargo-deb, from crates.io: compiled once per machine.
+if ! command -v cargo-deb >/dev/null 2>&1; then
+  echo "test-deps: installing cargo-deb (cargo install, once; a few minutes)" >&2
+  cargo install --locked --quiet cargo-deb
+fi
 
 present() {
   local pkg=$1 kind=${probe[$1]%%:*} what=${probe[$1]#*:}
