@@ -8,7 +8,11 @@
 //! * The outbox holds lines and advances only at line boundaries. A connection that took part
 //!   of a line and then failed leaves that whole line pending, so the next connection starts
 //!   with a complete line: no byte is delivered twice by the outbox itself and no truncated line
-//!   is ever counted as sent.
+//!   is ever counted as sent. A line cut on a connection that lives on is never dropped: the
+//!   connection must complete it before anything else goes on it.
+//! * The replay window is measured from the time a line was *first* written: lines sent again
+//!   after a failure keep that time, so a failure that repeats (a receiver that closes every
+//!   connection) cannot keep sending the same lines again and again.
 //! * The request queue holds whole request bodies; a body leaves it only when acknowledged or
 //!   dropped, never in part.
 //!
@@ -26,6 +30,9 @@ struct Interval {
     end: usize,
     /// Lines (metrics) the interval still has pending.
     metrics: usize,
+    /// For lines queued again by a replay: when they were first written. The replay window
+    /// counts from then.
+    first_written: Option<Instant>,
 }
 
 /// What a drop discarded.
@@ -75,13 +82,14 @@ struct Replay {
 }
 
 impl Replay {
-    fn record(&mut self, bytes: &[u8], metrics: usize, now: Instant) {
+    /// Keep `bytes` (`metrics` lines, first written at `at`), written to the connection at `now`.
+    fn record(&mut self, bytes: &[u8], metrics: usize, at: Instant, now: Instant) {
         if self.window.is_zero() || bytes.is_empty() {
             return;
         }
         self.prune(now);
         self.data.extend_from_slice(bytes);
-        self.chunks.push_back((self.data.len(), metrics, now));
+        self.chunks.push_back((self.data.len(), metrics, at));
         self.metrics += metrics;
         self.prune(now);
     }
@@ -110,16 +118,17 @@ impl Replay {
         }
     }
 
-    /// Everything still inside the window, leaving the replay empty.
-    fn take(&mut self, now: Instant) -> (Vec<u8>, usize) {
+    /// Everything still inside the window, leaving the replay empty: the bytes, and per write
+    /// `(end offset in those bytes, lines, when first written)`, oldest first.
+    fn take(&mut self, now: Instant) -> (Vec<u8>, Vec<(usize, usize, Instant)>) {
         self.prune(now);
         let bytes = self.data.split_off(self.start);
-        let metrics = self.metrics;
+        let start = self.start;
+        let chunks = self.chunks.drain(..).map(|(end, metrics, at)| (end - start, metrics, at)).collect();
         self.data.clear();
         self.start = 0;
-        self.chunks.clear();
         self.metrics = 0;
-        (bytes, metrics)
+        (bytes, chunks)
     }
 
     fn clear(&mut self) {
@@ -185,7 +194,7 @@ impl Outbox {
         } else {
             self.data.extend_from_slice(&bytes);
         }
-        self.intervals.push_back(Interval { end: self.data.len(), metrics });
+        self.intervals.push_back(Interval { end: self.data.len(), metrics, first_written: None });
         self.metrics += metrics;
     }
 
@@ -214,6 +223,23 @@ impl Outbox {
         &self.data[self.start + self.written..]
     }
 
+    /// Bytes of a line the current connection took only in part (0: it stands at a line
+    /// boundary).
+    pub fn cut_line_written(&self) -> usize {
+        self.written
+    }
+
+    /// What the current connection needs to complete the line it took in part, newline
+    /// included (empty when it stands at a line boundary).
+    pub fn rest_of_cut_line(&self) -> &[u8] {
+        if self.written == 0 {
+            return &[];
+        }
+        let rest = self.unwritten();
+        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        &rest[..end]
+    }
+
     /// Record that the connection accepted `n` more bytes at `now`; complete lines become
     /// delivered (and are kept for the replay window).
     pub fn wrote(&mut self, n: usize, now: Instant) -> Delivered {
@@ -233,15 +259,18 @@ impl Outbox {
     /// lost.
     pub fn connection_lost(&mut self, now: Instant) -> Replayed {
         let partial = std::mem::take(&mut self.written);
-        let (bytes, metrics) = self.replay.take(now);
+        let (bytes, chunks) = self.replay.take(now);
         let len = bytes.len();
+        let metrics: usize = chunks.iter().map(|c| c.1).sum();
         if len > 0 {
             let mut data = bytes;
             data.extend_from_slice(&self.data[self.start..]);
             for iv in self.intervals.iter_mut() {
                 iv.end = iv.end - self.start + len;
             }
-            self.intervals.push_front(Interval { end: len, metrics });
+            for &(end, metrics, at) in chunks.iter().rev() {
+                self.intervals.push_front(Interval { end, metrics, first_written: Some(at) });
+            }
             self.data = data;
             self.start = 0;
             self.metrics += metrics;
@@ -249,18 +278,39 @@ impl Outbox {
         Replayed { partial, metrics: metrics as u64, bytes: len as u64 }
     }
 
-    /// Drop everything pending.
-    pub fn drop_all(&mut self) -> Dropped {
-        let d = Dropped {
-            metrics: self.metrics as u64,
-            bytes: self.pending_bytes() as u64,
-            intervals: self.intervals.len() as u64,
-        };
-        self.data.clear();
-        self.start = 0;
+    /// The connection ended without a failure to make good (the exporter stops): a partly
+    /// written line stays pending and nothing is sent again.
+    pub fn connection_closed(&mut self) {
         self.written = 0;
-        self.intervals.clear();
-        self.metrics = 0;
+        self.replay.clear();
+    }
+
+    /// Drop everything pending, except a line the current connection took in part: it stays,
+    /// alone, so that the connection completes it instead of going on with a cut line.
+    pub fn drop_all(&mut self) -> Dropped {
+        let keep = self.rest_of_cut_line().len();
+        let kept_end = self.start + self.written + keep;
+        let kept_lines = usize::from(keep > 0);
+        let d = Dropped {
+            metrics: (self.metrics - kept_lines) as u64,
+            bytes: (self.data.len() - kept_end) as u64,
+            intervals: self.intervals.iter().filter(|iv| iv.end > kept_end).count() as u64,
+        };
+        if keep > 0 {
+            let first_written = self.intervals.front().and_then(|iv| iv.first_written);
+            self.data.truncate(kept_end);
+            self.data.drain(..self.start);
+            self.start = 0;
+            self.intervals.clear();
+            self.intervals.push_back(Interval { end: self.data.len(), metrics: 1, first_written });
+            self.metrics = 1;
+        } else {
+            self.data.clear();
+            self.start = 0;
+            self.written = 0;
+            self.intervals.clear();
+            self.metrics = 0;
+        }
         self.replay.clear();
         d
     }
@@ -298,13 +348,13 @@ impl Outbox {
             let n = if stop == iv.end { iv.metrics } else { count_newlines(&self.data[pos..stop]) };
             iv.metrics -= n;
             lines += n;
+            self.replay.record(&self.data[pos..stop], n, iv.first_written.unwrap_or(now), now);
             pos = stop;
             if iv.end <= upto {
                 self.intervals.pop_front();
             }
         }
         self.metrics -= lines;
-        self.replay.record(&self.data[self.start..upto], lines, now);
         let bytes = upto - self.start;
         self.written -= bytes;
         self.start = upto;
@@ -539,9 +589,33 @@ mod tests {
         let mut o = Outbox::new();
         o.push(lines("a", 3));
         o.push(lines("b", 2));
-        o.wrote(5, now());
         let bytes = o.pending_bytes() as u64;
         assert_eq!(o.drop_all(), Dropped { metrics: 5, bytes, intervals: 2 });
+        assert!(o.is_empty());
+    }
+
+    /// Dropping the queue (`buffer on failures`) while a slow connection holds part of a line
+    /// keeps that line's rest for it: the next bytes on the connection complete it, never
+    /// start a new line inside it.
+    #[test]
+    fn drop_all_keeps_the_rest_of_a_line_the_connection_took_in_part() {
+        let mut o = Outbox::new();
+        o.push(b"a.0 1 100\na.1 2 100\n".to_vec());
+        o.push(lines("b", 2));
+        let pending = o.pending_bytes() as u64;
+        assert_eq!(o.wrote(4, now()), Delivered::default());
+        assert_eq!(o.drop_all(), Dropped { metrics: 3, bytes: pending - 10, intervals: 2 });
+        assert_eq!((o.pending_metrics(), o.pending_intervals(), o.cut_line_written()), (1, 1, 4));
+        assert_eq!(o.unwritten(), b"1 100\n");
+        assert_eq!(o.rest_of_cut_line(), b"1 100\n");
+        o.push(b"c.0 3 110\n".to_vec());
+        assert_eq!(o.unwritten(), b"1 100\nc.0 3 110\n");
+        assert_eq!(o.wrote(16, now()), Delivered { metrics: 2, bytes: 20 });
+        assert!(o.is_empty());
+        // At a line boundary nothing is kept.
+        o.push(lines("d", 2));
+        o.wrote(o.unwritten().iter().position(|&b| b == b'\n').unwrap() + 1, now());
+        assert_eq!(o.drop_all().metrics, 1);
         assert!(o.is_empty());
     }
 
@@ -657,6 +731,29 @@ mod tests {
         assert_eq!(o.replay_bytes(), 0);
         let n = o.unwritten().len();
         assert_eq!(o.wrote(n, t0 + Duration::from_secs(3)), Delivered { metrics: 4, bytes: 24 });
+        assert!(o.is_empty());
+    }
+
+    /// A receiver that closes every connection: each failure sends the window again, but a line
+    /// is sent again only while within the window of its *first* write, not forever.
+    #[test]
+    fn a_line_sent_again_keeps_the_time_of_its_first_write() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut o = Outbox::with_replay(s(10), usize::MAX);
+        o.push(b"old 1 1\n".to_vec());
+        o.wrote(8, t0);
+        assert_eq!(o.connection_lost(t0 + s(1)).metrics, 1);
+        o.push(b"new 2 2\n".to_vec());
+        // The replayed line and the new one go to the next connection at t0 + 6.
+        assert_eq!(o.unwritten(), b"old 1 1\nnew 2 2\n");
+        assert_eq!(o.wrote(16, t0 + s(6)).metrics, 2);
+        // That one fails at t0 + 12: "old" was first written 12 s ago, "new" 6 s ago.
+        assert_eq!(o.connection_lost(t0 + s(12)), Replayed { partial: 0, metrics: 1, bytes: 8 });
+        assert_eq!(o.unwritten(), b"new 2 2\n");
+        // Written again at t0 + 13, failing at t0 + 17: still 11 s after its first write.
+        o.wrote(8, t0 + s(13));
+        assert_eq!(o.connection_lost(t0 + s(17)).metrics, 0);
         assert!(o.is_empty());
     }
 

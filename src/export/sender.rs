@@ -107,6 +107,15 @@ pub(crate) trait Delivery: Send {
     fn destinations(&self) -> String;
     /// The destination in use, for logs.
     fn peer(&self) -> String;
+    /// Whether the last successful delivery went to a connection it opened itself, which has
+    /// not yet shown that it holds: until it does, a failure streak is not over (a receiver
+    /// that closes every new connection must not pass for one that is back).
+    fn on_trial(&self) -> bool {
+        false
+    }
+    /// The exporter stops after its last attempt: end the stream where the receiver can take
+    /// it whole (a line cut by the attempt's deadline is completed, or the connection reset).
+    fn finish(&mut self, _a: &mut Attempt<'_>) {}
     /// Close connections.
     fn close(&mut self);
 }
@@ -195,22 +204,14 @@ pub(crate) fn run(
             s.delivery.pending_bytes()
         );
         s.attempt();
-        if s.delivery.pending_bytes() > 0 {
-            let d = s.delivery.drop_all();
-            s.lost(d);
-            tracing::error!(
-                "exporter '{}': stopped with {} metrics ({} bytes) undelivered",
-                s.cfg.name,
-                d.metrics,
-                d.bytes
-            );
-        }
+        s.finish();
     }
+    s.delivery.close();
     s.settle_spool();
+    s.stopped_undelivered();
     if let Some((spool, _)) = s.spool.as_mut() {
         let _ = spool.sync();
     }
-    s.delivery.close();
     s.record_cpu();
 }
 
@@ -380,6 +381,47 @@ impl Sender {
         );
     }
 
+    /// After the last attempt, end the stream at a line boundary.
+    fn finish(&mut self) {
+        let mut a = Attempt {
+            name: &self.cfg.name,
+            stats: &self.stats,
+            timeout: self.cfg.timeout,
+            deadline: Instant::now() + self.cfg.timeout,
+            down: &mut self.down,
+        };
+        self.delivery.finish(&mut a);
+    }
+
+    /// What is left when the exporter stops: it stays in the spool, to be sent first at the
+    /// next start, or is counted lost.
+    fn stopped_undelivered(&mut self) {
+        let (metrics, bytes) = (self.delivery.pending_metrics(), self.delivery.pending_bytes());
+        if let Some((spool, _)) = self.spool.as_ref() {
+            if bytes > 0 || self.spilled_from.is_some() {
+                tracing::warn!(
+                    "exporter '{}': stopped with {metrics} metrics ({bytes} bytes) undelivered{}; they stay in the spool in {} \
+                     and are sent first at the next start",
+                    self.cfg.name,
+                    if self.spilled_from.is_some() { " in memory and more on disk" } else { "" },
+                    spool.dir().display()
+                );
+            }
+            return;
+        }
+        if bytes > 0 {
+            let d = self.delivery.drop_all();
+            self.lost(d);
+            tracing::error!(
+                "exporter '{}': stopped with {} metrics ({} bytes) undelivered; they are lost. Configure a 'spool \
+                 directory' to keep them for the next start",
+                self.cfg.name,
+                d.metrics,
+                d.bytes
+            );
+        }
+    }
+
     fn lost(&self, d: Dropped) {
         self.stats.lost_metrics(d.metrics);
         self.stats.lost_bytes(d.bytes);
@@ -398,7 +440,11 @@ impl Sender {
             };
             self.delivery.deliver(&mut a)
         };
-        if ok {
+        if ok && self.delivery.on_trial() {
+            // Written to a connection opened just now: the streak (if any) ends only when the
+            // connection is still there at the next attempt.
+            self.next_attempt = None;
+        } else if ok {
             self.failures = 0;
             self.next_attempt = None;
             if let Some((n, d)) = self.down.clear(Instant::now()) {
@@ -570,6 +616,25 @@ mod tests {
         assert_eq!(stats.buffered_bytes.load(std::sync::atomic::Ordering::Relaxed), 8);
         drop(tx);
         h.join().unwrap();
+    }
+
+    /// Stopping while the backend is away: what is left stays in the spool, not counted lost,
+    /// and the next start reads it back in order.
+    #[test]
+    fn stopping_with_a_spool_leaves_the_undelivered_batches_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), "t", 1 << 20).unwrap();
+        let (tx, stats, h) = start_with(dead_port(), 100, 1 << 20, Some(spool));
+        tx.send(body(10, 1)).unwrap();
+        wait(|| stats.totals().failures == 1);
+        tx.send(body(20, 2)).unwrap();
+        wait(|| stats.totals().failures == 2);
+        drop(tx);
+        h.join().unwrap();
+        assert_eq!((stats.totals().lost_metrics, stats.totals().sent_metrics), (0, 0));
+        let (_, recovered) = Spool::open(dir.path(), "t", 1 << 20).unwrap();
+        let bodies: Vec<Vec<u8>> = recovered.batches.into_iter().map(|(_, b)| b.bytes).collect();
+        assert_eq!(bodies, vec![b"[10]".to_vec(), b"[20]".to_vec()]);
     }
 
     /// An outage longer than memory allows: with a spool, `buffer on failures` and `max buffer

@@ -11,7 +11,7 @@ use crate::export::buffer::{Dropped, Outbox};
 use crate::export::encode::Batch;
 use crate::export::transport::tcp::{LineTransport, WriteEnd};
 use crate::export::transport::{describe, Endpoint};
-use crate::logs::repeat_note;
+use crate::logs::{repeat_note, Persisting};
 
 /// An outbox of lines and its socket.
 #[derive(Debug)]
@@ -19,6 +19,11 @@ pub(crate) struct LineDelivery {
     transport: LineTransport,
     outbox: Outbox,
     endpoints: Vec<Endpoint>,
+    /// The connection was opened by the last attempt and has not yet shown that it holds.
+    on_trial: bool,
+    /// Connected to a destination other than the first, which failed: logged once, then every
+    /// 5 minutes, and when the first one takes the connection again.
+    fallback: Persisting,
 }
 
 impl LineDelivery {
@@ -35,24 +40,121 @@ impl LineDelivery {
             transport: LineTransport::new(endpoints.clone(), timeout),
             outbox: Outbox::with_replay(replay, replay_bytes),
             endpoints,
+            on_trial: false,
+            fallback: Persisting::default(),
         }
     }
 
-    /// Close a failed connection; queue again what the receiver may not have read.
-    fn lost(&mut self, a: &mut Attempt<'_>) {
-        let peer = self.transport.peer().to_string();
-        self.transport.close();
+    /// End the connection: reset it when it stands inside a line (the receiver must not take
+    /// the cut line for a whole one), close it in order otherwise.
+    fn disconnect(&mut self) {
+        if self.outbox.cut_line_written() > 0 {
+            self.transport.abort();
+        } else {
+            self.transport.close();
+        }
+        self.on_trial = false;
+    }
+
+    /// Close a failed connection; queue again what the receiver may not have read. Returns
+    /// the metrics queued again.
+    fn lost(&mut self, a: &Attempt<'_>) -> u64 {
+        self.disconnect();
         let r = self.outbox.connection_lost(Instant::now());
-        if r.metrics > 0 {
-            a.stats.replayed_metrics(r.metrics);
+        a.stats.replayed_metrics(r.metrics);
+        r.metrics
+    }
+
+    /// Connect, logging a destination skipped because it failed. Returns false (logged) when
+    /// no destination takes the connection.
+    fn connect(&mut self, a: &mut Attempt<'_>) -> bool {
+        match self.transport.connect() {
+            Ok(c) => {
+                a.stats.reconnects(1);
+                self.on_trial = true;
+                if c.skipped.is_empty() {
+                    if let Some((n, d)) = self.fallback.clear(Instant::now()) {
+                        tracing::info!(
+                            "exporter '{}': connected to {} again, after falling back {n} times over {}s",
+                            a.name,
+                            c.peer,
+                            d.as_secs()
+                        );
+                    }
+                    tracing::debug!("exporter '{}': connected to {}", a.name, c.peer);
+                } else if self.fallback.occur(Instant::now()) {
+                    tracing::warn!(
+                        "exporter '{}': connected to {}, after the destinations before it failed ({}){}",
+                        a.name,
+                        c.peer,
+                        c.skipped.join("; "),
+                        repeat_note(&self.fallback)
+                    );
+                }
+                true
+            }
+            Err(f) => {
+                if a.down.occur(Instant::now()) {
+                    tracing::error!(
+                        "exporter '{}': cannot connect to any destination ({}); keeping {} metrics buffered and retrying \
+                         with backoff{}",
+                        a.name,
+                        f.errors.join("; "),
+                        self.outbox.pending_metrics(),
+                        repeat_note(a.down)
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Read what the peer sent; when it closed the connection, count a failure. Returns false
+    /// (logged) when the connection is gone.
+    fn check_peer(&mut self, a: &mut Attempt<'_>) -> bool {
+        let d = self.transport.drain();
+        let peer = self.transport.peer().to_string();
+        if d.bytes > 0 {
+            a.stats.received_bytes(d.bytes as u64);
+            a.stats.reads(d.reads as u64);
             tracing::info!(
-                "exporter '{}': the connection to {peer} failed; sending again the {} metrics ({} bytes) written to it in the replay window, \
-                 which it may not have received",
+                "exporter '{}': received {} bytes from {peer}; ignoring them. Sample: '{}'",
                 a.name,
-                r.metrics,
-                r.bytes
+                d.bytes,
+                d.sample
             );
         }
+        if !d.closed {
+            self.on_trial = false;
+            return true;
+        }
+        let replayed = self.lost(a);
+        // A receiver that closes connections is a failure like any other: the next attempt
+        // comes after the backoff, and the log is not repeated for every connection.
+        if a.down.occur(Instant::now()) {
+            tracing::error!(
+                "exporter '{}': {peer} closed the connection; {replayed} metrics written to it in the replay window are \
+                 queued again, {} metrics stay buffered; reconnecting with backoff{}",
+                a.name,
+                self.outbox.pending_metrics(),
+                repeat_note(a.down)
+            );
+        }
+        false
+    }
+
+    /// The last attempt ended inside a line: give the peer up to `timeout` more to take the
+    /// rest of it. Returns whether the stream now stands at a line boundary.
+    fn complete_cut_line(&mut self, a: &Attempt<'_>) -> bool {
+        let rest = self.outbox.rest_of_cut_line().len();
+        if rest == 0 {
+            return true;
+        }
+        let (n, _) = self.transport.write(self.outbox.rest_of_cut_line(), Instant::now() + a.timeout);
+        let delivered = self.outbox.wrote(n, Instant::now());
+        a.stats.sent_metrics(delivered.metrics);
+        a.stats.sent_bytes(delivered.bytes);
+        n == rest
     }
 }
 
@@ -87,56 +189,43 @@ impl Delivery for LineDelivery {
     }
 
     fn close(&mut self) {
-        self.transport.close();
+        self.disconnect();
+        self.outbox.connection_closed();
+    }
+
+    fn on_trial(&self) -> bool {
+        self.on_trial
+    }
+
+    fn finish(&mut self, a: &mut Attempt<'_>) {
+        if !self.transport.is_connected() || self.complete_cut_line(a) {
+            return;
+        }
+        tracing::error!(
+            "exporter '{}': {} took no more data for {} ms while a line was cut; resetting the connection so that it \
+             does not take the cut line for a whole one",
+            a.name,
+            self.transport.peer(),
+            a.timeout.as_millis()
+        );
+        self.transport.abort();
+        self.outbox.connection_closed();
     }
 
     fn deliver(&mut self, a: &mut Attempt<'_>) -> bool {
-        if self.transport.is_connected() {
-            let d = self.transport.drain();
-            if d.bytes > 0 {
-                a.stats.received_bytes(d.bytes as u64);
-                a.stats.reads(d.reads as u64);
-                tracing::info!(
-                    "exporter '{}': received {} bytes from {}; ignoring them. Sample: '{}'",
-                    a.name,
-                    d.bytes,
-                    self.transport.peer(),
-                    d.sample
-                );
-            }
-            if d.closed {
-                tracing::warn!(
-                    "exporter '{}': {} closed the connection; reconnecting",
-                    a.name,
-                    self.transport.peer()
-                );
-                self.lost(a);
-            }
+        if self.transport.is_connected() && !self.check_peer(a) {
+            return false;
         }
-        if !self.transport.is_connected() {
-            match self.transport.connect() {
-                Ok(c) => {
-                    a.stats.reconnects(1);
-                    tracing::debug!("exporter '{}': connected to {}", a.name, c.peer);
-                }
-                Err(f) => {
-                    if a.down.occur(Instant::now()) {
-                        tracing::error!(
-                            "exporter '{}': cannot connect to any destination ({}); keeping {} metrics buffered and retrying every interval{}",
-                            a.name,
-                            f.errors.join("; "),
-                            self.outbox.pending_metrics(),
-                            repeat_note(a.down)
-                        );
-                    }
-                    return false;
-                }
-            }
+        if !self.transport.is_connected() && !self.connect(a) {
+            return false;
         }
-        let (n, end) = self.transport.write(self.outbox.unwritten(), a.deadline);
+        // The send's own deadline starts now, after any time spent connecting: a destination
+        // that never answered is not charged to the one that did.
+        let (n, end) = self.transport.write(self.outbox.unwritten(), Instant::now() + a.timeout);
         let delivered = self.outbox.wrote(n, Instant::now());
         a.stats.sent_metrics(delivered.metrics);
         a.stats.sent_bytes(delivered.bytes);
+        let peer = self.transport.peer().to_string();
         match end {
             WriteEnd::Done => {
                 a.stats.writes(1);
@@ -147,38 +236,40 @@ impl Delivery for LineDelivery {
                 // deadline is completed, not left truncated; continue next interval.
                 if a.down.occur(Instant::now()) {
                     tracing::warn!(
-                        "exporter '{}': {} is slow: {} metrics still buffered after {} ms; continuing next interval",
+                        "exporter '{}': {peer} is slow: {} metrics still buffered after {} ms; continuing next interval{}",
                         a.name,
-                        self.transport.peer(),
                         self.outbox.pending_metrics(),
-                        a.timeout.as_millis()
+                        a.timeout.as_millis(),
+                        repeat_note(a.down)
                     );
                 }
                 false
             }
             WriteEnd::TimedOut => {
+                let replayed = self.lost(a);
                 if a.down.occur(Instant::now()) {
                     tracing::error!(
-                        "exporter '{}': {} accepted nothing for {} ms; reconnecting. {} metrics stay buffered",
+                        "exporter '{}': {peer} accepted nothing for {} ms; reconnecting with backoff. {} metrics stay \
+                         buffered ({replayed} of them written to it in the replay window){}",
                         a.name,
-                        self.transport.peer(),
                         a.timeout.as_millis(),
-                        self.outbox.pending_metrics()
+                        self.outbox.pending_metrics(),
+                        repeat_note(a.down)
                     );
                 }
-                self.lost(a);
                 false
             }
             WriteEnd::Failed(e) => {
+                let replayed = self.lost(a);
                 if a.down.occur(Instant::now()) {
                     tracing::error!(
-                        "exporter '{}': sending to {} failed: {e}; reconnecting next interval. {} metrics stay buffered",
+                        "exporter '{}': sending to {peer} failed: {e}; reconnecting with backoff. {} metrics stay \
+                         buffered ({replayed} of them written to it in the replay window){}",
                         a.name,
-                        self.transport.peer(),
-                        self.outbox.pending_metrics()
+                        self.outbox.pending_metrics(),
+                        repeat_note(a.down)
                     );
                 }
-                self.lost(a);
                 false
             }
         }

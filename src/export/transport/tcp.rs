@@ -39,6 +39,8 @@ pub struct Connected {
     pub attempts: usize,
     /// The peer, for logs.
     pub peer: String,
+    /// One `endpoint: reason` per destination tried before it (and failed), in order.
+    pub skipped: Vec<String>,
 }
 
 /// What draining the peer's replies found.
@@ -90,7 +92,8 @@ impl LineTransport {
         &self.peer
     }
 
-    /// Close the connection, if any.
+    /// Close the connection, if any: what the kernel holds is still sent, then an orderly end
+    /// of stream.
     pub fn close(&mut self) {
         if let Some(Conn::Tcp(s)) = self.conn.take() {
             let _ = s.shutdown(std::net::Shutdown::Both);
@@ -98,7 +101,20 @@ impl LineTransport {
         self.peer.clear();
     }
 
-    /// Connect to the first endpoint (and address) that accepts.
+    /// Reset the connection, if any: what the kernel still holds is discarded and the peer
+    /// sees a reset, not an orderly end of stream. For a stream that ends inside a line, so
+    /// that no receiver takes the cut line for a whole one.
+    pub fn abort(&mut self) {
+        if let Some(Conn::Tcp(s)) = self.conn.take() {
+            // A zero linger time makes close(2) send a reset and drop unsent data.
+            let _ = SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        }
+        self.peer.clear();
+    }
+
+    /// Connect to the first endpoint (and address) that accepts. Each address gets the whole
+    /// timeout: a destination that never answers costs its own timeout, and nothing of it is
+    /// charged to the next one.
     pub fn connect(&mut self) -> Result<Connected, ConnectFailure> {
         self.close();
         let mut attempts = 0;
@@ -117,8 +133,10 @@ impl LineTransport {
                     Ok(conn) => {
                         self.conn = Some(conn);
                         self.peer = ep.to_string();
-                        return Ok(Connected { attempts, peer: self.peer.clone() });
+                        return Ok(Connected { attempts, peer: self.peer.clone(), skipped: errors });
                     }
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => errors
+                        .push(format!("{ep} ({addr}): no answer within {} ms", self.timeout.as_millis())),
                     Err(e) => errors.push(format!("{ep} ({addr}): {e}")),
                 }
             }
@@ -279,6 +297,27 @@ mod tests {
         let mut got = [0u8; 6];
         s.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"a 1 2\n");
+    }
+
+    /// A destination whose connects go unanswered (a full listen queue) costs its own timeout
+    /// and is reported with its reason; the next one is connected.
+    #[test]
+    fn a_destination_that_never_answers_is_skipped_with_its_reason() {
+        let hole = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        hole.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        hole.listen(0).unwrap();
+        let a = hole.local_addr().unwrap().as_socket().unwrap();
+        let mut fillers = Vec::new();
+        while let Ok(s) = TcpStream::connect_timeout(&a, Duration::from_millis(200)) {
+            fillers.push(s);
+            assert!(fillers.len() < 16, "a full listen queue still answers");
+        }
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = l.local_addr().unwrap().port();
+        let mut t = LineTransport::new(vec![ep(a.port()), ep(good)], Duration::from_millis(300));
+        let c = t.connect().unwrap();
+        assert_eq!(c.peer, format!("127.0.0.1:{good}"));
+        assert_eq!(c.skipped, vec![format!("{a} ({a}): no answer within 300 ms")]);
     }
 
     #[test]
