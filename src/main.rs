@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use rrdpipe::agent::Agent;
+use rrdpipe::export::spool;
 use rrdpipe::shutdown::Shutdown;
 use rrdpipe::{config, demo};
 
@@ -72,6 +73,14 @@ fn main() -> ExitCode {
     }
     if args.check_config {
         print!("{}", loaded.config.effective());
+        let refused = spool_problems(&loaded.config);
+        for e in &refused {
+            eprintln!("{e}");
+        }
+        if !refused.is_empty() {
+            eprintln!("rrdpipe: not starting: fix the problems above");
+            return ExitCode::from(2);
+        }
         return ExitCode::SUCCESS;
     }
     init_logs(&loaded.config.global.log_level);
@@ -89,6 +98,19 @@ fn main() -> ExitCode {
     agent.stop();
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// What the spools of the enabled exporters would refuse about their directories as they are
+/// now, one message per exporter, naming its section and `spool directory`.
+fn spool_problems(cfg: &config::Config) -> Vec<String> {
+    let enabled = cfg.exporters.iter().filter(|e| e.enabled);
+    let with_spool = enabled.filter_map(|e| e.spool_directory.as_ref().map(|d| (e, d)));
+    with_spool
+        .filter_map(|(e, dir)| {
+            let err = spool::check(dir, &e.name).err()?;
+            Some(format!("{}:{}: [{}] spool directory = {}: {err}", e.file, e.line, e.section, dir.display()))
+        })
+        .collect()
 }
 
 /// A shutdown signal triggered by SIGTERM or SIGINT.

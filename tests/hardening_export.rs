@@ -4,8 +4,15 @@
 
 mod support;
 
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
 use support::agent::{Rrdpipe, Sink, CONSTANT_PLUGIN};
 use support::{deadline_in, wait_until};
+use tempfile::TempDir;
 
 fn conf(hostname: &str, exporters: &str) -> String {
     format!(
@@ -62,4 +69,207 @@ fn a_hostname_with_dots_is_one_graphite_path_level() {
         assert!(l.starts_with("put netdata.test.values."), "{l}");
         assert!(l.ends_with(" host=evil.system.load"), "{l}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// The spool
+
+/// What planted links point at: a file outside the spool, as an attacker would `/etc/passwd`.
+const TARGET: &[u8] = b"root:x:0:0:root:/root:/bin/bash\n";
+
+/// The config of one graphite exporter `g` to `sink`, spooling under `spool`.
+fn spool_conf(sink: SocketAddr, spool: &Path) -> String {
+    conf(
+        "h1",
+        &format!(
+            "[graphite:g]\n    enabled = yes\n    destination = {sink}\n    update every = 1\n    \
+             spool directory = {}\n",
+            spool.display()
+        ),
+    )
+}
+
+/// A spool directory with an empty `g/` in it, and outside it the file links point at:
+/// (spool, the dir holding the target, the target).
+fn spool_with_target() -> (TempDir, TempDir, PathBuf) {
+    let spool = tempfile::Builder::new().prefix("rrdpipe-spool-").tempdir().unwrap();
+    std::fs::create_dir(spool.path().join("g")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("passwd");
+    std::fs::write(&target, TARGET).unwrap();
+    (spool, outside, target)
+}
+
+fn plant(spool: &Path, name: &str, target: &Path) -> PathBuf {
+    let link = spool.join("g").join(name);
+    std::os::unix::fs::symlink(target, &link).unwrap();
+    link
+}
+
+/// Run `rrdpipe ARGS -c CONF` until it exits, at most `secs` (then it is killed and the test
+/// fails): its exit code and everything it printed.
+fn run_to_exit(args: &[&str], conf: &str, secs: u64) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let path = dir.path().join("rrdpipe.conf");
+    std::fs::write(&path, conf.replace("@DIR@", &dir.path().display().to_string())).unwrap();
+    let log = dir.path().join("out.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(support::rrdpipe_bin())
+        .args(args)
+        .arg("-c")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let deadline = deadline_in(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    let status = status.unwrap_or_else(|| panic!("rrdpipe still ran after {secs} s; it printed:\n{text}"));
+    (status.code(), text)
+}
+
+/// Links planted under every segment name the spool reads at start were followed: rrdpipe (as
+/// root) read the target as a damaged segment and cut it to 0 bytes. Now each is refused and
+/// logged, the target keeps its bytes, and the spool goes on in segments of its own.
+#[test]
+fn symlinks_planted_as_spool_segments_are_refused_and_their_target_kept() {
+    let sink = Sink::start(b"");
+    let (spool, _outside, target) = spool_with_target();
+    let names = ["00000000000000000001.spool", "00000000000000000002.spool", "00000000000000000007.spool"];
+    let links: Vec<PathBuf> = names.iter().map(|n| plant(spool.path(), n, &target)).collect();
+    let mut agent = Rrdpipe::start(&spool_conf(sink.addr, spool.path()), &[("values", CONSTANT_PLUGIN)]);
+    for link in &links {
+        agent.wait_log(
+            &format!(
+                "exporter 'g': spool: refused {}: it is a symbolic link (to {}); rrdpipe never \
+                 follows links or writes through them in its spool: remove it (and find out who \
+                 put it there). It is left as it is, never read or written",
+                link.display(),
+                target.display()
+            ),
+            30,
+        );
+    }
+    // The exporter runs, through its spool: several intervals delivered.
+    let intervals = |sink: &Sink| {
+        let mut ts: Vec<String> = sink
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with("netdata.h1.test.values.a "))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+            .collect();
+        ts.dedup();
+        ts.len()
+    };
+    assert!(wait_until(deadline_in(30), || intervals(&sink) >= 3), "log:\n{}", agent.log());
+    assert!(agent.terminate().success());
+    assert_eq!(std::fs::read(&target).unwrap(), TARGET);
+    for link in &links {
+        assert!(std::fs::symlink_metadata(link).unwrap().file_type().is_symlink(), "{}", link.display());
+    }
+    // Its own segments are named after the highest planted name.
+    let own: Vec<String> = std::fs::read_dir(spool.path().join("g"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".spool") && !names.contains(&n.as_str()))
+        .collect();
+    assert!(own.iter().all(|n| n.as_str() > names[2]), "{own:?}");
+}
+
+/// A link planted as `acknowledged` (or `lock`) was opened through: rrdpipe read the target as
+/// an invalid acknowledgement and cut it to 0 bytes, then wrote its own 20 bytes there. Now the
+/// spool refuses it and rrdpipe does not start (exit 2), saying which file and what to do.
+#[test]
+fn a_symlink_planted_as_acknowledged_or_lock_stops_the_start_with_exit_2() {
+    for name in ["acknowledged", "lock"] {
+        let (spool, _outside, target) = spool_with_target();
+        let link = plant(spool.path(), name, &target);
+        let (code, out) = run_to_exit(&[], &spool_conf("127.0.0.1:9".parse().unwrap(), spool.path()), 30);
+        assert_eq!(code, Some(2), "{name}: {out}");
+        let want = format!(
+            "[graphite:g]: cannot start exporter 'g': exporter 'g': cannot use the spool in {}: refused {}: \
+             it is a symbolic link (to {}); \
+             rrdpipe never follows links or writes through them in its spool: remove it (and find out \
+             who put it there)",
+            spool.path().display(),
+            link.display(),
+            target.display()
+        );
+        assert!(out.contains(&want), "{name}: {out}");
+        assert_eq!(std::fs::read(&target).unwrap(), TARGET, "{name}");
+    }
+}
+
+/// A `spool directory` others can write to lets them plant links: refused at start, with exit
+/// 2 naming the key, and by `--check-config`.
+#[test]
+fn a_spool_directory_writable_by_others_is_refused_at_start_and_by_check_config() {
+    let spool = tempfile::Builder::new().prefix("rrdpipe-spool-").tempdir().unwrap();
+    std::fs::set_permissions(spool.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let conf = spool_conf("127.0.0.1:9".parse().unwrap(), spool.path());
+    let p = spool.path().display();
+    let refusal = format!(
+        "refused {p}: it is writable by other users (mode 0777); any of them could put links there \
+         that make rrdpipe overwrite other files; run 'chmod o-w {p}', or change 'spool directory'"
+    );
+
+    let (code, out) = run_to_exit(&[], &conf, 30);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!(
+            "[graphite:g]: cannot start exporter 'g': exporter 'g': cannot use the spool in {p}: {refusal}"
+        )),
+        "{out}"
+    );
+    assert!(!spool.path().join("g").exists(), "nothing is created in a refused directory");
+
+    let (code, out) = run_to_exit(&["--check-config"], &conf, 30);
+    assert_eq!(code, Some(2), "{out}");
+    let line = conf.lines().position(|l| l == "[graphite:g]").unwrap() + 1;
+    assert!(
+        out.contains(&format!("rrdpipe.conf:{line}: [graphite:g] spool directory = {p}: {refusal}\n")),
+        "{out}"
+    );
+    assert!(out.contains("rrdpipe: not starting: fix the problems above"), "{out}");
+
+    std::fs::set_permissions(spool.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, out) = run_to_exit(&["--check-config"], &conf, 30);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// The instance directory planted as a link to another directory: rrdpipe wrote its spool
+/// files there. Refused.
+#[test]
+fn a_symlink_planted_as_the_instance_directory_is_refused() {
+    let spool = tempfile::Builder::new().prefix("rrdpipe-spool-").tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let link = spool.path().join("g");
+    std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+    let conf = spool_conf("127.0.0.1:9".parse().unwrap(), spool.path());
+    for args in [&[][..], &["--check-config"][..]] {
+        let (code, out) = run_to_exit(args, &conf, 30);
+        assert_eq!(code, Some(2), "{out}");
+        assert!(
+            out.contains(&format!(
+                "refused {}: it is a symbolic link (to {})",
+                link.display(),
+                elsewhere.path().display()
+            )),
+            "{out}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 }
