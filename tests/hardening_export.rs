@@ -273,3 +273,77 @@ fn a_symlink_planted_as_the_instance_directory_is_refused() {
     }
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 }
+
+// ---------------------------------------------------------------------------
+// TLS
+
+/// A self-signed certificate for 127.0.0.1 and localhost with `CA:TRUE`, as `openssl req -x509`
+/// makes them, and its key, written as PEM into `dir` under `name`: (certificate, key).
+fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, "localhost");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = p.self_signed(&key).unwrap();
+    let paths = (dir.join(format!("{name}.pem")), dir.join(format!("{name}-key.pem")));
+    std::fs::write(&paths.0, cert.pem()).unwrap();
+    std::fs::write(&paths.1, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// A receiver pinned by putting its self-signed certificate in `tls ca file` was refused
+/// (`CaUsedAsEndEntity`, with advice to set `tls ca file`, which was set). Now it receives
+/// every interval; an exporter pinning another self-signed certificate is still refused, with
+/// the reason and what to put in `tls ca file`.
+#[test]
+fn a_self_signed_receiver_pinned_in_tls_ca_file_receives_and_another_is_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    let (server_cert, server_key) = self_signed(certs.path(), "server");
+    let (other_cert, _) = self_signed(certs.path(), "other");
+    let Some(prom) = support::Prometheus::start_tls(&server_cert, &server_key) else { return };
+    let section = |name: &str, ca: &Path| {
+        format!(
+            "[prometheus_remote_write:https:{name}]\n    enabled = yes\n    destination = {}\n    \
+             prefix = {name}\n    remote write URL path = /api/v1/write\n    update every = 1\n    \
+             data source = as collected\n    tls ca file = {}\n",
+            prom.addr(),
+            ca.display()
+        )
+    };
+    let agent = Rrdpipe::start(
+        &conf("h1", &format!("{}{}", section("pinned", &server_cert), section("other", &other_cert))),
+        &[("values", CONSTANT_PLUGIN)],
+    );
+    let series = prom.samples_wait(r#"{__name__="pinned_test_values"}"#, 6);
+    let mut got: Vec<(String, String, f64)> = series
+        .iter()
+        .map(|s| (s.labels["__name__"].clone(), s.labels["dimension"].clone(), s.values[0]))
+        .collect();
+    got.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        got,
+        vec![
+            ("pinned_test_values".to_string(), "a".to_string(), 425.0),
+            ("pinned_test_values".to_string(), "b".to_string(), 7.0)
+        ]
+    );
+    assert!(series.iter().all(|s| s.values.iter().all(|&v| v == s.values[0])), "{series:?}");
+    agent.wait_log(
+        "the server's certificate is a CA certificate (as self-signed ones usually are) that is not one \
+         of those in 'tls ca file': put that exact certificate (PEM) in 'tls ca file', or give the \
+         server a certificate signed by an authority this host trusts",
+        30,
+    );
+    let log = agent.log();
+    let refused: Vec<&str> = log.lines().filter(|l| l.contains("CA certificate (as self-signed")).collect();
+    assert!(
+        refused.iter().all(|l| l.contains("exporter 'other'") && l.contains("CaUsedAsEndEntity")),
+        "{refused:#?}"
+    );
+    assert!(
+        !log.lines().any(|l| l.contains("exporter 'pinned'") && l.contains("TLS handshake failed")),
+        "{log}"
+    );
+    assert!(prom.samples(r#"{__name__=~"other_.*"}"#).is_empty());
+}
