@@ -347,3 +347,63 @@ fn a_self_signed_receiver_pinned_in_tls_ca_file_receives_and_another_is_refused(
     );
     assert!(prom.samples(r#"{__name__=~"other_.*"}"#).is_empty());
 }
+
+/// A streaming child's hostname is exported under the same rule: a child named
+/// `evil.system.load` is one graphite path level too.
+#[test]
+fn a_childs_hostname_with_dots_is_one_graphite_path_level() {
+    use std::io::{Read, Write};
+    const KEY: &str = "5eed0001-2222-3333-4444-555555555599";
+    let sink = Sink::start(b"");
+    let web = support::local(support::free_port());
+    let agent = Rrdpipe::start(
+        &conf(
+            "parent",
+            &format!(
+                "[web]\n    bind to = {web}\n[{KEY}]\n    type = api\n    enabled = yes\n\
+                 [graphite:g]\n    enabled = yes\n    destination = {}\n    update every = 1\n    \
+                 data source = as collected\n    send hosts matching = *\n",
+                sink.addr
+            ),
+        ),
+        &[],
+    );
+    assert!(support::wait_for_tcp(web, deadline_in(10)), "log:\n{}", agent.log());
+    // The request of a real netdata child (captured), under another key and hostname.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stream/child.txt");
+    let data = std::fs::read(&fixture).unwrap();
+    let end = data.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let request: String = String::from_utf8(data[..end].to_vec())
+        .unwrap()
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some(("STREAM key", _)) => format!("STREAM key={KEY}"),
+            Some(("hostname", _)) => "hostname=evil.system.load".to_string(),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut s = std::net::TcpStream::connect(web).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut reply = [0u8; 64];
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = s.read(&mut reply).unwrap();
+    assert_eq!(&reply[..n], b"Hit me baby, push them over...");
+    s.write_all(
+        b"CHART system.load '' 'System Load Average' 'load' 'load' 'system.load' line 100 1 '' 'proc.plugin' ''\n\
+          DIMENSION load1 '' absolute 1 1000 ''\n",
+    )
+    .unwrap();
+    let is_child = |l: &String| l.contains("system.load.load1 ") && !l.contains(".parent.");
+    let sent = wait_until(deadline_in(30), || {
+        let _ = s.write_all(b"BEGIN system.load\nSET load1 = 420\nEND\n");
+        std::thread::sleep(Duration::from_millis(200));
+        sink.lines().iter().filter(|l| is_child(l)).count() >= 2
+    });
+    assert!(sent, "lines: {:?}\nlog:\n{}", sink.lines(), agent.log());
+    for l in sink.lines().iter().filter(|l| is_child(l)) {
+        let (path, rest) = l.split_once(' ').unwrap();
+        assert_eq!(path, "netdata.evil_system_load.system.load.load1", "{l}");
+        assert!(rest.starts_with("420 "), "{l}");
+    }
+}
