@@ -28,10 +28,11 @@
 //! single link; a new segment is created with `O_EXCL`, never over an existing file. The
 //! `spool directory` (which may itself be reached through a link, as configured) and each
 //! `INSTANCE` directory (which may not) must belong to root or to the user rrdpipe runs as,
-//! and must not be writable by other users, so that nobody else can plant links there; missing
-//! directories are created `0755`. What is refused is logged with the path, the reason and what
-//! to do: a refused directory, `acknowledged` or `lock` makes the spool unusable (rrdpipe does not
-//! start), a refused segment is left as it is and the rest of the spool is used.
+//! and must not be writable by every user (`o+w`, sticky or not), so that nobody else can plant
+//! links there; missing directories are created `0755`. What is refused is logged with the path,
+//! the reason and what to do: a refused directory, `acknowledged` or `lock` makes the spool
+//! unusable (rrdpipe does not start), a refused segment is left as it is and the rest of the
+//! spool is used.
 //!
 //! A record, little-endian:
 //!
