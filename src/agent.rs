@@ -17,6 +17,7 @@ use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport
 use crate::export::format::Source;
 use crate::export::instance::{self, BodyFormat, Connector, InstanceConfig, InstanceHandle, LineFormat};
 use crate::export::pattern::SimplePattern;
+use crate::export::spool;
 use crate::export::transport::http::{BasicAuth, HttpSettings};
 use crate::export::transport::Endpoint;
 use crate::rrd::{Db, HostInfo};
@@ -188,22 +189,24 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 }
 
 /// What would keep `cfg` from starting beyond its syntax, checked without starting anything:
-/// every enabled exporter's destinations must be usable (its `tls ca file` readable and valid).
-/// One message per problem, naming where it is configured.
+/// every enabled exporter's destinations must be usable (its `tls ca file` readable and valid)
+/// and its `spool directory` safe to write. One message per problem, naming where it is
+/// configured.
 pub fn check(cfg: &Config) -> Vec<String> {
     let configs = match instance_configs(cfg) {
         Ok(c) => c,
         Err(e) => return vec![e.0],
     };
-    configs
-        .into_iter()
-        .filter_map(|ic| {
-            let name = ic.name.clone();
-            instance::prepare(ic)
-                .err()
-                .map(|e| format!("{}: exporter '{name}': {e}", exporter_place(cfg, &name)))
-        })
-        .collect()
+    let destinations = configs.into_iter().filter_map(|ic| {
+        let name = ic.name.clone();
+        instance::prepare(ic).err().map(|e| format!("{}: exporter '{name}': {e}", exporter_place(cfg, &name)))
+    });
+    let spools = cfg.exporters.iter().filter(|e| e.enabled).filter_map(|e| {
+        let dir = e.spool_directory.as_ref()?;
+        let err = spool::check(dir, &e.name).err()?;
+        Some(format!("{}:{}: [{}] spool directory = {}: {err}", e.file, e.line, e.section, dir.display()))
+    });
+    destinations.chain(spools).collect()
 }
 
 impl Agent {

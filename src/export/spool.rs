@@ -21,6 +21,19 @@
 //!   12 bytes before it; little-endian);
 //! * `lock`: held (`flock`) while a process uses the spool, so two rrdpipes never share one.
 //!
+//! # Links and other users
+//!
+//! rrdpipe often runs as root, so a link planted in the spool could make it overwrite any file.
+//! It opens every file there with `O_NOFOLLOW` and uses it only if it is a regular file with a
+//! single link; a new segment is created with `O_EXCL`, never over an existing file. The
+//! `spool directory` (which may itself be reached through a link, as configured) and each
+//! `INSTANCE` directory (which may not) must belong to root or to the user rrdpipe runs as,
+//! and must not be writable by every user (`o+w`, sticky or not), so that nobody else can plant
+//! links there; missing directories are created `0755`. What is refused is logged with the path,
+//! the reason and what to do: a refused directory, `acknowledged` or `lock` makes the spool
+//! unusable (rrdpipe does not start), a refused segment is left as it is and the rest of the
+//! spool is used.
+//!
 //! A record, little-endian:
 //!
 //! | offset | bytes | field |
@@ -160,9 +173,9 @@
 
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -219,6 +232,16 @@ pub enum SpoolError {
     },
     /// An instance without a name has no directory of its own.
     NoName,
+    /// A file or directory the spool will not use, because using it could write elsewhere or
+    /// let other users plant links.
+    Refused {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it (`it is a symbolic link (to /etc/passwd)`).
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
 }
 
 impl SpoolError {
@@ -260,6 +283,9 @@ impl fmt::Display for SpoolError {
                  kept in memory only"
             ),
             SpoolError::NoName => f.write_str("an exporter without a name cannot have a spool"),
+            SpoolError::Refused { path, problem, fix } => {
+                write!(f, "refused {}: {problem}; {fix}", path.display())
+            }
         }
     }
 }
@@ -288,6 +314,9 @@ pub struct Recovered {
     /// Records deleted because the spool was over its size at start (`spool max size` was
     /// lowered since they were written); already logged.
     pub over_cap: Dropped,
+    /// One message per segment file refused (a symbolic link, not a regular file, or one with
+    /// several hard links; already logged): left as it is, never read or written.
+    pub refused: Vec<String>,
 }
 
 /// Records waiting in the spool (appended, not acknowledged, not dropped).
@@ -580,6 +609,199 @@ fn dropped(gone: &[Meta]) -> Dropped {
     }
 }
 
+/// What to do about a link or another odd file planted in the spool.
+const REMOVE_IT: &str = "rrdpipe never follows links or writes through them in its spool: remove it \
+                         (and find out who put it there)";
+
+/// How every file in the spool is opened: never through a symbolic link (`O_NOFOLLOW`: the open
+/// fails with `ELOOP`) and never waiting for the other end of a FIFO (`O_NONBLOCK`, which
+/// regular files ignore).
+fn options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    o
+}
+
+fn refused(path: &Path, problem: String, fix: String) -> SpoolError {
+    SpoolError::Refused { path: path.to_path_buf(), problem, fix }
+}
+
+/// `path` is a symbolic link: refused, saying where it points.
+fn refused_link(path: &Path) -> SpoolError {
+    let to = fs::read_link(path).map(|t| format!(" (to {})", t.display())).unwrap_or_default();
+    refused(path, format!("it is a symbolic link{to}"), REMOVE_IT.to_string())
+}
+
+/// What a file that is not a regular one is, in words.
+fn kind(t: fs::FileType) -> &'static str {
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "of an unknown kind"
+    }
+}
+
+/// Open the spool file `path` with `opts` (from [`options`]) if it is a regular file with a
+/// single link, so that writing it changes that file and no other. `action` is for errors.
+fn open_file(opts: &OpenOptions, action: &'static str, path: &Path) -> Result<File, SpoolError> {
+    let file = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(refused_link(path)),
+        Err(source) => return Err(SpoolError::Io { action, path: path.to_path_buf(), source }),
+    };
+    let meta = file.metadata().map_err(SpoolError::io(action, path))?;
+    if !meta.file_type().is_file() {
+        let problem = format!("it is {}, not a regular file", kind(meta.file_type()));
+        return Err(refused(path, problem, REMOVE_IT.to_string()));
+    }
+    if meta.nlink() > 1 {
+        let problem =
+            format!("it has {} hard links, so writing it would change another file too", meta.nlink());
+        return Err(refused(path, problem, REMOVE_IT.to_string()));
+    }
+    Ok(file)
+}
+
+/// Create the segment file `path`, never over an existing file (`O_EXCL`). A regular file of
+/// that name can only be a segment this spool failed to write and then to delete: it is
+/// replaced. Anything else there (a link) is refused.
+fn create_segment(path: &Path) -> Result<File, SpoolError> {
+    let mut opts = options();
+    opts.read(true).write(true).create_new(true);
+    match open_file(&opts, "create", path) {
+        Err(SpoolError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = fs::symlink_metadata(path).map_err(SpoolError::io("create", path))?;
+            if meta.file_type().is_symlink() {
+                return Err(refused_link(path));
+            }
+            if !meta.file_type().is_file() {
+                let problem = format!("it is {}, not a regular file", kind(meta.file_type()));
+                return Err(refused(path, problem, REMOVE_IT.to_string()));
+            }
+            fs::remove_file(path).map_err(SpoolError::io("replace", path))?;
+            open_file(&opts, "create", path)
+        }
+        r => r,
+    }
+}
+
+/// The user rrdpipe runs as.
+fn euid() -> u32 {
+    // SAFETY: geteuid takes nothing and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Make sure nobody but root and this user can add or replace entries in the directory `path`
+/// (`meta` is its metadata): it belongs to one of them and is not writable by others.
+fn check_dir(path: &Path, meta: &fs::Metadata) -> Result<(), SpoolError> {
+    if !meta.is_dir() {
+        return Err(refused(
+            path,
+            format!("it is {}, not a directory", kind(meta.file_type())),
+            "change 'spool directory'".to_string(),
+        ));
+    }
+    let me = euid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(refused(
+            path,
+            format!(
+                "it belongs to user {}, neither root nor the user rrdpipe runs as ({me}); that user \
+                 could put links there that make rrdpipe overwrite other files",
+                meta.uid()
+            ),
+            format!("run 'chown {me} {}', or change 'spool directory'", path.display()),
+        ));
+    }
+    if meta.mode() & 0o002 != 0 {
+        return Err(refused(
+            path,
+            format!(
+                "it is writable by other users (mode {:04o}); any of them could put links there \
+                 that make rrdpipe overwrite other files",
+                meta.mode() & 0o7777
+            ),
+            format!("run 'chmod o-w {}', or change 'spool directory'", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Create the `spool directory` `path` and its missing parents (`0755`) and check it. It may be
+/// reached through a symbolic link (the configured path is the user's choice); what it leads to
+/// is checked.
+fn prepare_root(path: &Path) -> Result<(), SpoolError> {
+    match DirBuilder::new().recursive(true).mode(0o755).create(path) {
+        Ok(()) => {}
+        // Something else of that name: said below.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(SpoolError::Io {
+                action: "create the spool directory",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let meta = fs::metadata(path).map_err(SpoolError::io("check the spool directory", path))?;
+    check_dir(path, &meta)
+}
+
+/// Create the instance directory `path` if missing (`0755`) and check it: a directory itself,
+/// never a link (nobody configured one there).
+fn prepare_instance_dir(path: &Path) -> Result<(), SpoolError> {
+    match DirBuilder::new().mode(0o755).create(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(SpoolError::Io {
+                action: "create the spool directory",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let meta = fs::symlink_metadata(path).map_err(SpoolError::io("check the spool directory", path))?;
+    if meta.file_type().is_symlink() {
+        return Err(refused_link(path));
+    }
+    check_dir(path, &meta)
+}
+
+/// Check, creating nothing, what [`Spool::open`] would refuse about the directories of the
+/// spool of `instance` under `dir`: those that exist must belong to root or this user and not
+/// be writable by others, and the instance's must not be a link. For `--check-config`.
+pub fn check(dir: &Path, instance: &str) -> Result<(), SpoolError> {
+    match fs::metadata(dir) {
+        Ok(meta) => check_dir(dir, &meta)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(SpoolError::Io {
+                action: "check the spool directory",
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let path = dir.join(dir_name(instance));
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(refused_link(&path)),
+        Ok(meta) => check_dir(&path, &meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(SpoolError::Io { action: "check the spool directory", path, source }),
+    }
+}
+
 /// How long a held lock is waited for. A process being spawned (forked, not yet exec'd)
 /// holds a copy of every descriptor for an instant, and with it any `flock` on them: a lock
 /// just released by closing its file can look held for that long.
@@ -588,12 +810,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(1);
 /// Take the spool's lock, or say who holds it.
 fn lock(dir: &Path) -> Result<File, SpoolError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(SpoolError::io("open the lock file", &path))?;
+    let file = open_file(options().create(true).truncate(false).write(true), "open the lock file", &path)?;
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
         // SAFETY: flock takes a descriptor that `file` keeps open for the call.
@@ -615,13 +832,7 @@ fn lock(dir: &Path) -> Result<File, SpoolError> {
 /// Open `acknowledged` and read it: (the acknowledged sequence number, the file, a problem).
 fn read_ack(dir: &Path) -> Result<(u64, File, Option<String>), SpoolError> {
     let path = dir.join(ACK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(SpoolError::io("open", &path))?;
+    let file = open_file(options().create(true).truncate(false).read(true).write(true), "open", &path)?;
     let mut buf = Vec::new();
     io::Read::read_to_end(&mut &file, &mut buf).map_err(SpoolError::io("read", &path))?;
     if buf.is_empty() {
@@ -666,8 +877,9 @@ impl Spool {
         if instance.is_empty() {
             return Err(SpoolError::NoName);
         }
+        prepare_root(dir)?;
         let dir = dir.join(dir_name(instance));
-        fs::create_dir_all(&dir).map_err(SpoolError::io("create the spool directory", &dir))?;
+        prepare_instance_dir(&dir)?;
         let lock = lock(&dir)?;
         let (acked, ack_file, ack_problem) = read_ack(&dir)?;
         let mut rec = Recovered::default();
@@ -722,6 +934,12 @@ impl Spool {
                 spool.name
             );
         }
+        for problem in &rec.refused {
+            tracing::error!(
+                "exporter '{}': spool: {problem}. It is left as it is, never read or written",
+                spool.name
+            );
+        }
         if let Some(problem) = ack_problem {
             tracing::warn!("exporter '{}': spool: {problem}", spool.name);
             rec.corrupt.insert(0, problem);
@@ -747,10 +965,19 @@ impl Spool {
     /// the last record read before it, and becomes that of its own last record.
     fn recover_segment(&mut self, first: u64, last: &mut u64, rec: &mut Recovered) {
         let path = self.dir.join(segment_name(first));
-        let data = match fs::read(&path) {
+        let read = open_file(options().read(true), "read", &path).and_then(|f| {
+            let mut data = Vec::new();
+            io::Read::read_to_end(&mut &f, &mut data).map_err(SpoolError::io("read", &path))?;
+            Ok(data)
+        });
+        let data = match read {
             Ok(d) => d,
+            Err(e @ SpoolError::Refused { .. }) => {
+                rec.refused.push(e.to_string());
+                return;
+            }
             Err(e) => {
-                let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                let size = fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
                 rec.corrupt.push(format!(
                     "{}: cannot read it: {e}; skipped {size} bytes (the whole file; it is left \
                      as it is)",
@@ -789,7 +1016,8 @@ impl Spool {
             };
             let skipped = (data.len() - off) as u64;
             rec.lost_bytes += skipped;
-            let cut = match OpenOptions::new().write(true).open(&seg.path).and_then(|f| f.set_len(off as u64))
+            let cut = match open_file(options().write(true), "cut", &seg.path)
+                .and_then(|f| f.set_len(off as u64).map_err(SpoolError::io("cut", &seg.path)))
             {
                 Ok(()) => {
                     seg.size = off as u64;
@@ -817,7 +1045,9 @@ impl Spool {
     fn sync_recovered(&mut self) {
         let mut all = true;
         for seg in &self.segments {
-            if let Err(e) = File::open(&seg.path).and_then(|f| f.sync_data()) {
+            let synced = open_file(options().read(true), "sync", &seg.path)
+                .and_then(|f| f.sync_data().map_err(SpoolError::io("sync", &seg.path)));
+            if let Err(e) = synced {
                 tracing::debug!("exporter '{}': spool: cannot sync {}: {e}", self.name, seg.path.display());
                 all = false;
             }
@@ -952,14 +1182,7 @@ impl Spool {
 
     fn new_segment(&mut self, first: u64) -> Result<(), SpoolError> {
         let path = self.dir.join(segment_name(first));
-        // Truncate: a file of this name can only be one this spool created and failed to write.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(SpoolError::io("create", &path))?;
+        let file = create_segment(&path)?;
         self.segments.push_back(Segment { path, size: 0, last_seq: 0, pending: VecDeque::new() });
         self.writer = Some(file);
         self.dir_unsynced = true;
@@ -1212,9 +1435,7 @@ impl Spool {
                 let file = match (&reader, si + 1 == self.segments.len(), &self.writer) {
                     (Some(f), _, _) => f,
                     (None, true, Some(w)) => w,
-                    (None, _, _) => {
-                        reader.insert(File::open(&seg.path).map_err(SpoolError::io("open", &seg.path))?)
-                    }
+                    (None, _, _) => reader.insert(open_file(options().read(true), "open", &seg.path)?),
                 };
                 let mut buf = vec![0u8; HEAD + m.len as usize];
                 file.read_exact_at(&mut buf, m.offset).map_err(SpoolError::io("read", &seg.path))?;

@@ -1,11 +1,13 @@
 //! Graphite plaintext: `PREFIX.HOSTNAME.CHART.DIM[;key=value]* VALUE TIMESTAMP\n`.
 //!
 //! Every path component and tag is sanitized (see [`sanitize`](super::sanitize)), so a line
-//! always has exactly three space-separated fields. Host labels become Graphite tags; a label
+//! always has exactly three space-separated fields, and the hostname's dots become `_`, so it is
+//! always one path level. Host labels become Graphite tags; a label
 //! whose key or value is empty, whose key is `name` (Graphite's own tag for the path) or repeats
 //! an earlier key once sanitized is left out. Knows nothing of sockets or batching.
 
-use super::{sanitize::write_path, tag_labels, template::LineTemplate, write_value, Metric};
+use super::sanitize::{write_path, write_path_level};
+use super::{tag_labels, template::LineTemplate, write_value, Metric};
 
 /// Appends one Graphite line for `m` to `out`. Returns `false`, writing nothing, when the value
 /// is NaN or infinite.
@@ -30,11 +32,11 @@ pub fn template(m: &Metric) -> LineTemplate {
     super::template::graphite(m)
 }
 
-/// `PREFIX.HOST.CHART.`, sanitized.
+/// `PREFIX.HOST.CHART.`, sanitized; HOST is one level (its dots become `_`).
 pub(crate) fn write_head(out: &mut Vec<u8>, m: &Metric) {
     write_path(out, m.prefix);
     out.push(b'.');
-    write_path(out, m.hostname);
+    write_path_level(out, m.hostname);
     out.push(b'.');
     write_path(out, m.chart());
     out.push(b'.');

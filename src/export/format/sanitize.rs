@@ -11,6 +11,11 @@
 //! a chart id `system.cpu` stays two levels). Nothing is removed, so a non-empty name stays
 //! non-empty; the output has as many characters as the input.
 //!
+//! A hostname is one Graphite path level (`PREFIX.HOSTNAME.CHART.DIM`): there its dots become
+//! `_` too ([`write_path_level`]), so a host named `evil.system.load` cannot add levels and pass
+//! for another host's chart, as in netdata. OpenTSDB's `host` tag keeps its dots: a tag value
+//! is no path.
+//!
 //! # JSON strings
 //! `"` becomes `\"`, `\` becomes `\\`, newline, carriage return, tab, backspace and form feed
 //! become `\n`, `\r`, `\t`, `\b`, `\f`, and every other character below U+0020 becomes
@@ -49,6 +54,13 @@ pub(crate) const PATH_MAP: [u8; 256] = {
     t
 };
 
+/// [`PATH_MAP`] for one path level: `.` becomes `_` as well.
+const LEVEL_MAP: [u8; 256] = {
+    let mut t = PATH_MAP;
+    t[b'.' as usize] = b'_';
+    t
+};
+
 /// Whether `b` starts a character in UTF-8 (it is not a continuation byte `10xxxxxx`).
 #[inline]
 fn starts_char(b: u8) -> bool {
@@ -67,6 +79,16 @@ pub fn write_path(out: &mut Vec<u8>, s: &str) {
         return;
     }
     write_path_utf8(out, s);
+}
+
+/// Appends `s` to `out` as a single Graphite path level: as [`write_path`], and `.` becomes
+/// `_` too. For the hostname, which must stay one level whatever it holds.
+pub fn write_path_level(out: &mut Vec<u8>, s: &str) {
+    let start = out.len();
+    write_path(out, s);
+    for b in &mut out[start..] {
+        *b = LEVEL_MAP[*b as usize];
+    }
 }
 
 /// [`write_path`] through an [`Appender`].
@@ -219,6 +241,20 @@ mod tests {
         assert_eq!(path("température"), "temp_rature");
         assert_eq!(path("日本"), "__");
         assert_eq!(path("🦀!"), "__");
+    }
+
+    #[test]
+    fn a_path_level_has_no_dots() {
+        let level = |s: &str| {
+            let mut out = Vec::new();
+            write_path_level(&mut out, s);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(level("evil.system.load"), "evil_system_load");
+        assert_eq!(level("web-1.example.com"), "web-1_example_com");
+        assert_eq!(level("h\u{e9}te .x"), "h_te__x");
+        assert_eq!(level("plain_host-1"), "plain_host-1");
+        assert_eq!(level(""), "");
     }
 
     #[test]

@@ -96,6 +96,31 @@ fn graphite_sanitizes_evil_names() {
     );
 }
 
+/// A hostname with dots was three path levels: `evil.system.load` made its own `system.load`
+/// chart pass for one named `netdata.evil.system.load.system.load.load1`.
+#[test]
+fn graphite_hostname_with_dots_stays_one_path_level() {
+    let m = Metric {
+        hostname: "evil.system.load",
+        chart_id: "system.load",
+        chart_name: "system.load",
+        dim_id: "load1",
+        dim_name: "load1",
+        ..cpu(Value::Collected(420))
+    };
+    let want = "netdata.evil_system_load.system.load.load1 420 1700000000\n";
+    assert_eq!(line(graphite::write_line, &m), want);
+    let mut out = Vec::new();
+    assert!(graphite::template(&m).write(&mut out, "load1", "load1", Value::Collected(420)));
+    assert_eq!(String::from_utf8(out).unwrap(), want);
+    // A tag value is no path: OpenTSDB and JSON keep the hostname's dots.
+    assert_eq!(
+        line(opentsdb::write_line, &m),
+        "put netdata.system.load.load1 1700000000 420 host=evil.system.load\n"
+    );
+    assert!(line(json::write_line, &m).contains(r#""hostname":"evil.system.load","#));
+}
+
 #[test]
 fn graphite_labels_become_tags() {
     let l = labels(&[
@@ -511,7 +536,16 @@ proptest! {
         let fields: Vec<&str> = body.split(' ').collect();
         prop_assert_eq!(fields.len(), 3);
         let mut parts = fields[0].split(';');
-        prop_assert_eq!(parts.next().unwrap().split('.').count() >= 4, true);
+        let path = parts.next().unwrap();
+        prop_assert_eq!(path.split('.').count() >= 4, true);
+        // The hostname is exactly one level, right after the prefix.
+        let mut head = Vec::new();
+        sanitize::write_path(&mut head, &input.names[0]);
+        head.push(b'.');
+        let host: String = input.names[1].chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        head.extend_from_slice(host.as_bytes());
+        head.push(b'.');
+        prop_assert!(path.as_bytes().starts_with(&head), "{} does not start with {:?}", path, String::from_utf8_lossy(&head));
         for tag in parts {
             let (k, v) = tag.split_once('=').unwrap();
             prop_assert!(is_safe(k) && is_safe(v) && k != "name");

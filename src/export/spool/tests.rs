@@ -434,9 +434,11 @@ fn sync_policy_bounds_what_a_power_loss_can_take() {
 fn a_failed_write_is_an_error_that_says_what_to_do_and_the_next_append_works() {
     let root = tempfile::tempdir().unwrap();
     let (mut s, _) = open(root.path(), 1 << 30, SEGMENT_MAX);
-    // The first segment lands on a device that is always full.
+    // The first segment's writes go to a device that is always full (a link to it would be
+    // refused, so the open file is swapped for it).
     let path = segment_path(root.path(), 1);
-    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    s.new_segment(1).unwrap();
+    s.writer = Some(OpenOptions::new().write(true).open("/dev/full").unwrap());
     let e = s.append(&ten(1, 1)).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -448,7 +450,7 @@ fn a_failed_write_is_an_error_that_says_what_to_do_and_the_next_append_works() {
     );
     assert_eq!((s.pending(), s.disk_bytes(), s.next_seq()), (Pending::default(), 0, 1));
     assert_eq!(s.append(&ten(2, 1)).unwrap(), 1);
-    assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+    assert_eq!(fs::metadata(&path).unwrap().len(), 50);
     drop(s);
     let (_, rec) = open(root.path(), 1 << 30, SEGMENT_MAX);
     assert_eq!(rec.batches, vec![(1, ten(2, 1))]);
@@ -463,8 +465,16 @@ fn a_spool_that_cannot_be_created_says_why() {
     assert_eq!(
         e.to_string(),
         format!(
-            "cannot create the spool directory {}/g: Not a directory (os error 20); check the file \
-             system, or change 'spool directory'",
+            "refused {}: it is a regular file, not a directory; change 'spool directory'",
+            file.display()
+        )
+    );
+    let e = Spool::open(&file.join("below"), "g", 1 << 30).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "cannot create the spool directory {}/below: Not a directory (os error 20); check the \
+             file system, or change 'spool directory'",
             file.display()
         )
     );
@@ -472,6 +482,197 @@ fn a_spool_that_cannot_be_created_says_why() {
         Spool::open(root.path(), "", 1 << 30).unwrap_err().to_string(),
         "an exporter without a name cannot have a spool"
     );
+}
+
+// ---- links and other users ----
+
+/// What an attacker points a planted link at: a file outside the spool.
+const TARGET: &[u8] = b"root:x:0:0:root:/root:/bin/bash\n";
+
+/// A spool root and, outside it, the target of planted links: (root, target).
+fn planted() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("passwd");
+    fs::write(&target, TARGET).unwrap();
+    fs::create_dir(root.path().join(INSTANCE)).unwrap();
+    (root, outside, target)
+}
+
+fn plant_link(root: &Path, name: &str, target: &Path) -> PathBuf {
+    let link = root.join(INSTANCE).join(name);
+    std::os::unix::fs::symlink(target, &link).unwrap();
+    link
+}
+
+#[test]
+fn a_symlink_as_acknowledged_is_refused_and_its_target_left_alone() {
+    let (root, _outside, target) = planted();
+    let link = plant_link(root.path(), "acknowledged", &target);
+    let e = Spool::open(root.path(), INSTANCE, 1 << 30).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "refused {}: it is a symbolic link (to {}); rrdpipe never follows links or writes \
+             through them in its spool: remove it (and find out who put it there)",
+            link.display(),
+            target.display()
+        )
+    );
+    assert_eq!(fs::read(&target).unwrap(), TARGET);
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn a_symlink_as_the_lock_is_refused() {
+    let (root, _outside, target) = planted();
+    let link = plant_link(root.path(), "lock", &target);
+    let e = Spool::open(root.path(), INSTANCE, 1 << 30).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!("refused {}: it is a symbolic link (to ", link.display())),
+        "{e}"
+    );
+    assert_eq!(fs::read(&target).unwrap(), TARGET);
+}
+
+#[test]
+fn a_symlink_as_a_segment_is_refused_left_alone_and_the_spool_goes_on() {
+    let (root, _outside, target) = planted();
+    let link = plant_link(root.path(), &segment_name(3), &target);
+    {
+        let (mut s, rec) = open(root.path(), 1 << 30, SEGMENT_MAX);
+        let want = format!(
+            "refused {}: it is a symbolic link (to {}); rrdpipe never follows links or writes \
+             through them in its spool: remove it (and find out who put it there)",
+            link.display(),
+            target.display()
+        );
+        assert_eq!(rec, Recovered { refused: vec![want], ..Recovered::default() });
+        // New segments are named after it: never the same name.
+        assert_eq!(s.append(&ten(10, 1)).unwrap(), 4);
+        s.append(&ten(20, 1)).unwrap();
+        s.acknowledge(4).unwrap();
+    }
+    let (_, rec) = open(root.path(), 1 << 30, SEGMENT_MAX);
+    assert_eq!(rec.batches, numbered(&[ten(20, 1)], 5));
+    assert_eq!(rec.refused.len(), 1);
+    assert_eq!((rec.corrupt.len(), rec.lost_bytes), (0, 0));
+    assert_eq!(fs::read(&target).unwrap(), TARGET);
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn a_symlink_planted_as_the_next_segment_is_refused_and_the_batch_kept_in_memory() {
+    let (root, _outside, target) = planted();
+    let (mut s, _) = open(root.path(), 1 << 30, SEGMENT_MAX);
+    let link = plant_link(root.path(), &segment_name(1), &target);
+    let e = s.append(&ten(10, 1)).unwrap_err();
+    assert!(e.to_string().starts_with(&format!("refused {}: it is a symbolic link", link.display())), "{e}");
+    assert_eq!(fs::read(&target).unwrap(), TARGET);
+    fs::remove_file(&link).unwrap();
+    assert_eq!(s.append(&ten(20, 1)).unwrap(), 1);
+    assert_eq!(fs::read(&target).unwrap(), TARGET);
+}
+
+#[test]
+fn a_hard_link_or_a_fifo_as_a_segment_is_refused() {
+    let (root, outside, target) = planted();
+    let hard = root.path().join(INSTANCE).join(segment_name(1));
+    fs::hard_link(&target, &hard).unwrap();
+    let fifo = root.path().join(INSTANCE).join(segment_name(2));
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path that `c` keeps alive.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let (mut s, rec) = open(root.path(), 1 << 30, SEGMENT_MAX);
+    assert_eq!(
+        rec.refused,
+        vec![
+            format!(
+                "refused {}: it has 2 hard links, so writing it would change another file too; {REMOVE_IT}",
+                hard.display()
+            ),
+            format!("refused {}: it is a FIFO, not a regular file; {REMOVE_IT}", fifo.display()),
+        ]
+    );
+    assert_eq!(s.append(&ten(1, 1)).unwrap(), 3);
+    assert_eq!(fs::read(&target).unwrap(), TARGET);
+    drop(outside);
+}
+
+#[test]
+fn a_symlink_as_the_instance_directory_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let link = root.path().join(INSTANCE);
+    std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+    let e = Spool::open(root.path(), INSTANCE, 1 << 30).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!("refused {}: it is a symbolic link (to ", link.display())),
+        "{e}"
+    );
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_spool_directory_writable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let e = Spool::open(root.path(), INSTANCE, 1 << 30).unwrap_err();
+    let p = root.path().display();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "refused {p}: it is writable by other users (mode 0777); any of them could put links \
+             there that make rrdpipe overwrite other files; run 'chmod o-w {p}', or change \
+             'spool directory'"
+        )
+    );
+    // The sticky bit does not help: others may still create entries.
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(Spool::open(root.path(), INSTANCE, 1 << 30).is_err());
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let inst = root.path().join(INSTANCE);
+    fs::create_dir(&inst).unwrap();
+    fs::set_permissions(&inst, fs::Permissions::from_mode(0o757)).unwrap();
+    let e = Spool::open(root.path(), INSTANCE, 1 << 30).unwrap_err();
+    assert!(e
+        .to_string()
+        .starts_with(&format!("refused {}: it is writable by other users (mode 0757)", inst.display())));
+    fs::set_permissions(&inst, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(Spool::open(root.path(), INSTANCE, 1 << 30).is_ok());
+}
+
+#[test]
+fn a_spool_directory_owned_by_another_user_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let me = euid();
+    if me != 0 {
+        return; // Only root can give a directory away.
+    }
+    std::os::unix::fs::chown(root.path(), Some(4242), None).unwrap();
+    let e = Spool::open(root.path(), INSTANCE, 1 << 30).unwrap_err();
+    let p = root.path().display();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "refused {p}: it belongs to user 4242, neither root nor the user rrdpipe runs as (0); \
+             that user could put links there that make rrdpipe overwrite other files; run \
+             'chown 0 {p}', or change 'spool directory'"
+        )
+    );
+}
+
+#[test]
+fn missing_directories_are_created_not_writable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let deep = root.path().join("a/b");
+    let (s, _) = Spool::open(&deep, INSTANCE, 1 << 30).unwrap();
+    for d in [root.path().join("a"), deep.clone(), s.dir().to_path_buf()] {
+        let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode & 0o022, 0, "{}: {mode:o}", d.display());
+    }
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{ConnectionDetails, Connector, DefaultConnector, Transport};
+use ureq::unversioned::transport::{ConnectionDetails, Connector, RustlsConnector, TcpConnector, Transport};
 use ureq::Agent;
 
 use super::tls::{self, Trust};
@@ -162,13 +162,21 @@ impl HttpTransport {
             .max_idle_connections_per_host(1)
             .max_idle_age(keep_idle);
         let mut trust = None;
+        let mut pinned = tls::PinnedTls::default();
         if settings.tls {
-            let (config, t) = tls::config(settings.ca_file.as_deref(), settings.skip_verify)?;
+            let (config, t, p) = tls::config(settings.ca_file.as_deref(), settings.skip_verify)?;
             builder = builder.tls_config(config);
             trust = Some(t);
+            pinned = p;
         }
         let connections = Arc::new(AtomicU64::new(0));
-        let connector = DefaultConnector::new().chain(CountConnections(connections.clone()));
+        // TCP (no proxy is ever used), then TLS: the pinned-certificate connector when `tls ca
+        // file` is set, else ureq's own.
+        let connector =
+            ().chain(TcpConnector::default())
+                .chain(pinned)
+                .chain(RustlsConnector::default())
+                .chain(CountConnections(connections.clone()));
         let agent = Agent::with_parts(builder.build(), connector, DefaultResolver::default());
         let mut headers: Vec<(&'static str, String)> =
             body_headers.iter().map(|(k, v)| (*k, v.to_string())).collect();
