@@ -75,6 +75,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logs(&loaded.config.global.log_level);
+    rrdpipe::collect::stream::fds::raise_nofile_limit();
     let shutdown = stop_on_signals();
     let agent = match Agent::start(&loaded.config, shutdown.clone()) {
         Ok(a) => a,

@@ -50,19 +50,25 @@ impl Settings for Global {
     }
 }
 
-/// `[directories]`: where plugins and configuration live.
+/// `[directories]`: where plugins, configuration and state live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directories {
     /// `plugins`: where external plugins are found (default `/usr/libexec/netdata/plugins.d`).
     pub plugins: PathBuf,
     /// `config`: where configuration files are found (default: the main file's directory).
     pub config: PathBuf,
+    /// `lib`: state kept across restarts, the machine GUID (default `/var/lib/netdata`).
+    pub lib: PathBuf,
 }
 
 impl Directories {
     /// The defaults, with `config` as the main file's directory.
     pub fn new(config: PathBuf) -> Directories {
-        Directories { plugins: PathBuf::from("/usr/libexec/netdata/plugins.d"), config }
+        Directories {
+            plugins: PathBuf::from("/usr/libexec/netdata/plugins.d"),
+            config,
+            lib: PathBuf::from("/var/lib/netdata"),
+        }
     }
 }
 
@@ -70,6 +76,7 @@ impl Settings for Directories {
     fn visit<V: Visit>(&mut self, v: &mut V) {
         v.setting("plugins", &mut self.plugins, &Path("a directory"));
         v.setting("config", &mut self.config, &Path("a directory"));
+        v.setting("lib", &mut self.lib, &Path("a directory"));
     }
 }
 
