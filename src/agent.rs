@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::collect::plugins_d::supervisor::{self, PluginEnv, SupervisorConfig, SupervisorHandle};
 use crate::collect::proc::{self as proc_collector, ProcConfig};
-use crate::collect::stream::{self, StreamConfig, StreamHandle};
+use crate::collect::stream::{self, machine_guid, StreamConfig, StreamHandle};
 use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport};
 use crate::export::format::Source;
 use crate::export::instance::{self, BodyFormat, Connector, InstanceConfig, InstanceHandle, LineFormat};
@@ -213,9 +213,17 @@ impl Agent {
     /// Start everything the configuration enables.
     pub fn start(cfg: &Config, shutdown: Shutdown) -> Result<Agent, StartError> {
         let g = &cfg.global;
+        // The machine GUID tells a child streaming this agent back from a real one; it is read
+        // (or made and kept) only when children may stream here.
+        let guid = if cfg.stream.any_api_key_enabled() {
+            machine_guid::load_or_create(&cfg.registry.unique_id_file(&cfg.directories.lib))
+        } else {
+            String::new()
+        };
         let db = Arc::new(Db::new(
             HostInfo {
                 hostname: g.hostname.clone(),
+                machine_guid: guid,
                 update_every: g.update_every,
                 os: std::env::consts::OS.to_string(),
                 ..Default::default()

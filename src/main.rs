@@ -130,6 +130,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let set_log_level = init_logs(&loaded.config.global.log_level);
+    rrdpipe::collect::stream::fds::raise_nofile_limit();
     let shutdown = Shutdown::new();
     let signals = watch_signals(&shutdown);
     let mut agent = match Agent::start(&loaded.config, shutdown.clone()) {

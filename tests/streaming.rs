@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::agent::Sink;
 use support::*;
 use tempfile::TempDir;
 
@@ -168,44 +169,81 @@ struct Parent {
     addr: SocketAddr,
 }
 
+/// How to start a parent beyond its API key.
+#[derive(Default)]
+struct ParentOpts {
+    /// `[web] bind to`, when not `127.0.0.1:PORT` (`{port}` is replaced by a free port).
+    bind_to: Option<&'static str>,
+    /// Extra lines of `[web]`.
+    web: &'static str,
+    /// Extra lines of the API key's section.
+    key: &'static str,
+    /// Extra sections of the main file.
+    main: String,
+    /// `RLIMIT_NOFILE` (soft and hard) to run with.
+    nofile: Option<u64>,
+}
+
 impl Parent {
     /// Start rrdpipe accepting `key`, exporting every host every second as graphite to `vm`
     /// (when given).
     fn start(key: &str, vm: Option<&VictoriaMetrics>) -> Parent {
-        let dir = tempfile::Builder::new().prefix("rrdpipe-parent-").tempdir().unwrap();
-        let addr = local(free_port());
-        let backend = match vm {
+        let main = match vm {
             Some(vm) => format!(
                 "[backend]\nenabled = yes\ntype = graphite\ndestination = {}\nupdate every = 1\n",
                 vm.graphite_addr()
             ),
             None => String::new(),
         };
+        Parent::start_with(key, ParentOpts { main, ..ParentOpts::default() })
+    }
+
+    /// Start rrdpipe as PARENT accepting `key`, its machine GUID kept in its temp dir.
+    fn start_with(key: &str, o: ParentOpts) -> Parent {
+        let dir = tempfile::Builder::new().prefix("rrdpipe-parent-").tempdir().unwrap();
+        let port = free_port();
+        let addr = local(port);
+        let bind = o.bind_to.map_or(addr.to_string(), |b| b.replace("{port}", &port.to_string()));
         std::fs::write(
             dir.path().join("rrdpipe.conf"),
             format!(
-                "[global]\nhostname = PARENT\n[plugins]\nproc = no\nenable running new plugins = no\n\
-                 [web]\nbind to = {addr}\n{backend}"
+                "[global]\nhostname = PARENT\n[directories]\nlib = {}/lib\n\
+                 [plugins]\nproc = no\nenable running new plugins = no\n\
+                 [web]\nbind to = {bind}\n{}\n{}",
+                dir.path().display(),
+                o.web,
+                o.main
             ),
         )
         .unwrap();
         // The API key lives in stream.conf beside the main file, as on a netdata parent.
         std::fs::write(
             dir.path().join("stream.conf"),
-            format!("[{key}]\n    type = api\n    enabled = yes\n"),
+            format!("[{key}]\n    type = api\n    enabled = yes\n{}\n", o.key),
         )
         .unwrap();
         let log = File::create(dir.path().join("rrdpipe.log")).unwrap();
-        let child = Command::new(rrdpipe_bin())
-            .arg("-c")
+        let mut cmd = Command::new(rrdpipe_bin());
+        cmd.arg("-c")
             .arg(dir.path().join("rrdpipe.conf"))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .spawn()
-            .expect("start rrdpipe");
+            .env("NO_COLOR", "1");
+        if let Some(n) = o.nofile {
+            // SAFETY: setrlimit is async-signal-safe and touches no memory of ours.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let r = libc::rlimit { rlim_cur: n as libc::rlim_t, rlim_max: n as libc::rlim_t };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().expect("start rrdpipe");
         let p = Parent { child, dir, addr };
         assert!(wait_for_tcp(addr, deadline_in(10)), "rrdpipe does not listen on {addr}:\n{}", p.log());
         p
@@ -425,4 +463,316 @@ fn the_captured_child_stream_replays_into_rrdpipe_without_errors() {
         "{}",
         done[0]
     );
+}
+
+// ---------------------------------------------------------------- hardening of the listener
+
+/// The request a netdata 1.37.1 child sends, shortened to the keys rrdpipe reads.
+fn stream_request(key: &str, hostname: &str, guid: &str) -> String {
+    format!(
+        "STREAM key={key}&hostname={hostname}&registry_hostname={hostname}&machine_guid={guid}&update_every=1\
+         &os=linux&timezone=Etc/UTC&abbrev_timezone=UTC&utc_offset=0&hops=1&ml_capable=0&ml_enabled=0\
+         &mc_version=1&tags=&ver=15352&NETDATA_CONTAINER_OS_NAME=Debian GNU/Linux&NETDATA_PROTOCOL_VERSION=1.1 \
+         HTTP/1.1\r\nUser-Agent: netdata/v1.37.1\r\nAccept: */*\r\n\r\n"
+    )
+}
+
+/// Send `request` to `addr` and read the parent's answer (up to 5 s); the connection stays open
+/// for the caller.
+fn handshake(addr: SocketAddr, request: &str) -> (std::net::TcpStream, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.write_all(request.as_bytes()).expect("send the request");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reply = vec![0u8; 128];
+    let n = s.read(&mut reply).unwrap_or(0);
+    reply.truncate(n);
+    (s, reply)
+}
+
+const V1: &[u8] = b"Hit me baby, push them over...";
+const NOT_PERMITTED: &[u8] = b"You are not permitted to access this. Check the logs for more info.";
+
+/// A slowloris: keeps `n` idle connections to `addr` open, opening a new one for each the server
+/// closes, until dropped.
+struct IdleFlood {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    opened: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl IdleFlood {
+    fn start(addr: SocketAddr, n: usize) -> IdleFlood {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let opened = std::sync::Arc::new(AtomicU64::new(0));
+        let (s, o) = (stop.clone(), opened.clone());
+        let open = move || {
+            let c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+            c.set_nonblocking(true).ok()?;
+            o.fetch_add(1, Relaxed);
+            Some(c)
+        };
+        let thread = std::thread::spawn(move || {
+            let mut conns: Vec<Option<std::net::TcpStream>> = (0..n).map(|_| open()).collect();
+            let mut byte = [0u8; 1];
+            while !s.load(Relaxed) {
+                for c in conns.iter_mut() {
+                    let closed = match c {
+                        None => true,
+                        Some(c) => match c.peek(&mut byte) {
+                            Ok(0) => true,
+                            Ok(_) => false,
+                            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                        },
+                    };
+                    if closed {
+                        *c = open();
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        IdleFlood { stop, opened, thread: Some(thread) }
+    }
+
+    /// Connections opened so far.
+    fn opened(&self) -> u64 {
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for IdleFlood {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A process's CPU time so far (user + system), from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the file (utime, stime) are 11 and 12 after the name.
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// 1 100 idle connections, renewed as the parent closes them, must not keep out a real netdata
+/// child, nor delay the answer to a request; the child then streams.
+#[test]
+fn idle_connections_do_not_keep_real_children_out() {
+    if require("netdata").is_none() {
+        return;
+    }
+    let parent = Parent::start_with(KEY, ParentOpts::default());
+    let flood = IdleFlood::start(parent.addr, 1100);
+    assert!(wait_until(deadline_in(30), || flood.opened() >= 1100), "opened {}", flood.opened());
+    std::thread::sleep(Duration::from_secs(1));
+
+    // The exact handshake of a child is answered within a second or two, again and again.
+    let mut slowest = Duration::ZERO;
+    for i in 0..5 {
+        let t = Instant::now();
+        let guid = format!("5eed0100-2222-3333-4444-00000000000{i}");
+        let (_s, reply) = handshake(parent.addr, &stream_request(KEY, &format!("RAW{i}"), &guid));
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1), "attempt {i}");
+    }
+    assert!(slowest < Duration::from_secs(2), "slowest answer took {slowest:?}");
+
+    // A real child gets in and streams while the flood goes on.
+    let Some(mut child) = NetdataChild::start("REALCHILD", parent.addr, KEY) else { return };
+    parent.wait_log(30, &["stream: child 'REALCHILD' connected from 127.0.0.1:"], 1);
+    std::thread::sleep(Duration::from_secs(5));
+    child.stop();
+    let done = parent.wait_log(15, &["stream: child 'REALCHILD'", "disconnected after"], 1);
+    let lines: u64 = done[0].split("; ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(lines >= 100 && done[0].contains(" 0 errors"), "{}", done[0]);
+    assert!(flood.opened() > 1100, "the parent closed idle connections: {}", flood.opened());
+    // The closed idle connections are summarised, not logged one by one.
+    let closed = parent.log_lines(&["stream: closed 127.0.0.1:"]);
+    assert!(closed.len() <= 4, "{} lines:\n{}", closed.len(), closed.join("\n"));
+    eprintln!("idle flood: {} connections opened; slowest answer {slowest:?}", flood.opened());
+}
+
+/// Thousands of wrong keys from one address in a few seconds: a few log lines, and a child with
+/// the right key gets in afterwards.
+#[test]
+fn a_flood_of_wrong_keys_is_throttled_and_summarised() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let parent = Parent::start_with(KEY, ParentOpts::default());
+    let attempts = std::sync::Arc::new(AtomicU64::new(0));
+    let answered = std::sync::Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(5);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (a, ok, addr) = (attempts.clone(), answered.clone(), parent.addr);
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut i = 0u64;
+                while Instant::now() < until {
+                    i += 1;
+                    let key = format!("{t:08x}-0000-4000-8000-{i:012x}");
+                    let req = stream_request(&key, "GUESSER", "5eed0200-2222-3333-4444-555555555555");
+                    let Ok(mut s) = std::net::TcpStream::connect(addr) else { continue };
+                    a.fetch_add(1, Relaxed);
+                    let _ = s.write_all(req.as_bytes());
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut reply = [0u8; 128];
+                    if let Ok(n) = s.read(&mut reply) {
+                        if &reply[..n] == NOT_PERMITTED {
+                            ok.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (tried, refused) = (attempts.load(Relaxed), answered.load(Relaxed));
+    assert!(tried >= 1000, "only {tried} attempts in 5 s");
+    // Ten guesses, then about one a second: the rest are closed unread.
+    assert!((10..=40).contains(&refused), "{refused} of {tried} guesses were looked at");
+    let lines: Vec<String> =
+        parent.log_lines(&["stream: "]).into_iter().filter(|l| !l.contains("listening")).collect();
+    assert!(lines.len() <= 4, "{} log lines for {tried} guesses:\n{}", lines.len(), lines.join("\n"));
+    assert_eq!(parent.log_lines(&["stream: refused child 'GUESSER'", "is not configured"]).len(), 1);
+    assert_eq!(
+        parent.log_lines(&["stream: throttling 127.0.0.1: it was refused 10 times in a row"]).len(),
+        1
+    );
+
+    // The same address with the right key, once the guessing stopped.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_s, reply) =
+        handshake(parent.addr, &stream_request(KEY, "RIGHTKEY", "5eed0201-2222-3333-4444-555555555555"));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    if let Some(_child) = NetdataChild::start("AFTERGUESSES", parent.addr, KEY) {
+        parent.wait_log(30, &["stream: child 'AFTERGUESSES' connected from 127.0.0.1:"], 1);
+    }
+    eprintln!("brute force: {tried} attempts, {refused} looked at, {} log lines", lines.len());
+}
+
+/// On a dual-stack socket an IPv4 client arrives as ::ffff:127.0.0.1: `allow from` still sees
+/// 127.0.0.1.
+#[test]
+fn a_dual_stack_socket_does_not_let_ipv4_past_allow_from() {
+    let parent = Parent::start_with(
+        KEY,
+        ParentOpts {
+            bind_to: Some("[::]:{port}"),
+            key: "    allow from = !127.0.0.1 !::1 *",
+            ..ParentOpts::default()
+        },
+    );
+    let (_s, reply) =
+        handshake(parent.addr, &stream_request(KEY, "SNEAKY", "5eed0300-2222-3333-4444-555555555555"));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(NOT_PERMITTED));
+    let refused = parent.wait_log(5, &["stream: refused child 'SNEAKY'", "from 127.0.0.1:"], 1);
+    assert!(
+        refused[0].contains("is not allowed from this address (allow from = !127.0.0.1 !::1 *)"),
+        "{}",
+        refused[0]
+    );
+    assert!(parent.log_lines(&["stream: child 'SNEAKY' connected"]).is_empty());
+}
+
+/// At a low open file limit, a flood of connections neither makes the listener spin on accept
+/// errors nor takes the descriptors an exporter needs.
+#[test]
+fn out_of_descriptors_the_listener_stays_calm_and_exporters_still_connect() {
+    let sink_port = free_port();
+    let parent = Parent::start_with(
+        KEY,
+        ParentOpts {
+            nofile: Some(256),
+            main: format!(
+                "[backend]\nenabled = yes\ntype = graphite\ndestination = 127.0.0.1:{sink_port}\nupdate every = 1\n"
+            ),
+            ..ParentOpts::default()
+        },
+    );
+    // Hold 600 connections: more than the whole limit.
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        if let Ok(c) = std::net::TcpStream::connect_timeout(&parent.addr, Duration::from_secs(1)) {
+            held.push(c);
+        }
+    }
+    assert!(held.len() >= 300, "only {} connections", held.len());
+    let cpu_before = cpu_seconds(parent.child.id());
+    let t = Instant::now();
+    // The exporter's receiver comes up only now: the exporter must still be able to connect.
+    let sink = Sink::start_on(sink_port);
+    let delivered = wait_until(deadline_in(20), || {
+        sink.lines().iter().any(|l| l.starts_with("netdata.PARENT.netdata.streaming_children."))
+    });
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(t.elapsed()));
+    let cpu = cpu_seconds(parent.child.id()) - cpu_before;
+    let window = t.elapsed().as_secs_f64();
+    let accept_errors = parent.log_lines(&["cannot accept"]);
+    assert!(accept_errors.len() <= 3, "{} accept error lines", accept_errors.len());
+    assert!(cpu < 0.25 * window, "{cpu:.2} s of CPU in {window:.1} s");
+    assert!(delivered, "the exporter never delivered; log:\n{}", parent.log());
+    drop(held);
+    // And a child still gets in.
+    let (_s, reply) =
+        handshake(parent.addr, &stream_request(KEY, "LATER", "5eed0400-2222-3333-4444-555555555555"));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    eprintln!(
+        "descriptor flood: {cpu:.2} s CPU in {window:.1} s, {} accept error lines",
+        accept_errors.len()
+    );
+}
+
+/// A child may not take the parent's hostname, nor a connected child's; the parent's machine
+/// GUID is kept in its lib directory and a child presenting it is told it streams it back.
+#[test]
+fn hostnames_and_the_machine_guid_cannot_be_taken() {
+    let parent = Parent::start_with(KEY, ParentOpts::default());
+    let guid_file = parent.dir.path().join("lib/registry/netdata.public.unique.id");
+    let own = std::fs::read_to_string(&guid_file).expect("the machine GUID is kept");
+    assert_eq!(own.len(), 36, "{own:?}");
+
+    let (_s, reply) = handshake(parent.addr, &stream_request(KEY, "MIRROR", &own));
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        "Don't hit me baby, you are trying to stream my localhost back"
+    );
+    let (_s, reply) =
+        handshake(parent.addr, &stream_request(KEY, "PARENT", "5eed0500-2222-3333-4444-555555555555"));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(NOT_PERMITTED));
+    parent.wait_log(5, &["stream: refused child 'PARENT'", "its hostname 'PARENT' is this agent's own"], 1);
+
+    let first = "5eed0501-2222-3333-4444-555555555555";
+    let (_one, reply) = handshake(parent.addr, &stream_request(KEY, "TWIN", first));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    let (_s, reply) =
+        handshake(parent.addr, &stream_request(KEY, "TWIN", "5eed0502-2222-3333-4444-555555555555"));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(NOT_PERMITTED));
+    let clash = parent.wait_log(5, &["stream: refused child 'TWIN'", "machine guid 5eed0502"], 1);
+    assert!(
+        clash[0].contains(&format!("the connected child of machine guid {first} is named 'TWIN' too")),
+        "{}",
+        clash[0]
+    );
+
+    // A real netdata child named like the parent is refused, and nothing of it is stored.
+    if let Some(c) = NetdataChild::start("PARENT", parent.addr, KEY) {
+        assert!(
+            wait_until(deadline_in(30), || c.error_log().contains("remote server denied access")),
+            "child log:\n{}",
+            c.error_log()
+        );
+        assert!(parent.log_lines(&["stream: child 'PARENT' connected"]).is_empty());
+    }
+    // The file is kept as it is: the parent's identity does not change.
+    assert_eq!(std::fs::read_to_string(&guid_file).unwrap(), own);
 }

@@ -50,7 +50,7 @@ impl Settings for Global {
     }
 }
 
-/// `[directories]`: where plugins and configuration live.
+/// `[directories]`: where plugins, configuration and state live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directories {
     /// `plugins`: where external plugins are found (default: where netdata's package put them,
@@ -58,12 +58,14 @@ pub struct Directories {
     pub plugins: PathBuf,
     /// `config`: where configuration files are found (default: the main file's directory).
     pub config: PathBuf,
+    /// `lib`: state kept across restarts, the machine GUID (default `/var/lib/netdata`).
+    pub lib: PathBuf,
 }
 
 impl Directories {
     /// The defaults, with `config` as the main file's directory.
     pub fn new(config: PathBuf, plugins: PathBuf) -> Directories {
-        Directories { plugins, config }
+        Directories { plugins, config, lib: PathBuf::from("/var/lib/netdata") }
     }
 }
 
@@ -71,6 +73,7 @@ impl Settings for Directories {
     fn visit<V: Visit>(&mut self, v: &mut V) {
         v.setting("plugins", &mut self.plugins, &Path("a directory"));
         v.setting("config", &mut self.config, &Path("a directory"));
+        v.setting("lib", &mut self.lib, &Path("a directory"));
     }
 }
 

@@ -11,7 +11,8 @@
 //!   keys once for reading, rendering and unknown-key warnings;
 //! * `agent`: `[global]`, `[directories]`, `[plugins]`;
 //! * `exporting`: `[backend]`, `[exporting:global]` and `[TYPE:NAME]` exporter sections;
-//! * `stream`: parent mode: `[web]`, `[stream]` and the API key sections of stream.conf;
+//! * `stream`: parent mode: `[web]`, `[stream]`, the API key sections of stream.conf, and
+//!   `[registry]` (where the machine GUID is kept);
 //! * `diag`: collected errors and warnings.
 
 mod agent;
@@ -34,8 +35,9 @@ pub use exporting::{
     SPOOL_MAX_SIZE_DEFAULT,
 };
 pub use stream::{
-    parse_bind_to, BindTo, Stream, StreamKey, StreamKeyType, Web, DEFAULT_MAX_CHILDREN,
-    DEFAULT_STREAM_TIMEOUT_SECONDS, DEFAULT_WEB_PORT,
+    parse_bind_to, BindTo, Registry, Stream, StreamKey, StreamKeyType, Web, DEFAULT_FIRST_REQUEST_TIMEOUT,
+    DEFAULT_MAX_CHILDREN, DEFAULT_MAX_PENDING_PER_ADDRESS, DEFAULT_MAX_PENDING_REQUESTS,
+    DEFAULT_STREAM_TIMEOUT_SECONDS, DEFAULT_WEB_PORT, UNIQUE_ID_FILE,
 };
 
 use diag::Diagnostics;
@@ -61,6 +63,8 @@ pub struct Config {
     pub web: Web,
     /// `[stream]` and the API key sections (main file and `stream.conf`).
     pub stream: Stream,
+    /// `[registry]`: where the machine GUID is kept.
+    pub registry: Registry,
 }
 
 /// One configuration file's display name and text.
@@ -131,6 +135,7 @@ enum Role<'a> {
     HostLabels,
     Web,
     Stream,
+    Registry,
     /// A section named after a UUID: a stream API key or machine GUID.
     StreamKey,
     /// Read elsewhere, or later: no warning.
@@ -149,6 +154,7 @@ fn role(name: &str) -> Role<'_> {
         "host labels" => Role::HostLabels,
         "web" => Role::Web,
         "stream" => Role::Stream,
+        "registry" => Role::Registry,
         "logs" => Role::Accepted,
         "backend" => Role::Backend,
         "exporting:global" => Role::ExportingGlobal,
@@ -209,6 +215,7 @@ pub fn parse_files(
     let mut found = Vec::new();
     let mut globals = Vec::new();
     let mut web = Web::default();
+    let mut registry = Registry::default();
     // `(file, section)` chains, stream.conf first: the first holding a key gives its value.
     let mut stream_chain: Vec<(&str, &Section)> = Vec::new();
     let mut key_chains: Vec<Vec<(&str, &Section)>> = Vec::new();
@@ -236,6 +243,7 @@ pub fn parse_files(
                 host_labels = section.entries.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
             }
             Role::Web => agent::read_section(&mut web, file, section, &mut diag),
+            Role::Registry => stream::read_registry(&mut registry, file, section, &mut diag),
             Role::Stream => stream_chain.push((file, section)),
             Role::StreamKey => match key_chains.iter_mut().find(|c| c[0].1.name == section.name) {
                 Some(chain) => chain.push((file, section)),
@@ -275,6 +283,7 @@ pub fn parse_files(
     if !errors.is_empty() {
         return Err(Errors { errors, warnings });
     }
+    registry.unique_id_file = Some(registry.unique_id_file(&directories.lib));
     Ok(Loaded {
         config: Config {
             file: PathBuf::from(main.name),
@@ -285,6 +294,7 @@ pub fn parse_files(
             host_labels,
             web,
             stream,
+            registry,
         },
         warnings,
     })
@@ -379,6 +389,8 @@ impl Config {
             setting::entry_line(&mut out, name, value);
         }
         stream::render(&self.web, &self.stream, &mut out);
+        out.push_str("\n[registry]\n");
+        setting::render(&self.registry, &mut out);
         for exporter in &self.exporters {
             exporting::render(exporter, &mut out);
         }

@@ -1,10 +1,13 @@
-//! Parent-mode sections: `[web]` (where children connect), `[stream]` (limits on children) and
-//! netdata's stream.conf sections named after an API key or a machine GUID (who may stream).
+//! Parent-mode sections: `[web]` (where children connect, and limits on connections that have
+//! not sent their request yet), `[stream]` (limits on children), netdata's stream.conf sections
+//! named after an API key or a machine GUID (who may stream), and `[registry]` (where this
+//! agent's machine GUID is kept).
 //!
 //! Each section's keys are listed once in its `visit`. Addresses are parsed here but never
 //! resolved or bound; this module knows nothing of sockets or of the streaming protocol.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
 use super::ini::Section;
@@ -16,6 +19,35 @@ pub const DEFAULT_WEB_PORT: u16 = 19999;
 pub const DEFAULT_MAX_CHILDREN: usize = 1000;
 /// `[stream] timeout seconds` default.
 pub const DEFAULT_STREAM_TIMEOUT_SECONDS: u32 = 600;
+/// `[web] timeout for first request` default, in seconds.
+pub const DEFAULT_FIRST_REQUEST_TIMEOUT: u32 = 10;
+/// `[web] max pending requests` default.
+pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 256;
+/// `[web] max pending requests per address` default.
+pub const DEFAULT_MAX_PENDING_PER_ADDRESS: usize = 16;
+/// Where netdata keeps the machine GUID, under `[directories] lib`.
+pub const UNIQUE_ID_FILE: &str = "registry/netdata.public.unique.id";
+
+/// netdata's `[registry]` keys other than `netdata unique id file`: rrdpipe runs no registry,
+/// so they are accepted without a warning and ignored.
+const REGISTRY_KEYS: &[&str] = &[
+    "enabled",
+    "registry db directory",
+    "registry db file",
+    "registry log file",
+    "registry save db every new entries",
+    "registry expire idle persons days",
+    "registry domain",
+    "registry to announce",
+    "registry hostname",
+    "verify browser cookies support",
+    "enable cookies SameSite and Secure",
+    "max URL length",
+    "max URL name length",
+    "netdata management api key file",
+    "allow from",
+    "allow by dns",
+];
 
 /// netdata's `[stream]` keys for sending to a parent: rrdpipe receives streams and never sends
 /// one, so they are accepted without a warning (but `enabled = yes` gets one).
@@ -152,13 +184,23 @@ impl Kind<Vec<BindTo>> for BindList {
     }
 }
 
-/// `[web]`: where children connect.
+/// `[web]`: where children connect, and how long and how many connections may wait before
+/// sending their request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Web {
     /// `bind to`: the addresses listened on (default `127.0.0.1:19999`).
     pub bind_to: Vec<BindTo>,
     /// `default port`: the port of `bind to` entries that give none (default 19999).
     pub default_port: u16,
+    /// `timeout for first request`: seconds a connection may take to send its request (default
+    /// 10; netdata's key, whose default is 60).
+    pub timeout_for_first_request: u32,
+    /// `max pending requests`: connections waiting for their request at once; a new one closes
+    /// the oldest (default 256).
+    pub max_pending_requests: usize,
+    /// `max pending requests per address`: the same, from one IPv4 address or IPv6 /64; a new one
+    /// closes that address's oldest (default 16).
+    pub max_pending_requests_per_address: usize,
 }
 
 impl Default for Web {
@@ -166,6 +208,9 @@ impl Default for Web {
         Web {
             bind_to: vec![BindTo { host: "127.0.0.1".to_string(), port: Some(DEFAULT_WEB_PORT), acl: None }],
             default_port: DEFAULT_WEB_PORT,
+            timeout_for_first_request: DEFAULT_FIRST_REQUEST_TIMEOUT,
+            max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
+            max_pending_requests_per_address: DEFAULT_MAX_PENDING_PER_ADDRESS,
         }
     }
 }
@@ -182,7 +227,42 @@ impl Settings for Web {
         v.setting("bind to", &mut self.bind_to, &BindList);
         let port = Whole { min: 1, max: Some(65535), unit: "port" };
         v.setting("default port", &mut self.default_port, &port);
+        let seconds = Whole { min: 1, max: Some(3600), unit: "seconds" };
+        v.setting("timeout for first request", &mut self.timeout_for_first_request, &seconds);
+        let connections = Whole { min: 1, max: Some(65536), unit: "connections" };
+        v.setting("max pending requests", &mut self.max_pending_requests, &connections);
+        let per_address = &mut self.max_pending_requests_per_address;
+        v.setting("max pending requests per address", per_address, &connections);
     }
+}
+
+/// `[registry]`: only where this agent's machine GUID is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registry {
+    /// `netdata unique id file`: the file holding the machine GUID (default
+    /// `[directories] lib`/`registry/netdata.public.unique.id`, where netdata keeps it).
+    pub unique_id_file: Option<PathBuf>,
+}
+
+impl Registry {
+    /// The machine GUID file: the one set, else netdata's under `lib`.
+    pub fn unique_id_file(&self, lib: &Path) -> PathBuf {
+        self.unique_id_file.clone().unwrap_or_else(|| lib.join(UNIQUE_ID_FILE))
+    }
+}
+
+impl Settings for Registry {
+    fn visit<V: Visit>(&mut self, v: &mut V) {
+        v.setting("netdata unique id file", &mut self.unique_id_file, &setting::OptPath);
+    }
+}
+
+/// Read `[registry]`: its one key, netdata's others accepted quietly.
+pub(crate) fn read_registry(registry: &mut Registry, file: &str, section: &Section, diag: &mut Diagnostics) {
+    setting::read(registry, &[(file, section)], diag);
+    let mut known = setting::known_keys(registry);
+    known.extend_from_slice(REGISTRY_KEYS);
+    setting::warn_unknown(file, section, &known, diag);
 }
 
 /// What a stream.conf section named after a UUID describes.

@@ -95,6 +95,7 @@ fn an_empty_file_gives_every_default() {
             directories: Directories {
                 plugins: PathBuf::from("/usr/lib/netdata/plugins.d"),
                 config: PathBuf::from("."),
+                lib: PathBuf::from("/var/lib/netdata"),
             },
             plugins: Plugins {
                 proc: true,
@@ -109,8 +110,14 @@ fn an_empty_file_gives_every_default() {
             web: Web {
                 bind_to: vec![BindTo { host: "127.0.0.1".to_string(), port: Some(19999), acl: None }],
                 default_port: 19999,
+                timeout_for_first_request: 10,
+                max_pending_requests: 256,
+                max_pending_requests_per_address: 16,
             },
             stream: Stream { max_children: 1000, timeout_seconds: 600, keys: Vec::new() },
+            registry: Registry {
+                unique_id_file: Some(PathBuf::from("/var/lib/netdata/registry/netdata.public.unique.id")),
+            },
         }
     );
 }
@@ -228,7 +235,11 @@ fn every_key_is_read() {
     );
     assert_eq!(
         c.directories,
-        Directories { plugins: PathBuf::from("/opt/plugins.d"), config: PathBuf::from("/etc/rrdpipe") }
+        Directories {
+            plugins: PathBuf::from("/opt/plugins.d"),
+            config: PathBuf::from("/etc/rrdpipe"),
+            lib: PathBuf::from("/var/lib/netdata"),
+        }
     );
     assert_eq!(
         c.plugins,
@@ -868,6 +879,7 @@ fn effective_shows_every_key_with_defaults() {
 [directories]
     plugins = /usr/lib/netdata/plugins.d
     config = .
+    lib = /var/lib/netdata
 
 [plugins]
     proc = yes
@@ -881,10 +893,16 @@ fn effective_shows_every_key_with_defaults() {
 [web]
     bind to = 127.0.0.1:19999
     default port = 19999
+    timeout for first request = 10
+    max pending requests = 256
+    max pending requests per address = 16
 
 [stream]
     max children = 1000
     timeout seconds = 600
+
+[registry]
+    netdata unique id file = /var/lib/netdata/registry/netdata.public.unique.id
 
 [graphite:g]
     enabled = no
@@ -1085,7 +1103,7 @@ fn bind_to_accepts_netdatas_forms() {
             b("host", Some(9), Some("streaming|badges")),
         ]
     );
-    let web = Web { bind_to: list, default_port: 19999 };
+    let web = Web { bind_to: list, default_port: 19999, ..Web::default() };
     // The dashboard-only entry does not take streams.
     assert_eq!(
         web.streaming_addresses(),
@@ -1348,4 +1366,23 @@ fn debug_output_never_shows_the_password() {
     let dbg = format!("{:?}", loaded.config.exporters[0]);
     assert!(!dbg.contains("hunter2"), "{dbg}");
     assert!(dbg.contains("password: Some(\"********\")"), "{dbg}");
+}
+
+#[test]
+fn web_gate_limits_and_the_machine_guid_file_are_read() {
+    let loaded =
+        ok("[directories]\nlib = /srv/nd\n[web]\ntimeout for first request = 3\nmax pending requests = 40\n\
+                     max pending requests per address = 4\n[registry]\nenabled = no\n");
+    let c = &loaded.config;
+    assert_eq!(
+        (c.web.timeout_for_first_request, c.web.max_pending_requests, c.web.max_pending_requests_per_address),
+        (3, 40, 4)
+    );
+    assert_eq!(c.registry.unique_id_file, Some(PathBuf::from("/srv/nd/registry/netdata.public.unique.id")));
+    assert_eq!(loaded.warnings, Vec::<String>::new(), "netdata's other [registry] keys are accepted quietly");
+    let loaded = ok("[registry]\nnetdata unique id file = /tmp/x/id\n");
+    assert_eq!(loaded.config.registry.unique_id_file, Some(PathBuf::from("/tmp/x/id")));
+    let e =
+        parse(source("rrdpipe.conf", "[web]\nmax pending requests = 0\n"), None, &defaults()).unwrap_err();
+    assert!(e.errors[0].starts_with("rrdpipe.conf:2: "), "{e}");
 }

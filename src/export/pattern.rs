@@ -1,7 +1,14 @@
-//! netdata's simple patterns: the `send charts matching` / `send hosts matching` filters.
+//! netdata's simple patterns: the `send charts matching` / `send hosts matching` filters, and
+//! the `allow from` lists of peer addresses.
 //!
 //! Space-separated globs where `*` matches any run of characters; a leading `!` negates. The
 //! first glob that matches decides; no match means "no". Pure.
+//!
+//! An address is matched as text, and an IPv4 address that reaches a dual-stack (`[::]`) socket
+//! as `::ffff:a.b.c.d` is matched as `a.b.c.d`: `!127.0.0.1 *` shuts out 127.0.0.1 whichever
+//! socket it came through.
+
+use std::net::IpAddr;
 
 /// A compiled simple pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +53,12 @@ impl SimplePattern {
     /// accepted when it accepts the id **or** the name.
     pub fn matches_any(&self, candidates: &[&str]) -> bool {
         candidates.iter().any(|c| self.matches(c))
+    }
+
+    /// Whether the peer address `ip` is accepted, an IPv4-mapped IPv6 address being matched as
+    /// the IPv4 address it carries.
+    pub fn matches_address(&self, ip: IpAddr) -> bool {
+        self.matches(&ip.to_canonical().to_string())
     }
 }
 
@@ -134,6 +147,22 @@ mod tests {
         let p = SimplePattern::new("probe.my_name");
         assert!(p.matches_any(&["probe.x", "probe.my_name"]));
         assert!(!p.matches_any(&["probe.x", "probe.y"]));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_match_as_ipv4() {
+        let p = SimplePattern::new("!127.0.0.1 !::1 *");
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(!p.matches_address(mapped), "a dual-stack socket must not bypass !127.0.0.1");
+        assert!(!p.matches_address("127.0.0.1".parse().unwrap()));
+        assert!(!p.matches_address("::1".parse().unwrap()));
+        assert!(p.matches_address("::ffff:10.0.0.7".parse().unwrap()));
+        let p = SimplePattern::new("10.* !*");
+        assert!(p.matches_address("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!p.matches_address("::ffff:192.168.1.1".parse().unwrap()));
+        // A plain IPv6 address stays IPv6, including the IPv4-compatible form.
+        assert!(!p.matches_address("::10.1.2.3".parse().unwrap()));
+        assert!(SimplePattern::new("fe80::*").matches_address("fe80::1".parse().unwrap()));
     }
 
     #[test]

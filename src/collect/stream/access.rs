@@ -12,6 +12,7 @@ use super::request::{
 };
 use crate::config::{Stream, StreamKeyType};
 use crate::export::pattern::SimplePattern;
+use crate::logs::Escaped;
 
 /// Why a child was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +41,15 @@ pub enum Refusal {
     },
     /// The child is this agent (same machine GUID).
     SameLocalhost,
+    /// The child's hostname is this agent's own (its series would mix with the local host's).
+    LocalHostname(String),
+    /// A connected child of another machine GUID has this hostname.
+    HostnameTaken {
+        /// The hostname.
+        hostname: String,
+        /// The machine GUID of the child that has it.
+        by: String,
+    },
     /// The machine GUID has a live connection already.
     AlreadyStreaming,
     /// `[stream] max children` children are connected.
@@ -47,6 +57,38 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Whether the refusal is about credentials or a malformed request: what a client guessing
+    /// keys gets, and what [`super::throttle`] counts against its address.
+    pub fn is_access_failure(&self) -> bool {
+        matches!(
+            self,
+            Refusal::BadRequest(_)
+                | Refusal::UnknownKey(_)
+                | Refusal::KeyDisabled(_)
+                | Refusal::NotAnApiKey(_)
+                | Refusal::KeyNotFromHere { .. }
+                | Refusal::MachineDisabled
+                | Refusal::MachineNotFromHere { .. }
+        )
+    }
+
+    /// A short name of the kind of refusal, for log summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::BadRequest(_) => "requests not understood",
+            Refusal::UnknownKey(_) | Refusal::KeyDisabled(_) | Refusal::NotAnApiKey(_) => "wrong API keys",
+            Refusal::KeyNotFromHere { .. } | Refusal::MachineNotFromHere { .. } => {
+                "keys not allowed from this address"
+            }
+            Refusal::MachineDisabled => "disabled machine GUIDs",
+            Refusal::SameLocalhost => "this agent's own machine GUID",
+            Refusal::LocalHostname(_) => "this agent's own hostname",
+            Refusal::HostnameTaken { .. } => "hostnames of connected children",
+            Refusal::AlreadyStreaming => "machine GUIDs already streaming",
+            Refusal::TooManyChildren(_) => "too many children",
+        }
+    }
+
     /// The exact bytes the child is answered with.
     pub fn reply(&self) -> &'static [u8] {
         match self {
@@ -83,6 +125,18 @@ impl fmt::Display for Refusal {
                 write!(f, "its machine GUID is not allowed from this address (allow from = {allow_from})")
             }
             Refusal::SameLocalhost => f.write_str("it is this agent itself (same machine GUID)"),
+            Refusal::LocalHostname(h) => write!(
+                f,
+                "its hostname '{}' is this agent's own, so its series would be exported under the \
+                 same names as the local ones; give the child another [global] hostname",
+                Escaped::str(h)
+            ),
+            Refusal::HostnameTaken { hostname, by } => write!(
+                f,
+                "the connected child of machine guid {by} is named '{}' too, so their series would be \
+                 exported under the same names; give one of them another [global] hostname",
+                Escaped::str(hostname)
+            ),
             Refusal::AlreadyStreaming => f.write_str(
                 "this machine GUID is already streaming here (two children with the same GUID, \
                  or a reconnect before the old connection was noticed gone)",
@@ -109,12 +163,13 @@ struct Rule {
 pub struct Access {
     rules: Vec<Rule>,
     local_guid: String,
+    local_hostnames: Vec<String>,
 }
 
 impl Access {
     /// Rules from the `[UUID]` sections of `stream`; `local_guid` is this agent's machine GUID
-    /// (empty when it has none).
-    pub fn new(stream: &Stream, local_guid: &str) -> Access {
+    /// (empty when it has none), `local_hostnames` the names the local host is exported under.
+    pub fn new(stream: &Stream, local_guid: &str, local_hostnames: &[String]) -> Access {
         let rules = stream
             .keys
             .iter()
@@ -126,7 +181,11 @@ impl Access {
                 allow_from: SimplePattern::new(&k.allow_from),
             })
             .collect();
-        Access { rules, local_guid: local_guid.to_ascii_lowercase() }
+        Access {
+            rules,
+            local_guid: local_guid.to_ascii_lowercase(),
+            local_hostnames: local_hostnames.to_vec(),
+        }
     }
 
     fn rule(&self, uuid: &str) -> Option<&Rule> {
@@ -135,15 +194,14 @@ impl Access {
     }
 
     /// Whether `req`, from `peer`, may stream here. Keys and GUIDs compare without regard to
-    /// case.
+    /// case; an IPv4 peer seen through a dual-stack socket is matched as IPv4.
     pub fn check(&self, req: &StreamRequest, peer: IpAddr) -> Result<(), Refusal> {
-        let ip = peer.to_string();
         let key = &req.key;
         match self.rule(key) {
             None => return Err(Refusal::UnknownKey(key.clone())),
             Some(r) if r.key_type != StreamKeyType::Api => return Err(Refusal::NotAnApiKey(key.clone())),
             Some(r) if !r.enabled => return Err(Refusal::KeyDisabled(key.clone())),
-            Some(r) if !r.allow_from.matches(&ip) => {
+            Some(r) if !r.allow_from.matches_address(peer) => {
                 return Err(Refusal::KeyNotFromHere {
                     key: key.clone(),
                     allow_from: r.allow_from_text.clone(),
@@ -155,12 +213,18 @@ impl Access {
             return Err(Refusal::SameLocalhost);
         }
         match self.rule(&req.machine_guid) {
-            Some(r) if r.key_type == StreamKeyType::Machine && !r.enabled => Err(Refusal::MachineDisabled),
-            Some(r) if r.key_type == StreamKeyType::Machine && !r.allow_from.matches(&ip) => {
-                Err(Refusal::MachineNotFromHere { allow_from: r.allow_from_text.clone() })
+            Some(r) if r.key_type == StreamKeyType::Machine && !r.enabled => {
+                return Err(Refusal::MachineDisabled)
             }
-            _ => Ok(()),
+            Some(r) if r.key_type == StreamKeyType::Machine && !r.allow_from.matches_address(peer) => {
+                return Err(Refusal::MachineNotFromHere { allow_from: r.allow_from_text.clone() })
+            }
+            _ => {}
         }
+        if self.local_hostnames.contains(&req.hostname) {
+            return Err(Refusal::LocalHostname(req.hostname.clone()));
+        }
+        Ok(())
     }
 }
 
@@ -184,7 +248,7 @@ mod tests {
     }
 
     fn access(keys: Vec<StreamKey>, local: &str) -> Access {
-        Access::new(&Stream { keys, ..Stream::default() }, local)
+        Access::new(&Stream { keys, ..Stream::default() }, local, &["PARENT".to_string()])
     }
 
     fn req(key: &str, guid: &str) -> StreamRequest {
@@ -260,6 +324,40 @@ mod tests {
         // A machine section never makes an unknown key acceptable.
         let a = access(vec![key(GUID, StreamKeyType::Machine, true, "*")], "");
         assert_eq!(a.check(&req(KEY, GUID), HERE), Err(Refusal::UnknownKey(KEY.into())));
+    }
+
+    #[test]
+    fn an_ipv4_peer_on_a_dual_stack_socket_is_matched_as_ipv4() {
+        let a = access(vec![key(KEY, StreamKeyType::Api, true, "!127.0.0.1 !::1 *")], "");
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(matches!(a.check(&req(KEY, GUID), mapped), Err(Refusal::KeyNotFromHere { .. })));
+        assert_eq!(a.check(&req(KEY, GUID), "::ffff:10.0.0.7".parse().unwrap()), Ok(()));
+        let a = access(
+            vec![
+                key(KEY, StreamKeyType::Api, true, "*"),
+                key(GUID, StreamKeyType::Machine, true, "!127.* *"),
+            ],
+            "",
+        );
+        assert_eq!(
+            a.check(&req(KEY, GUID), mapped),
+            Err(Refusal::MachineNotFromHere { allow_from: "!127.* *".into() })
+        );
+    }
+
+    #[test]
+    fn a_child_named_like_this_agent_is_refused() {
+        let a = access(vec![key(KEY, StreamKeyType::Api, true, "*")], "");
+        let mut r = req(KEY, GUID);
+        r.hostname = "PARENT".into();
+        let why = a.check(&r, HERE).unwrap_err();
+        assert_eq!(why, Refusal::LocalHostname("PARENT".into()));
+        assert_eq!(why.reply(), b"You are not permitted to access this. Check the logs for more info.");
+        assert!(!why.is_access_failure(), "a misnamed child is not guessing keys");
+        r.hostname = "parent".into();
+        assert_eq!(a.check(&r, HERE), Ok(()), "exported names are case-sensitive");
+        let shown = Refusal::LocalHostname("a\nb".into()).to_string();
+        assert!(shown.starts_with("its hostname 'a\\nb' is this agent's own"), "{shown}");
     }
 
     #[test]

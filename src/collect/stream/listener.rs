@@ -1,15 +1,21 @@
-//! The parent's listening side: accept children, shake hands, and run one thread per child.
+//! The parent's listening side: accept connections, shake hands with children, and run one
+//! thread per child.
 //!
 //! One job: sockets and threads. The `stream-listen` thread accepts on every `[web] bind to`
 //! address without blocking (it polls with a short timeout, so shutdown never waits on a
-//! connection) and charts connected and refused children. Each connection gets its own
-//! `stream-child` thread, which reads the request ([`super::request`]), checks it
-//! ([`super::access`], [`super::registry`]), answers in one write, and then feeds the child's
-//! lines to its host ([`super::receiver`]). A slow or silent child therefore only ever holds its
-//! own thread; handshakes are bounded in time and size, and threads in number
-//! (`max children` plus [`HANDSHAKE_SLACK`] for connections still shaking hands).
+//! connection) and charts connected and refused children. A new connection waits in the
+//! [`Gate`] (no thread) until its request has arrived; idle connections are bounded there in
+//! number, per address and in time, oldest closed first, so they cannot keep out a real one. A
+//! finished `STREAM` request is checked ([`super::access`], [`super::throttle`],
+//! [`super::registry`]) and answered in one write on this thread; only an accepted child gets a
+//! `stream-child` thread, which feeds its lines to its host ([`super::receiver`]).
+//!
+//! Descriptors: the listener holds at most its [`fds::connection_budget`] (two per child, one
+//! per waiting connection), leaving [`fds::RESERVED_FDS`] to exporters and collectors. When
+//! `accept` fails for want of descriptors it pauses accepting for [`ACCEPT_PAUSE`] instead of
+//! retrying at once, and says so once (then every five minutes, then when it clears).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::sync::Arc;
@@ -19,18 +25,26 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::access::{Access, Refusal};
+use super::fds;
+use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready};
 use super::receiver::{self, now_ut, Limits};
-use super::registry::Registry;
-use super::request::{parse_request, request_len, StreamRequest, MAX_REQUEST, REPLY_V1};
+use super::registry::{Admission, Registry};
+use super::request::{parse_request, StreamRequest, MAX_REQUEST, REPLY_V1};
+use super::throttle::{Episodes, Note, Throttle};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::Config;
-use crate::rrd::{Algorithm, Chart, ChartDef, ChartType, Db, DimensionDef, HostInfo};
+use crate::logs::{repeat_note, Escaped, Persisting};
+use crate::rrd::{Algorithm, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
 use crate::shutdown::Shutdown;
 
-/// The longest time a child may take to send its request.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections allowed to be shaking hands beyond `max children`; more are closed at once.
-pub const HANDSHAKE_SLACK: usize = 64;
+/// How long accepting pauses after `accept` failed for want of descriptors or memory.
+pub const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+/// Connections accepted from one listening socket per turn of the loop, so that waiting
+/// connections are read between bursts.
+const ACCEPT_BATCH: usize = 64;
+/// An episode of refusals (or of closed idle connections) ends after this long without one,
+/// and its summary is logged.
+const EPISODE_QUIET: Duration = Duration::from_secs(30);
 /// The longest line kept from a child; longer ones are dropped. netdata's lines are well under
 /// 1 KiB.
 pub const CHILD_MAX_LINE: usize = 16 * 1024;
@@ -58,6 +72,8 @@ pub struct StreamConfig {
     pub max_line: usize,
     /// Seconds between updates of the `netdata.streaming_children` chart.
     pub update_every: u32,
+    /// Limits on connections that have not sent their request yet.
+    pub gate: GateLimits,
 }
 
 impl StreamConfig {
@@ -67,17 +83,36 @@ impl StreamConfig {
         if !cfg.stream.any_api_key_enabled() {
             return None;
         }
+        // The names the local host is exported under: a child may not take one.
+        let mut local_names = vec![cfg.global.hostname.clone()];
+        local_names.extend(cfg.exporters.iter().filter(|e| e.enabled).filter_map(|e| e.hostname.clone()));
+        local_names.sort();
+        local_names.dedup();
         Some(StreamConfig {
             addresses: cfg.web.streaming_addresses(),
-            access: Access::new(&cfg.stream, local_guid),
+            access: Access::new(&cfg.stream, local_guid, &local_names),
             max_children: cfg.stream.max_children,
             timeout: Duration::from_secs(cfg.stream.timeout_seconds as u64),
             max_charts: cfg.plugins.max_charts_per_plugin,
             max_dimensions: cfg.plugins.max_dimensions_per_plugin,
             max_line: CHILD_MAX_LINE,
             update_every: cfg.global.update_every,
+            gate: GateLimits {
+                max_pending: cfg.web.max_pending_requests,
+                max_per_address: cfg.web.max_pending_requests_per_address,
+                first_request_timeout: Duration::from_secs(cfg.web.timeout_for_first_request as u64),
+                max_request: MAX_REQUEST,
+            },
         })
     }
+}
+
+/// What a child's thread needs.
+struct ChildShared {
+    limits: Limits,
+    max_charts: usize,
+    max_dimensions: usize,
+    shutdown: Shutdown,
 }
 
 /// A running listener.
@@ -111,14 +146,6 @@ impl StreamHandle {
     }
 }
 
-/// What every connection thread shares.
-struct Shared {
-    cfg: StreamConfig,
-    registry: Arc<Registry>,
-    db: Arc<Db>,
-    shutdown: Shutdown,
-}
-
 /// Bind every address and start the `stream-listen` thread.
 pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<StreamHandle> {
     if cfg.addresses.is_empty() {
@@ -137,15 +164,52 @@ pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<S
     }
     let addrs = listeners.iter().map(|l| l.local_addr()).collect::<io::Result<Vec<_>>>()?;
     let registry = Registry::new(cfg.max_children);
+    let budget = match (fds::nofile_limit(), fds::open_fds()) {
+        (Ok((soft, _)), Some(open)) => fds::connection_budget(soft, open),
+        _ => usize::MAX,
+    };
     info!(
-        "stream: listening for children on {} (at most {}, disconnected after {} s of silence)",
+        "stream: listening for children on {} (at most {}, disconnected after {} s of silence; at most {} \
+         connections waiting for their request, {} per address, {} s each; {} descriptors for connections)",
         addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" "),
         cfg.max_children,
-        cfg.timeout.as_secs()
+        cfg.timeout.as_secs(),
+        cfg.gate.max_pending,
+        cfg.gate.max_per_address,
+        cfg.gate.first_request_timeout.as_secs(),
+        if budget == usize::MAX { "unlimited".to_string() } else { budget.to_string() },
     );
-    let shared = Arc::new(Shared { cfg, registry: registry.clone(), db, shutdown });
+    if budget < 2 * cfg.max_children.min(64) {
+        warn!(
+            "stream: only {budget} file descriptors are left for connections; raise the open file limit \
+             (ulimit -n, or LimitNOFILE= in the service unit)"
+        );
+    }
+    let child = Arc::new(ChildShared {
+        limits: Limits { timeout: cfg.timeout, max_line: cfg.max_line },
+        max_charts: cfg.max_charts,
+        max_dimensions: cfg.max_dimensions,
+        shutdown: shutdown.clone(),
+    });
+    let state = Listener {
+        gate: Gate::new(cfg.gate),
+        cfg,
+        registry: registry.clone(),
+        db,
+        shutdown,
+        child,
+        children: Vec::new(),
+        budget,
+        throttle: Throttle::default(),
+        refusals: Episodes::new(EPISODE_QUIET),
+        closed: Episodes::new(EPISODE_QUIET),
+        accept_failing: Persisting::default(),
+        accept_paused_until: None,
+        last_accept_failure: None,
+        budget_full: Persisting::default(),
+    };
     let thread =
-        std::thread::Builder::new().name("stream-listen".into()).spawn(move || listen(listeners, shared))?;
+        std::thread::Builder::new().name("stream-listen".into()).spawn(move || state.run(listeners))?;
     Ok(StreamHandle { registry, addrs, thread })
 }
 
@@ -165,234 +229,426 @@ fn define_chart(db: &Db, every: u32) -> Arc<Chart> {
     chart
 }
 
-fn listen(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
-    let every_ut = shared.cfg.update_every.max(1) as u64 * 1_000_000;
-    let chart = define_chart(&shared.db, shared.cfg.update_every.max(1));
-    let mut refused_before = shared.registry.refused();
-    let mut next_tick_ut = (now_ut() / every_ut + 1) * every_ut;
-    let mut children: Vec<JoinHandle<()>> = Vec::new();
-    let mut overflow_logged = 0u64;
-    let mut fds: Vec<libc::pollfd> = listeners
-        .iter()
-        .map(|l| libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 })
-        .collect();
-    while !shared.shutdown.is_triggered() {
-        let until_tick = Duration::from_micros(next_tick_ut.saturating_sub(now_ut()));
-        let ms = until_tick.min(LISTEN_WAKE).as_millis() as i32;
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the duration of the call.
-        let _ = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        for (l, fd) in listeners.iter().zip(fds.iter_mut()) {
-            if fd.revents == 0 {
+/// Why a connection was closed before its request was handled, for log episodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Closed {
+    Gate(Dropped),
+    /// Closed unread: its address used up its allowance of refusals.
+    Throttled(AddressKey),
+}
+
+/// The `stream-listen` thread's state.
+struct Listener {
+    cfg: StreamConfig,
+    registry: Arc<Registry>,
+    db: Arc<Db>,
+    shutdown: Shutdown,
+    child: Arc<ChildShared>,
+    children: Vec<JoinHandle<()>>,
+    gate: Gate,
+    /// Descriptors the listener may hold for connections.
+    budget: usize,
+    throttle: Throttle,
+    /// Refusals, by address and kind, and by machine GUID but for access failures (a client
+    /// guessing keys would vary it).
+    refusals: Episodes<(AddressKey, &'static str, String)>,
+    /// Connections closed before their request was handled.
+    closed: Episodes<Closed>,
+    accept_failing: Persisting,
+    accept_paused_until: Option<Instant>,
+    last_accept_failure: Option<Instant>,
+    budget_full: Persisting,
+}
+
+impl Listener {
+    /// Descriptors held now: one per waiting connection, two per child (its socket and the
+    /// registry's handle to wake it).
+    fn held(&self) -> usize {
+        self.gate.len() + 2 * self.children.len()
+    }
+
+    fn run(mut self, listeners: Vec<TcpListener>) {
+        let every_ut = self.cfg.update_every.max(1) as u64 * 1_000_000;
+        let chart = define_chart(&self.db, self.cfg.update_every.max(1));
+        let mut refused_before = self.registry.refused();
+        let mut next_tick_ut = (now_ut() / every_ut + 1) * every_ut;
+        let mut next_housekeeping = Instant::now();
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        while !self.shutdown.is_triggered() {
+            self.children.retain(|h| !h.is_finished());
+            let now = Instant::now();
+            let accepting = self.may_accept(now);
+            fds.clear();
+            if accepting {
+                fds.extend(listeners.iter().map(|l| libc::pollfd {
+                    fd: l.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }));
+            }
+            let first_gate_fd = fds.len();
+            self.gate.poll_fds(&mut fds);
+            let until_tick = Duration::from_micros(next_tick_ut.saturating_sub(now_ut()));
+            let ms = until_tick.min(LISTEN_WAKE).as_millis() as i32;
+            // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the duration of the call.
+            let _ = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            let now = Instant::now();
+            let serviced = self.gate.service(&fds[first_gate_fd..], now);
+            self.handle(serviced.ready, serviced.dropped, now);
+            if accepting {
+                for (l, fd) in listeners.iter().zip(&fds[..first_gate_fd]) {
+                    if fd.revents != 0 {
+                        self.accept_from(l, now);
+                    }
+                }
+            }
+            if now >= next_housekeeping {
+                next_housekeeping = now + Duration::from_secs(1);
+                self.housekeeping(now);
+            }
+            let now_us = now_ut();
+            if now_us >= next_tick_ut {
+                let refused = self.registry.refused();
+                let values = [(0, self.registry.connected() as i64), (1, (refused - refused_before) as i64)];
+                refused_before = refused;
+                let _ = chart.collect(&values, now_us);
+                next_tick_ut = (now_us / every_ut + 1) * every_ut;
+            }
+        }
+        for h in self.children.drain(..) {
+            let _ = h.join();
+        }
+    }
+
+    /// Whether to accept now: not during a pause after running out of descriptors, and not
+    /// when the budget is held by children alone (a waiting connection can make room).
+    fn may_accept(&mut self, now: Instant) -> bool {
+        if self.accept_paused_until.is_some_and(|t| now < t) {
+            return false;
+        }
+        self.accept_paused_until = None;
+        if self.held() < self.budget || !self.gate.is_empty() {
+            if let Some((n, d)) = self.budget_full.clear(now) {
+                info!(
+                    "stream: accepting connections again after {:.0} s at the descriptor budget ({n} checks)",
+                    d.as_secs_f64()
+                );
+            }
+            return true;
+        }
+        if self.budget_full.occur(now) {
+            warn!(
+                "stream: not accepting connections: {} children hold the {} file descriptors left for \
+                 connections (the open file limit less {} kept for exporters and collectors); raise the \
+                 open file limit (ulimit -n, LimitNOFILE=) or lower [stream] max children{}",
+                self.children.len(),
+                self.budget,
+                fds::RESERVED_FDS,
+                repeat_note(&self.budget_full)
+            );
+        }
+        false
+    }
+
+    /// Accept what is waiting on `l`, at most [`ACCEPT_BATCH`].
+    fn accept_from(&mut self, l: &TcpListener, now: Instant) {
+        for _ in 0..ACCEPT_BATCH {
+            if self.held() >= self.budget {
+                // Make room with the oldest idle connection, if any.
+                match self.gate.evict_oldest() {
+                    Some(peer) => self.note_closed(Closed::Gate(Dropped::Evicted), peer, now),
+                    None => return,
+                }
+            }
+            let (stream, peer) = match l.accept() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) =>
+                {
+                    continue
+                }
+                Err(e) => return self.accept_failed(e, now),
+            };
+            self.last_accept_failure.take();
+            let peer = canonical_peer(peer);
+            let key = AddressKey::of(peer.ip());
+            if !self.throttle.allows(key, now) {
+                self.registry.note_refused();
+                self.note_closed(Closed::Throttled(key), peer, now);
+                drop(stream);
                 continue;
             }
-            fd.revents = 0;
-            loop {
-                let (stream, peer) = match l.accept() {
-                    Ok(c) => c,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        // Out of file descriptors and the like: let the backlog wait.
-                        warn!("stream: cannot accept a connection: {e}");
-                        break;
-                    }
-                };
-                children.retain(|h| !h.is_finished());
-                if children.len() >= shared.cfg.max_children + HANDSHAKE_SLACK {
-                    shared.registry.note_refused();
-                    overflow_logged += 1;
-                    if overflow_logged <= 10 || overflow_logged.is_multiple_of(1000) {
-                        warn!(
-                            "stream: closed the connection from {peer} at once: {} connections are open \
-                             ([stream] max children {} plus {HANDSHAKE_SLACK} shaking hands)",
-                            children.len(),
-                            shared.cfg.max_children
-                        );
-                    }
-                    drop(stream);
-                    continue;
-                }
-                let s = shared.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("stream-child".into())
-                    .stack_size(CHILD_STACK)
-                    .spawn(move || serve(stream, peer, &s));
-                match spawned {
-                    Ok(h) => children.push(h),
-                    Err(e) => {
-                        shared.registry.note_refused();
-                        warn!("stream: cannot start a thread for {peer}: {e}; connection closed");
-                    }
+            let made_room = self.gate.admit(stream, peer, now);
+            self.handle(made_room.ready, made_room.dropped, now);
+        }
+    }
+
+    /// `accept` failed with `e`: pause, and log once per episode.
+    fn accept_failed(&mut self, e: io::Error, now: Instant) {
+        let pause = if fds::is_out_of_resources(&e) { ACCEPT_PAUSE } else { LISTEN_WAKE };
+        self.accept_paused_until = Some(now + pause);
+        self.last_accept_failure = Some(now);
+        if self.accept_failing.occur(now) {
+            let what = if fds::is_out_of_resources(&e) {
+                format!(
+                    "; pausing accepting {} s at a time while it lasts (the connections wait in the backlog); \
+                     raise the open file limit (ulimit -n, LimitNOFILE=) or lower [stream] max children",
+                    ACCEPT_PAUSE.as_secs()
+                )
+            } else {
+                String::new()
+            };
+            warn!("stream: cannot accept a connection: {e}{what}{}", repeat_note(&self.accept_failing));
+        }
+    }
+
+    /// Periodic work: end quiet episodes with a summary, forget recovered addresses.
+    fn housekeeping(&mut self, now: Instant) {
+        if self.last_accept_failure.is_some_and(|t| now.duration_since(t) >= EPISODE_QUIET) {
+            self.last_accept_failure = None;
+            if let Some((n, d)) = self.accept_failing.clear(now) {
+                info!(
+                    "stream: accepting connections again; accept failed {n} times over {:.0} s",
+                    d.saturating_sub(EPISODE_QUIET).as_secs_f64()
+                );
+            }
+        }
+        self.throttle.forget_recovered(now);
+        for ((addr, kind, _), n, d) in self.refusals.ended(now) {
+            if n > 1 {
+                info!(
+                    "stream: {addr}: {n} connections refused ({kind}) over {:.0} s; none since",
+                    d.as_secs_f64()
+                );
+            }
+        }
+        for (what, n, d) in self.closed.ended(now) {
+            if n <= 1 {
+                continue;
+            }
+            let secs = d.as_secs_f64();
+            match what {
+                Closed::Throttled(addr) => info!(
+                    "stream: no longer throttling {addr}: {n} of its connections were closed unread over {secs:.0} s"
+                ),
+                Closed::Gate(why) => {
+                    info!("stream: {n} connections closed before their request ({}) over {secs:.0} s", gate_reason(why))
                 }
             }
         }
-        let now = now_ut();
-        if now >= next_tick_ut {
-            let refused = shared.registry.refused();
-            let values = [(0, shared.registry.connected() as i64), (1, (refused - refused_before) as i64)];
-            refused_before = refused;
-            let _ = chart.collect(&values, now);
-            next_tick_ut = (now / every_ut + 1) * every_ut;
+    }
+
+    /// Connections the gate finished with: requests to handle, and closed ones to note.
+    fn handle(&mut self, ready: Vec<Ready>, dropped: Vec<(Dropped, SocketAddr)>, now: Instant) {
+        for (why, peer) in dropped {
+            self.note_closed(Closed::Gate(why), peer, now);
+        }
+        for r in ready {
+            self.on_request(r, now);
         }
     }
-    for h in children {
-        let _ = h.join();
-    }
-}
 
-/// Why no request could be read.
-enum NoRequest {
-    Closed,
-    Timeout,
-    TooLong,
-    Shutdown,
-    Io(io::Error),
-}
-
-/// Read the request without reading past it: peek until the empty line has arrived, then
-/// consume exactly the request, so nothing the child sends after it can be lost.
-fn read_request(stream: &mut TcpStream, shutdown: &Shutdown) -> Result<Vec<u8>, NoRequest> {
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-    stream.set_read_timeout(Some(LISTEN_WAKE)).map_err(NoRequest::Io)?;
-    let mut buf = vec![0u8; MAX_REQUEST];
-    let mut seen = 0;
-    loop {
-        if shutdown.is_triggered() {
-            return Err(NoRequest::Shutdown);
+    /// Log (within its episode) and count a connection closed before its request was handled.
+    fn note_closed(&mut self, what: Closed, peer: SocketAddr, now: Instant) {
+        if what == Closed::Gate(Dropped::Closed) {
+            debug!("stream: {peer} closed the connection before sending a request");
+            return;
         }
-        if Instant::now() >= deadline {
-            return Err(NoRequest::Timeout);
+        if matches!(what, Closed::Gate(_)) {
+            self.registry.note_refused();
         }
-        let n = match stream.peek(&mut buf) {
-            Ok(0) => return Err(NoRequest::Closed),
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(NoRequest::Io(e)),
+        let note = self.closed.occur(what, now);
+        let more = match note {
+            Note::Silent => return,
+            Note::First => String::new(),
+            Note::Reminder(n) => {
+                format!(" ({n} such since the last line; this is logged again every 5 minutes)")
+            }
         };
-        if let Some(len) = request_len(&buf[..n]) {
-            buf.truncate(len);
-            stream.read_exact(&mut buf).map_err(NoRequest::Io)?;
-            stream.set_read_timeout(None).map_err(NoRequest::Io)?;
-            return Ok(buf);
+        let limits = self.gate.limits();
+        match what {
+            Closed::Throttled(addr) => warn!(
+                "stream: throttling {addr}: it was refused {} times in a row; from now on its connections beyond \
+                 one a second are closed unread, until it stops{more}",
+                super::throttle::FAILURE_BURST
+            ),
+            Closed::Gate(Dropped::Evicted) => warn!(
+                "stream: closed {peer} to make room: it had not sent its request and was the oldest of {} waiting \
+                 connections ([web] max pending requests, or the descriptors left for connections){more}",
+                limits.max_pending
+            ),
+            Closed::Gate(Dropped::EvictedFromAddress) => warn!(
+                "stream: closed {peer} to make room: it had not sent its request and was the oldest of {} waiting \
+                 connections from its address ([web] max pending requests per address){more}",
+                limits.max_per_address
+            ),
+            Closed::Gate(Dropped::Expired) => warn!(
+                "stream: closed {peer}: no request within {} s ([web] timeout for first request){more}",
+                limits.first_request_timeout.as_secs()
+            ),
+            Closed::Gate(Dropped::TooLong) => {
+                warn!("stream: closed {peer}: its request is longer than {} bytes{more}", limits.max_request)
+            }
+            Closed::Gate(Dropped::Closed) => {}
         }
-        if n == MAX_REQUEST {
-            return Err(NoRequest::TooLong);
+    }
+
+    /// A request arrived: hand a child its thread, or refuse it.
+    fn on_request(&mut self, r: Ready, now: Instant) {
+        let Ready { mut stream, peer, request } = r;
+        // Everything that is not STREAM will be the HTTP API's; until then it is refused.
+        let req = match parse_request(&request) {
+            Ok(req) => req,
+            Err(e) => return self.refuse(&mut stream, peer, None, Refusal::BadRequest(e), now),
+        };
+        if let Err(why) = self.cfg.access.check(&req, peer.ip()) {
+            return self.refuse(&mut stream, peer, Some(&req), why, now);
         }
-        if n == seen {
-            // Part of the request is waiting: peeking would return at once, so pause.
-            std::thread::sleep(Duration::from_millis(10));
+        let waker = stream.try_clone().ok();
+        let admission = match self.registry.admit(
+            &req.machine_guid,
+            &req.hostname,
+            req.update_every,
+            Registry::now_ms(),
+            waker,
+        ) {
+            Ok(a) => a,
+            Err(why) => return self.refuse(&mut stream, peer, Some(&req), why, now),
+        };
+        let (host, is_new) = self.db.host_by_guid(HostInfo {
+            hostname: req.hostname.clone(),
+            machine_guid: req.machine_guid.clone(),
+            update_every: req.update_every,
+            os: req.os.clone(),
+            tags: req.tags.clone(),
+        });
+        if !answer(&mut stream, REPLY_V1) {
+            warn!(
+                "stream: child '{}' from {peer}: could not answer the handshake; connection closed",
+                Escaped::str(&req.hostname)
+            );
+            return;
         }
-        seen = n;
+        let _ = stream.set_nonblocking(false);
+        let shared = self.child.clone();
+        let child = Child { stream, peer, req, host, is_new, admission };
+        match std::thread::Builder::new()
+            .name("stream-child".into())
+            .stack_size(CHILD_STACK)
+            .spawn(move || child.serve(&shared))
+        {
+            Ok(h) => self.children.push(h),
+            Err(e) => {
+                self.registry.note_refused();
+                warn!("stream: cannot start a thread for {peer}: {e}; connection closed");
+            }
+        }
+    }
+
+    /// Refuse `peer` for `why`: answer, count, log within the episode, and charge its address
+    /// when the refusal is about credentials.
+    fn refuse(
+        &mut self,
+        stream: &mut TcpStream,
+        peer: SocketAddr,
+        req: Option<&StreamRequest>,
+        why: Refusal,
+        now: Instant,
+    ) {
+        self.registry.note_refused();
+        answer(stream, why.reply());
+        let key = AddressKey::of(peer.ip());
+        if why.is_access_failure() && self.throttle.fail(key, now) {
+            // The first time this episode: say so now rather than at the next connection.
+            self.note_closed(Closed::Throttled(key), peer, now);
+        }
+        let guid = match (req, why.is_access_failure()) {
+            (Some(r), false) => r.machine_guid.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        let more = match self.refusals.occur((key, why.kind(), guid), now) {
+            Note::Silent => return,
+            Note::First => String::new(),
+            Note::Reminder(n) => {
+                format!(" ({n} refusals of this kind from {key} since the last line; logged again every 5 minutes)")
+            }
+        };
+        match req {
+            Some(r) => warn!(
+                "stream: refused child '{}' (machine guid {}) from {peer}: {why}{more}",
+                Escaped::str(&r.hostname),
+                r.machine_guid
+            ),
+            None => warn!("stream: refused {peer}: {why}{more}"),
+        }
+    }
+}
+
+/// What a closing reason is called in a summary.
+fn gate_reason(why: Dropped) -> &'static str {
+    match why {
+        Dropped::Evicted => "the oldest of too many waiting",
+        Dropped::EvictedFromAddress => "the oldest of too many waiting from one address",
+        Dropped::Expired => "no request in time",
+        Dropped::TooLong => "request too long",
+        Dropped::Closed => "closed by the client",
     }
 }
 
 /// Answer `reply` in one write; false when it could not all be written.
 fn answer(stream: &mut TcpStream, reply: &[u8]) -> bool {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     matches!(stream.write(reply), Ok(n) if n == reply.len())
 }
 
-fn refuse(
-    stream: &mut TcpStream,
+/// An accepted child, handed to its thread.
+struct Child {
+    stream: TcpStream,
     peer: SocketAddr,
-    req: Option<&StreamRequest>,
-    why: &Refusal,
-    shared: &Shared,
-) {
-    shared.registry.note_refused();
-    match req {
-        Some(r) => warn!(
-            "stream: refused child '{}' (machine guid {}) from {peer}: {why}",
-            r.hostname, r.machine_guid
-        ),
-        None => warn!("stream: refused {peer}: {why}"),
-    }
-    answer(stream, why.reply());
+    req: StreamRequest,
+    host: Arc<Host>,
+    is_new: bool,
+    admission: Admission,
 }
 
-/// One connection, start to end.
-fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
-    let bytes = match read_request(&mut stream, &shared.shutdown) {
-        Ok(b) => b,
-        Err(e) => {
-            match e {
-                NoRequest::Shutdown => {}
-                NoRequest::Closed => debug!("stream: {peer} closed the connection before sending a request"),
-                NoRequest::Timeout => {
-                    shared.registry.note_refused();
-                    warn!("stream: closed {peer}: no request within {} s", HANDSHAKE_TIMEOUT.as_secs())
-                }
-                NoRequest::TooLong => {
-                    shared.registry.note_refused();
-                    warn!("stream: closed {peer}: its request is longer than {MAX_REQUEST} bytes")
-                }
-                NoRequest::Io(e) => debug!("stream: {peer}: reading the request failed: {e}"),
-            }
-            return;
-        }
-    };
-    let req = match parse_request(&bytes) {
-        Ok(r) => r,
-        Err(e) => return refuse(&mut stream, peer, None, &Refusal::BadRequest(e), shared),
-    };
-    if let Err(why) = shared.cfg.access.check(&req, peer.ip()) {
-        return refuse(&mut stream, peer, Some(&req), &why, shared);
-    }
-    let waker = stream.try_clone().ok();
-    let admission =
-        match shared.registry.admit(&req.machine_guid, req.update_every, Registry::now_ms(), waker) {
-            Ok(a) => a,
-            Err(why) => return refuse(&mut stream, peer, Some(&req), &why, shared),
-        };
-    let (host, is_new) = shared.db.host_by_guid(HostInfo {
-        hostname: req.hostname.clone(),
-        machine_guid: req.machine_guid.clone(),
-        update_every: req.update_every,
-        os: req.os.clone(),
-        tags: req.tags.clone(),
-    });
-    if !answer(&mut stream, REPLY_V1) {
-        warn!(
-            "stream: child '{}' from {peer}: could not answer the handshake; connection closed",
-            req.hostname
+impl Child {
+    /// Feed the child's lines to its host until it leaves.
+    fn serve(self, shared: &ChildShared) {
+        let Child { stream, peer, req, host, is_new, admission } = self;
+        let name = Escaped::str(&req.hostname);
+        info!(
+            "stream: child '{name}' connected from {peer} (machine guid {}, update every {} s, os {}; {}{})",
+            req.machine_guid,
+            req.update_every,
+            if req.os.is_empty() { "unknown".to_string() } else { Escaped::str(&req.os).to_string() },
+            if is_new { "new host" } else { "known host, charts kept" },
+            if admission.replaced_one() { ", replacing its silent previous connection" } else { "" }
         );
-        return;
+        let started = Instant::now();
+        let mut session = Session::new(
+            SessionConfig {
+                name: format!("stream/{}", req.hostname),
+                update_every: req.update_every,
+                max_charts: shared.max_charts,
+                max_dimensions: shared.max_dimensions,
+                whole_host: true,
+            },
+            host,
+        );
+        let (end, too_long) =
+            receiver::receive(stream, &mut session, admission.live(), shared.limits, &shared.shutdown);
+        drop(admission);
+        let st = session.stats();
+        info!(
+            "stream: child '{name}' from {peer} disconnected after {:.1} s: {end}; {} lines, {} collections, \
+             {} errors, {} over-long lines, {} charts and {} dimensions refused by the caps",
+            started.elapsed().as_secs_f64(),
+            st.lines,
+            st.collections,
+            st.errors,
+            too_long,
+            st.charts_refused,
+            st.dimensions_refused
+        );
     }
-    info!(
-        "stream: child '{}' connected from {peer} (machine guid {}, update every {} s, os {}; {}{})",
-        req.hostname,
-        req.machine_guid,
-        req.update_every,
-        if req.os.is_empty() { "unknown" } else { &req.os },
-        if is_new { "new host" } else { "known host, charts kept" },
-        if admission.replaced_one() { ", replacing its silent previous connection" } else { "" }
-    );
-    let started = Instant::now();
-    let mut session = Session::new(
-        SessionConfig {
-            name: format!("stream/{}", req.hostname),
-            update_every: req.update_every,
-            max_charts: shared.cfg.max_charts,
-            max_dimensions: shared.cfg.max_dimensions,
-            whole_host: true,
-        },
-        host,
-    );
-    let limits = Limits { timeout: shared.cfg.timeout, max_line: shared.cfg.max_line };
-    let (end, too_long) = receiver::receive(stream, &mut session, admission.live(), limits, &shared.shutdown);
-    drop(admission);
-    let st = session.stats();
-    info!(
-        "stream: child '{}' from {peer} disconnected after {:.1} s: {end}; {} lines, {} collections, \
-         {} errors, {} over-long lines, {} charts and {} dimensions refused by the caps",
-        req.hostname,
-        started.elapsed().as_secs_f64(),
-        st.lines,
-        st.collections,
-        st.errors,
-        too_long,
-        st.charts_refused,
-        st.dimensions_refused
-    );
 }

@@ -7,16 +7,25 @@
 //! plugin's, so a child's charts are stored, and exported, exactly like local ones.
 //!
 //! * [`request`]: the `STREAM` request parser and netdata's exact replies; pure;
-//! * [`access`]: API keys, machine GUID sections and `allow from`; pure;
-//! * [`registry`]: one live connection per machine GUID, at most `max children`;
+//! * [`access`]: API keys, machine GUID sections, `allow from` and hostnames; pure;
+//! * [`gate`]: connections that have not sent their request yet, bounded so idle ones cannot
+//!   keep out real ones (protocol-agnostic: the HTTP API is to share it);
+//! * [`throttle`]: the per-address allowance of refusals, and log episodes; pure;
+//! * [`registry`]: one live connection per machine GUID and hostname, at most `max children`;
 //! * [`receiver`]: one child's read loop, from its socket into its session;
-//! * [`listener`]: the accepting thread, handshakes, and one thread per child.
+//! * [`listener`]: the accepting thread, handshakes, and one thread per child;
+//! * [`fds`]: the open file limit and the descriptors left for connections;
+//! * [`machine_guid`]: this agent's persistent machine GUID.
 
 pub mod access;
+pub mod fds;
+pub mod gate;
 pub mod listener;
+pub mod machine_guid;
 pub mod receiver;
 pub mod registry;
 pub mod request;
+pub mod throttle;
 
 pub use listener::{start, StreamConfig, StreamHandle};
 

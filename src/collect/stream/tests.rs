@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::access::Access;
+use super::gate::GateLimits;
 use super::listener::{self, StreamConfig, StreamHandle};
+use super::request::MAX_REQUEST;
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::{Stream, StreamKey, StreamKeyType};
 use crate::rrd::storage_number::{unpack, SN_EMPTY};
@@ -36,13 +38,19 @@ fn config(max_children: usize) -> StreamConfig {
     }];
     StreamConfig {
         addresses: vec!["127.0.0.1:0".into()],
-        access: Access::new(&Stream { keys, ..Stream::default() }, ""),
+        access: Access::new(&Stream { keys, ..Stream::default() }, "", &["parent".to_string()]),
         max_children,
         timeout: Duration::from_secs(60),
         max_charts: 100,
         max_dimensions: 1000,
         max_line: 1024,
         update_every: 1,
+        gate: GateLimits {
+            max_pending: 16,
+            max_per_address: 8,
+            first_request_timeout: Duration::from_secs(10),
+            max_request: MAX_REQUEST,
+        },
     }
 }
 
@@ -325,10 +333,10 @@ fn a_replaced_connection_stops_and_says_why() {
         db.host_by_guid(HostInfo { hostname: "c".into(), machine_guid: G1.into(), ..Default::default() });
     let registry = Registry::new(5);
     let now = Registry::now_ms();
-    let old = registry.admit(G1, 1, now - STALE_AFTER_MS, None).unwrap();
+    let old = registry.admit(G1, "c1", 1, now - STALE_AFTER_MS, None).unwrap();
     let (mut child_end, parent_end) = std::os::unix::net::UnixStream::pair().unwrap();
     child_end.write_all(DEFINITIONS.as_bytes()).unwrap();
-    let _new = registry.admit(G1, 1, now, None).unwrap();
+    let _new = registry.admit(G1, "c1", 1, now, None).unwrap();
     let mut session = Session::new(SessionConfig::new("stream/c", 1), host.clone());
     let limits = Limits { timeout: Duration::from_secs(60), max_line: 1024 };
     let started = Instant::now();
