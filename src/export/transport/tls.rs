@@ -30,6 +30,7 @@ use rustls::{
     CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned,
 };
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::transport::time::{Duration, Instant};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport, TransportAdapter,
 };
@@ -222,12 +223,22 @@ impl<In: Transport> Connector<In> for PinnedTls {
         let mut conn = ClientConnection::new(config.clone(), name)
             .map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
-        sock.set_timeout(details.timeout);
+        sock.set_timeout(remaining(details.timeout, details.now, (details.current_time)()));
         conn.complete_io(&mut sock)?;
         let buffers =
             LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
         Ok(Some(Either::B(PinnedTransport { buffers, stream: StreamOwned { conn, sock } })))
     }
+}
+
+/// `timeout` less the time spent since `start` (the TCP connect): the handshake gets what is
+/// left of the request's budget, as in ureq's own TLS connector.
+fn remaining(mut timeout: NextTimeout, start: Instant, now: Instant) -> NextTimeout {
+    if let (Duration::Exact(limit), Instant::Exact(start), Instant::Exact(now)) = (timeout.after, start, now)
+    {
+        timeout.after = Duration::Exact(limit.saturating_sub(now.saturating_duration_since(start)));
+    }
+    timeout
 }
 
 /// A connection wrapped by [`PinnedTls`].
@@ -373,6 +384,23 @@ mod tests {
         assert_eq!(system, native);
         assert_eq!(config(None, true).unwrap().1, Trust::Anything);
         assert!(config(None, false).unwrap().2 .0.is_none(), "without 'tls ca file', ureq's TLS as before");
+    }
+
+    #[test]
+    fn the_handshake_gets_what_is_left_of_the_timeout() {
+        let secs = std::time::Duration::from_secs;
+        let start = std::time::Instant::now();
+        let t = NextTimeout { after: Duration::Exact(secs(5)), ..NextTimeout::default() };
+        let at = |s| remaining(t, Instant::Exact(start), Instant::Exact(start + secs(s))).after;
+        assert_eq!(
+            (at(0), at(2), at(9)),
+            (Duration::Exact(secs(5)), Duration::Exact(secs(3)), Duration::Exact(secs(0)))
+        );
+        let never = NextTimeout { after: Duration::NotHappening, ..NextTimeout::default() };
+        assert_eq!(
+            remaining(never, Instant::Exact(start), Instant::Exact(start + secs(1))).after,
+            Duration::NotHappening
+        );
     }
 
     /// A self-signed server certificate: `CA:TRUE` (as `openssl req -x509` makes them) when
