@@ -200,7 +200,7 @@ fn a_symlink_planted_as_acknowledged_or_lock_stops_the_start_with_exit_2() {
         let (code, out) = run_to_exit(&[], &spool_conf("127.0.0.1:9".parse().unwrap(), spool.path()), 30);
         assert_eq!(code, Some(2), "{name}: {out}");
         let want = format!(
-            "[graphite:g]: cannot start exporter 'g': exporter 'g': cannot use the spool in {}: refused {}: \
+            "[graphite:g]: cannot start exporter 'g': cannot use the spool in {}: refused {}: \
              it is a symbolic link (to {}); \
              rrdpipe never follows links or writes through them in its spool: remove it (and find out \
              who put it there)",
@@ -230,7 +230,7 @@ fn a_spool_directory_writable_by_others_is_refused_at_start_and_by_check_config(
     assert_eq!(code, Some(2), "{out}");
     assert!(
         out.contains(&format!(
-            "[graphite:g]: cannot start exporter 'g': exporter 'g': cannot use the spool in {p}: {refusal}"
+            "[graphite:g]: cannot start exporter 'g': cannot use the spool in {p}: {refusal}"
         )),
         "{out}"
     );

@@ -388,9 +388,10 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
     let (tx, rx) = mpsc::channel::<Batch>();
     let spool = match &cfg.spool {
         None => None,
-        Some((dir, max)) => Some(Spool::open(dir, &cfg.name, *max).map_err(|e| {
-            format!("exporter '{}': cannot use the spool in {}: {e}", cfg.name, dir.display())
-        })?),
+        Some((dir, max)) => Some(
+            Spool::open(dir, &cfg.name, *max)
+                .map_err(|e| format!("cannot use the spool in {}: {e}", dir.display()))?,
+        ),
     };
     tracing::info!(
         "exporter '{}': {} to {} sending {:?} data every {} s (prefix '{}', timeout {} ms, buffer on failures {})",
