@@ -334,11 +334,12 @@ fn a_half_closing_receiver_gets_backoff_one_log_line_and_bounded_replays() {
     let a: Vec<usize> =
         c.iter().filter(|(k, _)| k.starts_with("netdata.testhost.test.values.a ")).map(|(_, n)| *n).collect();
     assert!(a.len() >= 5, "too few distinct lines: {a:?}\n{log}");
-    // The replay window (10 s here) counts from a line's first write: at most the failures
-    // inside it, i.e. 4 copies with this backoff, not one per interval.
+    // The replay window (10 s here) counts from a line's first write: a line goes again only
+    // after the failures inside it, 3 (4 at the far end of the jitter), so at most 5 copies,
+    // not one per interval.
     let most = c.values().copied().max().unwrap_or(0);
     eprintln!("{} connections in 16 s; each line arrived at most {most} times", conns.len());
-    assert!(most <= 4, "a line arrived {most} times\n{log}");
+    assert!(most <= 5, "a line arrived {most} times\n{log}");
     for (i, (data, _)) in conns.iter().enumerate() {
         assert_whole_graphite_lines(data, &format!("connection {i}"));
     }

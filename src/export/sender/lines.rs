@@ -275,3 +275,107 @@ impl Delivery for LineDelivery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::stats::Stats;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    fn delivery(port: u16, timeout: Duration) -> LineDelivery {
+        let ep = Endpoint { udp: false, host: "127.0.0.1".into(), port };
+        LineDelivery::new(vec![ep], timeout, Duration::from_secs(10), 1 << 20)
+    }
+
+    fn attempt(d: &mut LineDelivery, stats: &Stats, down: &mut Persisting, last: bool) -> bool {
+        let timeout = Duration::from_millis(300);
+        let mut a = Attempt { name: "t", stats, timeout, deadline: Instant::now() + timeout, down };
+        let ok = d.deliver(&mut a);
+        if last {
+            d.finish(&mut a);
+        }
+        ok
+    }
+
+    /// `n` lines of `len` bytes, newline included.
+    fn long_lines(n: usize, len: usize) -> Batch {
+        let mut bytes = Vec::with_capacity(n * len);
+        for i in 0..n {
+            let name = format!("x.{i:08} 1 1700000000 ");
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.resize(bytes.len() + len - 1 - name.len(), b'p');
+            bytes.push(b'\n');
+        }
+        Batch { timestamp: 1_700_000_000, metrics: n, bytes }
+    }
+
+    /// The exporter stops while its receiver reads nothing: the last attempt cut a line and the
+    /// rest cannot be written, so the connection is reset. The receiver sees a broken
+    /// connection, not a cut line followed by a clean end of stream.
+    #[test]
+    fn a_last_attempt_that_cannot_complete_its_cut_line_resets_the_connection() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut d = delivery(l.local_addr().unwrap().port(), Duration::from_millis(300));
+        // Lines of 16 MiB: the rest of a cut one cannot fit in what the kernel still takes.
+        d.push(long_lines(3, 16 << 20));
+        // Accepted at once, read only after the exporter is done.
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            let (mut peer, _) = l.accept().unwrap();
+            wait.recv().unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut got = Vec::new();
+            let end = peer.read_to_end(&mut got);
+            (got, end)
+        });
+        let (stats, mut down) = (Stats::default(), Persisting::default());
+        assert!(!attempt(&mut d, &stats, &mut down, true));
+        d.close();
+        go.send(()).unwrap();
+        let (got, end) = reader.join().unwrap();
+        assert!(!got.ends_with(b"\n"), "the kernel took only whole lines of 16 MiB");
+        let err = end.expect_err("a stream cut inside a line must end in a reset");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+        assert!(!d.transport.is_connected());
+        // The cut line and everything after it are still pending, whole.
+        assert!(d.outbox.unwritten().starts_with(b"x."), "{:?}", &d.outbox.unwritten()[..20]);
+    }
+
+    /// A receiver that reads slowly: the last attempt's deadline cuts a line, and the rest of
+    /// that line is written before the connection is closed in order.
+    #[test]
+    fn a_last_attempt_completes_the_line_its_deadline_cut() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut d = delivery(l.local_addr().unwrap().port(), Duration::from_millis(300));
+        d.push(long_lines(64 * 1024, 1000));
+        let hurry = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let h = hurry.clone();
+        let reader = std::thread::spawn(move || {
+            let (mut peer, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match peer.read(&mut buf) {
+                    Ok(0) => return Ok(got),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) => return Err(e),
+                }
+                // About 400 KB/s: slower than the writer, never stopped; at full speed once the
+                // exporter is done.
+                if !h.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        });
+        let (stats, mut down) = (Stats::default(), Persisting::default());
+        assert!(!attempt(&mut d, &stats, &mut down, true));
+        assert_eq!(d.outbox.cut_line_written(), 0);
+        d.close();
+        hurry.store(true, std::sync::atomic::Ordering::Relaxed);
+        let got = reader.join().unwrap().expect("an orderly end of stream");
+        assert!(got.len() > 1000 && got.len() % 1000 == 0, "{}", got.len());
+        assert!(got.ends_with(b"\n"));
+        assert_eq!(stats.totals().sent_bytes, got.len() as u64);
+    }
+}
