@@ -737,22 +737,23 @@ fn check_dir(path: &Path, meta: &fs::Metadata) -> Result<(), SpoolError> {
     Ok(())
 }
 
+/// Create the directory `path` with `builder`; one that exists already is left to the checks
+/// that follow (something else of that name is refused there).
+fn create_dir(builder: &DirBuilder, path: &Path) -> Result<(), SpoolError> {
+    match builder.create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => {
+            Err(SpoolError::Io { action: "create the spool directory", path: path.to_path_buf(), source })
+        }
+    }
+}
+
 /// Create the `spool directory` `path` and its missing parents (`0755`) and check it. It may be
 /// reached through a symbolic link (the configured path is the user's choice); what it leads to
 /// is checked.
 fn prepare_root(path: &Path) -> Result<(), SpoolError> {
-    match DirBuilder::new().recursive(true).mode(0o755).create(path) {
-        Ok(()) => {}
-        // Something else of that name: said below.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(source) => {
-            return Err(SpoolError::Io {
-                action: "create the spool directory",
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    }
+    create_dir(DirBuilder::new().recursive(true).mode(0o755), path)?;
     let meta = fs::metadata(path).map_err(SpoolError::io("check the spool directory", path))?;
     check_dir(path, &meta)
 }
@@ -760,17 +761,7 @@ fn prepare_root(path: &Path) -> Result<(), SpoolError> {
 /// Create the instance directory `path` if missing (`0755`) and check it: a directory itself,
 /// never a link (nobody configured one there).
 fn prepare_instance_dir(path: &Path) -> Result<(), SpoolError> {
-    match DirBuilder::new().mode(0o755).create(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(source) => {
-            return Err(SpoolError::Io {
-                action: "create the spool directory",
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    }
+    create_dir(DirBuilder::new().mode(0o755), path)?;
     let meta = fs::symlink_metadata(path).map_err(SpoolError::io("check the spool directory", path))?;
     if meta.file_type().is_symlink() {
         return Err(refused_link(path));
