@@ -63,10 +63,15 @@ pub fn open_fds() -> Option<usize> {
 }
 
 /// How many descriptors the listener may hold for connections, under a soft limit of `limit`
-/// with `open` already open: all but those open and [`RESERVED_FDS`].
+/// with `open` already open: all but those open and [`RESERVED_FDS`]; under a limit too low for
+/// that, half of what is left.
 pub fn connection_budget(limit: libc::rlim_t, open: usize) -> usize {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    limit.saturating_sub(open.saturating_add(RESERVED_FDS))
+    let left = usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(open);
+    if left >= 2 * RESERVED_FDS {
+        left - RESERVED_FDS
+    } else {
+        left / 2
+    }
 }
 
 /// Whether an `accept` error means the process or the system is out of descriptors or memory
@@ -82,7 +87,9 @@ mod tests {
     #[test]
     fn the_budget_leaves_the_reserve_and_what_is_open() {
         assert_eq!(connection_budget(1024, 20), 1024 - 20 - RESERVED_FDS);
-        assert_eq!(connection_budget(50, 20), 0);
+        assert_eq!(connection_budget(20 + 2 * RESERVED_FDS as libc::rlim_t, 20), RESERVED_FDS);
+        assert_eq!(connection_budget(50, 20), 15, "a low limit is shared half and half");
+        assert_eq!(connection_budget(10, 20), 0);
         assert_eq!(connection_budget(libc::rlim_t::MAX, 0), usize::MAX - RESERVED_FDS);
     }
 

@@ -158,10 +158,14 @@ impl Gate {
         self.pending.iter().filter(|p| p.key == key).count()
     }
 
-    /// Close the oldest connection, to free its descriptor; its peer, or `None` when none is
-    /// held.
-    pub fn evict_oldest(&mut self) -> Option<SocketAddr> {
-        self.pending.pop_front().map(|p| p.peer)
+    /// Take the oldest connection out, to free its descriptor: handed over (in `ready`) if its
+    /// request has just arrived, else closed as [`Dropped::Evicted`]. Empty when none is held.
+    pub fn evict_oldest(&mut self) -> Serviced {
+        let mut out = Serviced::default();
+        if !self.pending.is_empty() {
+            self.make_room(0, Dropped::Evicted, &mut out);
+        }
+        out
     }
 
     /// Hold a freshly accepted connection. Room is made first: when its address is at its limit,

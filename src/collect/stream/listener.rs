@@ -33,7 +33,7 @@ use super::request::{parse_request, StreamRequest, MAX_REQUEST, REPLY_V1};
 use super::throttle::{Episodes, Note, Throttle};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::Config;
-use crate::logs::{repeat_note, Escaped, Persisting};
+use crate::logs::Escaped;
 use crate::rrd::{Algorithm, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
 use crate::shutdown::Shutdown;
 
@@ -185,29 +185,7 @@ pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<S
              (ulimit -n, or LimitNOFILE= in the service unit)"
         );
     }
-    let child = Arc::new(ChildShared {
-        limits: Limits { timeout: cfg.timeout, max_line: cfg.max_line },
-        max_charts: cfg.max_charts,
-        max_dimensions: cfg.max_dimensions,
-        shutdown: shutdown.clone(),
-    });
-    let state = Listener {
-        gate: Gate::new(cfg.gate),
-        cfg,
-        registry: registry.clone(),
-        db,
-        shutdown,
-        child,
-        children: Vec::new(),
-        budget,
-        throttle: Throttle::default(),
-        refusals: Episodes::new(EPISODE_QUIET),
-        closed: Episodes::new(EPISODE_QUIET),
-        accept_failing: Persisting::default(),
-        accept_paused_until: None,
-        last_accept_failure: None,
-        budget_full: Persisting::default(),
-    };
+    let state = Listener::new(cfg, registry.clone(), db, shutdown, budget);
     let thread =
         std::thread::Builder::new().name("stream-listen".into()).spawn(move || state.run(listeners))?;
     Ok(StreamHandle { registry, addrs, thread })
@@ -227,6 +205,15 @@ fn define_chart(db: &Db, every: u32) -> Arc<Chart> {
     chart.add_dimension(&DimensionDef::new("connected", Algorithm::Absolute));
     chart.add_dimension(&DimensionDef::new("refused", Algorithm::Absolute));
     chart
+}
+
+/// A condition of the listener itself, for log episodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Condition {
+    /// `accept` fails.
+    AcceptFails,
+    /// Children hold every descriptor left for connections.
+    BudgetFull,
 }
 
 /// Why a connection was closed before its request was handled, for log episodes.
@@ -254,13 +241,42 @@ struct Listener {
     refusals: Episodes<(AddressKey, &'static str, String)>,
     /// Connections closed before their request was handled.
     closed: Episodes<Closed>,
-    accept_failing: Persisting,
+    /// Conditions of the listener itself.
+    conditions: Episodes<Condition>,
     accept_paused_until: Option<Instant>,
-    last_accept_failure: Option<Instant>,
-    budget_full: Persisting,
 }
 
 impl Listener {
+    fn new(
+        cfg: StreamConfig,
+        registry: Arc<Registry>,
+        db: Arc<Db>,
+        shutdown: Shutdown,
+        budget: usize,
+    ) -> Listener {
+        let child = Arc::new(ChildShared {
+            limits: Limits { timeout: cfg.timeout, max_line: cfg.max_line },
+            max_charts: cfg.max_charts,
+            max_dimensions: cfg.max_dimensions,
+            shutdown: shutdown.clone(),
+        });
+        Listener {
+            gate: Gate::new(cfg.gate),
+            cfg,
+            registry,
+            db,
+            shutdown,
+            child,
+            children: Vec::new(),
+            budget,
+            throttle: Throttle::default(),
+            refusals: Episodes::new(EPISODE_QUIET),
+            closed: Episodes::new(EPISODE_QUIET),
+            conditions: Episodes::new(EPISODE_QUIET),
+            accept_paused_until: None,
+        }
+    }
+
     /// Descriptors held now: one per waiting connection, two per child (its socket and the
     /// registry's handle to wake it).
     fn held(&self) -> usize {
@@ -328,37 +344,34 @@ impl Listener {
         }
         self.accept_paused_until = None;
         if self.held() < self.budget || !self.gate.is_empty() {
-            if let Some((n, d)) = self.budget_full.clear(now) {
-                info!(
-                    "stream: accepting connections again after {:.0} s at the descriptor budget ({n} checks)",
-                    d.as_secs_f64()
-                );
-            }
             return true;
         }
-        if self.budget_full.occur(now) {
-            warn!(
-                "stream: not accepting connections: {} children hold the {} file descriptors left for \
-                 connections (the open file limit less {} kept for exporters and collectors); raise the \
-                 open file limit (ulimit -n, LimitNOFILE=) or lower [stream] max children{}",
-                self.children.len(),
-                self.budget,
-                fds::RESERVED_FDS,
-                repeat_note(&self.budget_full)
-            );
-        }
+        let more = match self.conditions.occur(Condition::BudgetFull, now) {
+            Note::Silent => return false,
+            Note::First => String::new(),
+            Note::Reminder(n) => {
+                format!(" (still, {n} checks since the last line; logged again every 5 minutes)")
+            }
+        };
+        warn!(
+            "stream: not accepting connections: {} children hold the {} file descriptors left for connections \
+             (the open file limit less those open at start and {} kept for exporters and collectors); raise the \
+             open file limit (ulimit -n, LimitNOFILE=) or lower [stream] max children{more}",
+            self.children.len(),
+            self.budget,
+            fds::RESERVED_FDS,
+        );
+        // Look again in a while rather than at every turn.
+        self.accept_paused_until = Some(now + LISTEN_WAKE);
         false
     }
 
     /// Accept what is waiting on `l`, at most [`ACCEPT_BATCH`].
     fn accept_from(&mut self, l: &TcpListener, now: Instant) {
         for _ in 0..ACCEPT_BATCH {
-            if self.held() >= self.budget {
-                // Make room with the oldest idle connection, if any.
-                match self.gate.evict_oldest() {
-                    Some(peer) => self.note_closed(Closed::Gate(Dropped::Evicted), peer, now),
-                    None => return,
-                }
+            if self.held() >= self.budget && self.gate.is_empty() {
+                // Children hold every descriptor: nothing can make room.
+                return;
             }
             let (stream, peer) = match l.accept() {
                 Ok(c) => c,
@@ -370,7 +383,6 @@ impl Listener {
                 }
                 Err(e) => return self.accept_failed(e, now),
             };
-            self.last_accept_failure.take();
             let peer = canonical_peer(peer);
             let key = AddressKey::of(peer.ip());
             if !self.throttle.allows(key, now) {
@@ -379,6 +391,11 @@ impl Listener {
                 drop(stream);
                 continue;
             }
+            if self.held() >= self.budget {
+                // Make room with the oldest waiting connection.
+                let room = self.gate.evict_oldest();
+                self.handle(room.ready, room.dropped, now);
+            }
             let made_room = self.gate.admit(stream, peer, now);
             self.handle(made_room.ready, made_room.dropped, now);
         }
@@ -386,32 +403,37 @@ impl Listener {
 
     /// `accept` failed with `e`: pause, and log once per episode.
     fn accept_failed(&mut self, e: io::Error, now: Instant) {
-        let pause = if fds::is_out_of_resources(&e) { ACCEPT_PAUSE } else { LISTEN_WAKE };
-        self.accept_paused_until = Some(now + pause);
-        self.last_accept_failure = Some(now);
-        if self.accept_failing.occur(now) {
-            let what = if fds::is_out_of_resources(&e) {
-                format!(
-                    "; pausing accepting {} s at a time while it lasts (the connections wait in the backlog); \
-                     raise the open file limit (ulimit -n, LimitNOFILE=) or lower [stream] max children",
-                    ACCEPT_PAUSE.as_secs()
-                )
-            } else {
-                String::new()
-            };
-            warn!("stream: cannot accept a connection: {e}{what}{}", repeat_note(&self.accept_failing));
-        }
+        let out_of_fds = fds::is_out_of_resources(&e);
+        self.accept_paused_until = Some(now + if out_of_fds { ACCEPT_PAUSE } else { LISTEN_WAKE });
+        let more = match self.conditions.occur(Condition::AcceptFails, now) {
+            Note::Silent => return,
+            Note::First => String::new(),
+            Note::Reminder(n) => format!(" ({n} failures since the last line; logged again every 5 minutes)"),
+        };
+        let what = if out_of_fds {
+            format!(
+                "; pausing accepting {} s at a time while it lasts (the connections wait in the backlog); raise \
+                 the open file limit (ulimit -n, LimitNOFILE=) or lower [stream] max children",
+                ACCEPT_PAUSE.as_secs()
+            )
+        } else {
+            String::new()
+        };
+        warn!("stream: cannot accept a connection: {e}{what}{more}");
     }
 
     /// Periodic work: end quiet episodes with a summary, forget recovered addresses.
     fn housekeeping(&mut self, now: Instant) {
-        if self.last_accept_failure.is_some_and(|t| now.duration_since(t) >= EPISODE_QUIET) {
-            self.last_accept_failure = None;
-            if let Some((n, d)) = self.accept_failing.clear(now) {
-                info!(
-                    "stream: accepting connections again; accept failed {n} times over {:.0} s",
-                    d.saturating_sub(EPISODE_QUIET).as_secs_f64()
-                );
+        for (what, n, d) in self.conditions.ended(now) {
+            match what {
+                Condition::AcceptFails => info!(
+                    "stream: accepting connections again: accept failed {n} times over {:.0} s",
+                    d.as_secs_f64()
+                ),
+                Condition::BudgetFull => info!(
+                    "stream: accepting connections again after {:.0} s at the descriptor budget",
+                    d.as_secs_f64()
+                ),
             }
         }
         self.throttle.forget_recovered(now);
@@ -650,5 +672,81 @@ impl Child {
             st.charts_refused,
             st.dimensions_refused
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Stream;
+    use std::io::Read;
+
+    fn listener(budget: usize) -> Listener {
+        let cfg = StreamConfig {
+            addresses: vec!["127.0.0.1:0".into()],
+            access: Access::new(&Stream::default(), "", &[]),
+            max_children: 10,
+            timeout: Duration::from_secs(60),
+            max_charts: 10,
+            max_dimensions: 10,
+            max_line: 1024,
+            update_every: 1,
+            gate: GateLimits {
+                max_pending: 8,
+                max_per_address: 8,
+                first_request_timeout: Duration::from_secs(10),
+                max_request: MAX_REQUEST,
+            },
+        };
+        let db = Arc::new(Db::new(HostInfo { hostname: "parent".into(), ..HostInfo::default() }, 60));
+        Listener::new(cfg, Registry::new(10), db, Shutdown::new(), budget)
+    }
+
+    #[test]
+    fn out_of_descriptors_accepting_pauses_and_one_episode_covers_every_failure() {
+        let mut l = listener(100);
+        let t0 = Instant::now();
+        assert!(l.may_accept(t0));
+        let ms = Duration::from_millis;
+        for i in 0..1000 {
+            l.accept_failed(io::Error::from_raw_os_error(libc::EMFILE), t0 + ms(i));
+        }
+        let last = t0 + ms(999);
+        assert!(!l.may_accept(last + ms(999)), "paused for a second after the last failure");
+        assert!(l.may_accept(last + ACCEPT_PAUSE));
+        assert!(l.conditions.ended(last + EPISODE_QUIET - ms(1)).is_empty());
+        assert_eq!(l.conditions.ended(last + EPISODE_QUIET), vec![(Condition::AcceptFails, 1000, ms(999))]);
+        // Any other error pauses only until the next turn.
+        l.accept_failed(io::Error::from_raw_os_error(libc::EPROTO), last + EPISODE_QUIET);
+        assert!(l.may_accept(last + EPISODE_QUIET + LISTEN_WAKE));
+    }
+
+    #[test]
+    fn at_the_descriptor_budget_the_oldest_waiting_connection_makes_room() {
+        let tl = TcpListener::bind("127.0.0.1:0").unwrap();
+        tl.set_nonblocking(true).unwrap();
+        let addr = tl.local_addr().unwrap();
+        let mut l = listener(1);
+        let accept = |l: &mut Listener| {
+            for _ in 0..100 {
+                l.accept_from(&tl, Instant::now());
+                if l.gate.len() == 1 && l.registry.refused() >= 1 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let mut first = TcpStream::connect(addr).unwrap();
+        while l.gate.is_empty() {
+            l.accept_from(&tl, Instant::now());
+        }
+        let _second = TcpStream::connect(addr).unwrap();
+        accept(&mut l);
+        assert_eq!((l.gate.len(), l.registry.refused()), (1, 1), "one held, the first closed for it");
+        first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(first.read(&mut [0u8; 8]).unwrap(), 0, "the first was closed");
+        // With nothing waiting and the budget held, accepting stops until something leaves.
+        let mut full = listener(0);
+        assert!(!full.may_accept(Instant::now()));
     }
 }
