@@ -260,18 +260,6 @@ impl DimIds {
         Some(k)
     }
 
-    /// The definition-order position of `id`, for a DIMENSION line. Unlike [`DimIds::find`] a
-    /// miss never builds the hash index: every new dimension misses, and an index built while
-    /// a plugin defines its dimensions one by one would cost two allocations per dimension
-    /// for charts whose SETs never needed it. It scans the ids instead, as the store does
-    /// when it adds the dimension.
-    fn find_defined(&self, id: &str) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.get(id).map(|&k| k as usize),
-            None => (0..self.len()).find(|&k| self.is(k, id)),
-        }
-    }
-
     /// Whether SET lookups needed the hash index.
     #[cfg(test)]
     fn indexed(&self) -> bool {
@@ -336,6 +324,8 @@ pub struct Session {
     charts: Vec<SessionChart>,
     by_id: HashMap<Box<str>, usize>,
     dimensions: usize,
+    /// See [`Session::host_dimensions`].
+    host_dimensions: Option<usize>,
     last_defined: LastChart,
     current: Current,
     /// `(definition-order position, value)` SET in the open block, in arrival order.
@@ -357,6 +347,7 @@ impl Session {
             charts: Vec::new(),
             by_id: HashMap::new(),
             dimensions: 0,
+            host_dimensions: None,
             last_defined: LastChart::None,
             current: Current::None,
             pending: Vec::new(),
@@ -546,12 +537,13 @@ impl Session {
             LastChart::Chart(idx) => idx,
         };
         self.warnings("DIMENSION", &d.id, &d.warnings);
-        let new_here = self.charts[idx].dims.find_defined(&d.id).is_none();
+        // The store finds the id in time independent of the chart's size (see `DimNames`);
+        // scanning the session's own ids here would make defining a chart quadratic.
+        let in_store = self.charts[idx].chart.dimension_index(&d.id);
+        let new_here = in_store.and_then(|i| self.charts[idx].dims.by_store(i)).is_none();
         let over_cap = new_here
             && if self.cfg.whole_host {
-                self.charts[idx].chart.dimension_index(&d.id).is_none()
-                    && self.host.charts().iter().map(|c| c.dimension_count()).sum::<usize>()
-                        >= self.cfg.max_dimensions
+                in_store.is_none() && self.host_dimensions() >= self.cfg.max_dimensions
             } else {
                 self.dimensions >= self.cfg.max_dimensions
             };
@@ -581,7 +573,21 @@ impl Session {
             sc.dims.insert(&def.id, i);
             self.dimensions += 1;
         }
+        if in_store.is_none() {
+            if let Some(n) = self.host_dimensions.as_mut() {
+                *n += 1;
+            }
+        }
         Feed::Ok
+    }
+
+    /// Dimensions of the whole host, for caps that apply to it: counted over the host's
+    /// charts once, then kept up to date by this session, the host's only writer while its
+    /// child is connected. Counting on every DIMENSION line would cost a pass over every chart
+    /// per new dimension.
+    fn host_dimensions(&mut self) -> usize {
+        let host = &self.host;
+        *self.host_dimensions.get_or_insert_with(|| host.charts().iter().map(|c| c.dimension_count()).sum())
     }
 
     fn begin(&mut self, id: &str, microseconds: Option<u64>, now_ut: u64) -> Feed {
@@ -1004,6 +1010,52 @@ mod tests {
             Feed::Error(SessionError::UnknownDimension { chart: "t.many".into(), dimension: "nope".into() })
         );
         assert_eq!(s.dimension_count(), 21);
+    }
+
+    /// A chart of many dimensions, defined twice: the second definition finds every dimension
+    /// (through the store's index), so nothing is counted or stored twice, and SETs land.
+    #[test]
+    fn redefining_a_large_chart_finds_every_dimension() {
+        let db = db();
+        let mut s = session(&db);
+        let mut def = String::from("CHART t.large");
+        for d in 0..3000 {
+            def.push_str(&format!("\nDIMENSION d{d}"));
+        }
+        feed_ok(&mut s, &def, 0);
+        feed_ok(&mut s, &def, 0);
+        assert_eq!(s.dimension_count(), 3000);
+        assert_eq!(db.localhost().chart("t.large").unwrap().dimension_count(), 3000);
+        for t in 0..2u64 {
+            let mut block = String::from("BEGIN t.large");
+            for d in 0..3000 {
+                block.push_str(&format!("\nSET d{d} = {d}"));
+            }
+            feed_ok(&mut s, &(block + "\nEND"), (1000 + t) * S + S / 2);
+        }
+        assert_eq!(value(&db, "t.large", 2999, 1001), Some(2999.0));
+    }
+
+    /// With caps on the whole host (a streaming child), dimensions already on the host count,
+    /// and so does every one this session adds; known ones are redefined past the cap.
+    #[test]
+    fn whole_host_dimension_cap_counts_the_host_once_then_what_the_session_adds() {
+        let db = db();
+        let mut earlier = session(&db);
+        feed_ok(&mut earlier, "CHART t.old\nDIMENSION a\nDIMENSION b", 0);
+        drop(earlier);
+        let mut cfg = SessionConfig::new("stream/child", 1);
+        cfg.whole_host = true;
+        cfg.max_dimensions = 4;
+        let mut s = Session::new(cfg, db.localhost());
+        feed_ok(&mut s, "CHART t.new\nDIMENSION c\nDIMENSION d", 0);
+        assert_eq!(s.feed(b"DIMENSION e", 0), Feed::Ignored, "2 old + 2 new = the cap");
+        feed_ok(&mut s, "CHART t.old\nDIMENSION a\nDIMENSION b '' incremental", 0);
+        assert_eq!(s.feed(b"DIMENSION z", 0), Feed::Ignored);
+        assert_eq!(s.stats().dimensions_refused, 2);
+        let c = db.localhost().chart("t.old").unwrap();
+        assert_eq!(c.dimension_count(), 2);
+        assert_eq!(c.read().dims[1].algorithm, crate::rrd::Algorithm::Incremental);
     }
 
     #[test]

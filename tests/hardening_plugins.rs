@@ -1,0 +1,194 @@
+//! Hostile or broken plugins against the rrdpipe binary: huge definitions.
+//!
+//! Each test writes its plugin (a shell or python script) into the agent's temp plugins
+//! directory and watches the agent from outside: its log, its CPU time in `/proc`, what it
+//! exports to a local sink, and which processes are left.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::agent::{Rrdpipe, Sink};
+
+/// An agent config: no proc collector, plugins from the temp dir, `extra` appended.
+fn conf(extra: &str) -> String {
+    format!(
+        "[global]\n    hostname = testhost\n    update every = 1\n    history = 60\n\
+         [directories]\n    plugins = @DIR@/plugins\n\
+         [plugins]\n    proc = no\n{extra}"
+    )
+}
+
+/// A config exporting graphite (plaintext, every 2 s) to `sink`.
+fn conf_graphite(sink: &Sink) -> String {
+    conf(&format!(
+        "[backend]\n    enabled = yes\n    type = graphite\n    destination = tcp:{}\n    update every = 2\n",
+        sink.addr
+    ))
+}
+
+/// User plus system CPU seconds the process `pid` used so far (all its threads).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process exists");
+    // Fields after the parenthesised command name: state is the first, utime the 12th.
+    let rest: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks as f64 / hz
+}
+
+/// A python plugin defining `charts` charts `big.cN` of `dims` dimensions `dM` each, then
+/// collecting every dimension every second with value M.
+fn big_plugin(charts: usize, dims: usize) -> String {
+    format!(
+        r#"#!/usr/bin/env python3
+import sys, time
+out = sys.stdout
+for c in range({charts}):
+    out.write("CHART big.c%d '' 'Big' 'things' big big line 1000 1\n" % c)
+    out.write("".join("DIMENSION d%d '' absolute 1 1\n" % d for d in range({dims})))
+out.flush()
+block = "".join("SET d%d = %d\n" % (d, d) for d in range({dims})) + "END\n"
+while True:
+    for c in range({charts}):
+        out.write("BEGIN big.c%d\n" % c)
+        out.write(block)
+    out.flush()
+    time.sleep(1)
+"#
+    )
+}
+
+/// Run the agent on [`big_plugin`] until the graphite sink has the last dimension of the last
+/// chart with its value; returns the agent's CPU seconds at that moment and the wall time.
+fn define_and_land(charts: usize, dims: usize, within: Duration) -> (f64, Duration) {
+    let sink = Sink::start(b"");
+    let started = Instant::now();
+    let agent = Rrdpipe::start(&conf_graphite(&sink), &[("big", &big_plugin(charts, dims))]);
+    wait_landed(&agent, &sink, "testhost", charts, dims, within, started)
+}
+
+/// The same definitions and values sent by one streaming child instead of a plugin.
+fn define_and_land_child(charts: usize, dims: usize, within: Duration) -> (f64, Duration) {
+    use std::io::{Read, Write};
+    const KEY: &str = "5eed0001-2222-3333-4444-777777777777";
+    let sink = Sink::start(b"");
+    let port = support::free_port();
+    let started = Instant::now();
+    let stream = format!(
+        "[web]\n    bind to = 127.0.0.1:{port}\n[stream]\n[{KEY}]\n    type = api\n    enabled = yes\n"
+    );
+    let agent = Rrdpipe::start(&(conf_graphite(&sink) + &stream), &[]);
+    let mut s = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+        .expect("the agent listens");
+    let request = format!(
+        "STREAM key={KEY}&hostname=bigchild&registry_hostname=bigchild&machine_guid=7022436a-e979-11f1-b6a4-02fc000000ff\
+         &update_every=1&os=linux&timezone=Etc/UTC&tags=&ver=1 HTTP/1.1\r\nUser-Agent: netdata/v1.37.1\r\nAccept: */*\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    let mut reply = [0u8; 64];
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = s.read(&mut reply).unwrap();
+    assert!(n > 0, "no reply to the STREAM request");
+    let mut defs = String::new();
+    for c in 0..charts {
+        defs.push_str(&format!("CHART big.c{c} '' 'Big' 'things' big big line 1000 1\n"));
+        for d in 0..dims {
+            defs.push_str(&format!("DIMENSION d{d} '' absolute 1 1\n"));
+        }
+    }
+    s.write_all(defs.as_bytes()).unwrap();
+    let mut block = String::new();
+    for c in 0..charts {
+        block.push_str(&format!("BEGIN big.c{c}\n"));
+        for d in 0..dims {
+            block.push_str(&format!("SET d{d} = {d}\n"));
+        }
+        block.push_str("END\n");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && s.write_all(block.as_bytes()).is_ok() {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    let r = wait_landed(&agent, &sink, "bigchild", charts, dims, within, started);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(agent);
+    let _ = feeder.join();
+    r
+}
+
+/// Wait until `sink` has the first and the last dimension of [`big_plugin`]'s charts of
+/// `host`; returns the agent's CPU seconds then and the time since `started`.
+fn wait_landed(
+    agent: &Rrdpipe,
+    sink: &Sink,
+    host: &str,
+    charts: usize,
+    dims: usize,
+    within: Duration,
+    started: Instant,
+) -> (f64, Duration) {
+    // Graphite lines print values with 7 decimals.
+    let last = format!("netdata.{host}.big.c{}.d{} {}.0000000 ", charts - 1, dims - 1, dims - 1);
+    let first = format!("netdata.{host}.big.c0.d0 0.0000000 ");
+    let (mut seen_first, mut seen_last, mut from) = (false, false, 0);
+    let deadline = Instant::now() + within;
+    while !(seen_first && seen_last) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        let bytes = sink.bytes();
+        // Only what arrived since the last look (from the start of a line that may have been
+        // cut there).
+        let text = String::from_utf8_lossy(&bytes[from..]);
+        seen_first |= text.contains(&first);
+        seen_last |= text.contains(&last);
+        from = bytes[..bytes.len()].iter().rposition(|&b| b == b'\n').map_or(from, |i| i + 1);
+    }
+    let landed = seen_first && seen_last;
+    let cpu = cpu_seconds(agent.pid());
+    let text = String::from_utf8_lossy(&sink.bytes()).into_owned();
+    let sample: Vec<&str> = text.lines().filter(|l| l.contains(".d0 ")).take(5).collect();
+    assert!(
+        landed,
+        "{charts} charts × {dims} dimensions: values not exported within {within:?} (agent CPU {cpu:.2} s); \
+         {} bytes exported, e.g. {sample:?}; log:\n{}",
+        text.len(),
+        agent.log()
+    );
+    (cpu, started.elapsed())
+}
+
+/// One chart of 50 000 dimensions: defining it used to scan every id defined so far for each
+/// new one (session and store), 7 s of CPU here and 19 s for 80 000. Linear, it takes well
+/// under a second, collections and exports included.
+#[test]
+fn fifty_thousand_dimensions_in_one_chart_are_defined_in_linear_time() {
+    let (cpu, wall) = define_and_land(1, 50_000, Duration::from_secs(90));
+    eprintln!("1 chart × 50 000 dimensions: agent CPU {cpu:.2} s, values exported after {wall:?}");
+    assert!(cpu < 3.0, "agent used {cpu:.2} s of CPU to define and collect 50 000 dimensions");
+}
+
+/// The numbers for BENCHMARKS.md: CPU seconds the agent spends until the values of a big
+/// definition are exported. `cargo test --release --test hardening_plugins -- --ignored
+/// --nocapture definition_cpu`; `RRDPIPE_BIN=... ` measures another build.
+#[test]
+#[ignore = "a measurement, about a minute"]
+fn definition_cpu() {
+    for (charts, dims) in [(1, 10_000), (1, 80_000), (10_000, 20)] {
+        let (cpu, wall) = define_and_land(charts, dims, Duration::from_secs(300));
+        eprintln!("plugin, {charts} charts × {dims} dimensions: agent CPU {cpu:.2} s, values exported after {wall:?}");
+    }
+    for (charts, dims) in [(1, 80_000), (10_000, 20)] {
+        let (cpu, wall) = define_and_land_child(charts, dims, Duration::from_secs(300));
+        eprintln!("child, {charts} charts × {dims} dimensions: agent CPU {cpu:.2} s, values exported after {wall:?}");
+    }
+}
