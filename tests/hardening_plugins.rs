@@ -1,4 +1,5 @@
-//! Hostile or broken plugins against the rrdpipe binary: huge definitions.
+//! Hostile or broken plugins against the rrdpipe binary: huge definitions, process groups that
+//! outlive their leader.
 //!
 //! Each test writes its plugin (a shell or python script) into the agent's temp plugins
 //! directory and watches the agent from outside: its log, its CPU time in `/proc`, what it
@@ -191,4 +192,88 @@ fn definition_cpu() {
         let (cpu, wall) = define_and_land_child(charts, dims, Duration::from_secs(300));
         eprintln!("child, {charts} charts × {dims} dimensions: agent CPU {cpu:.2} s, values exported after {wall:?}");
     }
+}
+
+/// Whether a process exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(stat.rsplit(')').next().map(str::trim_start), Some(s) if s.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Poll `path` until it holds process ids, one a line; panics after `secs`.
+fn wait_pids(agent: &Rrdpipe, path: &std::path::Path, want: usize, secs: u64) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let pids: Vec<u32> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.len() >= want {
+            return pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {want} pids in {} after {secs} s; log:\n{}",
+            path.display(),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A plugin whose background child ignores SIGTERM: before, the agent signalled the group once,
+/// saw the plugin itself exit and never sent SIGKILL, so the child outlived the agent.
+#[test]
+fn a_child_of_a_plugin_that_ignores_sigterm_does_not_outlive_the_agent() {
+    let plugin = r#"#!/bin/sh
+(trap '' TERM; exec sleep 1000) </dev/null >/dev/null 2>&1 &
+echo $! > "$NETDATA_PLUGINS_DIR/stubborn.pid"
+echo "CHART t.stubborn '' 'stubborn' 'x'"
+echo "DIMENSION x"
+while true; do printf 'BEGIN t.stubborn\nSET x = 1\nEND\n'; sleep 1; done
+"#;
+    let mut agent = Rrdpipe::start(&conf(""), &[("stubborn", plugin)]);
+    let pid = wait_pids(&agent, &agent.dir().join("plugins/stubborn.pid"), 1, 20)[0];
+    assert!(alive(pid));
+    let started = Instant::now();
+    let status = agent.terminate();
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}; log:\n{}", agent.log());
+    // Grace 2 s, then SIGKILL: the agent is gone well within 10 s, and the child with it.
+    assert!(took < Duration::from_secs(10), "the agent took {took:?} to stop");
+    assert!(
+        !alive(pid),
+        "the plugin's child {pid} (ignoring SIGTERM) survived the agent; log:\n{}",
+        agent.log()
+    );
+}
+
+/// A plugin that exits while a process it started holds its stdout: before, the agent waited
+/// for the end of the output, which never came; the plugin was neither restarted nor reported.
+#[test]
+fn a_plugin_that_exits_is_noticed_while_its_child_holds_its_stdout() {
+    let plugin = r#"#!/bin/sh
+echo "CHART t.held '' 'held' 'x'"
+echo "DIMENSION x"
+printf 'BEGIN t.held\nSET x = 1\nEND\n'
+sleep 1000 &
+echo $! >> "$NETDATA_PLUGINS_DIR/held.pids"
+exit 7
+"#;
+    let mut agent = Rrdpipe::start(&conf(""), &[("held", plugin)]);
+    let first = wait_pids(&agent, &agent.dir().join("plugins/held.pids"), 1, 20)[0];
+    agent.wait_log("plugin 'held' exited with code 7 after", 10);
+    agent.wait_log("while a process it started still held its output open", 1);
+    // Restarted per its schedule (update every = 1 s first), and the first run's child stopped.
+    let pids = wait_pids(&agent, &agent.dir().join("plugins/held.pids"), 2, 15);
+    assert_ne!(pids[0], pids[1]);
+    assert!(!alive(first), "the first run's child {first} still runs; log:\n{}", agent.log());
+    let log = agent.log();
+    assert!(log.matches("plugin 'held': started").count() >= 2, "{log}");
+    assert!(log.contains("restarting in 1s"), "{log}");
+    assert!(agent.terminate().success());
+    assert!(!alive(pids[1]), "the second run's child {} outlived the agent", pids[1]);
 }
