@@ -1,5 +1,5 @@
 //! Hostile or broken plugins against the rrdpipe binary: huge definitions, process groups that
-//! outlive their leader.
+//! outlive their leader, random binary output.
 //!
 //! Each test writes its plugin (a shell or python script) into the agent's temp plugins
 //! directory and watches the agent from outside: its log, its CPU time in `/proc`, what it
@@ -276,4 +276,59 @@ exit 7
     assert!(log.contains("restarting in 1s"), "{log}");
     assert!(agent.terminate().success());
     assert!(!alive(pids[1]), "the second run's child {} outlived the agent", pids[1]);
+}
+
+/// A python plugin writing `bytes` random bytes from `seed`, then sleeping (or exiting).
+fn random_plugin(seed: u64, bytes: usize, then: &str) -> String {
+    format!(
+        "#!/usr/bin/env python3\nimport random, sys, time\nrandom.seed({seed})\n\
+         sys.stdout.buffer.write(random.randbytes({bytes}))\nsys.stdout.flush()\n{then}\n"
+    )
+}
+
+/// Plugins that print nothing but garbage are disabled every time, each with a log line that
+/// says why. Before, random bytes were disabled in only some runs: a blank line among them (two
+/// newlines in a row, or a line of separators) counted as a good line, lines too long were not
+/// counted at all, and output without any newline was read for ever.
+#[test]
+fn plugins_printing_random_bytes_are_disabled_every_time() {
+    let mut plugins: Vec<(String, String)> = Vec::new();
+    for seed in 1..=8 {
+        plugins.push((format!("random{seed}"), random_plugin(seed, 400_000, "time.sleep(1000)")));
+    }
+    // Short output, then exit: too few lines for the first-lines rule.
+    for seed in 11..=13 {
+        plugins.push((format!("brief{seed}"), random_plugin(seed, 3_000, "sys.exit(0)")));
+    }
+    // Blank lines and protocol-like words between the errors.
+    plugins.push((
+        "blanks".into(),
+        "#!/bin/sh\ni=0\nwhile [ $i -lt 200 ]; do printf 'garbage %d\\n\\n \\t\\nZZ\\n' $i; i=$((i + 1)); done\nexec sleep 1000\n"
+            .into(),
+    ));
+    // No newline at all.
+    plugins.push(("endless".into(), "#!/bin/sh\nexec tr '\\n' x < /dev/zero\n".into()));
+    // Lines far over the length limit.
+    plugins.push((
+        "long".into(),
+        "#!/usr/bin/env python3\nimport sys, time\nfor i in range(200):\n    sys.stdout.write('y' * 70000 + '\\n')\nsys.stdout.flush()\ntime.sleep(1000)\n".into(),
+    ));
+    let refs: Vec<(&str, &str)> = plugins.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
+    let agent = Rrdpipe::start(&conf(""), &refs);
+    for (name, _) in &plugins {
+        agent.wait_log(&format!("plugin '{name}' ("), 60);
+    }
+    let log = agent.log();
+    for (name, _) in &plugins {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("plugin '{name}' (")))
+            .unwrap_or_else(|| panic!("{name}: no line"));
+        assert!(
+            line.contains(") disabled: ") && line.contains("it does not speak the plugins.d protocol"),
+            "{name}: {line}"
+        );
+        let restarts = log.matches(&format!("plugin '{name}': started")).count();
+        assert_eq!(restarts, 1, "{name} was started {restarts} times:\n{log}");
+    }
 }

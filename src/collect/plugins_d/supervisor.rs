@@ -56,6 +56,9 @@ const KILL_WAIT: Duration = Duration::from_secs(2);
 /// After the plugin exited, how long its output is still read (what it wrote before exiting,
 /// or what a process it left behind keeps writing).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
+/// Output a plugin may send before its first line that can be applied; past it the plugin
+/// is disabled (it is printing something else, maybe without a newline at all).
+const GARBAGE_BYTES: u64 = 1 << 20;
 /// How long a read waits for the rest of the output of a plugin that exited.
 const DRAIN_POLL: Duration = Duration::from_millis(50);
 
@@ -529,8 +532,8 @@ enum RunEnd {
     Shutdown,
     /// The plugin sent DISABLE.
     Disabled,
-    /// The first lines were all errors.
-    Garbage,
+    /// The output is not the plugins.d protocol; holds why.
+    Garbage(String),
     /// Reading failed.
     ReadError(std::io::Error),
     /// The process could not be started.
@@ -543,7 +546,6 @@ struct Run {
     exit: String,
     runtime: Duration,
     ok: u64,
-    ignored: u64,
     errors: u64,
 }
 
@@ -567,12 +569,9 @@ fn run_plugin(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) 
                 info!("plugin '{name}': sent DISABLE; it will not be run again");
                 Some("the plugin sent DISABLE".to_string())
             }
-            RunEnd::Garbage => Some(format!(
-                "its first {} lines were all errors: it does not speak the plugins.d protocol",
-                cfg.garbage_lines
-            )),
-            _ if run.errors > 0 && run.ok == 0 && run.ignored == 0 => Some(format!(
-                "it {} after sending only lines that are errors ({}): it does not speak the plugins.d protocol",
+            RunEnd::Garbage(why) => Some(format!("{why}: it does not speak the plugins.d protocol")),
+            _ if run.errors > 0 && run.ok == 0 => Some(format!(
+                "it {} after sending {} lines that are errors and none that could be applied: it does not speak the plugins.d protocol",
                 run.exit, run.errors
             )),
             _ => None,
@@ -635,7 +634,6 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
                 end: RunEnd::SpawnFailed(e),
                 runtime: started.elapsed(),
                 ok: 0,
-                ignored: 0,
                 errors: 0,
             }
         }
@@ -671,9 +669,11 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
     };
     let mut session = Session::new(session_cfg, shared.host.clone());
     let mut reader = LineReader::new(stdout, cfg.max_line_len);
-    let (mut ok, mut ignored, mut errors) = (0u64, 0u64, 0u64);
+    let (mut ok, mut errors) = (0u64, 0u64);
+    // Lines that were applied or were errors (blank lines and ignored keywords say nothing
+    // about the plugin), while none has been applied yet.
     let mut judged = 0usize;
-    let mut any_good = false;
+    let mut applied_any = false;
     let mut published = session.stats();
     let publish = |session: &Session, published: &mut super::session::SessionStats| {
         let now = session.stats();
@@ -705,31 +705,52 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
             }
         }
         until_check -= 1;
+        if !applied_any && reader.bytes_read() > GARBAGE_BYTES {
+            break RunEnd::Garbage(format!(
+                "its first {} bytes of output held no line that could be applied",
+                reader.bytes_read()
+            ));
+        }
         let wait = if exited.is_some() { DRAIN_POLL } else { POLL };
         match reader.next(wait) {
             Ok(ReadEvent::Line(line)) => {
                 let feed = session.feed_timed(line, now_ut);
                 match feed {
                     Feed::Ok => ok += 1,
-                    Feed::Ignored => ignored += 1,
+                    Feed::Ignored => {}
                     Feed::Error(_) => errors += 1,
                     Feed::Disable => break RunEnd::Disabled,
                 }
-                if judged < cfg.garbage_lines {
+                applied_any |= feed == Feed::Ok;
+                if !applied_any && matches!(feed, Feed::Error(_)) {
                     judged += 1;
-                    any_good |= !matches!(feed, Feed::Error(_));
-                    if judged == cfg.garbage_lines && !any_good {
-                        break RunEnd::Garbage;
+                    if judged >= cfg.garbage_lines {
+                        break RunEnd::Garbage(format!(
+                            "its first {} lines were all errors (blank lines and unknown keywords not counted)",
+                            cfg.garbage_lines
+                        ));
                     }
                 }
                 if session.stats().lines.is_multiple_of(256) {
                     publish(&session, &mut published);
                 }
             }
-            Ok(ReadEvent::TooLong(n)) => warn!(
-                "plugin '{name}': dropped a stdout line of {n} bytes (longer than {} bytes); reading resumes at the next line",
-                cfg.max_line_len
-            ),
+            Ok(ReadEvent::TooLong(n)) => {
+                errors += 1;
+                warn!(
+                    "plugin '{name}': dropped a stdout line of {n} bytes (longer than {} bytes); reading resumes at the next line",
+                    cfg.max_line_len
+                );
+                if !applied_any {
+                    judged += 1;
+                    if judged >= cfg.garbage_lines {
+                        break RunEnd::Garbage(format!(
+                            "its first {} lines were all errors (blank lines and unknown keywords not counted)",
+                            cfg.garbage_lines
+                        ));
+                    }
+                }
+            }
             // After the exit, read on until the end of the output or the deadline.
             Ok(ReadEvent::Timeout) if exited.is_some() => {}
             Ok(ReadEvent::Timeout) => {
@@ -754,7 +775,7 @@ fn run_once(shared: &Shared, file: &PluginFile, status: &Mutex<PluginStatus>) ->
     if let Some(t) = stderr_thread {
         let _ = t.join();
     }
-    Run { end, exit, runtime: started.elapsed(), ok, ignored, errors }
+    Run { end, exit, runtime: started.elapsed(), ok, errors }
 }
 
 /// The plugin closed its stdout: give it `grace` to exit on its own, then stop it; either way
