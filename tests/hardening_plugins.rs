@@ -1,5 +1,5 @@
 //! Hostile or broken plugins against the rrdpipe binary: huge definitions, process groups that
-//! outlive their leader, random binary output.
+//! outlive their leader, control characters aimed at the log, random binary output.
 //!
 //! Each test writes its plugin (a shell or python script) into the agent's temp plugins
 //! directory and watches the agent from outside: its log, its CPU time in `/proc`, what it
@@ -276,6 +276,39 @@ exit 7
     assert!(log.contains("restarting in 1s"), "{log}");
     assert!(agent.terminate().success());
     assert!(!alive(pids[1]), "the second run's child {} outlived the agent", pids[1]);
+}
+
+/// Control characters in plugin words and stderr lines reach the log escaped: before, a CR
+/// let a plugin overwrite what a terminal shows of a log line, and NUL or escape sequences
+/// went through raw.
+#[test]
+fn plugin_words_and_stderr_are_escaped_in_the_log() {
+    let plugin = r#"#!/bin/sh
+printf "'evil\rFORGED LOG LINE\033[31m' x\n"
+printf "'nul\000word' x\n"
+printf "CHART 'no\rdot\001'\n"
+printf "CHART t.ok\n"
+printf "DIMENSION x '' 'alg\rX'\n"
+printf "stderr\rFORGED\033[2J\000end\n" >&2
+exec sleep 1000
+"#;
+    let mut agent = Rrdpipe::start(&conf(""), &[("evil", plugin)]);
+    agent.wait_log("stderr\\rFORGED", 20);
+    agent.wait_log("unknown algorithm", 10);
+    let log = agent.log();
+    for expected in [
+        r"'evil\rFORGED LOG LINE\x1b[31m' is not a plugins.d command",
+        r"'nul\0word' is not a plugins.d command",
+        r"chart id 'no\rdot\x01' is not of the form type.id",
+        r"unknown algorithm 'alg\rX'",
+        r"plugin 'evil': stderr\rFORGED\x1b[2J\0end",
+    ] {
+        assert!(log.contains(expected), "the log lacks {expected:?}:\n{log}");
+    }
+    for raw in ['\r', '\0', '\x1b', '\x01'] {
+        assert!(!log.contains(raw), "the log holds a raw {raw:?}:\n{}", log.escape_debug());
+    }
+    assert!(agent.terminate().success());
 }
 
 /// A python plugin writing `bytes` random bytes from `seed`, then sleeping (or exiting).

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::parser::{parse_line, plain_set, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning};
+use crate::logs::Escaped;
 use crate::rrd::{Chart, ChartDef, CollectError, DimensionDef, Host};
 
 /// Default for `[plugins] max charts per plugin`.
@@ -125,25 +126,34 @@ impl fmt::Display for SessionError {
             SessionError::Parse(e) => write!(f, "{e}"),
             SessionError::NotACommand(w) => {
                 let w: String = w.chars().take(40).collect();
-                write!(f, "'{w}' is not a plugins.d command (is the plugin printing text to stdout instead of stderr?)")
+                write!(
+                    f,
+                    "'{}' is not a plugins.d command (is the plugin printing text to stdout instead of stderr?)",
+                    Escaped::str(&w)
+                )
             }
             SessionError::DimensionWithoutChart(d) => {
-                write!(f, "DIMENSION '{d}' before any CHART; send CHART type.id first")
+                write!(f, "DIMENSION '{}' before any CHART; send CHART type.id first", Escaped::str(d))
             }
             SessionError::UnknownChart(c) => {
+                let c = Escaped::str(c);
                 write!(f, "BEGIN of chart '{c}' that was not defined; send CHART {c} first")
             }
             SessionError::SetWithoutBegin(d) => {
-                write!(f, "SET '{d}' outside a BEGIN/END block; send BEGIN type.id first")
+                write!(f, "SET '{}' outside a BEGIN/END block; send BEGIN type.id first", Escaped::str(d))
             }
             SessionError::EndWithoutBegin => f.write_str("END without BEGIN"),
-            SessionError::UnknownDimension { chart, dimension } => write!(
+            SessionError::UnknownDimension { chart, dimension } => {
+                let (chart, dimension) = (Escaped::str(chart), Escaped::str(dimension));
+                write!(
                 f,
                 "SET of dimension '{dimension}' that chart '{chart}' does not have; send DIMENSION {dimension} after CHART {chart}"
-            ),
+            )
+            }
             SessionError::TimeWentBackwards { chart } => write!(
                 f,
-                "collection of chart '{chart}' is not later than the previous one (did the clock go backwards?); collection restarted"
+                "collection of chart '{}' is not later than the previous one (did the clock go backwards?); collection restarted",
+                Escaped::str(chart)
             ),
         }
     }
@@ -419,8 +429,10 @@ impl Session {
             }
             Command::Variable { scope, name, value } => {
                 debug!(
-                    "plugin '{}': line {}: VARIABLE {scope:?} {name} = {value} accepted and not used",
-                    self.cfg.name, self.stats.lines
+                    "plugin '{}': line {}: VARIABLE {scope:?} {} = {value} accepted and not used",
+                    Escaped::str(&self.cfg.name),
+                    self.stats.lines,
+                    Escaped::str(&name)
                 );
                 Feed::Ignored
             }
@@ -440,11 +452,11 @@ impl Session {
         self.stats.errors += 1;
         let n = self.stats.errors;
         if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
-            warn!("plugin '{}': line {}: {e}; line skipped", self.cfg.name, self.stats.lines);
+            warn!("plugin '{}': line {}: {e}; line skipped", Escaped::str(&self.cfg.name), self.stats.lines);
             if n == LOG_FIRST {
                 warn!(
                     "plugin '{}': {LOG_FIRST} errors so far; from now on only every {LOG_EVERY}th is logged",
-                    self.cfg.name
+                    Escaped::str(&self.cfg.name)
                 );
             }
         }
@@ -456,7 +468,12 @@ impl Session {
             self.stats.warnings += 1;
             let n = self.stats.warnings;
             if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
-                warn!("plugin '{}': line {}: {what} '{id}': {w}", self.cfg.name, self.stats.lines);
+                warn!(
+                    "plugin '{}': line {}: {what} '{}': {w}",
+                    Escaped::str(&self.cfg.name),
+                    self.stats.lines,
+                    Escaped::str(id)
+                );
             }
         }
     }
@@ -477,7 +494,8 @@ impl Session {
                 self.charts_cap_logged = true;
                 warn!(
                     "plugin '{}': reached max charts per plugin ({}); ignoring new charts. Raise [plugins] max charts per plugin if this is expected",
-                    self.cfg.name, self.cfg.max_charts
+                    Escaped::str(&self.cfg.name),
+                    self.cfg.max_charts
                 );
             }
             return Feed::Ignored;
@@ -553,7 +571,8 @@ impl Session {
                 self.dimensions_cap_logged = true;
                 warn!(
                     "plugin '{}': reached max dimensions per plugin ({}); ignoring new dimensions. Raise [plugins] max dimensions per plugin if this is expected",
-                    self.cfg.name, self.cfg.max_dimensions
+                    Escaped::str(&self.cfg.name),
+                    self.cfg.max_dimensions
                 );
             }
             return Feed::Ignored;
@@ -593,8 +612,10 @@ impl Session {
     fn begin(&mut self, id: &str, microseconds: Option<u64>, now_ut: u64) -> Feed {
         if self.current != Current::None {
             debug!(
-                "plugin '{}': line {}: BEGIN {id} while another block is open; the open block is discarded",
-                self.cfg.name, self.stats.lines
+                "plugin '{}': line {}: BEGIN {} while another block is open; the open block is discarded",
+                Escaped::str(&self.cfg.name),
+                self.stats.lines,
+                Escaped::str(id)
             );
             self.discard_pending();
         }
@@ -1056,6 +1077,25 @@ mod tests {
         let c = db.localhost().chart("t.old").unwrap();
         assert_eq!(c.dimension_count(), 2);
         assert_eq!(c.read().dims[1].algorithm, crate::rrd::Algorithm::Incremental);
+    }
+
+    /// Words from the source are shown escaped wherever an error or warning names them.
+    #[test]
+    fn errors_show_source_words_escaped() {
+        let e = SessionError::NotACommand("evil\rFAKE\0\x1b[2J".into());
+        assert_eq!(
+            e.to_string(),
+            "'evil\\rFAKE\\0\\x1b[2J' is not a plugins.d command (is the plugin printing text to stdout instead of stderr?)"
+        );
+        let e = SessionError::UnknownDimension { chart: "a.b\n".into(), dimension: "d\r".into() };
+        assert_eq!(
+            e.to_string(),
+            "SET of dimension 'd\\r' that chart 'a.b\\n' does not have; send DIMENSION d\\r after CHART a.b\\n"
+        );
+        let e = SessionError::Parse(ParseError::ChartIdWithoutDot("x\ry".into()));
+        assert_eq!(e.to_string(), "chart id 'x\\ry' is not of the form type.id (for example system.cpu)");
+        let w = ParseWarning::UnknownAlgorithm("a\u{1b}".into());
+        assert!(w.to_string().starts_with("unknown algorithm 'a\\x1b', using"), "{w}");
     }
 
     #[test]

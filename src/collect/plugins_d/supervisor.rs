@@ -5,7 +5,7 @@
 //! configuration does not disable (`[plugins] NAME = no`) is started with `update every` as its
 //! only argument, in its own process group, with the agent's environment plus the `NETDATA_*`
 //! variables plugins expect (see [`PluginEnv`]). Its stdout feeds a [`Session`]; its stderr goes
-//! to the log, line by line, prefixed with the plugin name. Its stdin is a pipe that stays open
+//! to the log, line by line, prefixed with the plugin name, control characters escaped. Its stdin is a pipe that stays open
 //! (and silent) for the plugin's whole life: some plugins exit when their stdin closes.
 //!
 //! What the lines mean is the session's business; this module only looks at the verdict of
@@ -41,6 +41,7 @@ use tracing::{debug, error, info, warn};
 
 use super::lines::{LineReader, ReadEvent, DEFAULT_MAX_LINE};
 use super::session::{Feed, Session, SessionConfig, DEFAULT_MAX_CHARTS, DEFAULT_MAX_DIMENSIONS};
+use crate::logs::Escaped;
 use crate::rrd::Host;
 use crate::shutdown::Shutdown;
 
@@ -805,10 +806,10 @@ fn log_stderr(name: &str, stderr: ChildStderr, max_line: usize, stop: &AtomicBoo
     loop {
         match reader.next(POLL) {
             Ok(ReadEvent::Line(line)) => {
-                let text = String::from_utf8_lossy(line);
-                let text = text.trim_end();
+                let text = line.trim_ascii_end();
                 if !text.is_empty() {
-                    info!("plugin '{name}': {text}");
+                    // Escaped: a CR, an escape sequence or a forged log line stays visible text.
+                    info!("plugin '{name}': {}", Escaped(text));
                 }
             }
             Ok(ReadEvent::TooLong(n)) => {
