@@ -37,6 +37,8 @@ pub struct LineReader<R> {
     /// Inside a line that is too long: bytes dropped so far.
     dropping: Option<usize>,
     eof: bool,
+    /// Bytes read so far.
+    bytes: u64,
 }
 
 impl<R: Read + AsRawFd> LineReader<R> {
@@ -53,6 +55,7 @@ impl<R: Read + AsRawFd> LineReader<R> {
             max_line,
             dropping: None,
             eof: false,
+            bytes: 0,
         }
     }
 
@@ -106,11 +109,19 @@ impl<R: Read + AsRawFd> LineReader<R> {
             }
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    self.bytes += n as u64;
+                }
                 Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Bytes read from the reader so far (lines handed out or not yet, dropped ones too).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
     }
 
     /// The wrapped reader.
@@ -182,6 +193,7 @@ mod tests {
         let t = std::thread::spawn(move || w.write_all(&input).unwrap());
         assert_eq!(collect(&mut r), ["L:12345678", "TooLong:9", "TooLong:1000000", "L:ok", "TooLong:20"]);
         t.join().unwrap();
+        assert_eq!(r.bytes_read(), 9 + 10 + 1_000_000 + 4 + 20, "every byte read is counted");
         assert_eq!(r.buf.len(), 9, "the buffer never grows");
     }
 

@@ -28,6 +28,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::logs::Escaped;
 use crate::rrd::{Algorithm, ChartType};
 
 /// Default chart priority when the CHART line gives none.
@@ -185,16 +186,21 @@ impl fmt::Display for ParseWarning {
         match self {
             ParseWarning::UnknownAlgorithm(a) => write!(
                 f,
-                "unknown algorithm '{a}', using 'absolute' (expected absolute, incremental, \
-                 percentage-of-absolute-row or percentage-of-incremental-row)"
+                "unknown algorithm '{}', using 'absolute' (expected absolute, incremental, \
+                 percentage-of-absolute-row or percentage-of-incremental-row)",
+                Escaped::str(a)
             ),
             ParseWarning::UnknownChartType(t) => {
-                write!(f, "unknown chart type '{t}', using 'line' (expected line, area or stacked)")
+                write!(
+                    f,
+                    "unknown chart type '{}', using 'line' (expected line, area or stacked)",
+                    Escaped::str(t)
+                )
             }
             ParseWarning::BadNumber { field, value } => {
-                write!(f, "{field} '{value}' is not a number, using the default")
+                write!(f, "{field} '{}' is not a number, using the default", Escaped::str(value))
             }
-            ParseWarning::UnknownOption(o) => write!(f, "unknown option '{o}' skipped"),
+            ParseWarning::UnknownOption(o) => write!(f, "unknown option '{}' skipped", Escaped::str(o)),
         }
     }
 }
@@ -234,7 +240,7 @@ impl fmt::Display for ParseError {
                 f.write_str("CHART without a chart id (expected: CHART type.id name title units ...)")
             }
             ParseError::ChartIdWithoutDot(id) => {
-                write!(f, "chart id '{id}' is not of the form type.id (for example system.cpu)")
+                write!(f, "chart id '{}' is not of the form type.id (for example system.cpu)", Escaped::str(id))
             }
             ParseError::MissingBeginId => {
                 f.write_str("BEGIN without a chart id (expected: BEGIN type.id [microseconds])")
@@ -252,7 +258,7 @@ impl fmt::Display for ParseError {
                 f.write_str("VARIABLE without a value (expected: VARIABLE [HOST|CHART] name = value)")
             }
             ParseError::BadNumber { keyword, field, value } => {
-                write!(f, "{keyword}: {field} '{value}' is not a number")
+                write!(f, "{keyword}: {field} '{}' is not a number", Escaped::str(value))
             }
         }
     }

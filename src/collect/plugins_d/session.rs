@@ -34,6 +34,7 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::parser::{parse_line, plain_set, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning};
+use crate::logs::Escaped;
 use crate::rrd::{Chart, ChartDef, CollectError, DimensionDef, Host};
 
 /// Default for `[plugins] max charts per plugin`.
@@ -125,25 +126,34 @@ impl fmt::Display for SessionError {
             SessionError::Parse(e) => write!(f, "{e}"),
             SessionError::NotACommand(w) => {
                 let w: String = w.chars().take(40).collect();
-                write!(f, "'{w}' is not a plugins.d command (is the plugin printing text to stdout instead of stderr?)")
+                write!(
+                    f,
+                    "'{}' is not a plugins.d command (is the plugin printing text to stdout instead of stderr?)",
+                    Escaped::str(&w)
+                )
             }
             SessionError::DimensionWithoutChart(d) => {
-                write!(f, "DIMENSION '{d}' before any CHART; send CHART type.id first")
+                write!(f, "DIMENSION '{}' before any CHART; send CHART type.id first", Escaped::str(d))
             }
             SessionError::UnknownChart(c) => {
+                let c = Escaped::str(c);
                 write!(f, "BEGIN of chart '{c}' that was not defined; send CHART {c} first")
             }
             SessionError::SetWithoutBegin(d) => {
-                write!(f, "SET '{d}' outside a BEGIN/END block; send BEGIN type.id first")
+                write!(f, "SET '{}' outside a BEGIN/END block; send BEGIN type.id first", Escaped::str(d))
             }
             SessionError::EndWithoutBegin => f.write_str("END without BEGIN"),
-            SessionError::UnknownDimension { chart, dimension } => write!(
+            SessionError::UnknownDimension { chart, dimension } => {
+                let (chart, dimension) = (Escaped::str(chart), Escaped::str(dimension));
+                write!(
                 f,
                 "SET of dimension '{dimension}' that chart '{chart}' does not have; send DIMENSION {dimension} after CHART {chart}"
-            ),
+            )
+            }
             SessionError::TimeWentBackwards { chart } => write!(
                 f,
-                "collection of chart '{chart}' is not later than the previous one (did the clock go backwards?); collection restarted"
+                "collection of chart '{}' is not later than the previous one (did the clock go backwards?); collection restarted",
+                Escaped::str(chart)
             ),
         }
     }
@@ -260,18 +270,6 @@ impl DimIds {
         Some(k)
     }
 
-    /// The definition-order position of `id`, for a DIMENSION line. Unlike [`DimIds::find`] a
-    /// miss never builds the hash index: every new dimension misses, and an index built while
-    /// a plugin defines its dimensions one by one would cost two allocations per dimension
-    /// for charts whose SETs never needed it. It scans the ids instead, as the store does
-    /// when it adds the dimension.
-    fn find_defined(&self, id: &str) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.get(id).map(|&k| k as usize),
-            None => (0..self.len()).find(|&k| self.is(k, id)),
-        }
-    }
-
     /// Whether SET lookups needed the hash index.
     #[cfg(test)]
     fn indexed(&self) -> bool {
@@ -336,6 +334,8 @@ pub struct Session {
     charts: Vec<SessionChart>,
     by_id: HashMap<Box<str>, usize>,
     dimensions: usize,
+    /// See [`Session::host_dimensions`].
+    host_dimensions: Option<usize>,
     last_defined: LastChart,
     current: Current,
     /// `(definition-order position, value)` SET in the open block, in arrival order.
@@ -357,6 +357,7 @@ impl Session {
             charts: Vec::new(),
             by_id: HashMap::new(),
             dimensions: 0,
+            host_dimensions: None,
             last_defined: LastChart::None,
             current: Current::None,
             pending: Vec::new(),
@@ -428,8 +429,10 @@ impl Session {
             }
             Command::Variable { scope, name, value } => {
                 debug!(
-                    "plugin '{}': line {}: VARIABLE {scope:?} {name} = {value} accepted and not used",
-                    self.cfg.name, self.stats.lines
+                    "plugin '{}': line {}: VARIABLE {scope:?} {} = {value} accepted and not used",
+                    Escaped::str(&self.cfg.name),
+                    self.stats.lines,
+                    Escaped::str(&name)
                 );
                 Feed::Ignored
             }
@@ -449,11 +452,11 @@ impl Session {
         self.stats.errors += 1;
         let n = self.stats.errors;
         if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
-            warn!("plugin '{}': line {}: {e}; line skipped", self.cfg.name, self.stats.lines);
+            warn!("plugin '{}': line {}: {e}; line skipped", Escaped::str(&self.cfg.name), self.stats.lines);
             if n == LOG_FIRST {
                 warn!(
                     "plugin '{}': {LOG_FIRST} errors so far; from now on only every {LOG_EVERY}th is logged",
-                    self.cfg.name
+                    Escaped::str(&self.cfg.name)
                 );
             }
         }
@@ -465,7 +468,12 @@ impl Session {
             self.stats.warnings += 1;
             let n = self.stats.warnings;
             if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
-                warn!("plugin '{}': line {}: {what} '{id}': {w}", self.cfg.name, self.stats.lines);
+                warn!(
+                    "plugin '{}': line {}: {what} '{}': {w}",
+                    Escaped::str(&self.cfg.name),
+                    self.stats.lines,
+                    Escaped::str(id)
+                );
             }
         }
     }
@@ -486,7 +494,8 @@ impl Session {
                 self.charts_cap_logged = true;
                 warn!(
                     "plugin '{}': reached max charts per plugin ({}); ignoring new charts. Raise [plugins] max charts per plugin if this is expected",
-                    self.cfg.name, self.cfg.max_charts
+                    Escaped::str(&self.cfg.name),
+                    self.cfg.max_charts
                 );
             }
             return Feed::Ignored;
@@ -546,12 +555,13 @@ impl Session {
             LastChart::Chart(idx) => idx,
         };
         self.warnings("DIMENSION", &d.id, &d.warnings);
-        let new_here = self.charts[idx].dims.find_defined(&d.id).is_none();
+        // The store finds the id in time independent of the chart's size (see `DimNames`);
+        // scanning the session's own ids here would make defining a chart quadratic.
+        let in_store = self.charts[idx].chart.dimension_index(&d.id);
+        let new_here = in_store.and_then(|i| self.charts[idx].dims.by_store(i)).is_none();
         let over_cap = new_here
             && if self.cfg.whole_host {
-                self.charts[idx].chart.dimension_index(&d.id).is_none()
-                    && self.host.charts().iter().map(|c| c.dimension_count()).sum::<usize>()
-                        >= self.cfg.max_dimensions
+                in_store.is_none() && self.host_dimensions() >= self.cfg.max_dimensions
             } else {
                 self.dimensions >= self.cfg.max_dimensions
             };
@@ -561,7 +571,8 @@ impl Session {
                 self.dimensions_cap_logged = true;
                 warn!(
                     "plugin '{}': reached max dimensions per plugin ({}); ignoring new dimensions. Raise [plugins] max dimensions per plugin if this is expected",
-                    self.cfg.name, self.cfg.max_dimensions
+                    Escaped::str(&self.cfg.name),
+                    self.cfg.max_dimensions
                 );
             }
             return Feed::Ignored;
@@ -581,14 +592,30 @@ impl Session {
             sc.dims.insert(&def.id, i);
             self.dimensions += 1;
         }
+        if in_store.is_none() {
+            if let Some(n) = self.host_dimensions.as_mut() {
+                *n += 1;
+            }
+        }
         Feed::Ok
+    }
+
+    /// Dimensions of the whole host, for caps that apply to it: counted over the host's
+    /// charts once, then kept up to date by this session, the host's only writer while its
+    /// child is connected. Counting on every DIMENSION line would cost a pass over every chart
+    /// per new dimension.
+    fn host_dimensions(&mut self) -> usize {
+        let host = &self.host;
+        *self.host_dimensions.get_or_insert_with(|| host.charts().iter().map(|c| c.dimension_count()).sum())
     }
 
     fn begin(&mut self, id: &str, microseconds: Option<u64>, now_ut: u64) -> Feed {
         if self.current != Current::None {
             debug!(
-                "plugin '{}': line {}: BEGIN {id} while another block is open; the open block is discarded",
-                self.cfg.name, self.stats.lines
+                "plugin '{}': line {}: BEGIN {} while another block is open; the open block is discarded",
+                Escaped::str(&self.cfg.name),
+                self.stats.lines,
+                Escaped::str(id)
             );
             self.discard_pending();
         }
@@ -1004,6 +1031,71 @@ mod tests {
             Feed::Error(SessionError::UnknownDimension { chart: "t.many".into(), dimension: "nope".into() })
         );
         assert_eq!(s.dimension_count(), 21);
+    }
+
+    /// A chart of many dimensions, defined twice: the second definition finds every dimension
+    /// (through the store's index), so nothing is counted or stored twice, and SETs land.
+    #[test]
+    fn redefining_a_large_chart_finds_every_dimension() {
+        let db = db();
+        let mut s = session(&db);
+        let mut def = String::from("CHART t.large");
+        for d in 0..3000 {
+            def.push_str(&format!("\nDIMENSION d{d}"));
+        }
+        feed_ok(&mut s, &def, 0);
+        feed_ok(&mut s, &def, 0);
+        assert_eq!(s.dimension_count(), 3000);
+        assert_eq!(db.localhost().chart("t.large").unwrap().dimension_count(), 3000);
+        for t in 0..2u64 {
+            let mut block = String::from("BEGIN t.large");
+            for d in 0..3000 {
+                block.push_str(&format!("\nSET d{d} = {d}"));
+            }
+            feed_ok(&mut s, &(block + "\nEND"), (1000 + t) * S + S / 2);
+        }
+        assert_eq!(value(&db, "t.large", 2999, 1001), Some(2999.0));
+    }
+
+    /// With caps on the whole host (a streaming child), dimensions already on the host count,
+    /// and so does every one this session adds; known ones are redefined past the cap.
+    #[test]
+    fn whole_host_dimension_cap_counts_the_host_once_then_what_the_session_adds() {
+        let db = db();
+        let mut earlier = session(&db);
+        feed_ok(&mut earlier, "CHART t.old\nDIMENSION a\nDIMENSION b", 0);
+        drop(earlier);
+        let mut cfg = SessionConfig::new("stream/child", 1);
+        cfg.whole_host = true;
+        cfg.max_dimensions = 4;
+        let mut s = Session::new(cfg, db.localhost());
+        feed_ok(&mut s, "CHART t.new\nDIMENSION c\nDIMENSION d", 0);
+        assert_eq!(s.feed(b"DIMENSION e", 0), Feed::Ignored, "2 old + 2 new = the cap");
+        feed_ok(&mut s, "CHART t.old\nDIMENSION a\nDIMENSION b '' incremental", 0);
+        assert_eq!(s.feed(b"DIMENSION z", 0), Feed::Ignored);
+        assert_eq!(s.stats().dimensions_refused, 2);
+        let c = db.localhost().chart("t.old").unwrap();
+        assert_eq!(c.dimension_count(), 2);
+        assert_eq!(c.read().dims[1].algorithm, crate::rrd::Algorithm::Incremental);
+    }
+
+    /// Words from the source are shown escaped wherever an error or warning names them.
+    #[test]
+    fn errors_show_source_words_escaped() {
+        let e = SessionError::NotACommand("evil\rFAKE\0\x1b[2J".into());
+        assert_eq!(
+            e.to_string(),
+            "'evil\\rFAKE\\0\\x1b[2J' is not a plugins.d command (is the plugin printing text to stdout instead of stderr?)"
+        );
+        let e = SessionError::UnknownDimension { chart: "a.b\n".into(), dimension: "d\r".into() };
+        assert_eq!(
+            e.to_string(),
+            "SET of dimension 'd\\r' that chart 'a.b\\n' does not have; send DIMENSION d\\r after CHART a.b\\n"
+        );
+        let e = SessionError::Parse(ParseError::ChartIdWithoutDot("x\ry".into()));
+        assert_eq!(e.to_string(), "chart id 'x\\ry' is not of the form type.id (for example system.cpu)");
+        let w = ParseWarning::UnknownAlgorithm("a\u{1b}".into());
+        assert!(w.to_string().starts_with("unknown algorithm 'a\\x1b', using"), "{w}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! configuration does not disable (`[plugins] NAME = no`) is started with `update every` as its
 //! only argument, in its own process group, with the agent's environment plus the `NETDATA_*`
 //! variables plugins expect (see [`PluginEnv`]). Its stdout feeds a [`Session`]; its stderr goes
-//! to the log, line by line, prefixed with the plugin name. Its stdin is a pipe that stays open
+//! to the log, line by line, prefixed with the plugin name, control characters escaped. Its stdin is a pipe that stays open
 //! (and silent) for the plugin's whole life: some plugins exit when their stdin closes.
 //!
 //! What the lines mean is the session's business; this module only looks at the verdict of
@@ -16,7 +16,10 @@
 //! * a plugin that sends `DISABLE` is stopped and not run again;
 //! * a plugin whose first 100 lines are all errors, or whose whole run was errors only, is
 //!   stopped and disabled: it is not speaking the protocol;
-//! * on shutdown every plugin gets SIGTERM, and SIGKILL after a grace period.
+//! * a plugin that exits ends its run even when a process it started keeps its stdout open;
+//! * whenever a run ends (exit, shutdown, disable) the plugin's whole process group gets
+//!   SIGTERM, and what is left of it SIGKILL after a grace period: a background child that
+//!   ignores SIGTERM does not outlive the plugin, nor the agent.
 //!
 //! Threads: one per plugin (runs the process and reads its stdout), one per running plugin's
 //! stderr, and one that rescans the directories for new plugins.
@@ -38,6 +41,7 @@ use tracing::{debug, error, info, warn};
 
 use super::lines::{LineReader, ReadEvent, DEFAULT_MAX_LINE};
 use super::session::{Feed, Session, SessionConfig, DEFAULT_MAX_CHARTS, DEFAULT_MAX_DIMENSIONS};
+use crate::logs::Escaped;
 use crate::rrd::Host;
 use crate::shutdown::Shutdown;
 
@@ -48,6 +52,16 @@ const POLL: Duration = Duration::from_millis(200);
 const SHUTDOWN_CHECK_LINES: u32 = 1024;
 /// How often a stopping child is checked for exit.
 const REAP_POLL: Duration = Duration::from_millis(20);
+/// How long processes get to vanish after SIGKILL before the supervisor stops waiting.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+/// After the plugin exited, how long its output is still read (what it wrote before exiting,
+/// or what a process it left behind keeps writing).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
+/// Output a plugin may send before its first line that can be applied; past it the plugin
+/// is disabled (it is printing something else, maybe without a newline at all).
+const GARBAGE_BYTES: u64 = 1 << 20;
+/// How long a read waits for the rest of the output of a plugin that exited.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
 
 /// Values of the `NETDATA_*` environment variables given to plugins.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -476,21 +490,95 @@ fn try_reap(child: &mut Child, status: &Mutex<PluginStatus>) -> Option<String> {
     done
 }
 
-/// SIGTERM the child's group, wait up to `grace`, then SIGKILL; returns how it ended.
-fn terminate(child: &mut Child, status: &Mutex<PluginStatus>, grace: Duration) -> String {
-    signal_running(status, libc::SIGTERM);
+/// Stop the plugin and everything left of its process group: SIGTERM to the group, then
+/// SIGKILL to whatever of it is still alive after `grace`. `exited` is how the plugin ended if
+/// it was reaped already (its group may outlive it: a background child that ignores SIGTERM).
+/// Returns how the plugin ended.
+fn stop_group(
+    child: &mut Child,
+    status: &Mutex<PluginStatus>,
+    grace: Duration,
+    exited: Option<String>,
+) -> String {
+    let pgid = child.id() as libc::pid_t;
+    let mut how = exited;
+    if how.is_none() {
+        signal_running(status, libc::SIGTERM);
+    } else if group_alive(pgid) {
+        signal_group(pgid, libc::SIGTERM);
+    }
     let deadline = Instant::now() + grace;
-    let mut killed = false;
+    let mut killed_at: Option<Instant> = None;
     loop {
-        if let Some(how) = try_reap(child, status) {
-            return how;
+        if how.is_none() {
+            how = try_reap(child, status);
         }
-        if !killed && Instant::now() >= deadline {
-            signal_running(status, libc::SIGKILL);
-            killed = true;
+        if let Some(h) = &how {
+            if !group_alive(pgid) {
+                return h.clone();
+            }
+        }
+        match killed_at {
+            None if Instant::now() >= deadline => {
+                if how.is_none() {
+                    signal_running(status, libc::SIGKILL);
+                }
+                signal_group(pgid, libc::SIGKILL);
+                killed_at = Some(Instant::now());
+            }
+            // SIGKILL cannot be ignored: a member still there is one that changed its group
+            // after the check, or one stuck in the kernel. The plugin itself is reaped.
+            Some(t) if how.is_some() && t.elapsed() >= KILL_WAIT => {
+                warn!("process group {pgid} still has processes {KILL_WAIT:?} after SIGKILL; leaving them");
+                return how.unwrap_or_default();
+            }
+            _ => {}
         }
         std::thread::sleep(REAP_POLL);
     }
+}
+
+/// Send `sig` to every process of group `pgid`.
+fn signal_group(pgid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: a plain system call.
+    unsafe {
+        libc::kill(-pgid, sig);
+    }
+}
+
+/// Whether group `pgid` has a process that is not a zombie. A group id is not reused while
+/// any process of the group exists, so this cannot mistake another group for the plugin's.
+fn group_alive(pgid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the group exists.
+    if unsafe { libc::kill(-pgid, 0) } != 0
+        && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM)
+    {
+        return false;
+    }
+    // The group exists, but orphaned zombies count too (an init that does not reap them
+    // would keep it "alive" for ever): look for a member that still runs.
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    dir.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            return false;
+        };
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| live_member_of(&stat, pgid))
+    })
+}
+
+/// Whether a `/proc/PID/stat` line is of a process of group `pgid` that is not a zombie.
+fn live_member_of(stat: &str, pgid: libc::pid_t) -> bool {
+    // After the parenthesised command name: state, ppid, pgrp.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let mut f = rest.split_whitespace();
+    let (Some(state), Some(_ppid), Some(pgrp)) = (f.next(), f.next(), f.next()) else {
+        return false;
+    };
+    state != "Z" && state != "X" && pgrp.parse::<libc::pid_t>() == Ok(pgid)
 }
 
 fn describe_exit(s: ExitStatus) -> String {
@@ -509,12 +597,14 @@ fn now_ut() -> u64 {
 enum RunEnd {
     /// The plugin closed its stdout.
     Eof,
+    /// The plugin exited while its stdout stayed open: a process it started holds it.
+    Exited,
     /// The agent is stopping.
     Shutdown,
     /// The plugin sent DISABLE.
     Disabled,
-    /// The first lines were all errors.
-    Garbage,
+    /// The output is not the plugins.d protocol; holds why.
+    Garbage(String),
     /// Reading failed.
     ReadError(std::io::Error),
     /// The process could not be started.
@@ -527,7 +617,6 @@ struct Run {
     exit: String,
     runtime: Duration,
     ok: u64,
-    ignored: u64,
     errors: u64,
 }
 
@@ -556,12 +645,9 @@ fn run_plugin(
                 info!("plugin '{name}': sent DISABLE; it will not be run again");
                 Some("the plugin sent DISABLE".to_string())
             }
-            RunEnd::Garbage => Some(format!(
-                "its first {} lines were all errors: it does not speak the plugins.d protocol",
-                cfg.garbage_lines
-            )),
-            _ if run.errors > 0 && run.ok == 0 && run.ignored == 0 => Some(format!(
-                "it {} after sending only lines that are errors ({}): it does not speak the plugins.d protocol",
+            RunEnd::Garbage(why) => Some(format!("{why}: it does not speak the plugins.d protocol")),
+            _ if run.errors > 0 && run.ok == 0 => Some(format!(
+                "it {} after sending {} lines that are errors and none that could be applied: it does not speak the plugins.d protocol",
                 run.exit, run.errors
             )),
             _ => None,
@@ -585,6 +671,10 @@ fn run_plugin(
             }
             RunEnd::ReadError(e) => warn!(
                 "plugin '{name}': reading its output failed ({e}); it {} after {:?}; restarting in {delay:?}",
+                run.exit, run.runtime
+            ),
+            RunEnd::Exited => warn!(
+                "plugin '{name}' {} after {:?} while a process it started still held its output open; stopped its process group; restarting in {delay:?}",
                 run.exit, run.runtime
             ),
             _ => warn!("plugin '{name}' {} after {:?}; restarting in {delay:?}", run.exit, run.runtime),
@@ -625,7 +715,6 @@ fn run_once(
                 end: RunEnd::SpawnFailed(e),
                 runtime: started.elapsed(),
                 ok: 0,
-                ignored: 0,
                 errors: 0,
             }
         }
@@ -661,9 +750,11 @@ fn run_once(
     };
     let mut session = Session::new(session_cfg, host.clone());
     let mut reader = LineReader::new(stdout, cfg.max_line_len);
-    let (mut ok, mut ignored, mut errors) = (0u64, 0u64, 0u64);
+    let (mut ok, mut errors) = (0u64, 0u64);
+    // Lines that were applied or were errors (blank lines and ignored keywords say nothing
+    // about the plugin), while none has been applied yet.
     let mut judged = 0usize;
-    let mut any_good = false;
+    let mut applied_any = false;
     let mut published = session.stats();
     let publish = |session: &Session, published: &mut super::session::SessionStats| {
         let now = session.stats();
@@ -675,38 +766,74 @@ fn run_once(
     };
     // Lines until the next shutdown check: the check takes a lock, too much for every line.
     let mut until_check = 0u32;
+    // Once the plugin exited: how, and until when its output is still read.
+    let mut exited: Option<(String, Instant)> = None;
     let end = loop {
         if until_check == 0 {
             if stop.is_triggered() {
                 break RunEnd::Shutdown;
             }
+            if exited.is_none() {
+                // The plugin's exit ends the run, not the end of its output: a process it
+                // left behind may hold the pipe open for ever.
+                exited = try_reap(&mut child, status).map(|how| (how, Instant::now() + DRAIN_AFTER_EXIT));
+            }
             until_check = SHUTDOWN_CHECK_LINES;
         }
+        if let Some((_, until)) = &exited {
+            if Instant::now() >= *until {
+                break RunEnd::Exited;
+            }
+        }
         until_check -= 1;
-        match reader.next(POLL) {
+        if !applied_any && reader.bytes_read() > GARBAGE_BYTES {
+            break RunEnd::Garbage(format!(
+                "its first {} bytes of output held no line that could be applied",
+                reader.bytes_read()
+            ));
+        }
+        let wait = if exited.is_some() { DRAIN_POLL } else { POLL };
+        match reader.next(wait) {
             Ok(ReadEvent::Line(line)) => {
                 let feed = session.feed_timed(line, now_ut);
                 match feed {
                     Feed::Ok => ok += 1,
-                    Feed::Ignored => ignored += 1,
+                    Feed::Ignored => {}
                     Feed::Error(_) => errors += 1,
                     Feed::Disable => break RunEnd::Disabled,
                 }
-                if judged < cfg.garbage_lines {
+                applied_any |= feed == Feed::Ok;
+                if !applied_any && matches!(feed, Feed::Error(_)) {
                     judged += 1;
-                    any_good |= !matches!(feed, Feed::Error(_));
-                    if judged == cfg.garbage_lines && !any_good {
-                        break RunEnd::Garbage;
+                    if judged >= cfg.garbage_lines {
+                        break RunEnd::Garbage(format!(
+                            "its first {} lines were all errors (blank lines and unknown keywords not counted)",
+                            cfg.garbage_lines
+                        ));
                     }
                 }
                 if session.stats().lines.is_multiple_of(256) {
                     publish(&session, &mut published);
                 }
             }
-            Ok(ReadEvent::TooLong(n)) => warn!(
-                "plugin '{name}': dropped a stdout line of {n} bytes (longer than {} bytes); reading resumes at the next line",
-                cfg.max_line_len
-            ),
+            Ok(ReadEvent::TooLong(n)) => {
+                errors += 1;
+                warn!(
+                    "plugin '{name}': dropped a stdout line of {n} bytes (longer than {} bytes); reading resumes at the next line",
+                    cfg.max_line_len
+                );
+                if !applied_any {
+                    judged += 1;
+                    if judged >= cfg.garbage_lines {
+                        break RunEnd::Garbage(format!(
+                            "its first {} lines were all errors (blank lines and unknown keywords not counted)",
+                            cfg.garbage_lines
+                        ));
+                    }
+                }
+            }
+            // After the exit, read on until the end of the output or the deadline.
+            Ok(ReadEvent::Timeout) if exited.is_some() => {}
             Ok(ReadEvent::Timeout) => {
                 until_check = 0;
                 publish(&session, &mut published);
@@ -717,19 +844,21 @@ fn run_once(
     };
     publish(&session, &mut published);
 
-    let exit = match end {
-        RunEnd::Eof => wait_after_eof(&mut child, status, cfg.stop_grace, stop),
-        _ => terminate(&mut child, status, cfg.stop_grace),
+    let exited = exited.map(|(how, _)| how);
+    let exit = match &end {
+        RunEnd::Eof if exited.is_none() => wait_after_eof(&mut child, status, cfg.stop_grace, stop),
+        _ => stop_group(&mut child, status, cfg.stop_grace, exited),
     };
     drop(stdin);
     stop_stderr.store(true, Ordering::Relaxed);
     if let Some(t) = stderr_thread {
         let _ = t.join();
     }
-    Run { end, exit, runtime: started.elapsed(), ok, ignored, errors }
+    Run { end, exit, runtime: started.elapsed(), ok, errors }
 }
 
-/// The plugin closed its stdout: give it `grace` to exit on its own, then stop it.
+/// The plugin closed its stdout: give it `grace` to exit on its own, then stop it; either way
+/// stop what is left of its process group.
 fn wait_after_eof(
     child: &mut Child,
     status: &Mutex<PluginStatus>,
@@ -739,10 +868,10 @@ fn wait_after_eof(
     let deadline = Instant::now() + grace;
     loop {
         if let Some(how) = try_reap(child, status) {
-            return how;
+            return stop_group(child, status, grace, Some(how));
         }
         if shutdown.is_triggered() || Instant::now() >= deadline {
-            return terminate(child, status, grace);
+            return stop_group(child, status, grace, None);
         }
         std::thread::sleep(REAP_POLL);
     }
@@ -755,10 +884,10 @@ fn log_stderr(name: &str, stderr: ChildStderr, max_line: usize, stop: &AtomicBoo
     loop {
         match reader.next(POLL) {
             Ok(ReadEvent::Line(line)) => {
-                let text = String::from_utf8_lossy(line);
-                let text = text.trim_end();
+                let text = line.trim_ascii_end();
                 if !text.is_empty() {
-                    info!("plugin '{name}': {text}");
+                    // Escaped: a CR, an escape sequence or a forged log line stays visible text.
+                    info!("plugin '{name}': {}", Escaped(text));
                 }
             }
             Ok(ReadEvent::TooLong(n)) => {
@@ -846,6 +975,20 @@ mod tests {
         }
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
         assert_eq!(p.delays(d, true), (Duration::from_secs(1), Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn group_members_are_read_from_proc_stat_and_zombies_do_not_count() {
+        // pid (comm) state ppid pgrp ...; a command name may hold spaces and parentheses.
+        assert!(live_member_of("4242 (sleep) S 1 4200 4200 0 -1", 4200));
+        assert!(live_member_of("4242 (a (b) c) R 1 4200 4200 0 -1", 4200));
+        assert!(!live_member_of("4242 (sleep) Z 1 4200 4200 0 -1", 4200), "a zombie");
+        assert!(!live_member_of("4242 (sleep) S 1 4201 4201 0 -1", 4200), "another group");
+        assert!(!live_member_of("garbage", 4200));
+        // This process is in its own group.
+        // SAFETY: getpgrp has no preconditions.
+        let own = unsafe { libc::getpgrp() };
+        assert!(group_alive(own));
     }
 
     #[test]
