@@ -24,6 +24,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -200,12 +201,17 @@ pub fn parse_files(
     // `(file, section)` chains, stream.conf first: the first holding a key gives its value.
     let mut stream_chain: Vec<(&str, &Section)> = Vec::new();
     let mut key_chains: Vec<Vec<(&str, &Section)>> = Vec::new();
+    // Where the chain of each UUID-named section is in `key_chains`.
+    let mut key_chain_at: HashMap<&str, usize> = HashMap::new();
     if let Some(ini) = &stream_ini {
         let file = ini.file.as_str();
         for section in &ini.sections {
             match role(&section.name) {
                 Role::Stream => stream_chain.push((file, section)),
-                Role::StreamKey => key_chains.push(vec![(file, section)]),
+                Role::StreamKey => {
+                    key_chain_at.insert(&section.name, key_chains.len());
+                    key_chains.push(vec![(file, section)]);
+                }
                 _ => unknown_section(
                     &mut diag,
                     file,
@@ -225,9 +231,12 @@ pub fn parse_files(
             }
             Role::Web => agent::read_section(&mut web, file, section, &mut diag),
             Role::Stream => stream_chain.push((file, section)),
-            Role::StreamKey => match key_chains.iter_mut().find(|c| c[0].1.name == section.name) {
-                Some(chain) => chain.push((file, section)),
-                None => key_chains.push(vec![(file, section)]),
+            Role::StreamKey => match key_chain_at.get(section.name.as_str()) {
+                Some(&at) => key_chains[at].push((file, section)),
+                None => {
+                    key_chain_at.insert(&section.name, key_chains.len());
+                    key_chains.push(vec![(file, section)]);
+                }
             },
             Role::Accepted => {}
             Role::Backend => found.push(Found { file, section, instance: None }),
