@@ -16,7 +16,7 @@ use crate::export::instance::{self, BodyFormat, Connector, InstanceConfig, Insta
 use crate::export::pattern::SimplePattern;
 use crate::export::transport::http::{BasicAuth, HttpSettings};
 use crate::export::transport::Endpoint;
-use crate::rrd::{Db, HostInfo};
+use crate::rrd::{cleanup, Db, HostInfo};
 use crate::shutdown::Shutdown;
 
 /// A running agent.
@@ -30,6 +30,8 @@ pub struct Agent {
     plugins: Option<SupervisorHandle>,
     /// The listener for streaming children, when an API key is enabled.
     pub stream: Option<StreamHandle>,
+    /// The thread removing the hosts of children gone for `[db] cleanup orphan hosts after secs`.
+    cleanup: Option<JoinHandle<()>>,
     shutdown: Shutdown,
 }
 
@@ -166,14 +168,27 @@ impl Agent {
                 Ok(h) => Some(h),
                 Err(e) => {
                     // Stop what already runs before reporting.
-                    let agent = Agent { db, exporters, proc, plugins, stream: None, shutdown };
+                    let agent = Agent { db, exporters, proc, plugins, stream: None, cleanup: None, shutdown };
                     agent.stop();
                     return Err(StartError(format!("{e}; change [web] bind to")));
                 }
             },
             None => None,
         };
-        Ok(Agent { db, exporters, proc, plugins, stream, shutdown })
+        // Only children's hosts are ever removed.
+        let after = Duration::from_secs(u64::from(cfg.db.cleanup_orphan_hosts_after));
+        let cleanup = match &stream {
+            Some(_) => match cleanup::start(db.clone(), after, shutdown.clone()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    let agent = Agent { db, exporters, proc, plugins, stream, cleanup: None, shutdown };
+                    agent.stop();
+                    return Err(StartError(format!("cannot start the rrd-cleanup thread: {e}")));
+                }
+            },
+            None => None,
+        };
+        Ok(Agent { db, exporters, proc, plugins, stream, cleanup, shutdown })
     }
 
     /// Stop every thread: collectors first, then exporters (whose senders make one last attempt).
@@ -181,6 +196,9 @@ impl Agent {
         self.shutdown.trigger();
         if let Some(s) = self.stream.take() {
             s.join();
+        }
+        if let Some(c) = self.cleanup.take() {
+            let _ = c.join();
         }
         if let Some(p) = self.plugins.take() {
             p.join();

@@ -9,7 +9,7 @@
 //! * `ini`: the syntax (`[section]`, `key = value`, `#` comments), with line numbers;
 //! * `setting`: typed values (booleans, numbers, paths, ...) and the visit that lists a section's
 //!   keys once for reading, rendering and unknown-key warnings;
-//! * `agent`: `[global]`, `[directories]`, `[plugins]`;
+//! * `agent`: `[global]`, `[db]`, `[directories]`, `[plugins]`;
 //! * `exporting`: `[backend]`, `[exporting:global]` and `[TYPE:NAME]` exporter sections;
 //! * `stream`: parent mode: `[web]`, `[stream]` and the API key sections of stream.conf;
 //! * `diag`: collected errors and warnings.
@@ -29,7 +29,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use agent::{Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
+pub use agent::{Database, Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
 pub use exporting::{
     parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport, INSTANCE_TYPES,
     SPOOL_MAX_SIZE_DEFAULT,
@@ -50,6 +50,8 @@ pub struct Config {
     pub file: PathBuf,
     /// `[global]`.
     pub global: Global,
+    /// `[db]` (and its keys' old names in `[global]`).
+    pub db: Database,
     /// `[directories]`.
     pub directories: Directories,
     /// `[plugins]`.
@@ -115,6 +117,7 @@ impl std::error::Error for Errors {}
 /// What a section name means.
 enum Role<'a> {
     Global,
+    Db,
     Directories,
     Plugins,
     HostLabels,
@@ -133,6 +136,7 @@ enum Role<'a> {
 fn role(name: &str) -> Role<'_> {
     match name {
         "global" => Role::Global,
+        "db" => Role::Db,
         "directories" => Role::Directories,
         "plugins" => Role::Plugins,
         "host labels" => Role::HostLabels,
@@ -192,6 +196,10 @@ pub fn parse_files(
 
     let file = main_ini.file.as_str();
     let mut global = Global::new(defaults.hostname.clone());
+    let mut db = Database::default();
+    // `[db]` sections, then `[global]`'s old names of `[db]` keys: the first holding a key wins.
+    let mut db_chain: Vec<(&str, &Section)> = Vec::new();
+    let mut db_keys_in_global: Vec<Section> = Vec::new();
     let mut directories = Directories::new(directory_of(&main.name));
     let mut plugins = Plugins::default();
     let mut host_labels = Vec::new();
@@ -223,7 +231,12 @@ pub fn parse_files(
     }
     for section in &main_ini.sections {
         match role(&section.name) {
-            Role::Global => agent::read_section(&mut global, file, section, &mut diag),
+            Role::Global => {
+                let (own, db_keys) = split_db_keys(section);
+                agent::read_section(&mut global, file, &own, &mut diag);
+                db_keys_in_global.push(db_keys);
+            }
+            Role::Db => db_chain.push((file, section)),
             Role::Directories => agent::read_section(&mut directories, file, section, &mut diag),
             Role::Plugins => plugins = agent::read_plugins(file, section, &mut diag),
             Role::HostLabels => {
@@ -263,6 +276,8 @@ pub fn parse_files(
             }
         }
     }
+    db_chain.extend(db_keys_in_global.iter().map(|section| (file, section)));
+    agent::read_chain(&mut db, &db_chain, &mut diag);
     let exporters = exporting::read(&found, &globals, &mut diag);
     let mut stream = Stream::default();
     stream::read_stream(&mut stream, &stream_chain, &mut diag);
@@ -276,6 +291,7 @@ pub fn parse_files(
         config: Config {
             file: PathBuf::from(main.name),
             global,
+            db,
             directories,
             plugins,
             exporters,
@@ -285,6 +301,20 @@ pub fn parse_files(
         },
         warnings,
     })
+}
+
+/// `[global]` without the old names of `[db]` keys, and those keys under their `[db]` names
+/// (lines kept, so messages point at what was written).
+fn split_db_keys(global: &Section) -> (Section, Section) {
+    let mut own = Section { name: global.name.clone(), line: global.line, entries: Vec::new() };
+    let mut db = Section { name: "global".to_string(), line: global.line, entries: Vec::new() };
+    for entry in &global.entries {
+        match agent::DB_KEYS_IN_GLOBAL.iter().find(|(old, _)| *old == entry.key) {
+            Some((_, new)) => db.entries.push(ini::Entry { key: new.to_string(), ..entry.clone() }),
+            None => own.entries.push(entry.clone()),
+        }
+    }
+    (own, db)
 }
 
 fn unknown_section(diag: &mut Diagnostics, file: &str, section: &Section, hint: &str) {
@@ -353,6 +383,8 @@ impl Config {
         );
         out.push_str("\n[global]\n");
         setting::render(&self.global, &mut out);
+        out.push_str("\n[db]\n");
+        setting::render(&self.db, &mut out);
         out.push_str("\n[directories]\n");
         setting::render(&self.directories, &mut out);
         out.push_str("\n[plugins]\n");

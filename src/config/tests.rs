@@ -92,6 +92,7 @@ fn an_empty_file_gives_every_default() {
                 history: 3600,
                 log_level: "info".to_string(),
             },
+            db: Database { cleanup_obsolete_charts_after: 3600, cleanup_orphan_hosts_after: 3600 },
             directories: Directories {
                 plugins: PathBuf::from("/usr/libexec/netdata/plugins.d"),
                 config: PathBuf::from("."),
@@ -542,7 +543,7 @@ fn unknown_sections_are_warned_about_and_known_ones_are_not() {
     assert_eq!(
         loaded.warnings,
         vec![
-            "rrdpipe.conf:10: unknown section [db]; ignored",
+            "rrdpipe.conf:11: unknown key 'mode' in [db]; ignored",
             "rrdpipe.conf:12: unknown section [plugin:proc]; ignored",
             "rrdpipe.conf:13: unknown section [graphit:x]; ignored",
             "exporting.conf:1: unknown section [global]; ignored (exporting.conf holds \
@@ -863,6 +864,10 @@ fn effective_shows_every_key_with_defaults() {
     update every = 1
     history = 3600
     log level = info
+
+[db]
+    cleanup obsolete charts after secs = 3600
+    cleanup orphan hosts after secs = 3600
 
 [directories]
     plugins = /usr/libexec/netdata/plugins.d
@@ -1385,4 +1390,30 @@ fn a_config_of_78000_keys_loads_in_linear_time() {
         "rrdpipe.conf:51001: unknown key 'unknown 45998' in [global]; ignored"
     );
     assert!(elapsed < std::time::Duration::from_secs(5), "78 000 keys took {elapsed:?}");
+}
+
+#[test]
+fn db_cleanup_keys_are_read_in_db_and_under_their_old_names_in_global() {
+    let c = ok("[db]\ncleanup orphan hosts after secs = 5\ncleanup obsolete charts after secs = 60\n").config;
+    assert_eq!(c.db, Database { cleanup_obsolete_charts_after: 60, cleanup_orphan_hosts_after: 5 });
+    // netdata 1.37 still reads the [global] names, unless [db] sets the key.
+    let loaded = ok("[global]\ncleanup orphan hosts after seconds = 30\n\
+                     cleanup obsolete charts after seconds = 20\n\
+                     [db]\ncleanup obsolete charts after secs = 40\n");
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    assert_eq!(
+        loaded.config.db,
+        Database { cleanup_obsolete_charts_after: 40, cleanup_orphan_hosts_after: 30 }
+    );
+    assert!(loaded.config.effective().contains(
+        "\n[db]\n    cleanup obsolete charts after secs = 40\n    cleanup orphan hosts after secs = 30\n"
+    ));
+    assert_eq!(
+        error("[db]\ncleanup obsolete charts after secs = 5\n"),
+        "rrdpipe.conf:2: cleanup obsolete charts after secs = \"5\": expected a whole number of seconds from 10 to 4294967295"
+    );
+    assert_eq!(
+        error("[global]\ncleanup orphan hosts after seconds = soon\n"),
+        "rrdpipe.conf:2: cleanup orphan hosts after secs = \"soon\": expected a whole number of seconds from 1 to 4294967295"
+    );
 }

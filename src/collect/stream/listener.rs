@@ -352,6 +352,8 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         os: req.os.clone(),
         tags: req.tags.clone(),
     });
+    // Until this is dropped (the end of this function) the host is not an orphan.
+    let _feeding = host.attach();
     if !answer(&mut stream, REPLY_V1) {
         warn!(
             "stream: child '{}' from {peer}: could not answer the handshake; connection closed",
