@@ -243,3 +243,37 @@ fn hosts_of_children_that_left_are_removed_after_export_and_memory_returns() {
     );
     eprintln!("RSS: start {rss_start} KiB, with children {rss_full} KiB, after removal {rss_end} KiB");
 }
+
+#[test]
+fn a_child_back_before_the_cleanup_time_finds_its_host_and_it_is_not_removed_while_connected() {
+    let (sink, _rows) = graphite_counter();
+    let parent = local(free_port());
+    let agent = Rrdpipe::start(&parent_conf(parent, sink, 5), &[]);
+    assert!(wait_for_tcp(parent, deadline_in(10)), "rrdpipe does not listen:\n{}", agent.log());
+    let guid = format!("0ddba11e-1111-4000-8000-{:012}", now_f64() as u64);
+    let session = |collections: usize| {
+        let mut child = Child::connect(parent, "returning", &guid);
+        child.define(2, 10);
+        for _ in 0..collections {
+            sleep_to_half_second();
+            child.collect(2, 10);
+        }
+    };
+    session(3);
+    std::thread::sleep(Duration::from_secs(1));
+    // Back within the cleanup time, and connected for longer than it.
+    session(8);
+    let log = agent.log();
+    assert!(
+        log.contains("stream: child 'returning' connected") && log.contains("known host, charts kept"),
+        "{log}"
+    );
+    assert!(!log.contains("rrd: removed host 'returning'"), "removed while connected:\n{log}");
+    // Gone for good: removed after the cleanup time.
+    assert!(
+        wait_until(deadline_in(30), || agent.log().contains("rrd: removed host 'returning'")),
+        "not removed after the child left:\n{}",
+        agent.log()
+    );
+    assert!(agent.log().contains("2 charts and 20 dimensions freed"));
+}
