@@ -20,7 +20,7 @@ use crate::export::pattern::SimplePattern;
 use crate::export::spool;
 use crate::export::transport::http::{BasicAuth, HttpSettings};
 use crate::export::transport::Endpoint;
-use crate::rrd::{Db, HostInfo};
+use crate::rrd::{cleanup, Db, HostInfo};
 use crate::shutdown::Shutdown;
 
 /// A running agent.
@@ -34,6 +34,8 @@ pub struct Agent {
     plugins: Option<SupervisorHandle>,
     /// The listener for streaming children, when an API key is enabled.
     pub stream: Option<StreamHandle>,
+    /// The thread removing the hosts of children gone for `[db] cleanup orphan hosts after secs`.
+    cleanup: Option<JoinHandle<()>>,
     shutdown: Shutdown,
     /// The configuration running now.
     config: Config,
@@ -260,15 +262,45 @@ impl Agent {
                 Ok(h) => Some(h),
                 Err(e) => {
                     // Stop what already runs before reporting.
-                    let agent =
-                        Agent { db, exporters, proc, plugins, stream: None, shutdown, config: cfg.clone() };
+                    let agent = Agent {
+                        db,
+                        exporters,
+                        proc,
+                        plugins,
+                        stream: None,
+                        cleanup: None,
+                        shutdown,
+                        config: cfg.clone(),
+                    };
                     agent.stop();
                     return Err(StartError(format!("{e}; change [web] bind to")));
                 }
             },
             None => None,
         };
-        Ok(Agent { db, exporters, proc, plugins, stream, shutdown, config: cfg.clone() })
+        // Only children's hosts are ever removed.
+        let after = Duration::from_secs(u64::from(cfg.db.cleanup_orphan_hosts_after));
+        let cleanup = match &stream {
+            Some(_) => match cleanup::start(db.clone(), after, shutdown.clone()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    let agent = Agent {
+                        db,
+                        exporters,
+                        proc,
+                        plugins,
+                        stream,
+                        cleanup: None,
+                        shutdown,
+                        config: cfg.clone(),
+                    };
+                    agent.stop();
+                    return Err(StartError(format!("cannot start the rrd-cleanup thread: {e}")));
+                }
+            },
+            None => None,
+        };
+        Ok(Agent { db, exporters, proc, plugins, stream, cleanup, shutdown, config: cfg.clone() })
     }
 
     /// Follow `new` where no restart is needed: exporter instances that are new start, those
@@ -340,6 +372,9 @@ impl Agent {
         self.shutdown.trigger();
         if let Some(s) = self.stream.take() {
             s.join();
+        }
+        if let Some(c) = self.cleanup.take() {
+            let _ = c.join();
         }
         if let Some(p) = self.plugins.take() {
             p.join();

@@ -237,3 +237,50 @@ fn the_example_configuration_is_valid_and_shows_every_key() {
         keys_by_section(&effective, kind).into_iter().filter(|k| !shown.contains(k)).collect();
     assert_eq!(missing, Vec::<String>::new(), "keys missing from examples/rrdpipe.conf");
 }
+
+#[test]
+fn check_config_of_78000_keys_answers_within_seconds() {
+    // Loading used to compare each key with every key, section and warning before it: 78 000
+    // keys took half a minute. Now it is linear, and so is printing them.
+    use std::fmt::Write;
+    let mut main = String::from("[global]\nhostname = big\n");
+    for i in 0..5_000 {
+        writeln!(main, "update every = {}", i + 1).unwrap();
+    }
+    for i in 0..45_999 {
+        writeln!(main, "unknown {i} = v").unwrap();
+    }
+    main.push_str("[host labels]\n");
+    for i in 0..20_000 {
+        writeln!(main, "label{i} = value {i}").unwrap();
+    }
+    for i in 0..2_500 {
+        writeln!(main, "[graphite:g{i}]\nenabled = no\ndestination = 127.0.0.1:{}", 1000 + i).unwrap();
+    }
+    for i in 0..1_000 {
+        writeln!(main, "[00000000-0000-0000-0000-{i:012}]\nenabled = yes").unwrap();
+    }
+    let mut stream = String::new();
+    for i in 500..1_500 {
+        writeln!(stream, "[00000000-0000-0000-0000-{i:012}]\nallow from = 10.*").unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rrdpipe.conf");
+    std::fs::write(&path, &main).unwrap();
+    std::fs::write(dir.path().join("stream.conf"), &stream).unwrap();
+    let started = std::time::Instant::now();
+    let out =
+        Command::new(support::rrdpipe_bin()).arg("--check-config").arg("-c").arg(&path).output().unwrap();
+    let elapsed = started.elapsed();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr.lines().last().unwrap_or(""));
+    assert!(stdout.lines().any(|l| l == "    update every = 5000"));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("    label")).count(), 20_000);
+    assert!(stdout.lines().any(|l| l == "    label19999 = value 19999"));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("[graphite:g")).count(), 2_500);
+    assert!(stdout.lines().any(|l| l == "    destination = 127.0.0.1:3499"));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("[00000000-0000-0000-0000-")).count(), 1_500);
+    assert_eq!(stdout.lines().filter(|l| *l == "    allow from = 10.*").count(), 1_000);
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("warning: ")).count(), 4_999 + 45_999);
+    assert!(elapsed < std::time::Duration::from_secs(8), "--check-config of 78 000 keys took {elapsed:?}");
+}

@@ -50,6 +50,39 @@ impl Settings for Global {
     }
 }
 
+/// `[db]`: when what the store holds may be freed (netdata 1.37's keys and defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    /// `cleanup obsolete charts after secs` (default 3600, at least 10 as in netdata). Read for
+    /// compatibility: charts marked obsolete are freed with their host, not on their own.
+    pub cleanup_obsolete_charts_after: u32,
+    /// `cleanup orphan hosts after secs`: a streaming child's host is removed this long after
+    /// the child disconnected, once every exporter has sent its data (default 3600).
+    pub cleanup_orphan_hosts_after: u32,
+}
+
+impl Default for Database {
+    fn default() -> Database {
+        Database { cleanup_obsolete_charts_after: 3600, cleanup_orphan_hosts_after: 3600 }
+    }
+}
+
+/// The `[global]` names netdata 1.37 still reads for `[db]` keys (it moves them to `[db]`
+/// unless `[db]` sets them): `(old name in [global], name in [db])`.
+pub const DB_KEYS_IN_GLOBAL: [(&str, &str); 2] = [
+    ("cleanup obsolete charts after seconds", "cleanup obsolete charts after secs"),
+    ("cleanup orphan hosts after seconds", "cleanup orphan hosts after secs"),
+];
+
+impl Settings for Database {
+    fn visit<V: Visit>(&mut self, v: &mut V) {
+        let obsolete = Whole { min: 10, max: Some(u32::MAX as u64), unit: "seconds" };
+        v.setting("cleanup obsolete charts after secs", &mut self.cleanup_obsolete_charts_after, &obsolete);
+        let orphan = Whole { min: 1, max: Some(u32::MAX as u64), unit: "seconds" };
+        v.setting("cleanup orphan hosts after secs", &mut self.cleanup_orphan_hosts_after, &orphan);
+    }
+}
+
 /// `[directories]`: where plugins, configuration and state live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directories {
@@ -138,6 +171,16 @@ pub(crate) fn read_section<S: Settings>(
 ) {
     setting::read(settings, &[(file, section)], diag);
     setting::warn_unknown(file, section, &setting::known_keys(settings), diag);
+}
+
+/// Read a chain of sections (`(file, section)`, first wins) into `settings` and warn about
+/// keys none of them knows.
+pub(crate) fn read_chain<S: Settings>(settings: &mut S, chain: &[(&str, &Section)], diag: &mut Diagnostics) {
+    setting::read(settings, chain, diag);
+    let known = setting::known_keys(settings);
+    for (file, section) in chain {
+        setting::warn_unknown(file, section, &known, diag);
+    }
 }
 
 /// Read `[plugins]`: the fixed keys, then every other key as a plugin switch. Plugin names have

@@ -4,6 +4,7 @@
 //! in `[exporting:global]` is reported once, not once per exporter. It knows nothing of what the
 //! messages are about.
 
+use std::collections::HashSet;
 use std::fmt::Display;
 
 /// One message and where it points, for sorting.
@@ -21,19 +22,25 @@ pub(crate) struct Diagnostics {
     files: Vec<String>,
     errors: Vec<Note>,
     warnings: Vec<Note>,
+    /// The text of every note kept, so that keeping each once stays linear.
+    seen: HashSet<String>,
 }
 
 impl Diagnostics {
     /// Record an error at `file:line`.
     pub(crate) fn error(&mut self, file: &str, line: usize, message: impl Display) {
         let note = self.note(file, line, message);
-        push_once(&mut self.errors, note);
+        if self.seen.insert(format!("E{}", note.text)) {
+            self.errors.push(note);
+        }
     }
 
     /// Record a warning at `file:line`.
     pub(crate) fn warn(&mut self, file: &str, line: usize, message: impl Display) {
         let note = self.note(file, line, message);
-        push_once(&mut self.warnings, note);
+        if self.seen.insert(format!("W{}", note.text)) {
+            self.warnings.push(note);
+        }
     }
 
     /// Errors and warnings, each sorted by file (in order of first mention) then line.
@@ -50,12 +57,6 @@ impl Diagnostics {
             }
         };
         Note { file: index, line, text: format!("{file}:{line}: {message}") }
-    }
-}
-
-fn push_once(notes: &mut Vec<Note>, note: Note) {
-    if !notes.iter().any(|n| n.text == note.text) {
-        notes.push(note);
     }
 }
 

@@ -4,6 +4,7 @@
 //! Destinations are parsed here but never resolved; nothing here opens a connection or knows
 //! how data is formatted.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -525,6 +526,8 @@ pub(crate) fn read(
     });
 
     let mut exporters: Vec<ExporterConfig> = Vec::new();
+    // Where each instance name already is in `exporters`.
+    let mut named: HashMap<String, usize> = HashMap::new();
     for f in found {
         let section = f.section;
         let (name, legacy) = match f.instance {
@@ -587,7 +590,7 @@ pub(crate) fn read(
                 exporter.enabled = false;
             }
         }
-        if let Some(other) = exporters.iter().find(|e| e.name == exporter.name) {
+        if let Some(other) = named.get(&exporter.name).map(|&at| &exporters[at]) {
             diag.error(
                 f.file,
                 section.line,
@@ -599,6 +602,7 @@ pub(crate) fn read(
             );
             continue;
         }
+        named.insert(exporter.name.clone(), exporters.len());
         exporters.push(exporter);
     }
     exporters

@@ -2,7 +2,10 @@
 //! with the line of every section and entry kept for messages.
 //!
 //! It knows nothing of what sections and keys mean, and does no I/O: it takes a file's display
-//! name and its text.
+//! name and its text. Parsing is linear in the file's size: sections and keys already seen are
+//! found through hash indexes, never by scanning what was read before.
+
+use std::collections::HashMap;
 
 use super::diag::Diagnostics;
 
@@ -65,6 +68,9 @@ enum State {
 /// and skipped, so every problem in a file is reported at once.
 pub(crate) fn parse(file: &str, text: &str, diag: &mut Diagnostics) -> Ini {
     let mut sections: Vec<Section> = Vec::new();
+    // Where each section name, and each key of a section, already is.
+    let mut section_at: HashMap<String, usize> = HashMap::new();
+    let mut entry_at: HashMap<(usize, String), usize> = HashMap::new();
     let mut state = State::Before;
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
@@ -76,9 +82,10 @@ pub(crate) fn parse(file: &str, text: &str, diag: &mut Diagnostics) -> Ini {
         if line.starts_with('[') {
             let name = line.strip_suffix(']').map(|l| l[1..].trim()).filter(|n| !n.is_empty());
             state = match name {
-                Some(name) => match sections.iter().position(|s| s.name == name) {
-                    Some(i) => State::In(i),
+                Some(name) => match section_at.get(name) {
+                    Some(&i) => State::In(i),
                     None => {
+                        section_at.insert(name.to_string(), sections.len());
                         sections.push(Section { name: name.to_string(), line: number, entries: Vec::new() });
                         State::In(sections.len() - 1)
                     }
@@ -99,8 +106,8 @@ pub(crate) fn parse(file: &str, text: &str, diag: &mut Diagnostics) -> Ini {
             cannot_parse(diag, file, number, line);
             continue;
         }
-        let section = match state {
-            State::In(i) => &mut sections[i],
+        let (index, section) = match state {
+            State::In(i) => (i, &mut sections[i]),
             State::Skipping => continue,
             State::Before => {
                 diag.error(
@@ -111,8 +118,9 @@ pub(crate) fn parse(file: &str, text: &str, diag: &mut Diagnostics) -> Ini {
                 continue;
             }
         };
-        match section.entries.iter_mut().find(|e| e.key == key) {
-            Some(previous) => {
+        match entry_at.get(&(index, key.to_string())) {
+            Some(&at) => {
+                let previous = &mut section.entries[at];
                 diag.warn(
                     file,
                     number,
@@ -125,6 +133,7 @@ pub(crate) fn parse(file: &str, text: &str, diag: &mut Diagnostics) -> Ini {
                 previous.line = number;
             }
             None => {
+                entry_at.insert((index, key.to_string()), section.entries.len());
                 section.entries.push(Entry { key: key.to_string(), value: value.to_string(), line: number })
             }
         }

@@ -9,7 +9,7 @@
 //! * `ini`: the syntax (`[section]`, `key = value`, `#` comments), with line numbers;
 //! * `setting`: typed values (booleans, numbers, paths, ...) and the visit that lists a section's
 //!   keys once for reading, rendering and unknown-key warnings;
-//! * `agent`: `[global]`, `[directories]`, `[plugins]`;
+//! * `agent`: `[global]`, `[db]`, `[directories]`, `[plugins]`;
 //! * `exporting`: `[backend]`, `[exporting:global]` and `[TYPE:NAME]` exporter sections;
 //! * `stream`: parent mode: `[web]`, `[stream]`, the API key sections of stream.conf, and
 //!   `[registry]` (where the machine GUID is kept);
@@ -25,11 +25,12 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use agent::{Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
+pub use agent::{Database, Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
 pub use exporting::{
     parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport, INSTANCE_TYPES,
     SPOOL_MAX_SIZE_DEFAULT,
@@ -51,6 +52,8 @@ pub struct Config {
     pub file: PathBuf,
     /// `[global]`.
     pub global: Global,
+    /// `[db]` (and its keys' old names in `[global]`).
+    pub db: Database,
     /// `[directories]`.
     pub directories: Directories,
     /// `[plugins]`.
@@ -130,6 +133,7 @@ impl std::error::Error for Errors {}
 /// What a section name means.
 enum Role<'a> {
     Global,
+    Db,
     Directories,
     Plugins,
     HostLabels,
@@ -149,6 +153,7 @@ enum Role<'a> {
 fn role(name: &str) -> Role<'_> {
     match name {
         "global" => Role::Global,
+        "db" => Role::Db,
         "directories" => Role::Directories,
         "plugins" => Role::Plugins,
         "host labels" => Role::HostLabels,
@@ -209,6 +214,10 @@ pub fn parse_files(
 
     let file = main_ini.file.as_str();
     let mut global = Global::new(defaults.hostname.clone());
+    let mut db = Database::default();
+    // `[db]` sections, then `[global]`'s old names of `[db]` keys: the first holding a key wins.
+    let mut db_chain: Vec<(&str, &Section)> = Vec::new();
+    let mut db_keys_in_global: Vec<Section> = Vec::new();
     let mut directories = Directories::new(directory_of(&main.name), defaults.plugins_dir.clone());
     let mut plugins = Plugins::default();
     let mut host_labels = Vec::new();
@@ -219,12 +228,17 @@ pub fn parse_files(
     // `(file, section)` chains, stream.conf first: the first holding a key gives its value.
     let mut stream_chain: Vec<(&str, &Section)> = Vec::new();
     let mut key_chains: Vec<Vec<(&str, &Section)>> = Vec::new();
+    // Where the chain of each UUID-named section is in `key_chains`.
+    let mut key_chain_at: HashMap<&str, usize> = HashMap::new();
     if let Some(ini) = &stream_ini {
         let file = ini.file.as_str();
         for section in &ini.sections {
             match role(&section.name) {
                 Role::Stream => stream_chain.push((file, section)),
-                Role::StreamKey => key_chains.push(vec![(file, section)]),
+                Role::StreamKey => {
+                    key_chain_at.insert(&section.name, key_chains.len());
+                    key_chains.push(vec![(file, section)]);
+                }
                 _ => unknown_section(
                     &mut diag,
                     file,
@@ -236,7 +250,12 @@ pub fn parse_files(
     }
     for section in &main_ini.sections {
         match role(&section.name) {
-            Role::Global => agent::read_section(&mut global, file, section, &mut diag),
+            Role::Global => {
+                let (own, db_keys) = split_db_keys(section);
+                agent::read_section(&mut global, file, &own, &mut diag);
+                db_keys_in_global.push(db_keys);
+            }
+            Role::Db => db_chain.push((file, section)),
             Role::Directories => agent::read_section(&mut directories, file, section, &mut diag),
             Role::Plugins => plugins = agent::read_plugins(file, section, &mut diag),
             Role::HostLabels => {
@@ -245,9 +264,12 @@ pub fn parse_files(
             Role::Web => agent::read_section(&mut web, file, section, &mut diag),
             Role::Registry => stream::read_registry(&mut registry, file, section, &mut diag),
             Role::Stream => stream_chain.push((file, section)),
-            Role::StreamKey => match key_chains.iter_mut().find(|c| c[0].1.name == section.name) {
-                Some(chain) => chain.push((file, section)),
-                None => key_chains.push(vec![(file, section)]),
+            Role::StreamKey => match key_chain_at.get(section.name.as_str()) {
+                Some(&at) => key_chains[at].push((file, section)),
+                None => {
+                    key_chain_at.insert(&section.name, key_chains.len());
+                    key_chains.push(vec![(file, section)]);
+                }
             },
             Role::Accepted => {}
             Role::Backend => found.push(Found { file, section, instance: None }),
@@ -274,6 +296,8 @@ pub fn parse_files(
             }
         }
     }
+    db_chain.extend(db_keys_in_global.iter().map(|section| (file, section)));
+    agent::read_chain(&mut db, &db_chain, &mut diag);
     let exporters = exporting::read(&found, &globals, &mut diag);
     let mut stream = Stream::default();
     stream::read_stream(&mut stream, &stream_chain, &mut diag);
@@ -288,6 +312,7 @@ pub fn parse_files(
         config: Config {
             file: PathBuf::from(main.name),
             global,
+            db,
             directories,
             plugins,
             exporters,
@@ -298,6 +323,20 @@ pub fn parse_files(
         },
         warnings,
     })
+}
+
+/// `[global]` without the old names of `[db]` keys, and those keys under their `[db]` names
+/// (lines kept, so messages point at what was written).
+fn split_db_keys(global: &Section) -> (Section, Section) {
+    let mut own = Section { name: global.name.clone(), line: global.line, entries: Vec::new() };
+    let mut db = Section { name: "global".to_string(), line: global.line, entries: Vec::new() };
+    for entry in &global.entries {
+        match agent::DB_KEYS_IN_GLOBAL.iter().find(|(old, _)| *old == entry.key) {
+            Some((_, new)) => db.entries.push(ini::Entry { key: new.to_string(), ..entry.clone() }),
+            None => own.entries.push(entry.clone()),
+        }
+    }
+    (own, db)
 }
 
 fn unknown_section(diag: &mut Diagnostics, file: &str, section: &Section, hint: &str) {
@@ -380,6 +419,8 @@ impl Config {
         );
         out.push_str("\n[global]\n");
         setting::render(&self.global, &mut out);
+        out.push_str("\n[db]\n");
+        setting::render(&self.db, &mut out);
         out.push_str("\n[directories]\n");
         setting::render(&self.directories, &mut out);
         out.push_str("\n[plugins]\n");

@@ -112,6 +112,9 @@ pub struct Formatter {
     values: WindowValues,
     /// Room each window's buffer of lines starts with: the last window's size, and some.
     line_bytes: usize,
+    /// Its id in the store's exporter list, once registered: orphan hosts it has sent all of
+    /// are marked with it.
+    exporter: Option<u64>,
 }
 
 impl Formatter {
@@ -124,6 +127,7 @@ impl Formatter {
             collected_until_ut: now_ut,
             values: WindowValues::new(),
             line_bytes: 0,
+            exporter: None,
         }
     }
 
@@ -137,7 +141,14 @@ impl Formatter {
             collected_until_ut: previous.collected_until_ut,
             values: WindowValues::new(),
             line_bytes: 0,
+            exporter: None,
         }
+    }
+
+    /// Mark orphan hosts as exported under `id` ([`Db::register_exporter`]) once every slot
+    /// they store has been handed out, so that they can be removed.
+    pub fn mark_orphans_as(&mut self, id: u64) {
+        self.exporter = Some(id);
     }
 
     /// The configuration.
@@ -161,9 +172,15 @@ impl Formatter {
         for (hi, host) in hosts.iter().enumerate() {
             let info = host.info();
             let is_local = hi == 0;
+            // Read before the walk: a host orphaned now stores nothing that is not read below.
+            let orphan = self.exporter.and_then(|id| host.orphan().map(|o| (id, o)));
+            let mut all_handed_out = true;
             if let Some(p) = &cfg.hosts {
                 let ok = p.matches(&info.hostname) || (is_local && p.matches("localhost"));
                 if !ok {
+                    if let Some((id, o)) = orphan {
+                        host.mark_exported(id, o);
+                    }
                     continue;
                 }
             }
@@ -244,6 +261,16 @@ impl Formatter {
                     values.compute(&d, w.after, w.end, cfg.source);
                     f.push_chart(&mut m, DueDims { names: &d.names, values, next: 0 }, text);
                 }
+                if orphan.is_some() {
+                    let handed_out = self.windows.last_end(ue);
+                    if d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
+                        all_handed_out = false;
+                    }
+                }
+            }
+            // As collected, every value collected so far was sent above.
+            if let (Some((id, o)), true) = (orphan, all_handed_out) {
+                host.mark_exported(id, o);
             }
         }
         if cfg.source == Source::AsCollected {
@@ -412,30 +439,41 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
         every: Duration::from_secs(u64::from(cfg.every)),
     };
     let sstats = stats.clone();
+    let exporter = db.register_exporter();
     let sender = std::thread::Builder::new()
         .name(format!("exp-send-{}", cfg.name))
         .spawn(move || sender::run(scfg, delivery, rx, sstats, spool))
-        .map_err(|e| format!("cannot start the sender thread: {e}"))?;
-    let (fstats, stop, config) = (stats.clone(), Shutdown::new(), cfg.clone());
+        .map_err(|e| {
+            db.unregister_exporter(exporter);
+            format!("cannot start the sender thread: {e}")
+        })?;
+    let (fstats, stop, config, fdb) = (stats.clone(), Shutdown::new(), cfg.clone(), db.clone());
     let fstop = stop.clone();
     let formatter = std::thread::Builder::new()
         .name(format!("exp-fmt-{}", cfg.name))
         .spawn(move || {
             let start = now_ut();
-            let f = match formatter {
+            let mut f = match formatter {
                 Some(previous) => Formatter::continue_from(cfg, previous),
                 None => Formatter::new(cfg, start),
             };
-            run_formatter(f, db, fstop, tx, fstats)
+            f.mark_orphans_as(exporter);
+            let f = run_formatter(f, &fdb, fstop, tx, fstats);
+            // Orphan hosts no longer wait for this instance.
+            fdb.unregister_exporter(exporter);
+            f
         })
-        .map_err(|e| format!("cannot start the formatter thread: {e}"))?;
+        .map_err(|e| {
+            db.unregister_exporter(exporter);
+            format!("cannot start the formatter thread: {e}")
+        })?;
     Ok(InstanceHandle { stats, config, stop, formatter, sender })
 }
 
 /// Format on the clock until `stop`; returns the formatter, which knows where export got to.
 fn run_formatter(
     f: Formatter,
-    db: Arc<Db>,
+    db: &Db,
     stop: Shutdown,
     tx: mpsc::Sender<Batch>,
     stats: Arc<Stats>,
@@ -452,7 +490,7 @@ fn run_formatter(
             return f;
         }
         let now = now_ut();
-        let batches = f.format_due(&db, now);
+        let batches = f.format_due(db, now);
         let mut sent_any = false;
         for b in batches {
             stats.formatted_metrics(b.metrics as u64);
@@ -576,6 +614,37 @@ mod tests {
         assert!(stored_sum > 0.0);
         assert!(timestamps.windows(2).all(|w| w[1] == w[0] + 2), "one point per 2 s: {timestamps:?}");
         assert!(timestamps.iter().all(|t| t % 2 == 0));
+    }
+
+    #[test]
+    fn an_orphan_host_is_marked_exported_once_its_last_slot_was_handed_out() {
+        let db = db();
+        let exporter = db.register_exporter();
+        let info = HostInfo {
+            hostname: "c".into(),
+            machine_guid: "g".into(),
+            update_every: 1,
+            ..Default::default()
+        };
+        let (host, _) = db.host_by_guid(info);
+        let feeding = host.attach();
+        let (c, _) = host.define_chart(&ChartDef::new("t.orphan", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        for t in 1000..=1005 {
+            c.collect(&[(0, 3)], t * S).unwrap();
+        }
+        drop(feeding);
+        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Average, 1), 1000 * S);
+        f.mark_orphans_as(exporter);
+        // The window handed out at 1005 ends at 1003: slots 1004 and 1005 are still to send.
+        assert_eq!(
+            text(&f.format_due(&db, 1005 * S)),
+            vec![(1003, "netdata.c.t.orphan.v 3.0000000 1003\n".to_string())]
+        );
+        assert!(db.remove_orphans(i64::MAX, 0).is_empty());
+        let last = text(&f.format_due(&db, 1007 * S));
+        assert_eq!(last.last().unwrap(), &(1005, "netdata.c.t.orphan.v 3.0000000 1005\n".to_string()));
+        assert_eq!(db.remove_orphans(i64::MAX, 0).len(), 1, "every slot was handed out");
     }
 
     #[test]

@@ -43,6 +43,11 @@ impl Windows {
         e.div_euclid(self.every) * self.every
     }
 
+    /// The end of the last window handed out for charts collected every `chart_ue` seconds.
+    pub fn last_end(&self, chart_ue: u32) -> Option<i64> {
+        self.last_end.get(&chart_ue).copied()
+    }
+
     /// The windows due at `now` for charts collected every `chart_ue` seconds, oldest first,
     /// and remember them as handed out. The first call hands out one window. After
     /// [`Windows::continue_from`] with another `update every`, the first window runs from where

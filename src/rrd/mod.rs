@@ -5,9 +5,11 @@
 //!
 //! * [`storage_number`]: the 32-bit packed value format;
 //! * [`chart`]: a chart's definition, dimensions, algorithms and ring of slots;
-//! * [`host`]: hosts and the database of hosts.
+//! * [`host`]: hosts and the database of hosts, and when an orphan host may be removed;
+//! * [`cleanup`]: the thread that removes orphan hosts and gives their memory back.
 
 pub mod chart;
+pub mod cleanup;
 pub mod host;
 pub mod storage_number;
 
@@ -15,7 +17,7 @@ pub use chart::{
     Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, DimNames, Dimension,
     DimensionDef,
 };
-pub use host::{Db, Host, HostInfo};
+pub use host::{Attachment, Db, Host, HostInfo, Orphan};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
 //! Store behaviour with a fake clock: slots, wrap-around, algorithms, gaps.
 
+use std::sync::Arc;
+
 use super::storage_number::{exists, is_reset, unpack};
 use super::*;
 
@@ -492,4 +494,86 @@ fn slots_wrap_like_rem_euclid_for_any_time() {
             }
         }
     }
+}
+
+fn child(guid: &str) -> HostInfo {
+    HostInfo {
+        hostname: format!("child-{guid}"),
+        machine_guid: guid.to_string(),
+        update_every: 1,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_orphan_host_is_removed_only_when_due_and_exported_by_every_exporter() {
+    let db = Db::new(HostInfo { hostname: "parent".into(), ..Default::default() }, 60);
+    let (a, e1) = (db.register_exporter(), db.register_exporter());
+    let (host, new) = db.host_by_guid(child("g1"));
+    assert!(new);
+    let feeding = host.attach();
+    assert_eq!(host.orphan(), None, "a connected host is no orphan");
+    assert!(db.remove_orphans(i64::MAX, 0).is_empty());
+    drop(feeding);
+    let since = host.orphan_since().expect("an orphan since the connection ended");
+    let orphan = host.orphan().unwrap();
+    // Due by time, but no exporter has sent it all yet.
+    assert!(db.remove_orphans(since + 10, 5).is_empty());
+    host.mark_exported(a, orphan);
+    host.mark_exported(a, orphan);
+    assert!(db.remove_orphans(since + 10, 5).is_empty(), "the second exporter has not sent it");
+    host.mark_exported(e1, orphan);
+    // Exported by both, but not an orphan for long enough.
+    assert!(db.remove_orphans(since + 4, 5).is_empty());
+    assert_eq!(db.hosts().len(), 2);
+    let removed = db.remove_orphans(since + 5, 5);
+    assert_eq!(removed.len(), 1);
+    assert!(Arc::ptr_eq(&removed[0], &host));
+    assert_eq!(db.hosts().len(), 1, "the local host stays");
+    // The machine comes back later: a new, empty host.
+    assert!(db.host_by_guid(child("g1")).1);
+}
+
+#[test]
+fn a_child_reconnecting_before_removal_finds_its_host_and_old_marks_no_longer_count() {
+    let db = Db::new(HostInfo { hostname: "parent".into(), ..Default::default() }, 60);
+    let exporter = db.register_exporter();
+    let (host, _) = db.host_by_guid(child("g2"));
+    host.define_chart(&ChartDef::new("test.kept", 1));
+    drop(host.attach());
+    let old = host.orphan().unwrap();
+    // The child reconnects: its host and charts are found again, and it is no orphan, so it
+    // cannot be removed between the lookup and the attachment.
+    let (again, new) = db.host_by_guid(child("g2"));
+    assert!(!new && Arc::ptr_eq(&again, &host));
+    assert!(again.chart("test.kept").is_some());
+    assert_eq!(again.orphan(), None);
+    assert!(db.remove_orphans(i64::MAX, 0).is_empty());
+    let feeding = again.attach();
+    // A walk that read the previous orphan period marks nothing now, nor after the next end.
+    again.mark_exported(exporter, old);
+    drop(feeding);
+    again.mark_exported(exporter, old);
+    assert!(db.remove_orphans(i64::MAX, 0).is_empty(), "marked for an older orphan period");
+    again.mark_exported(exporter, again.orphan().unwrap());
+    assert_eq!(db.remove_orphans(i64::MAX, 0).len(), 1);
+}
+
+#[test]
+fn an_unregistered_exporter_is_no_longer_waited_for() {
+    let db = Db::new(HostInfo { hostname: "parent".into(), ..Default::default() }, 60);
+    let stopped = db.register_exporter();
+    let (host, _) = db.host_by_guid(child("g3"));
+    drop(host.attach());
+    assert!(db.remove_orphans(i64::MAX, 0).is_empty());
+    db.unregister_exporter(stopped);
+    assert_eq!(db.remove_orphans(i64::MAX, 0).len(), 1);
+}
+
+#[test]
+fn the_local_host_is_never_removed() {
+    let db = Db::new(HostInfo { hostname: "parent".into(), ..Default::default() }, 60);
+    drop(db.localhost().attach());
+    assert!(db.remove_orphans(i64::MAX, 0).is_empty());
+    assert_eq!(db.hosts().len(), 1);
 }

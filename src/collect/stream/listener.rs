@@ -34,7 +34,7 @@ use super::throttle::{Episodes, Note, Throttle};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::Config;
 use crate::logs::Escaped;
-use crate::rrd::{Algorithm, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
+use crate::rrd::{Algorithm, Attachment, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
 use crate::shutdown::Shutdown;
 
 /// How long accepting pauses after `accept` failed for want of descriptors or memory.
@@ -545,6 +545,8 @@ impl Listener {
             os: req.os.clone(),
             tags: req.tags.clone(),
         });
+        // Until the child's thread ends, the host is not an orphan.
+        let attached = host.attach();
         if !answer(&mut stream, REPLY_V1) {
             warn!(
                 "stream: child '{}' from {peer}: could not answer the handshake; connection closed",
@@ -554,7 +556,7 @@ impl Listener {
         }
         let _ = stream.set_nonblocking(false);
         let shared = self.child.clone();
-        let child = Child { stream, peer, req, host, is_new, admission };
+        let child = Child { stream, peer, req, host, is_new, admission, attached };
         match std::thread::Builder::new()
             .name("stream-child".into())
             .stack_size(CHILD_STACK)
@@ -631,12 +633,14 @@ struct Child {
     host: Arc<Host>,
     is_new: bool,
     admission: Admission,
+    /// Keeps the host from being removed as an orphan while the child feeds it.
+    attached: Attachment,
 }
 
 impl Child {
     /// Feed the child's lines to its host until it leaves.
     fn serve(self, shared: &ChildShared) {
-        let Child { stream, peer, req, host, is_new, admission } = self;
+        let Child { stream, peer, req, host, is_new, admission, attached } = self;
         let name = Escaped::str(&req.hostname);
         info!(
             "stream: child '{name}' connected from {peer} (machine guid {}, update every {} s, os {}; {}{})",
@@ -660,6 +664,7 @@ impl Child {
         let (end, too_long) =
             receiver::receive(stream, &mut session, admission.live(), shared.limits, &shared.shutdown);
         drop(admission);
+        drop(attached);
         let st = session.stats();
         info!(
             "stream: child '{name}' from {peer} disconnected after {:.1} s: {end}; {} lines, {} collections, \
