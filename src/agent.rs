@@ -182,6 +182,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         (a.update_every != b.update_every, "[global] update every"),
         (a.history != b.history, "[global] history"),
         (old.plugins.proc != new.plugins.proc, "[plugins] proc"),
+        (old.db != new.db, "[db]"),
+        (old.directories.lib != new.directories.lib, "[directories] lib"),
+        (old.registry != new.registry, "[registry]"),
         (old.web != new.web, "[web]"),
         (old.stream != new.stream, "stream.conf / [stream]"),
     ]
@@ -388,5 +391,28 @@ impl Agent {
         for (_, h) in self.exporters.drain(..) {
             h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse, Defaults, Source};
+
+    fn config(text: &str) -> Config {
+        let defaults = Defaults { hostname: "h".into(), plugins_dir: "/nonexistent".into() };
+        parse(Source { name: "r.conf".into(), text: text.into() }, None, &defaults).unwrap().config
+    }
+
+    #[test]
+    fn a_reload_names_exactly_the_changed_settings_that_need_a_restart() {
+        let old = config("[global]\nhistory = 600\n[graphite:g]\ndestination = a:1\n");
+        let same = config("[global]\nhistory = 600\n[graphite:g]\ndestination = b:2\n[plugins]\nx = no\n");
+        assert_eq!(restart_only_changes(&old, &same), Vec::<&str>::new());
+        let new = config(
+            "[global]\nhistory = 700\nlog level = debug\n[db]\ncleanup orphan hosts after secs = 5\n\
+             [web]\nbind to = *:1\n[graphite:g]\ndestination = a:1\n",
+        );
+        assert_eq!(restart_only_changes(&old, &new), vec!["[global] history", "[db]", "[web]"]);
     }
 }
