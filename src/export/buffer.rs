@@ -116,6 +116,16 @@ impl Replay {
             }
             self.start = 0;
         }
+        self.release_slack();
+    }
+
+    /// Give back the room a busier past left behind (children that left, a burst): once what
+    /// is kept needs less than a quarter of it, past 1 MiB, keep twice what is needed.
+    fn release_slack(&mut self) {
+        let kept = self.data.len();
+        if self.data.capacity() > (4 * kept).max(1 << 20) {
+            self.data.shrink_to(2 * kept);
+        }
     }
 
     /// Everything still inside the window, leaving the replay empty: the bytes, and per write
@@ -505,6 +515,24 @@ fn count_newlines(b: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_replay_gives_back_room_once_less_is_written() {
+        let t0 = Instant::now();
+        let mut r = Replay { window: Duration::from_secs(10), max_bytes: 64 << 20, ..Replay::default() };
+        for i in 0..20 {
+            let now = t0 + Duration::from_secs(i / 4);
+            r.record(&[b'x'; 1 << 20], 1000, now, now);
+        }
+        assert!(r.data.capacity() >= 20 << 20, "{}", r.data.capacity());
+        // Much less is written from now on: after the window, 4 KiB a write is what is kept.
+        for i in 0..20 {
+            let now = t0 + Duration::from_secs(20 + i);
+            r.record(&[b'y'; 4096], 1, now, now);
+        }
+        assert_eq!(r.data.len() - r.start, 4096 * 11);
+        assert!(r.data.capacity() <= 1 << 20, "{}", r.data.capacity());
+    }
 
     fn now() -> Instant {
         Instant::now()
