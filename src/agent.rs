@@ -260,50 +260,36 @@ impl Agent {
             )
         });
         let plugins = Some(supervisor::start(supervisor_config(cfg), db.localhost(), shutdown.clone()));
-        let stream = match StreamConfig::from_config(cfg, &db.localhost().info().machine_guid) {
-            Some(sc) => match stream::start(sc, db.clone(), shutdown.clone()) {
-                Ok(h) => Some(h),
+        let mut agent = Agent {
+            db,
+            exporters,
+            proc,
+            plugins,
+            stream: None,
+            cleanup: None,
+            shutdown,
+            config: cfg.clone(),
+        };
+        if let Some(sc) = StreamConfig::from_config(cfg, &agent.db.localhost().info().machine_guid) {
+            match stream::start(sc, agent.db.clone(), agent.shutdown.clone()) {
+                Ok(h) => agent.stream = Some(h),
                 Err(e) => {
                     // Stop what already runs before reporting.
-                    let agent = Agent {
-                        db,
-                        exporters,
-                        proc,
-                        plugins,
-                        stream: None,
-                        cleanup: None,
-                        shutdown,
-                        config: cfg.clone(),
-                    };
                     agent.stop();
                     return Err(StartError(format!("{e}; change [web] bind to")));
                 }
-            },
-            None => None,
-        };
-        // Only children's hosts are ever removed.
-        let after = Duration::from_secs(u64::from(cfg.db.cleanup_orphan_hosts_after));
-        let cleanup = match &stream {
-            Some(_) => match cleanup::start(db.clone(), after, shutdown.clone()) {
-                Ok(h) => Some(h),
+            }
+            // Only children's hosts are ever removed.
+            let after = Duration::from_secs(u64::from(cfg.db.cleanup_orphan_hosts_after));
+            match cleanup::start(agent.db.clone(), after, agent.shutdown.clone()) {
+                Ok(h) => agent.cleanup = Some(h),
                 Err(e) => {
-                    let agent = Agent {
-                        db,
-                        exporters,
-                        proc,
-                        plugins,
-                        stream,
-                        cleanup: None,
-                        shutdown,
-                        config: cfg.clone(),
-                    };
                     agent.stop();
                     return Err(StartError(format!("cannot start the rrd-cleanup thread: {e}")));
                 }
-            },
-            None => None,
-        };
-        Ok(Agent { db, exporters, proc, plugins, stream, cleanup, shutdown, config: cfg.clone() })
+            }
+        }
+        Ok(agent)
     }
 
     /// Follow `new` where no restart is needed: exporter instances that are new start, those
