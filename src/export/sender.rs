@@ -87,6 +87,13 @@ pub(crate) struct Attempt<'a> {
     pub down: &'a mut Persisting,
 }
 
+impl<'a> Attempt<'a> {
+    /// An attempt of the instance configured by `cfg`, starting now, bounded by `timeout ms`.
+    fn starting_now(cfg: &'a SenderConfig, stats: &'a Stats, down: &'a mut Persisting) -> Attempt<'a> {
+        Attempt { name: &cfg.name, stats, timeout: cfg.timeout, deadline: Instant::now() + cfg.timeout, down }
+    }
+}
+
 /// A queue and the transport that empties it.
 pub(crate) trait Delivery: Send {
     /// Queue one batch (an empty one is a tick and adds nothing).
@@ -383,13 +390,7 @@ impl Sender {
 
     /// After the last attempt, end the stream at a line boundary.
     fn finish(&mut self) {
-        let mut a = Attempt {
-            name: &self.cfg.name,
-            stats: &self.stats,
-            timeout: self.cfg.timeout,
-            deadline: Instant::now() + self.cfg.timeout,
-            down: &mut self.down,
-        };
+        let mut a = Attempt::starting_now(&self.cfg, &self.stats, &mut self.down);
         self.delivery.finish(&mut a);
     }
 
@@ -431,13 +432,7 @@ impl Sender {
     /// One interval's delivery attempt.
     fn attempt(&mut self) {
         let ok = self.delivery.pending_bytes() == 0 || {
-            let mut a = Attempt {
-                name: &self.cfg.name,
-                stats: &self.stats,
-                timeout: self.cfg.timeout,
-                deadline: Instant::now() + self.cfg.timeout,
-                down: &mut self.down,
-            };
+            let mut a = Attempt::starting_now(&self.cfg, &self.stats, &mut self.down);
             self.delivery.deliver(&mut a)
         };
         if ok && self.delivery.on_trial() {
