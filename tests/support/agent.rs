@@ -32,7 +32,7 @@ impl Rrdpipe {
         for (name, script) in plugins {
             write_plugin(&dir.path().join("plugins"), name, script);
         }
-        let conf = conf.replace("@DIR@", &dir.path().display().to_string());
+        let conf = with_state_in_dir(conf).replace("@DIR@", &dir.path().display().to_string());
         std::fs::write(dir.path().join("rrdpipe.conf"), conf).unwrap();
         let child = spawn(dir.path(), false);
         Rrdpipe { child: Some(child), dir }
@@ -78,7 +78,7 @@ impl Rrdpipe {
     /// Replace the config file (with `@DIR@` replaced by the temp dir); the running process
     /// reads it on [`signal`](Self::signal)`(libc::SIGHUP)` or at its next start.
     pub fn write_config(&self, conf: &str) {
-        let conf = conf.replace("@DIR@", &self.dir.path().display().to_string());
+        let conf = with_state_in_dir(conf).replace("@DIR@", &self.dir.path().display().to_string());
         std::fs::write(self.dir.path().join("rrdpipe.conf"), conf).unwrap();
     }
 
@@ -119,6 +119,18 @@ impl Rrdpipe {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// `conf` with the agent's state (its machine GUID, under `[directories] lib`) kept in the
+/// test's dir, unless the test chose a place: a test never writes into the machine's
+/// `/var/lib/netdata`. Sections of the same name merge, so a second `[directories]` is fine.
+fn with_state_in_dir(conf: &str) -> String {
+    let sets_lib = conf.lines().any(|l| l.trim_start().starts_with("lib =") || l.contains("unique id file"));
+    if sets_lib {
+        conf.to_string()
+    } else {
+        format!("{conf}\n[directories]\n    lib = @DIR@/lib\n")
     }
 }
 
