@@ -16,6 +16,7 @@
 //!   streaming in (parent mode);
 //! * [`shutdown`]: the stop signal every thread waits on;
 //! * [`export`]: exporter instances: windows, values, formats, outbox, transports;
+//! * [`api`]: netdata's HTTP API (`/api/v1`) over the store;
 //! * [`logs`]: how often a recurring condition is logged; outside text escaped for logs;
 //! * [`selfmon`]: exporters' own counters charted into the store;
 //! * [`demo`]: the self-contained demonstration behind `rrdpipe --demo`;
@@ -24,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod api;
 pub mod collect;
 pub mod config;
 pub mod demo;
