@@ -1154,6 +1154,16 @@ impl Prometheus {
 
     /// Starts Prometheus, with TLS when `tls` is `Some((cert_pem, key_pem))`.
     pub fn start_with(tls: Option<(&Path, &Path)>) -> Option<Self> {
+        Self::start_configured(tls, "scrape_configs: []\n")
+    }
+
+    /// Starts Prometheus over plain HTTP scraping what `scrape_configs` (the YAML of the
+    /// `scrape_configs:` key, that key included) lists.
+    pub fn start_scraping(scrape_configs: &str) -> Option<Self> {
+        Self::start_configured(None, scrape_configs)
+    }
+
+    fn start_configured(tls: Option<(&Path, &Path)>, scrape_configs: &str) -> Option<Self> {
         let bin = require("prometheus")?;
         if tls.is_some() {
             require("curl")?;
@@ -1164,7 +1174,7 @@ impl Prometheus {
             let addr = local(free_port());
             std::fs::write(
                 root.join("prometheus.yml"),
-                "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n",
+                format!("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\n{scrape_configs}"),
             )
             .expect("write prometheus.yml");
             let mut cmd = Command::new(&bin);

@@ -1,0 +1,122 @@
+//! A real Prometheus scrapes rrdpipe's `/api/v1/allmetrics` with netdata's documented scrape
+//! configuration, and what Prometheus stored is read back: exact values, labels, timestamps.
+//!
+//! The collected chart is the API notes' `probe.const`: `a` absolute 42, `b` named `bee` with
+//! divisor 10 (123.4), `c` incremental growing 50 per second, `n` multiplier −1 (−7).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use support::agent::Rrdpipe;
+use support::{free_port, http_get, local, Prometheus, Series};
+
+/// The probe plugin: one chart, a collection every second, timed by the plugin.
+const PROBE: &str = r#"#!/bin/sh
+echo "CHART probe.const '' 'Probe' 'units' probe probe.const line 1 1"
+echo "DIMENSION a '' absolute 1 1"
+echo "DIMENSION b bee absolute 1 10"
+echo "DIMENSION c '' incremental 1 1"
+echo "DIMENSION n '' absolute -1 1"
+c=1000000
+first=1
+while true; do
+  if [ $first = 1 ]; then echo "BEGIN probe.const"; first=0; else echo "BEGIN probe.const 1000000"; fi
+  echo "SET a = 42"
+  echo "SET b = 1234"
+  echo "SET c = $c"
+  echo "SET n = 7"
+  echo "END"
+  c=$((c + 50))
+  sleep 1
+done
+"#;
+
+fn agent(port: u16) -> Rrdpipe {
+    Rrdpipe::start(
+        &format!(
+            "[global]\nhostname = scraped\nupdate every = 1\nhistory = 600\n[directories]\nplugins = @DIR@/plugins\n\
+             [plugins]\nproc = no\n[web]\nbind to = 127.0.0.1:{port}\n"
+        ),
+        &[("probe", PROBE)],
+    )
+}
+
+/// The series of `samples` whose `dimension` label is `dim`.
+fn by_dimension<'a>(samples: &'a [Series], dim: &str) -> &'a Series {
+    samples
+        .iter()
+        .find(|s| s.labels.get("dimension").map(String::as_str) == Some(dim))
+        .unwrap_or_else(|| panic!("no series with dimension={dim} in {samples:#?}"))
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn prometheus_scrapes_averages_and_raw_counters_with_netdata_s_documented_config() {
+    let port = free_port();
+    let agent = agent(port);
+    let target = format!("127.0.0.1:{port}");
+    // netdata's documented scrape job, and a second one for the raw counters.
+    let jobs = format!(
+        "scrape_configs:\n\
+         - job_name: netdata\n  scrape_interval: 1s\n  metrics_path: /api/v1/allmetrics\n  honor_labels: true\n  \
+         params:\n    format: [prometheus]\n  static_configs:\n  - targets: ['{target}']\n\
+         - job_name: raw\n  scrape_interval: 1s\n  metrics_path: /api/v1/allmetrics\n  honor_labels: true\n  \
+         params:\n    format: [prometheus]\n    source: [as-collected]\n    server: [raw]\n  \
+         static_configs:\n  - targets: ['{target}']\n"
+    );
+    let Some(prom) = Prometheus::start_scraping(&jobs) else { return };
+
+    // The agent answers before Prometheus is asked anything.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(local(port), "/api/v1/allmetrics?format=prometheus").status != 200 {
+        assert!(Instant::now() < deadline, "no allmetrics answer within 20 s; log:\n{}", agent.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let avg = prom.samples_wait(r#"{__name__="netdata_probe_const_units_average",job="netdata"}"#, 20);
+    assert_eq!(avg.len(), 4, "one series per dimension: {avg:#?}");
+    for (dim, want) in [("a", 42.0), ("bee", 123.4), ("n", -7.0)] {
+        let s = by_dimension(&avg, dim);
+        assert_eq!(
+            s.labels,
+            labels(&[
+                ("__name__", "netdata_probe_const_units_average"),
+                ("chart", "probe.const"),
+                ("family", "probe"),
+                ("dimension", dim),
+                ("instance", &target),
+                ("job", "netdata"),
+            ])
+        );
+        assert!(s.values.iter().all(|&v| v == want), "{dim}: every sample is {want}: {:?}", s.values);
+    }
+    // The incremental dimension: 50 per second, computed from the plugin's own timing.
+    let c = by_dimension(&avg, "c");
+    let settled = &c.values[1..];
+    assert!(settled.iter().all(|v| (v - 50.0).abs() < 0.01), "c is 50/s: {:?}", c.values);
+    // Timestamps are the windows' last slots: whole seconds, each window once.
+    let ts = &by_dimension(&avg, "a").timestamps;
+    assert!(ts.iter().all(|t| t % 1000 == 0), "whole seconds: {ts:?}");
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "each window once, in order: {ts:?}");
+
+    // As collected: raw values before multiplier and divisor; the counter as `_total`.
+    let raw = prom.samples_wait(r#"{__name__=~"netdata_probe_const(_total)?",job="raw"}"#, 20);
+    assert_eq!(by_dimension(&raw, "bee").values.last(), Some(&1234.0));
+    assert_eq!(by_dimension(&raw, "n").values.last(), Some(&7.0));
+    let counter = by_dimension(&raw, "c");
+    assert_eq!(counter.labels["__name__"], "netdata_probe_const_total");
+    let first = counter.values[0];
+    assert!(first >= 1_000_000.0 && first % 50.0 == 0.0, "the plugin's counter: {first}");
+    assert!(counter.values.windows(2).all(|w| w[1] >= w[0]), "a counter never falls: {:?}", counter.values);
+
+    // The agent identifies itself.
+    let info = prom.samples_wait(r#"netdata_info{job="netdata"}"#, 1);
+    assert_eq!(info[0].labels["application"], "rrdpipe");
+    assert_eq!(info[0].labels["instance"], "scraped");
+    assert_eq!(info[0].values[0], 1.0);
+}
