@@ -1,0 +1,138 @@
+//! A Prometheus scrape of 100 000 dimensions (1 000 charts × 100), 3600 slots of history, and
+//! the delay scrapes add to collections.
+//!
+//! Two measurements:
+//!
+//! 1. `scrape/prometheus_100k`: one `/api/v1/allmetrics?format=prometheus` answer built from the
+//!    store (criterion), each from a new scraper, so each averages the last `update every`.
+//! 2. The delay scrapes add to collections (printed after the criterion output): a collector
+//!    thread stores one chart every millisecond while 10 threads scrape back to back; every
+//!    `collect` call is timed. The same collector then runs without scrapes, for comparison.
+//!    A scrape holds one chart's read lock at a time, so a collection waits at most for the
+//!    formatting of one chart.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Throughput;
+use rrdpipe::api::{AgentFacts, Api, Query, Request};
+use rrdpipe::rrd::Chart;
+
+use common::{filled_db, raw_value, DIMS, HISTORY, S, T0};
+
+const CHARTS: usize = 1_000;
+/// Collections at T0+0.5 s … T0+32.5 s.
+const SECONDS: u64 = 33;
+/// Scrapers in the delay measurement.
+const SCRAPERS: usize = 10;
+/// Period of the latency probe's collections.
+const PROBE_EVERY: Duration = Duration::from_millis(1);
+
+fn api() -> Api {
+    let facts = AgentFacts {
+        version: "v0.1.0".into(),
+        update_every: 1,
+        history: HISTORY,
+        started_s: T0 as i64,
+    };
+    Api::new(Arc::new(filled_db(CHARTS, SECONDS)), facts)
+}
+
+/// One scrape by scraper number `n`; the body's length.
+fn scrape(api: &Api, n: usize) -> usize {
+    let req = Request {
+        endpoint: "allmetrics",
+        query: Query::parse(&format!("format=prometheus&server=s{n}")),
+        peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now_ms: ((T0 + SECONDS) * 1000) as i64,
+    };
+    let r = api.respond(&api.db.localhost(), &req);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.body.len()
+}
+
+/// Latencies (µs) of the probe's collections while `busy` runs on this thread; the probe
+/// collects charts `first`, `first + 1`, … once each, in the slot after their last one.
+fn probe(charts: &[Arc<Chart>], first: usize, busy: impl FnOnce()) -> Vec<f64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let stop = stop.clone();
+        let charts = charts.to_vec();
+        std::thread::spawn(move || {
+            let mut lat = Vec::new();
+            let mut row = Vec::with_capacity(DIMS);
+            let mut c = first;
+            let t = T0 + SECONDS;
+            while !stop.load(Ordering::Relaxed) && c < charts.len() {
+                row.clear();
+                row.extend((0..DIMS).map(|d| (d, raw_value(c, d, t))));
+                let started = Instant::now();
+                charts[c].collect(&row, t * S + S / 2).expect("time moves forward");
+                lat.push(started.elapsed().as_secs_f64() * 1e6);
+                c += 1;
+                std::thread::sleep(PROBE_EVERY);
+            }
+            lat
+        })
+    };
+    busy();
+    stop.store(true, Ordering::Relaxed);
+    collector.join().expect("collector thread")
+}
+
+fn summary(name: &str, mut lat: Vec<f64>) {
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
+    println!(
+        "{name}: {} collections, median {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
+}
+
+fn main() {
+    if std::env::args().skip(1).any(|a| !a.starts_with('-') && !"scrape".contains(a.as_str())) {
+        return; // `cargo bench -- NAME` selected other benchmarks
+    }
+    let api = api();
+    let bytes = scrape(&api, usize::MAX);
+    println!("scrape: {} dimensions, {bytes} bytes per answer", CHARTS * DIMS);
+
+    let mut c = common::quick();
+    let mut g = c.benchmark_group("scrape");
+    g.throughput(Throughput::Elements((CHARTS * DIMS) as u64));
+    g.sample_size(10).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_millis(200));
+    let next = AtomicUsize::new(0);
+    g.bench_function("prometheus_100k", |b| b.iter(|| scrape(&api, next.fetch_add(1, Ordering::Relaxed))));
+    g.finish();
+
+    // Ten scrapers loop for a second while the probe collects (charts 0…), then the probe
+    // runs alone on the charts after those.
+    let charts = api.db.localhost().charts();
+    let scrapes = AtomicUsize::new(0);
+    let with_scrapes = probe(&charts, 0, || {
+        let until = Instant::now() + Duration::from_millis(300);
+        std::thread::scope(|s| {
+            for n in 0..SCRAPERS {
+                let (api, scrapes) = (&api, &scrapes);
+                s.spawn(move || {
+                    while Instant::now() < until {
+                        scrape(api, n);
+                        scrapes.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+    });
+    let idle = probe(&charts, with_scrapes.len(), || std::thread::sleep(Duration::from_millis(300)));
+    println!("scrape: {SCRAPERS} scrapers answered {} scrapes in 0.3 s", scrapes.load(Ordering::Relaxed));
+    summary("scrape: collect latency during scrapes", with_scrapes);
+    summary("scrape: collect latency without scrapes", idle);
+    c.final_summary();
+}
