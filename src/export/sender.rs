@@ -92,6 +92,17 @@ impl<'a> Attempt<'a> {
     fn starting_now(cfg: &'a SenderConfig, stats: &'a Stats, down: &'a mut Persisting) -> Attempt<'a> {
         Attempt { name: &cfg.name, stats, timeout: cfg.timeout, deadline: Instant::now() + cfg.timeout, down }
     }
+
+    /// The delivery failed for `reason` (kept for the status page); returns whether to log it now.
+    pub fn failed(&mut self, reason: String) -> bool {
+        self.stats.note_failure(reason, wall_clock_s());
+        self.down.occur(Instant::now())
+    }
+}
+
+/// Seconds since the epoch, by the wall clock.
+fn wall_clock_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A queue and the transport that empties it.
@@ -198,6 +209,9 @@ pub(crate) fn run(
         s.refill();
         s.sync_spool();
         s.stats.set_buffered(s.delivery.pending_metrics(), s.delivery.pending_bytes());
+        if let Some((spool, _)) = &s.spool {
+            s.stats.spool_bytes.store(spool.disk_bytes(), std::sync::atomic::Ordering::Relaxed);
+        }
         s.record_cpu();
         if closed {
             break;
@@ -442,6 +456,7 @@ impl Sender {
         } else if ok {
             self.failures = 0;
             self.next_attempt = None;
+            self.stats.note_success(self.delivery.peer(), wall_clock_s());
             if let Some((n, d)) = self.down.clear(Instant::now()) {
                 tracing::info!(
                     "exporter '{}': delivering again to {} after {} failed attempts over {}s",
@@ -545,6 +560,10 @@ mod tests {
         tx.send(body(20, 2)).unwrap();
         wait(|| stats.totals().failures == 2);
         assert_eq!(stats.buffered_metrics.load(std::sync::atomic::Ordering::Relaxed), 3);
+        let health = stats.health();
+        let (since, reason) = health.failing.expect("failing");
+        assert!(reason.starts_with("cannot send to any destination ("), "{reason}");
+        assert_eq!((health.peer, health.last_success_s), (None, None));
         let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) else {
             return; // the port was taken meanwhile: nothing to test
         };
@@ -555,6 +574,10 @@ mod tests {
         assert_eq!(bodies, vec![b"[10]".to_vec(), b"[20]".to_vec()]);
         let t = stats.totals();
         assert_eq!((t.failures, t.lost_metrics, t.writes, t.reconnects), (2, 0, 2, 1));
+        wait(|| stats.health().failing.is_none());
+        let health = stats.health();
+        assert_eq!(health.peer, Some(format!("http://127.0.0.1:{port}/api/put")));
+        assert!(health.last_success_s.unwrap() >= since);
         drop(tx);
         h.join().unwrap();
     }

@@ -2,9 +2,13 @@
 //!
 //! One job: count. The sender and formatter threads add to these atomics; the self-monitoring
 //! charts take the per-interval values with [`Stats::take_interval`]. Totals are never reset, so
-//! tests and logs can compare them with what a receiver got.
+//! tests and logs can compare them with what a receiver got. Beside the counters, the sender
+//! keeps the delivery's [`Health`] (where it delivers, since when it fails and why) for the
+//! status page.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use parking_lot::Mutex;
 
 /// Per-interval and total counters. All fields are updated with relaxed atomics.
 #[derive(Debug, Default)]
@@ -23,6 +27,20 @@ pub struct Stats {
     pub sender_user_us: AtomicU64,
     /// CPU time of the sender thread, system µs (cumulative).
     pub sender_system_us: AtomicU64,
+    /// Bytes in the instance's spool directory (gauge, set by the sender).
+    pub spool_bytes: AtomicU64,
+    health: Mutex<Health>,
+}
+
+/// How an instance's deliveries go, as the sender last saw them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// The destination of the last successful delivery.
+    pub peer: Option<String>,
+    /// When a delivery last succeeded, seconds since the epoch.
+    pub last_success_s: Option<i64>,
+    /// While deliveries fail: since when (seconds since the epoch) and the last reason.
+    pub failing: Option<(i64, String)>,
 }
 
 /// One set of event counters.
@@ -135,6 +153,26 @@ impl Stats {
         self.buffered_metrics.store(metrics as u64, Relaxed);
         self.buffered_bytes.store(bytes as u64, Relaxed);
     }
+
+    /// A delivery to `peer` succeeded at `now_s`: any failure streak is over.
+    pub fn note_success(&self, peer: String, now_s: i64) {
+        let mut h = self.health.lock();
+        h.peer = Some(peer);
+        h.last_success_s = Some(now_s);
+        h.failing = None;
+    }
+
+    /// A delivery failed at `now_s` for `reason`; the streak keeps its first time.
+    pub fn note_failure(&self, reason: String, now_s: i64) {
+        let mut h = self.health.lock();
+        let since = h.failing.as_ref().map_or(now_s, |(since, _)| *since);
+        h.failing = Some((since, reason));
+    }
+
+    /// The delivery's health now.
+    pub fn health(&self) -> Health {
+        self.health.lock().clone()
+    }
 }
 
 /// CPU time of the calling thread, (user µs, system µs).
@@ -166,6 +204,24 @@ mod tests {
         assert_eq!(s.take_interval().sent_metrics, 0);
         assert_eq!(s.totals().sent_metrics, 10);
         assert_eq!(s.totals().failures, 1);
+    }
+
+    #[test]
+    fn a_failure_streak_keeps_its_start_and_ends_with_a_success() {
+        let s = Stats::default();
+        assert_eq!(s.health(), Health::default());
+        s.note_failure("connection refused".into(), 100);
+        s.note_failure("timed out".into(), 130);
+        assert_eq!(s.health().failing, Some((100, "timed out".to_string())));
+        s.note_success("127.0.0.1:2003".into(), 140);
+        let h = s.health();
+        assert_eq!(
+            (h.peer.as_deref(), h.last_success_s, h.failing),
+            (Some("127.0.0.1:2003"), Some(140), None)
+        );
+        s.note_failure("reset".into(), 150);
+        assert_eq!(s.health().failing, Some((150, "reset".to_string())));
+        assert_eq!(s.health().last_success_s, Some(140));
     }
 
     #[test]

@@ -83,7 +83,11 @@ impl Delivery for HttpDelivery {
     fn deliver(&mut self, a: &mut Attempt<'_>) -> bool {
         while let Some(body) = self.queue.front() {
             if Instant::now() >= a.deadline {
-                if a.down.occur(Instant::now()) {
+                if a.failed(format!(
+                    "{} is slow: still sending after {} ms",
+                    self.transport.peer(),
+                    a.timeout.as_millis()
+                )) {
                     tracing::warn!(
                         "exporter '{}': {} is slow: {} metrics ({} requests) still buffered after {} ms; continuing next interval{}",
                         a.name,
@@ -102,7 +106,7 @@ impl Delivery for HttpDelivery {
             let answer = match result {
                 Ok(answer) => answer,
                 Err(e) => {
-                    if a.down.occur(Instant::now()) {
+                    if a.failed(format!("cannot send to any destination ({})", e.errors.join("; "))) {
                         tracing::error!(
                             "exporter '{}': cannot send to any destination ({}); keeping {} metrics buffered and retrying every interval{}",
                             a.name,
@@ -132,7 +136,12 @@ impl Delivery for HttpDelivery {
                 continue;
             }
             if answer.retryable() {
-                if a.down.occur(Instant::now()) {
+                if a.failed(format!(
+                    "{} answered HTTP {}{}",
+                    self.transport.peer(),
+                    answer.status,
+                    sample(&answer)
+                )) {
                     tracing::error!(
                         "exporter '{}': {} answered HTTP {}{}; keeping {} metrics buffered and retrying every interval{}",
                         a.name,

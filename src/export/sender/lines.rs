@@ -94,7 +94,7 @@ impl LineDelivery {
                 true
             }
             Err(f) => {
-                if a.down.occur(Instant::now()) {
+                if a.failed(format!("cannot connect to any destination ({})", f.errors.join("; "))) {
                     tracing::error!(
                         "exporter '{}': cannot connect to any destination ({}); keeping {} metrics buffered and retrying \
                          with backoff{}",
@@ -131,7 +131,7 @@ impl LineDelivery {
         let replayed = self.lost(a);
         // A receiver that closes connections is a failure like any other: the next attempt
         // comes after the backoff, and the log is not repeated for every connection.
-        if a.down.occur(Instant::now()) {
+        if a.failed(format!("{peer} closed the connection")) {
             tracing::error!(
                 "exporter '{}': {peer} closed the connection; {replayed} metrics written to it in the replay window are \
                  queued again, {} metrics stay buffered; reconnecting with backoff{}",
@@ -234,7 +234,7 @@ impl Delivery for LineDelivery {
             WriteEnd::TimedOut if n > 0 => {
                 // A slow peer that still reads: keep the connection so a line cut by the
                 // deadline is completed, not left truncated; continue next interval.
-                if a.down.occur(Instant::now()) {
+                if a.failed(format!("{peer} is slow: still sending after {} ms", a.timeout.as_millis())) {
                     tracing::warn!(
                         "exporter '{}': {peer} is slow: {} metrics still buffered after {} ms; continuing next interval{}",
                         a.name,
@@ -247,7 +247,7 @@ impl Delivery for LineDelivery {
             }
             WriteEnd::TimedOut => {
                 let replayed = self.lost(a);
-                if a.down.occur(Instant::now()) {
+                if a.failed(format!("{peer} accepted nothing for {} ms", a.timeout.as_millis())) {
                     tracing::error!(
                         "exporter '{}': {peer} accepted nothing for {} ms; reconnecting with backoff. {} metrics stay \
                          buffered ({replayed} of them written to it in the replay window){}",
@@ -261,7 +261,7 @@ impl Delivery for LineDelivery {
             }
             WriteEnd::Failed(e) => {
                 let replayed = self.lost(a);
-                if a.down.occur(Instant::now()) {
+                if a.failed(format!("sending to {peer} failed: {e}")) {
                     tracing::error!(
                         "exporter '{}': sending to {peer} failed: {e}; reconnecting with backoff. {} metrics stay \
                          buffered ({replayed} of them written to it in the replay window){}",
