@@ -797,6 +797,18 @@ impl ChartData {
         self.ring.history
     }
 
+    /// Heap and inline bytes the chart holds: its ring blocks as allocated so far, its
+    /// dimensions and their names (allocator overhead not counted).
+    pub fn memory_bytes(&self) -> usize {
+        let ring = &self.ring;
+        let blocks = ring.blocks.iter().flatten().map(|b| std::mem::size_of_val(&**b)).sum::<usize>();
+        std::mem::size_of::<Chart>()
+            + blocks
+            + ring.blocks.len() * std::mem::size_of::<Option<Box<[StorageNumber]>>>()
+            + self.dims.capacity() * std::mem::size_of::<Dimension>()
+            + self.names.text_len()
+    }
+
     /// Oldest readable slot time.
     pub fn first_entry_t(&self) -> Option<i64> {
         let last = self.last_t?;

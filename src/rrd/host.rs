@@ -49,6 +49,8 @@ pub struct Host {
 struct Presence {
     /// Attachments alive.
     attached: usize,
+    /// Wall-clock seconds since an attachment is alive without a break; `None` while none is.
+    attached_since: Option<i64>,
     /// Wall-clock seconds since no attachment is alive; `None` while one is, or before the first.
     orphan_since: Option<i64>,
     /// Bumped whenever the host is claimed again, so that marks of an older orphan period do
@@ -78,8 +80,20 @@ impl Drop for Attachment {
         p.attached -= 1;
         if p.attached == 0 {
             p.orphan_since = Some(now_s());
+            p.attached_since = None;
         }
     }
+}
+
+/// Whether connections feed a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// Never attached: the local host, fed by this agent's own collectors.
+    Never,
+    /// Fed by a connection since these wall-clock seconds.
+    Connected(i64),
+    /// No connection since these wall-clock seconds.
+    Gone(i64),
 }
 
 /// An orphan period of a host, as seen by an exporter about to walk it.
@@ -112,8 +126,19 @@ impl Host {
     pub fn attach(self: &Arc<Self>) -> Attachment {
         let mut p = self.presence.lock();
         p.attached += 1;
+        p.attached_since.get_or_insert_with(now_s);
         p.claim();
         Attachment { host: self.clone() }
+    }
+
+    /// Whether connections feed the host, and since when (wall-clock seconds).
+    pub fn feed(&self) -> Feed {
+        let p = self.presence.lock();
+        match (p.attached_since, p.orphan_since) {
+            (Some(since), _) => Feed::Connected(since),
+            (None, Some(since)) => Feed::Gone(since),
+            (None, None) => Feed::Never,
+        }
     }
 
     /// The current orphan period, when no connection feeds the host (and one did). Read it

@@ -17,7 +17,7 @@ pub use chart::{
     Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, DimNames, Dimension,
     DimensionDef,
 };
-pub use host::{Attachment, Db, Host, HostInfo, Orphan};
+pub use host::{Attachment, Db, Feed, Host, HostInfo, Orphan};
 
 #[cfg(test)]
 mod tests;

@@ -577,3 +577,39 @@ fn the_local_host_is_never_removed() {
     assert!(db.remove_orphans(i64::MAX, 0).is_empty());
     assert_eq!(db.hosts().len(), 1);
 }
+
+#[test]
+fn a_host_s_feed_says_since_when_it_is_connected_or_gone() {
+    let db = Db::new(HostInfo { hostname: "parent".into(), ..Default::default() }, 60);
+    assert_eq!(db.localhost().feed(), Feed::Never);
+    let (host, _) = db.host_by_guid(child("g4"));
+    assert_eq!(host.feed(), Feed::Never);
+    let first = host.attach();
+    let Feed::Connected(since) = host.feed() else { panic!("{:?}", host.feed()) };
+    // A second connection (a reconnect racing the old one's end) keeps the first's time.
+    let second = host.attach();
+    drop(first);
+    assert_eq!(host.feed(), Feed::Connected(since));
+    drop(second);
+    let Feed::Gone(left) = host.feed() else { panic!("{:?}", host.feed()) };
+    assert!(left >= since);
+    assert_eq!(Some(left), host.orphan_since());
+}
+
+#[test]
+fn a_chart_s_memory_grows_by_one_ring_block_at_a_time() {
+    let c = chart(1, 600, &[("a", Algorithm::Absolute), ("b", Algorithm::Absolute)]);
+    // Priming stores nothing; the first stored slot allocates its block of 256 rows.
+    c.collect(&[(0, 1), (1, 2)], 1000 * S).unwrap();
+    let empty = c.read().memory_bytes();
+    assert!(empty < 1024, "no ring block yet: {empty} bytes");
+    c.collect(&[(0, 1), (1, 2)], 1001 * S).unwrap();
+    let one_block = c.read().memory_bytes() - empty;
+    let cap = one_block / (256 * 4);
+    assert!(cap >= 2 && one_block == 256 * cap * 4, "{one_block} bytes for one block");
+    // More slots in the same block cost nothing more.
+    for t in 1002..1010 {
+        c.collect(&[(0, 1), (1, 2)], t * S).unwrap();
+    }
+    assert_eq!(c.read().memory_bytes(), empty + one_block);
+}
