@@ -11,6 +11,7 @@
 //! * [`data`]: `/api/v1/data`: a chart's values over time, grouped into points, in netdata's formats;
 //! * [`charts`]: `/api/v1/charts`, `/api/v1/chart`, and the chart objects they share;
 //! * [`info`]: `/api/v1/info`, `/api/v1/alarms`, `/api/v1/alarm_log`;
+//! * [`status`]: `/api/v1/status`, rrdpipe's own summary for its status page;
 //! * [`server`]: connections, HTTP/1.1 (hyper), limits, CORS, gzip.
 
 pub mod allmetrics;
@@ -20,6 +21,7 @@ pub mod info;
 pub mod query;
 pub mod response;
 pub mod server;
+pub mod status;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -51,6 +53,8 @@ pub struct Api {
     pub facts: AgentFacts,
     /// Each Prometheus scraper's last window, per host.
     pub scrapers: allmetrics::Scrapers,
+    /// The exporter instances running, for the status page.
+    pub exporters: status::Exporters,
 }
 
 /// One API request, as the server parsed it.
@@ -69,7 +73,7 @@ pub struct Request<'a> {
 impl Api {
     /// An API over `db`.
     pub fn new(db: Arc<Db>, facts: AgentFacts) -> Api {
-        Api { db, facts, scrapers: allmetrics::Scrapers::default() }
+        Api { db, facts, scrapers: allmetrics::Scrapers::default(), exporters: status::Exporters::default() }
     }
 
     /// Answer `req` for `host` (the local host, or the one a `/host/NAME/` prefix chose).
@@ -82,6 +86,7 @@ impl Api {
             "info" => info::serve_info(self, host, req),
             "alarms" => info::serve_alarms(self, host, req),
             "alarm_log" => info::serve_alarm_log(self, host, req),
+            "status" => status::serve(self, host, req),
             other => Response::not_found(&format!("no API endpoint /api/v1/{other}")),
         }
     }
