@@ -12,6 +12,7 @@
 //! * [`charts`]: `/api/v1/charts`, `/api/v1/chart`, and the chart objects they share;
 //! * [`info`]: `/api/v1/info`, `/api/v1/alarms`, `/api/v1/alarm_log`;
 //! * [`status`]: `/api/v1/status`, rrdpipe's own summary for its status page;
+//! * [`ui`]: rrdpipe's status page, embedded;
 //! * [`server`]: connections, HTTP/1.1 (hyper), limits, CORS, gzip.
 
 pub mod allmetrics;
@@ -22,6 +23,7 @@ pub mod query;
 pub mod response;
 pub mod server;
 pub mod status;
+pub mod ui;
 
 use std::net::IpAddr;
 use std::sync::Arc;
