@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests talk to, if any is missing:
 # VictoriaMetrics, carbon-cache with the whisper module, Prometheus, netdata,
-# plus curl and openssl (TLS test helpers), and cargo-deb for the package
-# test. Debian/Ubuntu only (apt-get).
+# plus curl and openssl (TLS test helpers), Chromium (the status page's
+# browser test), and cargo-deb for the package test. Debian/Ubuntu only (apt-get).
 #
 # Idempotent and silent when everything is already present. Services that the
 # packages' maintainer scripts would start are kept from starting (policy-rc.d)
@@ -20,8 +20,9 @@ declare -A probe=(
   [netdata]="bin:netdata"
   [curl]="bin:curl"
   [openssl]="bin:openssl"
+  [chromium]="bin:chromium"
 )
-order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata curl openssl)
+order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata curl openssl chromium)
 
 # root's PATH may lack the sbin directories where netdata lives.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

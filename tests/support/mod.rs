@@ -33,6 +33,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod agent;
+pub mod browser;
 pub mod fault;
 pub mod faults_table;
 

@@ -58,8 +58,8 @@ function fmtTime(s) {
 function fmtNum(v) {
   if (v == null || Number.isNaN(v)) return "–";
   const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e7 || a < 1e-3)) return v.toExponential(2);
-  return a >= 100 ? v.toFixed(0) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
+  if (a !== 0 && (a >= 1e9 || a < 1e-4)) return v.toExponential(3);
+  return String(Number(v.toPrecision(6)));
 }
 function fmtRate(v) {
   return v == null ? "–" : v >= 100 ? v.toFixed(0) : v.toFixed(1);
@@ -373,6 +373,7 @@ function draw(plot) {
     return;
   }
   const { labels, rows } = plot.data;
+  plot.el.dataset.rows = String(rows.length);
   const dims = labels.length - 1;
   let lo = Infinity, hi = -Infinity;
   for (const r of rows) for (let i = 1; i <= dims; i++) if (r[i] != null) { lo = Math.min(lo, r[i]); hi = Math.max(hi, r[i]); }

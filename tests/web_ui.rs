@@ -1,0 +1,131 @@
+//! The status page in a real browser: headless Chromium loads it from a running rrdpipe whose
+//! plugin collects known values and whose one exporter points at a dead destination; the
+//! rendered DOM must list the chart, plot it with those values, and show the exporter failing,
+//! with nothing on the console. Screenshots go to `target/screenshots/`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use support::agent::Rrdpipe;
+use support::browser::Chromium;
+use support::{free_port, http_get, local};
+
+/// `probe.const`: `a` 42, `bee` 123.4 (1234 / 10), `n` −7; and a second chart.
+const PROBE: &str = r#"#!/bin/sh
+echo "CHART probe.const '' 'Known values' 'units' probe probe.const line 1 1"
+echo "DIMENSION a '' absolute 1 1"
+echo "DIMENSION b bee absolute 1 10"
+echo "DIMENSION n '' absolute -1 1"
+echo "CHART probe.other '' 'Another chart' 'things' probe probe.other line 2 1"
+echo "DIMENSION x '' absolute 1 1"
+while true; do
+  echo "BEGIN probe.const"; echo "SET a = 42"; echo "SET b = 1234"; echo "SET n = 7"; echo "END"
+  echo "BEGIN probe.other"; echo "SET x = 5"; echo "END"
+  sleep 1
+done
+"#;
+
+fn start_agent() -> (Rrdpipe, u16) {
+    let web = free_port();
+    let dead = free_port();
+    let agent = Rrdpipe::start(
+        &format!(
+            "[global]\nhostname = uihost\nupdate every = 1\nhistory = 600\n[directories]\nplugins = @DIR@/plugins\n\
+             [plugins]\nproc = no\n[web]\nbind to = 127.0.0.1:{web}\n\
+             [graphite:dead]\nenabled = yes\ndestination = tcp:127.0.0.1:{dead}\nupdate every = 1\n"
+        ),
+        &[("probe", PROBE)],
+    );
+    // Wait for a few stored slots and the exporter's first failures.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http_get(local(web), "/api/v1/status");
+        if r.status == 200 && r.text().contains("\"failing_since\":1") && stored_slots(web) >= 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "agent not ready in 30 s: {}; log:\n{}", r.text(), agent.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (agent, web)
+}
+
+fn stored_slots(web: u16) -> usize {
+    let r = http_get(local(web), "/api/v1/data?chart=probe.const&after=-60&format=csv");
+    if r.status != 200 {
+        return 0;
+    }
+    r.text().lines().skip(1).filter(|l| l.contains("42")).count()
+}
+
+/// The start tag of the first element carrying `attr` (e.g. `data-exporter="graphite:dead"`).
+fn tag_with<'a>(dom: &'a str, attr: &str) -> &'a str {
+    let at = dom.find(attr).unwrap_or_else(|| panic!("no element with {attr} in the page:\n{dom}"));
+    let start = dom[..at].rfind('<').unwrap();
+    let end = at + dom[at..].find('>').unwrap();
+    &dom[start..=end]
+}
+
+/// The text of the `<b>` value in the legend entry of `dimension` inside the plot of `chart`.
+fn legend_value(dom: &str, chart: &str, dimension: &str) -> String {
+    let plot = &dom[dom.find(&format!("data-chart=\"{chart}\"")).expect("plot")..];
+    let entry = &plot[plot.find(&format!("data-dimension=\"{dimension}\"")).expect("legend entry")..];
+    let b = entry.find("<b>").unwrap() + 3;
+    entry[b..b + entry[b..].find("</b>").unwrap()].to_string()
+}
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+}
+
+#[test]
+fn the_status_page_lists_and_plots_the_plugin_s_chart_and_shows_the_dead_exporter() {
+    let Some(chromium) = Chromium::find() else { return };
+    let (agent, web) = start_agent();
+    let page = chromium.render(&format!("http://127.0.0.1:{web}/"), Duration::from_secs(6));
+    let dom = &page.dom;
+
+    assert!(page.console.is_empty(), "console messages: {:#?}", page.console);
+    assert!(dom.contains("<span id=\"hostname\">uihost</span>"), "{dom}");
+    // The exporter to a dead port is shown down, in red, with the reason.
+    let row = tag_with(dom, "data-exporter=\"graphite:dead\"");
+    assert!(row.contains("data-state=\"down\"") && row.contains("class=\"bad\""), "{row}");
+    assert!(dom.contains("cannot connect to any destination"), "the reason is shown");
+    // The local host.
+    assert!(tag_with(dom, "data-host=\"uihost\"").starts_with("<tr"));
+    // Both charts are listed; with no chart asked for, the first ones are plotted.
+    assert!(tag_with(dom, "data-key=\"probe.const\"").contains("class=\"on\""));
+    assert!(tag_with(dom, "data-key=\"probe.other\"").starts_with("<li"));
+    let plot = tag_with(dom, "data-chart=\"probe.const\"");
+    let rows: usize =
+        plot.split("data-rows=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().parse().unwrap();
+    assert!(rows >= 5, "plotted rows: {plot}");
+    assert_eq!(legend_value(dom, "probe.const", "a"), "42");
+    assert_eq!(legend_value(dom, "probe.const", "bee"), "123.4");
+    assert_eq!(legend_value(dom, "probe.const", "n"), "-7");
+
+    // A link with ?chart= opens with exactly that chart.
+    let page = chromium.render(&format!("http://127.0.0.1:{web}/?chart=probe.other"), Duration::from_secs(4));
+    assert!(page.dom.contains("data-chart=\"probe.other\""));
+    assert!(!page.dom.contains("data-chart=\"probe.const\""), "only the linked chart is plotted");
+    assert_eq!(legend_value(&page.dom, "probe.other", "x"), "5");
+
+    // Screenshots at a laptop's and a phone's width, for the README.
+    let dir = screenshots();
+    chromium.screenshot(
+        &format!("http://127.0.0.1:{web}/"),
+        Duration::from_secs(6),
+        1280,
+        900,
+        &dir.join("status.png"),
+    );
+    chromium.screenshot(
+        &format!("http://127.0.0.1:{web}/"),
+        Duration::from_secs(6),
+        390,
+        844,
+        &dir.join("status-phone.png"),
+    );
+    drop(agent);
+}
