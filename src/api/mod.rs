@@ -13,11 +13,13 @@
 //! * [`info`]: `/api/v1/info`, `/api/v1/alarms`, `/api/v1/alarm_log`;
 //! * [`status`]: `/api/v1/status`, rrdpipe's own summary for its status page;
 //! * [`ui`]: rrdpipe's status page, embedded;
+//! * [`files`]: netdata's dashboard files from `[directories] web`;
 //! * [`server`]: connections, HTTP/1.1 (hyper), limits, CORS, gzip.
 
 pub mod allmetrics;
 pub mod charts;
 pub mod data;
+pub mod files;
 pub mod info;
 pub mod query;
 pub mod response;
