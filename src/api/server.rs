@@ -347,15 +347,13 @@ async fn answer(
         let query = parts.uri.query().unwrap_or("").to_string();
         let api = state.api.clone();
         let ip = peer.ip().to_canonical();
-        let job =
-            tokio::task::spawn_blocking(move || encode(respond(&api, &path, &query, ip, now_ms()), gzip));
-        match job.await {
-            Ok(r) => r,
-            Err(e) => {
+        match off_the_loop(move || encode(respond(&api, &path, &query, ip, now_ms()), gzip)).await {
+            Some(r) => r,
+            None => {
                 state.stats.panics.fetch_add(1, Ordering::Relaxed);
-                let what = if e.is_panic() { "panicked" } else { "was cancelled" };
                 warn!(
-                    "web: answering {} for {peer} {what}; answered 500 (a bug: please report it with this line)",
+                    "web: answering {} for {peer} failed (the endpoint panicked); answered 500. This is a bug: \
+                     please report it with this line",
                     Escaped::str(&parts.uri.to_string())
                 );
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the agent's log")
@@ -373,6 +371,15 @@ async fn answer(
     }
     state.conns.lock().set_busy(id, false);
     out
+}
+
+/// Run `f` (an endpoint: synchronous, reading the store) on the blocking pool, so the event
+/// loop serves other connections meanwhile. `None` when it panicked.
+async fn off_the_loop<F>(f: F) -> Option<hyper::Response<Full<Bytes>>>
+where
+    F: FnOnce() -> hyper::Response<Full<Bytes>> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.ok()
 }
 
 /// The answer to a first request head whose request line HTTP cannot carry (hyper closes
@@ -704,6 +711,15 @@ mod tests {
         let mut out = String::new();
         flate2::read::GzDecoder::new(&z[..]).read_to_string(&mut out).unwrap();
         assert_eq!(out, "{\"a\": 1}");
+    }
+
+    #[test]
+    fn a_panicking_endpoint_is_none_and_the_runtime_goes_on() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let panicked = rt.block_on(off_the_loop(|| panic!("an endpoint's bug (expected by this test)")));
+        assert!(panicked.is_none());
+        let fine = rt.block_on(off_the_loop(|| plain(StatusCode::OK, "fine"))).expect("answered");
+        assert_eq!(futures_body(fine), b"fine\n");
     }
 
     fn futures_body(r: hyper::Response<Full<Bytes>>) -> Vec<u8> {
