@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::api::info::OsFacts;
+use crate::api::server::{HttpServer, ServerConfig};
+use crate::api::{AgentFacts, Api};
 use crate::collect::plugins_d::supervisor::{self, PluginEnv, SupervisorConfig, SupervisorHandle};
 use crate::collect::proc::{self as proc_collector, ProcConfig};
 use crate::collect::stream::{self, machine_guid, StreamConfig, StreamHandle};
-use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport};
+use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport, INSTANCE_TYPES};
 use crate::export::format::Source;
 use crate::export::instance::{self, BodyFormat, Connector, InstanceConfig, InstanceHandle, LineFormat};
 use crate::export::pattern::SimplePattern;
@@ -32,8 +35,10 @@ pub struct Agent {
     pub exporters: Vec<(String, InstanceHandle)>,
     proc: Option<JoinHandle<()>>,
     plugins: Option<SupervisorHandle>,
-    /// The listener for streaming children, when an API key is enabled.
+    /// The listener for the HTTP API and streaming children, unless `[web] mode = none`.
     pub stream: Option<StreamHandle>,
+    /// The HTTP API's server, unless `[web] mode = none`.
+    pub http: Option<HttpServer>,
     /// The thread removing the hosts of children gone for `[db] cleanup orphan hosts after secs`.
     cleanup: Option<JoinHandle<()>>,
     shutdown: Shutdown,
@@ -58,6 +63,31 @@ pub struct Reloaded {
     pub plugins_started: Vec<String>,
     /// Settings that changed but take effect only after a restart, as `[section] key`.
     pub need_restart: Vec<&'static str>,
+}
+
+/// What the API says about this agent, from `cfg` and the machine.
+fn agent_facts(cfg: &Config) -> AgentFacts {
+    let started_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut exporting: Vec<String> = cfg
+        .exporters
+        .iter()
+        .filter(|e| e.enabled)
+        .filter_map(|e| INSTANCE_TYPES.iter().find(|(_, k)| *k == e.kind).map(|(name, _)| name.to_string()))
+        .collect();
+    exporting.sort();
+    exporting.dedup();
+    AgentFacts {
+        version: format!("v{}", env!("CARGO_PKG_VERSION")),
+        update_every: cfg.global.update_every,
+        history: cfg.global.history,
+        started_s,
+        os: OsFacts::detect(),
+        host_labels: cfg.host_labels.clone(),
+        exporting,
+    }
 }
 
 /// Why the agent could not start.
@@ -218,9 +248,9 @@ impl Agent {
     /// Start everything the configuration enables.
     pub fn start(cfg: &Config, shutdown: Shutdown) -> Result<Agent, StartError> {
         let g = &cfg.global;
-        // The machine GUID tells a child streaming this agent back from a real one; it is read
-        // (or made and kept) only when children may stream here.
-        let guid = if cfg.stream.any_api_key_enabled() {
+        // The machine GUID tells a child streaming this agent back from a real one, and is the
+        // API's `uid`; it is read (or made and kept) only when the agent listens.
+        let guid = if cfg.web.enabled() {
             machine_guid::load_or_create(&cfg.registry.unique_id_file(&cfg.directories.lib))
         } else {
             String::new()
@@ -266,17 +296,35 @@ impl Agent {
             proc,
             plugins,
             stream: None,
+            http: None,
             cleanup: None,
             shutdown,
             config: cfg.clone(),
         };
-        if let Some(sc) = StreamConfig::from_config(cfg, &agent.db.localhost().info().machine_guid) {
+        if cfg.web.enabled() {
+            let api = Arc::new(Api::new(agent.db.clone(), agent_facts(cfg)));
+            let server_cfg = ServerConfig {
+                max_sockets: cfg.web.max_sockets,
+                request_timeout: Duration::from_secs(u64::from(cfg.web.timeout_for_first_request)),
+            };
+            match HttpServer::start(api, server_cfg, agent.shutdown.clone()) {
+                Ok(h) => agent.http = Some(h),
+                Err(e) => {
+                    agent.stop();
+                    return Err(StartError(format!("cannot start the HTTP API's thread: {e}")));
+                }
+            }
+        }
+        let handoff = agent.http.as_ref().map(HttpServer::handoff);
+        if let Some(sc) = StreamConfig::from_config(cfg, &agent.db.localhost().info().machine_guid, handoff) {
             match stream::start(sc, agent.db.clone(), agent.shutdown.clone()) {
                 Ok(h) => agent.stream = Some(h),
                 Err(e) => {
                     // Stop what already runs before reporting.
                     agent.stop();
-                    return Err(StartError(format!("{e}; change [web] bind to")));
+                    return Err(StartError(format!(
+                        "{e}; change [web] bind to (or set [web] mode = none to listen nowhere)"
+                    )));
                 }
             }
             // Only children's hosts are ever removed.
@@ -361,6 +409,9 @@ impl Agent {
         self.shutdown.trigger();
         if let Some(s) = self.stream.take() {
             s.join();
+        }
+        if let Some(h) = self.http.take() {
+            h.join();
         }
         if let Some(c) = self.cleanup.take() {
             let _ = c.join();

@@ -4,8 +4,9 @@
 //! a graphite line receiver on a loopback port that prints every line it gets, writes a normal
 //! configuration file pointing the legacy `[backend]` at it (so lines travel the same formatter,
 //! outbox and TCP transport as for a real Carbon), runs the agent with the `proc` collector and
-//! the example plugin, and ends with a tally that checks the exporter's own counters against
-//! what the receiver got.
+//! the example plugin, serves the HTTP API on a free loopback port (printed, with a `curl`
+//! line to try), and ends with a tally that checks the exporter's own counters against what the
+//! receiver got.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -42,6 +43,8 @@ pub fn run(duration: Duration, shutdown: Shutdown) -> Result<(), Box<dyn std::er
         }
     })?;
 
+    // A free port for the API, so the demo runs beside a netdata on 19999.
+    let api_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let dir = std::env::temp_dir().join(format!("rrdpipe-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugins.d");
@@ -50,11 +53,13 @@ pub fn run(duration: Duration, shutdown: Shutdown) -> Result<(), Box<dyn std::er
         &conf,
         format!(
             "[global]\n    update every = 1\n    history = 3600\n\
-             [directories]\n    plugins = {}\n\
+             [directories]\n    plugins = {}\n    lib = {}\n\
              [plugins]\n    proc = yes\n\
+             [web]\n    bind to = 127.0.0.1:{api_port}\n\
              [backend]\n    enabled = yes\n    type = graphite\n    destination = tcp:127.0.0.1:{port}\n\
              \x20   data source = average\n    prefix = netdata\n    update every = 2\n",
-            plugins.display()
+            plugins.display(),
+            dir.display()
         ),
     )?;
     let loaded = config::load(&conf).map_err(|e| e.to_string())?;
@@ -72,6 +77,13 @@ pub fn run(duration: Duration, shutdown: Shutdown) -> Result<(), Box<dyn std::er
         duration.as_secs()
     );
     let agent = Agent::start(&loaded.config, shutdown.clone())?;
+    if let Some(addr) = agent.stream.as_ref().and_then(|s| s.local_addrs().first()) {
+        let _ = writeln!(
+            stderr,
+            "rrdpipe demo: the HTTP API is on {addr}; try: curl http://{addr}/api/v1/info \
+             (or /api/v1/allmetrics?format=prometheus)"
+        );
+    }
     shutdown.wait_timeout(duration);
     let stats = agent.exporters[0].1.stats.clone();
     agent.stop();

@@ -36,7 +36,7 @@ pub use query::Query;
 pub use response::Response;
 
 /// What the API says about this agent, fixed at start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentFacts {
     /// rrdpipe's version, as `v0.1.0`.
     pub version: String,
@@ -46,6 +46,12 @@ pub struct AgentFacts {
     pub history: usize,
     /// When the agent started, seconds since the epoch.
     pub started_s: i64,
+    /// The machine's operating system, for `/api/v1/info`.
+    pub os: info::OsFacts,
+    /// `[host labels]`, in file order.
+    pub host_labels: Vec<(String, String)>,
+    /// The kinds of the enabled exporting connectors (`graphite`, …).
+    pub exporting: Vec<String>,
 }
 
 /// The API's state: the store it reads and what it remembers between requests.

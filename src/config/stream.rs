@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
 use super::ini::Section;
-use super::setting::{self, parse_bool, Bool, Kind, Settings, Text, Visit, Whole};
+use super::setting::{self, parse_bool, Bool, Choice, Kind, Settings, Text, Visit, Whole};
 
 /// The port of a `bind to` entry that gives none (`[web] default port`'s default).
 pub const DEFAULT_WEB_PORT: u16 = 19999;
@@ -25,6 +25,10 @@ pub const DEFAULT_FIRST_REQUEST_TIMEOUT: u32 = 10;
 pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 256;
 /// `[web] max pending requests per address` default.
 pub const DEFAULT_MAX_PENDING_PER_ADDRESS: usize = 16;
+/// `[web] web server max sockets` default: HTTP connections held at once.
+pub const DEFAULT_WEB_MAX_SOCKETS: usize = 512;
+/// `[web] mode` values: netdata's, of which only `none` changes anything (no listener at all).
+pub const WEB_MODES: &[&str] = &["static-threaded", "single-threaded", "multi-threaded", "none"];
 /// Where netdata keeps the machine GUID, under `[directories] lib`.
 pub const UNIQUE_ID_FILE: &str = "registry/netdata.public.unique.id";
 
@@ -81,7 +85,17 @@ pub struct BindTo {
 impl BindTo {
     /// Whether children may stream here: no access list, or one naming `streaming`.
     pub fn allows_streaming(&self) -> bool {
-        self.acl.as_deref().is_none_or(|acl| acl.split('|').any(|w| w.trim() == "streaming"))
+        self.acl_allows("streaming")
+    }
+
+    /// Whether the HTTP API is served here: no access list, or one naming `dashboard`.
+    pub fn allows_dashboard(&self) -> bool {
+        self.acl_allows("dashboard")
+    }
+
+    /// Whether the access list (none means everything) names `what`.
+    fn acl_allows(&self, what: &str) -> bool {
+        self.acl.as_deref().is_none_or(|acl| acl.split('|').any(|w| w.trim() == what))
     }
 
     /// `host:port` to bind, with `*` as `0.0.0.0` and IPv6 hosts in brackets.
@@ -184,16 +198,23 @@ impl Kind<Vec<BindTo>> for BindList {
     }
 }
 
-/// `[web]`: where children connect, and how long and how many connections may wait before
-/// sending their request.
+/// `[web]`: where the API is served and children connect, who may connect, and how long and
+/// how many connections may wait or stay open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Web {
+    /// `mode`: `none` serves nothing (no listener, no API, no children); netdata's other modes
+    /// (default `static-threaded`) all mean "listen".
+    pub mode: String,
+    /// `allow connections from`: a simple pattern over the client's IP address (default
+    /// `localhost *`); other clients are closed at once.
+    pub allow_connections_from: String,
     /// `bind to`: the addresses listened on (default `127.0.0.1:19999`).
     pub bind_to: Vec<BindTo>,
     /// `default port`: the port of `bind to` entries that give none (default 19999).
     pub default_port: u16,
     /// `timeout for first request`: seconds a connection may take to send its request (default
-    /// 10; netdata's key, whose default is 60).
+    /// 10; netdata's key, whose default is 60); on a keep-alive connection, the longest wait for
+    /// the next request too.
     pub timeout_for_first_request: u32,
     /// `max pending requests`: connections waiting for their request at once; a new one closes
     /// the oldest (default 256).
@@ -201,16 +222,22 @@ pub struct Web {
     /// `max pending requests per address`: the same, from one IPv4 address or IPv6 /64; a new one
     /// closes that address's oldest (default 16).
     pub max_pending_requests_per_address: usize,
+    /// `web server max sockets`: HTTP connections held at once; a new one closes the one idle
+    /// the longest (default 512).
+    pub max_sockets: usize,
 }
 
 impl Default for Web {
     fn default() -> Web {
         Web {
+            mode: "static-threaded".to_string(),
+            allow_connections_from: "localhost *".to_string(),
             bind_to: vec![BindTo { host: "127.0.0.1".to_string(), port: Some(DEFAULT_WEB_PORT), acl: None }],
             default_port: DEFAULT_WEB_PORT,
             timeout_for_first_request: DEFAULT_FIRST_REQUEST_TIMEOUT,
             max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
             max_pending_requests_per_address: DEFAULT_MAX_PENDING_PER_ADDRESS,
+            max_sockets: DEFAULT_WEB_MAX_SOCKETS,
         }
     }
 }
@@ -220,11 +247,18 @@ impl Web {
     pub fn streaming_addresses(&self) -> Vec<String> {
         self.bind_to.iter().filter(|b| b.allows_streaming()).map(|b| b.address(self.default_port)).collect()
     }
+
+    /// Whether anything listens: every `mode` but `none`.
+    pub fn enabled(&self) -> bool {
+        self.mode != "none"
+    }
 }
 
 impl Settings for Web {
     fn visit<V: Visit>(&mut self, v: &mut V) {
+        v.setting("mode", &mut self.mode, &Choice { what: "web server mode", choices: WEB_MODES });
         v.setting("bind to", &mut self.bind_to, &BindList);
+        v.setting("allow connections from", &mut self.allow_connections_from, &Text);
         let port = Whole { min: 1, max: Some(65535), unit: "port" };
         v.setting("default port", &mut self.default_port, &port);
         let seconds = Whole { min: 1, max: Some(3600), unit: "seconds" };
@@ -233,6 +267,7 @@ impl Settings for Web {
         v.setting("max pending requests", &mut self.max_pending_requests, &connections);
         let per_address = &mut self.max_pending_requests_per_address;
         v.setting("max pending requests per address", per_address, &connections);
+        v.setting("web server max sockets", &mut self.max_sockets, &connections);
     }
 }
 

@@ -109,6 +109,9 @@ fn an_empty_file_gives_every_default() {
             exporters: Vec::new(),
             host_labels: Vec::new(),
             web: Web {
+                mode: "static-threaded".to_string(),
+                allow_connections_from: "localhost *".to_string(),
+                max_sockets: 512,
                 bind_to: vec![BindTo { host: "127.0.0.1".to_string(), port: Some(19999), acl: None }],
                 default_port: 19999,
                 timeout_for_first_request: 10,
@@ -896,11 +899,14 @@ fn effective_shows_every_key_with_defaults() {
 [host labels]
 
 [web]
+    mode = static-threaded
     bind to = 127.0.0.1:19999
+    allow connections from = localhost *
     default port = 19999
     timeout for first request = 10
     max pending requests = 256
     max pending requests per address = 16
+    web server max sockets = 512
 
 [stream]
     max children = 1000

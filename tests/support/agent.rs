@@ -125,13 +125,18 @@ impl Rrdpipe {
 /// `conf` with the agent's state (its machine GUID, under `[directories] lib`) kept in the
 /// test's dir, unless the test chose a place: a test never writes into the machine's
 /// `/var/lib/netdata`. Sections of the same name merge, so a second `[directories]` is fine.
+/// A conf without a `[web]` section listens nowhere (`mode = none`), so that tests running at
+/// once do not all try the default port 19999.
 fn with_state_in_dir(conf: &str) -> String {
     let sets_lib = conf.lines().any(|l| l.trim_start().starts_with("lib =") || l.contains("unique id file"));
-    if sets_lib {
-        conf.to_string()
-    } else {
-        format!("{conf}\n[directories]\n    lib = @DIR@/lib\n")
+    let mut conf = conf.to_string();
+    if !sets_lib {
+        conf.push_str("\n[directories]\n    lib = @DIR@/lib\n");
     }
+    if !conf.contains("[web]") {
+        conf.push_str("\n[web]\n    mode = none\n");
+    }
+    conf
 }
 
 impl Drop for Rrdpipe {

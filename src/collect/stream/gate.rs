@@ -13,7 +13,8 @@
 //! * at most `max pending per address` from one address (an IPv6 /64 counts as one); a new one
 //!   closes that address's oldest;
 //! * `timeout for first request`: a connection that has not sent its request by then is closed;
-//! * a request longer than the limit is closed.
+//! * a request longer than the limit is handed back (in [`Serviced::too_long`]) to be answered
+//!   and closed.
 //!
 //! The gate never blocks: the owner polls [`Gate::poll_fds`] with its listening sockets and
 //! passes the results to [`Gate::service`]. What happens to a finished request (stream
@@ -91,8 +92,10 @@ pub struct Ready {
     pub stream: TcpStream,
     /// The peer, an IPv4-mapped address shown as IPv4.
     pub peer: SocketAddr,
-    /// The request head, through its empty line.
+    /// The request head, through its empty line (for [`Serviced::too_long`]: what arrived).
     pub request: Vec<u8>,
+    /// Which listening socket it came through, as given to [`Gate::admit`].
+    pub origin: usize,
 }
 
 /// One connection still sending its request.
@@ -100,9 +103,17 @@ pub struct Ready {
 struct Pending {
     stream: TcpStream,
     peer: SocketAddr,
+    origin: usize,
     key: AddressKey,
     since: Instant,
     head: Vec<u8>,
+}
+
+impl Pending {
+    /// Hand the connection over with what it sent.
+    fn into_ready(self) -> Ready {
+        Ready { stream: self.stream, peer: self.peer, request: self.head, origin: self.origin }
+    }
 }
 
 /// What [`Gate::service`] found: finished requests and closed connections.
@@ -112,6 +123,9 @@ pub struct Serviced {
     pub ready: Vec<Ready>,
     /// Connections closed, with why and from where.
     pub dropped: Vec<(Dropped, SocketAddr)>,
+    /// Connections whose request head grew past the limit ([`Dropped::TooLong`]), still open
+    /// so that the owner can answer them; `request` holds what arrived.
+    pub too_long: Vec<Ready>,
 }
 
 /// The peer as shown and matched: an IPv4-mapped address as plain IPv4.
@@ -172,7 +186,8 @@ impl Gate {
     /// that address's oldest connection goes, else, when the gate is full, the oldest of all.
     /// A connection about to go is read once more, so one whose request has just arrived is
     /// handed over (in the result's `ready`) rather than closed.
-    pub fn admit(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) -> Serviced {
+    /// `origin` says which listening socket it came through; it is handed back in [`Ready`].
+    pub fn admit(&mut self, stream: TcpStream, peer: SocketAddr, origin: usize, now: Instant) -> Serviced {
         let peer = canonical_peer(peer);
         let key = AddressKey::of(peer.ip());
         let mut out = Serviced::default();
@@ -185,7 +200,7 @@ impl Gate {
             self.make_room(0, Dropped::Evicted, &mut out);
         }
         let _ = stream.set_nonblocking(true);
-        self.pending.push_back(Pending { stream, peer, key, since: now, head: Vec::new() });
+        self.pending.push_back(Pending { stream, peer, origin, key, since: now, head: Vec::new() });
         out
     }
 
@@ -194,8 +209,8 @@ impl Gate {
     fn make_room(&mut self, i: usize, why: Dropped, out: &mut Serviced) {
         let Some(mut p) = self.pending.remove(i) else { return };
         match read_head(&mut p, &mut self.scratch, self.limits.max_request) {
-            Step::Done => out.ready.push(Ready { stream: p.stream, peer: p.peer, request: p.head }),
-            Step::Drop(Dropped::TooLong) => out.dropped.push((Dropped::TooLong, p.peer)),
+            Step::Done => out.ready.push(p.into_ready()),
+            Step::Drop(Dropped::TooLong) => out.too_long.push(p.into_ready()),
             Step::Drop(Dropped::Closed) => out.dropped.push((Dropped::Closed, p.peer)),
             _ => out.dropped.push((why, p.peer)),
         }
@@ -223,7 +238,11 @@ impl Gate {
                 match read_head(&mut p, &mut self.scratch, self.limits.max_request) {
                     Step::Waiting => {}
                     Step::Done => {
-                        out.ready.push(Ready { stream: p.stream, peer: p.peer, request: p.head });
+                        out.ready.push(p.into_ready());
+                        continue;
+                    }
+                    Step::Drop(Dropped::TooLong) => {
+                        out.too_long.push(p.into_ready());
                         continue;
                     }
                     Step::Drop(why) => {
@@ -342,7 +361,7 @@ mod tests {
             let (c, s, peer) = pair(&l);
             clients.push(c);
             peers.push(peer);
-            dropped.extend(g.admit(s, peer, t0 + Duration::from_millis(i)).dropped);
+            dropped.extend(g.admit(s, peer, 0, t0 + Duration::from_millis(i)).dropped);
         }
         // All from 127.0.0.1: the per-address limit (2) decides first, oldest first.
         assert_eq!(
@@ -356,7 +375,7 @@ mod tests {
             let (c, s, peer) = pair(&l);
             clients.push(c);
             dropped.extend(
-                g.admit(s, peer, t0 + Duration::from_millis(i as u64)).dropped.into_iter().map(|d| d.0),
+                g.admit(s, peer, 0, t0 + Duration::from_millis(i as u64)).dropped.into_iter().map(|d| d.0),
             );
         }
         assert_eq!(dropped, vec![Dropped::Evicted, Dropped::Evicted]);
@@ -369,11 +388,11 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Gate::new(limits(8, 1));
         let (mut c1, s1, p1) = pair(&l);
-        g.admit(s1, p1, t0);
+        g.admit(s1, p1, 0, t0);
         c1.write_all(b"STREAM x\r\n\r\n").unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let (_c2, s2, p2) = pair(&l);
-        let out = g.admit(s2, p2, t0);
+        let out = g.admit(s2, p2, 0, t0);
         assert!(out.dropped.is_empty());
         assert_eq!(out.ready.len(), 1);
         assert_eq!((out.ready[0].peer, out.ready[0].request.as_slice()), (p1, &b"STREAM x\r\n\r\n"[..]));
@@ -386,7 +405,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Gate::new(limits(8, 8));
         let (mut c, s, peer) = pair(&l);
-        let first = g.admit(s, peer, t0);
+        let first = g.admit(s, peer, 0, t0);
         assert!(first.ready.is_empty() && first.dropped.is_empty());
         // The empty line is split across two reads; data follows it at once.
         c.write_all(b"STREAM key=x HTTP/1.1\r\n\r").unwrap();
@@ -418,22 +437,24 @@ mod tests {
         let (_silent, s1, p1) = pair(&l);
         let (mut long, s2, p2) = pair(&l);
         let (closing, s3, p3) = pair(&l);
-        g.admit(s1, p1, t0);
-        g.admit(s2, p2, t0 + Duration::from_secs(5));
-        g.admit(s3, p3, t0 + Duration::from_secs(5));
+        g.admit(s1, p1, 0, t0);
+        g.admit(s2, p2, 0, t0 + Duration::from_secs(5));
+        g.admit(s3, p3, 0, t0 + Duration::from_secs(5));
         long.write_all(&[b'x'; 100]).unwrap();
         drop(closing);
         let mut dropped = Vec::new();
+        let mut too_long = Vec::new();
         for _ in 0..20 {
-            dropped.extend(pump(&mut g, t0 + Duration::from_secs(1)).dropped);
-            if dropped.len() == 2 {
+            let out = pump(&mut g, t0 + Duration::from_secs(1));
+            dropped.extend(out.dropped);
+            too_long.extend(out.too_long);
+            if dropped.len() == 1 && too_long.len() == 1 {
                 break;
             }
         }
-        dropped.sort_by_key(|d| d.1.port());
-        let mut want = vec![(Dropped::TooLong, p2), (Dropped::Closed, p3)];
-        want.sort_by_key(|d| d.1.port());
-        assert_eq!(dropped, want);
+        assert_eq!(dropped, vec![(Dropped::Closed, p3)]);
+        // Still open, to be answered, with what it sent so far (one byte past the limit).
+        assert_eq!((too_long[0].peer, too_long[0].request.len()), (p2, 65));
         assert_eq!(g.next_deadline(), Some(t0 + Duration::from_secs(10)));
         let late = g.service(&[], t0 + Duration::from_secs(10));
         assert_eq!(late.dropped, vec![(Dropped::Expired, p1)]);

@@ -1,14 +1,18 @@
-//! The parent's listening side: accept connections, shake hands with children, and run one
-//! thread per child.
+//! The agent's listening side: accept connections, tell streaming children from HTTP clients,
+//! shake hands with children, and run one thread per child.
 //!
 //! One job: sockets and threads. The `stream-listen` thread accepts on every `[web] bind to`
 //! address without blocking (it polls with a short timeout, so shutdown never waits on a
-//! connection) and charts connected and refused children. A new connection waits in the
-//! [`Gate`] (no thread) until its request has arrived; idle connections are bounded there in
-//! number, per address and in time, oldest closed first, so they cannot keep out a real one. A
-//! finished `STREAM` request is checked ([`super::access`], [`super::throttle`],
-//! [`super::registry`]) and answered in one write on this thread; only an accepted child gets a
-//! `stream-child` thread, which feeds its lines to its host ([`super::receiver`]).
+//! connection) and charts connected and refused children. A client that `[web] allow
+//! connections from` does not match is closed at once. A new connection waits in the [`Gate`]
+//! (no thread) until its request head has arrived; idle connections are bounded there in
+//! number, per address and in time, oldest closed first, so they cannot keep out a real one.
+//! One port serves both, as in netdata: a head that starts `STREAM ` is a child's, anything
+//! else is handed to the HTTP API's server ([`crate::api::server`]) with the bytes read; each
+//! `bind to` entry's `=ACL` decides which of the two it offers. A finished `STREAM` request is
+//! checked ([`super::access`], [`super::throttle`], [`super::registry`]) and answered in one
+//! write on this thread; only an accepted child gets a `stream-child` thread, which feeds its
+//! lines to its host ([`super::receiver`]).
 //!
 //! Descriptors: the listener holds at most its [`fds::connection_budget`] (two per child, one
 //! per waiting connection), leaving [`fds::RESERVED_FDS`] to exporters and collectors. When
@@ -16,8 +20,9 @@
 //! retrying at once, and says so once (then every five minutes, then when it clears).
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,14 +31,16 @@ use tracing::{debug, info, warn};
 
 use super::access::{Access, Refusal};
 use super::fds;
-use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready};
+use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready, Serviced};
 use super::receiver::{self, now_ut, Limits};
 use super::registry::{Admission, Registry};
 use super::request::{parse_request, StreamRequest, MAX_REQUEST, REPLY_V1};
 use super::throttle::{Episodes, Note, Throttle};
+use crate::api::server::{bad_request_line, Handoff, Incoming};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::Config;
-use crate::logs::Escaped;
+use crate::export::pattern::SimplePattern;
+use crate::logs::{Escaped, Tally};
 use crate::rrd::{Algorithm, Attachment, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
 use crate::shutdown::Shutdown;
 
@@ -52,12 +59,36 @@ pub const CHILD_MAX_LINE: usize = 16 * 1024;
 const CHILD_STACK: usize = 256 * 1024;
 /// The listener's longest sleep before it checks for shutdown.
 const LISTEN_WAKE: Duration = Duration::from_millis(250);
+/// At most one log line per this long about clients `[web] allow connections from` refuses.
+const DISALLOWED_LOG_PERIOD: Duration = Duration::from_secs(60);
+/// netdata's answer on a port whose `=ACL` does not offer what was asked.
+const FORBIDDEN: &[u8] =
+    b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\
+    Content-Length: 44\r\n\r\nYou are not allowed to access this resource.";
+/// The answer to an HTTP request head longer than the limit.
+const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\
+    Content-Type: text/plain; charset=utf-8\r\nContent-Length: 47\r\n\r\nthe request line and headers exceed 16384 bytes";
+
+/// What one `bind to` entry offers (netdata's `=ACL` names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortAcl {
+    /// `streaming`: children may stream here.
+    pub streaming: bool,
+    /// `dashboard`: the HTTP API is served here.
+    pub dashboard: bool,
+}
 
 /// Everything the listener needs, resolved from the configuration.
 #[derive(Clone, Debug)]
 pub struct StreamConfig {
     /// `host:port` addresses to listen on.
     pub addresses: Vec<String>,
+    /// What each of `addresses` offers.
+    pub acls: Vec<PortAcl>,
+    /// `[web] allow connections from`: clients whose address it does not match are closed.
+    pub allow_from: SimplePattern,
+    /// Where HTTP requests go; `None` answers them 403.
+    pub http: Option<Handoff>,
     /// Who may stream.
     pub access: Access,
     /// Children connected at once, at most.
@@ -78,9 +109,10 @@ pub struct StreamConfig {
 
 impl StreamConfig {
     /// The listener's settings from `cfg`, for an agent whose machine GUID is `local_guid`
-    /// (empty when unknown). `None` when no API key is enabled: nothing to listen for.
-    pub fn from_config(cfg: &Config, local_guid: &str) -> Option<StreamConfig> {
-        if !cfg.stream.any_api_key_enabled() {
+    /// (empty when unknown). `None` when `[web] mode = none`: nothing listens. Children are
+    /// refused (as netdata does) while no API key is enabled; HTTP goes to `http`.
+    pub fn from_config(cfg: &Config, local_guid: &str, http: Option<Handoff>) -> Option<StreamConfig> {
+        if !cfg.web.enabled() {
             return None;
         }
         // The names the local host is exported under: a child may not take one.
@@ -89,7 +121,15 @@ impl StreamConfig {
         local_names.sort();
         local_names.dedup();
         Some(StreamConfig {
-            addresses: cfg.web.streaming_addresses(),
+            addresses: cfg.web.bind_to.iter().map(|b| b.address(cfg.web.default_port)).collect(),
+            acls: cfg
+                .web
+                .bind_to
+                .iter()
+                .map(|b| PortAcl { streaming: b.allows_streaming(), dashboard: b.allows_dashboard() })
+                .collect(),
+            allow_from: SimplePattern::new(&cfg.web.allow_connections_from),
+            http,
             access: Access::new(&cfg.stream, local_guid, &local_names),
             max_children: cfg.stream.max_children,
             timeout: Duration::from_secs(cfg.stream.timeout_seconds as u64),
@@ -120,6 +160,7 @@ struct ChildShared {
 pub struct StreamHandle {
     registry: Arc<Registry>,
     addrs: Vec<SocketAddr>,
+    disallowed: Arc<AtomicU64>,
     thread: JoinHandle<()>,
 }
 
@@ -139,6 +180,12 @@ impl StreamHandle {
         self.registry.refused()
     }
 
+    /// Connections closed at once since start: their address is not in `[web] allow
+    /// connections from`.
+    pub fn disallowed(&self) -> u64 {
+        self.disallowed.load(Ordering::Relaxed)
+    }
+
     /// Wait for the listener and every child thread (after shutdown was triggered); each
     /// notices within a fraction of a second.
     pub fn join(self) {
@@ -149,16 +196,12 @@ impl StreamHandle {
 /// Bind every address and start the `stream-listen` thread.
 pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<StreamHandle> {
     if cfg.addresses.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no [web] bind to address accepts streaming (each has an =ACL without 'streaming')",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no [web] bind to address"));
     }
     let mut listeners = Vec::new();
     for a in &cfg.addresses {
-        let l = TcpListener::bind(a.as_str()).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot listen on {a} for streaming children: {e}"))
-        })?;
+        let l = TcpListener::bind(a.as_str())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a} ([web] bind to): {e}")))?;
         l.set_nonblocking(true)?;
         listeners.push(l);
     }
@@ -168,10 +211,21 @@ pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<S
         (Ok((soft, _)), Some(open)) => fds::connection_budget(soft, open),
         _ => usize::MAX,
     };
+    let offers = |acl: &PortAcl| match (acl.dashboard, acl.streaming) {
+        (true, true) => "API and children",
+        (true, false) => "API only",
+        (false, true) => "children only",
+        (false, false) => "nothing",
+    };
     info!(
-        "stream: listening for children on {} (at most {}, disconnected after {} s of silence; at most {} \
+        "stream: listening on {} (children: at most {}, disconnected after {} s of silence; at most {} \
          connections waiting for their request, {} per address, {} s each; {} descriptors for connections)",
-        addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" "),
+        addrs
+            .iter()
+            .zip(&cfg.acls)
+            .map(|(a, acl)| format!("{a} ({})", offers(acl)))
+            .collect::<Vec<_>>()
+            .join(" "),
         cfg.max_children,
         cfg.timeout.as_secs(),
         cfg.gate.max_pending,
@@ -186,9 +240,10 @@ pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<S
         );
     }
     let state = Listener::new(cfg, registry.clone(), db, shutdown, budget);
+    let disallowed = state.disallowed.clone();
     let thread =
         std::thread::Builder::new().name("stream-listen".into()).spawn(move || state.run(listeners))?;
-    Ok(StreamHandle { registry, addrs, thread })
+    Ok(StreamHandle { registry, addrs, disallowed, thread })
 }
 
 /// The `netdata.streaming_children` chart of the local host.
@@ -244,6 +299,10 @@ struct Listener {
     /// Conditions of the listener itself.
     conditions: Episodes<Condition>,
     accept_paused_until: Option<Instant>,
+    /// Clients closed for `[web] allow connections from`, since start.
+    disallowed: Arc<AtomicU64>,
+    /// Their log line, at most once a minute.
+    disallowed_log: Tally,
 }
 
 impl Listener {
@@ -274,6 +333,8 @@ impl Listener {
             closed: Episodes::new(EPISODE_QUIET),
             conditions: Episodes::new(EPISODE_QUIET),
             accept_paused_until: None,
+            disallowed: Arc::new(AtomicU64::new(0)),
+            disallowed_log: Tally::new(DISALLOWED_LOG_PERIOD),
         }
     }
 
@@ -310,11 +371,11 @@ impl Listener {
             let _ = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             let now = Instant::now();
             let serviced = self.gate.service(&fds[first_gate_fd..], now);
-            self.handle(serviced.ready, serviced.dropped, now);
+            self.handle(serviced, now);
             if accepting {
-                for (l, fd) in listeners.iter().zip(&fds[..first_gate_fd]) {
+                for (origin, (l, fd)) in listeners.iter().zip(&fds[..first_gate_fd]).enumerate() {
                     if fd.revents != 0 {
-                        self.accept_from(l, now);
+                        self.accept_from(l, origin, now);
                     }
                 }
             }
@@ -366,8 +427,9 @@ impl Listener {
         false
     }
 
-    /// Accept what is waiting on `l`, at most [`ACCEPT_BATCH`].
-    fn accept_from(&mut self, l: &TcpListener, now: Instant) {
+    /// Accept what is waiting on `l` (the listening socket number `origin`), at most
+    /// [`ACCEPT_BATCH`].
+    fn accept_from(&mut self, l: &TcpListener, origin: usize, now: Instant) {
         for _ in 0..ACCEPT_BATCH {
             if self.held() >= self.budget && self.gate.is_empty() {
                 // Children hold every descriptor: nothing can make room.
@@ -384,6 +446,10 @@ impl Listener {
                 Err(e) => return self.accept_failed(e, now),
             };
             let peer = canonical_peer(peer);
+            if !allowed(&self.cfg.allow_from, peer.ip()) {
+                self.disallow(stream, peer, now);
+                continue;
+            }
             let key = AddressKey::of(peer.ip());
             if !self.throttle.allows(key, now) {
                 self.registry.note_refused();
@@ -394,10 +460,24 @@ impl Listener {
             if self.held() >= self.budget {
                 // Make room with the oldest waiting connection.
                 let room = self.gate.evict_oldest();
-                self.handle(room.ready, room.dropped, now);
+                self.handle(room, now);
             }
-            let made_room = self.gate.admit(stream, peer, now);
-            self.handle(made_room.ready, made_room.dropped, now);
+            let made_room = self.gate.admit(stream, peer, origin, now);
+            self.handle(made_room, now);
+        }
+    }
+
+    /// Close a client `[web] allow connections from` does not match: at once, counted, logged
+    /// at most once a minute.
+    fn disallow(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) {
+        drop(stream);
+        self.disallowed.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = self.disallowed_log.occur(now) {
+            warn!(
+                "web: closed {n} connection(s) from addresses not matched by [web] allow connections from \
+                 (the last from {}); add the address there to let it in",
+                peer.ip()
+            );
         }
     }
 
@@ -461,12 +541,20 @@ impl Listener {
         }
     }
 
-    /// Connections the gate finished with: requests to handle, and closed ones to note.
-    fn handle(&mut self, ready: Vec<Ready>, dropped: Vec<(Dropped, SocketAddr)>, now: Instant) {
-        for (why, peer) in dropped {
+    /// Connections the gate finished with: requests to handle, over-long ones to answer, and
+    /// closed ones to note.
+    fn handle(&mut self, serviced: Serviced, now: Instant) {
+        for (why, peer) in serviced.dropped {
             self.note_closed(Closed::Gate(why), peer, now);
         }
-        for r in ready {
+        for mut r in serviced.too_long {
+            if !r.request.starts_with(b"STREAM ") {
+                // An HTTP client gets a status it can read; a child only a closed connection.
+                answer(&mut r.stream, TOO_LARGE);
+            }
+            self.note_closed(Closed::Gate(Dropped::TooLong), r.peer, now);
+        }
+        for r in serviced.ready {
             self.on_request(r, now);
         }
     }
@@ -516,10 +604,31 @@ impl Listener {
         }
     }
 
-    /// A request arrived: hand a child its thread, or refuse it.
+    /// A request arrived: HTTP to the API's server, a child to its thread or refused.
     fn on_request(&mut self, r: Ready, now: Instant) {
-        let Ready { mut stream, peer, request } = r;
-        // Everything that is not STREAM will be the HTTP API's; until then it is refused.
+        let Ready { mut stream, peer, request, origin } = r;
+        let acl = self.cfg.acls.get(origin).copied().unwrap_or(PortAcl { streaming: true, dashboard: true });
+        if !request.starts_with(b"STREAM ") {
+            let reply = match (&self.cfg.http, acl.dashboard) {
+                (Some(http), true) => match bad_request_line(&request) {
+                    Some(reply) => reply,
+                    None => {
+                        http.give(Incoming { stream, peer, head: request });
+                        return;
+                    }
+                },
+                _ => FORBIDDEN,
+            };
+            answer(&mut stream, reply);
+            return;
+        }
+        if !acl.streaming {
+            debug!(
+                "stream: {peer} sent a STREAM request to a port whose =ACL lacks 'streaming'; answered 403"
+            );
+            answer(&mut stream, FORBIDDEN);
+            return;
+        }
         let req = match parse_request(&request) {
             Ok(req) => req,
             Err(e) => return self.refuse(&mut stream, peer, None, Refusal::BadRequest(e), now),
@@ -609,6 +718,16 @@ impl Listener {
     }
 }
 
+/// Whether `[web] allow connections from` lets `ip` in: the address as text, and a loopback
+/// address also as `localhost` (netdata's default is `localhost *`).
+pub fn allowed(pattern: &SimplePattern, ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    pattern
+        .decide(&ip.to_string())
+        .or_else(|| if ip.is_loopback() { pattern.decide("localhost") } else { None })
+        .unwrap_or(false)
+}
+
 /// What a closing reason is called in a summary.
 fn gate_reason(why: Dropped) -> &'static str {
     match why {
@@ -689,6 +808,9 @@ mod tests {
     fn listener(budget: usize) -> Listener {
         let cfg = StreamConfig {
             addresses: vec!["127.0.0.1:0".into()],
+            acls: vec![PortAcl { streaming: true, dashboard: true }],
+            allow_from: SimplePattern::new("localhost *"),
+            http: None,
             access: Access::new(&Stream::default(), "", &[]),
             max_children: 10,
             timeout: Duration::from_secs(60),
@@ -734,7 +856,7 @@ mod tests {
         let mut l = listener(1);
         let accept = |l: &mut Listener| {
             for _ in 0..100 {
-                l.accept_from(&tl, Instant::now());
+                l.accept_from(&tl, 0, Instant::now());
                 if l.gate.len() == 1 && l.registry.refused() >= 1 {
                     return;
                 }
@@ -743,7 +865,7 @@ mod tests {
         };
         let mut first = TcpStream::connect(addr).unwrap();
         while l.gate.is_empty() {
-            l.accept_from(&tl, Instant::now());
+            l.accept_from(&tl, 0, Instant::now());
         }
         let _second = TcpStream::connect(addr).unwrap();
         accept(&mut l);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::access::Access;
 use super::gate::GateLimits;
-use super::listener::{self, StreamConfig, StreamHandle};
+use super::listener::{self, PortAcl, StreamConfig, StreamHandle};
 use super::request::MAX_REQUEST;
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::{Stream, StreamKey, StreamKeyType};
@@ -38,6 +38,9 @@ fn config(max_children: usize) -> StreamConfig {
     }];
     StreamConfig {
         addresses: vec!["127.0.0.1:0".into()],
+        acls: vec![PortAcl { streaming: true, dashboard: true }],
+        allow_from: crate::export::pattern::SimplePattern::new("localhost *"),
+        http: None,
         access: Access::new(&Stream { keys, ..Stream::default() }, "", &["parent".to_string()]),
         max_children,
         timeout: Duration::from_secs(60),
