@@ -17,6 +17,7 @@ pub mod allmetrics;
 pub mod charts;
 pub mod data;
 pub mod info;
+pub mod json;
 pub mod query;
 pub mod response;
 pub mod server;
