@@ -22,9 +22,10 @@ mod tests;
 
 use std::sync::Arc;
 
+use super::charts::find_chart;
 use super::response::{JSON, TEXT};
 use super::{Api, Request, Response};
-use crate::rrd::{Chart, Host};
+use crate::rrd::Host;
 use format::{Answer, Civil, Envelope};
 use pattern::DimPattern;
 use request::{opt, DataRequest, Format};
@@ -140,11 +141,6 @@ pub fn answer(host: &Arc<Host>, req: &Request<'_>, local: &dyn Fn(i64) -> Civil)
     let mut response = Response::ok(content_type, body);
     response.filename = dr.filename.filter(|f| !f.is_empty());
     response
-}
-
-/// The chart with this id, else the one with this name.
-fn find_chart(host: &Host, id_or_name: &str) -> Option<Arc<Chart>> {
-    host.chart(id_or_name).or_else(|| host.charts().into_iter().find(|c| &*c.read().meta.name == id_or_name))
 }
 
 /// netdata 1.37's query id, which its envelope prints as `id` and `name`.
