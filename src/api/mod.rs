@@ -21,6 +21,7 @@ pub mod charts;
 pub mod data;
 pub mod files;
 pub mod info;
+pub mod json;
 pub mod query;
 pub mod response;
 pub mod server;
