@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::api::info::OsFacts;
 use crate::api::server::{HttpServer, ServerConfig};
+use crate::api::status::ExporterView;
 use crate::api::{AgentFacts, Api};
 use crate::collect::plugins_d::supervisor::{self, PluginEnv, SupervisorConfig, SupervisorHandle};
 use crate::collect::proc::{self as proc_collector, ProcConfig};
@@ -39,6 +40,8 @@ pub struct Agent {
     pub stream: Option<StreamHandle>,
     /// The HTTP API's server, unless `[web] mode = none`.
     pub http: Option<HttpServer>,
+    /// What the API reads, when it runs: the exporters are published to it.
+    api: Option<Arc<Api>>,
     /// The thread removing the hosts of children gone for `[db] cleanup orphan hosts after secs`.
     cleanup: Option<JoinHandle<()>>,
     shutdown: Shutdown,
@@ -297,12 +300,15 @@ impl Agent {
             plugins,
             stream: None,
             http: None,
+            api: None,
             cleanup: None,
             shutdown,
             config: cfg.clone(),
         };
         if cfg.web.enabled() {
             let api = Arc::new(Api::new(agent.db.clone(), agent_facts(cfg)));
+            agent.api = Some(api.clone());
+            agent.publish_exporters();
             let server_cfg = ServerConfig {
                 max_sockets: cfg.web.max_sockets,
                 request_timeout: Duration::from_secs(u64::from(cfg.web.timeout_for_first_request)),
@@ -397,11 +403,19 @@ impl Agent {
         // Configuration order, as at start.
         let order: Vec<&str> = new.exporters.iter().filter(|e| e.enabled).map(|e| e.name.as_str()).collect();
         self.exporters.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
+        self.publish_exporters();
         if let Some(p) = &self.plugins {
             (done.plugins_stopped, done.plugins_started) = p.reconfigure(supervisor_config(new));
         }
         self.config = new.clone();
         done
+    }
+
+    /// Show the API's status page the exporter instances running now.
+    fn publish_exporters(&self) {
+        if let Some(api) = &self.api {
+            api.exporters.publish(self.exporters.iter().map(|(name, h)| ExporterView::of(name, h)).collect());
+        }
     }
 
     /// Stop every thread: collectors first, then exporters (whose senders make one last attempt).

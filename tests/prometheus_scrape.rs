@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::agent::Rrdpipe;
-use support::{free_port, http_get, local, Prometheus, Series};
+use support::{free_port, http_get, local, wait_for_tcp, Prometheus, Series};
 
 /// The probe plugin: one chart, a collection every second, timed by the plugin.
 const PROBE: &str = r#"#!/bin/sh
@@ -73,6 +73,7 @@ fn prometheus_scrapes_averages_and_raw_counters_with_netdata_s_documented_config
 
     // The agent answers before Prometheus is asked anything.
     let deadline = Instant::now() + Duration::from_secs(20);
+    assert!(wait_for_tcp(local(port), deadline), "the API does not listen; log:\n{}", agent.log());
     while http_get(local(port), "/api/v1/allmetrics?format=prometheus").status != 200 {
         assert!(Instant::now() < deadline, "no allmetrics answer within 20 s; log:\n{}", agent.log());
         std::thread::sleep(Duration::from_millis(200));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::agent::Rrdpipe;
 use support::browser::Chromium;
-use support::{free_port, http_get, local};
+use support::{free_port, http_get, local, wait_for_tcp};
 
 /// `probe.const`: `a` 42, `bee` 123.4 (1234 / 10), `n` −7; and a second chart.
 const PROBE: &str = r#"#!/bin/sh
@@ -40,6 +40,7 @@ fn start_agent() -> (Rrdpipe, u16) {
     );
     // Wait for a few stored slots and the exporter's first failures.
     let deadline = Instant::now() + Duration::from_secs(30);
+    assert!(wait_for_tcp(local(web), deadline), "the API does not listen; log:\n{}", agent.log());
     loop {
         let r = http_get(local(web), "/api/v1/status");
         if r.status == 200 && r.text().contains("\"failing_since\":1") && stored_slots(web) >= 5 {
@@ -59,7 +60,7 @@ fn stored_slots(web: u16) -> usize {
     r.text().lines().skip(1).filter(|l| l.contains("42")).count()
 }
 
-/// The start tag of the first element carrying `attr` (e.g. `data-exporter="graphite:dead"`).
+/// The start tag of the first element carrying `attr` (e.g. `data-exporter="dead"`).
 fn tag_with<'a>(dom: &'a str, attr: &str) -> &'a str {
     let at = dom.find(attr).unwrap_or_else(|| panic!("no element with {attr} in the page:\n{dom}"));
     let start = dom[..at].rfind('<').unwrap();
@@ -89,9 +90,12 @@ fn the_status_page_lists_and_plots_the_plugin_s_chart_and_shows_the_dead_exporte
     assert!(page.console.is_empty(), "console messages: {:#?}", page.console);
     assert!(dom.contains("<span id=\"hostname\">uihost</span>"), "{dom}");
     // The exporter to a dead port is shown down, in red, with the reason.
-    let row = tag_with(dom, "data-exporter=\"graphite:dead\"");
+    let row = tag_with(dom, "data-exporter=\"dead\"");
     assert!(row.contains("data-state=\"down\"") && row.contains("class=\"bad\""), "{row}");
     assert!(dom.contains("cannot connect to any destination"), "the reason is shown");
+    let cells = &dom[dom.find(row).unwrap()..];
+    let cells = &cells[..cells.find("</tr>").unwrap()];
+    assert!(cells.ends_with("<td>never</td>"), "no delivery ever succeeded: {cells}");
     // The local host.
     assert!(tag_with(dom, "data-host=\"uihost\"").starts_with("<tr"));
     // Both charts are listed; with no chart asked for, the first ones are plotted.

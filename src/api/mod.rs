@@ -66,6 +66,8 @@ pub struct Api {
     pub scrapers: allmetrics::Scrapers,
     /// The exporter instances running, for the status page.
     pub exporters: status::Exporters,
+    /// `[directories] web`, when netdata's dashboard is to be served from it.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 /// One API request, as the server parsed it.
@@ -84,7 +86,13 @@ pub struct Request<'a> {
 impl Api {
     /// An API over `db`.
     pub fn new(db: Arc<Db>, facts: AgentFacts) -> Api {
-        Api { db, facts, scrapers: allmetrics::Scrapers::default(), exporters: status::Exporters::default() }
+        Api {
+            db,
+            facts,
+            scrapers: allmetrics::Scrapers::default(),
+            exporters: status::Exporters::default(),
+            web_dir: None,
+        }
     }
 
     /// Answer `req` for `host` (the local host, or the one a `/host/NAME/` prefix chose).

@@ -42,7 +42,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, Notify};
 use tracing::{info, warn};
 
-use super::{Api, Query, Request, Response};
+use super::{files, ui, Api, Query, Request, Response};
 use crate::logs::{Escaped, Tally};
 use crate::shutdown::Shutdown;
 
@@ -415,12 +415,7 @@ pub fn respond(api: &Api, path: &str, query: &str, peer: IpAddr, now_ms: i64) ->
     }
     let (host, endpoint) = match route(&decoded) {
         Some(r) => r,
-        None => {
-            return Response::not_found(&format!(
-                "nothing is served at {}; the API is under /api/v1/ (e.g. /api/v1/info)",
-                Escaped::str(&decoded)
-            ))
-        }
+        None => return page(api, &decoded),
     };
     let host = match host {
         None => api.db.localhost(),
@@ -436,6 +431,24 @@ pub fn respond(api: &Api, path: &str, query: &str, peer: IpAddr, now_ms: i64) ->
     };
     let req = Request { endpoint, query: Query::parse(query), peer, now_ms };
     api.respond(&host, &req)
+}
+
+/// A path outside the API: the status page (always at [`ui::PATH`], and at `/` unless netdata's
+/// dashboard is served there), else a file of `[directories] web`.
+fn page(api: &Api, path: &str) -> Response {
+    let own =
+        path.strip_prefix(ui::PATH).or(if path == ui::PATH.trim_end_matches('/') { Some("") } else { None });
+    let at_root = if api.web_dir.is_none() { path.strip_prefix('/') } else { None };
+    if let Some((kind, bytes)) = own.or(at_root).and_then(ui::asset) {
+        return Response::ok(kind, bytes.to_vec());
+    }
+    match &api.web_dir {
+        Some(dir) => files::serve(dir, path),
+        None => Response::not_found(&format!(
+            "nothing is served at {}; the status page is at /, the API under /api/v1/ (e.g. /api/v1/info)",
+            Escaped::str(path)
+        )),
+    }
 }
 
 /// Split a decoded path into the `/host/NAME/` prefix (if any) and the endpoint after

@@ -36,7 +36,7 @@ mod tests {
         for (link, kind) in
             [("ui.css", "text/css; charset=utf-8"), ("ui.js", "application/javascript; charset=utf-8")]
         {
-            assert!(page.contains(&format!("\"{link}\"")), "the page links {link}");
+            assert!(page.contains(&format!("\"{PATH}{link}\"")), "the page links {link} where it is served");
             assert_eq!(asset(link).unwrap().0, kind);
         }
         for missing in ["../Cargo.toml", "ui", "UI.JS", "index.htm", "/ui.js"] {

@@ -445,7 +445,8 @@ impl Sender {
 
     /// One interval's delivery attempt.
     fn attempt(&mut self) {
-        let ok = self.delivery.pending_bytes() == 0 || {
+        let delivering = self.delivery.pending_bytes() > 0;
+        let ok = !delivering || {
             let mut a = Attempt::starting_now(&self.cfg, &self.stats, &mut self.down);
             self.delivery.deliver(&mut a)
         };
@@ -456,7 +457,9 @@ impl Sender {
         } else if ok {
             self.failures = 0;
             self.next_attempt = None;
-            self.stats.note_success(self.delivery.peer(), wall_clock_s());
+            if delivering {
+                self.stats.note_success(self.delivery.peer(), wall_clock_s());
+            }
             if let Some((n, d)) = self.down.clear(Instant::now()) {
                 tracing::info!(
                     "exporter '{}': delivering again to {} after {} failed attempts over {}s",

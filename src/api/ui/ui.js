@@ -143,7 +143,7 @@ function renderExporters(st, rates, now) {
     cell(tr, fmtRate(r.lost), "num");
     cell(tr, fmtRate(r.replayed), "num");
     cell(tr, e.spool ? fmtBytes(e.spool_bytes) : "off", "num");
-    cell(tr, fmtTime(e.last_success));
+    cell(tr, e.last_success == null ? "never" : fmtTime(e.last_success));
     body.appendChild(tr);
   }
 }
