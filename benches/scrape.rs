@@ -33,8 +33,13 @@ const SCRAPERS: usize = 10;
 const PROBE_EVERY: Duration = Duration::from_millis(1);
 
 fn api() -> Api {
-    let facts =
-        AgentFacts { version: "v0.1.0".into(), update_every: 1, history: HISTORY, started_s: T0 as i64 };
+    let facts = AgentFacts {
+        version: "v0.1.0".into(),
+        update_every: 1,
+        history: HISTORY,
+        started_s: T0 as i64,
+        ..Default::default()
+    };
     Api::new(Arc::new(filled_db(CHARTS, SECONDS)), facts)
 }
 

@@ -103,7 +103,13 @@ fn api_of(hostname: &str, charts: &[GenChart]) -> Api {
             let _ = c.collect(&row, (t * 1_000_000) as u64);
         }
     }
-    let facts = AgentFacts { version: "v0.1.0".into(), update_every: 1, history: 60, started_s: T0 };
+    let facts = AgentFacts {
+        version: "v0.1.0".into(),
+        update_every: 1,
+        history: 60,
+        started_s: T0,
+        ..Default::default()
+    };
     Api::new(Arc::new(db), facts)
 }
 

@@ -657,8 +657,24 @@ mod tests {
         let r = respond(&a, "/etc/passwd", "", ip, 0);
         assert_eq!(
             (r.status, body(&r)),
-            (404, "nothing is served at /etc/passwd; the API is under /api/v1/ (e.g. /api/v1/info)\n")
+            (404, "nothing is served at /etc/passwd; the status page is at /, the API under /api/v1/ (e.g. /api/v1/info)\n")
         );
+        // The status page, at / and at its own path; netdata's dashboard takes / when served.
+        for page in ["/", "/index.html", "/rrdpipe", "/rrdpipe/", "/rrdpipe/index.html"] {
+            let r = respond(&a, page, "", ip, 0);
+            assert_eq!((r.status, r.content_type), (200, "text/html; charset=utf-8"), "{page}");
+        }
+        assert_eq!(
+            respond(&a, "/rrdpipe/ui.js", "", ip, 0).content_type,
+            "application/javascript; charset=utf-8"
+        );
+        let web = tempfile::tempdir().unwrap();
+        std::fs::write(web.path().join("index.html"), "netdata").unwrap();
+        let mut with_web = api();
+        with_web.web_dir = Some(web.path().to_path_buf());
+        assert_eq!(respond(&with_web, "/", "", ip, 0).body, b"netdata");
+        assert_eq!(respond(&with_web, "/rrdpipe/", "", ip, 0).content_type, "text/html; charset=utf-8");
+        assert_eq!(respond(&with_web, "/ui.js", "", ip, 0).status, 404);
         let r = respond(&a, "/host/nobody/api/v1/info", "", ip, 0);
         assert_eq!(
             (r.status, body(&r)),

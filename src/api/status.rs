@@ -246,7 +246,13 @@ mod tests {
         let (child, _) = db.host_by_guid(child);
         let feeding = child.attach();
         let Feed::Connected(since) = child.feed() else { panic!() };
-        let facts = AgentFacts { version: "v9.9.9".into(), update_every: 1, history: 600, started_s: 900 };
+        let facts = AgentFacts {
+            version: "v9.9.9".into(),
+            update_every: 1,
+            history: 600,
+            started_s: 900,
+            ..Default::default()
+        };
         let api = Api::new(db.clone(), facts);
         let stats = Arc::new(Stats::default());
         stats.formatted_metrics(30);

@@ -70,7 +70,13 @@ fn probe_api(hosts: &[(&str, &str)]) -> Api {
             r.collect(&[(0, counter * 10), (1, counter * 3)], ut).unwrap();
         }
     }
-    let facts = AgentFacts { version: "v0.1.0".into(), update_every: 1, history: 3600, started_s: T0 };
+    let facts = AgentFacts {
+        version: "v0.1.0".into(),
+        update_every: 1,
+        history: 3600,
+        started_s: T0,
+        ..Default::default()
+    };
     Api::new(Arc::new(db), facts)
 }
 
@@ -202,7 +208,13 @@ fn ramp_api() -> Api {
     for t in T0..=T0 + 100 {
         c.collect(&[(0, t - T0)], (t * 1_000_000) as u64).unwrap();
     }
-    let facts = AgentFacts { version: "v0.1.0".into(), update_every: 1, history: 3600, started_s: T0 };
+    let facts = AgentFacts {
+        version: "v0.1.0".into(),
+        update_every: 1,
+        history: 3600,
+        started_s: T0,
+        ..Default::default()
+    };
     Api::new(Arc::new(db), facts)
 }
 
@@ -286,7 +298,13 @@ fn hostile_names_stay_in_their_place() {
     for t in T0..T0 + 20 {
         c.collect(&[(0, (t - T0) * 10)], (t * 1_000_000) as u64).unwrap();
     }
-    let facts = AgentFacts { version: "v0.1.0".into(), update_every: 1, history: 60, started_s: T0 };
+    let facts = AgentFacts {
+        version: "v0.1.0".into(),
+        update_every: 1,
+        history: 60,
+        started_s: T0,
+        ..Default::default()
+    };
     let api = Api::new(Arc::new(db), facts);
     let now = (T0 + 20) * 1000;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/allmetrics/golden");

@@ -42,7 +42,13 @@ fn api() -> Api {
     });
     c.add_dimension(&DimensionDef::new("semi;colon,comma", Algorithm::Incremental));
     host.define_chart(&ChartDef { obsolete: true, ..ChartDef::new("probe.gone", 1) });
-    let facts = AgentFacts { version: "v0.1.0".into(), update_every: 1, history: 3600, started_s: T0 };
+    let facts = AgentFacts {
+        version: "v0.1.0".into(),
+        update_every: 1,
+        history: 3600,
+        started_s: T0,
+        ..Default::default()
+    };
     Api::new(db, facts)
 }
 
