@@ -314,7 +314,7 @@ async fn serve_connection(state: Arc<Shared>, id: u64, close: Arc<Notify>, io: R
         .max_header_size(MAX_HEAD)
         .max_buf_size(MAX_HEAD.max(8192) * 2)
         .keep_alive(true)
-        .pipeline_flush(true);
+        .pipeline_flush(false);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -792,5 +792,9 @@ mod wire_tests {
             b"GET /api/v1/alarm_log HTTP/1.1\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(String::from_utf8_lossy(&out).matches("HTTP/1.1 200 OK").count(), 2);
+        let out =
+            exchange(b"GET /api/v1/alarm_log HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /\xff HTTP/1.1\r\n\r\n");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("HTTP/1.1 400 Bad Request"), "{text}");
     }
 }

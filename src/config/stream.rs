@@ -454,3 +454,32 @@ pub(crate) fn render(web: &Web, stream: &Stream, out: &mut String) {
         setting::render(key, out);
     }
 }
+
+#[cfg(test)]
+mod web_tests {
+    use super::*;
+
+    #[test]
+    fn an_acl_names_what_a_bind_to_entry_offers() {
+        let list =
+            parse_bind_to("a:1 b:2=dashboard c:3=streaming d:4=dashboard|streaming e:5=badges").unwrap();
+        let offers: Vec<(bool, bool)> =
+            list.iter().map(|b| (b.allows_dashboard(), b.allows_streaming())).collect();
+        assert_eq!(offers, vec![(true, true), (true, false), (false, true), (true, true), (false, false)]);
+    }
+
+    #[test]
+    fn only_mode_none_listens_nowhere_and_unknown_modes_name_the_choices() {
+        assert!(Web::default().enabled());
+        assert_eq!(Web::default().allow_connections_from, "localhost *");
+        assert_eq!(Web::default().max_sockets, DEFAULT_WEB_MAX_SOCKETS);
+        assert!(!Web { mode: "none".into(), ..Web::default() }.enabled());
+        let kind = Choice { what: "web server mode", choices: WEB_MODES };
+        assert_eq!(kind.parse("Static-Threaded"), Ok("static-threaded".to_string()));
+        assert_eq!(
+            kind.parse("apache"),
+            Err("unknown web server mode. Choose from: static-threaded, single-threaded, multi-threaded, none"
+                .to_string())
+        );
+    }
+}

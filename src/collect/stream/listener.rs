@@ -830,6 +830,24 @@ mod tests {
     }
 
     #[test]
+    fn allow_connections_from_matches_the_address_and_localhost_for_loopback() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let default = SimplePattern::new("localhost *");
+        assert!(allowed(&default, ip("10.1.2.3")));
+        let local_only = SimplePattern::new("localhost");
+        assert!(allowed(&local_only, ip("127.0.0.1")));
+        assert!(allowed(&local_only, ip("::1")));
+        assert!(allowed(&local_only, ip("::ffff:127.0.0.2")));
+        assert!(!allowed(&local_only, ip("10.1.2.3")));
+        let one = SimplePattern::new("127.0.0.1");
+        assert!(allowed(&one, ip("::ffff:127.0.0.1")));
+        assert!(!allowed(&one, ip("127.0.0.2")));
+        let not_two = SimplePattern::new("!127.0.0.2 *");
+        assert!(!allowed(&not_two, ip("127.0.0.2")), "a negative match of the address decides");
+        assert!(allowed(&not_two, ip("127.0.0.3")));
+    }
+
+    #[test]
     fn out_of_descriptors_accepting_pauses_and_one_episode_covers_every_failure() {
         let mut l = listener(100);
         let t0 = Instant::now();
