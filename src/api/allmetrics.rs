@@ -94,9 +94,11 @@ impl Options {
             None | Some("average") => Source::Average,
             Some("sum" | "volume") => Source::Sum,
             Some("as-collected" | "raw") => Source::AsCollected,
-            Some(other) => return Err(format!(
+            Some(other) => {
+                return Err(format!(
                 "parameter 'source' must be average, sum (or volume) or as-collected (or raw), not '{other}'"
-            )),
+            ))
+            }
         };
         let server = match q.get("server") {
             Some(s) if !s.is_empty() => s.to_string(),

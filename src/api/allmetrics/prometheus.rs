@@ -391,8 +391,11 @@ impl Writer<'_> {
                 write_comment_text(self.out, name);
                 self.out.extend_from_slice(b"\", value is ");
                 write_comment_text(self.out, &m.units);
-                self.out
-                    .extend_from_slice(format!(", gauge, dt {} to {to} inclusive\n", self.after).as_bytes());
+                self.out.extend_from_slice(b", gauge, dt ");
+                number::write_i64(self.out, self.after);
+                self.out.extend_from_slice(b" to ");
+                number::write_i64(self.out, to);
+                self.out.extend_from_slice(b" inclusive\n");
             }
             if undescribed {
                 undescribed = false;
@@ -452,11 +455,16 @@ impl Writer<'_> {
                     self.out.extend_from_slice(next);
                 }
                 let relation = if counter { "delta gives" } else { "gives" };
-                self.out.extend_from_slice(
-                    format!("{} / {} {relation} ", dim.multiplier, dim.divisor).as_bytes(),
-                );
+                number::write_i64(self.out, dim.multiplier);
+                self.out.extend_from_slice(b" / ");
+                number::write_i64(self.out, dim.divisor);
+                self.out.push(b' ');
+                self.out.extend_from_slice(relation.as_bytes());
+                self.out.push(b' ');
                 write_comment_text(self.out, &m.units);
-                self.out.extend_from_slice(format!(" ({kind})\n").as_bytes());
+                self.out.extend_from_slice(b" (");
+                self.out.extend_from_slice(kind.as_bytes());
+                self.out.extend_from_slice(b")\n");
             }
             if std::mem::take(&mut undescribed[counter as usize]) {
                 self.describe(&family, kind, |out| {
