@@ -16,6 +16,16 @@
 //! escaped), and each metric family gets one `# HELP` before its first series; `types=yes`
 //! gives one `# TYPE` per family (netdata repeats it per series, which strict parsers reject,
 //! and types counters by the name without `_total`). Pure: no I/O, no clock.
+//!
+//! Every chart is written as netdata 1.37.1 writes it: "homogeneous", one metric per context
+//! and a `dimension` label, even when its dimensions differ in algorithm, multiplier or divisor
+//! (1.37.1's `help=yes` calls a chart of absolute, incremental, `/10` and `×−1` dimensions
+//! homogeneous; its per-dimension names are never used).
+//!
+//! Two deliberate differences from 1.37.1: `source=sum` sums the window (1.37.1 names the
+//! series `_sum` but sends the average, as its API reads the exporter's configured source),
+//! and the host's tags (a child's `tags`) come as `netdata_host_tags_info{…} 1`, netdata's
+//! series for them before host labels.
 
 use std::collections::HashSet;
 use std::sync::Arc;
