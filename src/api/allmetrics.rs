@@ -44,7 +44,8 @@ enum Format {
 impl Format {
     fn parse(s: Option<&str>) -> Option<Format> {
         match s {
-            None | Some("shell" | "bash") => Some(Format::Shell),
+            // netdata skips parameters with an empty value.
+            None | Some("" | "shell") => Some(Format::Shell),
             Some("prometheus") => Some(Format::Prometheus),
             Some("prometheus_all_hosts") => Some(Format::PrometheusAllHosts),
             Some("json") => Some(Format::Json),
@@ -91,7 +92,7 @@ impl Options {
             )
         })?;
         let source = match q.get_any(&["source", "data", "data-source", "datasource"]) {
-            None | Some("average") => Source::Average,
+            None | Some("" | "average") => Source::Average,
             Some("sum" | "volume") => Source::Sum,
             Some("as-collected" | "raw") => Source::AsCollected,
             Some(other) => {

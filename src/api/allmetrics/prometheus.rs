@@ -16,6 +16,16 @@
 //! escaped), and each metric family gets one `# HELP` before its first series; `types=yes`
 //! gives one `# TYPE` per family (netdata repeats it per series, which strict parsers reject,
 //! and types counters by the name without `_total`). Pure: no I/O, no clock.
+//!
+//! Every chart is written as netdata 1.37.1 writes it: "homogeneous", one metric per context
+//! and a `dimension` label, even when its dimensions differ in algorithm, multiplier or divisor
+//! (1.37.1's `help=yes` calls a chart of absolute, incremental, `/10` and `×−1` dimensions
+//! homogeneous; its per-dimension names are never used).
+//!
+//! Two deliberate differences from 1.37.1: `source=sum` sums the window (1.37.1 names the
+//! series `_sum` but sends the average, as its API reads the exporter's configured source),
+//! and the host's tags (a child's `tags`) come as `netdata_host_tags_info{…} 1`, netdata's
+//! series for them before host labels.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -391,8 +401,11 @@ impl Writer<'_> {
                 write_comment_text(self.out, name);
                 self.out.extend_from_slice(b"\", value is ");
                 write_comment_text(self.out, &m.units);
-                self.out
-                    .extend_from_slice(format!(", gauge, dt {} to {to} inclusive\n", self.after).as_bytes());
+                self.out.extend_from_slice(b", gauge, dt ");
+                number::write_i64(self.out, self.after);
+                self.out.extend_from_slice(b" to ");
+                number::write_i64(self.out, to);
+                self.out.extend_from_slice(b" inclusive\n");
             }
             if undescribed {
                 undescribed = false;
@@ -452,11 +465,16 @@ impl Writer<'_> {
                     self.out.extend_from_slice(next);
                 }
                 let relation = if counter { "delta gives" } else { "gives" };
-                self.out.extend_from_slice(
-                    format!("{} / {} {relation} ", dim.multiplier, dim.divisor).as_bytes(),
-                );
+                number::write_i64(self.out, dim.multiplier);
+                self.out.extend_from_slice(b" / ");
+                number::write_i64(self.out, dim.divisor);
+                self.out.push(b' ');
+                self.out.extend_from_slice(relation.as_bytes());
+                self.out.push(b' ');
                 write_comment_text(self.out, &m.units);
-                self.out.extend_from_slice(format!(" ({kind})\n").as_bytes());
+                self.out.extend_from_slice(b" (");
+                self.out.extend_from_slice(kind.as_bytes());
+                self.out.extend_from_slice(b")\n");
             }
             if std::mem::take(&mut undescribed[counter as usize]) {
                 self.describe(&family, kind, |out| {

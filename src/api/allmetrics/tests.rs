@@ -194,6 +194,12 @@ fn content_types_and_bad_parameters() {
         bad("format=xml"),
         "Which format? 'shell', 'prometheus', 'prometheus_all_hosts' and 'json' are currently supported, not 'xml'.\n"
     );
+    assert_eq!(bad("format=bash").lines().count(), 1);
+    assert_eq!(
+        get(&api, "format=&source=", NOW_MS).content_type,
+        TEXT,
+        "empty values are absent, as netdata"
+    );
     assert!(bad("format=prometheus&source=median").starts_with("parameter 'source' must be average"));
     assert!(bad("format=prometheus&help=maybe").starts_with("parameter 'help' must be yes or no"));
     assert!(bad(&format!("format=prometheus&server={}", "x".repeat(300)))
@@ -339,4 +345,12 @@ fn hostile_names_stay_in_their_place() {
             });
         assert!(ok, "shell line {line:?}");
     }
+}
+
+/// The API's state is shared by the server's threads.
+#[test]
+fn api_is_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Api>();
+    shared::<Scrapers>();
 }
