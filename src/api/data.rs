@@ -64,7 +64,8 @@ pub fn answer(host: &Arc<Host>, req: &Request<'_>, local: &dyn Fn(i64) -> Civil)
         gtime: dr.gtime,
         options: dr.options,
     };
-    let win = window::window(wreq, Stored { range, update_every: ue }, now_s);
+    let stored = Stored { range, update_every: ue, history: guard.history() };
+    let win = window::window(wreq, stored, now_s);
     let dims = query::select_dims(&guard, pattern.as_ref(), dr.options);
     if dims.is_empty() {
         return Response::not_found(&format!(
