@@ -178,6 +178,8 @@ pub fn window(req: WindowRequest, stored: Stored, now: i64) -> Window {
         }
         resampling_divisor = Some((group * granularity as u64) as f64 / gtime as f64);
     }
+    // Never more points than slots kept: a wider window gets fewer points, never more memory.
+    points = points.min(stored.history.max(1) as u64);
     let step = group as i64 * granularity;
     if aligned && before.rem_euclid(step) != 0 {
         if before_is_db_end {
