@@ -9,7 +9,11 @@
 //! against the running netdata on the same plugin. Differences, all deliberate: names are
 //! escaped wherever netdata writes them raw (every answer parses); a word netdata would
 //! silently replace by a default (an unknown `format`, `group` or option, a non-numeric
-//! `after`) is a 400 naming the parameter; empty points do not count as 0 in `min`/`max`.
+//! `after`) is a 400 naming the parameter; empty points do not count as 0 in `min`/`max`, and
+//! with `percentage` those are over every value shown (netdata keeps only its last row's).
+//! Not computed: netdata's other groupings (`percentile*`, `trimmed-mean*`, `trimmed-median*`,
+//! `cv`, `ses`, `des`, `countif`) and the anomaly and tier options, each refused with a 400
+//! that names it; `context=` queries (a chart is required).
 
 pub mod format;
 pub mod pattern;
