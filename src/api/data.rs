@@ -12,8 +12,9 @@
 //! `after`) is a 400 naming the parameter; empty points do not count as 0 in `min`/`max`, and
 //! with `percentage` those are over every value shown (netdata keeps only its last row's).
 //! Not computed: netdata's other groupings (`percentile*`, `trimmed-mean*`, `trimmed-median*`,
-//! `cv`, `ses`, `des`, `countif`) and the anomaly and tier options, each refused with a 400
-//! that names it; `context=` queries (a chart is required).
+//! `cv`, `ses`, `des`, `countif`) and the options `anomaly-bit`, `jw-anomaly-rates`, `raw` and
+//! `all-dimensions`, each refused with a 400 that names it; `context=` queries (a chart is
+//! required).
 
 pub mod format;
 pub mod pattern;
