@@ -9,7 +9,12 @@
 //! against the running netdata on the same plugin. Differences, all deliberate: names are
 //! escaped wherever netdata writes them raw (every answer parses); a word netdata would
 //! silently replace by a default (an unknown `format`, `group` or option, a non-numeric
-//! `after`) is a 400 naming the parameter; empty points do not count as 0 in `min`/`max`.
+//! `after`) is a 400 naming the parameter; empty points do not count as 0 in `min`/`max`, and
+//! with `percentage` those are over every value shown (netdata keeps only its last row's).
+//! Not computed: netdata's other groupings (`percentile*`, `trimmed-mean*`, `trimmed-median*`,
+//! `cv`, `ses`, `des`, `countif`) and the options `anomaly-bit`, `jw-anomaly-rates`, `raw` and
+//! `all-dimensions`, each refused with a 400 that names it; `context=` queries (a chart is
+//! required).
 
 pub mod format;
 pub mod pattern;
@@ -64,7 +69,8 @@ pub fn answer(host: &Arc<Host>, req: &Request<'_>, local: &dyn Fn(i64) -> Civil)
         gtime: dr.gtime,
         options: dr.options,
     };
-    let win = window::window(wreq, Stored { range, update_every: ue }, now_s);
+    let stored = Stored { range, update_every: ue, history: guard.history() };
+    let win = window::window(wreq, stored, now_s);
     let dims = query::select_dims(&guard, pattern.as_ref(), dr.options);
     if dims.is_empty() {
         return Response::not_found(&format!(

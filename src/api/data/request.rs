@@ -11,6 +11,10 @@ use super::super::Query;
 /// `API_RELATIVE_TIME_MAX`).
 pub const RELATIVE_TIME_MAX: i64 = 3 * 365 * 86_400;
 
+/// The largest time or duration a parameter may give, seconds (about 35 000 years): beyond it
+/// a value means nothing, and the arithmetic on it stays far from overflowing.
+pub const TIME_MAX: i64 = 1 << 40;
+
 /// Option bits (netdata's `RRDR_OPTION_*`).
 pub mod opt {
     /// Hide dimensions whose values are all zero.
@@ -295,8 +299,8 @@ impl DataRequest {
             return Err(format!("parameter 'points' must be 0 (every point) or more, not {points}"));
         }
         let gtime = int(q, "gtime", 0)?;
-        if gtime < 0 {
-            return Err(format!("parameter 'gtime' must be 0 or more seconds, not {gtime}"));
+        if !(0..=TIME_MAX).contains(&gtime) {
+            return Err(format!("parameter 'gtime' must be 0 to {TIME_MAX} seconds, not {gtime}"));
         }
         let group = match given(q, &["group"]) {
             None => Group::Average,
@@ -366,8 +370,8 @@ impl DataRequest {
         Ok(DataRequest {
             chart: chart.to_string(),
             dimensions,
-            after: int(q, "after", -600)?,
-            before: int(q, "before", 0)?,
+            after: int(q, "after", -600)?.clamp(-TIME_MAX, TIME_MAX),
+            before: int(q, "before", 0)?.clamp(-TIME_MAX, TIME_MAX),
             points,
             gtime,
             group,

@@ -43,6 +43,9 @@ pub struct Stored {
     pub range: Option<(i64, i64)>,
     /// Seconds per slot.
     pub update_every: i64,
+    /// Slots the chart keeps: no answer has more points, so that its memory stays within what
+    /// the chart itself holds (netdata allows 86 400 points whatever the chart).
+    pub history: usize,
 }
 
 /// The points of an answer: point `k` (0 = oldest) is at `before − (points − 1 − k) × step`
@@ -151,7 +154,7 @@ pub fn window(req: WindowRequest, stored: Stored, now: i64) -> Window {
         }
     }
     let available = ((duration + 1) / granularity).max(1) as u64;
-    points = points.min(available).min(86_400);
+    points = points.min(available).min(86_400).min(stored.history.max(1) as u64);
     let mut group = (available / points).max(1);
     if available % points > points / 2 {
         group += 1;
@@ -175,6 +178,8 @@ pub fn window(req: WindowRequest, stored: Stored, now: i64) -> Window {
         }
         resampling_divisor = Some((group * granularity as u64) as f64 / gtime as f64);
     }
+    // Never more points than slots kept: a wider window gets fewer points, never more memory.
+    points = points.min(stored.history.max(1) as u64);
     let step = group as i64 * granularity;
     if aligned && before.rem_euclid(step) != 0 {
         if before_is_db_end {
@@ -197,7 +202,7 @@ mod tests {
     }
 
     fn stored(first: i64, last: i64, ue: i64) -> Stored {
-        Stored { range: Some((first, last)), update_every: ue }
+        Stored { range: Some((first, last)), update_every: ue, history: 3600 }
     }
 
     fn span(w: &Window) -> (i64, i64, usize, i64) {
@@ -272,9 +277,22 @@ mod tests {
         assert_eq!(w.resampling_divisor, Some(2.0));
     }
 
+    /// A window of years on a chart of an hour: at most an hour of points, each wider.
+    #[test]
+    fn points_never_outnumber_the_slots_a_chart_keeps() {
+        let s = Stored { range: Some((NOW - 3599, NOW - 1)), update_every: 1, history: 3600 };
+        let w = window(req(-RELATIVE_TIME_MAX, 0, 0), s, NOW);
+        assert_eq!(w.points, 3600);
+        assert!(w.step() as usize * w.points >= RELATIVE_TIME_MAX as usize - w.step() as usize);
+        let w = window(req(-RELATIVE_TIME_MAX, 0, 86_400), s, NOW);
+        assert_eq!(w.points, 3600);
+        let w = window(req(-7200, 0, 0), Stored { history: 100, ..s }, NOW);
+        assert_eq!((w.points, w.group), (100, 72));
+    }
+
     #[test]
     fn no_data_gives_a_window_ending_now() {
-        let s = Stored { range: None, update_every: 1 };
+        let s = Stored { range: None, update_every: 1, history: 3600 };
         let w = window(req(-10, 0, 0), s, NOW);
         assert_eq!(span(&w), (NOW - 10, NOW - 1, 10, 1));
     }
