@@ -93,7 +93,10 @@ mod tests {
         assert_eq!(q.get_any(&["source", "data", "data-source", "datasource"]), Some("sum"));
         assert_eq!(q.flag("names", true), Ok(false));
         assert_eq!(q.flag("help", false), Ok(false));
-        assert_eq!(q.flag("timestamps", true), Err("parameter 'timestamps' must be yes or no, not 'maybe'".into()));
+        assert_eq!(
+            q.flag("timestamps", true),
+            Err("parameter 'timestamps' must be yes or no, not 'maybe'".into())
+        );
         assert_eq!(q.int("points", 0), Ok(12));
         assert_eq!(q.int("before", -3), Ok(-3));
         assert_eq!(q.int("after", 0), Err("parameter 'after' must be an integer, not 'x'".into()));
