@@ -42,7 +42,7 @@ use tracing::{debug, error, info, warn};
 
 use super::lines::{LineReader, ReadEvent, DEFAULT_MAX_LINE};
 use super::session::{Feed, Session, SessionConfig, DEFAULT_MAX_CHARTS, DEFAULT_MAX_DIMENSIONS};
-use crate::logs::Escaped;
+use crate::logs::{repeat_note, Escaped, Persisting};
 use crate::rrd::Host;
 use crate::shutdown::Shutdown;
 
@@ -678,6 +678,34 @@ struct Run {
     runtime: Duration,
     ok: u64,
     errors: u64,
+    /// What it wrote to stderr.
+    stderr: StderrSeen,
+}
+
+/// Most stderr lines remembered across restarts (a plugin's start-up messages are a few).
+const STDERR_REMEMBERED: usize = 256;
+
+/// The stderr lines of a plugin's runs, each with its digits removed, so that a message that
+/// differs only in its time stamp or a process id is the same message.
+#[derive(Clone, Debug, Default)]
+struct StderrSeen(Arc<std::collections::HashSet<Vec<u8>>>);
+
+impl StderrSeen {
+    /// `line` as remembered.
+    fn key(line: &[u8]) -> Vec<u8> {
+        line.iter().copied().filter(|b| !b.is_ascii_digit()).collect()
+    }
+
+    fn contains(&self, line: &[u8]) -> bool {
+        self.0.contains(&StderrSeen::key(line))
+    }
+
+    /// Remember `other`'s lines too, up to [`STDERR_REMEMBERED`].
+    fn extend(&mut self, other: StderrSeen) {
+        let room = STDERR_REMEMBERED.saturating_sub(self.0.len());
+        let new: Vec<Vec<u8>> = other.0.iter().filter(|k| !self.0.contains(*k)).take(room).cloned().collect();
+        Arc::make_mut(&mut self.0).extend(new);
+    }
 }
 
 /// Run the plugin until it is disabled or the agent stops.
@@ -690,11 +718,15 @@ fn run_plugin(
 ) {
     let name = &file.name;
     let mut delay = cfg.restart.first_delay;
+    // Quick exits in a row: logged once, then every 5 minutes, and when a healthy run ends them.
+    let mut failing = Persisting::default();
+    // What the plugin wrote to stderr in those runs: said once, not again at every restart.
+    let mut said = StderrSeen::default();
     loop {
         if stop.is_triggered() {
             break;
         }
-        let run = run_once(host, cfg, file, status, stop);
+        let run = run_once(host, cfg, file, status, stop, &said);
         status.lock().last_exit = Some(run.exit.clone());
         if stop.is_triggered() {
             info!("plugin '{name}': stopped ({}) after {:?}", run.exit, run.runtime);
@@ -725,19 +757,42 @@ fn run_plugin(
         let healthy = run.runtime >= cfg.restart.healthy_after && run.ok > 0;
         let (now, next) = cfg.restart.delays(delay, healthy);
         delay = now;
+        if healthy {
+            said = StderrSeen::default();
+            if let Some((runs, over)) = failing.clear(Instant::now()) {
+                info!("plugin '{name}': ran well again after {runs} runs that ended early over {over:?}");
+            }
+        } else {
+            said.extend(run.stderr);
+            if !failing.occur(Instant::now()) {
+                debug!("plugin '{name}' {} after {:?}; restarting in {delay:?}", run.exit, run.runtime);
+                if stop.wait_timeout(delay) {
+                    break;
+                }
+                delay = next;
+                status.lock().restarts += 1;
+                continue;
+            }
+        }
+        let again = repeat_note(&failing);
         match &run.end {
             RunEnd::SpawnFailed(e) => {
-                error!("plugin '{name}': cannot run {}: {e}; trying again in {delay:?}", file.path.display());
+                error!("plugin '{name}': cannot run {}: {e}; trying again in {delay:?}{again}", file.path.display());
             }
             RunEnd::ReadError(e) => warn!(
-                "plugin '{name}': reading its output failed ({e}); it {} after {:?}; restarting in {delay:?}",
+                "plugin '{name}': reading its output failed ({e}); it {} after {:?}; restarting in {delay:?}{again}",
                 run.exit, run.runtime
             ),
             RunEnd::Exited => warn!(
-                "plugin '{name}' {} after {:?} while a process it started still held its output open; stopped its process group; restarting in {delay:?}",
+                "plugin '{name}' {} after {:?} while a process it started still held its output open; stopped its process group; restarting in {delay:?}{again}",
                 run.exit, run.runtime
             ),
-            _ => warn!("plugin '{name}' {} after {:?}; restarting in {delay:?}", run.exit, run.runtime),
+            _ => warn!(
+                "plugin '{name}' {} after {:?}; restarting in {delay:?} (the delay doubles up to {:?} while it keeps ending early){again}",
+                run.exit,
+                run.runtime,
+                cfg.restart.max_delay
+            ),
         }
         if stop.wait_timeout(delay) {
             break;
@@ -757,6 +812,7 @@ fn run_once(
     file: &PluginFile,
     status: &Mutex<PluginStatus>,
     stop: &Shutdown,
+    said: &StderrSeen,
 ) -> Run {
     let name = &file.name;
     let started = Instant::now();
@@ -778,6 +834,7 @@ fn run_once(
                 runtime: started.elapsed(),
                 ok: 0,
                 errors: 0,
+                stderr: StderrSeen::default(),
             }
         }
     };
@@ -796,10 +853,10 @@ fn run_once(
 
     let stop_stderr = Arc::new(AtomicBool::new(false));
     let stderr_thread = {
-        let (name, stop, max) = (name.clone(), stop_stderr.clone(), cfg.max_line_len);
+        let (name, stop, max, said) = (name.clone(), stop_stderr.clone(), cfg.max_line_len, said.clone());
         std::thread::Builder::new()
             .name(format!("plugin-{name}-err"))
-            .spawn(move || log_stderr(&name, stderr, max, &stop))
+            .spawn(move || log_stderr(&name, stderr, max, &stop, &said))
             .ok()
     };
 
@@ -913,10 +970,8 @@ fn run_once(
     };
     drop(stdin);
     stop_stderr.store(true, Ordering::Relaxed);
-    if let Some(t) = stderr_thread {
-        let _ = t.join();
-    }
-    Run { end, exit, runtime: started.elapsed(), ok, errors }
+    let stderr = stderr_thread.and_then(|t| t.join().ok()).unwrap_or_default();
+    Run { end, exit, runtime: started.elapsed(), ok, errors, stderr }
 }
 
 /// The plugin closed its stdout: give it `grace` to exit on its own, then stop it; either way
@@ -940,29 +995,51 @@ fn wait_after_eof(
 }
 
 /// Log each stderr line of a plugin until the pipe closes, or until `stop` is set and the pipe
-/// has been quiet for a moment (a grandchild may hold it open).
-fn log_stderr(name: &str, stderr: ChildStderr, max_line: usize, stop: &AtomicBool) {
+/// has been quiet for a moment (a grandchild may hold it open). A line the plugin already wrote
+/// in the runs that ended early before this one (`said`) is not logged again. Returns the
+/// lines of this run.
+fn log_stderr(
+    name: &str,
+    stderr: ChildStderr,
+    max_line: usize,
+    stop: &AtomicBool,
+    said: &StderrSeen,
+) -> StderrSeen {
     let mut reader = LineReader::new(stderr, max_line);
+    let mut this_run = std::collections::HashSet::new();
+    let mut silenced = 0u64;
     loop {
         match reader.next(POLL) {
             Ok(ReadEvent::Line(line)) => {
                 let text = line.trim_ascii_end();
-                if !text.is_empty() {
-                    // Escaped: a CR, an escape sequence or a forged log line stays visible text.
-                    info!("plugin '{name}': {}", Escaped(text));
+                if text.is_empty() {
+                    continue;
                 }
+                if this_run.len() < STDERR_REMEMBERED {
+                    this_run.insert(StderrSeen::key(text));
+                }
+                if said.contains(text) {
+                    silenced += 1;
+                    continue;
+                }
+                // Escaped: a CR, an escape sequence or a forged log line stays visible text.
+                info!("plugin '{name}': {}", Escaped(text));
             }
             Ok(ReadEvent::TooLong(n)) => {
                 warn!("plugin '{name}': dropped a stderr line of {n} bytes (longer than {max_line} bytes)")
             }
             Ok(ReadEvent::Timeout) => {
                 if stop.load(Ordering::Relaxed) {
-                    return;
+                    break;
                 }
             }
-            Ok(ReadEvent::Eof) | Err(_) => return,
+            Ok(ReadEvent::Eof) | Err(_) => break,
         }
     }
+    if silenced > 0 {
+        debug!("plugin '{name}': {silenced} stderr lines as in its earlier runs, not logged again");
+    }
+    StderrSeen(Arc::new(this_run))
 }
 
 #[cfg(test)]
