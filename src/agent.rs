@@ -195,6 +195,17 @@ fn supervisor_config(cfg: &Config, machine_guid: &str) -> SupervisorConfig {
     sc
 }
 
+/// Make `[directories] lock` as netdata does at start: python.d.plugin takes its jobs' locks
+/// there and skips every job when it is missing. A failure is logged and the agent goes on.
+fn make_lock_dir(lock: &std::path::Path) {
+    if let Err(e) = std::fs::create_dir_all(lock) {
+        tracing::warn!(
+            "[directories] lock = {}: cannot create it ({e}); python.d.plugin's jobs will not run: create it or fix the key",
+            lock.display()
+        );
+    }
+}
+
 /// The settings that differ between `old` and `new` and that only a restart applies.
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&old.global, &new.global);
@@ -280,6 +291,7 @@ impl Agent {
                 shutdown.clone(),
             )
         });
+        make_lock_dir(&cfg.directories.lock);
         let plugins = Some(supervisor::start(
             supervisor_config(cfg, &db.localhost().info().machine_guid),
             db.localhost(),

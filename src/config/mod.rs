@@ -410,7 +410,8 @@ pub fn load(path: &Path) -> Result<Loaded, Errors> {
 
 /// A warning for each directory that is missing where rrdpipe or its plugins need it (`exists`
 /// tells). A plugins directory is checked when the file set it, or when it is the installed
-/// one; the directories plugins are given are checked only when some plugins directory exists.
+/// one; the directories plugins are given (but `lib`, which rrdpipe makes) are checked only when
+/// some plugins directory exists.
 /// Each names the key and where it was set (`file:line`, or the main file for a default).
 fn missing_directories(dirs: &Directories, main: &str, exists: impl Fn(&Path) -> bool) -> Vec<String> {
     let at = |key: &str| dirs.set_at.get(key).cloned().unwrap_or_else(|| format!("{main} (default)"));
@@ -432,12 +433,12 @@ fn missing_directories(dirs: &Directories, main: &str, exists: impl Fn(&Path) ->
     if !any_plugins {
         return warnings;
     }
-    let given: [(&str, &Path, &str); 5] = [
+    // `lib` is left out: rrdpipe makes it when it keeps its machine GUID there.
+    let given: [(&str, &Path, &str); 4] = [
         ("config", &dirs.config, "NETDATA_USER_CONFIG_DIR"),
         ("stock config", &dirs.stock_config, "NETDATA_STOCK_CONFIG_DIR"),
         ("log", &dirs.log, "NETDATA_LOG_DIR"),
         ("cache", &dirs.cache, "NETDATA_CACHE_DIR"),
-        ("lib", &dirs.lib, "NETDATA_LIB_DIR"),
     ];
     for (key, dir, var) in given {
         if !exists(dir) {
