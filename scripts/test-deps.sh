@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests talk to, if any is missing:
-# VictoriaMetrics, carbon-cache with the whisper module, Prometheus, netdata,
+# VictoriaMetrics, carbon-cache with the whisper module, Prometheus, netdata
+# (with its python.d plugin),
 # plus curl and openssl (TLS test helpers), and cargo-deb for the package
 # test. Debian/Ubuntu only (apt-get).
 #
@@ -18,10 +19,11 @@ declare -A probe=(
   [python3-whisper]="py:whisper"
   [prometheus]="bin:prometheus"
   [netdata]="bin:netdata"
+  [netdata-plugins-python]="file:/usr/lib/netdata/plugins.d/python.d.plugin"
   [curl]="bin:curl"
   [openssl]="bin:openssl"
 )
-order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata curl openssl)
+order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata netdata-plugins-python curl openssl)
 
 # root's PATH may lack the sbin directories where netdata lives.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -39,6 +41,7 @@ present() {
   fi
   case $kind in
     bin) command -v "$what" >/dev/null 2>&1 ;;
+    file) [ -e "$what" ] ;;
     py) for py in /usr/bin/python3 python3; do "$py" -c "import $what" >/dev/null 2>&1 && return 0; done; return 1 ;;
   esac
 }
