@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests talk to, if any is missing:
-# VictoriaMetrics, carbon-cache with the whisper module, Prometheus, netdata,
-# plus curl and openssl (TLS test helpers), Chromium (the status page's
-# browser test), and cargo-deb for the package test. Debian/Ubuntu only (apt-get).
+# VictoriaMetrics, carbon-cache with the whisper module, Prometheus, netdata
+# (with its python.d plugin), plus curl and openssl (TLS test helpers),
+# Chromium (the status page's browser test), and cargo-deb for the package
+# test. Debian/Ubuntu only (apt-get).
 #
 # Idempotent and silent when everything is already present. Services that the
 # packages' maintainer scripts would start are kept from starting (policy-rc.d)
@@ -18,11 +19,12 @@ declare -A probe=(
   [python3-whisper]="py:whisper"
   [prometheus]="bin:prometheus"
   [netdata]="bin:netdata"
+  [netdata-plugins-python]="file:/usr/lib/netdata/plugins.d/python.d.plugin"
   [curl]="bin:curl"
   [openssl]="bin:openssl"
   [chromium]="bin:chromium"
 )
-order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata curl openssl chromium)
+order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata netdata-plugins-python curl openssl chromium)
 
 # root's PATH may lack the sbin directories where netdata lives.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -40,6 +42,7 @@ present() {
   fi
   case $kind in
     bin) command -v "$what" >/dev/null 2>&1 ;;
+    file) [ -e "$what" ] ;;
     py) for py in /usr/bin/python3 python3; do "$py" -c "import $what" >/dev/null 2>&1 && return 0; done; return 1 ;;
   esac
 }

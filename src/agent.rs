@@ -14,7 +14,7 @@ use crate::api::info::OsFacts;
 use crate::api::server::{HttpServer, ServerConfig};
 use crate::api::status::ExporterView;
 use crate::api::{AgentFacts, Api};
-use crate::collect::plugins_d::supervisor::{self, PluginEnv, SupervisorConfig, SupervisorHandle};
+use crate::collect::plugins_d::supervisor::{self, PluginEnv, PluginRun, SupervisorConfig, SupervisorHandle};
 use crate::collect::proc::{self as proc_collector, ProcConfig};
 use crate::collect::stream::{self, machine_guid, StreamConfig, StreamHandle};
 use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport, INSTANCE_TYPES};
@@ -187,24 +187,56 @@ fn exporter_place(cfg: &Config, name: &str) -> String {
     }
 }
 
-/// The plugin supervisor's settings from `[global]`, `[plugins]` and `[directories]`.
-fn supervisor_config(cfg: &Config) -> SupervisorConfig {
+/// The plugin supervisor's settings from `[global]`, `[plugins]`, `[plugin:NAME]`,
+/// `[directories]` and `[web]`; `machine_guid` is the agent's (empty when it keeps none).
+fn supervisor_config(cfg: &Config, machine_guid: &str) -> SupervisorConfig {
     let g = &cfg.global;
-    let mut sc = SupervisorConfig::new(vec![cfg.directories.plugins.clone()], g.update_every);
+    let dirs = &cfg.directories;
+    let mut sc = SupervisorConfig::new(dirs.plugins.clone(), g.update_every);
     sc.enabled = cfg.plugins.enabled.iter().map(|(k, v)| (k.clone(), *v)).collect();
     sc.enable_new_plugins = cfg.plugins.enable_running_new_plugins;
     sc.scan_every = Duration::from_secs(cfg.plugins.check_for_new_plugins_every.max(1) as u64);
     sc.max_charts = cfg.plugins.max_charts_per_plugin;
     sc.max_dimensions = cfg.plugins.max_dimensions_per_plugin;
+    sc.runs = cfg
+        .plugins
+        .options
+        .iter()
+        .map(|(name, o)| {
+            (name.clone(), PluginRun { update_every: o.update_every, options: o.command_options.clone() })
+        })
+        .collect();
+    let path = |p: &std::path::Path| p.display().to_string();
+    let first_plugins = dirs.plugins.first().map(|p| path(p)).unwrap_or_default();
     sc.env = PluginEnv {
+        update_every: g.update_every,
+        plugins_dir: first_plugins,
+        user_plugins_dirs: dirs.plugins.iter().skip(1).map(|p| path(p)).collect::<Vec<_>>().join(" "),
+        config_dir: path(&dirs.config),
+        stock_config_dir: path(&dirs.stock_config),
+        web_dir: path(&dirs.web),
+        cache_dir: path(&dirs.cache),
+        lib_dir: path(&dirs.lib),
+        lock_dir: path(&dirs.lock),
+        log_dir: path(&dirs.log),
+        host_prefix: path(&dirs.host_prefix),
+        home: path(&dirs.home),
         hostname: g.hostname.clone(),
-        config_dir: cfg.directories.config.display().to_string(),
-        user_config_dir: cfg.directories.config.display().to_string(),
-        plugins_dir: cfg.directories.plugins.display().to_string(),
-        user_plugins_dirs: cfg.directories.plugins.display().to_string(),
-        ..PluginEnv::default()
+        listen_port: cfg.web.default_port,
+        machine_guid: machine_guid.to_string(),
     };
     sc
+}
+
+/// Make `[directories] lock` as netdata does at start: python.d.plugin takes its jobs' locks
+/// there and skips every job when it is missing. A failure is logged and the agent goes on.
+fn make_lock_dir(lock: &std::path::Path) {
+    if let Err(e) = std::fs::create_dir_all(lock) {
+        tracing::warn!(
+            "[directories] lock = {}: cannot create it ({e}); python.d.plugin's jobs will not run: create it or fix the key",
+            lock.display()
+        );
+    }
 }
 
 /// The settings that differ between `old` and `new` and that only a restart applies.
@@ -292,7 +324,12 @@ impl Agent {
                 shutdown.clone(),
             )
         });
-        let plugins = Some(supervisor::start(supervisor_config(cfg), db.localhost(), shutdown.clone()));
+        make_lock_dir(&cfg.directories.lock);
+        let plugins = Some(supervisor::start(
+            supervisor_config(cfg, &db.localhost().info().machine_guid),
+            db.localhost(),
+            shutdown.clone(),
+        ));
         let mut agent = Agent {
             db,
             exporters,
@@ -405,7 +442,8 @@ impl Agent {
         self.exporters.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
         self.publish_exporters();
         if let Some(p) = &self.plugins {
-            (done.plugins_stopped, done.plugins_started) = p.reconfigure(supervisor_config(new));
+            (done.plugins_stopped, done.plugins_started) =
+                p.reconfigure(supervisor_config(new, &self.db.localhost().info().machine_guid));
         }
         self.config = new.clone();
         done

@@ -10,11 +10,12 @@ mod support;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::agent::Sink;
+use support::netdata::{Netdata, Setup};
 use support::*;
 use tempfile::TempDir;
 
@@ -22,141 +23,28 @@ const KEY: &str = "5eed0001-2222-3333-4444-555555555555";
 
 // ---------------------------------------------------------------- a real netdata child
 
-/// A netdata agent streaming to a parent; stopped (group-wide) when dropped.
-struct NetdataChild {
-    bin: PathBuf,
-    dir: TempDir,
-    child: Option<Child>,
-}
+/// netdata agents streaming to a parent, with only the proc plugin (see `support::netdata`).
+struct NetdataChild;
 
 impl NetdataChild {
     /// Start netdata as `hostname`, streaming with `key` to `parent`, offering compression or
     /// not. `None` (after SKIPPED) outside CI when netdata is not installed.
-    fn start_with(hostname: &str, parent: SocketAddr, key: &str, compression: bool) -> Option<NetdataChild> {
-        let bin = require("netdata")?;
-        let dir = tempfile::Builder::new().prefix("netdata-child-").tempdir().expect("temp dir");
-        let d = dir.path();
-        for sub in ["etc", "log", "cache", "lib", "run"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        let p = |s: &str| d.join(s).display().to_string();
-        let plugins_off = [
-            "diskspace",
-            "cgroups",
-            "tc",
-            "idlejitter",
-            "checks",
-            "apps",
-            "charts.d",
-            "python.d",
-            "go.d",
-            "node.d",
-            "fping",
-            "ioping",
-            "perf",
-            "slabinfo",
-            "ebpf",
-            "nfacct",
-            "freeipmi",
-            "statsd",
-            "timex",
-            "netdata monitoring",
-        ]
-        .map(|name| format!("    {name} = no\n"))
-        .concat();
-        let conf = format!(
-            "[global]\n    run as user = root\n    hostname = {hostname}\n    update every = 1\n\
-             [db]\n    mode = ram\n\
-             [directories]\n    config = {etc}\n    stock config = /usr/lib/netdata/conf.d\n    log = {log}\n    \
-             cache = {cache}\n    lib = {lib}\n    home = {lib}\n    lock = {lib}/lock\n    registry = {lib}/registry\n\
-             [web]\n    mode = none\n[registry]\n    enabled = no\n[health]\n    enabled = no\n[ml]\n    enabled = no\n\
-             [plugins]\n    proc = yes\n    enable running new plugins = no\n{plugins_off}",
-            etc = p("etc"),
-            log = p("log"),
-            cache = p("cache"),
-            lib = p("lib"),
-        );
-        std::fs::write(d.join("etc/netdata.conf"), conf).unwrap();
-        std::fs::write(
-            d.join("etc/stream.conf"),
-            format!(
+    fn start_with(hostname: &str, parent: SocketAddr, key: &str, compression: bool) -> Option<Netdata> {
+        Netdata::start(Setup {
+            hostname: hostname.to_string(),
+            proc: true,
+            stream_conf: Some(format!(
                 "[stream]\n    enabled = yes\n    destination = tcp:{parent}\n    api key = {key}\n    \
                  timeout seconds = 60\n    enable compression = {}\n    reconnect delay seconds = 1\n",
                 if compression { "yes" } else { "no" }
-            ),
-        )
-        .unwrap();
-        std::fs::write(d.join("etc/.opt-out-from-anonymous-statistics"), "").unwrap();
-        let mut c = NetdataChild { bin, dir, child: None };
-        c.spawn();
-        Some(c)
+            )),
+            ..Setup::default()
+        })
     }
 
     /// [`start_with`](Self::start_with) without compression.
-    fn start(hostname: &str, parent: SocketAddr, key: &str) -> Option<NetdataChild> {
+    fn start(hostname: &str, parent: SocketAddr, key: &str) -> Option<Netdata> {
         NetdataChild::start_with(hostname, parent, key, false)
-    }
-
-    fn spawn(&mut self) {
-        let d = self.dir.path();
-        let out = File::options().create(true).append(true).open(d.join("netdata.out")).unwrap();
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("-D")
-            .arg("-c")
-            .arg(d.join("etc/netdata.conf"))
-            .arg("-P")
-            .arg(d.join("run/netdata.pid"))
-            .env("DO_NOT_TRACK", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("start {}: {e}", self.bin.display())));
-    }
-
-    /// SIGTERM to the whole group, up to 10 s for netdata to exit, then SIGKILL.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let pgid = child.id() as i32;
-        // SAFETY: signals to a process group we created.
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // SAFETY: as above; whatever is left of the group goes.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-
-    /// netdata's own error.log.
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log/error.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for NetdataChild {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            let log = self.error_log();
-            let tail: Vec<&str> = log.lines().filter(|l| l.contains("STREAM")).collect();
-            eprintln!(
-                "--- netdata child stream log ---\n{}\n---",
-                tail[tail.len().saturating_sub(20)..].join("\n")
-            );
-        }
     }
 }
 

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 use super::diag::Diagnostics;
 use super::ini::Section;
-use super::setting::{self, parse_bool, Bool, Choice, NonEmpty, Path, Settings, Visit, Whole, BOOL_EXPECTED};
+use super::setting::{
+    self, parse_bool, Bool, Choice, NonEmpty, Path, PathList, PathOrEmpty, Settings, Visit, Whole, Words,
+    BOOL_EXPECTED,
+};
 
 /// The log levels `[global] log level` accepts, most severe first.
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
@@ -83,30 +86,235 @@ impl Settings for Database {
     }
 }
 
-/// `[directories]`: where plugins, configuration and state live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// netdata 1.37's `[directories]` defaults for a Debian install, for the keys whose default
+/// does not depend on another key or on the machine.
+pub const STOCK_CONFIG_DIR: &str = "/usr/lib/netdata/conf.d";
+/// The default of `[directories] log`.
+pub const LOG_DIR: &str = "/var/log/netdata";
+/// The default of `[directories] cache`.
+pub const CACHE_DIR: &str = "/var/cache/netdata";
+/// The default of `[directories] lib`, and of `home` when the agent's environment has no `HOME`.
+pub const LIB_DIR: &str = "/var/lib/netdata";
+/// The default of `[directories] web`.
+pub const WEB_DIR: &str = "/usr/share/netdata/web";
+/// The folder, under `config`, of the second default plugins directory (netdata's
+/// `custom-plugins.d`).
+pub const CUSTOM_PLUGINS_DIR: &str = "custom-plugins.d";
+
+/// `[directories]`: where plugins, configuration and state live, with netdata 1.37's keys and
+/// its defaults for a Debian install. Every path is absolute once read: a relative one is taken
+/// from the main configuration file's folder. Two are equal when their directories are (where
+/// they were set does not count).
+#[derive(Debug, Clone, Eq)]
 pub struct Directories {
-    /// `plugins`: where external plugins are found (default: where netdata's package put them,
-    /// `/usr/lib/netdata/plugins.d` on Debian).
-    pub plugins: PathBuf,
-    /// `config`: where configuration files are found (default: the main file's directory).
+    /// `config`: where configuration files are found, the agent's and the plugins'
+    /// (default: the main file's folder).
     pub config: PathBuf,
+    /// `stock config`: the configuration shipped with netdata's plugins (default
+    /// `/usr/lib/netdata/conf.d`).
+    pub stock_config: PathBuf,
+    /// `plugins`: where external plugins are found, written as netdata does (`"/a" "/b"`); all
+    /// are scanned and the first holding a plugin name wins (default: where netdata's package put
+    /// its plugins, then `custom-plugins.d` in `config`).
+    pub plugins: Vec<PathBuf>,
+    /// `log` (default `/var/log/netdata`): given to plugins.
+    pub log: PathBuf,
+    /// `cache` (default `/var/cache/netdata`): given to plugins.
+    pub cache: PathBuf,
     /// `lib`: state kept across restarts, the machine GUID (default `/var/lib/netdata`).
     pub lib: PathBuf,
+    /// `lock` (default `lock` in `lib`): given to plugins.
+    pub lock: PathBuf,
+    /// `web` (default `/usr/share/netdata/web`): given to plugins.
+    pub web: PathBuf,
+    /// `home`: the plugins' `HOME` (default: the agent's own `HOME`, else `/var/lib/netdata`,
+    /// the netdata user's home on Debian).
+    pub home: PathBuf,
+    /// `host prefix`: where the host's `/proc` and `/sys` are seen from a container (default
+    /// empty: here).
+    pub host_prefix: PathBuf,
+    /// Where each key set in a file was set (`file:line`), by key; keys not here have their
+    /// default.
+    pub set_at: BTreeMap<&'static str, String>,
 }
 
+impl PartialEq for Directories {
+    fn eq(&self, other: &Directories) -> bool {
+        let Directories {
+            set_at: _,
+            config,
+            stock_config,
+            plugins,
+            log,
+            cache,
+            lib,
+            lock,
+            web,
+            home,
+            host_prefix,
+        } = self;
+        (config, stock_config, plugins, log, cache, lib, lock, web, home, host_prefix)
+            == (
+                &other.config,
+                &other.stock_config,
+                &other.plugins,
+                &other.log,
+                &other.cache,
+                &other.lib,
+                &other.lock,
+                &other.web,
+                &other.home,
+                &other.host_prefix,
+            )
+    }
+}
+
+/// The `[directories]` keys, in the order they are rendered.
+pub const DIRECTORY_KEYS: [&str; 10] =
+    ["config", "stock config", "plugins", "log", "cache", "lib", "lock", "web", "home", "host prefix"];
+
 impl Directories {
-    /// The defaults, with `config` as the main file's directory.
-    pub fn new(config: PathBuf, plugins: PathBuf) -> Directories {
-        Directories { plugins, config, lib: PathBuf::from("/var/lib/netdata") }
+    /// The defaults, with `config` as the main file's folder, `plugins_dir` as the installed
+    /// plugins directory and `home` as the agent's `HOME`.
+    pub fn new(config: PathBuf, plugins_dir: PathBuf, home: PathBuf) -> Directories {
+        let lib = PathBuf::from(LIB_DIR);
+        Directories {
+            stock_config: PathBuf::from(STOCK_CONFIG_DIR),
+            plugins: vec![plugins_dir, config.join(CUSTOM_PLUGINS_DIR)],
+            log: PathBuf::from(LOG_DIR),
+            cache: PathBuf::from(CACHE_DIR),
+            lock: lib.join("lock"),
+            lib,
+            web: PathBuf::from(WEB_DIR),
+            home,
+            host_prefix: PathBuf::new(),
+            config,
+            set_at: BTreeMap::new(),
+        }
+    }
+
+    /// Where `key`'s value came from: `file:line`, or `default`.
+    pub fn origin(&self, key: &str) -> &str {
+        self.set_at.get(key).map_or("default", |s| s.as_str())
+    }
+
+    /// Every directory with its key, in [`DIRECTORY_KEYS`] order (`plugins` once per
+    /// directory; `host prefix` only when set).
+    pub fn each(&self) -> Vec<(&'static str, &std::path::Path)> {
+        let mut all = vec![("config", self.config.as_path()), ("stock config", self.stock_config.as_path())];
+        all.extend(self.plugins.iter().map(|p| ("plugins", p.as_path())));
+        all.extend([
+            ("log", self.log.as_path()),
+            ("cache", self.cache.as_path()),
+            ("lib", self.lib.as_path()),
+            ("lock", self.lock.as_path()),
+            ("web", self.web.as_path()),
+            ("home", self.home.as_path()),
+        ]);
+        if !self.host_prefix.as_os_str().is_empty() {
+            all.push(("host prefix", self.host_prefix.as_path()));
+        }
+        all
+    }
+
+    /// After reading: relative paths taken from `base` (the main file's folder), and the
+    /// defaults that follow other keys (`plugins` follows `config`, `lock` follows `lib`)
+    /// applied where those keys were not set.
+    pub(crate) fn finish(&mut self, base: &std::path::Path, installed_plugins: &std::path::Path) {
+        let set = self.set_at.clone();
+        let absolute = |key: &str, p: &mut PathBuf| {
+            if set.contains_key(key) && !p.as_os_str().is_empty() && p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        absolute("config", &mut self.config);
+        absolute("stock config", &mut self.stock_config);
+        absolute("log", &mut self.log);
+        absolute("cache", &mut self.cache);
+        absolute("lib", &mut self.lib);
+        absolute("lock", &mut self.lock);
+        absolute("web", &mut self.web);
+        absolute("home", &mut self.home);
+        absolute("host prefix", &mut self.host_prefix);
+        for p in &mut self.plugins {
+            absolute("plugins", p);
+        }
+        if !set.contains_key("plugins") {
+            self.plugins = vec![installed_plugins.to_path_buf(), self.config.join(CUSTOM_PLUGINS_DIR)];
+        }
+        if !set.contains_key("lock") {
+            self.lock = self.lib.join("lock");
+        }
     }
 }
 
 impl Settings for Directories {
     fn visit<V: Visit>(&mut self, v: &mut V) {
-        v.setting("plugins", &mut self.plugins, &Path("a directory"));
-        v.setting("config", &mut self.config, &Path("a directory"));
-        v.setting("lib", &mut self.lib, &Path("a directory"));
+        let dir = Path("a directory");
+        v.setting("config", &mut self.config, &dir);
+        v.setting("stock config", &mut self.stock_config, &dir);
+        v.setting("plugins", &mut self.plugins, &PathList);
+        v.setting("log", &mut self.log, &dir);
+        v.setting("cache", &mut self.cache, &dir);
+        v.setting("lib", &mut self.lib, &dir);
+        v.setting("lock", &mut self.lock, &dir);
+        v.setting("web", &mut self.web, &dir);
+        v.setting("home", &mut self.home, &dir);
+        v.setting("host prefix", &mut self.host_prefix, &PathOrEmpty);
+    }
+}
+
+/// Read a `[directories]` section into `dirs`, noting where each key was set.
+pub(crate) fn read_directories(
+    dirs: &mut Directories,
+    file: &str,
+    section: &Section,
+    diag: &mut Diagnostics,
+) {
+    read_section(dirs, file, section, diag);
+    for key in DIRECTORY_KEYS {
+        if let Some(entry) = section.get(key) {
+            dirs.set_at.insert(key, format!("{file}:{}", entry.line));
+        }
+    }
+}
+
+/// Append the `[directories]` keys, each after a comment saying where its value came from.
+pub(crate) fn render_directories(dirs: &Directories, out: &mut String) {
+    let mut lines = String::new();
+    setting::render(dirs, &mut lines);
+    for (line, key) in lines.lines().zip(DIRECTORY_KEYS) {
+        match dirs.set_at.get(key) {
+            Some(at) => out.push_str(&format!("    # set at {at}\n")),
+            None => out.push_str("    # default\n"),
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+}
+
+/// `[plugin:NAME]`: how the external plugin NAME is run, as netdata 1.37 reads the section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginOptions {
+    /// `update every`: the plugin's command-line argument and its charts' interval, in
+    /// seconds (default: `[global] update every`).
+    pub update_every: u32,
+    /// `command options`: words appended to the plugin's command line after `update every`
+    /// (default none), split as a shell splits them.
+    pub command_options: Vec<String>,
+}
+
+impl PluginOptions {
+    /// The defaults, with `update_every` from `[global]`.
+    pub fn new(update_every: u32) -> PluginOptions {
+        PluginOptions { update_every, command_options: Vec::new() }
+    }
+}
+
+impl Settings for PluginOptions {
+    fn visit<V: Visit>(&mut self, v: &mut V) {
+        v.setting("update every", &mut self.update_every, &SECONDS);
+        v.setting("command options", &mut self.command_options, &Words);
     }
 }
 
@@ -125,6 +333,8 @@ pub struct Plugins {
     pub max_dimensions_per_plugin: usize,
     /// Every other `NAME = yes|no`: whether the external plugin NAME runs.
     pub enabled: BTreeMap<String, bool>,
+    /// `[plugin:NAME]` sections, by plugin name.
+    pub options: BTreeMap<String, PluginOptions>,
 }
 
 impl Default for Plugins {
@@ -136,6 +346,7 @@ impl Default for Plugins {
             max_charts_per_plugin: 10_000,
             max_dimensions_per_plugin: 200_000,
             enabled: BTreeMap::new(),
+            options: BTreeMap::new(),
         }
     }
 }
@@ -211,10 +422,25 @@ pub(crate) fn read_plugins(file: &str, section: &Section, diag: &mut Diagnostics
     plugins
 }
 
-/// Append every `[plugins]` key: the fixed ones, then one line per plugin switch.
+/// Append every `[plugins]` key: the fixed ones, then one line per plugin switch; then each
+/// `[plugin:NAME]` section.
 pub(crate) fn render_plugins(plugins: &Plugins, out: &mut String) {
     setting::render(plugins, out);
     for (name, on) in &plugins.enabled {
         setting::entry_line(out, name, if *on { "yes" } else { "no" });
     }
+    for (name, options) in &plugins.options {
+        out.push_str(&format!("\n[plugin:{name}]\n"));
+        setting::render(options, out);
+    }
+}
+
+/// netdata's internal plugins: their `[plugin:NAME]` sections hold keys of netdata's own
+/// collectors, not how an external program is run.
+const INTERNAL_PLUGINS: [&str; 9] =
+    ["proc", "diskspace", "cgroups", "tc", "idlejitter", "timex", "checks", "statsd", "netdata monitoring"];
+
+/// The external plugin a `[plugin:NAME]` section is about, if `section` is one.
+pub(crate) fn plugin_section_name(section: &str) -> Option<&str> {
+    section.strip_prefix("plugin:").filter(|name| !name.is_empty() && !INTERNAL_PLUGINS.contains(name))
 }

@@ -30,7 +30,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use agent::{Database, Directories, Global, Plugins, HISTORY_RANGE, LOG_LEVELS};
+pub use agent::{
+    Database, Directories, Global, PluginOptions, Plugins, CACHE_DIR, CUSTOM_PLUGINS_DIR, DIRECTORY_KEYS,
+    HISTORY_RANGE, LIB_DIR, LOG_DIR, LOG_LEVELS, STOCK_CONFIG_DIR, WEB_DIR,
+};
 pub use exporting::{
     parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport, INSTANCE_TYPES,
     SPOOL_MAX_SIZE_DEFAULT,
@@ -136,6 +139,8 @@ enum Role<'a> {
     Db,
     Directories,
     Plugins,
+    /// `[plugin:NAME]`: how one external plugin is run.
+    Plugin(&'a str),
     HostLabels,
     Web,
     Stream,
@@ -164,13 +169,21 @@ fn role(name: &str) -> Role<'_> {
         "backend" => Role::Backend,
         "exporting:global" => Role::ExportingGlobal,
         _ if is_uuid(name) => Role::StreamKey,
-        _ => match exporting::split_section(name) {
-            Some((kind, instance)) => match ConnectorKind::from_type(kind) {
-                Some(kind) => Role::Instance(kind, instance),
-                None => Role::Unknown,
-            },
+        _ => match agent::plugin_section_name(name) {
+            Some(plugin) => Role::Plugin(plugin),
+            None => instance_role(name),
+        },
+    }
+}
+
+/// The role of a `[TYPE:NAME]` exporter section, or unknown.
+fn instance_role(name: &str) -> Role<'_> {
+    match exporting::split_section(name) {
+        Some((kind, instance)) => match ConnectorKind::from_type(kind) {
+            Some(kind) => Role::Instance(kind, instance),
             None => Role::Unknown,
         },
+        None => Role::Unknown,
     }
 }
 
@@ -218,7 +231,12 @@ pub fn parse_files(
     // `[db]` sections, then `[global]`'s old names of `[db]` keys: the first holding a key wins.
     let mut db_chain: Vec<(&str, &Section)> = Vec::new();
     let mut db_keys_in_global: Vec<Section> = Vec::new();
-    let mut directories = Directories::new(directory_of(&main.name), defaults.plugins_dir.clone());
+    let mut directories = Directories::new(
+        directory_of(&main.name),
+        defaults.plugins_dir.clone(),
+        PathBuf::from(agent::LIB_DIR),
+    );
+    let mut plugin_sections: Vec<(&str, &Section)> = Vec::new();
     let mut plugins = Plugins::default();
     let mut host_labels = Vec::new();
     let mut found = Vec::new();
@@ -256,8 +274,9 @@ pub fn parse_files(
                 db_keys_in_global.push(db_keys);
             }
             Role::Db => db_chain.push((file, section)),
-            Role::Directories => agent::read_section(&mut directories, file, section, &mut diag),
+            Role::Directories => agent::read_directories(&mut directories, file, section, &mut diag),
             Role::Plugins => plugins = agent::read_plugins(file, section, &mut diag),
+            Role::Plugin(name) => plugin_sections.push((name, section)),
             Role::HostLabels => {
                 host_labels = section.entries.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
             }
@@ -295,6 +314,12 @@ pub fn parse_files(
                 ),
             }
         }
+    }
+    directories.finish(&directory_of(&main.name), &defaults.plugins_dir);
+    for (name, section) in plugin_sections {
+        let options =
+            plugins.options.entry(name.to_string()).or_insert(PluginOptions::new(global.update_every));
+        agent::read_section(options, file, section, &mut diag);
     }
     db_chain.extend(db_keys_in_global.iter().map(|section| (file, section)));
     agent::read_chain(&mut db, &db_chain, &mut diag);
@@ -348,9 +373,10 @@ fn unknown_section(diag: &mut Diagnostics, file: &str, section: &Section, hint: 
 fn config_directory(path: &Path, text: &str) -> PathBuf {
     let name = path.display().to_string();
     let ini: Ini = ini::parse(&name, text, &mut Diagnostics::default());
+    let main_dir = directory_of(&name);
     match ini.section("directories").and_then(|s| s.get("config")).filter(|e| !e.value.is_empty()) {
-        Some(entry) => PathBuf::from(&entry.value),
-        None => directory_of(&name),
+        Some(entry) => main_dir.join(&entry.value),
+        None => main_dir,
     }
 }
 
@@ -372,15 +398,67 @@ pub fn load(path: &Path) -> Result<Loaded, Errors> {
     let stream_conf = read_optional(&dir.join("stream.conf"))?;
     let defaults = Defaults { hostname: system_hostname(), plugins_dir: installed_plugins_dir() };
     let mut loaded = parse_files(Source { name: name.clone(), text }, exporting, stream_conf, &defaults)?;
-    let plugins = &loaded.config.directories.plugins;
-    if !plugins.is_dir() {
-        loaded.warnings.push(format!(
-            "{name}: [directories] plugins = {}: no such directory, so no external plugin will run; \
-             install netdata's plugins (Debian: apt install netdata) or point the key at a directory of *.plugin programs",
-            plugins.display()
+    let dirs = &mut loaded.config.directories;
+    if !dirs.set_at.contains_key("home") {
+        if let Some(home) = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute()) {
+            dirs.home = home;
+        }
+    }
+    loaded.warnings.extend(missing_directories(&loaded.config.directories, &name, Path::is_dir));
+    Ok(loaded)
+}
+
+/// A warning for each directory that is missing where rrdpipe or its plugins need it (`exists`
+/// tells). A plugins directory is checked when the file set it, or when it is the installed
+/// one; the directories plugins are given (but `lib`, which rrdpipe makes) are checked only when
+/// some plugins directory exists.
+/// Each names the key and where it was set (`file:line`, or the main file for a default).
+fn missing_directories(dirs: &Directories, main: &str, exists: impl Fn(&Path) -> bool) -> Vec<String> {
+    let at = |key: &str| dirs.set_at.get(key).cloned().unwrap_or_else(|| format!("{main} (default)"));
+    let mut warnings = Vec::new();
+    let any_plugins = dirs.plugins.iter().any(|d| exists(d));
+    for (i, dir) in dirs.plugins.iter().enumerate() {
+        if exists(dir) || (i > 0 && !dirs.set_at.contains_key("plugins")) {
+            continue;
+        }
+        let what = if any_plugins {
+            "no such directory; skipped".to_string()
+        } else {
+            "no such directory, so no external plugin will run; install netdata's plugins (Debian: apt install netdata) \
+             or point the key at a directory of *.plugin programs"
+                .to_string()
+        };
+        warnings.push(format!("{}: [directories] plugins = {}: {what}", at("plugins"), dir.display()));
+    }
+    if !any_plugins {
+        return warnings;
+    }
+    // `lib` is left out: rrdpipe makes it when it keeps its machine GUID there.
+    let given: [(&str, &Path, &str); 4] = [
+        ("config", &dirs.config, "NETDATA_USER_CONFIG_DIR"),
+        ("stock config", &dirs.stock_config, "NETDATA_STOCK_CONFIG_DIR"),
+        ("log", &dirs.log, "NETDATA_LOG_DIR"),
+        ("cache", &dirs.cache, "NETDATA_CACHE_DIR"),
+    ];
+    for (key, dir, var) in given {
+        if !exists(dir) {
+            warnings.push(format!(
+                "{}: [directories] {key} = {}: no such directory; plugins are given it as {var} and may fail without it: \
+                 create it or point the key at the right directory",
+                at(key),
+                dir.display()
+            ));
+        }
+    }
+    if !dirs.host_prefix.as_os_str().is_empty() && !exists(&dirs.host_prefix) {
+        warnings.push(format!(
+            "{}: [directories] host prefix = {}: no such directory; plugins read the host's /proc and /sys under it: \
+             fix the path or leave the key empty",
+            at("host prefix"),
+            dirs.host_prefix.display()
         ));
     }
-    Ok(loaded)
+    warnings
 }
 
 /// The file at `path`, or `None` when it does not exist.
@@ -422,7 +500,7 @@ impl Config {
         out.push_str("\n[db]\n");
         setting::render(&self.db, &mut out);
         out.push_str("\n[directories]\n");
-        setting::render(&self.directories, &mut out);
+        agent::render_directories(&self.directories, &mut out);
         out.push_str("\n[plugins]\n");
         agent::render_plugins(&self.plugins, &mut out);
         out.push_str("\n[host labels]\n");

@@ -221,6 +221,72 @@ impl Kind<PathBuf> for Path {
     }
 }
 
+/// A path that may be empty (empty: not set, e.g. `host prefix`).
+pub(crate) struct PathOrEmpty;
+
+impl Kind<PathBuf> for PathOrEmpty {
+    fn parse(&self, text: &str) -> Result<PathBuf, String> {
+        Ok(PathBuf::from(text))
+    }
+    fn render(&self, value: &PathBuf) -> String {
+        value.display().to_string()
+    }
+}
+
+/// One or more paths written as netdata does: separated by spaces, each optionally in double
+/// or single quotes (a path with a space must be quoted): `"/a" "/b"`.
+pub(crate) struct PathList;
+
+impl Kind<Vec<PathBuf>> for PathList {
+    fn parse(&self, text: &str) -> Result<Vec<PathBuf>, String> {
+        let words = split_quoted(text)
+            .ok_or("expected directories in quotes, e.g. \"/a\" \"/b\", not an unclosed quote")?;
+        if words.is_empty() || words.iter().any(|w| w.is_empty()) {
+            return Err(
+                "expected one or more directories, e.g. \"/a\" \"/b\", not an empty value".to_string()
+            );
+        }
+        Ok(words.into_iter().map(PathBuf::from).collect())
+    }
+    fn render(&self, value: &Vec<PathBuf>) -> String {
+        value.iter().map(|p| format!("\"{}\"", p.display())).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// `text` split at spaces and tabs, a word in double or single quotes kept whole (quotes
+/// removed), as netdata splits quoted lists; `None` when a quote is not closed.
+pub(crate) fn split_quoted(text: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut rest = text.trim_start();
+    while let Some(first) = rest.chars().next() {
+        let (word, after) = if first == '"' || first == '\'' {
+            let end = rest[1..].find(first)? + 1;
+            (&rest[1..end], &rest[end + 1..])
+        } else {
+            let end = rest.find([' ', '\t']).unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        };
+        words.push(word.to_string());
+        rest = after.trim_start();
+    }
+    Some(words)
+}
+
+/// Command-line words, split as a POSIX shell splits them (quotes and backslashes; no
+/// variables, no globs): netdata hands `command options` to a shell.
+pub(crate) struct Words;
+
+impl Kind<Vec<String>> for Words {
+    fn parse(&self, text: &str) -> Result<Vec<String>, String> {
+        shlex::split(text).ok_or_else(|| {
+            "expected command-line words, not an unclosed quote or a trailing backslash".to_string()
+        })
+    }
+    fn render(&self, value: &Vec<String>) -> String {
+        shlex::try_join(value.iter().map(|w| w.as_str())).unwrap_or_default()
+    }
+}
+
 /// An optional path: an empty value means unset.
 pub(crate) struct OptPath;
 

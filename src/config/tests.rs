@@ -94,9 +94,20 @@ fn an_empty_file_gives_every_default() {
             },
             db: Database { cleanup_obsolete_charts_after: 3600, cleanup_orphan_hosts_after: 3600 },
             directories: Directories {
-                plugins: PathBuf::from("/usr/lib/netdata/plugins.d"),
                 config: PathBuf::from("."),
+                stock_config: PathBuf::from("/usr/lib/netdata/conf.d"),
+                plugins: vec![
+                    PathBuf::from("/usr/lib/netdata/plugins.d"),
+                    PathBuf::from("./custom-plugins.d")
+                ],
+                log: PathBuf::from("/var/log/netdata"),
+                cache: PathBuf::from("/var/cache/netdata"),
                 lib: PathBuf::from("/var/lib/netdata"),
+                lock: PathBuf::from("/var/lib/netdata/lock"),
+                web: PathBuf::from("/usr/share/netdata/web"),
+                home: PathBuf::from("/var/lib/netdata"),
+                host_prefix: PathBuf::new(),
+                set_at: BTreeMap::new(),
             },
             plugins: Plugins {
                 proc: true,
@@ -105,6 +116,7 @@ fn an_empty_file_gives_every_default() {
                 max_charts_per_plugin: 10_000,
                 max_dimensions_per_plugin: 200_000,
                 enabled: BTreeMap::new(),
+                options: BTreeMap::new(),
             },
             exporters: Vec::new(),
             host_labels: Vec::new(),
@@ -193,8 +205,18 @@ fn every_key_is_read() {
         history = 7200\n\
         log level = DEBUG\n\
         [directories]\n\
-        plugins = /opt/plugins.d\n\
+        plugins = \"/opt/plugins.d\" '/opt/my plugins' /srv/p\n\
         config = /etc/rrdpipe\n\
+        stock config = /opt/netdata/conf.d\n\
+        log = /l\n\
+        cache = /c\n\
+        lib = /v\n\
+        web = /w\n\
+        home = /h\n\
+        host prefix = /host\n\
+        [plugin:apps]\n\
+        update every = 3\n\
+        command options = --a 'b c'\n\
         [plugins]\n\
         proc = no\n\
         enable running new plugins = no\n\
@@ -240,9 +262,31 @@ fn every_key_is_read() {
     assert_eq!(
         c.directories,
         Directories {
-            plugins: PathBuf::from("/opt/plugins.d"),
             config: PathBuf::from("/etc/rrdpipe"),
-            lib: PathBuf::from("/var/lib/netdata"),
+            stock_config: PathBuf::from("/opt/netdata/conf.d"),
+            plugins: vec![
+                PathBuf::from("/opt/plugins.d"),
+                PathBuf::from("/opt/my plugins"),
+                PathBuf::from("/srv/p")
+            ],
+            log: PathBuf::from("/l"),
+            cache: PathBuf::from("/c"),
+            lib: PathBuf::from("/v"),
+            lock: PathBuf::from("/v/lock"),
+            web: PathBuf::from("/w"),
+            home: PathBuf::from("/h"),
+            host_prefix: PathBuf::from("/host"),
+            set_at: BTreeMap::from([
+                ("plugins", "rrdpipe.conf:7".to_string()),
+                ("config", "rrdpipe.conf:8".to_string()),
+                ("stock config", "rrdpipe.conf:9".to_string()),
+                ("log", "rrdpipe.conf:10".to_string()),
+                ("cache", "rrdpipe.conf:11".to_string()),
+                ("lib", "rrdpipe.conf:12".to_string()),
+                ("web", "rrdpipe.conf:13".to_string()),
+                ("home", "rrdpipe.conf:14".to_string()),
+                ("host prefix", "rrdpipe.conf:15".to_string()),
+            ]),
         }
     );
     assert_eq!(
@@ -254,6 +298,13 @@ fn every_key_is_read() {
             max_charts_per_plugin: 50,
             max_dimensions_per_plugin: 500,
             enabled: BTreeMap::from([("apps".to_string(), true), ("go.d".to_string(), false)]),
+            options: BTreeMap::from([(
+                "apps".to_string(),
+                PluginOptions {
+                    update_every: 3,
+                    command_options: vec!["--a".to_string(), "b c".to_string()]
+                }
+            )]),
         }
     );
     assert_eq!(
@@ -263,7 +314,7 @@ fn every_key_is_read() {
     assert_eq!(
         c.exporters,
         vec![ExporterConfig {
-            line: 20,
+            line: 30,
             kind: ConnectorKind::Json,
             enabled: true,
             destinations: vec![
@@ -412,7 +463,7 @@ fn global_value_errors() {
 fn directory_and_plugin_errors() {
     assert_eq!(
         error("[directories]\nplugins =\n"),
-        "rrdpipe.conf:2: plugins = \"\": expected a directory, not an empty value"
+        "rrdpipe.conf:2: plugins = \"\": expected one or more directories, e.g. \"/a\" \"/b\", not an empty value"
     );
     assert_eq!(
         error("[plugins]\napps = sometimes\n"),
@@ -531,14 +582,14 @@ fn a_bad_default_in_exporting_global_is_reported_once() {
 
 #[test]
 fn unknown_keys_are_warned_about() {
-    let loaded = ok("[global]\nhostname = h\n\nmemory mode = ram\n[directories]\nlog = /x\n\
+    let loaded = ok("[global]\nhostname = h\n\nmemory mode = ram\n[directories]\nlogs = /x\n\
                      [plugins]\nPATH environment variable = /bin\n[backend]\nhost tags = a\n\
                      [graphite:g]\ntype = json\n");
     assert_eq!(
         loaded.warnings,
         vec![
             "rrdpipe.conf:4: unknown key 'memory mode' in [global]; ignored",
-            "rrdpipe.conf:6: unknown key 'log' in [directories]; ignored",
+            "rrdpipe.conf:6: unknown key 'logs' in [directories]; ignored",
             "rrdpipe.conf:8: unknown key 'PATH environment variable' in [plugins]; ignored",
             "rrdpipe.conf:10: unknown key 'host tags' in [backend]; ignored",
             "rrdpipe.conf:12: unknown key 'type' in [graphite:g]; ignored",
@@ -885,9 +936,26 @@ fn effective_shows_every_key_with_defaults() {
     cleanup orphan hosts after secs = 3600
 
 [directories]
-    plugins = /usr/lib/netdata/plugins.d
+    # default
     config = .
+    # default
+    stock config = /usr/lib/netdata/conf.d
+    # default
+    plugins = \"/usr/lib/netdata/plugins.d\" \"./custom-plugins.d\"
+    # default
+    log = /var/log/netdata
+    # default
+    cache = /var/cache/netdata
+    # default
     lib = /var/lib/netdata
+    # default
+    lock = /var/lib/netdata/lock
+    # default
+    web = /usr/share/netdata/web
+    # default
+    home = /var/lib/netdata
+    # default
+    host prefix =
 
 [plugins]
     proc = yes
@@ -995,7 +1063,9 @@ fn effective_parses_back_to_the_same_configuration() {
     let text = original.effective();
     let again = ok(&text);
     assert_eq!(again.warnings, Vec::<String>::new());
-    assert_eq!(again.config.effective(), text.replace("secret", "********"));
+    // Where each directory came from differs: the second parse read every key from the text.
+    let values = |t: &str| t.lines().filter(|l| !l.starts_with("    #")).collect::<Vec<_>>().join("\n");
+    assert_eq!(values(&again.config.effective()), values(&text.replace("secret", "********")));
     let mut expected = located_nowhere(original);
     expected.exporters[0].password = Some("********".to_string());
     assert_eq!(located_nowhere(again.config), expected);
@@ -1488,5 +1558,124 @@ fn db_cleanup_keys_are_read_in_db_and_under_their_old_names_in_global() {
     assert_eq!(
         error("[global]\ncleanup orphan hosts after seconds = soon\n"),
         "rrdpipe.conf:2: cleanup orphan hosts after secs = \"soon\": expected a whole number of seconds from 1 to 4294967295"
+    );
+}
+
+// ---------------------------------------------------------------- [directories] and [plugin:NAME]
+
+#[test]
+fn relative_directories_are_taken_from_the_main_files_folder() {
+    let text = "[directories]\nconfig = conf.d\nplugins = \"p\" \"/abs/p\"\nlib = ../state\ncache = /c\n";
+    let c = parse(source("/etc/rrdpipe/rrdpipe.conf", text), None, &defaults()).unwrap().config;
+    let d = &c.directories;
+    assert_eq!(d.config, PathBuf::from("/etc/rrdpipe/conf.d"));
+    assert_eq!(d.plugins, vec![PathBuf::from("/etc/rrdpipe/p"), PathBuf::from("/abs/p")]);
+    assert_eq!(d.lib, PathBuf::from("/etc/rrdpipe/../state"));
+    assert_eq!(d.lock, PathBuf::from("/etc/rrdpipe/../state/lock"), "lock follows lib");
+    assert_eq!(d.cache, PathBuf::from("/c"));
+}
+
+#[test]
+fn the_default_plugins_directories_are_the_installed_one_then_custom_plugins_d_in_config() {
+    let text = "[directories]\nconfig = /srv/conf\n";
+    let c = parse(source("/etc/rrdpipe/rrdpipe.conf", text), None, &defaults()).unwrap().config;
+    assert_eq!(
+        c.directories.plugins,
+        vec![PathBuf::from("/usr/lib/netdata/plugins.d"), PathBuf::from("/srv/conf/custom-plugins.d")]
+    );
+    assert_eq!(c.directories.origin("plugins"), "default");
+    assert_eq!(c.directories.origin("config"), "/etc/rrdpipe/rrdpipe.conf:2");
+}
+
+#[test]
+fn a_plugins_list_with_an_unclosed_quote_or_nothing_is_an_error() {
+    assert_eq!(
+        errors("[directories]\nplugins = \"/a\" \"/b\n"),
+        vec!["rrdpipe.conf:2: plugins = \"\"/a\" \"/b\": expected directories in quotes, e.g. \"/a\" \"/b\", not an unclosed quote"]
+    );
+    assert_eq!(
+        errors("[directories]\nplugins = \"/a\" \"\"\n"),
+        vec!["rrdpipe.conf:2: plugins = \"\"/a\" \"\"\": expected one or more directories, e.g. \"/a\" \"/b\", not an empty value"]
+    );
+}
+
+#[test]
+fn plugin_sections_default_to_the_global_interval_and_warn_about_unknown_keys() {
+    let loaded =
+        ok("[plugin:perf]\ncommand options = all\nfoo = 1\n[global]\nupdate every = 4\n[plugin:apps]\n");
+    let options = &loaded.config.plugins.options;
+    assert_eq!(options["perf"], PluginOptions { update_every: 4, command_options: vec!["all".to_string()] });
+    assert_eq!(options["apps"], PluginOptions { update_every: 4, command_options: Vec::new() });
+    assert_eq!(loaded.warnings, vec!["rrdpipe.conf:3: unknown key 'foo' in [plugin:perf]; ignored"]);
+    assert_eq!(
+        errors("[plugin:apps]\nupdate every = 0\ncommand options = 'x\n"),
+        vec![
+            "rrdpipe.conf:2: update every = \"0\": expected a whole number of seconds ≥ 1",
+            "rrdpipe.conf:3: command options = \"'x\": expected command-line words, not an unclosed quote or a trailing backslash",
+        ]
+    );
+}
+
+#[test]
+fn effective_says_where_each_directory_came_from() {
+    let text = "[global]\nhostname = h\n[directories]\nlib = /srv/nd\nplugins = \"/a\" \"/b c\"\n";
+    let effective = ok(text).config.effective();
+    let section: Vec<&str> = effective
+        .lines()
+        .skip_while(|l| *l != "[directories]")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        section,
+        [
+            "    # default",
+            "    config = .",
+            "    # default",
+            "    stock config = /usr/lib/netdata/conf.d",
+            "    # set at rrdpipe.conf:5",
+            "    plugins = \"/a\" \"/b c\"",
+            "    # default",
+            "    log = /var/log/netdata",
+            "    # default",
+            "    cache = /var/cache/netdata",
+            "    # set at rrdpipe.conf:4",
+            "    lib = /srv/nd",
+            "    # default",
+            "    lock = /srv/nd/lock",
+            "    # default",
+            "    web = /usr/share/netdata/web",
+            "    # default",
+            "    home = /var/lib/netdata",
+            "    # default",
+            "    host prefix =",
+        ]
+    );
+}
+
+#[test]
+fn missing_directories_are_warned_about_naming_the_key_and_where_it_was_set() {
+    let text = "[directories]\nplugins = /p /gone\nstock config = /nope\n";
+    let c = parse(source("/e/r.conf", text), None, &defaults()).unwrap().config;
+    let exists = |p: &Path| p == Path::new("/p") || p == Path::new("/e") || p.starts_with("/var");
+    assert_eq!(
+        missing_directories(&c.directories, "/e/r.conf", exists),
+        vec![
+            "/e/r.conf:2: [directories] plugins = /gone: no such directory; skipped".to_string(),
+            "/e/r.conf:3: [directories] stock config = /nope: no such directory; plugins are given it as \
+             NETDATA_STOCK_CONFIG_DIR and may fail without it: create it or point the key at the right directory"
+                .to_string(),
+        ]
+    );
+    // No plugins directory at all: one warning, nothing about what plugins would be given.
+    let c = parse(source("/e/r.conf", ""), None, &defaults()).unwrap().config;
+    assert_eq!(
+        missing_directories(&c.directories, "/e/r.conf", |_| false),
+        vec![
+            "/e/r.conf (default): [directories] plugins = /usr/lib/netdata/plugins.d: no such directory, so no \
+             external plugin will run; install netdata's plugins (Debian: apt install netdata) or point the key at \
+             a directory of *.plugin programs"
+                .to_string()
+        ]
     );
 }

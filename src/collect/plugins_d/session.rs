@@ -465,6 +465,17 @@ impl Session {
 
     fn warnings(&mut self, what: &str, id: &str, warnings: &[ParseWarning]) {
         for w in warnings {
+            if let ParseWarning::UnknownOption(_) = w {
+                // As netdata: an option it does not know is skipped silently (slabinfo.plugin and
+                // nfacct.plugin of netdata 1.37 put their own name where options go).
+                debug!(
+                    "plugin '{}': line {}: {what} '{}': {w}",
+                    Escaped::str(&self.cfg.name),
+                    self.stats.lines,
+                    Escaped::str(id)
+                );
+                continue;
+            }
             self.stats.warnings += 1;
             let n = self.stats.warnings;
             if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {

@@ -2,9 +2,10 @@
 //!
 //! One job: process life. Every executable `NAME.plugin` in the plugins directories (symlinks
 //! followed, directories skipped, the first directory holding a name wins) that the
-//! configuration does not disable (`[plugins] NAME = no`) is started with `update every` as its
-//! only argument, in its own process group, with the agent's environment plus the `NETDATA_*`
-//! variables plugins expect (see [`PluginEnv`]). Its stdout feeds a [`Session`]; its stderr goes
+//! configuration does not disable (`[plugins] NAME = no`) is started with its `update every`
+//! as its argument, followed by its `command options` (see [`PluginRun`]), in its own process
+//! group, with the agent's environment plus the variables netdata 1.37 gives its plugins (see
+//! [`PluginEnv`]). Its stdout feeds a [`Session`]; its stderr goes
 //! to the log, line by line, prefixed with the plugin name, control characters escaped. Its stdin is a pipe that stays open
 //! (and silent) for the plugin's whole life: some plugins exit when their stdin closes.
 //!
@@ -41,7 +42,7 @@ use tracing::{debug, error, info, warn};
 
 use super::lines::{LineReader, ReadEvent, DEFAULT_MAX_LINE};
 use super::session::{Feed, Session, SessionConfig, DEFAULT_MAX_CHARTS, DEFAULT_MAX_DIMENSIONS};
-use crate::logs::Escaped;
+use crate::logs::{repeat_note, Escaped, Persisting};
 use crate::rrd::Host;
 use crate::shutdown::Shutdown;
 
@@ -63,49 +64,96 @@ const GARBAGE_BYTES: u64 = 1 << 20;
 /// How long a read waits for the rest of the output of a plugin that exited.
 const DRAIN_POLL: Duration = Duration::from_millis(50);
 
-/// Values of the `NETDATA_*` environment variables given to plugins.
+/// The netdata version whose plugins rrdpipe runs, given to plugins as `NETDATA_VERSION`
+/// (plugins compare it to decide what the agent understands).
+pub const NETDATA_VERSION: &str = "v1.37.1";
+
+/// The environment netdata 1.37 gives its plugins, variable by variable (as observed from a
+/// plugin run by netdata 1.37.1), from the agent's configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PluginEnv {
-    /// `NETDATA_PLUGINS_DIR`: the stock plugins directory.
+    /// `NETDATA_UPDATE_EVERY`: `[global] update every` (the plugin's own interval is its
+    /// argument).
+    pub update_every: u32,
+    /// `NETDATA_PLUGINS_DIR`: the first `[directories] plugins` directory.
     pub plugins_dir: String,
-    /// `NETDATA_USER_PLUGINS_DIRS`: further plugin directories, space separated.
+    /// `NETDATA_USER_PLUGINS_DIRS`: the other `[directories] plugins` directories, space
+    /// separated.
     pub user_plugins_dirs: String,
-    /// `NETDATA_CONFIG_DIR`: the user configuration directory.
+    /// `NETDATA_CONFIG_DIR` and `NETDATA_USER_CONFIG_DIR`: `[directories] config`.
     pub config_dir: String,
-    /// `NETDATA_USER_CONFIG_DIR`: the user configuration directory (same as above, by netdata's
-    /// convention).
-    pub user_config_dir: String,
-    /// `NETDATA_STOCK_CONFIG_DIR`: the stock configuration directory.
+    /// `NETDATA_STOCK_CONFIG_DIR`: `[directories] stock config`.
     pub stock_config_dir: String,
-    /// `NETDATA_HOST_PREFIX`: prefix for host paths when running in a container (usually empty).
-    pub host_prefix: String,
-    /// `NETDATA_HOSTNAME`: the host name.
-    pub hostname: String,
-    /// `NETDATA_LOG_DIR`: where logs go.
-    pub log_dir: String,
-    /// `NETDATA_CACHE_DIR`: the cache directory.
+    /// `NETDATA_WEB_DIR`: `[directories] web`.
+    pub web_dir: String,
+    /// `NETDATA_CACHE_DIR`: `[directories] cache`.
     pub cache_dir: String,
-    /// `NETDATA_LIB_DIR`: the state directory.
+    /// `NETDATA_LIB_DIR`: `[directories] lib`.
     pub lib_dir: String,
+    /// `NETDATA_LOCK_DIR`: `[directories] lock`.
+    pub lock_dir: String,
+    /// `NETDATA_LOG_DIR`: `[directories] log`.
+    pub log_dir: String,
+    /// `NETDATA_HOST_PREFIX`: `[directories] host prefix` (usually empty).
+    pub host_prefix: String,
+    /// `HOME`: `[directories] home`.
+    pub home: String,
+    /// `NETDATA_HOSTNAME` and `NETDATA_REGISTRY_HOSTNAME`: `[global] hostname`.
+    pub hostname: String,
+    /// `NETDATA_LISTEN_PORT`: `[web] default port`.
+    pub listen_port: u16,
+    /// `NETDATA_REGISTRY_UNIQUE_ID`: the machine GUID (empty when the agent keeps none).
+    pub machine_guid: String,
 }
 
 impl PluginEnv {
-    /// The variables set for a plugin run with `update_every`.
-    pub fn vars(&self, update_every: u32) -> Vec<(&'static str, String)> {
-        vec![
-            ("NETDATA_UPDATE_EVERY", update_every.to_string()),
+    /// Every variable set for a plugin, in netdata's names. The fixed ones are netdata 1.37's
+    /// defaults for settings rrdpipe does not have (`[logs]` debug flags and flood protection,
+    /// the registry and cloud addresses); `LC_ALL=C` keeps numbers printed with a dot whatever
+    /// the locale, and `TZ` is left alone when the agent's environment sets it.
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        let mut vars = vec![
+            ("NETDATA_UPDATE_EVERY", self.update_every.to_string()),
             ("NETDATA_PLUGINS_DIR", self.plugins_dir.clone()),
             ("NETDATA_USER_PLUGINS_DIRS", self.user_plugins_dirs.clone()),
             ("NETDATA_CONFIG_DIR", self.config_dir.clone()),
-            ("NETDATA_USER_CONFIG_DIR", self.user_config_dir.clone()),
+            ("NETDATA_USER_CONFIG_DIR", self.config_dir.clone()),
             ("NETDATA_STOCK_CONFIG_DIR", self.stock_config_dir.clone()),
-            ("NETDATA_HOST_PREFIX", self.host_prefix.clone()),
-            ("NETDATA_HOSTNAME", self.hostname.clone()),
-            ("NETDATA_LOG_DIR", self.log_dir.clone()),
+            ("NETDATA_WEB_DIR", self.web_dir.clone()),
             ("NETDATA_CACHE_DIR", self.cache_dir.clone()),
             ("NETDATA_LIB_DIR", self.lib_dir.clone()),
-        ]
+            ("NETDATA_LOCK_DIR", self.lock_dir.clone()),
+            ("NETDATA_LOG_DIR", self.log_dir.clone()),
+            ("NETDATA_HOST_PREFIX", self.host_prefix.clone()),
+            ("NETDATA_HOSTNAME", self.hostname.clone()),
+            ("NETDATA_REGISTRY_HOSTNAME", self.hostname.clone()),
+            ("NETDATA_REGISTRY_UNIQUE_ID", self.machine_guid.clone()),
+            ("NETDATA_REGISTRY_URL", "https://registry.my-netdata.io".to_string()),
+            ("NETDATA_REGISTRY_CLOUD_BASE_URL", "https://api.netdata.cloud".to_string()),
+            ("NETDATA_LISTEN_PORT", self.listen_port.to_string()),
+            ("NETDATA_DEBUG_FLAGS", "0x0000000000000000".to_string()),
+            ("NETDATA_ERRORS_THROTTLE_PERIOD", "1200".to_string()),
+            ("NETDATA_ERRORS_PER_PERIOD", "200".to_string()),
+            ("NETDATA_INTERNALS_MONITORING", "YES".to_string()),
+            ("NETDATA_VERSION", NETDATA_VERSION.to_string()),
+            ("HOME", self.home.clone()),
+            ("LC_ALL", "C".to_string()),
+            ("MALLOC_ARENA_MAX", "1".to_string()),
+        ];
+        if std::env::var_os("TZ").is_none() {
+            vars.push(("TZ", ":/etc/localtime".to_string()));
+        }
+        vars
     }
+}
+
+/// How one plugin is run: `[plugin:NAME]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginRun {
+    /// Its argument and its charts' interval, in seconds.
+    pub update_every: u32,
+    /// Words appended to its command line.
+    pub options: Vec<String>,
 }
 
 /// When to start a plugin again after it exits.
@@ -162,8 +210,11 @@ pub struct SupervisorConfig {
     pub restart: RestartPolicy,
     /// Time between SIGTERM and SIGKILL when stopping a plugin.
     pub stop_grace: Duration,
-    /// Values of the `NETDATA_*` variables.
+    /// The environment given to every plugin.
     pub env: PluginEnv,
+    /// `[plugin:NAME]` settings, by plugin name; a plugin not here runs with `update_every`
+    /// and no options.
+    pub runs: HashMap<String, PluginRun>,
 }
 
 impl SupervisorConfig {
@@ -182,8 +233,17 @@ impl SupervisorConfig {
             garbage_lines: 100,
             restart: RestartPolicy::for_update_every(update_every),
             stop_grace: Duration::from_secs(2),
-            env: PluginEnv::default(),
+            env: PluginEnv { update_every, ..PluginEnv::default() },
+            runs: HashMap::new(),
         }
+    }
+
+    /// How the plugin `name` is run.
+    pub fn run_of(&self, name: &str) -> PluginRun {
+        self.runs
+            .get(name)
+            .cloned()
+            .unwrap_or(PluginRun { update_every: self.update_every, options: Vec::new() })
     }
 }
 
@@ -618,6 +678,34 @@ struct Run {
     runtime: Duration,
     ok: u64,
     errors: u64,
+    /// What it wrote to stderr.
+    stderr: StderrSeen,
+}
+
+/// Most stderr lines remembered across restarts (a plugin's start-up messages are a few).
+const STDERR_REMEMBERED: usize = 256;
+
+/// The stderr lines of a plugin's runs, each with its digits removed, so that a message that
+/// differs only in its time stamp or a process id is the same message.
+#[derive(Clone, Debug, Default)]
+struct StderrSeen(Arc<std::collections::HashSet<Vec<u8>>>);
+
+impl StderrSeen {
+    /// `line` as remembered.
+    fn key(line: &[u8]) -> Vec<u8> {
+        line.iter().copied().filter(|b| !b.is_ascii_digit()).collect()
+    }
+
+    fn contains(&self, line: &[u8]) -> bool {
+        self.0.contains(&StderrSeen::key(line))
+    }
+
+    /// Remember `other`'s lines too, up to [`STDERR_REMEMBERED`].
+    fn extend(&mut self, other: StderrSeen) {
+        let room = STDERR_REMEMBERED.saturating_sub(self.0.len());
+        let new: Vec<Vec<u8>> = other.0.iter().filter(|k| !self.0.contains(*k)).take(room).cloned().collect();
+        Arc::make_mut(&mut self.0).extend(new);
+    }
 }
 
 /// Run the plugin until it is disabled or the agent stops.
@@ -630,11 +718,15 @@ fn run_plugin(
 ) {
     let name = &file.name;
     let mut delay = cfg.restart.first_delay;
+    // Quick exits in a row: logged once, then every 5 minutes, and when a healthy run ends them.
+    let mut failing = Persisting::default();
+    // What the plugin wrote to stderr in those runs: said once, not again at every restart.
+    let mut said = StderrSeen::default();
     loop {
         if stop.is_triggered() {
             break;
         }
-        let run = run_once(host, cfg, file, status, stop);
+        let run = run_once(host, cfg, file, status, stop, &said);
         status.lock().last_exit = Some(run.exit.clone());
         if stop.is_triggered() {
             info!("plugin '{name}': stopped ({}) after {:?}", run.exit, run.runtime);
@@ -665,19 +757,42 @@ fn run_plugin(
         let healthy = run.runtime >= cfg.restart.healthy_after && run.ok > 0;
         let (now, next) = cfg.restart.delays(delay, healthy);
         delay = now;
+        if healthy {
+            said = StderrSeen::default();
+            if let Some((runs, over)) = failing.clear(Instant::now()) {
+                info!("plugin '{name}': ran well again after {runs} runs that ended early over {over:?}");
+            }
+        } else {
+            said.extend(run.stderr);
+            if !failing.occur(Instant::now()) {
+                debug!("plugin '{name}' {} after {:?}; restarting in {delay:?}", run.exit, run.runtime);
+                if stop.wait_timeout(delay) {
+                    break;
+                }
+                delay = next;
+                status.lock().restarts += 1;
+                continue;
+            }
+        }
+        let again = repeat_note(&failing);
         match &run.end {
             RunEnd::SpawnFailed(e) => {
-                error!("plugin '{name}': cannot run {}: {e}; trying again in {delay:?}", file.path.display());
+                error!("plugin '{name}': cannot run {}: {e}; trying again in {delay:?}{again}", file.path.display());
             }
             RunEnd::ReadError(e) => warn!(
-                "plugin '{name}': reading its output failed ({e}); it {} after {:?}; restarting in {delay:?}",
+                "plugin '{name}': reading its output failed ({e}); it {} after {:?}; restarting in {delay:?}{again}",
                 run.exit, run.runtime
             ),
             RunEnd::Exited => warn!(
-                "plugin '{name}' {} after {:?} while a process it started still held its output open; stopped its process group; restarting in {delay:?}",
+                "plugin '{name}' {} after {:?} while a process it started still held its output open; stopped its process group; restarting in {delay:?}{again}",
                 run.exit, run.runtime
             ),
-            _ => warn!("plugin '{name}' {} after {:?}; restarting in {delay:?}", run.exit, run.runtime),
+            _ => warn!(
+                "plugin '{name}' {} after {:?}; restarting in {delay:?} (the delay doubles up to {:?} while it keeps ending early){again}",
+                run.exit,
+                run.runtime,
+                cfg.restart.max_delay
+            ),
         }
         if stop.wait_timeout(delay) {
             break;
@@ -697,12 +812,15 @@ fn run_once(
     file: &PluginFile,
     status: &Mutex<PluginStatus>,
     stop: &Shutdown,
+    said: &StderrSeen,
 ) -> Run {
     let name = &file.name;
     let started = Instant::now();
+    let plugin_run = cfg.run_of(name);
     let mut cmd = Command::new(&file.path);
-    cmd.arg(cfg.update_every.to_string())
-        .envs(cfg.env.vars(cfg.update_every))
+    cmd.arg(plugin_run.update_every.to_string())
+        .args(&plugin_run.options)
+        .envs(cfg.env.vars())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -716,6 +834,7 @@ fn run_once(
                 runtime: started.elapsed(),
                 ok: 0,
                 errors: 0,
+                stderr: StderrSeen::default(),
             }
         }
     };
@@ -734,16 +853,16 @@ fn run_once(
 
     let stop_stderr = Arc::new(AtomicBool::new(false));
     let stderr_thread = {
-        let (name, stop, max) = (name.clone(), stop_stderr.clone(), cfg.max_line_len);
+        let (name, stop, max, said) = (name.clone(), stop_stderr.clone(), cfg.max_line_len, said.clone());
         std::thread::Builder::new()
             .name(format!("plugin-{name}-err"))
-            .spawn(move || log_stderr(&name, stderr, max, &stop))
+            .spawn(move || log_stderr(&name, stderr, max, &stop, &said))
             .ok()
     };
 
     let session_cfg = SessionConfig {
         name: name.clone(),
-        update_every: cfg.update_every,
+        update_every: plugin_run.update_every,
         max_charts: cfg.max_charts,
         max_dimensions: cfg.max_dimensions,
         whole_host: false,
@@ -851,10 +970,8 @@ fn run_once(
     };
     drop(stdin);
     stop_stderr.store(true, Ordering::Relaxed);
-    if let Some(t) = stderr_thread {
-        let _ = t.join();
-    }
-    Run { end, exit, runtime: started.elapsed(), ok, errors }
+    let stderr = stderr_thread.and_then(|t| t.join().ok()).unwrap_or_default();
+    Run { end, exit, runtime: started.elapsed(), ok, errors, stderr }
 }
 
 /// The plugin closed its stdout: give it `grace` to exit on its own, then stop it; either way
@@ -878,29 +995,51 @@ fn wait_after_eof(
 }
 
 /// Log each stderr line of a plugin until the pipe closes, or until `stop` is set and the pipe
-/// has been quiet for a moment (a grandchild may hold it open).
-fn log_stderr(name: &str, stderr: ChildStderr, max_line: usize, stop: &AtomicBool) {
+/// has been quiet for a moment (a grandchild may hold it open). A line the plugin already wrote
+/// in the runs that ended early before this one (`said`) is not logged again. Returns the
+/// lines of this run.
+fn log_stderr(
+    name: &str,
+    stderr: ChildStderr,
+    max_line: usize,
+    stop: &AtomicBool,
+    said: &StderrSeen,
+) -> StderrSeen {
     let mut reader = LineReader::new(stderr, max_line);
+    let mut this_run = std::collections::HashSet::new();
+    let mut silenced = 0u64;
     loop {
         match reader.next(POLL) {
             Ok(ReadEvent::Line(line)) => {
                 let text = line.trim_ascii_end();
-                if !text.is_empty() {
-                    // Escaped: a CR, an escape sequence or a forged log line stays visible text.
-                    info!("plugin '{name}': {}", Escaped(text));
+                if text.is_empty() {
+                    continue;
                 }
+                if this_run.len() < STDERR_REMEMBERED {
+                    this_run.insert(StderrSeen::key(text));
+                }
+                if said.contains(text) {
+                    silenced += 1;
+                    continue;
+                }
+                // Escaped: a CR, an escape sequence or a forged log line stays visible text.
+                info!("plugin '{name}': {}", Escaped(text));
             }
             Ok(ReadEvent::TooLong(n)) => {
                 warn!("plugin '{name}': dropped a stderr line of {n} bytes (longer than {max_line} bytes)")
             }
             Ok(ReadEvent::Timeout) => {
                 if stop.load(Ordering::Relaxed) {
-                    return;
+                    break;
                 }
             }
-            Ok(ReadEvent::Eof) | Err(_) => return,
+            Ok(ReadEvent::Eof) | Err(_) => break,
         }
     }
+    if silenced > 0 {
+        debug!("plugin '{name}': {silenced} stderr lines as in its earlier runs, not logged again");
+    }
+    StderrSeen(Arc::new(this_run))
 }
 
 #[cfg(test)]
@@ -992,13 +1131,11 @@ mod tests {
     }
 
     #[test]
-    fn env_has_every_netdata_variable() {
-        let env = PluginEnv { hostname: "box".into(), ..Default::default() };
-        let vars = env.vars(5);
-        let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("NETDATA_UPDATE_EVERY"), Some("5"));
-        assert_eq!(get("NETDATA_HOSTNAME"), Some("box"));
-        assert_eq!(get("NETDATA_HOST_PREFIX"), Some(""));
-        assert_eq!(vars.len(), 11);
+    fn a_plugin_without_its_own_section_runs_at_the_agents_interval_without_options() {
+        let mut cfg = SupervisorConfig::new(Vec::new(), 3);
+        cfg.runs.insert("apps".into(), PluginRun { update_every: 2, options: vec!["all".into()] });
+        assert_eq!(cfg.run_of("apps"), PluginRun { update_every: 2, options: vec!["all".into()] });
+        assert_eq!(cfg.run_of("perf"), PluginRun { update_every: 3, options: Vec::new() });
+        assert_eq!(cfg.env.update_every, 3);
     }
 }
