@@ -343,7 +343,20 @@ impl Agent {
             config: cfg.clone(),
         };
         if cfg.web.enabled() {
-            let api = Arc::new(Api::new(agent.db.clone(), agent_facts(cfg)));
+            let mut api = Api::new(agent.db.clone(), agent_facts(cfg));
+            // netdata's dashboard is served only when asked for: the status page keeps `/` otherwise.
+            if cfg.directories.set_at.contains_key("web") {
+                let web = &cfg.directories.web;
+                if !web.join("index.html").is_file() {
+                    tracing::warn!(
+                        "[directories] web = {}: no index.html there; install netdata's web files (Debian: the \
+                         netdata-web package) or remove the key to have the status page at /",
+                        web.display()
+                    );
+                }
+                api.web_dir = Some(web.clone());
+            }
+            let api = Arc::new(api);
             agent.api = Some(api.clone());
             agent.publish_exporters();
             let server_cfg = ServerConfig {
