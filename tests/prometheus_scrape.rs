@@ -1,6 +1,9 @@
 //! A real Prometheus scrapes rrdpipe's `/api/v1/allmetrics` with netdata's documented scrape
 //! configuration, and what Prometheus stored is read back: exact values, labels, timestamps.
 //!
+//! A second test adds a real netdata 1.37 child streaming into rrdpipe and scrapes every host
+//! with `format=prometheus_all_hosts`.
+//!
 //! The collected chart is the API notes' `probe.const`: `a` absolute 42, `b` named `bee` with
 //! divisor 10 (123.4), `c` incremental growing 50 per second, `n` multiplier −1 (−7).
 
@@ -10,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::agent::Rrdpipe;
+use support::netdata::{Netdata, Setup};
 use support::{free_port, http_get, local, wait_for_tcp, Prometheus, Series};
 
 /// The probe plugin: one chart, a collection every second, timed by the plugin.
@@ -120,4 +124,68 @@ fn prometheus_scrapes_averages_and_raw_counters_with_netdata_s_documented_config
     assert_eq!(info[0].labels["application"], "rrdpipe");
     assert_eq!(info[0].labels["instance"], "scraped");
     assert_eq!(info[0].values[0], 1.0);
+}
+
+const KEY: &str = "5eed0002-2222-3333-4444-555555555555";
+
+#[test]
+fn prometheus_scrapes_every_host_with_a_real_netdata_child_streaming_in() {
+    let port = free_port();
+    let agent = Rrdpipe::start_with_files(
+        &format!(
+            "[global]\nhostname = parent\nupdate every = 1\nhistory = 600\n[directories]\nplugins = @DIR@/plugins\n\
+             [plugins]\nproc = no\n[web]\nbind to = 127.0.0.1:{port}\n"
+        ),
+        &[("probe", PROBE)],
+        &[("stream.conf", &format!("[{KEY}]\n    type = api\n    enabled = yes\n"))],
+    );
+    let Some(_child) = Netdata::start(Setup {
+        hostname: "childhost".to_string(),
+        proc: true,
+        stream_conf: Some(format!(
+            "[stream]\n    enabled = yes\n    destination = tcp:127.0.0.1:{port}\n    api key = {KEY}\n    \
+             timeout seconds = 60\n    reconnect delay seconds = 1\n"
+        )),
+        ..Setup::default()
+    }) else {
+        return;
+    };
+    let target = format!("127.0.0.1:{port}");
+    let jobs = format!(
+        "scrape_configs:\n\
+         - job_name: all\n  scrape_interval: 1s\n  metrics_path: /api/v1/allmetrics\n  honor_labels: true\n  \
+         params:\n    format: [prometheus_all_hosts]\n  static_configs:\n  - targets: ['{target}']\n"
+    );
+    let Some(prom) = Prometheus::start_scraping(&jobs) else { return };
+
+    // The parent's own chart, labelled with its hostname.
+    let local = prom.samples_wait(r#"netdata_probe_const_units_average{dimension="a"}"#, 5);
+    assert_eq!(local.len(), 1, "{local:#?}");
+    assert_eq!(local[0].labels["instance"], "parent");
+    assert!(local[0].values.iter().all(|&v| v == 42.0), "{:?}", local[0].values);
+
+    // The child's system.cpu, under its own hostname: netdata's proc plugin, through the stream.
+    let cpu = prom.samples_wait(r#"netdata_system_cpu_percentage_average{instance="childhost"}"#, 10);
+    let dims: Vec<&str> = cpu.iter().map(|s| s.labels["dimension"].as_str()).collect();
+    for want in ["user", "system", "idle"] {
+        assert!(
+            dims.contains(&want),
+            "dimension {want} of the child's system.cpu: {dims:?}; log:\n{}",
+            agent.log()
+        );
+    }
+    for s in &cpu {
+        assert_eq!((s.labels["chart"].as_str(), s.labels["family"].as_str()), ("system.cpu", "cpu"));
+        assert!(
+            s.values.iter().all(|v| (0.0..=100.0).contains(v)),
+            "{}: {:?}",
+            s.labels["dimension"],
+            s.values
+        );
+    }
+    // Every host says who it is.
+    let info = prom.samples_wait("netdata_info", 2);
+    let mut instances: Vec<&str> = info.iter().map(|s| s.labels["instance"].as_str()).collect();
+    instances.sort();
+    assert_eq!(instances, ["childhost", "parent"]);
 }

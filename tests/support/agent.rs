@@ -27,10 +27,20 @@ impl Rrdpipe {
     /// Write `conf` (with `@DIR@` replaced by the temp dir) and start the binary on it.
     /// `plugins` are `(name, script)` pairs written as executable `DIR/plugins/NAME.plugin`.
     pub fn start(conf: &str, plugins: &[(&str, &str)]) -> Rrdpipe {
+        Rrdpipe::start_with_files(conf, plugins, &[])
+    }
+
+    /// [`start`](Self::start), with `files` (`(name, contents)`, `@DIR@` replaced) written
+    /// beside the config first, e.g. `stream.conf`.
+    pub fn start_with_files(conf: &str, plugins: &[(&str, &str)], files: &[(&str, &str)]) -> Rrdpipe {
         let dir = tempfile::Builder::new().prefix("rrdpipe-test-").tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
         for (name, script) in plugins {
             write_plugin(&dir.path().join("plugins"), name, script);
+        }
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text.replace("@DIR@", &dir.path().display().to_string()))
+                .unwrap();
         }
         let conf = with_state_in_dir(conf).replace("@DIR@", &dir.path().display().to_string());
         std::fs::write(dir.path().join("rrdpipe.conf"), conf).unwrap();
