@@ -10,6 +10,7 @@
 #   WARMUP=20                 seconds of collection before the first scrape
 #   SCRAPES=20                scrapes per agent
 #   FORMAT=prometheus         allmetrics format
+#   GZIP=                     set to ask for gzip, as Prometheus does (curl --compressed)
 #   AGENTS="netdata rrdpipe"  which agents to run
 #   NO_BUILD=1                skip `cargo build --release`
 #
@@ -40,7 +41,7 @@ BIN="$ROOT/target/release/rrdpipe"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/scrape.XXXXXX")
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -49,7 +50,7 @@ export PATH="$(dirname "$NETDATA"):$PATH"
 # CPU seconds (user + system) of process $1.
 cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.3f", (f[12] + f[13]) / t }' "/proc/$1/stat"; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cpus; ${CHARTS} charts × ${DIMS} dimensions; ${SCRAPES} scrapes of format=${FORMAT} after ${WARMUP} s"
+echo "# $(date -u +%FT%TZ) $(nproc) cpus; ${CHARTS} charts × ${DIMS} dimensions; ${SCRAPES} scrapes of format=${FORMAT}${GZIP:+ (gzip)} after ${WARMUP} s"
 echo
 echo "| agent | bytes | time to last byte, median s | max s | agent CPU per scrape, s |"
 echo "|---|---|---|---|---|"
@@ -68,13 +69,15 @@ for agent in $AGENTS; do
     PIDS+=($pid)
     sleep "$WARMUP"
     url="http://127.0.0.1:$web/api/v1/allmetrics?format=$FORMAT"
+    compressed=()
+    [ -n "${GZIP:-}" ] && compressed=(--compressed)
     times="$WORK/$agent.times"
     : >"$times"
     # A first scrape opens the scraper's window; not measured.
     curl -sf -o /dev/null "$url" || { echo "$agent: $url failed; see $WORK/$agent.out" >&2; cat "$WORK/$agent.out" >&2; exit 1; }
     start=$(date +%s.%N); c0=$(cpu "$pid")
     for _ in $(seq "$SCRAPES"); do
-        curl -sf -o /dev/null -w '%{time_total} %{size_download}\n' "$url" >>"$times"
+        curl -sf "${compressed[@]}" -o /dev/null -w '%{time_total} %{size_download}\n' "$url" >>"$times"
     done
     c1=$(cpu "$pid"); end=$(date +%s.%N)
     # The same stretch idle: what collection alone costs.

@@ -427,7 +427,10 @@ impl Writer<'_> {
         }
     }
 
-    /// A chart's last collected values, those collected within the scraper's window.
+    /// A chart's last collected values. Unlike netdata, which leaves out a dimension not
+    /// collected again since the scraper's previous request (so a scrape faster than collection
+    /// makes Prometheus mark the series stale), each is reported at every scrape, stamped with
+    /// its collection time.
     fn as_collected(&mut self, d: &ChartData, chart: &str, plain: bool) {
         let o = self.opts;
         let m = &d.meta;
@@ -440,10 +443,7 @@ impl Writer<'_> {
         let mut undescribed = [o.help || o.types; 2];
         for i in 0..d.dims.len() {
             let dim = &d.dims[i];
-            if dim.last_collected_ut == 0
-                || dim.obsolete
-                || (dim.last_collected_ut / 1_000_000) < self.after as u64
-            {
+            if dim.last_collected_ut == 0 || dim.obsolete {
                 continue;
             }
             let counter =

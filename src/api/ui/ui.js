@@ -341,8 +341,10 @@ async function refreshPlots() {
     const url = `${hostPrefix(host)}/api/v1/data?chart=${encodeURIComponent(id)}&after=-${PLOT_SECONDS}&before=0&format=json&options=seconds`;
     try {
       const d = await getJson(url);
-      // Rows come newest first; plot oldest first.
+      // Rows come newest first; plot oldest first, from the first row holding a value.
       const rows = (d.data || []).slice().sort((a, b) => a[0] - b[0]);
+      const first = rows.findIndex((r) => r.slice(1).some((v) => v != null));
+      rows.splice(0, first < 0 ? rows.length : first);
       plot.data = { labels: d.labels || [], rows };
       plot.error = null;
     } catch (e) {
