@@ -63,21 +63,22 @@ impl SimplePattern {
 }
 
 /// Match `s` against a glob split at `*`.
-fn glob_match(parts: &[Box<str>], s: &str) -> bool {
+pub(crate) fn glob_match<P: AsRef<str>>(parts: &[P], s: &str) -> bool {
     if parts.len() == 1 {
-        return *parts[0] == *s;
+        return parts[0].as_ref() == s;
     }
-    let first = &parts[0];
-    let last = &parts[parts.len() - 1];
-    if !s.starts_with(&**first) || s.len() < first.len() + last.len() || !s.ends_with(&**last) {
+    let first = parts[0].as_ref();
+    let last = parts[parts.len() - 1].as_ref();
+    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
         return false;
     }
     let mut rest = &s[first.len()..s.len() - last.len()];
     for mid in &parts[1..parts.len() - 1] {
+        let mid = mid.as_ref();
         if mid.is_empty() {
             continue;
         }
-        match rest.find(&**mid) {
+        match rest.find(mid) {
             Some(i) => rest = &rest[i + mid.len()..],
             None => return false,
         }

@@ -6,6 +6,8 @@
 //! `*` matches any run of characters; a word without `*` matches exactly. The first word that
 //! matches decides. An empty string matches nothing. Pure.
 
+use crate::export::pattern::glob_match;
+
 /// A compiled dimension pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DimPattern {
@@ -62,27 +64,8 @@ impl DimPattern {
         if s.is_empty() {
             return false;
         }
-        self.words.iter().find(|(_, parts)| glob(parts, s)).is_some_and(|(negative, _)| !negative)
+        self.words.iter().find(|(_, parts)| glob_match(parts, s)).is_some_and(|(negative, _)| !negative)
     }
-}
-
-/// Whether `s` matches the glob whose literal parts (between the `*`) are `parts`.
-fn glob(parts: &[String], s: &str) -> bool {
-    let (first, last) = (&parts[0], &parts[parts.len() - 1]);
-    if parts.len() == 1 {
-        return first == s;
-    }
-    if s.len() < first.len() + last.len() || !s.starts_with(first.as_str()) || !s.ends_with(last.as_str()) {
-        return false;
-    }
-    let mut rest = &s[first.len()..s.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid.as_str()) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]
