@@ -174,7 +174,6 @@ fn charts_d_example_module_defines_the_same_charts_as_under_netdata() {
 }
 
 #[test]
-#[ignore = "open: under rrdpipe the real slabinfo.plugin's third chart, mem.slabwaste, is defined but never exported (a replay of the same output is); run with --ignored"]
 fn slabinfo_plugin_defines_the_same_charts_as_under_netdata() {
     same_charts_as_netdata(Case {
         name: "slabinfo",

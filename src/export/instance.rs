@@ -7,7 +7,7 @@
 //! ([`crate::export::sender`]) delivers them. A slow or absent backend therefore never delays
 //! formatting, and a failing instance never touches another.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -106,8 +106,15 @@ pub struct InstanceConfig {
 pub struct Formatter {
     cfg: InstanceConfig,
     windows: Windows,
-    /// As collected: collection times up to this (µs) were exported.
-    collected_until_ut: u64,
+    /// As collected: collection times up to this (µs) count as exported for a chart not yet
+    /// in `collected_sent` (the formatter's start).
+    collected_from_ut: u64,
+    /// As collected, per chart (keyed by its address, alive while it is walked): the newest
+    /// collection time (µs) exported, and the wake-up that last walked it. Kept per chart, not
+    /// as one cursor for all: a collection is timed at its BEGIN but only readable at its END,
+    /// so one that begins before a wake-up and ends after it is older than that wake-up when
+    /// it is first seen, and must still be sent then.
+    collected_sent: HashMap<usize, (u64, u64)>,
     /// Scratch: one chart's values for one window.
     values: WindowValues,
     /// Room each window's buffer of lines starts with: the last window's size, and some.
@@ -124,7 +131,8 @@ impl Formatter {
         Formatter {
             cfg,
             windows: Windows::new(every, 3600),
-            collected_until_ut: now_ut,
+            collected_from_ut: now_ut,
+            collected_sent: HashMap::new(),
             values: WindowValues::new(),
             line_bytes: 0,
             exporter: None,
@@ -138,7 +146,8 @@ impl Formatter {
         Formatter {
             cfg,
             windows,
-            collected_until_ut: previous.collected_until_ut,
+            collected_from_ut: previous.collected_from_ut,
+            collected_sent: previous.collected_sent,
             values: WindowValues::new(),
             line_bytes: 0,
             exporter: None,
@@ -228,8 +237,18 @@ impl Formatter {
                 };
                 if cfg.source == Source::AsCollected {
                     let f = out.entry(now).or_insert_with(|| encoder(now));
-                    let since = self.collected_until_ut;
+                    let sent = self
+                        .collected_sent
+                        .entry(Arc::as_ptr(chart) as usize)
+                        .or_insert((self.collected_from_ut, now_ut));
+                    sent.1 = now_ut;
+                    let since = sent.0;
                     let due = |i: usize| (since + 1..=now_ut).contains(&d.dims[i].last_collected_ut);
+                    if let Some(newest) =
+                        (0..d.dims.len()).filter(|&i| due(i)).map(|i| d.dims[i].last_collected_ut).max()
+                    {
+                        sent.0 = newest;
+                    }
                     let secs = |i: usize| (d.dims[i].last_collected_ut / 1_000_000) as i64;
                     // Dimensions collected together share a timestamp: each run of them is
                     // pushed as one chart (one template), in dimension order.
@@ -274,7 +293,8 @@ impl Formatter {
             }
         }
         if cfg.source == Source::AsCollected {
-            self.collected_until_ut = now_ut;
+            // Charts not walked this time are gone (or filtered out): forget them.
+            self.collected_sent.retain(|_, (_, walked)| *walked == now_ut);
         }
         let batches: Vec<Batch> = out.into_values().flat_map(Encoder::finish).collect();
         if let Encoding::Lines(_) = encoding {
@@ -684,6 +704,44 @@ mod tests {
         );
         // Not collected since: nothing is sent again.
         assert_eq!(text(&f.format_due(&db, 1020 * S)), vec![(1020, String::new())]);
+    }
+
+    /// netdata 1.37's slabinfo.plugin writes through a full stdout buffer, so its last
+    /// chart's BEGIN comes in one read and its END in the next, a second later: the collection
+    /// is timed at BEGIN, before the wake-up in between, but only readable after it. It is sent
+    /// at the next wake-up with its BEGIN time, once.
+    #[test]
+    fn as_collected_sends_a_collection_that_began_before_a_wake_up_and_ended_after_it() {
+        use crate::collect::plugins_d::session::{Session, SessionConfig};
+        let db = db();
+        let mut session = Session::new(SessionConfig::new("slabinfo", 1), db.localhost());
+        let mut feed = |lines: &[&[u8]], at: u64| {
+            for line in lines {
+                assert_ne!(session.feed(line, at), crate::collect::plugins_d::session::Feed::Ignored);
+            }
+        };
+        feed(
+            &[
+                b"CHART mem.slabmemory '' 'Memory Usage' 'B' 'slab' '' line 3000 1 slabinfo.plugin",
+                b"DIMENSION kmalloc-64 '' absolute 1 1",
+                b"CHART mem.slabwaste '' 'Memory waste' 'B' 'slab' '' line 3002 1 slabinfo.plugin",
+                b"DIMENSION kmalloc-64 '' absolute 1 1",
+                b"BEGIN mem.slabmemory",
+                b"SET kmalloc-64 = 4096",
+                b"END",
+                b"BEGIN mem.slabwaste",
+                b"SET kmalloc-64 = 18496",
+            ],
+            1001 * S + 3_000,
+        );
+        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::AsCollected, 1), 1000 * S);
+        let first = "netdata.h1.mem.slabmemory.kmalloc-64 4096 1001\n";
+        assert_eq!(text(&f.format_due(&db, 1002 * S)), vec![(1002, first.to_string())]);
+        feed(&[b"END", b"BEGIN mem.slabmemory", b"SET kmalloc-64 = 8192", b"END"], 1002 * S + 5_000);
+        let second =
+            "netdata.h1.mem.slabmemory.kmalloc-64 8192 1002\nnetdata.h1.mem.slabwaste.kmalloc-64 18496 1001\n";
+        assert_eq!(text(&f.format_due(&db, 1003 * S)), vec![(1003, second.to_string())]);
+        assert_eq!(text(&f.format_due(&db, 1004 * S)), vec![(1004, String::new())]);
     }
 
     /// Dimensions of one chart collected at different times: each line carries its own
