@@ -17,23 +17,20 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Throughput;
 use rrdpipe::api::{AgentFacts, Api, Query, Request};
-use rrdpipe::rrd::Chart;
 
-use common::{filled_db, raw_value, DIMS, HISTORY, S, T0};
+use common::{filled_db, probe, summary, DIMS, HISTORY, T0};
 
 const CHARTS: usize = 1_000;
 /// Collections at T0+0.5 s … T0+32.5 s.
 const SECONDS: u64 = 33;
 /// Scrapers in the delay measurement.
 const SCRAPERS: usize = 10;
-/// Period of the latency probe's collections.
-const PROBE_EVERY: Duration = Duration::from_millis(1);
 
 fn api() -> Api {
     let facts = AgentFacts {
@@ -64,47 +61,6 @@ fn answer(api: &Api, query: &str, n: usize) -> usize {
     r.body.len()
 }
 
-/// Latencies (µs) of the probe's collections while `busy` runs on this thread; the probe
-/// collects charts `first`, `first + 1`, … once each, in the slot after their last one.
-fn probe(charts: &[Arc<Chart>], first: usize, busy: impl FnOnce()) -> Vec<f64> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let stop = stop.clone();
-        let charts = charts.to_vec();
-        std::thread::spawn(move || {
-            let mut lat = Vec::new();
-            let mut row = Vec::with_capacity(DIMS);
-            let mut c = first;
-            let t = T0 + SECONDS;
-            while !stop.load(Ordering::Relaxed) && c < charts.len() {
-                row.clear();
-                row.extend((0..DIMS).map(|d| (d, raw_value(c, d, t))));
-                let started = Instant::now();
-                charts[c].collect(&row, t * S + S / 2).expect("time moves forward");
-                lat.push(started.elapsed().as_secs_f64() * 1e6);
-                c += 1;
-                std::thread::sleep(PROBE_EVERY);
-            }
-            lat
-        })
-    };
-    busy();
-    stop.store(true, Ordering::Relaxed);
-    collector.join().expect("collector thread")
-}
-
-fn summary(name: &str, mut lat: Vec<f64>) {
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
-    println!(
-        "{name}: {} collections, median {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-        lat.len(),
-        pct(0.5),
-        pct(0.99),
-        lat[lat.len() - 1]
-    );
-}
-
 fn main() {
     if std::env::args().skip(1).any(|a| !a.starts_with('-') && !"allmetrics".contains(a.as_str())) {
         return; // `cargo bench -- NAME` selected other benchmarks
@@ -131,7 +87,7 @@ fn main() {
     // runs alone on the charts after those.
     let charts = api.db.localhost().charts();
     let scrapes = AtomicUsize::new(0);
-    let with_scrapes = probe(&charts, 0, || {
+    let with_scrapes = probe(&charts, 0, SECONDS, || {
         let until = Instant::now() + Duration::from_millis(300);
         std::thread::scope(|s| {
             for n in 0..SCRAPERS {
@@ -145,7 +101,7 @@ fn main() {
             }
         });
     });
-    let idle = probe(&charts, with_scrapes.len(), || std::thread::sleep(Duration::from_millis(300)));
+    let idle = probe(&charts, with_scrapes.len(), SECONDS, || std::thread::sleep(Duration::from_millis(300)));
     println!("allmetrics: {SCRAPERS} scrapers answered {} scrapes in 0.3 s", scrapes.load(Ordering::Relaxed));
     summary("allmetrics: collect latency during scrapes", with_scrapes);
     summary("allmetrics: collect latency without scrapes", idle);

@@ -13,24 +13,20 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
 use rrdpipe::export::format::Source;
 use rrdpipe::export::instance::{Formatter, LineFormat};
-use rrdpipe::rrd::{Chart, Db};
+use rrdpipe::rrd::Db;
 
-use common::{filled_db, instance, raw_value, DIMS, S, T0};
+use common::{filled_db, instance, probe, summary, DIMS, S, T0};
 
 const CHARTS: usize = 10_000;
 /// Collections at T0+0.5 s … T0+32.5 s.
 const SECONDS: u64 = 33;
 /// Wake-up whose window is (T0+20, T0+30].
 const NOW: u64 = T0 + 33;
-/// Period of the latency probe's collections.
-const PROBE_EVERY: Duration = Duration::from_millis(1);
 
 fn walk(db: &Db) -> usize {
     let mut f = Formatter::new(instance(LineFormat::Graphite, Source::Average, 10), T0 * S);
@@ -51,47 +47,6 @@ fn bench_walk(c: &mut Criterion, db: &Db) {
     g.finish();
 }
 
-/// Latencies (µs) of the probe's collections, taken while `busy` runs on this thread. The probe
-/// collects charts `first`, `first + 1`, … once each, in the slot after their last one.
-fn probe(charts: &[Arc<Chart>], first: usize, busy: impl FnOnce()) -> Vec<f64> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let stop = stop.clone();
-        let charts = charts.to_vec();
-        std::thread::spawn(move || {
-            let mut lat = Vec::new();
-            let mut row = Vec::with_capacity(DIMS);
-            let mut c = first;
-            let t = T0 + SECONDS;
-            while !stop.load(Ordering::Relaxed) && c < charts.len() {
-                row.clear();
-                row.extend((0..DIMS).map(|d| (d, raw_value(c, d, t))));
-                let started = Instant::now();
-                charts[c].collect(&row, t * S + S / 2).expect("time moves forward");
-                lat.push(started.elapsed().as_secs_f64() * 1e6);
-                c += 1;
-                std::thread::sleep(PROBE_EVERY);
-            }
-            lat
-        })
-    };
-    busy();
-    stop.store(true, Ordering::Relaxed);
-    collector.join().expect("collector thread")
-}
-
-fn summary(name: &str, mut lat: Vec<f64>) {
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
-    println!(
-        "{name}: {} collections, median {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-        lat.len(),
-        pct(0.5),
-        pct(0.99),
-        lat[lat.len() - 1]
-    );
-}
-
 fn main() {
     if std::env::args().skip(1).any(|a| !a.starts_with('-') && !"walk_1m".contains(a.as_str())) {
         return; // `cargo bench -- NAME` selected other benchmarks
@@ -108,14 +63,14 @@ fn main() {
     // walk still finds its 10 slots.
     let charts = db.localhost().charts();
     let mut walks = Vec::new();
-    let with_walk = probe(&charts, 0, || {
+    let with_walk = probe(&charts, 0, SECONDS, || {
         for _ in 0..10 {
             let t = Instant::now();
             assert_eq!(walk(&db), CHARTS * DIMS);
             walks.push(t.elapsed().as_secs_f64() * 1e3);
         }
     });
-    let idle = probe(&charts, with_walk.len(), || std::thread::sleep(Duration::from_secs(2)));
+    let idle = probe(&charts, with_walk.len(), SECONDS, || std::thread::sleep(Duration::from_secs(2)));
     println!(
         "walk_1m: 10 walks of 1 000 000 metrics took {:.0} to {:.0} ms each (budget: 10 000 ms)",
         walks.iter().cloned().fold(f64::MAX, f64::min),

@@ -5,12 +5,14 @@
 //! charts of 100 dimensions, names shaped like the synthetic plugin's (`synth.c0042`, `d07`).
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rrdpipe::export::format::Source;
 use rrdpipe::export::instance::{Connector, InstanceConfig, LineFormat};
 use rrdpipe::export::pattern::SimplePattern;
-use rrdpipe::rrd::{Algorithm, ChartDef, ChartType, Db, DimensionDef, HostInfo};
+use rrdpipe::rrd::{Algorithm, Chart, ChartDef, ChartType, Db, DimensionDef, HostInfo};
 
 /// Slots of history everywhere.
 pub const HISTORY: usize = 3600;
@@ -138,4 +140,50 @@ pub fn quick() -> criterion::Criterion {
         .measurement_time(Duration::from_secs(2))
         .sample_size(20)
         .configure_from_args()
+}
+
+/// Period of the latency probe's collections.
+pub const PROBE_EVERY: Duration = Duration::from_millis(1);
+
+/// Latencies (µs) of a probe's collections, one chart every millisecond, taken while `busy`
+/// runs on this thread, in a store filled for `seconds` (see [`filled_db`]). The probe
+/// collects charts `first`, `first + 1`, … once each, in the slot after their last one.
+pub fn probe(charts: &[Arc<Chart>], first: usize, seconds: u64, busy: impl FnOnce()) -> Vec<f64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let stop = stop.clone();
+        let charts = charts.to_vec();
+        std::thread::spawn(move || {
+            let mut lat = Vec::new();
+            let mut row = Vec::with_capacity(DIMS);
+            let mut c = first;
+            let t = T0 + seconds;
+            while !stop.load(Ordering::Relaxed) && c < charts.len() {
+                row.clear();
+                row.extend((0..DIMS).map(|d| (d, raw_value(c, d, t))));
+                let started = Instant::now();
+                charts[c].collect(&row, t * S + S / 2).expect("time moves forward");
+                lat.push(started.elapsed().as_secs_f64() * 1e6);
+                c += 1;
+                std::thread::sleep(PROBE_EVERY);
+            }
+            lat
+        })
+    };
+    busy();
+    stop.store(true, Ordering::Relaxed);
+    collector.join().expect("collector thread")
+}
+
+/// Print the median, p99 and max of the probe latencies `lat`.
+pub fn summary(name: &str, mut lat: Vec<f64>) {
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
+    println!(
+        "{name}: {} collections, median {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
 }
