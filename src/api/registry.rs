@@ -4,8 +4,7 @@
 //! registry (it keeps no persons and no list of the agents a browser visited), so `hello` names
 //! the agent itself as the registry (the URL the client reached it at) instead of netdata's
 //! global `registry.my-netdata.io`, `access` answers `ok` with an empty list of agents, and the
-//! actions that change a registry (`delete`, `switch`, `search`) answer netdata's `disabled`;
-//! `cloud_base_url` is empty (no cloud).
+//! actions that change a registry (`delete`, `switch`, `search`) answer netdata's `disabled`.
 //! The dashboards then make no request off the agent for the registry.
 
 use std::sync::Arc;
@@ -15,10 +14,9 @@ use super::{Api, Request, Response};
 use crate::export::format::sanitize::write_json_str;
 use crate::rrd::Host;
 
-/// `cloud_base_url`: empty, as rrdpipe has no Netdata Cloud connection. An empty one turns the
-/// dashboards' cloud features off; netdata's `https://app.netdata.cloud` would make `/old/`
-/// load the cloud's sign-in page in a frame on every visit.
-pub const CLOUD_BASE_URL: &str = "";
+/// `cloud_base_url`: netdata's. The main dashboard draws no chart when it is empty; with it,
+/// `/old/` frames the cloud's sign-in page (which fails, harmlessly, offline).
+pub const CLOUD_BASE_URL: &str = "https://app.netdata.cloud";
 
 /// Answer `/api/v1/registry?action=…`.
 pub fn serve(_api: &Api, host: &Arc<Host>, req: &Request<'_>) -> Response {
@@ -91,7 +89,7 @@ mod tests {
             String::from_utf8(hello("ndhost", GUID, "http://127.0.0.1:19999")).unwrap(),
             "{\n\t\"action\": \"hello\",\n\t\"status\": \"ok\",\n\t\"hostname\": \"ndhost\",\n\
              \t\"machine_guid\": \"376c666c-f25d-11f1-8d3f-02fc00000001\",\n\
-             \t\"registry\": \"http://127.0.0.1:19999\",\n\t\"cloud_base_url\": \"\",\n\
+             \t\"registry\": \"http://127.0.0.1:19999\",\n\t\"cloud_base_url\": \"https://app.netdata.cloud\",\n\
              \t\"anonymous_statistics\": false\n}"
         );
     }
