@@ -55,6 +55,7 @@ fn answer(api: &Api, query: &str, n: usize) -> usize {
         query: Query::parse(&format!("{query}&server=s{n}")),
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         now_ms: ((T0 + SECONDS) * 1000) as i64,
+        own_url: None,
     };
     let r = api.respond(&api.db.localhost(), &req);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));

@@ -119,6 +119,7 @@ fn scrape(api: &Api, query: &str) -> Vec<u8> {
         query: Query::parse(query),
         peer: IpAddr::from([127, 0, 0, 1]),
         now_ms: (T0 + 15) * 1000 + 1,
+        own_url: None,
     };
     let r = api.respond(&api.db.localhost(), &req);
     assert_eq!(r.status, 200);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::agent::Rrdpipe;
 use support::browser::Chromium;
-use support::{free_port, http_get, local, wait_for_tcp};
+use support::{free_port, http_get, local, skip, wait_for_tcp};
 
 /// `probe.const`: `a` 42, `bee` 123.4 (1234 / 10), `n` −7; and a second chart.
 const PROBE: &str = r#"#!/bin/sh
@@ -131,5 +131,105 @@ fn the_status_page_lists_and_plots_the_plugin_s_chart_and_shows_the_dead_exporte
         844,
         &dir.join("status-phone.png"),
     );
+    drop(agent);
+}
+
+/// netdata's web files, as Debian's `netdata-web` installs them.
+const NETDATA_WEB: &str = "/usr/share/netdata/web";
+
+/// The text of each `…DimensionValue…` span of the legend entry labelled `dimension` (netdata's
+/// dashboard: `<span class="…DimensionLabel…">a</span><span class="…DimensionValue…">42</span>`).
+fn dashboard_legend_values(dom: &str, dimension: &str) -> Vec<String> {
+    let label = format!("\">{dimension}</span><span class=\"");
+    dom.match_indices(&label)
+        .filter_map(|(at, _)| {
+            let rest = &dom[at + label.len()..];
+            let (class, rest) = rest.split_once("\">")?;
+            let value = &rest[..rest.find('<')?];
+            class.contains("DimensionValue").then(|| value.to_string())
+        })
+        .collect()
+}
+
+/// The console lines of a page that tell of an error or a failure, but for the dashboard's
+/// version check against GitHub, which cannot be reached here (netdata itself logs it too).
+fn console_errors(console: &[String]) -> Vec<&String> {
+    console
+        .iter()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("error") || l.contains("fail") || l.contains("cannot") || l.contains("warn")
+        })
+        .filter(|l| {
+            !l.contains("error fetching https://api.github.com/repos/netdata/netdata/releases/latest")
+        })
+        .collect()
+}
+
+#[test]
+fn netdata_s_dashboards_draw_the_plugin_s_chart_from_rrdpipe_offline() {
+    let Some(chromium) = Chromium::find() else { return };
+    if !std::path::Path::new(NETDATA_WEB).join("index.html").is_file() {
+        return skip(&format!("netdata's web files are not in {NETDATA_WEB} (Debian package netdata-web)"));
+    }
+    let web = free_port();
+    let agent = Rrdpipe::start(
+        &format!(
+            "[global]\nhostname = uihost\nupdate every = 1\nhistory = 600\n\
+             [directories]\nplugins = @DIR@/plugins\nweb = {NETDATA_WEB}\n\
+             [plugins]\nproc = no\n[web]\nbind to = 127.0.0.1:{web}\n"
+        ),
+        &[("probe", PROBE)],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    assert!(wait_for_tcp(local(web), deadline), "the API does not listen; log:\n{}", agent.log());
+    // The dashboard's first query (`after=-300`, 5 to 7 points) ends at a multiple of its point's
+    // width (43 to 60 s): wait until that window holds the known values.
+    let deadline = Instant::now() + Duration::from_secs(150);
+    for points in [5, 6, 7] {
+        let q = format!(
+            "/api/v1/data?chart=probe.const&format=json&points={points}&group=average&gtime=0\
+             &options=ms%7Cflip%7Cjsonwrap%7Cnonzero&after=-300"
+        );
+        while !http_get(local(web), &q).text().contains("\"view_latest_values\": [42, 123.4, -7]") {
+            assert!(
+                Instant::now() < deadline,
+                "no data in the dashboard's window: {}",
+                http_get(local(web), &q).text()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    // The registry names the agent itself: the dashboards ask nothing of registry.my-netdata.io.
+    let hello = http_get(local(web), "/api/v1/registry?action=hello").text();
+    assert!(hello.contains(&format!("\"registry\": \"http://127.0.0.1:{web}\"")), "{hello}");
+
+    let main = chromium.render(&format!("http://127.0.0.1:{web}/"), Duration::from_secs(8));
+    assert!(console_errors(&main.console).is_empty(), "console: {:#?}", main.console);
+    assert!(main.dom.contains("probe.const"), "the chart is listed");
+    // The legend shows the latest values with the dashboard's decimals (`42.0`).
+    for (dim, value) in [("a", 42.0), ("bee", 123.4), ("n", -7.0)] {
+        let shown = dashboard_legend_values(&main.dom, dim);
+        let parsed: Vec<f64> = shown.iter().filter_map(|v| v.parse().ok()).collect();
+        assert_eq!(parsed, [value], "legend of {dim}: {shown:?}");
+    }
+
+    let old = chromium.render(&format!("http://127.0.0.1:{web}/old/"), Duration::from_secs(8));
+    // `/old/` builds its page from the charts and passes the registry (netdata itself logs
+    // "ERROR 409: Cannot ACCESS netdata registry" here); its `dashboard.js` draws no chart
+    // without focus, against netdata too, so no legend to read.
+    assert!(console_errors(&old.console).is_empty(), "console: {:#?}", old.console);
+    assert!(old.dom.contains("data-netdata=\"probe.const\""), "the chart's element");
+    assert!(
+        old.console.iter().any(|l| l.contains("ACCESS uihost")),
+        "the registry access: {:#?}",
+        old.console
+    );
+
+    let dir = screenshots();
+    let main_png = dir.join("netdata-dashboard.png");
+    chromium.screenshot(&format!("http://127.0.0.1:{web}/"), Duration::from_secs(8), 1280, 900, &main_png);
+    let old_png = dir.join("netdata-old.png");
+    chromium.screenshot(&format!("http://127.0.0.1:{web}/old/"), Duration::from_secs(8), 1280, 900, &old_png);
     drop(agent);
 }

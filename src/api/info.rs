@@ -281,6 +281,7 @@ mod tests {
             query: Default::default(),
             peer: "127.0.0.1".parse().unwrap(),
             now_ms: 1_796_657_152_500,
+            own_url: None,
         }
     }
 

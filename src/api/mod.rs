@@ -11,6 +11,7 @@
 //! * [`data`]: `/api/v1/data`: a chart's values over time, grouped into points, in netdata's formats;
 //! * [`charts`]: `/api/v1/charts`, `/api/v1/chart`, and the chart objects they share;
 //! * [`info`]: `/api/v1/info`, `/api/v1/alarms`, `/api/v1/alarm_log`;
+//! * [`registry`]: `/api/v1/registry`, answered so the dashboards work offline;
 //! * [`status`]: `/api/v1/status`, rrdpipe's own summary for its status page;
 //! * [`ui`]: rrdpipe's status page, embedded;
 //! * [`files`]: netdata's dashboard files from `[directories] web`;
@@ -23,6 +24,7 @@ pub mod files;
 pub mod info;
 pub mod json;
 pub mod query;
+pub mod registry;
 pub mod response;
 pub mod server;
 pub mod status;
@@ -81,6 +83,8 @@ pub struct Request<'a> {
     pub peer: IpAddr,
     /// Now, in milliseconds since the epoch.
     pub now_ms: i64,
+    /// The agent's URL as the client reached it (`http://` and the `Host` header), if it sent one.
+    pub own_url: Option<String>,
 }
 
 impl Api {
@@ -105,6 +109,7 @@ impl Api {
             "info" => info::serve_info(self, host, req),
             "alarms" => info::serve_alarms(self, host, req),
             "alarm_log" => info::serve_alarm_log(self, host, req),
+            "registry" => registry::serve(self, host, req),
             "status" => status::serve(self, host, req),
             other => Response::not_found(&format!("no API endpoint /api/v1/{other}")),
         }

@@ -347,7 +347,9 @@ async fn answer(
         let query = parts.uri.query().unwrap_or("").to_string();
         let api = state.api.clone();
         let ip = peer.ip().to_canonical();
-        match off_the_loop(move || encode(respond(&api, &path, &query, ip, now_ms()), gzip)).await {
+        let own_url = own_url(&parts.headers);
+        match off_the_loop(move || encode(respond_to(&api, &path, &query, ip, now_ms(), own_url), gzip)).await
+        {
             Some(r) => r,
             None => {
                 state.stats.panics.fetch_add(1, Ordering::Relaxed);
@@ -403,11 +405,35 @@ const BAD_REQUEST_LINE: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\
     Content-Type: text/plain; charset=utf-8\r\nContent-Length: 99\r\n\r\n\
     the request line must be METHOD PATH HTTP/1.1, the path in visible ASCII (percent-encode the rest)\n";
 
-/// The endpoint's answer for a GET of `path?query`; routing, path checks and the endpoint
-/// itself. Pure but for the store it reads.
+/// The agent's URL as the client reached it: `http://` and the `Host` header, when that is a
+/// plain `host[:port]` (visible ASCII, no `/`, `@`, quote or backslash).
+fn own_url(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let plain = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'@' | b'"' | b'\\' | b'?' | b'#'));
+    plain.then(|| format!("http://{host}"))
+}
+
+/// [`respond_to`] for a client that sent no `Host` header.
 pub fn respond(api: &Api, path: &str, query: &str, peer: IpAddr, now_ms: i64) -> Response {
+    respond_to(api, path, query, peer, now_ms, None)
+}
+
+/// The endpoint's answer for a GET of `path?query`; routing, path checks and the endpoint
+/// itself. Pure but for the store it reads. Repeated slashes count as one, as netdata's do
+/// (its dashboard asks for `//api/v1/info`).
+pub fn respond_to(
+    api: &Api,
+    path: &str,
+    query: &str,
+    peer: IpAddr,
+    now_ms: i64,
+    own_url: Option<String>,
+) -> Response {
     let decoded = match percent_encoding::percent_decode_str(path).decode_utf8() {
-        Ok(p) => p.into_owned(),
+        Ok(p) => collapse_slashes(&p),
         Err(_) => return Response::bad_request("the path is not valid UTF-8"),
     };
     if decoded.split('/').any(|s| s == "..") {
@@ -429,7 +455,7 @@ pub fn respond(api: &Api, path: &str, query: &str, peer: IpAddr, now_ms: i64) ->
             }
         },
     };
-    let req = Request { endpoint, query: Query::parse(query), peer, now_ms };
+    let req = Request { endpoint, query: Query::parse(query), peer, now_ms, own_url };
     api.respond(&host, &req)
 }
 
@@ -449,6 +475,17 @@ fn page(api: &Api, path: &str) -> Response {
             Escaped::str(path)
         )),
     }
+}
+
+/// `path` with each run of `/` as one `/`.
+fn collapse_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Split a decoded path into the `/host/NAME/` prefix (if any) and the endpoint after
@@ -642,6 +679,31 @@ mod tests {
         assert_eq!(route("/"), None);
         assert_eq!(route("/host/child"), None);
         assert_eq!(route("/index.html"), None);
+    }
+
+    #[test]
+    fn repeated_slashes_count_as_one_and_the_registry_names_the_agent() {
+        let a = api();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let info = respond(&a, "/api/v1/info", "", ip, 0);
+        for path in ["//api/v1/info", "/api//v1///info"] {
+            let r = respond(&a, path, "", ip, 0);
+            assert_eq!((r.status, &r.body), (200, &info.body), "{path}");
+        }
+        let r = respond_to(&a, "/api/v1/registry", "action=hello", ip, 0, Some("http://h:1".into()));
+        assert_eq!(r.status, 200);
+        assert!(body(&r).contains("\t\"registry\": \"http://h:1\",\n"), "{}", body(&r));
+        let r = respond(&a, "/api/v1/registry", "", ip, 0);
+        assert_eq!(
+            (r.status, body(&r)),
+            (400, "Invalid registry request - you need to set an action: hello, access, delete, search\n")
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:19999"));
+        assert_eq!(own_url(&headers).as_deref(), Some("http://127.0.0.1:19999"));
+        headers.insert(header::HOST, HeaderValue::from_static("evil.com/x?"));
+        assert_eq!(own_url(&headers), None);
+        assert_eq!(own_url(&HeaderMap::new()), None);
     }
 
     #[test]

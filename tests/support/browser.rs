@@ -2,7 +2,8 @@
 //! page, let it run, and take its rendered DOM, its console and a screenshot.
 //!
 //! Started with the flags that keep it off the network (no background requests, no component
-//! updates, no sync), in a new profile in a temp dir, as root without the sandbox.
+//! updates, no sync, and no name resolves: only 127.0.0.1 is reachable, so a page's requests to
+//! the internet fail at once), in a new profile in a temp dir, as root without the sandbox.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,6 +46,7 @@ impl Chromium {
             "--hide-scrollbars",
             "--enable-logging=stderr",
             "--v=0",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--window-size={width},{height}"))

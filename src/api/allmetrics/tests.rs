@@ -86,6 +86,7 @@ fn get(api: &Api, query: &str, now_ms: i64) -> Response {
         query: Query::parse(query),
         peer: IpAddr::from([127, 0, 0, 1]),
         now_ms,
+        own_url: None,
     };
     api.respond(&api.db.localhost(), &req)
 }
@@ -167,6 +168,7 @@ fn all_hosts_golden() {
         query: Query::parse("format=prometheus&filter=none"),
         peer: IpAddr::from([127, 0, 0, 1]),
         now_ms: NOW_MS,
+        own_url: None,
     };
     let r = api.respond(&child, &req);
     assert_eq!(

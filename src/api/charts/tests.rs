@@ -58,6 +58,7 @@ fn request(query: &str) -> Request<'_> {
         query: Query::parse(query),
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         now_ms: T0 * 1000,
+        own_url: None,
     }
 }
 

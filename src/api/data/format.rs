@@ -90,9 +90,10 @@ impl Answer<'_> {
         }
     }
 
-    /// Indices of the dimensions shown.
+    /// Indices of the dimensions shown. With `nonzero`, the ones with a value other than zero,
+    /// or all of them when none has (netdata's: a chart with no data yet keeps its dimensions).
     fn shown(&self) -> impl Iterator<Item = usize> + '_ {
-        let nonzero = self.has(opt::NONZERO);
+        let nonzero = self.has(opt::NONZERO) && self.points.dims.iter().any(|d| !d.hidden && d.nonzero);
         self.points
             .dims
             .iter()

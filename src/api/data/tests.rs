@@ -99,6 +99,7 @@ fn get_at(host: &Arc<Host>, query: &str, now: i64) -> Response {
         query: Query::parse(query),
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         now_ms: now * 1000 + 250,
+        own_url: None,
     };
     answer(host, &req, &utc)
 }
@@ -407,6 +408,12 @@ fn options_change_what_is_shown() {
     assert_eq!(b, "time,one\r\n1796657009,1\r\n");
     let b = body(&get(&host, "chart=t.nz&after=-1&format=csv&options=seconds|nonzero&dimensions=z"));
     assert_eq!(b, "time,z\r\n1796657009,0\r\n");
+    // When no dimension has a value other than zero, nonzero shows them all, as netdata does
+    // (the dashboard's first query of a new chart, all null, keeps the chart's dimensions).
+    let host = Arc::new(Host::new(HostInfo::default(), 100));
+    fill(&host, ChartDef::new("t.nz", 1), &dims, &[0, 1], &vec![vec![Some(0), Some(0)]; 10]);
+    let b = body(&get(&host, "chart=t.nz&after=-1&format=csv&options=seconds|nonzero"));
+    assert_eq!(b, "time,z,one\r\n1796657009,0,0\r\n");
 }
 
 /// `dimensions` as netdata reads it: ids or names, `|` or `,` between, several parameters
