@@ -5,14 +5,14 @@
 //! answers a second apart. Exporters are published here by the agent when they start or are
 //! replaced by a reload ([`Exporters::publish`]).
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use super::json::{write_str, Quote};
 use super::{response, Api, Request, Response};
-use crate::export::format::sanitize::write_json_str;
 use crate::export::instance::InstanceHandle;
 use crate::export::stats::Stats;
 use crate::rrd::{Feed, Host};
@@ -98,15 +98,14 @@ impl Process {
 
 /// Answer `/api/v1/status` (`host` is ignored: the status covers every host).
 pub fn serve(api: &Api, _host: &Arc<Host>, req: &Request<'_>) -> Response {
-    let body = render(api, Process::current(), req.now_ms / 1000);
-    Response::ok(response::JSON, body.into_bytes())
+    Response::ok(response::JSON, render(api, Process::current(), req.now_ms / 1000))
 }
 
 /// The status document at `now_s`.
-pub fn render(api: &Api, process: Process, now_s: i64) -> String {
+pub fn render(api: &Api, process: Process, now_s: i64) -> Vec<u8> {
     let hosts = api.db.hosts();
     let local = api.db.localhost();
-    let mut out = String::with_capacity(1024 + 256 * hosts.len());
+    let mut out = Vec::with_capacity(1024 + 256 * hosts.len());
     let mut store_bytes = 0usize;
     let mut rows = Vec::with_capacity(hosts.len());
     for h in &hosts {
@@ -119,12 +118,12 @@ pub fn render(api: &Api, process: Process, now_s: i64) -> String {
         }
         rows.push((h, charts, dims));
     }
-    out.push_str("{\"agent\":{\"hostname\":");
-    json_str(&mut out, &local.hostname());
-    out.push_str(",\"version\":");
-    json_str(&mut out, &api.facts.version);
-    out.push_str(",\"machine_guid\":");
-    json_str(&mut out, &local.info().machine_guid);
+    out.extend_from_slice(b"{\"agent\":{\"hostname\":");
+    write_str(&mut out, &local.hostname(), Quote::Double);
+    out.extend_from_slice(b",\"version\":");
+    write_str(&mut out, &api.facts.version, Quote::Double);
+    out.extend_from_slice(b",\"machine_guid\":");
+    write_str(&mut out, &local.info().machine_guid, Quote::Double);
     let _ = write!(
         out,
         ",\"now\":{now_s},\"started\":{},\"update_every\":{},\"history\":{},\"cpu_seconds\":{:.3},\
@@ -135,16 +134,16 @@ pub fn render(api: &Api, process: Process, now_s: i64) -> String {
         process.cpu_seconds,
         process.rss_bytes
     );
-    out.push_str(",\"hosts\":[");
+    out.extend_from_slice(b",\"hosts\":[");
     for (i, (h, charts, dims)) in rows.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         let info = h.info();
-        out.push_str("{\"hostname\":");
-        json_str(&mut out, &info.hostname);
-        out.push_str(",\"machine_guid\":");
-        json_str(&mut out, &info.machine_guid);
+        out.extend_from_slice(b"{\"hostname\":");
+        write_str(&mut out, &info.hostname, Quote::Double);
+        out.extend_from_slice(b",\"machine_guid\":");
+        write_str(&mut out, &info.machine_guid, Quote::Double);
         let (feed, since) = match h.feed() {
             _ if Arc::ptr_eq(h, &local) => ("local", None),
             Feed::Never => ("never", None),
@@ -157,30 +156,30 @@ pub fn render(api: &Api, process: Process, now_s: i64) -> String {
             opt(since)
         );
     }
-    out.push_str("],\"exporters\":[");
+    out.extend_from_slice(b"],\"exporters\":[");
     for (i, e) in api.exporters.snapshot().iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         exporter(&mut out, e);
     }
-    out.push_str("]}");
+    out.extend_from_slice(b"]}");
     out
 }
 
-fn exporter(out: &mut String, e: &ExporterView) {
+fn exporter(out: &mut Vec<u8>, e: &ExporterView) {
     let t = e.stats.totals();
     let h = e.stats.health();
-    out.push_str("{\"name\":");
-    json_str(out, &e.name);
-    out.push_str(",\"type\":");
-    json_str(out, &e.type_name);
-    out.push_str(",\"destinations\":");
-    json_str(out, &e.destinations);
+    out.extend_from_slice(b"{\"name\":");
+    write_str(out, &e.name, Quote::Double);
+    out.extend_from_slice(b",\"type\":");
+    write_str(out, &e.type_name, Quote::Double);
+    out.extend_from_slice(b",\"destinations\":");
+    write_str(out, &e.destinations, Quote::Double);
     let _ = write!(out, ",\"every\":{},\"spool\":{},\"peer\":", e.every, e.spool);
     match &h.peer {
-        Some(p) => json_str(out, p),
-        None => out.push_str("null"),
+        Some(p) => write_str(out, p, Quote::Double),
+        None => out.extend_from_slice(b"null"),
     }
     let _ = write!(
         out,
@@ -189,8 +188,8 @@ fn exporter(out: &mut String, e: &ExporterView) {
         opt(h.failing.as_ref().map(|f| f.0))
     );
     match &h.failing {
-        Some((_, why)) => json_str(out, why),
-        None => out.push_str("null"),
+        Some((_, why)) => write_str(out, why, Quote::Double),
+        None => out.extend_from_slice(b"null"),
     }
     let _ = write!(
         out,
@@ -206,15 +205,6 @@ fn exporter(out: &mut String, e: &ExporterView) {
         e.stats.buffered_bytes.load(Relaxed),
         e.stats.spool_bytes.load(Relaxed),
     );
-}
-
-/// `s` as a quoted JSON string.
-fn json_str(out: &mut String, s: &str) {
-    let mut v = Vec::with_capacity(s.len() + 2);
-    v.push(b'"');
-    write_json_str(&mut v, s);
-    v.push(b'"');
-    out.push_str(std::str::from_utf8(&v).expect("escaping UTF-8 keeps it UTF-8"));
 }
 
 fn opt(v: Option<i64>) -> String {
@@ -270,7 +260,7 @@ mod tests {
             stats,
         }]);
         let text = render(&api, Process { cpu_seconds: 1.5, rss_bytes: 4096 }, 1_002);
-        let v: serde_json::Value = serde_json::from_str(&text).expect(&text);
+        let v: serde_json::Value = serde_json::from_slice(&text).expect("valid JSON");
         let agent = &v["agent"];
         assert_eq!(agent["hostname"], "par\"ent");
         assert_eq!(agent["version"], "v9.9.9");
@@ -290,7 +280,7 @@ mod tests {
         assert_eq!(hosts[1]["since"].as_i64(), Some(since));
         drop(feeding);
         let gone = render(&api, Process::default(), 1_003);
-        let v2: serde_json::Value = serde_json::from_str(&gone).unwrap();
+        let v2: serde_json::Value = serde_json::from_slice(&gone).unwrap();
         assert_eq!(v2["hosts"][1]["feed"], "gone");
         let e = &v["exporters"][0];
         assert_eq!(
