@@ -233,3 +233,38 @@ fn netdata_s_dashboards_draw_the_plugin_s_chart_from_rrdpipe_offline() {
     chromium.screenshot(&format!("http://127.0.0.1:{web}/old/"), Duration::from_secs(8), 1280, 900, &old_png);
     drop(agent);
 }
+
+#[test]
+fn the_status_page_says_when_the_agent_is_gone_and_picks_up_again_when_it_is_back() {
+    let Some(chromium) = Chromium::find() else { return };
+    let (mut agent, web) = start_agent();
+    let mut page = chromium.open(&format!("http://127.0.0.1:{web}/"));
+    let link = "document.getElementById('link').textContent";
+    let rows = "Number(document.querySelector('[data-chart=\"probe.const\"]')?.dataset.rows || 0)";
+    let a = "document.querySelector('[data-chart=\"probe.const\"] [data-dimension=\"a\"] b')?.textContent";
+    let uptime = "parseInt(document.getElementById('uptime').textContent)";
+    page.wait_for(link, Duration::from_secs(20), |v| v == "live");
+    page.wait_for(rows, Duration::from_secs(20), |v| v.as_u64().is_some_and(|n| n >= 5));
+    assert_eq!(page.eval(a), "42");
+
+    // The agent goes away: the page says so, and keeps what it showed.
+    let before = page.wait_for(uptime, Duration::from_secs(10), |v| v.as_u64().is_some_and(|s| s >= 5));
+    agent.kill();
+    let down = page.wait_for(link, Duration::from_secs(15), |v| {
+        v.as_str().is_some_and(|s| s.starts_with("agent unreachable since ") && s.ends_with("; retrying"))
+    });
+    assert_eq!(page.eval("document.getElementById('link').className"), "link down", "{down}");
+    assert_eq!(page.eval(a), "42", "the last values stay on screen");
+
+    // It comes back (a new process: uptime starts again): the page picks up by itself.
+    std::thread::sleep(Duration::from_secs(2));
+    agent.restart();
+    page.wait_for(link, Duration::from_secs(30), |v| {
+        v.as_str().is_some_and(|s| s.starts_with("reconnected at "))
+    });
+    page.wait_for(uptime, Duration::from_secs(10), |v| {
+        v.as_u64().is_some_and(|s| s < before.as_u64().unwrap())
+    });
+    page.wait_for(a, Duration::from_secs(30), |v| v == "42");
+    assert!(agent.is_running());
+}

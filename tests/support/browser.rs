@@ -1,5 +1,6 @@
 //! Debian's Chromium, headless, as the status page's and netdata's dashboard's reader: load a
-//! page, let it run, and take its rendered DOM, its console and a screenshot.
+//! page, let it run, and take its rendered DOM, its console and a screenshot; or keep a page
+//! open and ask it questions in real time over the DevTools protocol ([`Page`]).
 //!
 //! Started with the flags that keep it off the network (no background requests, no component
 //! updates, no sync, and no name resolves: only 127.0.0.1 is reachable, so a page's requests to
@@ -97,4 +98,133 @@ impl Chromium {
 /// The console messages in Chromium's log (`…:CONSOLE(LINE)] "message", source: URL (LINE)`).
 fn console_lines(stderr: &str) -> Vec<String> {
     stderr.lines().filter(|l| l.contains(":CONSOLE")).map(str::to_string).collect()
+}
+
+/// A page kept open in a headless Chromium, driven over the DevTools protocol (a WebSocket,
+/// `tungstenite`): it runs in real time, so a test can change the world under it (stop the
+/// agent, start it again) and read what the page shows meanwhile. Chromium stops on drop.
+pub struct Page {
+    child: std::process::Child,
+    ws: tungstenite::WebSocket<std::net::TcpStream>,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Chromium {
+    /// Open `url` in a new headless Chromium and connect to its page.
+    pub fn open(&self, url: &str) -> Page {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let child = self
+            .command(profile.path(), 1280, 900)
+            .arg("--remote-debugging-port=0")
+            .arg(url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromium");
+        // Chromium writes its DevTools port into the profile once it listens.
+        let port_file = profile.path().join("DevToolsActivePort");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port: u16 = loop {
+            if let Some(p) =
+                std::fs::read_to_string(&port_file).ok().and_then(|t| t.lines().next()?.parse().ok())
+            {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "chromium opened no DevTools port in 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let ws_url = loop {
+            let list = devtools_targets(addr);
+            let page = list.as_array().and_then(|l| l.iter().find(|t| t["type"] == "page").cloned());
+            if let Some(u) = page.and_then(|p| p["webSocketDebuggerUrl"].as_str().map(str::to_string)) {
+                break u;
+            }
+            assert!(Instant::now() < deadline, "chromium shows no page: {list}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let stream = std::net::TcpStream::connect(addr).expect("connect to DevTools");
+        let (ws, _) = tungstenite::client(ws_url.as_str(), stream).expect("DevTools WebSocket handshake");
+        Page { child, ws, next_id: 0, _profile: profile }
+    }
+}
+
+impl Page {
+    /// Call a DevTools method; its `result`. Events arriving meanwhile are skipped.
+    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        self.ws.send(tungstenite::Message::text(msg.to_string())).expect("send to DevTools");
+        loop {
+            let m = self.ws.read().expect("read from DevTools");
+            let Ok(text) = m.to_text() else { continue };
+            let v: serde_json::Value = serde_json::from_str(text).expect("DevTools sends JSON");
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// The value of the JavaScript expression `expr` in the page (JSON-serializable).
+    pub fn eval(&mut self, expr: &str) -> serde_json::Value {
+        let r =
+            self.call("Runtime.evaluate", serde_json::json!({ "expression": expr, "returnByValue": true }));
+        r["result"]["value"].clone()
+    }
+
+    /// Evaluate `expr` every 100 ms until `done` holds for its value; that value. Panics with the
+    /// last value after `timeout`.
+    pub fn wait_for(
+        &mut self,
+        expr: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.eval(expr);
+            if done(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "after {timeout:?}, `{expr}` is still {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET /json/list` from Chromium's DevTools server, which keeps the connection open: the body
+/// is read by its `Content-Length`.
+fn devtools_targets(addr: std::net::SocketAddr) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to DevTools");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /json/list HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut r = BufReader::new(s);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).expect("DevTools answer head");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().expect("Content-Length");
+            }
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).expect("DevTools answer body");
+    serde_json::from_slice(&body).expect("DevTools target list is JSON")
 }

@@ -6,12 +6,14 @@ const POLL_MS = 1000;
 const PLOT_SECONDS = 300;
 const LIST_LIMIT = 300;
 const LOSS_MEMORY_MS = 60000;
+const RECONNECTED_MS = 10000;
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
 
 const $ = (id) => document.getElementById(id);
 const state = {
   up: null, // null: never reached; true; false
   downSince: null,
+  reconnectedAt: null,
   prev: null, // { at: ms, exporters: {name: totals} }
   lostAt: {}, // exporter name -> ms of the last interval with losses
   charts: [], // every chart of every host
@@ -77,8 +79,10 @@ function cell(tr, text, cls) {
 function setLink(up) {
   const el = $("link");
   if (up) {
+    if (state.up === false) state.reconnectedAt = Date.now();
+    const recent = state.reconnectedAt != null && Date.now() - state.reconnectedAt < RECONNECTED_MS;
     el.className = "link up";
-    el.textContent = state.up === false ? "reconnected" : "live";
+    el.textContent = recent ? `reconnected at ${new Date(state.reconnectedAt).toLocaleTimeString()}` : "live";
   } else {
     if (state.downSince == null) state.downSince = Date.now();
     el.className = "link down";
