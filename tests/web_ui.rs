@@ -268,3 +268,53 @@ fn the_status_page_says_when_the_agent_is_gone_and_picks_up_again_when_it_is_bac
     page.wait_for(a, Duration::from_secs(30), |v| v == "42");
     assert!(agent.is_running());
 }
+
+/// The legend values `dashboard.js` shows for `probe.const`, as numbers.
+const LEGEND: &str = r#"[...document.querySelectorAll('[data-netdata="probe.const"] .netdata-legend-value')].map(e => Number(e.textContent))"#;
+
+#[test]
+fn netdata_s_dashboard_js_draws_the_chart_in_old_and_in_a_custom_page_from_file() {
+    let Some(chromium) = Chromium::find() else { return };
+    if !std::path::Path::new(NETDATA_WEB).join("dashboard.js").is_file() {
+        return skip(&format!("netdata's web files are not in {NETDATA_WEB} (Debian package netdata-web)"));
+    }
+    let web = free_port();
+    let agent = Rrdpipe::start(
+        &format!(
+            "[global]\nhostname = uihost\nupdate every = 1\nhistory = 600\n\
+             [directories]\nplugins = @DIR@/plugins\nweb = {NETDATA_WEB}\n\
+             [plugins]\nproc = no\n[web]\nbind to = 127.0.0.1:{web}\n"
+        ),
+        &[("probe", PROBE)],
+    );
+    assert!(wait_for_tcp(local(web), Instant::now() + Duration::from_secs(30)), "{}", agent.log());
+    let known = |v: &serde_json::Value| {
+        v.as_array().is_some_and(|a| a.iter().filter_map(|x| x.as_f64()).eq([42.0, 123.4, -7.0]))
+    };
+    // dashboard.js draws only in a focused window: the page gets focus emulated.
+    let mut page = chromium.open("about:blank");
+    page.call("Emulation.setFocusEmulationEnabled", serde_json::json!({ "enabled": true }));
+    page.call("Page.navigate", serde_json::json!({ "url": format!("http://127.0.0.1:{web}/old/") }));
+    page.wait_for("location.pathname", Duration::from_secs(10), |v| v == "/old/");
+    page.wait_for(LEGEND, Duration::from_secs(60), known);
+
+    // netdata's custom dashboard example: a page of its own (here from file://, another
+    // origin) loading dashboard.js from the agent, with one data-netdata element.
+    let dir = tempfile::tempdir().unwrap();
+    let custom = dir.path().join("custom.html");
+    std::fs::write(
+        &custom,
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><script>var netdataServer = \
+             'http://127.0.0.1:{web}';</script><script src=\"http://127.0.0.1:{web}/dashboard.js\"></script>\
+             </head><body><div data-netdata=\"probe.const\" data-chart-library=\"dygraph\" data-width=\"600px\" \
+             data-height=\"200px\" data-after=\"-60\"></div></body></html>"
+        ),
+    )
+    .unwrap();
+    page.call("Page.navigate", serde_json::json!({ "url": format!("file://{}", custom.display()) }));
+    page.wait_for("location.protocol", Duration::from_secs(10), |v| v == "file:");
+    page.wait_for(LEGEND, Duration::from_secs(60), known);
+    // It read the agent from its own origin, with netdata's CORS answers.
+    assert_eq!(page.eval("netdataServer"), format!("http://127.0.0.1:{web}").as_str());
+}
