@@ -251,9 +251,15 @@ fn sigterm_stops_cleanly_after_one_last_delivery_attempt() {
     let sink = Sink::start_on(port);
     let status = agent.terminate();
     assert!(status.success(), "exit status {status:?}\n{}", agent.log());
+    // What the agent wrote before it exited is in the sink's socket; give its reader the time
+    // to take it.
+    let delivered = |lines: &[String]| {
+        lines.iter().filter(|l| l.starts_with("netdata.testhost.test.values.a 42.5000000 ")).count()
+    };
+    support::wait_until(support::deadline_in(5), || delivered(&sink.lines()) >= 3);
     let lines = sink.lines();
     assert!(
-        lines.iter().filter(|l| l.starts_with("netdata.testhost.test.values.a 42.5000000 ")).count() >= 3,
+        delivered(&lines) >= 3,
         "buffered lines were not delivered at shutdown: {lines:?}\n{}",
         agent.log()
     );
