@@ -95,6 +95,7 @@ fn start(exporters: &str) -> Running {
         "[global]\n    hostname = {HOST}\n    update every = 1\n    history = 600\n\
          [directories]\n    plugins = {}\n\
          [plugins]\n    proc = no\n\
+         [web]\n    mode = none\n\
          [host labels]\n{labels}\n{exporters}",
         plugins.path().display()
     );

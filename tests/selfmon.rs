@@ -21,6 +21,7 @@ fn start(backend: &str) -> (Agent, tempfile::TempDir) {
         "[global]\n    hostname = selfmon\n    history = 600\n\
          [directories]\n    plugins = {}/plugins\n\
          [plugins]\n    proc = no\n\
+         [web]\n    mode = none\n\
          [backend]\n    enabled = yes\n{backend}",
         dir.path().display()
     );
