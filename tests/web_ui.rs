@@ -166,11 +166,12 @@ fn console_errors(console: &[String]) -> Vec<&String> {
         .collect()
 }
 
-#[test]
-fn netdata_s_dashboards_draw_the_plugin_s_chart_from_rrdpipe_offline() {
-    let Some(chromium) = Chromium::find() else { return };
-    if !std::path::Path::new(NETDATA_WEB).join("index.html").is_file() {
-        return skip(&format!("netdata's web files are not in {NETDATA_WEB} (Debian package netdata-web)"));
+/// The agent with the probe plugin and netdata's web files as `[directories] web`, listening;
+/// `None` (after SKIPPED; a failure under CI) when netdata's web files are not installed.
+fn start_with_netdata_web() -> Option<(Rrdpipe, u16)> {
+    if !["index.html", "dashboard.js"].iter().all(|f| std::path::Path::new(NETDATA_WEB).join(f).is_file()) {
+        skip(&format!("netdata's web files are not in {NETDATA_WEB} (Debian package netdata-web)"));
+        return None;
     }
     let web = free_port();
     let agent = Rrdpipe::start(
@@ -183,6 +184,13 @@ fn netdata_s_dashboards_draw_the_plugin_s_chart_from_rrdpipe_offline() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     assert!(wait_for_tcp(local(web), deadline), "the API does not listen; log:\n{}", agent.log());
+    Some((agent, web))
+}
+
+#[test]
+fn netdata_s_dashboards_draw_the_plugin_s_chart_from_rrdpipe_offline() {
+    let Some(chromium) = Chromium::find() else { return };
+    let Some((agent, web)) = start_with_netdata_web() else { return };
     // The dashboard's first query (`after=-300`, 5 to 7 points) ends at a multiple of its point's
     // width (43 to 60 s): wait until that window holds the known values.
     let deadline = Instant::now() + Duration::from_secs(150);
@@ -275,19 +283,7 @@ const LEGEND: &str = r#"[...document.querySelectorAll('[data-netdata="probe.cons
 #[test]
 fn netdata_s_dashboard_js_draws_the_chart_in_old_and_in_a_custom_page_from_file() {
     let Some(chromium) = Chromium::find() else { return };
-    if !std::path::Path::new(NETDATA_WEB).join("dashboard.js").is_file() {
-        return skip(&format!("netdata's web files are not in {NETDATA_WEB} (Debian package netdata-web)"));
-    }
-    let web = free_port();
-    let agent = Rrdpipe::start(
-        &format!(
-            "[global]\nhostname = uihost\nupdate every = 1\nhistory = 600\n\
-             [directories]\nplugins = @DIR@/plugins\nweb = {NETDATA_WEB}\n\
-             [plugins]\nproc = no\n[web]\nbind to = 127.0.0.1:{web}\n"
-        ),
-        &[("probe", PROBE)],
-    );
-    assert!(wait_for_tcp(local(web), Instant::now() + Duration::from_secs(30)), "{}", agent.log());
+    let Some((_agent, web)) = start_with_netdata_web() else { return };
     let known = |v: &serde_json::Value| {
         v.as_array().is_some_and(|a| a.iter().filter_map(|x| x.as_f64()).eq([42.0, 123.4, -7.0]))
     };
