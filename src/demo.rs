@@ -80,8 +80,8 @@ pub fn run(duration: Duration, shutdown: Shutdown) -> Result<(), Box<dyn std::er
     if let Some(addr) = agent.stream.as_ref().and_then(|s| s.local_addrs().first()) {
         let _ = writeln!(
             stderr,
-            "rrdpipe demo: the HTTP API is on {addr}; try: curl http://{addr}/api/v1/info \
-             (or /api/v1/allmetrics?format=prometheus)"
+            "rrdpipe demo: the status page is at http://{addr}/ and the HTTP API on {addr}; try: \
+             curl http://{addr}/api/v1/info (or /api/v1/allmetrics?format=prometheus)"
         );
     }
     shutdown.wait_timeout(duration);

@@ -153,6 +153,33 @@ fn without_a_config_file_it_says_how_to_start() {
 }
 
 #[test]
+fn the_demo_prints_where_its_status_page_and_api_answer() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(support::rrdpipe_bin())
+        .args(["--demo", "--seconds", "20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = "rrdpipe demo: the status page is at http://";
+    let line = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with(prefix))
+        .expect("the demo names its address");
+    let addr: std::net::SocketAddr = line[prefix.len()..].split('/').next().unwrap().parse().expect(&line);
+    assert!(addr.ip().is_loopback(), "{line}");
+    let page = support::http_get(addr, "/");
+    assert_eq!((page.status, page.header("content-type")), (200, Some("text/html; charset=utf-8")));
+    let info = support::http_get(addr, "/api/v1/info");
+    assert_eq!(info.status, 200);
+    assert!(info.json()["version"].as_str().is_some_and(|v| v.starts_with('v')), "{}", info.text());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn the_demo_ends_quietly_when_its_reader_goes_away() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
