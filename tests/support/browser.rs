@@ -122,6 +122,8 @@ impl Chromium {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromium");
+        // Until the page is connected, a failure below must not leave Chromium running.
+        let mut child = KillOnDrop(Some(child));
         // Chromium writes its DevTools port into the profile once it listens.
         let port_file = profile.path().join("DevToolsActivePort");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -146,7 +148,19 @@ impl Chromium {
         };
         let stream = std::net::TcpStream::connect(addr).expect("connect to DevTools");
         let (ws, _) = tungstenite::client(ws_url.as_str(), stream).expect("DevTools WebSocket handshake");
-        Page { child, ws, next_id: 0, _profile: profile }
+        Page { child: child.0.take().expect("still ours"), ws, next_id: 0, _profile: profile }
+    }
+}
+
+/// A child process killed when dropped, unless taken.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
