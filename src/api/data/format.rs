@@ -137,6 +137,20 @@ impl Answer<'_> {
         }
     }
 
+    /// One value as shown (`null` when empty), noting it in `seen` for `min`/`max` under
+    /// `percentage`.
+    fn write_cell(&self, out: &mut Vec<u8>, n: f64, flags: u8, total: f64, seen: &mut Seen) {
+        if flags & EMPTY != 0 {
+            self.write_empty(out);
+            return;
+        }
+        let v = self.shown_value(n, total);
+        if self.has(opt::PERCENTAGE) {
+            seen.add(v);
+        }
+        write_number(out, v);
+    }
+
     fn write_empty(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(if self.has(opt::NULL2ZERO) { b"0" } else { b"null" });
     }
@@ -490,15 +504,7 @@ fn write_json(a: &Answer<'_>, out: &mut Vec<u8>, datatable: bool, seen: &mut See
                         out.extend_from_slice(b": ");
                     }
                 }
-                if flags[c] & EMPTY != 0 {
-                    a.write_empty(out);
-                } else {
-                    let v = a.shown_value(values[c], total);
-                    if a.has(opt::PERCENTAGE) {
-                        seen.add(v);
-                    }
-                    write_number(out, v);
-                }
+                a.write_cell(out, values[c], flags[c], total, seen);
                 if datatable {
                     out.push(b'}');
                 }
@@ -651,15 +657,7 @@ fn write_csv(
         let total = a.total(values);
         for &c in &shown {
             out.extend_from_slice(separator.as_bytes());
-            if flags[c] & EMPTY != 0 {
-                a.write_empty(out);
-            } else {
-                let v = a.shown_value(values[c], total);
-                if a.has(opt::PERCENTAGE) {
-                    seen.add(v);
-                }
-                write_number(out, v);
-            }
+            a.write_cell(out, values[c], flags[c], total, seen);
         }
         out.extend_from_slice(endline.as_bytes());
     }
