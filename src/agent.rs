@@ -20,10 +20,10 @@ use crate::collect::stream::{self, machine_guid, StreamConfig, StreamHandle};
 use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport, INSTANCE_TYPES};
 use crate::export::format::Source;
 use crate::export::instance::{self, BodyFormat, Connector, InstanceConfig, InstanceHandle, LineFormat};
-use crate::export::pattern::SimplePattern;
 use crate::export::spool;
 use crate::export::transport::http::{BasicAuth, HttpSettings};
 use crate::export::transport::Endpoint;
+use crate::pattern::SimplePattern;
 use crate::rrd::{cleanup, Db, HostInfo};
 use crate::shutdown::Shutdown;
 

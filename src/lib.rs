@@ -17,8 +17,9 @@
 //! * [`shutdown`]: the stop signal every thread waits on;
 //! * [`export`]: exporter instances: windows, values, formats, outbox, transports;
 //! * [`api`]: netdata's HTTP API (`/api/v1`) over the store;
+//! * [`pattern`]: netdata's simple patterns, as filters in configuration, streaming, export and the API;
+//! * [`clock`]: wall-clock time in microseconds, milliseconds and seconds;
 //! * [`logs`]: how often a recurring condition is logged; outside text escaped for logs;
-//! * [`selfmon`]: exporters' own counters charted into the store;
 //! * [`demo`]: the self-contained demonstration behind `rrdpipe --demo`;
 //! * [`agent`]: wires the pieces together and runs them until shutdown.
 
@@ -26,11 +27,12 @@
 
 pub mod agent;
 pub mod api;
+pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod export;
 pub mod logs;
+pub mod pattern;
 pub mod rrd;
-pub mod selfmon;
 pub mod shutdown;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rrdpipe::export::format::Source;
 use rrdpipe::export::instance::{Connector, InstanceConfig, LineFormat};
-use rrdpipe::export::pattern::SimplePattern;
+use rrdpipe::pattern::SimplePattern;
 use rrdpipe::rrd::{Algorithm, Chart, ChartDef, ChartType, Db, DimensionDef, HostInfo};
 
 /// Slots of history everywhere.

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use super::response::{JSON, PROMETHEUS, TEXT};
 use super::{Api, Request, Response};
 use crate::export::format::Source;
-use crate::export::pattern::SimplePattern;
+use crate::pattern::SimplePattern;
 use crate::rrd::Host;
 
 pub use scrapers::{chart_window, Scrapers, FIRST_WINDOW_S};

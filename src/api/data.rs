@@ -81,8 +81,9 @@ pub fn answer(host: &Arc<Host>, req: &Request<'_>, local: &dyn Fn(i64) -> Civil)
     }
     let points = query::run(&guard, dims, &win, dr.group);
     let chart_name = guard.meta.name.to_string();
-    let last_updated =
-        guard.last_collected_ut().map_or(range.map_or(0, |r| r.1), |ut| (ut / 1_000_000) as i64);
+    let last_updated = guard
+        .last_collected_ut()
+        .map_or(range.map_or(0, |r| r.1), |ut| (ut / crate::clock::USEC_PER_SEC) as i64);
     drop(guard);
 
     let mut options = String::new();

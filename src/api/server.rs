@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -348,7 +348,10 @@ async fn answer(
         let api = state.api.clone();
         let ip = peer.ip().to_canonical();
         let own_url = own_url(&parts.headers);
-        match off_the_loop(move || encode(respond_to(&api, &path, &query, ip, now_ms(), own_url), gzip)).await
+        match off_the_loop(move || {
+            encode(respond_to(&api, &path, &query, ip, crate::clock::now_ms() as i64, own_url), gzip)
+        })
+        .await
         {
             Some(r) => r,
             None => {
@@ -581,10 +584,6 @@ fn add_common_headers(h: &mut HeaderMap, origin: Option<HeaderValue>) {
 }
 
 /// The wall clock, in milliseconds since the epoch.
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 /// A socket whose first bytes were already read: reads give those back first.
 struct Replayed {
     head: Bytes,

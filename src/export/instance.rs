@@ -11,13 +11,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::clock::{now_ut, USEC_PER_SEC};
+
+use super::selfmon::ExporterCharts;
 use crate::export::compute::WindowValues;
 use crate::export::encode::Encoder;
 pub use crate::export::encode::{Batch, BodyFormat, Encoding, LineFormat};
 use crate::export::format::{DimText, Metric, Source, Value};
-use crate::export::pattern::SimplePattern;
 use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
 use crate::export::spool::Spool;
 use crate::export::stats::{thread_cpu_us, Stats};
@@ -25,8 +27,8 @@ use crate::export::transport::http::{HttpSettings, HttpTransport};
 use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
 use crate::export::window::Windows;
+use crate::pattern::SimplePattern;
 use crate::rrd::{Db, DimNames};
-use crate::selfmon::ExporterCharts;
 use crate::shutdown::Shutdown;
 
 /// What an instance sends and how: the encoding of its metrics and the sender that delivers
@@ -169,7 +171,7 @@ impl Formatter {
     /// batch per window end (as collected: one batch timestamped `now`), for HTTP the window's
     /// request bodies.
     pub fn format_due(&mut self, db: &Db, now_ut: u64) -> Vec<Batch> {
-        let now = (now_ut / 1_000_000) as i64;
+        let now = (now_ut / USEC_PER_SEC) as i64;
         let mut out: BTreeMap<i64, Encoder> = BTreeMap::new();
         let cfg = &self.cfg;
         let values = &mut self.values;
@@ -249,7 +251,7 @@ impl Formatter {
                     {
                         sent.0 = newest;
                     }
-                    let secs = |i: usize| (d.dims[i].last_collected_ut / 1_000_000) as i64;
+                    let secs = |i: usize| (d.dims[i].last_collected_ut / USEC_PER_SEC) as i64;
                     // Dimensions collected together share a timestamp: each run of them is
                     // pushed as one chart (one template), in dimension order.
                     let n = d.dims.len();
@@ -344,10 +346,6 @@ impl InstanceHandle {
         let _ = self.sender.join();
         formatter.map(|formatter| Handover { formatter, stats: self.stats })
     }
-}
-
-fn now_ut() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// How long an idle HTTP connection is kept for the next interval: long enough to bridge
@@ -499,7 +497,7 @@ fn run_formatter(
     stats: Arc<Stats>,
 ) -> Formatter {
     let cfg = f.config();
-    let every_ut = cfg.every as u64 * 1_000_000;
+    let every_ut = cfg.every as u64 * USEC_PER_SEC;
     let charts = ExporterCharts::new(&db.localhost(), &cfg.name, cfg.legacy, cfg.every);
     let mut f = f;
     charts.update(&stats, now_ut());

@@ -10,7 +10,6 @@
 //!
 //! * [`window`]: which completed slots a wake-up covers, each exactly once;
 //! * [`compute`]: a dimension's value for a window;
-//! * [`pattern`]: netdata's simple patterns for chart and host filters;
 //! * [`format`](mod@format): graphite, opentsdb, json, remote write bytes;
 //! * [`encode`]: a window's metrics as one buffer of lines or as size-limited request bodies;
 //! * [`buffer`]: what waits for delivery: lines (advanced at line boundaries) or whole bodies;
@@ -18,6 +17,7 @@
 //! * [`transport`]: getting bytes to the first reachable destination, over a socket or HTTP(S);
 //! * [`sender`]: the delivery thread: retries, drops, counters;
 //! * [`stats`]: an instance's counters;
+//! * [`selfmon`]: those counters charted back into the store as `netdata.*` charts;
 //! * [`instance`]: one configured exporter: its formatter and sender threads.
 
 pub mod buffer;
@@ -25,7 +25,7 @@ pub mod compute;
 pub mod encode;
 pub mod format;
 pub mod instance;
-pub mod pattern;
+pub mod selfmon;
 pub mod sender;
 pub mod spool;
 pub mod stats;

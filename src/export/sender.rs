@@ -95,16 +95,12 @@ impl<'a> Attempt<'a> {
 
     /// The delivery failed for `reason` (kept for the status page); returns whether to log it now.
     pub fn failed(&mut self, reason: String) -> bool {
-        self.stats.note_failure(reason, wall_clock_s());
+        self.stats.note_failure(reason, crate::clock::now_s());
         self.down.occur(Instant::now())
     }
 }
 
 /// Seconds since the epoch, by the wall clock.
-fn wall_clock_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 /// A queue and the transport that empties it.
 pub(crate) trait Delivery: Send {
     /// Queue one batch (an empty one is a tick and adds nothing).
@@ -458,7 +454,7 @@ impl Sender {
             self.failures = 0;
             self.next_attempt = None;
             if delivering {
-                self.stats.note_success(self.delivery.peer(), wall_clock_s());
+                self.stats.note_success(self.delivery.peer(), crate::clock::now_s());
             }
             if let Some((n, d)) = self.down.clear(Instant::now()) {
                 tracing::info!(

@@ -25,8 +25,7 @@ use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard};
 
 use super::storage_number::{self, StorageNumber, SN_EMPTY, SN_EXISTS, SN_EXISTS_RESET};
-
-const USEC_PER_SEC: u64 = 1_000_000;
+use crate::clock::USEC_PER_SEC;
 
 /// How a dimension's raw collected integers become stored values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

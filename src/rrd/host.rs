@@ -11,10 +11,10 @@
 //! is lost. A child that reconnects before that finds its host again, with its charts.
 //! Time is passed in (wall-clock seconds), so tests drive it.
 
+use crate::clock::now_s;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -101,10 +101,6 @@ pub enum Feed {
 pub struct Orphan(u64);
 
 /// Wall-clock seconds since the Unix epoch.
-fn now_s() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 #[derive(Debug, Default)]
 struct Charts {
     list: Vec<Arc<Chart>>,

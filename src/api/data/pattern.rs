@@ -6,7 +6,7 @@
 //! `*` matches any run of characters; a word without `*` matches exactly. The first word that
 //! matches decides. An empty string matches nothing. Pure.
 
-use crate::export::pattern::glob_match;
+use crate::pattern::glob_match;
 
 /// A compiled dimension pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -639,7 +639,7 @@ impl Session {
             return self.error(SessionError::UnknownChart(id.to_string()));
         };
         let sc = &self.charts[idx];
-        let ue_ut = sc.update_every as u64 * 1_000_000;
+        let ue_ut = sc.update_every as u64 * crate::clock::USEC_PER_SEC;
         let at_ut = match (microseconds, sc.last_collected_ut) {
             (Some(us), Some(prev)) if us > 0 => {
                 let t = prev.saturating_add(us);

@@ -35,7 +35,9 @@ use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::clock::now_ut;
 
 use parking_lot::Mutex;
 use tracing::{debug, error, info, warn};
@@ -647,10 +649,6 @@ fn describe_exit(s: ExitStatus) -> String {
         (None, Some(sig)) => format!("was killed by signal {sig}"),
         _ => "ended".to_string(),
     }
-}
-
-fn now_ut() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// Why reading a plugin's stdout stopped.

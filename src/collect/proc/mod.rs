@@ -37,7 +37,9 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::{now_ut, USEC_PER_SEC};
 
 use crate::rrd::Host;
 use crate::shutdown::Shutdown;
@@ -84,11 +86,7 @@ fn run(cfg: ProcConfig, host: Arc<Host>, shutdown: Shutdown) {
 
 /// Time from `now_ut` to the next multiple of `update_every` seconds, plus a few ms.
 fn delay_to_next_collection(now_ut: u64, update_every: u32) -> Duration {
-    let step = u64::from(update_every.max(1)) * 1_000_000;
+    let step = u64::from(update_every.max(1)) * USEC_PER_SEC;
     let next = (now_ut / step + 1) * step + COLLECT_OFFSET_UT;
     Duration::from_micros(next - now_ut)
-}
-
-fn now_ut() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }

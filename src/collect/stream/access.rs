@@ -11,8 +11,8 @@ use super::request::{
     RequestError, StreamRequest, REPLY_ALREADY_STREAMING, REPLY_NOT_PERMITTED, REPLY_SAME_LOCALHOST,
 };
 use crate::config::{Stream, StreamKeyType};
-use crate::export::pattern::SimplePattern;
 use crate::logs::Escaped;
+use crate::pattern::SimplePattern;
 
 /// Why a child was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]

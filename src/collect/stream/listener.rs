@@ -32,15 +32,16 @@ use tracing::{debug, info, warn};
 use super::access::{Access, Refusal};
 use super::fds;
 use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready, Serviced};
-use super::receiver::{self, now_ut, Limits};
+use super::receiver::{self, Limits};
 use super::registry::{Admission, Registry};
 use super::request::{parse_request, StreamRequest, MAX_REQUEST, REPLY_V1};
 use super::throttle::{Episodes, Note, Throttle};
 use crate::api::server::{bad_request_line, Handoff, Incoming};
+use crate::clock::{now_ut, USEC_PER_SEC};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::Config;
-use crate::export::pattern::SimplePattern;
 use crate::logs::{Escaped, Tally};
+use crate::pattern::SimplePattern;
 use crate::rrd::{Algorithm, Attachment, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
 use crate::shutdown::Shutdown;
 
@@ -345,7 +346,7 @@ impl Listener {
     }
 
     fn run(mut self, listeners: Vec<TcpListener>) {
-        let every_ut = self.cfg.update_every.max(1) as u64 * 1_000_000;
+        let every_ut = self.cfg.update_every.max(1) as u64 * USEC_PER_SEC;
         let chart = define_chart(&self.db, self.cfg.update_every.max(1));
         let mut refused_before = self.registry.refused();
         let mut next_tick_ut = (now_ut() / every_ut + 1) * every_ut;
@@ -641,7 +642,7 @@ impl Listener {
             &req.machine_guid,
             &req.hostname,
             req.update_every,
-            Registry::now_ms(),
+            crate::clock::now_ms(),
             waker,
         ) {
             Ok(a) => a,

@@ -10,7 +10,9 @@
 use std::fmt;
 use std::io::Read;
 use std::os::unix::io::AsRawFd;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::{now_ut, USEC_PER_SEC};
 
 use tracing::warn;
 
@@ -62,10 +64,6 @@ pub struct Limits {
 }
 
 /// Microseconds since the Unix epoch.
-pub fn now_ut() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
 /// Feed every line from `input` to `session` until the connection ends. Returns why, and how
 /// many over-long lines were dropped. `live` is touched (wall-clock milliseconds) as lines
 /// arrive.
@@ -128,7 +126,7 @@ pub fn receive<R: Read + AsRawFd>(
             }
             let silent = now.saturating_sub(last_line_ut);
             if silent >= timeout_us {
-                return (End::Silent(silent / 1_000_000), too_long);
+                return (End::Silent(silent / USEC_PER_SEC), too_long);
             }
         }
     }

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::net::{Shutdown as SocketShutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
@@ -104,11 +103,6 @@ impl Registry {
             next_id: AtomicU64::new(1),
             refused: AtomicU64::new(0),
         })
-    }
-
-    /// Wall-clock milliseconds since the Unix epoch: the clock `admit` and [`Live`] expect.
-    pub fn now_ms() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 
     /// Admit a connection of machine `guid` (any case) named `hostname` at `now_ms`, whose child

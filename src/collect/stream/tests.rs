@@ -39,7 +39,7 @@ fn config(max_children: usize) -> StreamConfig {
     StreamConfig {
         addresses: vec!["127.0.0.1:0".into()],
         acls: vec![PortAcl { streaming: true, dashboard: true }],
-        allow_from: crate::export::pattern::SimplePattern::new("localhost *"),
+        allow_from: crate::pattern::SimplePattern::new("localhost *"),
         http: None,
         access: Access::new(&Stream { keys, ..Stream::default() }, "", &["parent".to_string()]),
         max_children,
@@ -335,7 +335,7 @@ fn a_replaced_connection_stops_and_says_why() {
     let (host, _) =
         db.host_by_guid(HostInfo { hostname: "c".into(), machine_guid: G1.into(), ..Default::default() });
     let registry = Registry::new(5);
-    let now = Registry::now_ms();
+    let now = crate::clock::now_ms();
     let old = registry.admit(G1, "c1", 1, now - STALE_AFTER_MS, None).unwrap();
     let (mut child_end, parent_end) = std::os::unix::net::UnixStream::pair().unwrap();
     child_end.write_all(DEFINITIONS.as_bytes()).unwrap();
@@ -405,7 +405,7 @@ fn a_reconnecting_child_reuses_its_host_and_leaves_the_time_away_empty() {
 fn a_child_is_exported_under_its_own_hostname() {
     use crate::export::format::Source;
     use crate::export::instance::{Connector, Formatter, InstanceConfig, LineFormat};
-    use crate::export::pattern::SimplePattern;
+    use crate::pattern::SimplePattern;
     use crate::rrd::{Algorithm, ChartDef, DimensionDef};
     const S: u64 = 1_000_000;
     let db = db();

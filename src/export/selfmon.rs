@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use crate::export::stats::Stats;
+use super::stats::Stats;
 use crate::rrd::{Algorithm, Chart, ChartDef, ChartType, DimensionDef, Host};
 
 /// The four self-monitoring charts of one exporter.
