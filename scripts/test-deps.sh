@@ -2,7 +2,7 @@
 # Installs the real servers the integration tests talk to, if any is missing:
 # VictoriaMetrics, carbon-cache with the whisper module, Prometheus, netdata
 # (with its python.d plugin), plus curl and openssl (TLS test helpers),
-# Chromium (the status page's browser test), and cargo-deb for the package
+# Chromium and Firefox ESR (the status page's browser tests), and cargo-deb for the package
 # test. Debian/Ubuntu only (apt-get).
 #
 # Idempotent and silent when everything is already present. Services that the
@@ -23,8 +23,9 @@ declare -A probe=(
   [curl]="bin:curl"
   [openssl]="bin:openssl"
   [chromium]="bin:chromium"
+  [firefox-esr]="bin:firefox"
 )
-order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata netdata-plugins-python curl openssl chromium)
+order=(victoria-metrics graphite-carbon python3-whisper prometheus netdata netdata-plugins-python curl openssl chromium firefox-esr)
 
 # root's PATH may lack the sbin directories where netdata lives.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

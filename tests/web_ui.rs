@@ -1,7 +1,9 @@
-//! The status page in a real browser: headless Chromium loads it from a running rrdpipe whose
-//! plugin collects known values and whose one exporter points at a dead destination; the
-//! rendered DOM must list the chart, plot it with those values, and show the exporter failing,
-//! with nothing on the console. Screenshots go to `target/screenshots/`.
+//! The status page in real browsers: headless Chromium and Firefox load it from a running
+//! rrdpipe whose plugin collects known values and whose one exporter points at a dead
+//! destination; the page must list the chart, plot it with those values, and show the exporter
+//! failing, with nothing on the console, laid out at a laptop's and a phone's width; and it must
+//! say when the agent goes away and pick up again when it is back. Screenshots go to
+//! `target/screenshots/`.
 
 mod support;
 
@@ -9,7 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::agent::Rrdpipe;
-use support::browser::Chromium;
+use support::browser::{Chromium, Page};
+use support::firefox::{Firefox, FirefoxPage};
 use support::{free_port, http_get, local, skip, wait_for_tcp};
 
 /// `probe.const`: `a` 42, `bee` 123.4 (1234 / 10), `n` −7; and a second chart.
@@ -242,11 +245,10 @@ fn netdata_s_dashboards_draw_the_plugin_s_chart_from_rrdpipe_offline() {
     drop(agent);
 }
 
-#[test]
-fn the_status_page_says_when_the_agent_is_gone_and_picks_up_again_when_it_is_back() {
-    let Some(chromium) = Chromium::find() else { return };
-    let (mut agent, web) = start_agent();
-    let mut page = chromium.open(&format!("http://127.0.0.1:{web}/"));
+/// The page open at the agent's status page says "live", then, with the agent killed under it,
+/// that the agent is unreachable (keeping the last values on screen), and once the agent is
+/// started again, that it reconnected, showing the new process's uptime and values.
+fn survives_the_agent_restarting(page: &mut impl Page, agent: &mut Rrdpipe) {
     let link = "document.getElementById('link').textContent";
     let rows = "Number(document.querySelector('[data-chart=\"probe.const\"]')?.dataset.rows || 0)";
     let a = "document.querySelector('[data-chart=\"probe.const\"] [data-dimension=\"a\"] b')?.textContent";
@@ -270,11 +272,156 @@ fn the_status_page_says_when_the_agent_is_gone_and_picks_up_again_when_it_is_bac
     page.wait_for(link, Duration::from_secs(30), |v| {
         v.as_str().is_some_and(|s| s.starts_with("reconnected at "))
     });
+    assert_eq!(page.eval("document.getElementById('link').className"), "link up");
     page.wait_for(uptime, Duration::from_secs(10), |v| {
         v.as_u64().is_some_and(|s| s < before.as_u64().unwrap())
     });
     page.wait_for(a, Duration::from_secs(30), |v| v == "42");
     assert!(agent.is_running());
+}
+
+#[test]
+fn the_status_page_says_when_the_agent_is_gone_and_picks_up_again_when_it_is_back() {
+    let Some(chromium) = Chromium::find() else { return };
+    let (mut agent, web) = start_agent();
+    let mut page = chromium.open(&format!("http://127.0.0.1:{web}/"));
+    survives_the_agent_restarting(&mut page, &mut agent);
+}
+
+#[test]
+fn in_firefox_the_status_page_says_when_the_agent_is_gone_and_picks_up_again() {
+    let Some(firefox) = Firefox::find() else { return };
+    let opening = open_meanwhile(firefox);
+    let (mut agent, web) = start_agent();
+    let mut page = opening.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    page.navigate(&format!("http://127.0.0.1:{web}/"));
+    survives_the_agent_restarting(&mut page, &mut agent);
+}
+
+/// Firefox, starting (a few seconds) while the agent does.
+fn open_meanwhile(firefox: Firefox) -> std::thread::JoinHandle<FirefoxPage> {
+    std::thread::spawn(move || firefox.open())
+}
+
+/// What the status page shows, read from its DOM in one go.
+const STATUS_FACTS: &str = r##"(() => {
+  const q = (s) => document.querySelector(s);
+  const box = (e) => e && e.getBoundingClientRect().toJSON();
+  const row = q('[data-exporter="dead"]');
+  const plot = q('[data-chart="probe.const"]');
+  const canvas = plot && plot.querySelector("canvas");
+  let painted = 0;
+  if (canvas && canvas.width && canvas.height) {
+    const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 3; i < px.length; i += 4) if (px[i]) painted++;
+  }
+  return {
+    hostname: q("#hostname").textContent,
+    exporter: row && { state: row.dataset.state, cls: row.className, text: row.textContent, last: row.lastElementChild.textContent },
+    host: !!q('tr[data-host="uihost"]'),
+    listed: [...document.querySelectorAll("#chart-list li")].map((li) => [li.dataset.key, li.className]),
+    plotted: [...document.querySelectorAll("[data-chart]")].map((p) => p.dataset.chart),
+    legend: ["a", "bee", "n"].map((d) => plot && plot.querySelector(`[data-dimension="${d}"] b`)?.textContent),
+    painted,
+    viewport: innerWidth,
+    scroll_width: document.documentElement.scrollWidth,
+    link: box(q("#link")),
+    picker: box(q(".picker")),
+    plots: box(q("#plots")),
+    canvas: box(canvas),
+  };
+})()"##;
+
+/// The status page at `width`×`height`: the plugin's chart listed and plotted with the known
+/// values, the dead exporter failing, the local host, nothing on the console; laid out without
+/// sideways scrolling, the chart picker beside the plots on a laptop and above them on a phone.
+/// Screenshots of its top and of its plots are saved as `{shot}.png` and `{shot}-plots.png`.
+fn shows_the_status_page(page: &mut impl Page, web: u16, width: u32, height: u32, shot: &str) {
+    page.set_viewport(width, height);
+    page.navigate(&format!("http://127.0.0.1:{web}/"));
+    let rows = "Number(document.querySelector('[data-chart=\"probe.const\"]')?.dataset.rows || 0)";
+    page.wait_for(rows, Duration::from_secs(20), |v| v.as_u64().is_some_and(|n| n >= 3));
+    let facts = page.wait_for(STATUS_FACTS, Duration::from_secs(10), |f| f["exporter"].is_object());
+    let f = |k: &str| &facts[k];
+
+    assert_eq!(f("hostname"), "uihost", "{facts:#}");
+    assert_eq!(f("exporter")["state"], "down");
+    assert_eq!(f("exporter")["cls"], "bad");
+    assert!(
+        f("exporter")["text"].as_str().unwrap().contains("cannot connect to any destination"),
+        "{facts:#}"
+    );
+    assert_eq!(f("exporter")["last"], "never", "no delivery ever succeeded");
+    assert_eq!(f("host"), true);
+    // The plugin's charts first, both plotted (with no chart asked for, the first two are); then
+    // the agent's own.
+    let listed = f("listed").as_array().unwrap();
+    assert_eq!(
+        listed[..2],
+        serde_json::json!([["probe.const", "on"], ["probe.other", "on"]]).as_array().unwrap()[..]
+    );
+    assert!(listed[2..].iter().all(|l| l[1] == ""), "{listed:?}");
+    assert_eq!(f("plotted"), &serde_json::json!(["probe.const", "probe.other"]));
+    assert_eq!(f("legend"), &serde_json::json!(["42", "123.4", "-7"]));
+    assert!(f("painted").as_u64().unwrap() > 500, "the chart's canvas is drawn on: {facts:#}");
+
+    // Laid out for the width: nothing wider than the viewport, the link state on screen, the
+    // chart filling its column.
+    assert_eq!(f("viewport"), width, "{facts:#}");
+    assert!(f("scroll_width").as_u64().unwrap() <= width as u64, "the page scrolls sideways: {facts:#}");
+    let (link, picker, plots, canvas) = (f("link"), f("picker"), f("plots"), f("canvas"));
+    let num = |b: &serde_json::Value, k: &str| b[k].as_f64().unwrap();
+    assert!(num(link, "left") >= 0.0 && num(link, "right") <= width as f64, "{facts:#}");
+    assert!(
+        num(canvas, "width") >= num(plots, "width") - 40.0 && num(canvas, "right") <= width as f64,
+        "{facts:#}"
+    );
+    assert!(num(canvas, "height") >= 200.0, "{facts:#}");
+    if width > 720 {
+        assert!(
+            num(picker, "right") <= num(plots, "left") && num(picker, "top") == num(plots, "top"),
+            "side by side: {facts:#}"
+        );
+    } else {
+        assert!(num(picker, "bottom") <= num(plots, "top"), "the picker above the plots: {facts:#}");
+        assert!(num(picker, "width") >= width as f64 - 40.0, "the picker spans the phone's width: {facts:#}");
+    }
+    assert_eq!(page.console_errors(), Vec::<String>::new());
+    page.screenshot(&screenshots().join(format!("{shot}.png")));
+    page.eval("document.getElementById('plots').scrollIntoView()");
+    page.screenshot(&screenshots().join(format!("{shot}-plots.png")));
+}
+
+#[test]
+fn in_firefox_the_status_page_plots_the_chart_and_shows_the_dead_exporter_on_laptop_and_phone() {
+    let Some(firefox) = Firefox::find() else { return };
+    let opening = open_meanwhile(firefox);
+    let (agent, web) = start_agent();
+    let mut page = opening.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    shows_the_status_page(&mut page, web, 1366, 800, "firefox-status");
+    shows_the_status_page(&mut page, web, 390, 844, "firefox-status-phone");
+
+    // A link with ?chart= opens with exactly that chart.
+    page.navigate(&format!("http://127.0.0.1:{web}/?chart=probe.other"));
+    let x = "document.querySelector('[data-chart=\"probe.other\"] [data-dimension=\"x\"] b')?.textContent";
+    page.wait_for(x, Duration::from_secs(20), |v| v == "5");
+    assert_eq!(
+        page.eval("[...document.querySelectorAll('[data-chart]')].map(p => p.dataset.chart)"),
+        serde_json::json!(["probe.other"]),
+        "only the linked chart is plotted"
+    );
+    assert_eq!(page.console_errors(), Vec::<String>::new());
+    drop(agent);
+}
+
+#[test]
+fn in_a_live_chromium_the_status_page_is_laid_out_at_laptop_and_phone_width() {
+    let Some(chromium) = Chromium::find() else { return };
+    let (agent, web) = start_agent();
+    let mut page = chromium.open("about:blank");
+    shows_the_status_page(&mut page, web, 1366, 800, "chromium-status");
+    shows_the_status_page(&mut page, web, 390, 844, "chromium-status-phone");
+    drop(agent);
 }
 
 /// The legend values `dashboard.js` shows for `probe.const`, as numbers.

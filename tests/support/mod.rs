@@ -36,6 +36,7 @@ pub mod agent;
 pub mod browser;
 pub mod fault;
 pub mod faults_table;
+pub mod firefox;
 pub mod netdata;
 
 /// How long a server may take to become ready before the start fails.
