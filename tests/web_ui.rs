@@ -461,3 +461,34 @@ fn netdata_s_dashboard_js_draws_the_chart_in_old_and_in_a_custom_page_from_file(
     // It read the agent from its own origin, with netdata's CORS answers.
     assert_eq!(page.eval("netdataServer"), format!("http://127.0.0.1:{web}").as_str());
 }
+
+/// A page in `page`'s browser that logs an error, a warning and a plain message and throws: the
+/// harness's console check sees the first two and the exception, in order, and not the third.
+fn sees_console_errors(page: &mut impl Page) {
+    page.navigate("data:text/html,<p>console</p>");
+    page.eval(
+        "(console.error('seen-error'), console.warn('seen-warning'), console.log('not an error'), \
+         setTimeout(() => { throw new Error('seen-exception') }), 0)",
+    );
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.len() < 3 && Instant::now() < deadline {
+        seen.extend(page.console_errors());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let expected = ["seen-error", "seen-warning", "seen-exception"];
+    assert!(
+        seen.len() == expected.len() && seen.iter().zip(expected).all(|(line, e)| line.contains(e)),
+        "{seen:#?}"
+    );
+}
+
+#[test]
+fn the_console_check_sees_errors_warnings_and_exceptions_in_both_browsers() {
+    if let Some(firefox) = Firefox::find() {
+        sees_console_errors(&mut firefox.open());
+    }
+    if let Some(chromium) = Chromium::find() {
+        sees_console_errors(&mut chromium.open("about:blank"));
+    }
+}

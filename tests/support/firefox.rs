@@ -201,12 +201,16 @@ impl FirefoxPage {
 }
 
 /// The console error or warning or uncaught exception a `log.entryAdded` event tells of, if it
-/// does.
+/// does, with where it came from.
 fn firefox_console_error(event: &serde_json::Value) -> Option<String> {
     let p = &event["params"];
     let level = p["level"].as_str()?;
-    (event["method"] == "log.entryAdded" && matches!(level, "error" | "warn"))
-        .then(|| format!("{} {level}: {} ({})", p["type"], p["text"], p["source"]["realm"]))
+    if event["method"] != "log.entryAdded" || !matches!(level, "error" | "warn") {
+        return None;
+    }
+    let frame = &p["stackTrace"]["callFrames"][0];
+    let at = frame["url"].as_str().map(|url| format!(" ({url}:{})", frame["lineNumber"])).unwrap_or_default();
+    Some(format!("{} {level}: {}{at}", p["type"].as_str()?, p["text"].as_str().unwrap_or_default()))
 }
 
 impl Page for FirefoxPage {
