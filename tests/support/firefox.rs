@@ -22,8 +22,9 @@ pub struct Firefox {
 }
 
 /// The profile's preferences: Firefox's own "recommended for automation" set, applied before
-/// anything starts, plus the name resolver off (IP literals still connect) and the link
-/// monitor's route probe pointed at loopback.
+/// anything starts, plus the name resolver off (IP literals still connect). What remains is
+/// loopback and local sockets only (checked with strace: connects to 127.0.0.1, D-Bus and nscd;
+/// the link monitor's netlink route lookups for a fixed address send nothing).
 const USER_JS: &str = r#"
 user_pref("remote.prefs.recommended", true);
 user_pref("network.dns.disabled", true);
@@ -79,8 +80,6 @@ user_pref("media.gmp-manager.url", "");
 user_pref("media.gmp-gmpopenh264.enabled", false);
 user_pref("network.captive-portal-service.enabled", false);
 user_pref("network.connectivity-service.enabled", false);
-user_pref("network.netlink.route.check.IPv4", "127.0.0.1");
-user_pref("network.netlink.route.check.IPv6", "::1");
 user_pref("network.predictor.enabled", false);
 user_pref("network.prefetch-next", false);
 user_pref("network.dns.disablePrefetch", true);
