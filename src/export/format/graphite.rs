@@ -6,34 +6,45 @@
 //! whose key or value is empty, whose key is `name` (Graphite's own tag for the path) or repeats
 //! an earlier key once sanitized is left out. Knows nothing of sockets or batching.
 
+use super::number::write_i64;
 use super::sanitize::{write_path, write_path_level};
-use super::{tag_labels, template::LineTemplate, write_value, Metric};
+use super::tag_labels;
+use super::template::{Layout, LineSink, LineTemplate};
+use super::Metric;
+
+/// The Graphite line, defined once.
+pub struct Graphite;
+
+impl Layout for Graphite {
+    /// `PREFIX.HOST.CHART.` · dim · `[;tags] ` · value · ` TS\n`.
+    #[inline]
+    fn line(sink: &mut impl LineSink, m: &Metric) {
+        write_head(sink.text(), m);
+        sink.dim_path();
+        let out = sink.text();
+        write_tags(out, m);
+        out.push(b' ');
+        sink.value();
+        let out = sink.text();
+        out.push(b' ');
+        write_i64(out, m.timestamp);
+        out.push(b'\n');
+    }
+}
 
 /// Appends one Graphite line for `m` to `out`. Returns `false`, writing nothing, when the value
 /// is NaN or infinite.
 pub fn write_line(out: &mut Vec<u8>, m: &Metric) -> bool {
-    if !m.is_finite() {
-        return false;
-    }
-    out.reserve(m.text_len() + 64);
-    write_head(out, m);
-    write_path(out, m.dim());
-    write_tags(out, m);
-    out.push(b' ');
-    write_value(out, m.value);
-    out.push(b' ');
-    super::number::write_i64(out, m.timestamp);
-    out.push(b'\n');
-    true
+    Graphite::write_line(out, m)
 }
 
 /// The lines of `m`'s chart in `m`'s window: see [`LineTemplate`].
 pub fn template(m: &Metric) -> LineTemplate {
-    super::template::graphite(m)
+    Graphite::template(m)
 }
 
 /// `PREFIX.HOST.CHART.`, sanitized; HOST is one level (its dots become `_`).
-pub(crate) fn write_head(out: &mut Vec<u8>, m: &Metric) {
+fn write_head(out: &mut Vec<u8>, m: &Metric) {
     write_path(out, m.prefix);
     out.push(b'.');
     write_path_level(out, m.hostname);
@@ -43,7 +54,7 @@ pub(crate) fn write_head(out: &mut Vec<u8>, m: &Metric) {
 }
 
 /// `;key=value` for each label kept.
-pub(crate) fn write_tags(out: &mut Vec<u8>, m: &Metric) {
+fn write_tags(out: &mut Vec<u8>, m: &Metric) {
     for (k, v) in tag_labels(m.labels, "name") {
         out.push(b';');
         write_path(out, k);

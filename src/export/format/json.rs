@@ -9,7 +9,65 @@
 //! labels with the same key wins). Strings are JSON-escaped (see [`sanitize`](super::sanitize)),
 //! never altered otherwise. Knows nothing of sockets or batching.
 
-use super::{sanitize::write_json_str, template::LineTemplate, write_value, Metric};
+use super::number::write_i64;
+use super::sanitize::write_json_str;
+use super::template::{Layout, LineSink, LineTemplate};
+use super::Metric;
+
+/// The JSON line, defined once: the object and a newline.
+pub struct Json;
+
+impl Layout for Json {
+    const RESERVE: usize = 256;
+
+    #[inline]
+    fn line(sink: &mut impl LineSink, m: &Metric) {
+        JsonObject::line(sink, m);
+        sink.text().push(b'\n');
+    }
+}
+
+/// The JSON object alone, as `json:http` bodies hold it.
+pub struct JsonObject;
+
+impl Layout for JsonObject {
+    const RESERVE: usize = 256;
+
+    /// Everything up to `"id":"` · id · `","name":"` · name · `","value":` · value ·
+    /// `,"timestamp": TS}`.
+    #[inline]
+    fn line(sink: &mut impl LineSink, m: &Metric) {
+        let out = sink.text();
+        write_head(out, m);
+        out.extend_from_slice(b"\"id\":\"");
+        sink.dim_id_json();
+        sink.text().extend_from_slice(b"\",\"name\":\"");
+        sink.dim_name_json();
+        sink.text().extend_from_slice(b"\",\"value\":");
+        sink.value();
+        let out = sink.text();
+        out.extend_from_slice(b",\"timestamp\": ");
+        write_i64(out, m.timestamp);
+        out.push(b'}');
+    }
+}
+
+/// Appends the JSON object for `m` and a newline. Returns `false`, writing nothing, when the
+/// value is NaN or infinite.
+pub fn write_line(out: &mut Vec<u8>, m: &Metric) -> bool {
+    Json::write_line(out, m)
+}
+
+/// Appends the JSON object for `m`, without a trailing newline. Returns `false`, writing
+/// nothing, when the value is NaN or infinite.
+pub fn write_object(out: &mut Vec<u8>, m: &Metric) -> bool {
+    JsonObject::write_line(out, m)
+}
+
+/// The lines of `m`'s chart in `m`'s window: see [`LineTemplate`].
+pub fn template(m: &Metric) -> LineTemplate {
+    Json::template(m)
+}
 
 /// Appends `"name":"escaped value",` (the name is trusted and written as is).
 #[inline]
@@ -19,26 +77,8 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &str) {
     out.extend_from_slice(b"\",");
 }
 
-/// Appends the JSON object for `m`, without a trailing newline. Returns `false`, writing
-/// nothing, when the value is NaN or infinite.
-pub fn write_object(out: &mut Vec<u8>, m: &Metric) -> bool {
-    if !m.is_finite() {
-        return false;
-    }
-    out.reserve(m.text_len() + 256);
-    write_head(out, m);
-    field(out, b"\"id\":\"", m.dim_id);
-    field(out, b"\"name\":\"", m.dim_name);
-    out.extend_from_slice(b"\"value\":");
-    write_value(out, m.value);
-    out.extend_from_slice(b",\"timestamp\": ");
-    super::number::write_i64(out, m.timestamp);
-    out.push(b'}');
-    true
-}
-
 /// Every field before the dimension's: `{"prefix":…,"units": "…",`.
-pub(crate) fn write_head(out: &mut Vec<u8>, m: &Metric) {
+fn write_head(out: &mut Vec<u8>, m: &Metric) {
     field(out, b"{\"prefix\":\"", m.prefix);
     field(out, b"\"hostname\":\"", m.hostname);
     if !m.labels.is_empty() {
@@ -66,19 +106,4 @@ pub(crate) fn write_head(out: &mut Vec<u8>, m: &Metric) {
     field(out, b"\"chart_context\": \"", m.context);
     field(out, b"\"chart_type\":\"", m.chart_type);
     field(out, b"\"units\": \"", m.units);
-}
-
-/// The lines of `m`'s chart in `m`'s window: see [`LineTemplate`].
-pub fn template(m: &Metric) -> LineTemplate {
-    super::template::json(m)
-}
-
-/// Appends the JSON object for `m` and a newline. Returns `false`, writing nothing, when the
-/// value is NaN or infinite.
-pub fn write_line(out: &mut Vec<u8>, m: &Metric) -> bool {
-    let written = write_object(out, m);
-    if written {
-        out.push(b'\n');
-    }
-    written
 }

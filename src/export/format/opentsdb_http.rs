@@ -12,33 +12,45 @@
 //! escaping), and labels kept or left out by the same rules as there. `json:http` objects are
 //! the [`json`] objects, without their newline.
 
-use super::{json, opentsdb, sanitize::write_path, tag_labels, write_value, Metric, Push};
+use super::number::write_i64;
+use super::sanitize::write_path;
+use super::template::{Layout, LineSink};
+use super::{json, opentsdb, tag_labels, Metric, Push};
+
+/// The OpenTSDB `/api/put` object, defined once.
+pub struct OpentsdbObject;
+
+impl Layout for OpentsdbObject {
+    const RESERVE: usize = 96;
+
+    #[inline]
+    fn line(sink: &mut impl LineSink, m: &Metric) {
+        sink.text().extend_from_slice(b"{\"metric\":\"");
+        opentsdb::write_metric_name(sink, m);
+        let out = sink.text();
+        out.extend_from_slice(b"\",\"timestamp\":");
+        write_i64(out, m.timestamp);
+        out.extend_from_slice(b",\"value\":");
+        sink.value();
+        let out = sink.text();
+        out.extend_from_slice(b",\"tags\":{\"host\":\"");
+        write_path(out, m.hostname);
+        out.push(b'"');
+        for (k, v) in tag_labels(m.labels, "host") {
+            out.extend_from_slice(b",\"");
+            write_path(out, k);
+            out.extend_from_slice(b"\":\"");
+            write_path(out, v);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"}}");
+    }
+}
 
 /// Appends the OpenTSDB `/api/put` object for `m`. Returns `false`, writing nothing, when the
 /// value is NaN or infinite.
 pub fn write_opentsdb_object(out: &mut Vec<u8>, m: &Metric) -> bool {
-    if !m.is_finite() {
-        return false;
-    }
-    out.reserve(m.text_len() + 96);
-    out.extend_from_slice(b"{\"metric\":\"");
-    opentsdb::write_metric_name(out, m);
-    out.extend_from_slice(b"\",\"timestamp\":");
-    super::number::write_i64(out, m.timestamp);
-    out.extend_from_slice(b",\"value\":");
-    write_value(out, m.value);
-    out.extend_from_slice(b",\"tags\":{\"host\":\"");
-    write_path(out, m.hostname);
-    out.push(b'"');
-    for (k, v) in tag_labels(m.labels, "host") {
-        out.extend_from_slice(b",\"");
-        write_path(out, k);
-        out.extend_from_slice(b"\":\"");
-        write_path(out, v);
-        out.push(b'"');
-    }
-    out.extend_from_slice(b"}}");
-    true
+    OpentsdbObject::write_line(out, m)
 }
 
 /// A JSON array of metric objects, built one metric at a time.
