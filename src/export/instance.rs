@@ -17,9 +17,9 @@ use crate::clock::{now_ut, USEC_PER_SEC};
 
 use super::selfmon::ExporterCharts;
 use crate::export::compute::WindowValues;
-use crate::export::encode::Encoder;
-pub use crate::export::encode::{Batch, BodyFormat, Encoding, LineFormat};
-use crate::export::format::{DimText, Metric, Source, Value};
+use crate::export::connector::{remote_write, BodyFormat, ConnectorKind, Encoding};
+use crate::export::encode::{Batch, Encoder};
+use crate::export::format::{DataSource, DimText, Metric, Value};
 use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
 use crate::export::spool::Spool;
 use crate::export::stats::{thread_cpu_us, Stats};
@@ -31,35 +31,53 @@ use crate::pattern::SimplePattern;
 use crate::rrd::{Db, DimNames};
 use crate::shutdown::Shutdown;
 
-/// What an instance sends and how: the encoding of its metrics and the sender that delivers
-/// them.
+/// The connector an instance runs: its kind, and for an HTTP one how to reach the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Connector {
-    /// Lines over TCP or UDP (`graphite`, `opentsdb`, `json`).
-    Lines(LineFormat),
-    /// Whole request bodies POSTed over HTTP(S) (`opentsdb:http`, `json:http`,
-    /// `prometheus_remote_write`, and their `:https` forms).
-    Http(BodyFormat, HttpSettings),
+pub struct Connector {
+    /// What it sends, and over what.
+    pub kind: ConnectorKind,
+    /// The HTTP connectors' request path, authentication and TLS; unused by line connectors.
+    pub http: HttpSettings,
+}
+
+/// How an instance's batches travel, as its connector says: what [`delivery`] builds.
+enum Carrier<'a> {
+    /// Lines over TCP or UDP.
+    Lines,
+    /// Whole request bodies POSTed over HTTP(S).
+    Http(BodyFormat, &'a HttpSettings),
 }
 
 impl Connector {
-    /// How metrics are encoded.
-    pub fn encoding(&self) -> Encoding {
-        match self {
-            Connector::Lines(f) => Encoding::Lines(*f),
-            Connector::Http(f, _) => Encoding::Bodies(*f),
+    /// A connector of `kind` with its own request path (`/receive` for remote write), no
+    /// authentication and the system's certificates.
+    pub fn new(kind: ConnectorKind) -> Connector {
+        Connector {
+            kind,
+            http: HttpSettings {
+                tls: kind.tls(),
+                path: kind.url_path(remote_write::DEFAULT_PATH),
+                auth: None,
+                ca_file: None,
+                skip_verify: false,
+            },
         }
     }
 
-    /// The exporter type, for logs (`graphite`, `opentsdb:https`, ...).
+    /// How metrics are encoded.
+    pub fn encoding(&self) -> Encoding {
+        self.kind.encoding()
+    }
+
+    /// The exporter type, for logs and the status page (`graphite`, `opentsdb:https`, ...).
     pub fn type_name(&self) -> String {
-        match self {
-            Connector::Lines(f) => f.as_str().to_string(),
-            Connector::Http(BodyFormat::RemoteWrite, h) if h.tls => {
-                "prometheus_remote_write:https".to_string()
-            }
-            Connector::Http(f, h) if h.tls => f.as_str().replace(":http", ":https"),
-            Connector::Http(f, _) => f.as_str().to_string(),
+        self.kind.type_name().to_string()
+    }
+
+    fn carrier(&self) -> Carrier<'_> {
+        match self.kind.encoding() {
+            Encoding::Lines(_) => Carrier::Lines,
+            Encoding::Bodies(format) => Carrier::Http(format, &self.http),
         }
     }
 }
@@ -74,7 +92,7 @@ pub struct InstanceConfig {
     /// Encoding and delivery.
     pub connector: Connector,
     /// What value is sent.
-    pub source: Source,
+    pub source: DataSource,
     /// Metric prefix.
     pub prefix: String,
     /// Exported hostname of the local host; `None` means its own.
@@ -101,6 +119,34 @@ pub struct InstanceConfig {
     pub replay: Duration,
     /// `spool directory` and `spool max size`, when a spool is configured.
     pub spool: Option<(std::path::PathBuf, u64)>,
+}
+
+impl InstanceConfig {
+    /// An instance `name` of `kind`, sending to no destination (set
+    /// [`endpoints`](InstanceConfig::endpoints)): the average of every chart of every host,
+    /// by id, prefixed `netdata`, every 10 s, with no labels or spool, and the remaining
+    /// settings at their `exporting.conf` defaults.
+    pub fn new(name: &str, kind: ConnectorKind) -> InstanceConfig {
+        InstanceConfig {
+            name: name.to_string(),
+            legacy: false,
+            connector: Connector::new(kind),
+            source: DataSource::Average,
+            prefix: "netdata".to_string(),
+            hostname: None,
+            every: 10,
+            buffer_on_failures: 10,
+            timeout: Duration::from_secs(20),
+            endpoints: Vec::new(),
+            charts: SimplePattern::new("*"),
+            hosts: None,
+            use_names: false,
+            labels: Vec::new(),
+            max_buffer_bytes: 128 << 20,
+            replay: Duration::ZERO,
+            spool: None,
+        }
+    }
 }
 
 /// Formats due windows into batches for the sender. Holds the windows already handed out.
@@ -237,7 +283,7 @@ impl Formatter {
                     timestamp: 0,
                     labels: &cfg.labels,
                 };
-                if cfg.source == Source::AsCollected {
+                if cfg.source == DataSource::AsCollected {
                     let f = out.entry(now).or_insert_with(|| encoder(now));
                     let sent = self
                         .collected_sent
@@ -294,7 +340,7 @@ impl Formatter {
                 host.mark_exported(id, o);
             }
         }
-        if cfg.source == Source::AsCollected {
+        if cfg.source == DataSource::AsCollected {
             // Charts not walked this time are gone (or filtered out): forget them.
             self.collected_sent.retain(|_, (_, walked)| *walked == now_ut);
         }
@@ -357,8 +403,8 @@ fn keep_idle(every: u32) -> Duration {
 
 /// The sender's delivery for `cfg`, and a description of where it sends, for the start-up log.
 fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String> {
-    match &cfg.connector {
-        Connector::Lines(_) => Ok((
+    match cfg.connector.carrier() {
+        Carrier::Lines => Ok((
             // The replay shares the memory budget: at most a quarter of `max buffer size`.
             Box::new(LineDelivery::new(
                 cfg.endpoints.clone(),
@@ -368,7 +414,7 @@ fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String>
             )),
             describe(&cfg.endpoints),
         )),
-        Connector::Http(format, http) => {
+        Carrier::Http(format, http) => {
             let t = HttpTransport::new(
                 http,
                 &cfg.endpoints,
@@ -413,8 +459,14 @@ pub struct Prepared {
 /// Check that an instance can run: fails, saying what to do, when its destinations cannot be
 /// used (an unreadable `tls ca file`). Nothing is started.
 pub fn prepare(cfg: InstanceConfig) -> Result<Prepared, String> {
-    let (delivery, to) = delivery(&cfg)?;
+    let (delivery, to) = span(&cfg.name).in_scope(|| delivery(&cfg))?;
     Ok(Prepared { cfg, delivery, to })
+}
+
+/// The span an instance's threads run in, for their whole life: its log lines say which
+/// instance they are about without repeating it.
+fn span(name: &str) -> tracing::Span {
+    tracing::info_span!("exporter", instance = %name)
 }
 
 /// Start an instance's two threads. Fails, saying what to do, when its destinations cannot be
@@ -438,17 +490,19 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
                 .map_err(|e| format!("cannot use the spool in {}: {e}", dir.display()))?,
         ),
     };
-    tracing::info!(
-        "exporter '{}': {} to {} sending {:?} data every {} s (prefix '{}', timeout {} ms, buffer on failures {})",
-        cfg.name,
-        cfg.connector.type_name(),
-        to,
-        cfg.source,
-        cfg.every,
-        cfg.prefix,
-        cfg.timeout.as_millis(),
-        cfg.buffer_on_failures
-    );
+    let span = span(&cfg.name);
+    span.in_scope(|| {
+        tracing::info!(
+            "type" = %cfg.connector.type_name(),
+            to = %to,
+            data_source = %cfg.source.name(),
+            every_s = cfg.every,
+            prefix = %cfg.prefix,
+            timeout_ms = cfg.timeout.as_millis() as u64,
+            buffer_on_failures = cfg.buffer_on_failures,
+            "started"
+        )
+    });
     let scfg = SenderConfig {
         name: cfg.name.clone(),
         timeout: cfg.timeout,
@@ -460,7 +514,10 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
     let exporter = db.register_exporter();
     let sender = std::thread::Builder::new()
         .name(format!("exp-send-{}", cfg.name))
-        .spawn(move || sender::run(scfg, delivery, rx, sstats, spool))
+        .spawn({
+            let span = span.clone();
+            move || span.in_scope(|| sender::run(scfg, delivery, rx, sstats, spool))
+        })
         .map_err(|e| {
             db.unregister_exporter(exporter);
             format!("cannot start the sender thread: {e}")
@@ -470,6 +527,7 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
     let formatter = std::thread::Builder::new()
         .name(format!("exp-fmt-{}", cfg.name))
         .spawn(move || {
+            let _span = span.entered();
             let start = now_ut();
             let mut f = match formatter {
                 Some(previous) => Formatter::continue_from(cfg, previous),
@@ -563,26 +621,8 @@ mod tests {
 
     const S: u64 = 1_000_000;
 
-    fn cfg(format: LineFormat, source: Source, every: u32) -> InstanceConfig {
-        InstanceConfig {
-            name: "backend".into(),
-            legacy: true,
-            connector: Connector::Lines(format),
-            source,
-            prefix: "netdata".into(),
-            hostname: None,
-            every,
-            buffer_on_failures: 10,
-            timeout: Duration::from_secs(1),
-            endpoints: vec![],
-            charts: SimplePattern::new("*"),
-            hosts: None,
-            use_names: false,
-            labels: vec![],
-            max_buffer_bytes: 1 << 20,
-            replay: Duration::ZERO,
-            spool: None,
-        }
+    fn cfg(kind: ConnectorKind, source: DataSource, every: u32) -> InstanceConfig {
+        InstanceConfig { legacy: true, source, every, ..InstanceConfig::new("backend", kind) }
     }
 
     fn db() -> Db {
@@ -600,7 +640,7 @@ mod tests {
         let db = db();
         let (c, _) = db.localhost().define_chart(&ChartDef::new("test.lag", 1));
         c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Sum, 2), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Sum, 2), 1000 * S);
         let mut exported_sum = 0.0;
         let mut stored_sum = 0.0;
         let mut timestamps = vec![];
@@ -652,7 +692,7 @@ mod tests {
             c.collect(&[(0, 3)], t * S).unwrap();
         }
         drop(feeding);
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Average, 1), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 1), 1000 * S);
         f.mark_orphans_as(exporter);
         // The window handed out at 1005 ends at 1003: slots 1004 and 1005 are still to send.
         assert_eq!(
@@ -673,7 +713,7 @@ mod tests {
         for t in 980..1050u64 {
             c.collect(&[(0, 7)], t * S).unwrap();
         }
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Average, 10), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 10), 1000 * S);
         assert_eq!(
             text(&f.format_due(&db, 1010 * S)),
             vec![(1000, "netdata.h1.test.gap.v 7.0000000 1000\n".to_string())]
@@ -695,7 +735,7 @@ mod tests {
         let (c, _) = db.localhost().define_chart(&ChartDef::new("test.raw", 1));
         c.add_dimension(&DimensionDef::new("bytes", Algorithm::Incremental).scaled(8, 1000));
         c.collect(&[(0, 5000)], 1001 * S + 250_000).unwrap();
-        let mut f = Formatter::new(cfg(LineFormat::Opentsdb, Source::AsCollected, 10), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Opentsdb, DataSource::AsCollected, 10), 1000 * S);
         assert_eq!(
             text(&f.format_due(&db, 1010 * S)),
             vec![(1010, "put netdata.test.raw.bytes 1001 5000 host=h1\n".to_string())]
@@ -732,7 +772,7 @@ mod tests {
             ],
             1001 * S + 3_000,
         );
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::AsCollected, 1), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::AsCollected, 1), 1000 * S);
         let first = "netdata.h1.mem.slabmemory.kmalloc-64 4096 1001\n";
         assert_eq!(text(&f.format_due(&db, 1002 * S)), vec![(1002, first.to_string())]);
         feed(&[b"END", b"BEGIN mem.slabmemory", b"SET kmalloc-64 = 8192", b"END"], 1002 * S + 5_000);
@@ -754,7 +794,7 @@ mod tests {
         c.collect(&[(0, 1), (1, 2), (2, 3), (3, 4)], 1001 * S + 250_000).unwrap();
         c.collect(&[(1, 20), (3, 40)], 1002 * S + 500_000).unwrap();
         c.collect(&[(2, 300)], 1004 * S + 500_000).unwrap();
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::AsCollected, 10), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::AsCollected, 10), 1000 * S);
         let want =
             "netdata.h1.test.mix.a 1 1001\nnetdata.h1.test.mix.b 20 1002\nnetdata.h1.test.mix.d 40 1002\n";
         assert_eq!(text(&f.format_due(&db, 1004 * S)), vec![(1004, want.to_string())]);
@@ -775,21 +815,23 @@ mod tests {
         mixed.add_dimension(&DimensionDef::new("ok", Algorithm::Absolute));
         mixed.add_dimension(&DimensionDef::new("d \"é\"", Algorithm::Absolute));
         let mut now = 1000;
-        let mut wake = |format: LineFormat, use_names: bool| {
+        let mut wake = |format: ConnectorKind, use_names: bool| {
             for c in [&plain, &mixed] {
                 let row: Vec<(usize, i64)> = (0..c.dimension_count()).map(|i| (i, 7)).collect();
                 c.collect(&row, now * S + 500_000).unwrap();
             }
-            let mut f =
-                Formatter::new(InstanceConfig { use_names, ..cfg(format, Source::AsCollected, 1) }, now * S);
+            let mut f = Formatter::new(
+                InstanceConfig { use_names, ..cfg(format, DataSource::AsCollected, 1) },
+                now * S,
+            );
             now += 1;
             text(&f.format_due(&db, now * S)).remove(0).1
         };
         assert_eq!(
-            wake(LineFormat::Graphite, false),
+            wake(ConnectorKind::Graphite, false),
             "netdata.h1.t.plain.a-b.c_1 7 1000\nnetdata.h1.t.mixed.ok 7 1000\nnetdata.h1.t.mixed.d____ 7 1000\n"
         );
-        let json = wake(LineFormat::Json, false);
+        let json = wake(ConnectorKind::Json, false);
         assert!(json.contains(r#""id":"a-b.c_1","name":"a-b.c_1","value":7,"#), "{json}");
         assert!(json.contains(r#""id":"d \"é\"","name":"d \"é\"","value":7,"#), "{json}");
         // A rename to a name that is not plain, then back to a plain one.
@@ -801,7 +843,7 @@ mod tests {
                 name: Some(name.into()),
                 ..DimensionDef::new("a-b.c_1", Algorithm::Absolute)
             });
-            assert_eq!(wake(LineFormat::Opentsdb, true).lines().next(), Some(line));
+            assert_eq!(wake(ConnectorKind::Opentsdb, true).lines().next(), Some(line));
         }
     }
 
@@ -822,8 +864,8 @@ mod tests {
             }
             c.collect(&row, t * S + 300_000).unwrap();
         }
-        for format in [LineFormat::Graphite, LineFormat::Opentsdb, LineFormat::Json] {
-            for source in [Source::Average, Source::Sum, Source::AsCollected] {
+        for format in [ConnectorKind::Graphite, ConnectorKind::Opentsdb, ConnectorKind::Json] {
+            for source in [DataSource::Average, DataSource::Sum, DataSource::AsCollected] {
                 let mut f = Formatter::new(cfg(format, source, 5), 1000 * S);
                 let mut lines = 0;
                 for now in (1005..=1030).step_by(5) {
@@ -838,7 +880,7 @@ mod tests {
                 }
                 // As collected sends each dimension's last collection (all made before the
                 // first wake-up here) once; the windows send 3 dimensions every 5 s.
-                let least = if source == Source::AsCollected { 3 } else { 3 * 4 };
+                let least = if source == DataSource::AsCollected { 3 } else { 3 * 4 };
                 assert!(lines >= least, "{format:?} {source:?}: {lines} lines");
             }
         }
@@ -849,7 +891,7 @@ mod tests {
         let db = db();
         let (c, _) = db.localhost().define_chart(&ChartDef::new("test.empty", 1));
         c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
-        let mut f = Formatter::new(cfg(LineFormat::Json, Source::Average, 10), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Json, DataSource::Average, 10), 1000 * S);
         let out = f.format_due(&db, 1010 * S);
         assert_eq!(out.iter().map(|f| f.metrics).sum::<usize>(), 0);
     }
@@ -867,7 +909,7 @@ mod tests {
             c.collect(&[(0, 1)], t * S).unwrap();
             d.collect(&[(0, 1)], t * S).unwrap();
         }
-        let mut conf = cfg(LineFormat::Graphite, Source::Sum, 10);
+        let mut conf = cfg(ConnectorKind::Graphite, DataSource::Sum, 10);
         conf.charts = SimplePattern::new("app.friendly");
         conf.hosts = Some(SimplePattern::new("localhost"));
         let mut f = Formatter::new(conf.clone(), 1000 * S);
@@ -892,15 +934,7 @@ mod tests {
         for t in 980..1030u64 {
             c.collect(&[(0, 4)], t * S).unwrap();
         }
-        let http = HttpSettings {
-            tls: false,
-            path: "/api/put".into(),
-            auth: None,
-            ca_file: None,
-            skip_verify: false,
-        };
-        let mut conf = cfg(LineFormat::Graphite, Source::Average, 10);
-        conf.connector = Connector::Http(BodyFormat::OpentsdbJson, http.clone());
+        let mut conf = cfg(ConnectorKind::OpentsdbHttp { tls: false }, DataSource::Average, 10);
         conf.labels = vec![("room".into(), "b12".into())];
         let mut f = Formatter::new(conf.clone(), 1000 * S);
         f.format_due(&db, 1010 * S);
@@ -911,12 +945,12 @@ mod tests {
                 (1020, r#"[{"metric":"netdata.test.http.v","timestamp":1020,"value":4.0000000,"tags":{"host":"h1","room":"b12"}}]"#.to_string()),
             ]
         );
-        conf.connector = Connector::Http(BodyFormat::RemoteWrite, http);
+        conf.connector = Connector::new(ConnectorKind::RemoteWrite { tls: false });
         let mut f = Formatter::new(conf, 1000 * S);
         let out = f.format_due(&db, 1010 * S);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].timestamp, out[0].metrics), (1000, 1));
-        let req = crate::export::format::remote_write::decode(&out[0].bytes);
+        let req = crate::export::connector::remote_write::decode(&out[0].bytes);
         let labels: Vec<(&str, &str)> =
             req.timeseries[0].labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
         assert_eq!(

@@ -3,14 +3,17 @@
 //! The pipeline, top to bottom, for each exporter instance:
 //!
 //! ```text
-//! window (which slots are due) → compute (average/sum/as collected) → format → encode (batches)
-//!     → channel → buffer (outbox of lines, or queue of request bodies)
+//! window (which slots are due) → compute (average/sum/as collected) → connector (format)
+//!     → encode (batches) → channel → buffer (outbox of lines, or queue of request bodies)
 //!     → transport (tcp/udp, or http(s); failover)
 //! ```
 //!
 //! * [`window`]: which completed slots a wake-up covers, each exactly once;
 //! * [`compute`]: a dimension's value for a window;
-//! * [`format`](mod@format): graphite, opentsdb, json, remote write bytes;
+//! * [`connector`]: each exporter type in one place: graphite, opentsdb, json, remote write
+//!   (its types, default port, format, body limits and headers, lines or HTTP);
+//! * [`format`](mod@format): the building blocks of the formats (line templates, JSON-array
+//!   bodies, sanitizing, number printing);
 //! * [`encode`]: a window's metrics as one buffer of lines or as size-limited request bodies;
 //! * [`buffer`]: what waits for delivery: lines (advanced at line boundaries) or whole bodies;
 //! * [`spool`]: an optional write-ahead log on disk of what waits, surviving outages and restarts;
@@ -22,6 +25,7 @@
 
 pub mod buffer;
 pub mod compute;
+pub mod connector;
 pub mod encode;
 pub mod format;
 pub mod instance;

@@ -1,4 +1,5 @@
-//! Graphite plaintext: `PREFIX.HOSTNAME.CHART.DIM[;key=value]* VALUE TIMESTAMP\n`.
+//! The Graphite connector (`graphite`, `graphite:plaintext`): plaintext lines over TCP or UDP,
+//! port 2003 by default, `PREFIX.HOSTNAME.CHART.DIM[;key=value]* VALUE TIMESTAMP\n`.
 //!
 //! Every path component and tag is sanitized (see [`sanitize`](super::sanitize)), so a line
 //! always has exactly three space-separated fields, and the hostname's dots become `_`, so it is
@@ -6,11 +7,19 @@
 //! whose key or value is empty, whose key is `name` (Graphite's own tag for the path) or repeats
 //! an earlier key once sanitized is left out. Knows nothing of sockets or batching.
 
-use super::number::write_i64;
-use super::sanitize::{write_path, write_path_level};
-use super::tag_labels;
-use super::template::{Layout, LineSink, LineTemplate};
-use super::Metric;
+use super::ConnectorKind;
+use crate::export::format::number::write_i64;
+use crate::export::format::sanitize::{write_path, write_path_level};
+use crate::export::format::tag_labels;
+use crate::export::format::template::{Layout, LineSink, LineTemplate};
+use crate::export::format::Metric;
+
+/// The exporter types that select it.
+pub const TYPES: &[(&str, ConnectorKind)] =
+    &[("graphite", ConnectorKind::Graphite), ("graphite:plaintext", ConnectorKind::Graphite)];
+
+/// The port of a destination that gives none: carbon's plaintext listener.
+pub const DEFAULT_PORT: u16 = 2003;
 
 /// The Graphite line, defined once.
 pub struct Graphite;

@@ -1,18 +1,50 @@
-//! JSON lines: one object per metric, byte-for-byte the layout netdata's JSON backend sends,
-//! including its stray spaces after `"chart_context":`, `"units":` and `"timestamp":`:
+//! The JSON connectors: one object per metric, byte-for-byte the layout netdata's JSON backend
+//! sends, including its stray spaces after `"chart_context":`, `"units":` and `"timestamp":`.
+//!
+//! * `json` (`json:plaintext`): one object per line over TCP or UDP, port 5448 by default;
+//! * `json:http`, `json:https`: POSTs to `/api/put` (port 80 or 443 by default) of a JSON array
+//!   (see [`json_array`](crate::export::format::json_array)) of the same objects, without
+//!   their newlines, each body at most [`HTTP_BODY_MAX`] bytes.
+//!
+//! An object:
 //!
 //! ```text
 //! {"prefix":"netdata","hostname":"h","chart_id":"system.cpu","chart_name":"system.cpu","chart_family":"cpu","chart_context": "system.cpu","chart_type":"system","units": "percentage","id":"user","name":"user","value":12.5000000,"timestamp": 1700000000}
 //! ```
 //!
 //! With host labels, `"labels":{"key":"value",…},` follows the hostname (the first of several
-//! labels with the same key wins). Strings are JSON-escaped (see [`sanitize`](super::sanitize)),
+//! labels with the same key wins). Strings are JSON-escaped (see
+//! [`sanitize`](crate::export::format::sanitize)),
 //! never altered otherwise. Knows nothing of sockets or batching.
 
-use super::number::write_i64;
-use super::sanitize::write_json_str;
-use super::template::{Layout, LineSink, LineTemplate};
-use super::Metric;
+use super::ConnectorKind;
+use crate::export::format::json_array::JsonArrayBody;
+use crate::export::format::number::write_i64;
+use crate::export::format::sanitize::write_json_str;
+use crate::export::format::template::{Layout, LineSink, LineTemplate};
+use crate::export::format::Metric;
+
+/// The exporter types of the line connector.
+pub const LINE_TYPES: &[(&str, ConnectorKind)] =
+    &[("json", ConnectorKind::Json), ("json:plaintext", ConnectorKind::Json)];
+
+/// The exporter types of the HTTP connector.
+pub const HTTP_TYPES: &[(&str, ConnectorKind)] = &[
+    ("json:http", ConnectorKind::JsonHttp { tls: false }),
+    ("json:https", ConnectorKind::JsonHttp { tls: true }),
+];
+
+/// The port of a line destination that gives none (netdata's).
+pub const LINE_PORT: u16 = 5448;
+
+/// The path HTTP bodies are POSTed to (netdata's).
+pub const HTTP_PATH: &str = "/api/put";
+
+/// The largest HTTP body: 512 KiB.
+pub const HTTP_BODY_MAX: usize = 512 * 1024;
+
+/// The headers of an HTTP body, besides `Content-Length`.
+pub const HTTP_HEADERS: &[(&str, &str)] = &[("Content-Type", "application/json")];
 
 /// The JSON line, defined once: the object and a newline.
 pub struct Json;
@@ -62,6 +94,11 @@ pub fn write_line(out: &mut Vec<u8>, m: &Metric) -> bool {
 /// nothing, when the value is NaN or infinite.
 pub fn write_object(out: &mut Vec<u8>, m: &Metric) -> bool {
     JsonObject::write_line(out, m)
+}
+
+/// An empty HTTP body.
+pub fn http_body() -> JsonArrayBody {
+    JsonArrayBody::new(write_object)
 }
 
 /// The lines of `m`'s chart in `m`'s window: see [`LineTemplate`].
