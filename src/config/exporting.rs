@@ -365,93 +365,33 @@ pub(crate) fn read(
     globals: &[(&str, &Section)],
     diag: &mut Diagnostics,
 ) -> Vec<ExporterConfig> {
-    let instance_keys = setting::known_keys(&ExporterConfig::new("", "", "", 0, false));
-    let legacy_keys = setting::known_keys(&ExporterConfig::new("", "", "", 0, true));
-    for (file, section) in globals {
-        setting::warn_unknown(file, section, &instance_keys, diag);
-    }
-    if !globals.is_empty() {
-        // Check the defaults once, even when no instance uses them.
-        setting::read(&mut ExporterConfig::new("", "", "", 0, false), globals, diag);
-    }
+    let keys = Keys {
+        instance: setting::known_keys(&ExporterConfig::new("", "", "", 0, false)),
+        legacy: setting::known_keys(&ExporterConfig::new("", "", "", 0, true)),
+    };
+    check_globals(globals, &keys.instance, diag);
     // `(value, file, line)` of the `enabled` every instance is subject to.
     let global_enabled = globals.iter().find_map(|(file, section)| {
         section.get("enabled").and_then(|e| parse_bool(&e.value).map(|on| (on, *file, e.line)))
     });
-
     let mut exporters: Vec<ExporterConfig> = Vec::new();
     // Where each instance name already is in `exporters`.
     let mut named: HashMap<String, usize> = HashMap::new();
     for f in found {
-        let section = f.section;
-        let (name, legacy) = match f.instance {
-            None => ("backend", true),
-            Some((_, name)) => (name, false),
-        };
-        if name.is_empty() {
-            diag.error(
-                f.file,
-                section.line,
-                format_args!(
-                    "[{}] has no instance name; write [TYPE:NAME], e.g. [graphite:my_graphite]",
-                    section.name
-                ),
-            );
+        let Some(mut exporter) = read_section(f, globals, &keys, diag) else {
             continue;
-        }
-        let mut exporter = ExporterConfig::new(&section.name, name, f.file, section.line, legacy);
-        let mut chain = vec![(f.file, section)];
-        if let Some((kind, _)) = f.instance {
-            exporter.kind = kind;
-            chain.extend_from_slice(globals);
-        }
-        let present = setting::read(&mut exporter, &chain, diag);
-        let known = if legacy { &legacy_keys } else { &instance_keys };
-        setting::warn_unknown(f.file, section, known, diag);
-        if legacy && exporter.send_configured_labels {
-            let line = section.get("send configured labels").map_or(section.line, |e| e.line);
-            diag.warn(
-                f.file,
-                line,
-                format_args!(
-                    "[backend] send configured labels = yes has no effect: the legacy [backend] sends no \
-                     labels; to send them, export through an instance such as [graphite:NAME] instead"
-                ),
-            );
-        }
-        if !present.contains(&"destination") {
-            exporter.destinations = vec![Endpoint {
-                udp: false,
-                host: "localhost".to_string(),
-                port: exporter.kind.default_port(),
-            }];
-        }
-        if !present.contains(&"timeout ms") {
-            exporter.timeout_ms = 2 * u64::from(exporter.update_every) * 1000;
-        }
-        if let (false, Some((false, file, line))) = (legacy, global_enabled) {
-            if exporter.enabled {
-                let own = section.get("enabled").map_or(section.line, |e| e.line);
-                diag.warn(
-                    f.file,
-                    own,
-                    format_args!(
-                        "[{}] enabled = yes is overridden by [exporting:global] enabled = no at \
-                         {file}:{line}; this exporter stays disabled",
-                        section.name
-                    ),
-                );
-                exporter.enabled = false;
-            }
+        };
+        if let (false, Some((false, file, line))) = (exporter.legacy, global_enabled) {
+            disable_globally(&mut exporter, f, (file, line), diag);
         }
         if let Some(other) = named.get(&exporter.name).map(|&at| &exporters[at]) {
             diag.error(
                 f.file,
-                section.line,
+                f.section.line,
                 format_args!(
                     "[{}]: the name '{}' is already used by [{}] at {}:{}; give each exporter its \
                      own name",
-                    section.name, exporter.name, other.section, other.file, other.line
+                    f.section.name, exporter.name, other.section, other.file, other.line
                 ),
             );
             continue;
@@ -460,6 +400,103 @@ pub(crate) fn read(
         exporters.push(exporter);
     }
     exporters
+}
+
+/// The keys an exporter section may hold.
+struct Keys {
+    /// Of `[TYPE:NAME]` and `[exporting:global]`.
+    instance: Vec<&'static str>,
+    /// Of `[backend]`.
+    legacy: Vec<&'static str>,
+}
+
+/// Warns of unknown keys in the `[exporting:global]` sections and checks their values once,
+/// even when no instance uses them.
+fn check_globals(globals: &[(&str, &Section)], known: &[&'static str], diag: &mut Diagnostics) {
+    for (file, section) in globals {
+        setting::warn_unknown(file, section, known, diag);
+    }
+    if !globals.is_empty() {
+        setting::read(&mut ExporterConfig::new("", "", "", 0, false), globals, diag);
+    }
+}
+
+/// One exporter section's settings, with the instance defaults from `globals` and the defaults
+/// that follow from other keys; `None`, with an error, when the section has no instance name.
+fn read_section(
+    f: &Found<'_>,
+    globals: &[(&str, &Section)],
+    keys: &Keys,
+    diag: &mut Diagnostics,
+) -> Option<ExporterConfig> {
+    let section = f.section;
+    let (name, legacy) = match f.instance {
+        None => ("backend", true),
+        Some((_, name)) => (name, false),
+    };
+    if name.is_empty() {
+        diag.error(
+            f.file,
+            section.line,
+            format_args!(
+                "[{}] has no instance name; write [TYPE:NAME], e.g. [graphite:my_graphite]",
+                section.name
+            ),
+        );
+        return None;
+    }
+    let mut exporter = ExporterConfig::new(&section.name, name, f.file, section.line, legacy);
+    let mut chain = vec![(f.file, section)];
+    if let Some((kind, _)) = f.instance {
+        exporter.kind = kind;
+        chain.extend_from_slice(globals);
+    }
+    let present = setting::read(&mut exporter, &chain, diag);
+    let known = if legacy { &keys.legacy } else { &keys.instance };
+    setting::warn_unknown(f.file, section, known, diag);
+    if legacy && exporter.send_configured_labels {
+        let line = section.get("send configured labels").map_or(section.line, |e| e.line);
+        diag.warn(
+            f.file,
+            line,
+            format_args!(
+                "[backend] send configured labels = yes has no effect: the legacy [backend] sends no \
+                 labels; to send them, export through an instance such as [graphite:NAME] instead"
+            ),
+        );
+    }
+    if !present.contains(&"destination") {
+        let port = exporter.kind.default_port();
+        exporter.destinations = vec![Endpoint { udp: false, host: "localhost".to_string(), port }];
+    }
+    if !present.contains(&"timeout ms") {
+        exporter.timeout_ms = 2 * u64::from(exporter.update_every) * 1000;
+    }
+    Some(exporter)
+}
+
+/// `[exporting:global] enabled = no` (at `global`) disables every instance: one that says
+/// `enabled = yes` is warned of it.
+fn disable_globally(
+    exporter: &mut ExporterConfig,
+    f: &Found<'_>,
+    global: (&str, usize),
+    diag: &mut Diagnostics,
+) {
+    if exporter.enabled {
+        let own = f.section.get("enabled").map_or(f.section.line, |e| e.line);
+        let (file, line) = global;
+        diag.warn(
+            f.file,
+            own,
+            format_args!(
+                "[{}] enabled = yes is overridden by [exporting:global] enabled = no at \
+                 {file}:{line}; this exporter stays disabled",
+                f.section.name
+            ),
+        );
+        exporter.enabled = false;
+    }
 }
 
 /// Append the section header and every key of `exporter`.

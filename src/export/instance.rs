@@ -26,9 +26,9 @@ use crate::export::stats::{thread_cpu_us, Stats};
 use crate::export::transport::http::{HttpSettings, HttpTransport};
 use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
-use crate::export::window::Windows;
+use crate::export::window::{Window, Windows};
 use crate::pattern::SimplePattern;
-use crate::rrd::{Db, DimNames};
+use crate::rrd::{ChartData, Db, DimNames, Host};
 use crate::shutdown::Shutdown;
 
 /// The connector an instance runs: its kind, and for an HTTP one how to reach the server.
@@ -217,143 +217,212 @@ impl Formatter {
     /// batch per window end (as collected: one batch timestamped `now`), for HTTP the window's
     /// request bodies.
     pub fn format_due(&mut self, db: &Db, now_ut: u64) -> Vec<Batch> {
-        let now = (now_ut / USEC_PER_SEC) as i64;
-        let mut out: BTreeMap<i64, Encoder> = BTreeMap::new();
-        let cfg = &self.cfg;
-        let values = &mut self.values;
-        let encoding = cfg.connector.encoding();
-        let capacity = self.line_bytes;
-        let encoder = |ts: i64| Encoder::with_capacity(encoding, cfg.source, ts, capacity);
-        let hosts = db.hosts();
-        let mut due_cache: Vec<(u32, Vec<crate::export::window::Window>)> = Vec::new();
-        for (hi, host) in hosts.iter().enumerate() {
-            let info = host.info();
-            let is_local = hi == 0;
-            // Read before the walk: a host orphaned now stores nothing that is not read below.
-            let orphan = self.exporter.and_then(|id| host.orphan().map(|o| (id, o)));
-            let mut all_handed_out = true;
-            if let Some(p) = &cfg.hosts {
-                let ok = p.matches(&info.hostname) || (is_local && p.matches("localhost"));
-                if !ok {
-                    if let Some((id, o)) = orphan {
-                        host.mark_exported(id, o);
-                    }
-                    continue;
-                }
-            }
-            let hostname = match (&cfg.hostname, is_local) {
-                (Some(h), true) => h.as_str(),
-                _ => info.hostname.as_str(),
-            };
-            // Loads are started ahead, so that a chart's data has arrived when its turn comes:
-            // the chart after next has its own fields loaded, and the next one is locked and
-            // its names and rows loaded while this one is formatted. The next chart's lock is
-            // only taken if it is free at once: the walk never waits for a lock while it holds
-            // another, so it cannot deadlock with collectors or other instances.
-            let charts = host.charts();
-            let mut ahead = None;
-            for (k, chart) in charts.iter().enumerate() {
-                let d = ahead.take().unwrap_or_else(|| chart.read());
-                if let Some(c) = charts.get(k + 2) {
-                    c.prefetch();
-                }
-                ahead = charts.get(k + 1).and_then(|c| c.try_read());
-                if let (Some(n), Some((_, w))) = (&ahead, due_cache.first()) {
-                    if let Some(w) = w.first() {
-                        n.prefetch(w.after, w.end);
-                    }
-                }
-                if !cfg.charts.matches_any(&[&d.meta.id, &d.meta.name]) {
-                    continue;
-                }
-                let text = if d.names.all_plain() { DimText::Plain } else { DimText::Any };
-                let mut m = Metric {
-                    prefix: &cfg.prefix,
-                    hostname,
-                    chart_id: &d.meta.id,
-                    chart_name: &d.meta.name,
-                    family: &d.meta.family,
-                    context: &d.meta.context,
-                    chart_type: &d.meta.type_,
-                    units: &d.meta.units,
-                    dim_id: "",
-                    dim_name: "",
-                    use_names: cfg.use_names,
-                    value: Value::Collected(0),
-                    timestamp: 0,
-                    labels: &cfg.labels,
-                };
-                if cfg.source == DataSource::AsCollected {
-                    let f = out.entry(now).or_insert_with(|| encoder(now));
-                    let sent = self
-                        .collected_sent
-                        .entry(Arc::as_ptr(chart) as usize)
-                        .or_insert((self.collected_from_ut, now_ut));
-                    sent.1 = now_ut;
-                    let since = sent.0;
-                    let due = |i: usize| (since + 1..=now_ut).contains(&d.dims[i].last_collected_ut);
-                    if let Some(newest) =
-                        (0..d.dims.len()).filter(|&i| due(i)).map(|i| d.dims[i].last_collected_ut).max()
-                    {
-                        sent.0 = newest;
-                    }
-                    let secs = |i: usize| (d.dims[i].last_collected_ut / USEC_PER_SEC) as i64;
-                    // Dimensions collected together share a timestamp: each run of them is
-                    // pushed as one chart (one template), in dimension order.
-                    let n = d.dims.len();
-                    let mut start = 0;
-                    while let Some(first) = (start..n).find(|&i| due(i)) {
-                        let ts = secs(first);
-                        let end = (first..n).find(|&i| due(i) && secs(i) != ts).unwrap_or(n);
-                        m.timestamp = ts;
-                        let run = (first..end).filter(|&i| due(i)).map(|i| {
-                            (d.names.id(i), d.names.name(i), Value::Collected(d.dims[i].last_collected_value))
-                        });
-                        f.push_chart(&mut m, run, text);
-                        start = end;
-                    }
-                    continue;
-                }
-                let ue = d.meta.update_every;
-                let windows = match due_cache.iter().find(|(u, _)| *u == ue) {
-                    Some((_, w)) => w,
-                    None => {
-                        due_cache.push((ue, self.windows.due(now, ue)));
-                        &due_cache.last().expect("just pushed").1
-                    }
-                };
-                for w in windows {
-                    let f = out.entry(w.end).or_insert_with(|| encoder(w.end));
-                    m.timestamp = w.end;
-                    values.compute(&d, w.after, w.end, cfg.source);
-                    f.push_chart(&mut m, DueDims { names: &d.names, values, next: 0 }, text);
-                }
-                if orphan.is_some() {
-                    let handed_out = self.windows.last_end(ue);
-                    if d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
-                        all_handed_out = false;
-                    }
-                }
-            }
-            // As collected, every value collected so far was sent above.
-            if let (Some((id, o)), true) = (orphan, all_handed_out) {
-                host.mark_exported(id, o);
-            }
+        let mut wake = WakeUp {
+            now_ut,
+            now: (now_ut / USEC_PER_SEC) as i64,
+            due: Vec::new(),
+            encoders: Encoders {
+                encoding: self.cfg.connector.encoding(),
+                source: self.cfg.source,
+                line_bytes: self.line_bytes,
+                by_end: BTreeMap::new(),
+            },
+        };
+        for (i, host) in db.hosts().iter().enumerate() {
+            self.walk_host(&mut wake, host, i == 0);
         }
-        if cfg.source == DataSource::AsCollected {
+        if self.cfg.source == DataSource::AsCollected {
             // Charts not walked this time are gone (or filtered out): forget them.
             self.collected_sent.retain(|_, (_, walked)| *walked == now_ut);
         }
-        let batches: Vec<Batch> = out.into_values().flat_map(Encoder::finish).collect();
-        if let Encoding::Lines(_) = encoding {
-            // A little more than the largest window of this wake-up: the next one rarely has
-            // to grow its buffer by copying.
+        let batches: Vec<Batch> = wake.encoders.by_end.into_values().flat_map(Encoder::finish).collect();
+        self.size_line_buffer(&batches);
+        batches
+    }
+
+    /// Formats what is due of `host`'s charts, unless the host filter leaves it out; marks an
+    /// orphan host exported once every slot it stores has been handed out.
+    fn walk_host(&mut self, wake: &mut WakeUp, host: &Host, is_local: bool) {
+        let cfg = &self.cfg;
+        let info = host.info();
+        // Read before the walk: a host orphaned now stores nothing that is not read below.
+        let orphan = self.exporter.and_then(|id| host.orphan().map(|o| (id, o)));
+        if let Some(p) = &cfg.hosts {
+            if !(p.matches(&info.hostname) || (is_local && p.matches("localhost"))) {
+                if let Some((id, o)) = orphan {
+                    host.mark_exported(id, o);
+                }
+                return;
+            }
+        }
+        let hostname = match (&cfg.hostname, is_local) {
+            (Some(h), true) => h.as_str(),
+            _ => info.hostname.as_str(),
+        };
+        let mut all_handed_out = true;
+        // Loads are started ahead, so that a chart's data has arrived when its turn comes:
+        // the chart after next has its own fields loaded, and the next one is locked and
+        // its names and rows loaded while this one is formatted. The next chart's lock is
+        // only taken if it is free at once: the walk never waits for a lock while it holds
+        // another, so it cannot deadlock with collectors or other instances.
+        let charts = host.charts();
+        let mut ahead = None;
+        for (k, chart) in charts.iter().enumerate() {
+            let d = ahead.take().unwrap_or_else(|| chart.read());
+            if let Some(c) = charts.get(k + 2) {
+                c.prefetch();
+            }
+            ahead = charts.get(k + 1).and_then(|c| c.try_read());
+            if let (Some(n), Some((_, w))) = (&ahead, wake.due.first()) {
+                if let Some(w) = w.first() {
+                    n.prefetch(w.after, w.end);
+                }
+            }
+            if !cfg.charts.matches_any(&[&d.meta.id, &d.meta.name]) {
+                continue;
+            }
+            let text = if d.names.all_plain() { DimText::Plain } else { DimText::Any };
+            let mut m = chart_metric(cfg, hostname, &d);
+            if cfg.source == DataSource::AsCollected {
+                let sent = self
+                    .collected_sent
+                    .entry(Arc::as_ptr(chart) as usize)
+                    .or_insert((self.collected_from_ut, wake.now_ut));
+                push_collected(wake.encoders.at(wake.now), sent, &d, &mut m, text, wake.now_ut);
+                continue;
+            }
+            let ue = d.meta.update_every;
+            let windows = due_windows(&mut wake.due, &mut self.windows, wake.now, ue);
+            for w in windows {
+                m.timestamp = w.end;
+                self.values.compute(&d, w.after, w.end, cfg.source);
+                let dims = WindowDims { names: &d.names, values: &self.values, next: 0 };
+                wake.encoders.at(w.end).push_chart(&mut m, dims, text);
+            }
+            if orphan.is_some() {
+                let handed_out = self.windows.last_end(ue);
+                if d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
+                    all_handed_out = false;
+                }
+            }
+        }
+        // As collected, every value collected so far was sent above.
+        if let (Some((id, o)), true) = (orphan, all_handed_out) {
+            host.mark_exported(id, o);
+        }
+    }
+
+    /// Sizes the next wake-up's buffers of lines a little above the largest window of this
+    /// one, so that it rarely has to grow its buffer by copying.
+    fn size_line_buffer(&mut self, batches: &[Batch]) {
+        if let Encoding::Lines(_) = self.cfg.connector.encoding() {
             let largest = batches.iter().map(|b| b.bytes.len()).max().unwrap_or(0);
             if largest > 0 {
                 self.line_bytes = largest + largest / 16;
             }
         }
-        batches
+    }
+}
+
+/// One wake-up's walk: its time, the windows due, and their encoders.
+struct WakeUp {
+    /// The wake-up (µs).
+    now_ut: u64,
+    /// The wake-up (s).
+    now: i64,
+    /// The windows due for charts of each `update every` met so far.
+    due: Vec<(u32, Vec<Window>)>,
+    encoders: Encoders,
+}
+
+/// The encoder of each window of a wake-up.
+struct Encoders {
+    encoding: Encoding,
+    source: DataSource,
+    /// Room each buffer of lines starts with.
+    line_bytes: usize,
+    /// By window end (as collected: the wake-up), oldest first.
+    by_end: BTreeMap<i64, Encoder>,
+}
+
+impl Encoders {
+    /// The encoder of the window ending at `end`, started if it is the first metric of it.
+    fn at(&mut self, end: i64) -> &mut Encoder {
+        let (encoding, source, bytes) = (self.encoding, self.source, self.line_bytes);
+        self.by_end.entry(end).or_insert_with(|| Encoder::with_capacity(encoding, source, end, bytes))
+    }
+}
+
+/// The windows due at `now` for a chart collected every `ue` seconds: handed out by
+/// `windows` the first time a wake-up meets `ue`, kept in `due` for the other charts.
+fn due_windows<'a>(
+    due: &'a mut Vec<(u32, Vec<Window>)>,
+    windows: &mut Windows,
+    now: i64,
+    ue: u32,
+) -> &'a [Window] {
+    let at = match due.iter().position(|(u, _)| *u == ue) {
+        Some(at) => at,
+        None => {
+            due.push((ue, windows.due(now, ue)));
+            due.len() - 1
+        }
+    };
+    &due[at].1
+}
+
+/// The fields of chart `d` that every metric of it carries, exported under `hostname`; the
+/// dimension, value and timestamp are set per metric.
+fn chart_metric<'a>(cfg: &'a InstanceConfig, hostname: &'a str, d: &'a ChartData) -> Metric<'a> {
+    Metric {
+        prefix: &cfg.prefix,
+        hostname,
+        chart_id: &d.meta.id,
+        chart_name: &d.meta.name,
+        family: &d.meta.family,
+        context: &d.meta.context,
+        chart_type: &d.meta.type_,
+        units: &d.meta.units,
+        dim_id: "",
+        dim_name: "",
+        use_names: cfg.use_names,
+        value: Value::Collected(0),
+        timestamp: 0,
+        labels: &cfg.labels,
+    }
+}
+
+/// As collected: pushes each dimension of `d` collected after `sent.0` and by `now_ut`, with
+/// its collection time, and moves `sent` on (to the newest collection pushed, and the
+/// wake-up that walked it).
+fn push_collected<'a>(
+    f: &mut Encoder,
+    sent: &mut (u64, u64),
+    d: &'a ChartData,
+    m: &mut Metric<'a>,
+    text: DimText,
+    now_ut: u64,
+) {
+    sent.1 = now_ut;
+    let since = sent.0;
+    let due = |i: usize| (since + 1..=now_ut).contains(&d.dims[i].last_collected_ut);
+    if let Some(newest) = (0..d.dims.len()).filter(|&i| due(i)).map(|i| d.dims[i].last_collected_ut).max() {
+        sent.0 = newest;
+    }
+    let secs = |i: usize| (d.dims[i].last_collected_ut / USEC_PER_SEC) as i64;
+    // Dimensions collected together share a timestamp: each run of them is pushed as one
+    // chart (one template), in dimension order.
+    let n = d.dims.len();
+    let mut start = 0;
+    while let Some(first) = (start..n).find(|&i| due(i)) {
+        let ts = secs(first);
+        let end = (first..n).find(|&i| due(i) && secs(i) != ts).unwrap_or(n);
+        m.timestamp = ts;
+        let run = (first..end)
+            .filter(|&i| due(i))
+            .map(|i| (d.names.id(i), d.names.name(i), Value::Collected(d.dims[i].last_collected_value)));
+        f.push_chart(m, run, text);
+        start = end;
     }
 }
 
@@ -588,17 +657,17 @@ fn run_formatter(
     }
 }
 
-/// The dimensions of one chart with a value in the window [`WindowValues`] computed: id, name
-/// and value, in order. A named iterator rather than a `filter_map` closure so that its `next`
+/// A chart's dimensions with a value in the window [`WindowValues`] computed: id, name and
+/// value, in order. A named iterator rather than a `filter_map` closure so that its `next`
 /// is always inlined into the encoder's loop (the closure was called out of line and handed
 /// its result back through the stack).
-struct DueDims<'a, 'v> {
+struct WindowDims<'a, 'v> {
     names: &'a DimNames,
     values: &'v WindowValues,
     next: usize,
 }
 
-impl<'a> Iterator for DueDims<'a, '_> {
+impl<'a> Iterator for WindowDims<'a, '_> {
     type Item = (&'a str, &'a str, Value);
 
     #[inline(always)]
