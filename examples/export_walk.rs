@@ -25,8 +25,8 @@ mod common;
 
 use std::time::Instant;
 
+use rrdpipe::export::batch::Batch;
 use rrdpipe::export::connector::ConnectorKind;
-use rrdpipe::export::encode::Batch;
 use rrdpipe::export::format::DataSource;
 use rrdpipe::export::instance::{Formatter, InstanceConfig};
 use rrdpipe::rrd::Db;

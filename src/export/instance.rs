@@ -16,9 +16,9 @@ use std::time::Duration;
 use crate::clock::{now_ut, USEC_PER_SEC};
 
 use super::selfmon::ExporterCharts;
+use crate::export::batch::{Batch, Batcher};
 use crate::export::compute::WindowValues;
 use crate::export::connector::{remote_write, BodyFormat, ConnectorKind, Encoding};
-use crate::export::encode::{Batch, Encoder};
 use crate::export::format::{DataSource, DimText, Metric, Value};
 use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
 use crate::export::spool::Spool;
@@ -221,7 +221,7 @@ impl Formatter {
             now_ut,
             now: (now_ut / USEC_PER_SEC) as i64,
             due: Vec::new(),
-            encoders: Encoders {
+            batchers: Batchers {
                 encoding: self.cfg.connector.encoding(),
                 source: self.cfg.source,
                 line_bytes: self.line_bytes,
@@ -235,7 +235,7 @@ impl Formatter {
             // Charts not walked this time are gone (or filtered out): forget them.
             self.collected_sent.retain(|_, (_, walked)| *walked == now_ut);
         }
-        let batches: Vec<Batch> = wake.encoders.by_end.into_values().flat_map(Encoder::finish).collect();
+        let batches: Vec<Batch> = wake.batchers.by_end.into_values().flat_map(Batcher::finish).collect();
         self.size_line_buffer(&batches);
         batches
     }
@@ -288,7 +288,7 @@ impl Formatter {
                     .collected_sent
                     .entry(Arc::as_ptr(chart) as usize)
                     .or_insert((self.collected_from_ut, wake.now_ut));
-                push_collected(wake.encoders.at(wake.now), sent, &d, &mut m, text, wake.now_ut);
+                push_collected(wake.batchers.at(wake.now), sent, &d, &mut m, text, wake.now_ut);
                 continue;
             }
             let ue = d.meta.update_every;
@@ -297,7 +297,7 @@ impl Formatter {
                 m.timestamp = w.end;
                 self.values.compute(&d, w.after, w.end, cfg.source);
                 let dims = WindowDims { names: &d.names, values: &self.values, next: 0 };
-                wake.encoders.at(w.end).push_chart(&mut m, dims, text);
+                wake.batchers.at(w.end).push_chart(&mut m, dims, text);
             }
             if orphan.is_some() {
                 let handed_out = self.windows.last_end(ue);
@@ -324,7 +324,7 @@ impl Formatter {
     }
 }
 
-/// One wake-up's walk: its time, the windows due, and their encoders.
+/// One wake-up's walk: its time, the windows due, and their batchers.
 struct WakeUp {
     /// The wake-up (µs).
     now_ut: u64,
@@ -332,24 +332,24 @@ struct WakeUp {
     now: i64,
     /// The windows due for charts of each `update every` met so far.
     due: Vec<(u32, Vec<Window>)>,
-    encoders: Encoders,
+    batchers: Batchers,
 }
 
-/// The encoder of each window of a wake-up.
-struct Encoders {
+/// The batcher of each window of a wake-up.
+struct Batchers {
     encoding: Encoding,
     source: DataSource,
     /// Room each buffer of lines starts with.
     line_bytes: usize,
     /// By window end (as collected: the wake-up), oldest first.
-    by_end: BTreeMap<i64, Encoder>,
+    by_end: BTreeMap<i64, Batcher>,
 }
 
-impl Encoders {
-    /// The encoder of the window ending at `end`, started if it is the first metric of it.
-    fn at(&mut self, end: i64) -> &mut Encoder {
+impl Batchers {
+    /// The batcher of the window ending at `end`, started if it is the first metric of it.
+    fn at(&mut self, end: i64) -> &mut Batcher {
         let (encoding, source, bytes) = (self.encoding, self.source, self.line_bytes);
-        self.by_end.entry(end).or_insert_with(|| Encoder::with_capacity(encoding, source, end, bytes))
+        self.by_end.entry(end).or_insert_with(|| Batcher::with_capacity(encoding, source, end, bytes))
     }
 }
 
@@ -396,7 +396,7 @@ fn chart_metric<'a>(cfg: &'a InstanceConfig, hostname: &'a str, d: &'a ChartData
 /// its collection time, and moves `sent` on (to the newest collection pushed, and the
 /// wake-up that walked it).
 fn push_collected<'a>(
-    f: &mut Encoder,
+    f: &mut Batcher,
     sent: &mut (u64, u64),
     d: &'a ChartData,
     m: &mut Metric<'a>,
@@ -659,7 +659,7 @@ fn run_formatter(
 
 /// A chart's dimensions with a value in the window [`WindowValues`] computed: id, name and
 /// value, in order. A named iterator rather than a `filter_map` closure so that its `next`
-/// is always inlined into the encoder's loop (the closure was called out of line and handed
+/// is always inlined into the batcher's loop (the closure was called out of line and handed
 /// its result back through the stack).
 struct WindowDims<'a, 'v> {
     names: &'a DimNames,

@@ -4,7 +4,7 @@
 //! that select it, its default port, its line or body format (defined once, from which the fast
 //! line template is derived), its body size limit and request headers, and whether it sends
 //! lines over a socket or bodies over HTTP. The shared machinery sits beneath them: the format
-//! building blocks in [`format`](mod@super::format), batching in [`encode`](super::encode),
+//! building blocks in [`format`](mod@super::format), batching in [`batch`](super::batch),
 //! delivery and transports in [`sender`](super::sender) and [`transport`](super::transport).
 //!
 //! * [`graphite`]: Graphite plaintext lines;

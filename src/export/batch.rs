@@ -1,10 +1,10 @@
-//! Encoding: one export window's metrics turned into the units a sender delivers.
+//! Batching: one export window's metrics turned into the units a sender delivers.
 //!
 //! One job: collect a window's metrics into [`Batch`]es. Line connectors get one buffer of
 //! lines per window (the line sender's outbox cuts it only at line boundaries); HTTP
 //! connectors get whole request bodies, each kept under its format's size limit, so every
-//! request is sent, acknowledged or dropped as a unit. Uses the formatters of
-//! [`format`](mod@super::format); knows nothing of sockets, HTTP or the store.
+//! request is sent, acknowledged or dropped as a unit. Uses each connector's format (see
+//! [`connector`](super::connector)); knows nothing of sockets, HTTP or the store.
 //!
 //! A single metric larger than its body limit still goes, alone in its body: it cannot be
 //! split.
@@ -42,22 +42,22 @@ enum Open {
 
 /// Collects one window's metrics into batches.
 #[derive(Debug)]
-pub struct Encoder {
+pub struct Batcher {
     timestamp: i64,
     open: Open,
     done: Vec<Batch>,
 }
 
-impl Encoder {
-    /// An empty encoder for the window ending at `timestamp`, exporting values from `source`
+impl Batcher {
+    /// An empty batcher for the window ending at `timestamp`, exporting values from `source`
     /// (remote write names its series after it).
-    pub fn new(encoding: Encoding, source: DataSource, timestamp: i64) -> Encoder {
-        Encoder::with_capacity(encoding, source, timestamp, 0)
+    pub fn new(encoding: Encoding, source: DataSource, timestamp: i64) -> Batcher {
+        Batcher::with_capacity(encoding, source, timestamp, 0)
     }
 
-    /// [`Encoder::new`], with room for `bytes` of lines from the start (a formatter passes the
+    /// [`Batcher::new`], with room for `bytes` of lines from the start (a formatter passes the
     /// size of its previous window, so that a window's buffer does not grow by copying).
-    pub fn with_capacity(encoding: Encoding, source: DataSource, timestamp: i64, bytes: usize) -> Encoder {
+    pub fn with_capacity(encoding: Encoding, source: DataSource, timestamp: i64, bytes: usize) -> Batcher {
         let open = match encoding {
             Encoding::Lines(f) => Open::Lines(f, Vec::with_capacity(bytes), 0),
             Encoding::Bodies(f @ BodyFormat::OpentsdbJson) => Open::Json(opentsdb::http_body(), f.body_max()),
@@ -66,7 +66,7 @@ impl Encoder {
                 Open::RemoteWrite(Box::new(RemoteWriteBuilder::new(source)))
             }
         };
-        Encoder { timestamp, open, done: Vec::new() }
+        Batcher { timestamp, open, done: Vec::new() }
     }
 
     /// Adds `m`; false when nothing was added (a NaN or infinite value). A full body is closed
@@ -103,7 +103,7 @@ impl Encoder {
     /// Adds one chart's dimensions: `m` carries the chart's fields and the window's timestamp,
     /// `dims` each dimension's id, name and value; returns how many were added. Lines write
     /// the parts shared by the chart's lines once (a [`LineTemplate`](super::format::template::LineTemplate)),
-    /// byte for byte what [`Encoder::push`] writes metric by metric.
+    /// byte for byte what [`Batcher::push`] writes metric by metric.
     pub fn push_chart<'a>(
         &mut self,
         m: &mut Metric<'a>,
@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn lines_make_one_batch_per_window_even_when_empty() {
-        let mut e = Encoder::new(Encoding::Lines(LineFormat::Graphite), DataSource::Average, 1000);
+        let mut e = Batcher::new(Encoding::Lines(LineFormat::Graphite), DataSource::Average, 1000);
         assert!(e.push(&metric("a", 1.0)));
         assert!(!e.push(&metric("nan", f64::NAN)));
         assert!(e.push(&metric("b", 2.5)));
@@ -190,14 +190,14 @@ mod tests {
                     .to_vec()
             }]
         );
-        let e = Encoder::new(Encoding::Lines(LineFormat::Json), DataSource::Average, 1010);
+        let e = Batcher::new(Encoding::Lines(LineFormat::Json), DataSource::Average, 1010);
         assert_eq!(e.finish(), vec![Batch { timestamp: 1010, metrics: 0, bytes: vec![] }]);
     }
 
     #[test]
     fn an_empty_window_makes_no_request() {
         for f in [BodyFormat::OpentsdbJson, BodyFormat::Json, BodyFormat::RemoteWrite] {
-            let mut e = Encoder::new(Encoding::Bodies(f), DataSource::Average, 1000);
+            let mut e = Batcher::new(Encoding::Bodies(f), DataSource::Average, 1000);
             assert!(!e.push(&metric("nan", f64::INFINITY)));
             assert_eq!(e.finish(), vec![], "{f:?}");
         }
@@ -219,7 +219,7 @@ mod tests {
     #[test]
     fn opentsdb_bodies_stay_under_8_kib_and_lose_nothing() {
         let names = dims(500);
-        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::OpentsdbJson), DataSource::Average, 1000);
+        let mut e = Batcher::new(Encoding::Bodies(BodyFormat::OpentsdbJson), DataSource::Average, 1000);
         for (i, d) in names.iter().enumerate() {
             assert!(e.push(&metric(d, i as f64)));
         }
@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn json_http_bodies_cut_at_512_kib() {
         let names = dims(3000);
-        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::Json), DataSource::Average, 1000);
+        let mut e = Batcher::new(Encoding::Bodies(BodyFormat::Json), DataSource::Average, 1000);
         for (i, d) in names.iter().enumerate() {
             assert!(e.push(&metric(d, i as f64)));
         }
@@ -263,7 +263,7 @@ mod tests {
         use crate::export::connector::remote_write::decode;
         use prost::Message;
         let names = dims(6000);
-        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::RemoteWrite), DataSource::Sum, 1000);
+        let mut e = Batcher::new(Encoding::Bodies(BodyFormat::RemoteWrite), DataSource::Sum, 1000);
         for (i, d) in names.iter().enumerate() {
             assert!(e.push(&metric(d, i as f64)));
         }
