@@ -13,9 +13,11 @@ mod common;
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rrdpipe::export::compute::WindowValues;
-use rrdpipe::export::format::remote_write::RemoteWriteBuilder;
-use rrdpipe::export::format::{Metric, Source, Value};
-use rrdpipe::export::instance::{Formatter, LineFormat};
+use rrdpipe::export::connector::remote_write::RemoteWriteBuilder;
+use rrdpipe::export::connector::ConnectorKind;
+use rrdpipe::export::connector::LineFormat;
+use rrdpipe::export::format::{DataSource, Metric, Value};
+use rrdpipe::export::instance::Formatter;
 
 use common::{chart_id, dim_id, filled_db, instance, DIMS, S, T0};
 
@@ -32,8 +34,8 @@ fn bench_formats(c: &mut Criterion) {
     let mut g = c.benchmark_group("export_per_metric");
     g.throughput(Throughput::Elements(metrics));
     g.sample_size(10);
-    for format in [LineFormat::Graphite, LineFormat::Opentsdb, LineFormat::Json] {
-        for source in [Source::Average, Source::Sum, Source::AsCollected] {
+    for format in [ConnectorKind::Graphite, ConnectorKind::Opentsdb, ConnectorKind::Json] {
+        for source in [DataSource::Average, DataSource::Sum, DataSource::AsCollected] {
             let cfg = instance(format, source, 10);
             // A formatter started at T0+13 that already sent the window ending at T0+20 (as
             // collected: the collections up to T0+23). Due now: (T0+20, T0+30], or the last
@@ -46,7 +48,7 @@ fn bench_formats(c: &mut Criterion) {
             let check = warm().format_due(&db, NOW * S);
             let sent: usize = check.iter().map(|f| f.metrics).sum();
             assert_eq!(sent as u64, metrics, "{format:?} {source:?}: one metric per dimension");
-            let name = format!("{}/{}", format.as_str(), format!("{source:?}").to_lowercase());
+            let name = format!("{}/{}", format.type_name(), format!("{source:?}").to_lowercase());
             g.bench_function(name, |b| {
                 b.iter_batched(warm, |mut f| f.format_due(&db, NOW * S), BatchSize::PerIteration)
             });
@@ -70,7 +72,7 @@ fn bench_parts(c: &mut Criterion) {
             let mut acc = 0.0;
             for chart in &charts {
                 let d = chart.read();
-                values.compute(&d, after, end, Source::Average);
+                values.compute(&d, after, end, DataSource::Average);
                 for i in 0..d.dims.len() {
                     acc += values.value(i).map_or(0.0, Value::as_f64);
                 }
@@ -118,7 +120,7 @@ fn bench_remote_write(c: &mut Criterion) {
     let dims: Vec<String> = (0..DIMS).map(dim_id).collect();
     let mut g = c.benchmark_group("remote_write_per_series");
     g.throughput(Throughput::Elements(SERIES as u64));
-    let mut builder = RemoteWriteBuilder::new(Source::Average);
+    let mut builder = RemoteWriteBuilder::new(DataSource::Average);
     g.bench_function("push_encode_compress", |b| {
         b.iter(|| {
             for (ci, chart) in charts.iter().enumerate() {

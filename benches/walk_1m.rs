@@ -16,8 +16,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
-use rrdpipe::export::format::Source;
-use rrdpipe::export::instance::{Formatter, LineFormat};
+use rrdpipe::export::connector::ConnectorKind;
+use rrdpipe::export::format::DataSource;
+use rrdpipe::export::instance::Formatter;
 use rrdpipe::rrd::Db;
 
 use common::{filled_db, instance, probe, summary, DIMS, S, T0};
@@ -29,7 +30,7 @@ const SECONDS: u64 = 33;
 const NOW: u64 = T0 + 33;
 
 fn walk(db: &Db) -> usize {
-    let mut f = Formatter::new(instance(LineFormat::Graphite, Source::Average, 10), T0 * S);
+    let mut f = Formatter::new(instance(ConnectorKind::Graphite, DataSource::Average, 10), T0 * S);
     f.format_due(db, NOW * S).iter().map(|b| b.metrics).sum()
 }
 
@@ -39,7 +40,7 @@ fn bench_walk(c: &mut Criterion, db: &Db) {
     g.sample_size(10).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_millis(200));
     g.bench_function("graphite_average_every_10", |b| {
         b.iter_batched(
-            || Formatter::new(instance(LineFormat::Graphite, Source::Average, 10), T0 * S),
+            || Formatter::new(instance(ConnectorKind::Graphite, DataSource::Average, 10), T0 * S),
             |mut f| f.format_due(db, NOW * S),
             BatchSize::PerIteration,
         )

@@ -25,9 +25,10 @@ mod common;
 
 use std::time::Instant;
 
-use rrdpipe::export::encode::Batch;
-use rrdpipe::export::format::Source;
-use rrdpipe::export::instance::{Formatter, InstanceConfig, LineFormat};
+use rrdpipe::export::batch::Batch;
+use rrdpipe::export::connector::ConnectorKind;
+use rrdpipe::export::format::DataSource;
+use rrdpipe::export::instance::{Formatter, InstanceConfig};
 use rrdpipe::rrd::Db;
 
 use common::{filled_db, instance, DIMS, S, T0};
@@ -53,15 +54,15 @@ fn warm(cfg: &InstanceConfig, db: &Db) -> Formatter {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let format = match args.first().map_or("graphite", String::as_str) {
-        "graphite" => LineFormat::Graphite,
-        "opentsdb" => LineFormat::Opentsdb,
-        "json" => LineFormat::Json,
+        "graphite" => ConnectorKind::Graphite,
+        "opentsdb" => ConnectorKind::Opentsdb,
+        "json" => ConnectorKind::Json,
         other => usage(&format!("unknown format '{other}'")),
     };
     let source = match args.get(1).map_or("average", String::as_str) {
-        "average" => Source::Average,
-        "sum" => Source::Sum,
-        "as-collected" => Source::AsCollected,
+        "average" => DataSource::Average,
+        "sum" => DataSource::Sum,
+        "as-collected" => DataSource::AsCollected,
         other => usage(&format!("unknown data source '{other}'")),
     };
     let number = |i: usize, what: &str| {
@@ -76,7 +77,7 @@ fn main() {
         let batches = measured(&mut warm(&cfg, &db), &db, NOW * S);
         let metrics: usize = batches.iter().map(|b| b.metrics).sum();
         let bytes: usize = batches.iter().map(|b| b.bytes.len()).sum();
-        println!("{} {source:?}: {metrics} metrics, {bytes} bytes", format.as_str());
+        println!("{} {source:?}: {metrics} metrics, {bytes} bytes", format.type_name());
         return;
     };
     let metrics = (charts * DIMS) as f64;
@@ -98,7 +99,7 @@ fn main() {
     }
     println!(
         "{} {source:?}, {charts} charts: fastest {fastest:.1} ns per metric, mean {:.1}, {} page faults per wake-up",
-        format.as_str(),
+        format.type_name(),
         total / wake_ups as f64,
         faults / wake_ups as i64
     );

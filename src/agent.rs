@@ -17,12 +17,10 @@ use crate::api::{AgentFacts, Api};
 use crate::collect::plugins_d::supervisor::{self, PluginEnv, PluginRun, SupervisorConfig, SupervisorHandle};
 use crate::collect::proc::{self as proc_collector, ProcConfig};
 use crate::collect::stream::{self, machine_guid, StreamConfig, StreamHandle};
-use crate::config::{Config, ConnectorKind, DataSource, ExporterConfig, Transport, INSTANCE_TYPES};
-use crate::export::format::Source;
-use crate::export::instance::{self, BodyFormat, Connector, InstanceConfig, InstanceHandle, LineFormat};
+use crate::config::{Config, ExporterConfig};
+use crate::export::instance::{self, Connector, InstanceConfig, InstanceHandle};
 use crate::export::spool;
 use crate::export::transport::http::{BasicAuth, HttpSettings};
-use crate::export::transport::Endpoint;
 use crate::pattern::SimplePattern;
 use crate::rrd::{cleanup, Db, HostInfo};
 use crate::shutdown::Shutdown;
@@ -74,12 +72,8 @@ fn agent_facts(cfg: &Config) -> AgentFacts {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let mut exporting: Vec<String> = cfg
-        .exporters
-        .iter()
-        .filter(|e| e.enabled)
-        .filter_map(|e| INSTANCE_TYPES.iter().find(|(_, k)| *k == e.kind).map(|(name, _)| name.to_string()))
-        .collect();
+    let mut exporting: Vec<String> =
+        cfg.exporters.iter().filter(|e| e.enabled).map(|e| e.kind.type_name().to_string()).collect();
     exporting.sort();
     exporting.dedup();
     AgentFacts {
@@ -108,48 +102,30 @@ impl std::error::Error for StartError {}
 /// The exporter settings an instance runs with. Every connector type is supported; `None` is
 /// kept for types a future configuration may add before this build sends them.
 pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Option<InstanceConfig> {
-    let http = |format: BodyFormat, path: &str| {
-        Connector::Http(
-            format,
-            HttpSettings {
-                tls: e.kind.tls(),
-                path: path.to_string(),
-                auth: e.username.as_ref().map(|u| BasicAuth {
-                    username: u.clone(),
-                    password: e.password.clone().unwrap_or_default(),
-                }),
-                ca_file: e.tls_ca_file.clone(),
-                skip_verify: e.tls_skip_verify,
-            },
-        )
-    };
-    let connector = match e.kind {
-        ConnectorKind::Graphite => Connector::Lines(LineFormat::Graphite),
-        ConnectorKind::Opentsdb => Connector::Lines(LineFormat::Opentsdb),
-        ConnectorKind::Json => Connector::Lines(LineFormat::Json),
-        ConnectorKind::OpentsdbHttp { .. } => http(BodyFormat::OpentsdbJson, "/api/put"),
-        ConnectorKind::JsonHttp { .. } => http(BodyFormat::Json, "/api/put"),
-        ConnectorKind::RemoteWrite { .. } => http(BodyFormat::RemoteWrite, &e.remote_write_url_path),
+    let connector = Connector {
+        kind: e.kind,
+        http: HttpSettings {
+            tls: e.kind.tls(),
+            path: e.kind.url_path(&e.remote_write_url_path),
+            auth: e
+                .username
+                .as_ref()
+                .map(|u| BasicAuth { username: u.clone(), password: e.password.clone().unwrap_or_default() }),
+            ca_file: e.tls_ca_file.clone(),
+            skip_verify: e.tls_skip_verify,
+        },
     };
     Some(InstanceConfig {
         name: e.name.clone(),
         legacy: e.legacy,
         connector,
-        source: match e.data_source {
-            DataSource::AsCollected => Source::AsCollected,
-            DataSource::Average => Source::Average,
-            DataSource::Sum => Source::Sum,
-        },
+        source: e.data_source,
         prefix: e.prefix.clone(),
         hostname: e.hostname.clone(),
         every: e.update_every,
         buffer_on_failures: e.buffer_on_failures,
         timeout: Duration::from_millis(e.timeout_ms),
-        endpoints: e
-            .destinations
-            .iter()
-            .map(|d| Endpoint { udp: d.transport == Transport::Udp, host: d.host.clone(), port: d.port })
-            .collect(),
+        endpoints: e.destinations.clone(),
         charts: SimplePattern::new(&e.send_charts_matching),
         hosts: if e.legacy { None } else { Some(SimplePattern::new(&e.send_hosts_matching)) },
         use_names: e.send_names_instead_of_ids,

@@ -62,11 +62,11 @@ impl Write for Capture {
     }
 }
 
-/// The log lines mentioning exporter `name`.
+/// The log lines of exporter `name`: in its span, or naming it.
 fn log_lines(name: &str) -> Vec<String> {
     let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
-    let tag = format!("exporter '{name}'");
-    text.lines().filter(|l| l.contains(&tag)).map(str::to_string).collect()
+    let tags = [format!("exporter{{instance={name}}}"), format!("exporter '{name}'")];
+    text.lines().filter(|l| tags.iter().any(|t| l.contains(t))).map(str::to_string).collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rrdpipe::export::format::Source;
-use rrdpipe::export::instance::{Connector, InstanceConfig, LineFormat};
-use rrdpipe::pattern::SimplePattern;
+use rrdpipe::export::connector::ConnectorKind;
+use rrdpipe::export::format::DataSource;
+use rrdpipe::export::instance::InstanceConfig;
 use rrdpipe::rrd::{Algorithm, Chart, ChartDef, ChartType, Db, DimensionDef, HostInfo};
 
 /// Slots of history everywhere.
@@ -111,26 +111,8 @@ pub fn block(c: usize, t: u64) -> String {
 }
 
 /// An exporter sending every chart of every host, with the default prefix.
-pub fn instance(format: LineFormat, source: Source, every: u32) -> InstanceConfig {
-    InstanceConfig {
-        name: "bench".into(),
-        legacy: false,
-        connector: Connector::Lines(format),
-        source,
-        prefix: "netdata".into(),
-        hostname: None,
-        every,
-        buffer_on_failures: 10,
-        timeout: Duration::from_secs(1),
-        endpoints: vec![],
-        charts: SimplePattern::new("*"),
-        hosts: None,
-        use_names: false,
-        labels: vec![],
-        max_buffer_bytes: 1 << 30,
-        replay: Duration::ZERO,
-        spool: None,
-    }
+pub fn instance(kind: ConnectorKind, source: DataSource, every: u32) -> InstanceConfig {
+    InstanceConfig { source, every, max_buffer_bytes: 1 << 30, ..InstanceConfig::new("bench", kind) }
 }
 
 /// Short measurement settings, so that the whole `cargo bench` run takes a few minutes.

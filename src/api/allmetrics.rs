@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use super::response::{JSON, PROMETHEUS, TEXT};
 use super::{Api, Request, Response};
-use crate::export::format::Source;
+use crate::export::format::DataSource as Source;
 use crate::pattern::SimplePattern;
 use crate::rrd::Host;
 

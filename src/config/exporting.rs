@@ -2,10 +2,10 @@
 //! their `[exporting:global]` defaults, read into [`ExporterConfig`]s.
 //!
 //! Destinations are parsed here but never resolved; nothing here opens a connection or knows
-//! how data is formatted.
+//! how data is formatted. What differs by exporter type (the types there are, default ports)
+//! the [connector](crate::export::connector) says.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::PathBuf;
 
 use super::diag::Diagnostics;
@@ -14,137 +14,13 @@ use super::setting::{
     self, parse_bool, Bool, Kind, OptPath, OptText, Secret, Settings, Size, Text, Visit, Whole,
 };
 
-/// The wire format and transport family of an exporter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectorKind {
-    /// Graphite plaintext lines over TCP or UDP.
-    Graphite,
-    /// OpenTSDB telnet `put` lines over TCP or UDP.
-    Opentsdb,
-    /// One JSON object per line over TCP or UDP.
-    Json,
-    /// OpenTSDB JSON over HTTP(S).
-    OpentsdbHttp {
-        /// HTTPS rather than HTTP.
-        tls: bool,
-    },
-    /// JSON over HTTP(S).
-    JsonHttp {
-        /// HTTPS rather than HTTP.
-        tls: bool,
-    },
-    /// Prometheus remote write over HTTP(S).
-    RemoteWrite {
-        /// HTTPS rather than HTTP.
-        tls: bool,
-    },
-}
-
-/// Every exporter type accepted as the TYPE of a `[TYPE:NAME]` section.
-pub const INSTANCE_TYPES: &[(&str, ConnectorKind)] = &[
-    ("graphite", ConnectorKind::Graphite),
-    ("graphite:plaintext", ConnectorKind::Graphite),
-    ("opentsdb", ConnectorKind::Opentsdb),
-    ("opentsdb:telnet", ConnectorKind::Opentsdb),
-    ("json", ConnectorKind::Json),
-    ("json:plaintext", ConnectorKind::Json),
-    ("opentsdb:http", ConnectorKind::OpentsdbHttp { tls: false }),
-    ("opentsdb:https", ConnectorKind::OpentsdbHttp { tls: true }),
-    ("json:http", ConnectorKind::JsonHttp { tls: false }),
-    ("json:https", ConnectorKind::JsonHttp { tls: true }),
-    ("prometheus_remote_write", ConnectorKind::RemoteWrite { tls: false }),
-    ("prometheus_remote_write:http", ConnectorKind::RemoteWrite { tls: false }),
-    ("prometheus_remote_write:https", ConnectorKind::RemoteWrite { tls: true }),
-];
-
-/// How many of [`INSTANCE_TYPES`] (the first ones) the legacy `[backend] type` accepts.
-const LEGACY_TYPE_COUNT: usize = 6;
-
-impl ConnectorKind {
-    /// The kind named by an exporter type (`opentsdb:http`), if known.
-    pub fn from_type(name: &str) -> Option<ConnectorKind> {
-        INSTANCE_TYPES.iter().find(|(n, _)| *n == name).map(|(_, kind)| *kind)
-    }
-
-    /// The canonical type name (`graphite`, `opentsdb:https`, ...).
-    pub fn type_name(self) -> &'static str {
-        match self {
-            ConnectorKind::Graphite => "graphite",
-            ConnectorKind::Opentsdb => "opentsdb",
-            ConnectorKind::Json => "json",
-            ConnectorKind::OpentsdbHttp { tls: false } => "opentsdb:http",
-            ConnectorKind::OpentsdbHttp { tls: true } => "opentsdb:https",
-            ConnectorKind::JsonHttp { tls: false } => "json:http",
-            ConnectorKind::JsonHttp { tls: true } => "json:https",
-            ConnectorKind::RemoteWrite { tls: false } => "prometheus_remote_write",
-            ConnectorKind::RemoteWrite { tls: true } => "prometheus_remote_write:https",
-        }
-    }
-
-    /// Whether it speaks HTTPS.
-    pub fn tls(self) -> bool {
-        match self {
-            ConnectorKind::Graphite | ConnectorKind::Opentsdb | ConnectorKind::Json => false,
-            ConnectorKind::OpentsdbHttp { tls }
-            | ConnectorKind::JsonHttp { tls }
-            | ConnectorKind::RemoteWrite { tls } => tls,
-        }
-    }
-
-    /// Whether it sends plain lines over a socket (and so may use UDP), rather than HTTP.
-    pub fn is_plaintext(self) -> bool {
-        matches!(self, ConnectorKind::Graphite | ConnectorKind::Opentsdb | ConnectorKind::Json)
-    }
-
-    /// The port used when a destination gives none.
-    pub fn default_port(self) -> u16 {
-        match self {
-            ConnectorKind::Graphite => 2003,
-            ConnectorKind::Opentsdb => 4242,
-            ConnectorKind::Json => 5448,
-            _ if self.tls() => 443,
-            _ => 80,
-        }
-    }
-}
-
-/// The socket type of a destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// TCP (the default).
-    Tcp,
-    /// UDP (plaintext types only).
-    Udp,
-}
-
-/// One `[tcp:|udp:]HOST[:PORT]` of a `destination` list; the host is not resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Destination {
-    /// TCP or UDP.
-    pub transport: Transport,
-    /// A host name or address, without brackets (`::1`, `fe80::1%eth0`).
-    pub host: String,
-    /// The port (the type's default when not given).
-    pub port: u16,
-}
-
-impl fmt::Display for Destination {
-    /// As it parses back: `host:port`, `udp:host:port`, `[::1]:port`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.transport == Transport::Udp {
-            f.write_str("udp:")?;
-        }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
+pub use crate::export::connector::{ConnectorKind, INSTANCE_TYPES};
+pub use crate::export::format::DataSource;
+pub use crate::export::transport::Endpoint;
 
 /// Parse a `destination` value: entries separated by spaces or commas, each
 /// `[tcp:|udp:]HOST[:PORT]` with IPv6 addresses in brackets. On error, says what is wrong.
-pub fn parse_destinations(text: &str, kind: ConnectorKind) -> Result<Vec<Destination>, String> {
+pub fn parse_destinations(text: &str, kind: ConnectorKind) -> Result<Vec<Endpoint>, String> {
     let list = text
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|t| !t.is_empty())
@@ -156,15 +32,15 @@ pub fn parse_destinations(text: &str, kind: ConnectorKind) -> Result<Vec<Destina
     Ok(list)
 }
 
-fn parse_destination(token: &str, kind: ConnectorKind) -> Result<Destination, String> {
+fn parse_destination(token: &str, kind: ConnectorKind) -> Result<Endpoint, String> {
     let prefix =
         |p: &str| token.get(..p.len()).filter(|head| head.eq_ignore_ascii_case(p)).map(|_| &token[p.len()..]);
-    let (transport, rest) = match (prefix("tcp:"), prefix("udp:")) {
-        (Some(rest), _) => (Transport::Tcp, rest),
-        (_, Some(rest)) => (Transport::Udp, rest),
-        _ => (Transport::Tcp, token),
+    let (udp, rest) = match (prefix("tcp:"), prefix("udp:")) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => (false, token),
     };
-    if transport == Transport::Udp && !kind.is_plaintext() {
+    if udp && !kind.is_plaintext() {
         return Err(format!(
             "'{token}' uses udp, which only graphite, opentsdb and json (plaintext) can send over; \
              remove 'udp:'"
@@ -204,29 +80,7 @@ fn parse_destination(token: &str, kind: ConnectorKind) -> Result<Destination, St
             .filter(|p| *p > 0)
             .ok_or_else(|| format!("'{token}' has a bad port '{text}'; use a number from 1 to 65535"))?,
     };
-    Ok(Destination { transport, host: host.to_string(), port })
-}
-
-/// Which values of a dimension are exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DataSource {
-    /// The stored value of each slot (`as collected`, `as-collected`, `raw`).
-    AsCollected,
-    /// The mean over the export interval (`average`).
-    Average,
-    /// The sum over the export interval (`sum`, `volume`).
-    Sum,
-}
-
-impl DataSource {
-    /// The canonical name: `as collected`, `average` or `sum`.
-    pub fn name(self) -> &'static str {
-        match self {
-            DataSource::AsCollected => "as collected",
-            DataSource::Average => "average",
-            DataSource::Sum => "sum",
-        }
-    }
+    Ok(Endpoint { udp, host: host.to_string(), port })
 }
 
 /// One exporter's settings, with defaults applied. Its `Debug` output masks the password.
@@ -247,7 +101,7 @@ pub struct ExporterConfig {
     /// `enabled` (default no; `[exporting:global] enabled = no` disables every instance).
     pub enabled: bool,
     /// `destination` (default `localhost` on the type's default port); tried in order.
-    pub destinations: Vec<Destination>,
+    pub destinations: Vec<Endpoint>,
     /// `data source` (default `average`).
     pub data_source: DataSource,
     /// `prefix` (default `netdata`).
@@ -366,7 +220,7 @@ impl ExporterConfig {
             send_names_instead_of_ids: !legacy,
             send_configured_labels: !legacy,
             send_automatic_labels: false,
-            remote_write_url_path: "/receive".to_string(),
+            remote_write_url_path: crate::export::connector::remote_write::DEFAULT_PATH.to_string(),
             username: None,
             password: None,
             tls_ca_file: None,
@@ -429,9 +283,9 @@ struct LegacyType;
 
 impl Kind<ConnectorKind> for LegacyType {
     fn parse(&self, text: &str) -> Result<ConnectorKind, String> {
-        let legacy = &INSTANCE_TYPES[..LEGACY_TYPE_COUNT];
-        legacy.iter().find(|(name, _)| *name == text).map(|(_, kind)| *kind).ok_or_else(|| {
-            let names: Vec<&str> = legacy.iter().map(|(name, _)| *name).collect();
+        let legacy = INSTANCE_TYPES.iter().filter(|(_, kind)| kind.is_plaintext());
+        legacy.clone().find(|(name, _)| *name == text).map(|(_, kind)| *kind).ok_or_else(|| {
+            let names: Vec<&str> = legacy.map(|(name, _)| *name).collect();
             format!("unknown backend type. Choose from: {}", names.join(", "))
         })
     }
@@ -443,12 +297,12 @@ impl Kind<ConnectorKind> for LegacyType {
 /// `destination`, with default ports of the given type.
 struct Destinations(ConnectorKind);
 
-impl Kind<Vec<Destination>> for Destinations {
-    fn parse(&self, text: &str) -> Result<Vec<Destination>, String> {
+impl Kind<Vec<Endpoint>> for Destinations {
+    fn parse(&self, text: &str) -> Result<Vec<Endpoint>, String> {
         parse_destinations(text, self.0)
     }
-    fn render(&self, value: &Vec<Destination>) -> String {
-        let list: Vec<String> = value.iter().map(Destination::to_string).collect();
+    fn render(&self, value: &Vec<Endpoint>) -> String {
+        let list: Vec<String> = value.iter().map(Endpoint::to_string).collect();
         list.join(" ")
     }
 }
@@ -511,93 +365,33 @@ pub(crate) fn read(
     globals: &[(&str, &Section)],
     diag: &mut Diagnostics,
 ) -> Vec<ExporterConfig> {
-    let instance_keys = setting::known_keys(&ExporterConfig::new("", "", "", 0, false));
-    let legacy_keys = setting::known_keys(&ExporterConfig::new("", "", "", 0, true));
-    for (file, section) in globals {
-        setting::warn_unknown(file, section, &instance_keys, diag);
-    }
-    if !globals.is_empty() {
-        // Check the defaults once, even when no instance uses them.
-        setting::read(&mut ExporterConfig::new("", "", "", 0, false), globals, diag);
-    }
+    let keys = Keys {
+        instance: setting::known_keys(&ExporterConfig::new("", "", "", 0, false)),
+        legacy: setting::known_keys(&ExporterConfig::new("", "", "", 0, true)),
+    };
+    check_globals(globals, &keys.instance, diag);
     // `(value, file, line)` of the `enabled` every instance is subject to.
     let global_enabled = globals.iter().find_map(|(file, section)| {
         section.get("enabled").and_then(|e| parse_bool(&e.value).map(|on| (on, *file, e.line)))
     });
-
     let mut exporters: Vec<ExporterConfig> = Vec::new();
     // Where each instance name already is in `exporters`.
     let mut named: HashMap<String, usize> = HashMap::new();
     for f in found {
-        let section = f.section;
-        let (name, legacy) = match f.instance {
-            None => ("backend", true),
-            Some((_, name)) => (name, false),
-        };
-        if name.is_empty() {
-            diag.error(
-                f.file,
-                section.line,
-                format_args!(
-                    "[{}] has no instance name; write [TYPE:NAME], e.g. [graphite:my_graphite]",
-                    section.name
-                ),
-            );
+        let Some(mut exporter) = read_section(f, globals, &keys, diag) else {
             continue;
-        }
-        let mut exporter = ExporterConfig::new(&section.name, name, f.file, section.line, legacy);
-        let mut chain = vec![(f.file, section)];
-        if let Some((kind, _)) = f.instance {
-            exporter.kind = kind;
-            chain.extend_from_slice(globals);
-        }
-        let present = setting::read(&mut exporter, &chain, diag);
-        let known = if legacy { &legacy_keys } else { &instance_keys };
-        setting::warn_unknown(f.file, section, known, diag);
-        if legacy && exporter.send_configured_labels {
-            let line = section.get("send configured labels").map_or(section.line, |e| e.line);
-            diag.warn(
-                f.file,
-                line,
-                format_args!(
-                    "[backend] send configured labels = yes has no effect: the legacy [backend] sends no \
-                     labels; to send them, export through an instance such as [graphite:NAME] instead"
-                ),
-            );
-        }
-        if !present.contains(&"destination") {
-            exporter.destinations = vec![Destination {
-                transport: Transport::Tcp,
-                host: "localhost".to_string(),
-                port: exporter.kind.default_port(),
-            }];
-        }
-        if !present.contains(&"timeout ms") {
-            exporter.timeout_ms = 2 * u64::from(exporter.update_every) * 1000;
-        }
-        if let (false, Some((false, file, line))) = (legacy, global_enabled) {
-            if exporter.enabled {
-                let own = section.get("enabled").map_or(section.line, |e| e.line);
-                diag.warn(
-                    f.file,
-                    own,
-                    format_args!(
-                        "[{}] enabled = yes is overridden by [exporting:global] enabled = no at \
-                         {file}:{line}; this exporter stays disabled",
-                        section.name
-                    ),
-                );
-                exporter.enabled = false;
-            }
+        };
+        if let (false, Some((false, file, line))) = (exporter.legacy, global_enabled) {
+            disable_globally(&mut exporter, f, (file, line), diag);
         }
         if let Some(other) = named.get(&exporter.name).map(|&at| &exporters[at]) {
             diag.error(
                 f.file,
-                section.line,
+                f.section.line,
                 format_args!(
                     "[{}]: the name '{}' is already used by [{}] at {}:{}; give each exporter its \
                      own name",
-                    section.name, exporter.name, other.section, other.file, other.line
+                    f.section.name, exporter.name, other.section, other.file, other.line
                 ),
             );
             continue;
@@ -606,6 +400,103 @@ pub(crate) fn read(
         exporters.push(exporter);
     }
     exporters
+}
+
+/// The keys an exporter section may hold.
+struct Keys {
+    /// Of `[TYPE:NAME]` and `[exporting:global]`.
+    instance: Vec<&'static str>,
+    /// Of `[backend]`.
+    legacy: Vec<&'static str>,
+}
+
+/// Warns of unknown keys in the `[exporting:global]` sections and checks their values once,
+/// even when no instance uses them.
+fn check_globals(globals: &[(&str, &Section)], known: &[&'static str], diag: &mut Diagnostics) {
+    for (file, section) in globals {
+        setting::warn_unknown(file, section, known, diag);
+    }
+    if !globals.is_empty() {
+        setting::read(&mut ExporterConfig::new("", "", "", 0, false), globals, diag);
+    }
+}
+
+/// One exporter section's settings, with the instance defaults from `globals` and the defaults
+/// that follow from other keys; `None`, with an error, when the section has no instance name.
+fn read_section(
+    f: &Found<'_>,
+    globals: &[(&str, &Section)],
+    keys: &Keys,
+    diag: &mut Diagnostics,
+) -> Option<ExporterConfig> {
+    let section = f.section;
+    let (name, legacy) = match f.instance {
+        None => ("backend", true),
+        Some((_, name)) => (name, false),
+    };
+    if name.is_empty() {
+        diag.error(
+            f.file,
+            section.line,
+            format_args!(
+                "[{}] has no instance name; write [TYPE:NAME], e.g. [graphite:my_graphite]",
+                section.name
+            ),
+        );
+        return None;
+    }
+    let mut exporter = ExporterConfig::new(&section.name, name, f.file, section.line, legacy);
+    let mut chain = vec![(f.file, section)];
+    if let Some((kind, _)) = f.instance {
+        exporter.kind = kind;
+        chain.extend_from_slice(globals);
+    }
+    let present = setting::read(&mut exporter, &chain, diag);
+    let known = if legacy { &keys.legacy } else { &keys.instance };
+    setting::warn_unknown(f.file, section, known, diag);
+    if legacy && exporter.send_configured_labels {
+        let line = section.get("send configured labels").map_or(section.line, |e| e.line);
+        diag.warn(
+            f.file,
+            line,
+            format_args!(
+                "[backend] send configured labels = yes has no effect: the legacy [backend] sends no \
+                 labels; to send them, export through an instance such as [graphite:NAME] instead"
+            ),
+        );
+    }
+    if !present.contains(&"destination") {
+        let port = exporter.kind.default_port();
+        exporter.destinations = vec![Endpoint { udp: false, host: "localhost".to_string(), port }];
+    }
+    if !present.contains(&"timeout ms") {
+        exporter.timeout_ms = 2 * u64::from(exporter.update_every) * 1000;
+    }
+    Some(exporter)
+}
+
+/// `[exporting:global] enabled = no` (at `global`) disables every instance: one that says
+/// `enabled = yes` is warned of it.
+fn disable_globally(
+    exporter: &mut ExporterConfig,
+    f: &Found<'_>,
+    global: (&str, usize),
+    diag: &mut Diagnostics,
+) {
+    if exporter.enabled {
+        let own = f.section.get("enabled").map_or(f.section.line, |e| e.line);
+        let (file, line) = global;
+        diag.warn(
+            f.file,
+            own,
+            format_args!(
+                "[{}] enabled = yes is overridden by [exporting:global] enabled = no at \
+                 {file}:{line}; this exporter stays disabled",
+                f.section.name
+            ),
+        );
+        exporter.enabled = false;
+    }
 }
 
 /// Append the section header and every key of `exporter`.

@@ -35,7 +35,7 @@ pub use agent::{
     HISTORY_RANGE, LIB_DIR, LOG_DIR, LOG_LEVELS, STOCK_CONFIG_DIR, WEB_DIR,
 };
 pub use exporting::{
-    parse_destinations, ConnectorKind, DataSource, Destination, ExporterConfig, Transport, INSTANCE_TYPES,
+    parse_destinations, ConnectorKind, DataSource, Endpoint, ExporterConfig, INSTANCE_TYPES,
     SPOOL_MAX_SIZE_DEFAULT,
 };
 pub use stream::{

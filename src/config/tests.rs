@@ -39,8 +39,8 @@ fn error(main: &str) -> String {
     errors[0].clone()
 }
 
-fn localhost(port: u16) -> Destination {
-    Destination { transport: Transport::Tcp, host: "localhost".to_string(), port }
+fn localhost(port: u16) -> Endpoint {
+    Endpoint { udp: false, host: "localhost".to_string(), port }
 }
 
 fn legacy_defaults() -> ExporterConfig {
@@ -318,8 +318,8 @@ fn every_key_is_read() {
             kind: ConnectorKind::Json,
             enabled: true,
             destinations: vec![
-                Destination { transport: Transport::Udp, host: "collector".to_string(), port: 9999 },
-                Destination { transport: Transport::Tcp, host: "10.0.0.1".to_string(), port: 5448 },
+                Endpoint { udp: true, host: "collector".to_string(), port: 9999 },
+                Endpoint { udp: false, host: "10.0.0.1".to_string(), port: 5448 },
             ],
             data_source: DataSource::Sum,
             prefix: "pre".to_string(),
@@ -711,7 +711,7 @@ fn exporting_conf_instances_take_exporting_global_defaults_and_override_them() {
     );
     assert_eq!(
         loaded.config.exporters[1].destinations,
-        vec![Destination { transport: Transport::Tcp, host: "10.1.1.1".to_string(), port: 5448 }]
+        vec![Endpoint { udp: false, host: "10.1.1.1".to_string(), port: 5448 }]
     );
 }
 
@@ -825,39 +825,38 @@ fn instances_are_disabled_unless_enabled() {
 
 // ---------------------------------------------------------------- destinations
 
-fn dest(transport: Transport, host: &str, port: u16) -> Destination {
-    Destination { transport, host: host.to_string(), port }
+fn dest(udp: bool, host: &str, port: u16) -> Endpoint {
+    Endpoint { udp, host: host.to_string(), port }
 }
 
 #[test]
 fn destinations_parse_with_default_ports_and_ipv6() {
-    use Transport::{Tcp, Udp};
     assert_eq!(
         parse_destinations(
             "a, b:2004,udp:c tcp:[::1]:2005 [fe80::1%eth0] TCP:d\t,,e:1",
             ConnectorKind::Graphite
         ),
         Ok(vec![
-            dest(Tcp, "a", 2003),
-            dest(Tcp, "b", 2004),
-            dest(Udp, "c", 2003),
-            dest(Tcp, "::1", 2005),
-            dest(Tcp, "fe80::1%eth0", 2003),
-            dest(Tcp, "d", 2003),
-            dest(Tcp, "e", 1),
+            dest(false, "a", 2003),
+            dest(false, "b", 2004),
+            dest(true, "c", 2003),
+            dest(false, "::1", 2005),
+            dest(false, "fe80::1%eth0", 2003),
+            dest(false, "d", 2003),
+            dest(false, "e", 1),
         ])
     );
     assert_eq!(
         parse_destinations("tcp:[fe80::1]", ConnectorKind::Opentsdb),
-        Ok(vec![dest(Tcp, "fe80::1", 4242)])
+        Ok(vec![dest(false, "fe80::1", 4242)])
     );
     assert_eq!(
         parse_destinations("vm:8428", ConnectorKind::RemoteWrite { tls: false }),
-        Ok(vec![dest(Tcp, "vm", 8428)])
+        Ok(vec![dest(false, "vm", 8428)])
     );
     assert_eq!(
         parse_destinations("vm", ConnectorKind::JsonHttp { tls: true }),
-        Ok(vec![dest(Tcp, "vm", 443)])
+        Ok(vec![dest(false, "vm", 443)])
     );
 }
 
@@ -904,13 +903,9 @@ fn an_empty_destination_is_an_error_in_the_file() {
 
 #[test]
 fn destinations_display_as_they_parse() {
-    let list = vec![
-        dest(Transport::Tcp, "a", 1),
-        dest(Transport::Udp, "b", 2),
-        dest(Transport::Tcp, "::1", 3),
-        dest(Transport::Udp, "fe80::1%eth0", 4),
-    ];
-    let text: Vec<String> = list.iter().map(Destination::to_string).collect();
+    let list =
+        vec![dest(false, "a", 1), dest(true, "b", 2), dest(false, "::1", 3), dest(true, "fe80::1%eth0", 4)];
+    let text: Vec<String> = list.iter().map(Endpoint::to_string).collect();
     assert_eq!(text, vec!["a:1", "udp:b:2", "[::1]:3", "udp:[fe80::1%eth0]:4"]);
     assert_eq!(parse_destinations(&text.join(" "), ConnectorKind::Json), Ok(list));
 }
@@ -1515,7 +1510,7 @@ fn a_config_of_78000_keys_loads_in_linear_time() {
     assert_eq!(c.exporters[2_499].name, "g2499");
     assert_eq!(
         c.exporters[2_499].destinations,
-        vec![Destination { transport: Transport::Tcp, host: "127.0.0.1".to_string(), port: 3499 }]
+        vec![Endpoint { udp: false, host: "127.0.0.1".to_string(), port: 3499 }]
     );
     // stream.conf's sections first (500 to 1499), then the main file's others (0 to 499).
     assert_eq!(c.stream.keys.len(), 1_500);

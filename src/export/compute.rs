@@ -12,13 +12,13 @@
 //! one pass over the window's rows, which the slot-major ring keeps contiguous; both give the
 //! same bits.
 
-use crate::export::format::{Source, Value};
+use crate::export::format::{DataSource, Value};
 use crate::rrd::storage_number;
 use crate::rrd::ChartData;
 
 /// The average or sum of dimension `dim` over slots `(after, end]`.
 #[inline]
-pub fn window_value(d: &ChartData, dim: usize, after: i64, end: i64, source: Source) -> Option<f64> {
+pub fn window_value(d: &ChartData, dim: usize, after: i64, end: i64, source: DataSource) -> Option<f64> {
     let mut sum = 0i128;
     let mut count = 0u32;
     d.for_each_row(after, end, |_, row| {
@@ -32,10 +32,10 @@ pub fn window_value(d: &ChartData, dim: usize, after: i64, end: i64, source: Sou
 
 /// The window's value from its exact sum and its number of stored slots.
 #[inline]
-fn reduce(sum: i128, count: u32, source: Source) -> Option<f64> {
+fn reduce(sum: i128, count: u32, source: DataSource) -> Option<f64> {
     match (count, source) {
         (0, _) => None,
-        (_, Source::Sum) => Some(storage_number::e7_to_f64(sum, 1)),
+        (_, DataSource::Sum) => Some(storage_number::e7_to_f64(sum, 1)),
         _ => Some(storage_number::e7_to_f64(sum, count)),
     }
 }
@@ -62,7 +62,7 @@ pub struct WindowValues {
     /// [`storage_number::NARROW_SUM_MAX`] slots.
     wide: Vec<(i128, u32)>,
     is_wide: bool,
-    source: Source,
+    source: DataSource,
 }
 
 impl Default for WindowValues {
@@ -83,12 +83,12 @@ impl WindowValues {
             exp_and: Vec::new(),
             wide: Vec::new(),
             is_wide: false,
-            source: Source::Average,
+            source: DataSource::Average,
         }
     }
 
     /// Compute every dimension of `d` over slots `(after, end]`.
-    pub fn compute(&mut self, d: &ChartData, after: i64, end: i64, source: Source) {
+    pub fn compute(&mut self, d: &ChartData, after: i64, end: i64, source: DataSource) {
         self.source = source;
         let n_dims = d.dims.len();
         // First pass, lane by lane with no table look-up (the compiler vectorizes it): the
@@ -174,7 +174,7 @@ impl WindowValues {
         }
         match *self.narrow.get(dim)? {
             (_, 0) => None,
-            (e7, _) if self.source == Source::Sum => Some(Value::Mean { e7, count: 1 }),
+            (e7, _) if self.source == DataSource::Sum => Some(Value::Mean { e7, count: 1 }),
             (e7, count) => Some(Value::Mean { e7, count }),
         }
     }
@@ -213,12 +213,12 @@ mod tests {
             }
         }
         let d = c.read();
-        assert_eq!(window_value(&d, 0, 100, 110, Source::Sum), Some((101..=110).sum::<i64>() as f64));
-        assert_eq!(window_value(&d, 0, 100, 110, Source::Average), Some(105.5));
-        assert_eq!(window_value(&d, 1, 100, 110, Source::Sum), Some(18.0));
-        assert_eq!(window_value(&d, 1, 100, 110, Source::Average), Some(2.0));
-        assert_eq!(window_value(&d, 1, 104, 105, Source::Average), None);
-        assert_eq!(window_value(&d, 0, 110, 120, Source::Average), None);
+        assert_eq!(window_value(&d, 0, 100, 110, DataSource::Sum), Some((101..=110).sum::<i64>() as f64));
+        assert_eq!(window_value(&d, 0, 100, 110, DataSource::Average), Some(105.5));
+        assert_eq!(window_value(&d, 1, 100, 110, DataSource::Sum), Some(18.0));
+        assert_eq!(window_value(&d, 1, 100, 110, DataSource::Average), Some(2.0));
+        assert_eq!(window_value(&d, 1, 104, 105, DataSource::Average), None);
+        assert_eq!(window_value(&d, 0, 110, 120, DataSource::Average), None);
     }
 
     /// Sums are exact: ten slots of 0.1 average to the f64 nearest 0.1 (adding f64s gives
@@ -235,11 +235,11 @@ mod tests {
         let d = c.read();
         let naive = (0..10).fold(0.0, |s, _| s + 0.1) / 10.0;
         assert_ne!(naive, 0.1);
-        assert_eq!(window_value(&d, 0, 100, 110, Source::Average), Some(0.1));
-        assert_eq!(window_value(&d, 0, 100, 110, Source::Sum), Some(1.0));
-        assert_eq!(window_value(&d, 1, 100, 110, Source::Sum), Some(-0.07));
+        assert_eq!(window_value(&d, 0, 100, 110, DataSource::Average), Some(0.1));
+        assert_eq!(window_value(&d, 0, 100, 110, DataSource::Sum), Some(1.0));
+        assert_eq!(window_value(&d, 1, 100, 110, DataSource::Sum), Some(-0.07));
         let mut all = WindowValues::new();
-        all.compute(&d, 100, 110, Source::Average);
+        all.compute(&d, 100, 110, DataSource::Average);
         assert_eq!((all.get(0), all.get(1), all.get(2)), (Some(0.1), Some(-0.007), None));
         assert!(!all.is_wide);
     }
@@ -272,7 +272,7 @@ mod tests {
             let mut all = WindowValues::new();
             let last = d.last_entry_t().unwrap();
             let mut found = 0;
-            for source in [Source::Average, Source::Sum] {
+            for source in [DataSource::Average, DataSource::Sum] {
                 for after in (last - 60..=last).step_by(3) {
                     for len in [1, 2, 10, 30] {
                         all.compute(&d, after, after + len, source);
@@ -287,7 +287,7 @@ mod tests {
                 }
             }
             assert!(found > 500, "the windows hold values: {found}");
-            all.compute(&d, last - 30, last, Source::Sum);
+            all.compute(&d, last - 30, last, DataSource::Sum);
             assert!(all.is_wide, "some windows hold big values");
         }
     }
@@ -304,13 +304,13 @@ mod tests {
         }
         let d = c.read();
         let mut all = WindowValues::new();
-        all.compute(&d, 100, 400, Source::Sum);
+        all.compute(&d, 100, 400, DataSource::Sum);
         assert!(!all.is_wide);
         assert_eq!(all.value(0), Some(Value::Mean { e7: 300 * 16_000_000 * 10_000_000, count: 1 }));
         assert_eq!(all.get(1), Some(-4_800_000_000.0));
-        all.compute(&d, 100, 400, Source::Average);
+        all.compute(&d, 100, 400, DataSource::Average);
         assert_eq!(all.value(1), Some(Value::Mean { e7: -300 * 16_000_000 * 10_000_000, count: 300 }));
-        assert_eq!(all.get(0), window_value(&d, 0, 100, 400, Source::Average));
+        assert_eq!(all.get(0), window_value(&d, 0, 100, 400, DataSource::Average));
         assert_eq!(all.get(0), Some(16_000_000.0));
     }
 }

@@ -16,50 +16,68 @@ use std::time::Duration;
 use crate::clock::{now_ut, USEC_PER_SEC};
 
 use super::selfmon::ExporterCharts;
+use crate::export::batch::{Batch, Batcher};
 use crate::export::compute::WindowValues;
-use crate::export::encode::Encoder;
-pub use crate::export::encode::{Batch, BodyFormat, Encoding, LineFormat};
-use crate::export::format::{DimText, Metric, Source, Value};
+use crate::export::connector::{remote_write, BodyFormat, ConnectorKind, Encoding};
+use crate::export::format::{DataSource, DimText, Metric, Value};
 use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
 use crate::export::spool::Spool;
 use crate::export::stats::{thread_cpu_us, Stats};
 use crate::export::transport::http::{HttpSettings, HttpTransport};
 use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
-use crate::export::window::Windows;
+use crate::export::window::{Window, Windows};
 use crate::pattern::SimplePattern;
-use crate::rrd::{Db, DimNames};
+use crate::rrd::{ChartData, Db, DimNames, Host};
 use crate::shutdown::Shutdown;
 
-/// What an instance sends and how: the encoding of its metrics and the sender that delivers
-/// them.
+/// The connector an instance runs: its kind, and for an HTTP one how to reach the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Connector {
-    /// Lines over TCP or UDP (`graphite`, `opentsdb`, `json`).
-    Lines(LineFormat),
-    /// Whole request bodies POSTed over HTTP(S) (`opentsdb:http`, `json:http`,
-    /// `prometheus_remote_write`, and their `:https` forms).
-    Http(BodyFormat, HttpSettings),
+pub struct Connector {
+    /// What it sends, and over what.
+    pub kind: ConnectorKind,
+    /// The HTTP connectors' request path, authentication and TLS; unused by line connectors.
+    pub http: HttpSettings,
+}
+
+/// How an instance's batches travel, as its connector says: what [`delivery`] builds.
+enum Carrier<'a> {
+    /// Lines over TCP or UDP.
+    Lines,
+    /// Whole request bodies POSTed over HTTP(S).
+    Http(BodyFormat, &'a HttpSettings),
 }
 
 impl Connector {
-    /// How metrics are encoded.
-    pub fn encoding(&self) -> Encoding {
-        match self {
-            Connector::Lines(f) => Encoding::Lines(*f),
-            Connector::Http(f, _) => Encoding::Bodies(*f),
+    /// A connector of `kind` with its own request path (`/receive` for remote write), no
+    /// authentication and the system's certificates.
+    pub fn new(kind: ConnectorKind) -> Connector {
+        Connector {
+            kind,
+            http: HttpSettings {
+                tls: kind.tls(),
+                path: kind.url_path(remote_write::DEFAULT_PATH),
+                auth: None,
+                ca_file: None,
+                skip_verify: false,
+            },
         }
     }
 
-    /// The exporter type, for logs (`graphite`, `opentsdb:https`, ...).
+    /// How metrics are encoded.
+    pub fn encoding(&self) -> Encoding {
+        self.kind.encoding()
+    }
+
+    /// The exporter type, for logs and the status page (`graphite`, `opentsdb:https`, ...).
     pub fn type_name(&self) -> String {
-        match self {
-            Connector::Lines(f) => f.as_str().to_string(),
-            Connector::Http(BodyFormat::RemoteWrite, h) if h.tls => {
-                "prometheus_remote_write:https".to_string()
-            }
-            Connector::Http(f, h) if h.tls => f.as_str().replace(":http", ":https"),
-            Connector::Http(f, _) => f.as_str().to_string(),
+        self.kind.type_name().to_string()
+    }
+
+    fn carrier(&self) -> Carrier<'_> {
+        match self.kind.encoding() {
+            Encoding::Lines(_) => Carrier::Lines,
+            Encoding::Bodies(format) => Carrier::Http(format, &self.http),
         }
     }
 }
@@ -74,7 +92,7 @@ pub struct InstanceConfig {
     /// Encoding and delivery.
     pub connector: Connector,
     /// What value is sent.
-    pub source: Source,
+    pub source: DataSource,
     /// Metric prefix.
     pub prefix: String,
     /// Exported hostname of the local host; `None` means its own.
@@ -101,6 +119,34 @@ pub struct InstanceConfig {
     pub replay: Duration,
     /// `spool directory` and `spool max size`, when a spool is configured.
     pub spool: Option<(std::path::PathBuf, u64)>,
+}
+
+impl InstanceConfig {
+    /// An instance `name` of `kind`, sending to no destination (set
+    /// [`endpoints`](InstanceConfig::endpoints)): the average of every chart of every host,
+    /// by id, prefixed `netdata`, every 10 s, with no labels or spool, and the remaining
+    /// settings at their `exporting.conf` defaults.
+    pub fn new(name: &str, kind: ConnectorKind) -> InstanceConfig {
+        InstanceConfig {
+            name: name.to_string(),
+            legacy: false,
+            connector: Connector::new(kind),
+            source: DataSource::Average,
+            prefix: "netdata".to_string(),
+            hostname: None,
+            every: 10,
+            buffer_on_failures: 10,
+            timeout: Duration::from_secs(20),
+            endpoints: Vec::new(),
+            charts: SimplePattern::new("*"),
+            hosts: None,
+            use_names: false,
+            labels: Vec::new(),
+            max_buffer_bytes: 128 << 20,
+            replay: Duration::ZERO,
+            spool: None,
+        }
+    }
 }
 
 /// Formats due windows into batches for the sender. Holds the windows already handed out.
@@ -171,143 +217,212 @@ impl Formatter {
     /// batch per window end (as collected: one batch timestamped `now`), for HTTP the window's
     /// request bodies.
     pub fn format_due(&mut self, db: &Db, now_ut: u64) -> Vec<Batch> {
-        let now = (now_ut / USEC_PER_SEC) as i64;
-        let mut out: BTreeMap<i64, Encoder> = BTreeMap::new();
-        let cfg = &self.cfg;
-        let values = &mut self.values;
-        let encoding = cfg.connector.encoding();
-        let capacity = self.line_bytes;
-        let encoder = |ts: i64| Encoder::with_capacity(encoding, cfg.source, ts, capacity);
-        let hosts = db.hosts();
-        let mut due_cache: Vec<(u32, Vec<crate::export::window::Window>)> = Vec::new();
-        for (hi, host) in hosts.iter().enumerate() {
-            let info = host.info();
-            let is_local = hi == 0;
-            // Read before the walk: a host orphaned now stores nothing that is not read below.
-            let orphan = self.exporter.and_then(|id| host.orphan().map(|o| (id, o)));
-            let mut all_handed_out = true;
-            if let Some(p) = &cfg.hosts {
-                let ok = p.matches(&info.hostname) || (is_local && p.matches("localhost"));
-                if !ok {
-                    if let Some((id, o)) = orphan {
-                        host.mark_exported(id, o);
-                    }
-                    continue;
-                }
-            }
-            let hostname = match (&cfg.hostname, is_local) {
-                (Some(h), true) => h.as_str(),
-                _ => info.hostname.as_str(),
-            };
-            // Loads are started ahead, so that a chart's data has arrived when its turn comes:
-            // the chart after next has its own fields loaded, and the next one is locked and
-            // its names and rows loaded while this one is formatted. The next chart's lock is
-            // only taken if it is free at once: the walk never waits for a lock while it holds
-            // another, so it cannot deadlock with collectors or other instances.
-            let charts = host.charts();
-            let mut ahead = None;
-            for (k, chart) in charts.iter().enumerate() {
-                let d = ahead.take().unwrap_or_else(|| chart.read());
-                if let Some(c) = charts.get(k + 2) {
-                    c.prefetch();
-                }
-                ahead = charts.get(k + 1).and_then(|c| c.try_read());
-                if let (Some(n), Some((_, w))) = (&ahead, due_cache.first()) {
-                    if let Some(w) = w.first() {
-                        n.prefetch(w.after, w.end);
-                    }
-                }
-                if !cfg.charts.matches_any(&[&d.meta.id, &d.meta.name]) {
-                    continue;
-                }
-                let text = if d.names.all_plain() { DimText::Plain } else { DimText::Any };
-                let mut m = Metric {
-                    prefix: &cfg.prefix,
-                    hostname,
-                    chart_id: &d.meta.id,
-                    chart_name: &d.meta.name,
-                    family: &d.meta.family,
-                    context: &d.meta.context,
-                    chart_type: &d.meta.type_,
-                    units: &d.meta.units,
-                    dim_id: "",
-                    dim_name: "",
-                    use_names: cfg.use_names,
-                    value: Value::Collected(0),
-                    timestamp: 0,
-                    labels: &cfg.labels,
-                };
-                if cfg.source == Source::AsCollected {
-                    let f = out.entry(now).or_insert_with(|| encoder(now));
-                    let sent = self
-                        .collected_sent
-                        .entry(Arc::as_ptr(chart) as usize)
-                        .or_insert((self.collected_from_ut, now_ut));
-                    sent.1 = now_ut;
-                    let since = sent.0;
-                    let due = |i: usize| (since + 1..=now_ut).contains(&d.dims[i].last_collected_ut);
-                    if let Some(newest) =
-                        (0..d.dims.len()).filter(|&i| due(i)).map(|i| d.dims[i].last_collected_ut).max()
-                    {
-                        sent.0 = newest;
-                    }
-                    let secs = |i: usize| (d.dims[i].last_collected_ut / USEC_PER_SEC) as i64;
-                    // Dimensions collected together share a timestamp: each run of them is
-                    // pushed as one chart (one template), in dimension order.
-                    let n = d.dims.len();
-                    let mut start = 0;
-                    while let Some(first) = (start..n).find(|&i| due(i)) {
-                        let ts = secs(first);
-                        let end = (first..n).find(|&i| due(i) && secs(i) != ts).unwrap_or(n);
-                        m.timestamp = ts;
-                        let run = (first..end).filter(|&i| due(i)).map(|i| {
-                            (d.names.id(i), d.names.name(i), Value::Collected(d.dims[i].last_collected_value))
-                        });
-                        f.push_chart(&mut m, run, text);
-                        start = end;
-                    }
-                    continue;
-                }
-                let ue = d.meta.update_every;
-                let windows = match due_cache.iter().find(|(u, _)| *u == ue) {
-                    Some((_, w)) => w,
-                    None => {
-                        due_cache.push((ue, self.windows.due(now, ue)));
-                        &due_cache.last().expect("just pushed").1
-                    }
-                };
-                for w in windows {
-                    let f = out.entry(w.end).or_insert_with(|| encoder(w.end));
-                    m.timestamp = w.end;
-                    values.compute(&d, w.after, w.end, cfg.source);
-                    f.push_chart(&mut m, DueDims { names: &d.names, values, next: 0 }, text);
-                }
-                if orphan.is_some() {
-                    let handed_out = self.windows.last_end(ue);
-                    if d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
-                        all_handed_out = false;
-                    }
-                }
-            }
-            // As collected, every value collected so far was sent above.
-            if let (Some((id, o)), true) = (orphan, all_handed_out) {
-                host.mark_exported(id, o);
-            }
+        let mut wake = WakeUp {
+            now_ut,
+            now: (now_ut / USEC_PER_SEC) as i64,
+            due: Vec::new(),
+            batchers: Batchers {
+                encoding: self.cfg.connector.encoding(),
+                source: self.cfg.source,
+                line_bytes: self.line_bytes,
+                by_end: BTreeMap::new(),
+            },
+        };
+        for (i, host) in db.hosts().iter().enumerate() {
+            self.walk_host(&mut wake, host, i == 0);
         }
-        if cfg.source == Source::AsCollected {
+        if self.cfg.source == DataSource::AsCollected {
             // Charts not walked this time are gone (or filtered out): forget them.
             self.collected_sent.retain(|_, (_, walked)| *walked == now_ut);
         }
-        let batches: Vec<Batch> = out.into_values().flat_map(Encoder::finish).collect();
-        if let Encoding::Lines(_) = encoding {
-            // A little more than the largest window of this wake-up: the next one rarely has
-            // to grow its buffer by copying.
+        let batches: Vec<Batch> = wake.batchers.by_end.into_values().flat_map(Batcher::finish).collect();
+        self.size_line_buffer(&batches);
+        batches
+    }
+
+    /// Formats what is due of `host`'s charts, unless the host filter leaves it out; marks an
+    /// orphan host exported once every slot it stores has been handed out.
+    fn walk_host(&mut self, wake: &mut WakeUp, host: &Host, is_local: bool) {
+        let cfg = &self.cfg;
+        let info = host.info();
+        // Read before the walk: a host orphaned now stores nothing that is not read below.
+        let orphan = self.exporter.and_then(|id| host.orphan().map(|o| (id, o)));
+        if let Some(p) = &cfg.hosts {
+            if !(p.matches(&info.hostname) || (is_local && p.matches("localhost"))) {
+                if let Some((id, o)) = orphan {
+                    host.mark_exported(id, o);
+                }
+                return;
+            }
+        }
+        let hostname = match (&cfg.hostname, is_local) {
+            (Some(h), true) => h.as_str(),
+            _ => info.hostname.as_str(),
+        };
+        let mut all_handed_out = true;
+        // Loads are started ahead, so that a chart's data has arrived when its turn comes:
+        // the chart after next has its own fields loaded, and the next one is locked and
+        // its names and rows loaded while this one is formatted. The next chart's lock is
+        // only taken if it is free at once: the walk never waits for a lock while it holds
+        // another, so it cannot deadlock with collectors or other instances.
+        let charts = host.charts();
+        let mut ahead = None;
+        for (k, chart) in charts.iter().enumerate() {
+            let d = ahead.take().unwrap_or_else(|| chart.read());
+            if let Some(c) = charts.get(k + 2) {
+                c.prefetch();
+            }
+            ahead = charts.get(k + 1).and_then(|c| c.try_read());
+            if let (Some(n), Some((_, w))) = (&ahead, wake.due.first()) {
+                if let Some(w) = w.first() {
+                    n.prefetch(w.after, w.end);
+                }
+            }
+            if !cfg.charts.matches_any(&[&d.meta.id, &d.meta.name]) {
+                continue;
+            }
+            let text = if d.names.all_plain() { DimText::Plain } else { DimText::Any };
+            let mut m = chart_metric(cfg, hostname, &d);
+            if cfg.source == DataSource::AsCollected {
+                let sent = self
+                    .collected_sent
+                    .entry(Arc::as_ptr(chart) as usize)
+                    .or_insert((self.collected_from_ut, wake.now_ut));
+                push_collected(wake.batchers.at(wake.now), sent, &d, &mut m, text, wake.now_ut);
+                continue;
+            }
+            let ue = d.meta.update_every;
+            let windows = due_windows(&mut wake.due, &mut self.windows, wake.now, ue);
+            for w in windows {
+                m.timestamp = w.end;
+                self.values.compute(&d, w.after, w.end, cfg.source);
+                let dims = WindowDims { names: &d.names, values: &self.values, next: 0 };
+                wake.batchers.at(w.end).push_chart(&mut m, dims, text);
+            }
+            if orphan.is_some() {
+                let handed_out = self.windows.last_end(ue);
+                if d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
+                    all_handed_out = false;
+                }
+            }
+        }
+        // As collected, every value collected so far was sent above.
+        if let (Some((id, o)), true) = (orphan, all_handed_out) {
+            host.mark_exported(id, o);
+        }
+    }
+
+    /// Sizes the next wake-up's buffers of lines a little above the largest window of this
+    /// one, so that it rarely has to grow its buffer by copying.
+    fn size_line_buffer(&mut self, batches: &[Batch]) {
+        if let Encoding::Lines(_) = self.cfg.connector.encoding() {
             let largest = batches.iter().map(|b| b.bytes.len()).max().unwrap_or(0);
             if largest > 0 {
                 self.line_bytes = largest + largest / 16;
             }
         }
-        batches
+    }
+}
+
+/// One wake-up's walk: its time, the windows due, and their batchers.
+struct WakeUp {
+    /// The wake-up (µs).
+    now_ut: u64,
+    /// The wake-up (s).
+    now: i64,
+    /// The windows due for charts of each `update every` met so far.
+    due: Vec<(u32, Vec<Window>)>,
+    batchers: Batchers,
+}
+
+/// The batcher of each window of a wake-up.
+struct Batchers {
+    encoding: Encoding,
+    source: DataSource,
+    /// Room each buffer of lines starts with.
+    line_bytes: usize,
+    /// By window end (as collected: the wake-up), oldest first.
+    by_end: BTreeMap<i64, Batcher>,
+}
+
+impl Batchers {
+    /// The batcher of the window ending at `end`, started if it is the first metric of it.
+    fn at(&mut self, end: i64) -> &mut Batcher {
+        let (encoding, source, bytes) = (self.encoding, self.source, self.line_bytes);
+        self.by_end.entry(end).or_insert_with(|| Batcher::with_capacity(encoding, source, end, bytes))
+    }
+}
+
+/// The windows due at `now` for a chart collected every `ue` seconds: handed out by
+/// `windows` the first time a wake-up meets `ue`, kept in `due` for the other charts.
+fn due_windows<'a>(
+    due: &'a mut Vec<(u32, Vec<Window>)>,
+    windows: &mut Windows,
+    now: i64,
+    ue: u32,
+) -> &'a [Window] {
+    let at = match due.iter().position(|(u, _)| *u == ue) {
+        Some(at) => at,
+        None => {
+            due.push((ue, windows.due(now, ue)));
+            due.len() - 1
+        }
+    };
+    &due[at].1
+}
+
+/// The fields of chart `d` that every metric of it carries, exported under `hostname`; the
+/// dimension, value and timestamp are set per metric.
+fn chart_metric<'a>(cfg: &'a InstanceConfig, hostname: &'a str, d: &'a ChartData) -> Metric<'a> {
+    Metric {
+        prefix: &cfg.prefix,
+        hostname,
+        chart_id: &d.meta.id,
+        chart_name: &d.meta.name,
+        family: &d.meta.family,
+        context: &d.meta.context,
+        chart_type: &d.meta.type_,
+        units: &d.meta.units,
+        dim_id: "",
+        dim_name: "",
+        use_names: cfg.use_names,
+        value: Value::Collected(0),
+        timestamp: 0,
+        labels: &cfg.labels,
+    }
+}
+
+/// As collected: pushes each dimension of `d` collected after `sent.0` and by `now_ut`, with
+/// its collection time, and moves `sent` on (to the newest collection pushed, and the
+/// wake-up that walked it).
+fn push_collected<'a>(
+    f: &mut Batcher,
+    sent: &mut (u64, u64),
+    d: &'a ChartData,
+    m: &mut Metric<'a>,
+    text: DimText,
+    now_ut: u64,
+) {
+    sent.1 = now_ut;
+    let since = sent.0;
+    let due = |i: usize| (since + 1..=now_ut).contains(&d.dims[i].last_collected_ut);
+    if let Some(newest) = (0..d.dims.len()).filter(|&i| due(i)).map(|i| d.dims[i].last_collected_ut).max() {
+        sent.0 = newest;
+    }
+    let secs = |i: usize| (d.dims[i].last_collected_ut / USEC_PER_SEC) as i64;
+    // Dimensions collected together share a timestamp: each run of them is pushed as one
+    // chart (one template), in dimension order.
+    let n = d.dims.len();
+    let mut start = 0;
+    while let Some(first) = (start..n).find(|&i| due(i)) {
+        let ts = secs(first);
+        let end = (first..n).find(|&i| due(i) && secs(i) != ts).unwrap_or(n);
+        m.timestamp = ts;
+        let run = (first..end)
+            .filter(|&i| due(i))
+            .map(|i| (d.names.id(i), d.names.name(i), Value::Collected(d.dims[i].last_collected_value)));
+        f.push_chart(m, run, text);
+        start = end;
     }
 }
 
@@ -357,8 +472,8 @@ fn keep_idle(every: u32) -> Duration {
 
 /// The sender's delivery for `cfg`, and a description of where it sends, for the start-up log.
 fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String> {
-    match &cfg.connector {
-        Connector::Lines(_) => Ok((
+    match cfg.connector.carrier() {
+        Carrier::Lines => Ok((
             // The replay shares the memory budget: at most a quarter of `max buffer size`.
             Box::new(LineDelivery::new(
                 cfg.endpoints.clone(),
@@ -368,7 +483,7 @@ fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String>
             )),
             describe(&cfg.endpoints),
         )),
-        Connector::Http(format, http) => {
+        Carrier::Http(format, http) => {
             let t = HttpTransport::new(
                 http,
                 &cfg.endpoints,
@@ -413,8 +528,14 @@ pub struct Prepared {
 /// Check that an instance can run: fails, saying what to do, when its destinations cannot be
 /// used (an unreadable `tls ca file`). Nothing is started.
 pub fn prepare(cfg: InstanceConfig) -> Result<Prepared, String> {
-    let (delivery, to) = delivery(&cfg)?;
+    let (delivery, to) = span(&cfg.name).in_scope(|| delivery(&cfg))?;
     Ok(Prepared { cfg, delivery, to })
+}
+
+/// The span an instance's threads run in, for their whole life: its log lines say which
+/// instance they are about without repeating it.
+fn span(name: &str) -> tracing::Span {
+    tracing::info_span!("exporter", instance = %name)
 }
 
 /// Start an instance's two threads. Fails, saying what to do, when its destinations cannot be
@@ -438,17 +559,19 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
                 .map_err(|e| format!("cannot use the spool in {}: {e}", dir.display()))?,
         ),
     };
-    tracing::info!(
-        "exporter '{}': {} to {} sending {:?} data every {} s (prefix '{}', timeout {} ms, buffer on failures {})",
-        cfg.name,
-        cfg.connector.type_name(),
-        to,
-        cfg.source,
-        cfg.every,
-        cfg.prefix,
-        cfg.timeout.as_millis(),
-        cfg.buffer_on_failures
-    );
+    let span = span(&cfg.name);
+    span.in_scope(|| {
+        tracing::info!(
+            "type" = %cfg.connector.type_name(),
+            to = %to,
+            data_source = %cfg.source.name(),
+            every_s = cfg.every,
+            prefix = %cfg.prefix,
+            timeout_ms = cfg.timeout.as_millis() as u64,
+            buffer_on_failures = cfg.buffer_on_failures,
+            "started"
+        )
+    });
     let scfg = SenderConfig {
         name: cfg.name.clone(),
         timeout: cfg.timeout,
@@ -460,7 +583,10 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
     let exporter = db.register_exporter();
     let sender = std::thread::Builder::new()
         .name(format!("exp-send-{}", cfg.name))
-        .spawn(move || sender::run(scfg, delivery, rx, sstats, spool))
+        .spawn({
+            let span = span.clone();
+            move || span.in_scope(|| sender::run(scfg, delivery, rx, sstats, spool))
+        })
         .map_err(|e| {
             db.unregister_exporter(exporter);
             format!("cannot start the sender thread: {e}")
@@ -470,6 +596,7 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
     let formatter = std::thread::Builder::new()
         .name(format!("exp-fmt-{}", cfg.name))
         .spawn(move || {
+            let _span = span.entered();
             let start = now_ut();
             let mut f = match formatter {
                 Some(previous) => Formatter::continue_from(cfg, previous),
@@ -530,17 +657,17 @@ fn run_formatter(
     }
 }
 
-/// The dimensions of one chart with a value in the window [`WindowValues`] computed: id, name
-/// and value, in order. A named iterator rather than a `filter_map` closure so that its `next`
-/// is always inlined into the encoder's loop (the closure was called out of line and handed
+/// A chart's dimensions with a value in the window [`WindowValues`] computed: id, name and
+/// value, in order. A named iterator rather than a `filter_map` closure so that its `next`
+/// is always inlined into the batcher's loop (the closure was called out of line and handed
 /// its result back through the stack).
-struct DueDims<'a, 'v> {
+struct WindowDims<'a, 'v> {
     names: &'a DimNames,
     values: &'v WindowValues,
     next: usize,
 }
 
-impl<'a> Iterator for DueDims<'a, '_> {
+impl<'a> Iterator for WindowDims<'a, '_> {
     type Item = (&'a str, &'a str, Value);
 
     #[inline(always)]
@@ -563,26 +690,8 @@ mod tests {
 
     const S: u64 = 1_000_000;
 
-    fn cfg(format: LineFormat, source: Source, every: u32) -> InstanceConfig {
-        InstanceConfig {
-            name: "backend".into(),
-            legacy: true,
-            connector: Connector::Lines(format),
-            source,
-            prefix: "netdata".into(),
-            hostname: None,
-            every,
-            buffer_on_failures: 10,
-            timeout: Duration::from_secs(1),
-            endpoints: vec![],
-            charts: SimplePattern::new("*"),
-            hosts: None,
-            use_names: false,
-            labels: vec![],
-            max_buffer_bytes: 1 << 20,
-            replay: Duration::ZERO,
-            spool: None,
-        }
+    fn cfg(kind: ConnectorKind, source: DataSource, every: u32) -> InstanceConfig {
+        InstanceConfig { legacy: true, source, every, ..InstanceConfig::new("backend", kind) }
     }
 
     fn db() -> Db {
@@ -600,7 +709,7 @@ mod tests {
         let db = db();
         let (c, _) = db.localhost().define_chart(&ChartDef::new("test.lag", 1));
         c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Sum, 2), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Sum, 2), 1000 * S);
         let mut exported_sum = 0.0;
         let mut stored_sum = 0.0;
         let mut timestamps = vec![];
@@ -652,7 +761,7 @@ mod tests {
             c.collect(&[(0, 3)], t * S).unwrap();
         }
         drop(feeding);
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Average, 1), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 1), 1000 * S);
         f.mark_orphans_as(exporter);
         // The window handed out at 1005 ends at 1003: slots 1004 and 1005 are still to send.
         assert_eq!(
@@ -673,7 +782,7 @@ mod tests {
         for t in 980..1050u64 {
             c.collect(&[(0, 7)], t * S).unwrap();
         }
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::Average, 10), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 10), 1000 * S);
         assert_eq!(
             text(&f.format_due(&db, 1010 * S)),
             vec![(1000, "netdata.h1.test.gap.v 7.0000000 1000\n".to_string())]
@@ -695,7 +804,7 @@ mod tests {
         let (c, _) = db.localhost().define_chart(&ChartDef::new("test.raw", 1));
         c.add_dimension(&DimensionDef::new("bytes", Algorithm::Incremental).scaled(8, 1000));
         c.collect(&[(0, 5000)], 1001 * S + 250_000).unwrap();
-        let mut f = Formatter::new(cfg(LineFormat::Opentsdb, Source::AsCollected, 10), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Opentsdb, DataSource::AsCollected, 10), 1000 * S);
         assert_eq!(
             text(&f.format_due(&db, 1010 * S)),
             vec![(1010, "put netdata.test.raw.bytes 1001 5000 host=h1\n".to_string())]
@@ -732,7 +841,7 @@ mod tests {
             ],
             1001 * S + 3_000,
         );
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::AsCollected, 1), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::AsCollected, 1), 1000 * S);
         let first = "netdata.h1.mem.slabmemory.kmalloc-64 4096 1001\n";
         assert_eq!(text(&f.format_due(&db, 1002 * S)), vec![(1002, first.to_string())]);
         feed(&[b"END", b"BEGIN mem.slabmemory", b"SET kmalloc-64 = 8192", b"END"], 1002 * S + 5_000);
@@ -754,7 +863,7 @@ mod tests {
         c.collect(&[(0, 1), (1, 2), (2, 3), (3, 4)], 1001 * S + 250_000).unwrap();
         c.collect(&[(1, 20), (3, 40)], 1002 * S + 500_000).unwrap();
         c.collect(&[(2, 300)], 1004 * S + 500_000).unwrap();
-        let mut f = Formatter::new(cfg(LineFormat::Graphite, Source::AsCollected, 10), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::AsCollected, 10), 1000 * S);
         let want =
             "netdata.h1.test.mix.a 1 1001\nnetdata.h1.test.mix.b 20 1002\nnetdata.h1.test.mix.d 40 1002\n";
         assert_eq!(text(&f.format_due(&db, 1004 * S)), vec![(1004, want.to_string())]);
@@ -775,21 +884,23 @@ mod tests {
         mixed.add_dimension(&DimensionDef::new("ok", Algorithm::Absolute));
         mixed.add_dimension(&DimensionDef::new("d \"é\"", Algorithm::Absolute));
         let mut now = 1000;
-        let mut wake = |format: LineFormat, use_names: bool| {
+        let mut wake = |format: ConnectorKind, use_names: bool| {
             for c in [&plain, &mixed] {
                 let row: Vec<(usize, i64)> = (0..c.dimension_count()).map(|i| (i, 7)).collect();
                 c.collect(&row, now * S + 500_000).unwrap();
             }
-            let mut f =
-                Formatter::new(InstanceConfig { use_names, ..cfg(format, Source::AsCollected, 1) }, now * S);
+            let mut f = Formatter::new(
+                InstanceConfig { use_names, ..cfg(format, DataSource::AsCollected, 1) },
+                now * S,
+            );
             now += 1;
             text(&f.format_due(&db, now * S)).remove(0).1
         };
         assert_eq!(
-            wake(LineFormat::Graphite, false),
+            wake(ConnectorKind::Graphite, false),
             "netdata.h1.t.plain.a-b.c_1 7 1000\nnetdata.h1.t.mixed.ok 7 1000\nnetdata.h1.t.mixed.d____ 7 1000\n"
         );
-        let json = wake(LineFormat::Json, false);
+        let json = wake(ConnectorKind::Json, false);
         assert!(json.contains(r#""id":"a-b.c_1","name":"a-b.c_1","value":7,"#), "{json}");
         assert!(json.contains(r#""id":"d \"é\"","name":"d \"é\"","value":7,"#), "{json}");
         // A rename to a name that is not plain, then back to a plain one.
@@ -801,7 +912,7 @@ mod tests {
                 name: Some(name.into()),
                 ..DimensionDef::new("a-b.c_1", Algorithm::Absolute)
             });
-            assert_eq!(wake(LineFormat::Opentsdb, true).lines().next(), Some(line));
+            assert_eq!(wake(ConnectorKind::Opentsdb, true).lines().next(), Some(line));
         }
     }
 
@@ -822,8 +933,8 @@ mod tests {
             }
             c.collect(&row, t * S + 300_000).unwrap();
         }
-        for format in [LineFormat::Graphite, LineFormat::Opentsdb, LineFormat::Json] {
-            for source in [Source::Average, Source::Sum, Source::AsCollected] {
+        for format in [ConnectorKind::Graphite, ConnectorKind::Opentsdb, ConnectorKind::Json] {
+            for source in [DataSource::Average, DataSource::Sum, DataSource::AsCollected] {
                 let mut f = Formatter::new(cfg(format, source, 5), 1000 * S);
                 let mut lines = 0;
                 for now in (1005..=1030).step_by(5) {
@@ -838,7 +949,7 @@ mod tests {
                 }
                 // As collected sends each dimension's last collection (all made before the
                 // first wake-up here) once; the windows send 3 dimensions every 5 s.
-                let least = if source == Source::AsCollected { 3 } else { 3 * 4 };
+                let least = if source == DataSource::AsCollected { 3 } else { 3 * 4 };
                 assert!(lines >= least, "{format:?} {source:?}: {lines} lines");
             }
         }
@@ -849,7 +960,7 @@ mod tests {
         let db = db();
         let (c, _) = db.localhost().define_chart(&ChartDef::new("test.empty", 1));
         c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
-        let mut f = Formatter::new(cfg(LineFormat::Json, Source::Average, 10), 1000 * S);
+        let mut f = Formatter::new(cfg(ConnectorKind::Json, DataSource::Average, 10), 1000 * S);
         let out = f.format_due(&db, 1010 * S);
         assert_eq!(out.iter().map(|f| f.metrics).sum::<usize>(), 0);
     }
@@ -867,7 +978,7 @@ mod tests {
             c.collect(&[(0, 1)], t * S).unwrap();
             d.collect(&[(0, 1)], t * S).unwrap();
         }
-        let mut conf = cfg(LineFormat::Graphite, Source::Sum, 10);
+        let mut conf = cfg(ConnectorKind::Graphite, DataSource::Sum, 10);
         conf.charts = SimplePattern::new("app.friendly");
         conf.hosts = Some(SimplePattern::new("localhost"));
         let mut f = Formatter::new(conf.clone(), 1000 * S);
@@ -892,15 +1003,7 @@ mod tests {
         for t in 980..1030u64 {
             c.collect(&[(0, 4)], t * S).unwrap();
         }
-        let http = HttpSettings {
-            tls: false,
-            path: "/api/put".into(),
-            auth: None,
-            ca_file: None,
-            skip_verify: false,
-        };
-        let mut conf = cfg(LineFormat::Graphite, Source::Average, 10);
-        conf.connector = Connector::Http(BodyFormat::OpentsdbJson, http.clone());
+        let mut conf = cfg(ConnectorKind::OpentsdbHttp { tls: false }, DataSource::Average, 10);
         conf.labels = vec![("room".into(), "b12".into())];
         let mut f = Formatter::new(conf.clone(), 1000 * S);
         f.format_due(&db, 1010 * S);
@@ -911,12 +1014,12 @@ mod tests {
                 (1020, r#"[{"metric":"netdata.test.http.v","timestamp":1020,"value":4.0000000,"tags":{"host":"h1","room":"b12"}}]"#.to_string()),
             ]
         );
-        conf.connector = Connector::Http(BodyFormat::RemoteWrite, http);
+        conf.connector = Connector::new(ConnectorKind::RemoteWrite { tls: false });
         let mut f = Formatter::new(conf, 1000 * S);
         let out = f.format_due(&db, 1010 * S);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].timestamp, out[0].metrics), (1000, 1));
-        let req = crate::export::format::remote_write::decode(&out[0].bytes);
+        let req = crate::export::connector::remote_write::decode(&out[0].bytes);
         let labels: Vec<(&str, &str)> =
             req.timeseries[0].labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
         assert_eq!(

@@ -3,15 +3,18 @@
 //! The pipeline, top to bottom, for each exporter instance:
 //!
 //! ```text
-//! window (which slots are due) → compute (average/sum/as collected) → format → encode (batches)
-//!     → channel → buffer (outbox of lines, or queue of request bodies)
+//! window (which slots are due) → compute (average/sum/as collected) → connector (format)
+//!     → batch → channel → buffer (outbox of lines, or queue of request bodies)
 //!     → transport (tcp/udp, or http(s); failover)
 //! ```
 //!
 //! * [`window`]: which completed slots a wake-up covers, each exactly once;
 //! * [`compute`]: a dimension's value for a window;
-//! * [`format`](mod@format): graphite, opentsdb, json, remote write bytes;
-//! * [`encode`]: a window's metrics as one buffer of lines or as size-limited request bodies;
+//! * [`connector`]: each exporter type in one place: graphite, opentsdb, json, remote write
+//!   (its types, default port, format, body limits and headers, lines or HTTP);
+//! * [`format`](mod@format): the building blocks of the formats (line templates, JSON-array
+//!   bodies, sanitizing, number printing);
+//! * [`batch`]: a window's metrics as one buffer of lines or as size-limited request bodies;
 //! * [`buffer`]: what waits for delivery: lines (advanced at line boundaries) or whole bodies;
 //! * [`spool`]: an optional write-ahead log on disk of what waits, surviving outages and restarts;
 //! * [`transport`]: getting bytes to the first reachable destination, over a socket or HTTP(S);
@@ -20,9 +23,14 @@
 //! * [`selfmon`]: those counters charted back into the store as `netdata.*` charts;
 //! * [`instance`]: one configured exporter: its formatter and sender threads.
 
+pub mod batch;
 pub mod buffer;
 pub mod compute;
-pub mod encode;
+pub mod connector;
+/// [`Batch`](batch::Batch) where the delivery side imports it from.
+pub mod encode {
+    pub use super::batch::Batch;
+}
 pub mod format;
 pub mod instance;
 pub mod selfmon;

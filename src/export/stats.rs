@@ -226,14 +226,19 @@ mod tests {
 
     #[test]
     fn thread_cpu_grows_with_work() {
+        // Spin until the thread has had 10 ms of CPU, however loaded the machine; the counter
+        // must see it well within 20 s of wall time.
         let (u0, s0) = thread_cpu_us();
         let mut x = 0u64;
         let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(50) {
-            x = x.wrapping_mul(31).wrapping_add(7);
+        let (mut u1, mut s1) = (u0, s0);
+        while u1 + s1 <= u0 + s0 + 10_000 && start.elapsed() < std::time::Duration::from_secs(20) {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(31).wrapping_add(7);
+            }
+            std::hint::black_box(x);
+            (u1, s1) = thread_cpu_us();
         }
-        std::hint::black_box(x);
-        let (u1, s1) = thread_cpu_us();
         assert!(u1 + s1 > u0 + s0 + 10_000, "{u0}+{s0} → {u1}+{s1}");
     }
 }

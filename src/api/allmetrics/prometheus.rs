@@ -31,7 +31,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::export::compute::WindowValues;
-use crate::export::format::{number, write_value, Source, Value};
+use crate::export::format::{number, write_value, DataSource as Source, Value};
 use crate::rrd::{Algorithm, ChartData, Host};
 
 use super::scrapers::{chart_window, FIRST_WINDOW_S};

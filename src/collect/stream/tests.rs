@@ -403,8 +403,8 @@ fn a_reconnecting_child_reuses_its_host_and_leaves_the_time_away_empty() {
 /// local host is renamed by `hostname`, and `send hosts matching` can leave it out.
 #[test]
 fn a_child_is_exported_under_its_own_hostname() {
-    use crate::export::format::Source;
-    use crate::export::instance::{Connector, Formatter, InstanceConfig, LineFormat};
+    use crate::export::connector::ConnectorKind;
+    use crate::export::instance::{Formatter, InstanceConfig};
     use crate::pattern::SimplePattern;
     use crate::rrd::{Algorithm, ChartDef, DimensionDef};
     const S: u64 = 1_000_000;
@@ -419,23 +419,10 @@ fn a_child_is_exported_under_its_own_hostname() {
         }
     }
     let cfg = |legacy: bool, hosts: Option<&str>| InstanceConfig {
-        name: "t".into(),
         legacy,
-        connector: Connector::Lines(LineFormat::Graphite),
-        source: Source::Average,
-        prefix: "netdata".into(),
         hostname: Some("alias".into()),
-        every: 10,
-        buffer_on_failures: 1,
-        timeout: Duration::from_secs(1),
-        endpoints: vec![],
-        charts: SimplePattern::new("*"),
         hosts: hosts.map(SimplePattern::new),
-        use_names: false,
-        labels: vec![],
-        max_buffer_bytes: 1 << 20,
-        replay: Duration::ZERO,
-        spool: None,
+        ..InstanceConfig::new("t", ConnectorKind::Graphite)
     };
     let text = |cfg: InstanceConfig| {
         let out = Formatter::new(cfg, 1000 * S).format_due(&db, 1010 * S);

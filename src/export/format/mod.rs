@@ -1,34 +1,28 @@
-//! Formatters: one metric value in, the exact bytes a backend expects out.
+//! The building blocks every connector's format is written with; no format itself (those are
+//! in [`connector`](crate::export::connector)).
 //!
-//! Every formatter here is pure: it reads a [`Metric`] (whose timestamp the caller chose) and
-//! appends to a byte buffer. None of them does I/O, reads the clock, or knows how values were
+//! Everything here is pure: it reads a [`Metric`] (whose timestamp the caller chose) and
+//! appends to a byte buffer. None of it does I/O, reads the clock, or knows how values were
 //! selected, how batches are cut, or where the bytes go.
 //!
-//! * [`graphite`]: Graphite plaintext lines (`PREFIX.HOST.CHART.DIM VALUE TS`);
-//! * [`opentsdb`]: OpenTSDB telnet `put` lines;
-//! * [`json`]: one JSON object per line;
-//! * [`opentsdb_http`]: JSON-array request bodies for OpenTSDB `/api/put` and for `json:http`;
-//! * [`remote_write`]: Prometheus remote write 1.0 requests (snappy-compressed protobuf);
-//! * [`sanitize`]: the rules that keep untrusted names from breaking any of the above;
+//! * [`template`]: a line format defined once ([`template::Layout`]), and from it the writer of
+//!   one metric's line and the fast template of one chart's lines in one window;
+//! * [`json_array`]: size-limited JSON-array request bodies;
+//! * [`sanitize`]: the rules that keep untrusted names from breaking any format;
 //! * [`number`]: fast, exact number printing (`%0.7f` and integers);
-//! * [`template`]: one chart's lines in one window, with the parts shared by every dimension
-//!   formatted once.
+//! * [`append`]: copying a line's short pieces without a library call each.
 //!
-//! A value that is NaN or infinite is never written as text: line formatters return `false` and
+//! Writers are named for where they write: `write_*` appends to a `Vec<u8>`, `append_*` goes
+//! through an [`append::Appender`], `put_*` into a line's reserved [`append::Room`].
+//!
+//! A value that is NaN or infinite is never written as text: line writers return `false` and
 //! leave the buffer untouched.
 
 pub mod append;
-pub mod graphite;
-pub mod json;
+pub mod json_array;
 pub mod number;
-pub mod opentsdb;
-pub mod opentsdb_http;
-pub mod remote_write;
 pub mod sanitize;
 pub mod template;
-
-#[cfg(test)]
-mod tests;
 
 /// The value of one dimension for one export window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,8 +68,8 @@ pub enum DimText {
 }
 
 /// What happened to a metric offered to a size-limited body
-/// ([`JsonArrayBody::push_within`](opentsdb_http::JsonArrayBody::push_within),
-/// [`RemoteWriteBuilder::push_within`](remote_write::RemoteWriteBuilder::push_within)).
+/// ([`JsonArrayBody::push_within`](json_array::JsonArrayBody::push_within),
+/// [`RemoteWriteBuilder::push_within`](crate::export::connector::remote_write::RemoteWriteBuilder::push_within)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Push {
     /// The metric is in the body.
@@ -87,15 +81,28 @@ pub enum Push {
     Full,
 }
 
-/// Which values an exporter sends; remote write names its series after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Raw collected values ([`Value::Collected`]).
+/// Which values of a dimension an exporter sends (`data source`); remote write names its
+/// series after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DataSource {
+    /// The raw value last collected ([`Value::Collected`]; `as collected`, `as-collected`,
+    /// `raw`).
     AsCollected,
-    /// The average of the stored slots in the window ([`Value::Computed`]).
+    /// The mean of the stored slots in the window (`average`).
     Average,
-    /// The sum of the stored slots in the window ([`Value::Computed`]).
+    /// The sum of the stored slots in the window (`sum`, `volume`).
     Sum,
+}
+
+impl DataSource {
+    /// The canonical name: `as collected`, `average` or `sum`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataSource::AsCollected => "as collected",
+            DataSource::Average => "average",
+            DataSource::Sum => "sum",
+        }
+    }
 }
 
 /// One dimension's value, with everything a formatter may print about it.

@@ -1,16 +1,116 @@
-//! Line templates: a line format applied to one chart in one window, with the parts that are the
-//! same for every dimension formatted once.
+//! Line layouts and templates: the format-agnostic machinery every line format is written with.
 //!
-//! An export walk writes one line per dimension, and in every format most of a line (prefix,
-//! host, chart, labels, timestamp) is the same for all dimensions of a chart in a window. A
-//! [`LineTemplate`] holds those parts as ready bytes; writing a line then formats only the
-//! dimension and the value. The output is byte for byte what the format's `write_line` writes
-//! (tests compare the two on hostile names). Pure: no I/O, no clock.
+//! A line format is defined once, as a [`Layout`]: the walk of one metric's line that writes
+//! its fixed parts as bytes and names its variable ones (the dimension, the value) through a
+//! [`LineSink`]. From that one definition come both writers:
+//!
+//! * [`Layout::write_line`] writes one metric's whole line (the sink writes the dimension and
+//!   the value at once);
+//! * [`Layout::template`] builds a [`LineTemplate`]: the line applied to one chart in one
+//!   window. An export walk writes one line per dimension, and in every format most of a line
+//!   (prefix, host, chart, labels, timestamp) is the same for all dimensions of a chart in a
+//!   window; the template holds those parts as ready bytes, and writing a line then formats
+//!   only the dimension and the value.
+//!
+//! The two are byte for byte the same (tests compare them on hostile names). Knows no format.
+//! Pure: no I/O, no clock.
 
 use super::append::Appender;
 use super::number::{append_f64, is_fast_f64, put_fast_f64, put_i64, put_mean, F64_MAX_LEN};
-use super::sanitize::{append_json_str, append_path, PATH_MAP};
-use super::{DimText, Metric, Value};
+use super::sanitize::{append_json_str, append_path, write_json_str, write_path, PATH_MAP};
+use super::{write_value, DimText, Metric, Value};
+
+/// Where a [`Layout`] writes a line: the parts that are the same for every dimension of a chart
+/// in a window go to [`LineSink::text`] as bytes; the parts that are not are asked for by name.
+pub trait LineSink {
+    /// The line so far, to append fixed parts to.
+    fn text(&mut self) -> &mut Vec<u8>;
+    /// The dimension as it appears in paths (name or id, as [`Metric::dim`] chooses), sanitized.
+    fn dim_path(&mut self);
+    /// The dimension id, JSON-escaped.
+    fn dim_id_json(&mut self);
+    /// The dimension name, JSON-escaped.
+    fn dim_name_json(&mut self);
+    /// The value (an integer when collected, `%0.7f` when computed).
+    fn value(&mut self);
+}
+
+/// A line format, defined once; see the module docs.
+pub trait Layout {
+    /// Bytes a line takes besides its names and labels, reserved before it is written.
+    const RESERVE: usize = 64;
+
+    /// Writes `m`'s line into `sink`: its fixed parts from `m`, its dimension and value through
+    /// the sink. The value is finite (callers check).
+    fn line(sink: &mut impl LineSink, m: &Metric);
+
+    /// Appends `m`'s line to `out`. Returns `false`, writing nothing, when the value is NaN or
+    /// infinite.
+    #[inline]
+    fn write_line(out: &mut Vec<u8>, m: &Metric) -> bool {
+        if !m.is_finite() {
+            return false;
+        }
+        out.reserve(m.text_len() + Self::RESERVE);
+        Self::line(&mut OneLine { out, m }, m);
+        true
+    }
+
+    /// The lines of `m`'s chart in `m`'s window: see [`LineTemplate`].
+    fn template(m: &Metric) -> LineTemplate {
+        let mut t = LineTemplate::new(m.use_names);
+        Self::line(&mut t, m);
+        t.finish()
+    }
+}
+
+/// A sink that writes one metric's whole line.
+struct OneLine<'o, 'm> {
+    out: &'o mut Vec<u8>,
+    m: &'o Metric<'m>,
+}
+
+impl LineSink for OneLine<'_, '_> {
+    #[inline(always)]
+    fn text(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+    #[inline(always)]
+    fn dim_path(&mut self) {
+        write_path(self.out, self.m.dim());
+    }
+    #[inline(always)]
+    fn dim_id_json(&mut self) {
+        write_json_str(self.out, self.m.dim_id);
+    }
+    #[inline(always)]
+    fn dim_name_json(&mut self) {
+        write_json_str(self.out, self.m.dim_name);
+    }
+    #[inline(always)]
+    fn value(&mut self) {
+        write_value(self.out, self.m.value);
+    }
+}
+
+/// A template records the line's variable parts as pieces.
+impl LineSink for LineTemplate {
+    fn text(&mut self) -> &mut Vec<u8> {
+        &mut self.text
+    }
+    fn dim_path(&mut self) {
+        self.piece(Piece::DimPath);
+    }
+    fn dim_id_json(&mut self) {
+        self.piece(Piece::DimIdJson);
+    }
+    fn dim_name_json(&mut self) {
+        self.piece(Piece::DimNameJson);
+    }
+    fn value(&mut self) {
+        self.piece(Piece::Value);
+    }
+}
 
 /// One piece of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +172,7 @@ impl LineTemplate {
     }
 
     /// Appends the line of the dimension `dim_id` (named `dim_name`) with `value`, exactly as
-    /// the format's `write_line` would for the template's metric with these fields. Returns
+    /// [`Layout::write_line`] would for the template's metric with these fields. Returns
     /// `false`, writing nothing, when the value is NaN or infinite.
     #[inline]
     pub fn write(&self, out: &mut Vec<u8>, dim_id: &str, dim_name: &str, value: Value) -> bool {
@@ -199,50 +299,4 @@ fn append_value(a: &mut Appender<'_>, value: Value) {
         Value::Mean { e7, count } => put_mean(&mut a.room(F64_MAX_LEN), e7, count),
         Value::Collected(v) => put_i64(&mut a.room(F64_MAX_LEN), v),
     }
-}
-
-/// Graphite: `PREFIX.HOST.CHART.` · dim · `[;tags] ` · value · ` TS\n`.
-pub(crate) fn graphite(m: &Metric) -> LineTemplate {
-    let mut t = LineTemplate::new(m.use_names);
-    super::graphite::write_head(&mut t.text, m);
-    t.piece(Piece::DimPath);
-    super::graphite::write_tags(&mut t.text, m);
-    t.text.push(b' ');
-    t.piece(Piece::Value);
-    t.text.push(b' ');
-    super::number::write_i64(&mut t.text, m.timestamp);
-    t.text.push(b'\n');
-    t.finish()
-}
-
-/// OpenTSDB telnet: `put PREFIX.CHART.` · dim · ` TS ` · value · ` host=HOST[ tags]\n`.
-pub(crate) fn opentsdb(m: &Metric) -> LineTemplate {
-    let mut t = LineTemplate::new(m.use_names);
-    t.text.extend_from_slice(b"put ");
-    super::opentsdb::write_metric_head(&mut t.text, m);
-    t.piece(Piece::DimPath);
-    t.text.push(b' ');
-    super::number::write_i64(&mut t.text, m.timestamp);
-    t.text.push(b' ');
-    t.piece(Piece::Value);
-    super::opentsdb::write_tags(&mut t.text, m);
-    t.text.push(b'\n');
-    t.finish()
-}
-
-/// JSON lines: everything up to `"id":"` · id · `","name":"` · name · `","value":` · value ·
-/// `,"timestamp": TS}\n`.
-pub(crate) fn json(m: &Metric) -> LineTemplate {
-    let mut t = LineTemplate::new(m.use_names);
-    super::json::write_head(&mut t.text, m);
-    t.text.extend_from_slice(b"\"id\":\"");
-    t.piece(Piece::DimIdJson);
-    t.text.extend_from_slice(b"\",\"name\":\"");
-    t.piece(Piece::DimNameJson);
-    t.text.extend_from_slice(b"\",\"value\":");
-    t.piece(Piece::Value);
-    t.text.extend_from_slice(b",\"timestamp\": ");
-    super::number::write_i64(&mut t.text, m.timestamp);
-    t.text.extend_from_slice(b"}\n");
-    t.finish()
 }

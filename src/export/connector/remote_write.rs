@@ -1,5 +1,7 @@
-//! Prometheus remote write 1.0 request bodies: a protobuf `WriteRequest`, snappy
-//! block-compressed.
+//! The Prometheus remote write connector (`prometheus_remote_write`, `:http`, `:https`):
+//! remote write 1.0 request bodies, a protobuf `WriteRequest`, snappy block-compressed, POSTed
+//! to `remote write URL path` (`/receive` by default; port 80 or 443 by default). A body holds
+//! at most [`RAW_BODY_MAX`] bytes of protobuf before compression.
 //!
 //! Series are named as netdata's Prometheus exporters name them:
 //!
@@ -20,8 +22,30 @@
 //!
 //! Knows nothing of HTTP, sockets or how values were computed.
 
-use super::{sanitize, Metric, Push, Source, Value};
+use super::ConnectorKind;
+use crate::export::format::{sanitize, DataSource, Metric, Push, Value};
 use prost::Message;
+
+/// The exporter types that select it.
+pub const TYPES: &[(&str, ConnectorKind)] = &[
+    ("prometheus_remote_write", ConnectorKind::RemoteWrite { tls: false }),
+    ("prometheus_remote_write:http", ConnectorKind::RemoteWrite { tls: false }),
+    ("prometheus_remote_write:https", ConnectorKind::RemoteWrite { tls: true }),
+];
+
+/// The default `remote write URL path`.
+pub const DEFAULT_PATH: &str = "/receive";
+
+/// The largest request, in bytes of protobuf before snappy compression: 512 KiB, about 2,500
+/// series (the order of Prometheus's own 2,000 samples per request).
+pub const RAW_BODY_MAX: usize = 512 * 1024;
+
+/// The headers of a request, besides `Content-Length`.
+pub const HEADERS: &[(&str, &str)] = &[
+    ("Content-Type", "application/x-protobuf"),
+    ("Content-Encoding", "snappy"),
+    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+];
 
 /// A remote write request: the protobuf body, before compression.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -72,14 +96,14 @@ const MAX_RAW: usize = 3 << 30;
 const BUILT_IN: [&str; 4] = ["chart", "dimension", "family", "instance"];
 
 /// The series name for a metric of `context` in `units`, exported from `source` under `prefix`.
-pub fn metric_name(prefix: &str, context: &str, units: &str, source: Source) -> String {
+pub fn metric_name(prefix: &str, context: &str, units: &str, source: DataSource) -> String {
     let mut raw = String::with_capacity(prefix.len() + context.len() + units.len() + 16);
     raw.push_str(prefix);
     raw.push('_');
     raw.push_str(context);
     match source {
-        Source::AsCollected => {}
-        Source::Average => {
+        DataSource::AsCollected => {}
+        DataSource::Average => {
             if units == "%" {
                 raw.push_str("_percent");
             } else if units.len() > 2 && units.ends_with("/s") {
@@ -92,7 +116,7 @@ pub fn metric_name(prefix: &str, context: &str, units: &str, source: Source) -> 
             }
             raw.push_str("_average");
         }
-        Source::Sum => raw.push_str("_sum"),
+        DataSource::Sum => raw.push_str("_sum"),
     }
     sanitize::prometheus_metric_name(&raw)
 }
@@ -101,7 +125,7 @@ pub fn metric_name(prefix: &str, context: &str, units: &str, source: Source) -> 
 #[derive(Debug, Clone)]
 pub struct RemoteWriteBuilder {
     /// Names series (`_average`, `_sum`).
-    source: Source,
+    source: DataSource,
     /// The series so far.
     request: WriteRequest,
     /// `request.encoded_len()`, kept up to date on every push.
@@ -114,7 +138,7 @@ pub struct RemoteWriteBuilder {
 
 impl RemoteWriteBuilder {
     /// An empty builder for series exported from `source`.
-    pub fn new(source: Source) -> RemoteWriteBuilder {
+    pub fn new(source: DataSource) -> RemoteWriteBuilder {
         RemoteWriteBuilder {
             source,
             request: WriteRequest::default(),

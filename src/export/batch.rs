@@ -1,129 +1,18 @@
-//! Encoding: one export window's metrics turned into the units a sender delivers.
+//! Batching: one export window's metrics turned into the units a sender delivers.
 //!
 //! One job: collect a window's metrics into [`Batch`]es. Line connectors get one buffer of
 //! lines per window (the line sender's outbox cuts it only at line boundaries); HTTP
 //! connectors get whole request bodies, each kept under its format's size limit, so every
-//! request is sent, acknowledged or dropped as a unit. Uses the formatters of
-//! [`format`](mod@super::format); knows nothing of sockets, HTTP or the store.
+//! request is sent, acknowledged or dropped as a unit. Uses each connector's format (see
+//! [`connector`](super::connector)); knows nothing of sockets, HTTP or the store.
 //!
-//! Body size limits:
-//!
-//! * `opentsdb:http`: at most [`OPENTSDB_BODY_MAX`] bytes (8 KiB). A stock OpenTSDB 2.x reads a
-//!   larger body as a chunked request and refuses it ("Chunked request not supported") unless
-//!   `tsd.http.request.enable_chunked` is on;
-//! * `json:http`: at most [`JSON_BODY_MAX`] bytes (512 KiB);
-//! * `prometheus_remote_write`: at most [`REMOTE_WRITE_RAW_MAX`] bytes of protobuf before
-//!   compression (512 KiB, about 2,500 series: the order of Prometheus's own 2,000 samples per
-//!   request).
-//!
-//! A single metric larger than its limit still goes, alone in its body: it cannot be split.
+//! A single metric larger than its body limit still goes, alone in its body: it cannot be
+//! split.
 
-use super::format::opentsdb_http::JsonArrayBody;
-use super::format::remote_write::RemoteWriteBuilder;
-use super::format::template::LineTemplate;
-use super::format::{self, DimText, Metric, Push, Source, Value};
-
-/// Largest `opentsdb:http` request body.
-pub const OPENTSDB_BODY_MAX: usize = 8 * 1024;
-/// Largest `json:http` request body.
-pub const JSON_BODY_MAX: usize = 512 * 1024;
-/// Largest remote write request, in bytes of protobuf before snappy compression.
-pub const REMOTE_WRITE_RAW_MAX: usize = 512 * 1024;
-
-/// Line formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineFormat {
-    /// `PREFIX.HOST.CHART.DIM VALUE TS`
-    Graphite,
-    /// `put PREFIX.CHART.DIM TS VALUE host=HOST`
-    Opentsdb,
-    /// One JSON object per line.
-    Json,
-}
-
-impl LineFormat {
-    /// Append one metric; false when nothing was written (NaN/Inf).
-    #[inline]
-    pub fn write(self, out: &mut Vec<u8>, m: &Metric) -> bool {
-        match self {
-            LineFormat::Graphite => format::graphite::write_line(out, m),
-            LineFormat::Opentsdb => format::opentsdb::write_line(out, m),
-            LineFormat::Json => format::json::write_line(out, m),
-        }
-    }
-
-    /// The lines of `m`'s chart in `m`'s window, with everything but the dimension and the
-    /// value formatted once.
-    #[inline]
-    pub fn template(self, m: &Metric) -> LineTemplate {
-        match self {
-            LineFormat::Graphite => format::graphite::template(m),
-            LineFormat::Opentsdb => format::opentsdb::template(m),
-            LineFormat::Json => format::json::template(m),
-        }
-    }
-
-    /// Name for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineFormat::Graphite => "graphite",
-            LineFormat::Opentsdb => "opentsdb",
-            LineFormat::Json => "json",
-        }
-    }
-}
-
-/// Request body formats of the HTTP connectors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyFormat {
-    /// `opentsdb:http`: a JSON array of OpenTSDB `/api/put` objects.
-    OpentsdbJson,
-    /// `json:http`: a JSON array of the `json` connector's objects.
-    Json,
-    /// `prometheus_remote_write`: a snappy-compressed protobuf `WriteRequest`.
-    RemoteWrite,
-}
-
-impl BodyFormat {
-    /// Name for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BodyFormat::OpentsdbJson => "opentsdb:http",
-            BodyFormat::Json => "json:http",
-            BodyFormat::RemoteWrite => "prometheus_remote_write",
-        }
-    }
-
-    /// The largest body (for remote write: before compression) a batch is cut at.
-    pub fn body_max(self) -> usize {
-        match self {
-            BodyFormat::OpentsdbJson => OPENTSDB_BODY_MAX,
-            BodyFormat::Json => JSON_BODY_MAX,
-            BodyFormat::RemoteWrite => REMOTE_WRITE_RAW_MAX,
-        }
-    }
-
-    /// The request headers that describe the body, besides `Content-Length`.
-    pub fn headers(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            BodyFormat::OpentsdbJson | BodyFormat::Json => &[("Content-Type", "application/json")],
-            BodyFormat::RemoteWrite => &[
-                ("Content-Type", "application/x-protobuf"),
-                ("Content-Encoding", "snappy"),
-                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-            ],
-        }
-    }
-}
-
-/// What an instance encodes its metrics as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoding {
-    /// Lines, for the line sender.
-    Lines(LineFormat),
-    /// Whole request bodies, for the HTTP sender.
-    Bodies(BodyFormat),
-}
+use super::connector::{json, opentsdb, BodyFormat, Encoding, LineFormat};
+use super::format::json_array::JsonArrayBody;
+use super::format::{DataSource, DimText, Metric, Push, Value};
+use crate::export::connector::remote_write::RemoteWriteBuilder;
 
 /// One unit of delivery: a window's lines, or one whole request body of a window.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -153,33 +42,31 @@ enum Open {
 
 /// Collects one window's metrics into batches.
 #[derive(Debug)]
-pub struct Encoder {
+pub struct Batcher {
     timestamp: i64,
     open: Open,
     done: Vec<Batch>,
 }
 
-impl Encoder {
-    /// An empty encoder for the window ending at `timestamp`, exporting values from `source`
+impl Batcher {
+    /// An empty batcher for the window ending at `timestamp`, exporting values from `source`
     /// (remote write names its series after it).
-    pub fn new(encoding: Encoding, source: Source, timestamp: i64) -> Encoder {
-        Encoder::with_capacity(encoding, source, timestamp, 0)
+    pub fn new(encoding: Encoding, source: DataSource, timestamp: i64) -> Batcher {
+        Batcher::with_capacity(encoding, source, timestamp, 0)
     }
 
-    /// [`Encoder::new`], with room for `bytes` of lines from the start (a formatter passes the
+    /// [`Batcher::new`], with room for `bytes` of lines from the start (a formatter passes the
     /// size of its previous window, so that a window's buffer does not grow by copying).
-    pub fn with_capacity(encoding: Encoding, source: Source, timestamp: i64, bytes: usize) -> Encoder {
+    pub fn with_capacity(encoding: Encoding, source: DataSource, timestamp: i64, bytes: usize) -> Batcher {
         let open = match encoding {
             Encoding::Lines(f) => Open::Lines(f, Vec::with_capacity(bytes), 0),
-            Encoding::Bodies(BodyFormat::OpentsdbJson) => {
-                Open::Json(JsonArrayBody::opentsdb(), OPENTSDB_BODY_MAX)
-            }
-            Encoding::Bodies(BodyFormat::Json) => Open::Json(JsonArrayBody::json(), JSON_BODY_MAX),
+            Encoding::Bodies(f @ BodyFormat::OpentsdbJson) => Open::Json(opentsdb::http_body(), f.body_max()),
+            Encoding::Bodies(f @ BodyFormat::Json) => Open::Json(json::http_body(), f.body_max()),
             Encoding::Bodies(BodyFormat::RemoteWrite) => {
                 Open::RemoteWrite(Box::new(RemoteWriteBuilder::new(source)))
             }
         };
-        Encoder { timestamp, open, done: Vec::new() }
+        Batcher { timestamp, open, done: Vec::new() }
     }
 
     /// Adds `m`; false when nothing was added (a NaN or infinite value). A full body is closed
@@ -201,7 +88,7 @@ impl Encoder {
                     body.push(m)
                 }
             },
-            Open::RemoteWrite(b) => match b.push_within(m, REMOTE_WRITE_RAW_MAX) {
+            Open::RemoteWrite(b) => match b.push_within(m, BodyFormat::RemoteWrite.body_max()) {
                 Push::Added => true,
                 Push::NotFinite => false,
                 Push::Full => {
@@ -216,7 +103,7 @@ impl Encoder {
     /// Adds one chart's dimensions: `m` carries the chart's fields and the window's timestamp,
     /// `dims` each dimension's id, name and value; returns how many were added. Lines write
     /// the parts shared by the chart's lines once (a [`LineTemplate`](super::format::template::LineTemplate)),
-    /// byte for byte what [`Encoder::push`] writes metric by metric.
+    /// byte for byte what [`Batcher::push`] writes metric by metric.
     pub fn push_chart<'a>(
         &mut self,
         m: &mut Metric<'a>,
@@ -290,7 +177,7 @@ mod tests {
 
     #[test]
     fn lines_make_one_batch_per_window_even_when_empty() {
-        let mut e = Encoder::new(Encoding::Lines(LineFormat::Graphite), Source::Average, 1000);
+        let mut e = Batcher::new(Encoding::Lines(LineFormat::Graphite), DataSource::Average, 1000);
         assert!(e.push(&metric("a", 1.0)));
         assert!(!e.push(&metric("nan", f64::NAN)));
         assert!(e.push(&metric("b", 2.5)));
@@ -303,14 +190,14 @@ mod tests {
                     .to_vec()
             }]
         );
-        let e = Encoder::new(Encoding::Lines(LineFormat::Json), Source::Average, 1010);
+        let e = Batcher::new(Encoding::Lines(LineFormat::Json), DataSource::Average, 1010);
         assert_eq!(e.finish(), vec![Batch { timestamp: 1010, metrics: 0, bytes: vec![] }]);
     }
 
     #[test]
     fn an_empty_window_makes_no_request() {
         for f in [BodyFormat::OpentsdbJson, BodyFormat::Json, BodyFormat::RemoteWrite] {
-            let mut e = Encoder::new(Encoding::Bodies(f), Source::Average, 1000);
+            let mut e = Batcher::new(Encoding::Bodies(f), DataSource::Average, 1000);
             assert!(!e.push(&metric("nan", f64::INFINITY)));
             assert_eq!(e.finish(), vec![], "{f:?}");
         }
@@ -332,19 +219,19 @@ mod tests {
     #[test]
     fn opentsdb_bodies_stay_under_8_kib_and_lose_nothing() {
         let names = dims(500);
-        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::OpentsdbJson), Source::Average, 1000);
+        let mut e = Batcher::new(Encoding::Bodies(BodyFormat::OpentsdbJson), DataSource::Average, 1000);
         for (i, d) in names.iter().enumerate() {
             assert!(e.push(&metric(d, i as f64)));
         }
         let batches = e.finish();
         assert!(batches.len() > 5, "{}", batches.len());
         for b in &batches {
-            assert!(b.bytes.len() <= OPENTSDB_BODY_MAX, "{}", b.bytes.len());
+            assert!(b.bytes.len() <= opentsdb::HTTP_BODY_MAX, "{}", b.bytes.len());
             assert_eq!(b.timestamp, 1000);
         }
         // Bodies are filled: each but the last has no room for one more object (~110 bytes).
         for b in &batches[..batches.len() - 1] {
-            assert!(b.bytes.len() > OPENTSDB_BODY_MAX - 120, "{}", b.bytes.len());
+            assert!(b.bytes.len() > opentsdb::HTTP_BODY_MAX - 120, "{}", b.bytes.len());
         }
         let all = objects(&batches);
         assert_eq!(all.len(), 500);
@@ -359,13 +246,13 @@ mod tests {
     #[test]
     fn json_http_bodies_cut_at_512_kib() {
         let names = dims(3000);
-        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::Json), Source::Average, 1000);
+        let mut e = Batcher::new(Encoding::Bodies(BodyFormat::Json), DataSource::Average, 1000);
         for (i, d) in names.iter().enumerate() {
             assert!(e.push(&metric(d, i as f64)));
         }
         let batches = e.finish();
         assert_eq!(batches.len(), 2, "3000 objects of ~300 bytes need two bodies");
-        assert!(batches.iter().all(|b| b.bytes.len() <= JSON_BODY_MAX));
+        assert!(batches.iter().all(|b| b.bytes.len() <= json::HTTP_BODY_MAX));
         let all = objects(&batches);
         assert_eq!(all.len(), 3000);
         assert_eq!(all[2999]["id"], "dimension_number_2999");
@@ -373,10 +260,10 @@ mod tests {
 
     #[test]
     fn remote_write_bodies_cut_before_compression() {
-        use crate::export::format::remote_write::decode;
+        use crate::export::connector::remote_write::decode;
         use prost::Message;
         let names = dims(6000);
-        let mut e = Encoder::new(Encoding::Bodies(BodyFormat::RemoteWrite), Source::Sum, 1000);
+        let mut e = Batcher::new(Encoding::Bodies(BodyFormat::RemoteWrite), DataSource::Sum, 1000);
         for (i, d) in names.iter().enumerate() {
             assert!(e.push(&metric(d, i as f64)));
         }
@@ -385,7 +272,7 @@ mod tests {
         let mut n = 0;
         for b in &batches {
             let req = decode(&b.bytes);
-            assert!(req.encoded_len() <= REMOTE_WRITE_RAW_MAX);
+            assert!(req.encoded_len() <= crate::export::connector::remote_write::RAW_BODY_MAX);
             assert_eq!(req.timeseries.len(), b.metrics);
             for ts in &req.timeseries {
                 assert_eq!(ts.samples[0].value, n as f64);

@@ -1,45 +1,13 @@
-//! JSON-array request bodies: OpenTSDB `/api/put` and `json:http`.
+//! JSON-array request bodies, whatever object each metric makes.
 //!
 //! A [`JsonArrayBody`] starts with `[`, takes one object per metric separated by commas, and
 //! closes with `]` when finished. It always knows the size the closed body would have, and
 //! [`JsonArrayBody::push_within`] refuses an object that would take the body over a byte limit,
-//! so the caller can cut batches without reformatting anything. Knows nothing of HTTP or
+//! so the caller can cut batches without reformatting anything. The objects are the
+//! connector's (OpenTSDB `/api/put`, `json:http`): this module knows no format, nor HTTP or
 //! sockets.
-//!
-//! OpenTSDB objects are
-//! `{"metric":"PREFIX.CHART.DIM","timestamp":T,"value":V,"tags":{"host":"HOSTNAME","key":"value",…}}`
-//! with the metric name and tags sanitized as for the telnet protocol (so they need no JSON
-//! escaping), and labels kept or left out by the same rules as there. `json:http` objects are
-//! the [`json`] objects, without their newline.
 
-use super::{json, opentsdb, sanitize::write_path, tag_labels, write_value, Metric, Push};
-
-/// Appends the OpenTSDB `/api/put` object for `m`. Returns `false`, writing nothing, when the
-/// value is NaN or infinite.
-pub fn write_opentsdb_object(out: &mut Vec<u8>, m: &Metric) -> bool {
-    if !m.is_finite() {
-        return false;
-    }
-    out.reserve(m.text_len() + 96);
-    out.extend_from_slice(b"{\"metric\":\"");
-    opentsdb::write_metric_name(out, m);
-    out.extend_from_slice(b"\",\"timestamp\":");
-    super::number::write_i64(out, m.timestamp);
-    out.extend_from_slice(b",\"value\":");
-    write_value(out, m.value);
-    out.extend_from_slice(b",\"tags\":{\"host\":\"");
-    write_path(out, m.hostname);
-    out.push(b'"');
-    for (k, v) in tag_labels(m.labels, "host") {
-        out.extend_from_slice(b",\"");
-        write_path(out, k);
-        out.extend_from_slice(b"\":\"");
-        write_path(out, v);
-        out.push(b'"');
-    }
-    out.extend_from_slice(b"}}");
-    true
-}
+use super::{Metric, Push};
 
 /// A JSON array of metric objects, built one metric at a time.
 #[derive(Debug, Clone)]
@@ -53,17 +21,9 @@ pub struct JsonArrayBody {
 }
 
 impl JsonArrayBody {
-    /// An empty body of OpenTSDB `/api/put` objects.
-    pub fn opentsdb() -> JsonArrayBody {
-        JsonArrayBody::new(write_opentsdb_object)
-    }
-
-    /// An empty body of `json:http` objects.
-    pub fn json() -> JsonArrayBody {
-        JsonArrayBody::new(json::write_object)
-    }
-
-    fn new(write: fn(&mut Vec<u8>, &Metric) -> bool) -> JsonArrayBody {
+    /// An empty body whose objects `write` writes (nothing, returning `false`, for a value that
+    /// is NaN or infinite).
+    pub fn new(write: fn(&mut Vec<u8>, &Metric) -> bool) -> JsonArrayBody {
         JsonArrayBody { buf: vec![b'['], count: 0, write }
     }
 

@@ -1,8 +1,9 @@
-//! Golden-byte and property tests for every format.
+//! Golden-byte and property tests for every connector's format.
 
-use super::opentsdb_http::JsonArrayBody;
 use super::remote_write::{self, Label, RemoteWriteBuilder};
-use super::*;
+use super::{graphite, json, opentsdb};
+use crate::export::format::template;
+use crate::export::format::*;
 use crate::rrd::chart::is_plain;
 use proptest::prelude::*;
 use prost::Message;
@@ -217,7 +218,7 @@ fn json_escapes_evil_names() {
 #[test]
 fn non_finite_values_write_nothing() {
     let writers: [Writer; 4] =
-        [graphite::write_line, opentsdb::write_line, json::write_line, opentsdb_http::write_opentsdb_object];
+        [graphite::write_line, opentsdb::write_line, json::write_line, opentsdb::write_http_object];
     for write in writers {
         for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let mut out = b"kept\n".to_vec();
@@ -225,11 +226,11 @@ fn non_finite_values_write_nothing() {
             assert_eq!(out, b"kept\n");
         }
     }
-    let mut body = JsonArrayBody::json();
+    let mut body = json::http_body();
     assert!(!body.push(&cpu(Value::Computed(f64::NAN))));
     assert!(body.is_empty());
     assert_eq!(body.finish(), b"[]");
-    let mut rw = RemoteWriteBuilder::new(Source::Average);
+    let mut rw = RemoteWriteBuilder::new(DataSource::Average);
     assert!(!rw.push(&cpu(Value::Computed(f64::INFINITY))));
     assert!(rw.is_empty());
 }
@@ -240,7 +241,7 @@ const CPU_TSDB: &str = r#"{"metric":"netdata.system.cpu.user","timestamp":170000
 
 #[test]
 fn opentsdb_http_body_golden() {
-    let mut body = JsonArrayBody::opentsdb();
+    let mut body = opentsdb::http_body();
     assert_eq!(body.len(), 2);
     assert!(body.push(&cpu(Value::Computed(12.5))));
     let l = labels(&[("env", "prod"), ("host", "forged"), ("d\"c", "eu 1")]);
@@ -258,7 +259,7 @@ fn opentsdb_http_body_golden() {
 
 #[test]
 fn json_http_body_golden() {
-    let mut body = JsonArrayBody::json();
+    let mut body = json::http_body();
     assert!(body.push(&cpu(Value::Computed(12.5))));
     assert!(body.push(&cpu(Value::Collected(1))));
     let object = CPU_JSON.trim_end();
@@ -271,7 +272,7 @@ fn push_within_cuts_batches_under_the_limit() {
     let m = cpu(Value::Computed(12.5));
     let one = CPU_TSDB.len() + 2; // [obj]
     let two = one + CPU_TSDB.len() + 1; // [obj,obj]
-    let mut body = JsonArrayBody::opentsdb();
+    let mut body = opentsdb::http_body();
     // An empty body takes an object even over the limit: it cannot be split.
     assert_eq!(body.push_within(&m, 10), Push::Added);
     assert_eq!(body.len(), one);
@@ -292,22 +293,25 @@ fn label_pairs(labels: &[Label]) -> Vec<(&str, &str)> {
 #[test]
 fn remote_write_metric_names() {
     let name = remote_write::metric_name;
-    assert_eq!(name("netdata", "system.cpu", "percentage", Source::AsCollected), "netdata_system_cpu");
+    assert_eq!(name("netdata", "system.cpu", "percentage", DataSource::AsCollected), "netdata_system_cpu");
     assert_eq!(
-        name("netdata", "system.cpu", "percentage", Source::Average),
+        name("netdata", "system.cpu", "percentage", DataSource::Average),
         "netdata_system_cpu_percentage_average"
     );
-    assert_eq!(name("netdata", "system.cpu", "percentage", Source::Sum), "netdata_system_cpu_sum");
-    assert_eq!(name("netdata", "net.net", "KiB/s", Source::Average), "netdata_net_net_KiB_persec_average");
+    assert_eq!(name("netdata", "system.cpu", "percentage", DataSource::Sum), "netdata_system_cpu_sum");
     assert_eq!(
-        name("netdata", "disk.ops", "operations/s", Source::Average),
+        name("netdata", "net.net", "KiB/s", DataSource::Average),
+        "netdata_net_net_KiB_persec_average"
+    );
+    assert_eq!(
+        name("netdata", "disk.ops", "operations/s", DataSource::Average),
         "netdata_disk_ops_operations_persec_average"
     );
-    assert_eq!(name("netdata", "x.y", "%", Source::Average), "netdata_x_y_percent_average");
-    assert_eq!(name("netdata", "x.y", "/s", Source::Average), "netdata_x_y__s_average");
-    assert_eq!(name("netdata", "x.y", "", Source::Average), "netdata_x_y_average");
-    assert_eq!(name("net data", "sensors.°C", "°C", Source::Average), "net_data_sensors__C__C_average");
-    assert_eq!(name("1x", "a:b", "", Source::AsCollected), "_1x_a:b");
+    assert_eq!(name("netdata", "x.y", "%", DataSource::Average), "netdata_x_y_percent_average");
+    assert_eq!(name("netdata", "x.y", "/s", DataSource::Average), "netdata_x_y__s_average");
+    assert_eq!(name("netdata", "x.y", "", DataSource::Average), "netdata_x_y_average");
+    assert_eq!(name("net data", "sensors.°C", "°C", DataSource::Average), "net_data_sensors__C__C_average");
+    assert_eq!(name("1x", "a:b", "", DataSource::AsCollected), "_1x_a:b");
 }
 
 #[test]
@@ -321,7 +325,7 @@ fn remote_write_round_trip() {
         ("9lives", "cat"),
         ("k", ""),
     ]);
-    let mut rw = RemoteWriteBuilder::new(Source::Average);
+    let mut rw = RemoteWriteBuilder::new(DataSource::Average);
     let m = Metric { labels: &l, ..evil(Value::Computed(12.5)) };
     assert!(rw.push(&m));
     assert!(rw.push(&cpu(Value::Computed(-0.25))));
@@ -367,7 +371,7 @@ fn remote_write_round_trip() {
 
 #[test]
 fn remote_write_as_collected_uses_names_when_asked() {
-    let mut rw = RemoteWriteBuilder::new(Source::AsCollected);
+    let mut rw = RemoteWriteBuilder::new(DataSource::AsCollected);
     let m =
         Metric { chart_name: "cpu_total", dim_name: "User", use_names: true, ..cpu(Value::Collected(-3)) };
     assert!(rw.push(&m));
@@ -388,7 +392,7 @@ fn remote_write_as_collected_uses_names_when_asked() {
 
 #[test]
 fn remote_write_push_within_limit() {
-    let mut rw = RemoteWriteBuilder::new(Source::Sum);
+    let mut rw = RemoteWriteBuilder::new(DataSource::Sum);
     let m = cpu(Value::Computed(1.0));
     assert_eq!(rw.push_within(&m, 1), Push::Added);
     let one = rw.encoded_len();
@@ -417,7 +421,7 @@ fn field(tag: u8, body: &[u8]) -> Vec<u8> {
 
 #[test]
 fn remote_write_golden_bytes() {
-    let mut rw = RemoteWriteBuilder::new(Source::Average);
+    let mut rw = RemoteWriteBuilder::new(DataSource::Average);
     assert!(rw.push(&Metric { units: "%", ..cpu(Value::Computed(12.5)) }));
     let body = rw.finish();
 
@@ -613,8 +617,8 @@ proptest! {
 
     #[test]
     fn http_bodies_parse(inputs in proptest::collection::vec(input(), 0..4)) {
-        let mut tsdb = JsonArrayBody::opentsdb();
-        let mut json = JsonArrayBody::json();
+        let mut tsdb = opentsdb::http_body();
+        let mut json = json::http_body();
         for input in &inputs {
             prop_assert!(tsdb.push(&input.metric()));
             prop_assert!(json.push(&input.metric()));
@@ -639,7 +643,7 @@ proptest! {
 
     #[test]
     fn remote_write_labels_are_valid_sorted_and_unique(input in input()) {
-        let mut rw = RemoteWriteBuilder::new(Source::Average);
+        let mut rw = RemoteWriteBuilder::new(DataSource::Average);
         prop_assert!(rw.push(&input.metric()));
         let req = remote_write::decode(&rw.finish());
         let series = &req.timeseries[0];
