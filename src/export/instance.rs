@@ -228,7 +228,7 @@ impl Formatter {
                     chart_name: &d.meta.name,
                     family: &d.meta.family,
                     context: &d.meta.context,
-                    chart_type: &d.meta.type_,
+                    chart_type: &d.meta.type_part,
                     units: &d.meta.units,
                     dim_id: "",
                     dim_name: "",

@@ -63,7 +63,8 @@ impl Algorithm {
     }
 }
 
-/// How a chart is drawn; exported as-is in JSON.
+/// How a chart is drawn (netdata's `chart_type`: line, area, stacked); exported as-is in JSON.
+/// Not the chart's type, the first part of its id ([`ChartMeta::type_part`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChartType {
     /// Lines.
@@ -199,8 +200,9 @@ pub struct ChartMeta {
     pub id: Box<str>,
     /// `type.` + sanitized name, or the id.
     pub name: Box<str>,
-    /// The part of the id before the first `.`.
-    pub type_: Box<str>,
+    /// The chart's type in netdata's sense: the part of the id before the first `.`
+    /// (`system` of `system.cpu`). Not [`ChartType`], which is how the chart is drawn.
+    pub type_part: Box<str>,
     /// Human title.
     pub title: Box<str>,
     /// Units.
@@ -231,7 +233,7 @@ impl ChartMeta {
             name: name.into(),
             family: if def.family.is_empty() { type_part.clone() } else { def.family.clone() }.into(),
             context: if def.context.is_empty() { def.id.clone() } else { def.context.clone() }.into(),
-            type_: type_part.into(),
+            type_part: type_part.into(),
             title: def.title.clone().into(),
             units: def.units.clone().into(),
             chart_type: def.chart_type,
