@@ -265,7 +265,7 @@ fn a_child_back_before_the_cleanup_time_finds_its_host_and_it_is_not_removed_whi
     session(8);
     let log = agent.log();
     assert!(
-        log.contains("stream: child 'returning' connected") && log.contains("known host, charts kept"),
+        log.contains("child{host=returning ") && log.contains("}: connected: known host, charts kept"),
         "{log}"
     );
     assert!(!log.contains("rrd: removed host 'returning'"), "removed while connected:\n{log}");

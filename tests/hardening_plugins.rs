@@ -168,9 +168,9 @@ fn wait_landed(
     (cpu, started.elapsed())
 }
 
-/// One chart of 50 000 dimensions: defining it used to scan every id defined so far for each
-/// new one (session and store), 7 s of CPU here and 19 s for 80 000. Linear, it takes well
-/// under a second, collections and exports included.
+/// One chart of 50 000 dimensions is defined in time linear in its dimensions (session and
+/// store), well under a second, collections and exports included; a scan of every id defined
+/// so far for each new one would take 7 s of CPU here and 19 s for 80 000.
 #[test]
 fn fifty_thousand_dimensions_in_one_chart_are_defined_in_linear_time() {
     let (cpu, wall) = define_and_land(1, 50_000, Duration::from_secs(90));
@@ -224,8 +224,8 @@ fn wait_pids(agent: &Rrdpipe, path: &std::path::Path, want: usize, secs: u64) ->
     }
 }
 
-/// A plugin whose background child ignores SIGTERM: before, the agent signalled the group once,
-/// saw the plugin itself exit and never sent SIGKILL, so the child outlived the agent.
+/// A plugin whose background child ignores SIGTERM: once the plugin itself has exited, what
+/// is left of its process group gets SIGKILL, so the child does not outlive the agent.
 #[test]
 fn a_child_of_a_plugin_that_ignores_sigterm_does_not_outlive_the_agent() {
     let plugin = r#"#!/bin/sh
@@ -251,8 +251,8 @@ while true; do printf 'BEGIN t.stubborn\nSET x = 1\nEND\n'; sleep 1; done
     );
 }
 
-/// A plugin that exits while a process it started holds its stdout: before, the agent waited
-/// for the end of the output, which never came; the plugin was neither restarted nor reported.
+/// A plugin that exits while a process it started holds its stdout: the agent does not wait
+/// for the end of the output, which never comes; the plugin is reported and restarted.
 #[test]
 fn a_plugin_that_exits_is_noticed_while_its_child_holds_its_stdout() {
     let plugin = r#"#!/bin/sh
@@ -265,22 +265,22 @@ exit 7
 "#;
     let mut agent = Rrdpipe::start(&conf(""), &[("held", plugin)]);
     let first = wait_pids(&agent, &agent.dir().join("plugins/held.pids"), 1, 20)[0];
-    agent.wait_log("plugin 'held' exited with code 7 after", 10);
-    agent.wait_log("while a process it started still held its output open", 1);
+    agent.wait_log("plugin{plugin=held}: ended while a process it started still held its output open", 10);
+    agent.wait_log("exit=\"exited with code 7\"", 1);
     // Restarted per its schedule (update every = 1 s first), and the first run's child stopped.
     let pids = wait_pids(&agent, &agent.dir().join("plugins/held.pids"), 2, 15);
     assert_ne!(pids[0], pids[1]);
     assert!(!alive(first), "the first run's child {first} still runs; log:\n{}", agent.log());
     let log = agent.log();
-    assert!(log.matches("plugin 'held': started").count() >= 2, "{log}");
-    assert!(log.contains("restarting in 1s"), "{log}");
+    assert!(log.matches("plugin{plugin=held}: started").count() >= 2, "{log}");
+    assert!(log.contains("restart_in=1s"), "{log}");
     assert!(agent.terminate().success());
     assert!(!alive(pids[1]), "the second run's child {} outlived the agent", pids[1]);
 }
 
-/// Control characters in plugin words and stderr lines reach the log escaped: before, a CR
-/// let a plugin overwrite what a terminal shows of a log line, and NUL or escape sequences
-/// went through raw.
+/// Control characters in plugin words and stderr lines reach the log escaped: a CR cannot let
+/// a plugin overwrite what a terminal shows of a log line, and no NUL or escape sequence goes
+/// through raw.
 #[test]
 fn plugin_words_and_stderr_are_escaped_in_the_log() {
     let plugin = r#"#!/bin/sh
@@ -301,7 +301,7 @@ exec sleep 1000
         r"'nul\0word' is not a plugins.d command",
         r"chart id 'no\rdot\x01' is not of the form type.id",
         r"unknown algorithm 'alg\rX'",
-        r"plugin 'evil': stderr\rFORGED\x1b[2J\0end",
+        r"plugin{plugin=evil}: stderr: stderr\rFORGED\x1b[2J\0end",
     ] {
         assert!(log.contains(expected), "the log lacks {expected:?}:\n{log}");
     }
@@ -320,9 +320,9 @@ fn random_plugin(seed: u64, bytes: usize, then: &str) -> String {
 }
 
 /// Plugins that print nothing but garbage are disabled every time, each with a log line that
-/// says why. Before, random bytes were disabled in only some runs: a blank line among them (two
-/// newlines in a row, or a line of separators) counted as a good line, lines too long were not
-/// counted at all, and output without any newline was read for ever.
+/// says why: a blank line among random bytes (two newlines in a row, or a line of separators)
+/// does not count as a good line, lines too long count as errors, and output without any
+/// newline is not read for ever.
 #[test]
 fn plugins_printing_random_bytes_are_disabled_every_time() {
     let mut plugins: Vec<(String, String)> = Vec::new();
@@ -349,19 +349,20 @@ fn plugins_printing_random_bytes_are_disabled_every_time() {
     let refs: Vec<(&str, &str)> = plugins.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
     let agent = Rrdpipe::start(&conf(""), &refs);
     for (name, _) in &plugins {
-        agent.wait_log(&format!("plugin '{name}' ("), 60);
+        agent.wait_log(&format!("plugin{{plugin={name}}}: disabled: "), 60);
     }
     let log = agent.log();
     for (name, _) in &plugins {
         let line = log
             .lines()
-            .find(|l| l.contains(&format!("plugin '{name}' (")))
+            .find(|l| l.contains(&format!("plugin{{plugin={name}}}: disabled: ")))
             .unwrap_or_else(|| panic!("{name}: no line"));
         assert!(
-            line.contains(") disabled: ") && line.contains("it does not speak the plugins.d protocol"),
+            line.contains("it does not speak the plugins.d protocol")
+                && line.contains(&format!("{name}.plugin")),
             "{name}: {line}"
         );
-        let restarts = log.matches(&format!("plugin '{name}': started")).count();
+        let restarts = log.matches(&format!("plugin{{plugin={name}}}: started")).count();
         assert_eq!(restarts, 1, "{name} was started {restarts} times:\n{log}");
     }
 }

@@ -404,7 +404,7 @@ fn an_acl_decides_what_a_port_offers_and_mode_none_serves_nothing() {
     // mode = none: nothing listens.
     let port = free_port();
     let mut agent = start_agent(&format!("mode = none\nbind to = 127.0.0.1:{port}\n"), None);
-    agent.wait_log("plugin 'probe': started", 10);
+    agent.wait_log("plugin{plugin=probe}: started", 10);
     assert!(!wait_for_tcp(local(port), deadline_in(2)), "mode = none listens:\n{}", agent.log());
     assert!(agent.is_running());
 }

@@ -139,7 +139,10 @@ fn same_charts_as_netdata(case: Case) {
         agent.log()
     );
     let log = agent.log();
-    assert!(!log.contains(&format!("plugin '{}' (", case.name)), "{plugin} was disabled:\n{log}");
+    assert!(
+        !log.contains(&format!("plugin{{plugin={}}}: disabled", case.name)),
+        "{plugin} was disabled:\n{log}"
+    );
     eprintln!("{plugin}: {} charts under both agents", ours.len());
 }
 
@@ -387,7 +390,13 @@ exit 1
     let log = agent.log();
     let said = log.matches("Cannot open /proc/slabinfo (errno 13, Permission denied)").count();
     assert_eq!(said, 1, "the plugin's message logged {said} times over {} starts:\n{log}", count());
-    let exits = log.matches("plugin 'denied' exited with code 1").count();
+    let exits = log
+        .lines()
+        .filter(|l| {
+            l.contains("plugin{plugin=denied}: ended; restarting")
+                && l.contains("exit=\"exited with code 1\"")
+        })
+        .count();
     assert_eq!(exits, 1, "the exit logged {exits} times over {} starts:\n{log}", count());
     assert!(log.contains("the delay doubles up to"), "{log}");
     // Delays 1, 2, 4 s: the fourth start comes at least 1 + 2 + 4 s after the first.

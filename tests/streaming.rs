@@ -193,7 +193,7 @@ fn real_children_reach_victoriametrics_under_their_own_hostnames() {
     // A stock child offers compression (and more); it is answered at version 1 and falls back.
     let Some(b) = NetdataChild::start_with("CHILDB", parent.addr, KEY, true) else { return };
     for name in ["CHILDA", "CHILDB"] {
-        parent.wait_log(30, &["stream: child '", name, "' connected from 127.0.0.1:", "new host"], 1);
+        parent.wait_log(30, &[&format!("child{{host={name} peer=127.0.0.1:"), "}: connected: new host"], 1);
     }
 
     assert!(
@@ -258,10 +258,11 @@ fn a_child_with_a_wrong_key_is_refused_and_sends_nothing() {
     let wrong = "5eed0002-2222-3333-4444-555555555555";
     let parent = Parent::start(KEY, Some(&vm));
     let Some(child) = NetdataChild::start("WRONGKEY", parent.addr, wrong) else { return };
-    let refused = parent.wait_log(30, &["stream: refused child 'WRONGKEY'", "from 127.0.0.1:"], 1);
+    let refused =
+        parent.wait_log(30, &["stream{peer=127.0.0.1:", "}: refused the child: ", "host=WRONGKEY"], 1);
     assert!(
-        refused[0].ends_with(&format!(
-            ": API key {wrong} is not configured; add a [{wrong}] section with type = api and enabled = yes"
+        refused[0].contains(&format!(
+            ": API key {wrong} is not configured; add a [{wrong}] section with type = api and enabled = yes host="
         )),
         "{}",
         refused[0]
@@ -281,7 +282,7 @@ fn a_child_with_a_wrong_key_is_refused_and_sends_nothing() {
             .any(|s| s.values.iter().any(|&v| v >= 1.0))),
         "{refusals:?}"
     );
-    assert!(parent.log_lines(&["stream: child 'WRONGKEY' connected"]).is_empty());
+    assert!(parent.log_lines(&["child{host=WRONGKEY ", "connected"]).is_empty());
     assert!(vm.export(r#"{__name__=~"netdata\\.WRONGKEY\\..*"}"#).is_empty());
 }
 
@@ -290,20 +291,20 @@ fn a_restarted_child_resumes_on_the_same_host() {
     let Some(vm) = VictoriaMetrics::start() else { return };
     let parent = Parent::start(KEY, Some(&vm));
     let Some(mut child) = NetdataChild::start("PHOENIX", parent.addr, KEY) else { return };
-    let first = parent.wait_log(30, &["stream: child 'PHOENIX' connected", "new host"], 1);
-    let guid = first[0].split("machine guid ").nth(1).unwrap().split(',').next().unwrap().to_string();
+    let first = parent.wait_log(30, &["child{host=PHOENIX ", "}: connected: new host"], 1);
+    let guid = first[0].split("machine_guid=").nth(1).unwrap().split(' ').next().unwrap().to_string();
     vm.export_wait("netdata.PHOENIX.system.cpu.user", 3);
 
     child.stop();
-    let gone = parent.wait_log(15, &["stream: child 'PHOENIX'", "disconnected after", "the child closed"], 1);
-    assert!(gone[0].contains(" 0 errors"), "{}", gone[0]);
+    let gone = parent.wait_log(15, &["child{host=PHOENIX ", "}: disconnected: the child closed"], 1);
+    assert!(gone[0].contains(" errors=0 "), "{}", gone[0]);
     let restarted_ms = now_secs() * 1000;
     std::thread::sleep(Duration::from_secs(2));
     child.spawn();
 
     // Same machine GUID (same lib dir): the host and its charts are reused.
-    let again = parent.wait_log(30, &["stream: child 'PHOENIX' connected", "known host, charts kept"], 1);
-    assert!(again[0].contains(&format!("machine guid {guid},")), "{}", again[0]);
+    let again = parent.wait_log(30, &["child{host=PHOENIX ", "}: connected: known host, charts kept"], 1);
+    assert!(again[0].contains(&format!("machine_guid={guid} ")), "{}", again[0]);
     assert!(
         wait_until(deadline_in(30), || points_after(
             &vm.export("netdata.PHOENIX.system.cpu.user"),
@@ -314,7 +315,7 @@ fn a_restarted_child_resumes_on_the_same_host() {
     );
     // One series, so the same exported name, and never a refusal of the returning child.
     assert_eq!(vm.export("netdata.PHOENIX.system.cpu.user").len(), 1);
-    assert!(parent.log_lines(&["stream: refused"]).is_empty(), "{}", parent.log());
+    assert!(parent.log_lines(&["refused the child"]).is_empty(), "{}", parent.log());
 }
 
 /// The replay fixture is a real capture: its request parses like a child's, and a parent that
@@ -345,9 +346,9 @@ fn the_captured_child_stream_replays_into_rrdpipe_without_errors() {
     s.write_all(&data[end..]).unwrap();
     drop(s);
     let lines = data[end..].iter().filter(|&&b| b == b'\n').count();
-    let done = parent.wait_log(10, &["stream: child 'REPLAYED'", "disconnected"], 1);
+    let done = parent.wait_log(10, &["child{host=REPLAYED ", "}: disconnected"], 1);
     assert!(
-        done[0].contains(&format!("{lines} lines, ")) && done[0].contains(" 0 errors, 0 over-long lines"),
+        done[0].contains(&format!(" lines={lines} ")) && done[0].contains(" errors=0 too_long=0 "),
         "{}",
         done[0]
     );
@@ -475,15 +476,15 @@ fn idle_connections_do_not_keep_real_children_out() {
 
     // A real child gets in and streams while the flood goes on.
     let Some(mut child) = NetdataChild::start("REALCHILD", parent.addr, KEY) else { return };
-    parent.wait_log(30, &["stream: child 'REALCHILD' connected from 127.0.0.1:"], 1);
+    parent.wait_log(30, &["child{host=REALCHILD peer=127.0.0.1:", "}: connected"], 1);
     std::thread::sleep(Duration::from_secs(5));
     child.stop();
-    let done = parent.wait_log(15, &["stream: child 'REALCHILD'", "disconnected after"], 1);
-    let lines: u64 = done[0].split("; ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-    assert!(lines >= 100 && done[0].contains(" 0 errors"), "{}", done[0]);
+    let done = parent.wait_log(15, &["child{host=REALCHILD ", "}: disconnected"], 1);
+    let lines: u64 = done[0].split(" lines=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(lines >= 100 && done[0].contains(" errors=0 "), "{}", done[0]);
     assert!(flood.opened() > 1100, "the parent closed idle connections: {}", flood.opened());
     // The closed idle connections are summarised, not logged one by one.
-    let closed = parent.log_lines(&["stream: closed 127.0.0.1:"]);
+    let closed = parent.log_lines(&["stream{peer=127.0.0.1:", "}: closed"]);
     assert!(closed.len() <= 4, "{} lines:\n{}", closed.len(), closed.join("\n"));
     eprintln!("idle flood: {} connections opened; slowest answer {slowest:?}", flood.opened());
 }
@@ -528,10 +529,14 @@ fn a_flood_of_wrong_keys_is_throttled_and_summarised() {
     assert!(tried >= 1000, "only {tried} attempts in 5 s");
     // Ten guesses, then about one a second: the rest are closed unread.
     assert!((10..=40).contains(&refused), "{refused} of {tried} guesses were looked at");
-    let lines: Vec<String> =
-        parent.log_lines(&["stream: "]).into_iter().filter(|l| !l.contains("listening")).collect();
+    let lines: Vec<String> = parent
+        .log()
+        .lines()
+        .filter(|l| (l.contains("stream: ") || l.contains("stream{")) && !l.contains("listening"))
+        .map(str::to_string)
+        .collect();
     assert!(lines.len() <= 4, "{} log lines for {tried} guesses:\n{}", lines.len(), lines.join("\n"));
-    assert_eq!(parent.log_lines(&["stream: refused child 'GUESSER'", "is not configured"]).len(), 1);
+    assert_eq!(parent.log_lines(&["refused the child", "host=GUESSER", "is not configured"]).len(), 1);
     assert_eq!(
         parent.log_lines(&["stream: throttling 127.0.0.1: it was refused 10 times in a row"]).len(),
         1
@@ -543,7 +548,7 @@ fn a_flood_of_wrong_keys_is_throttled_and_summarised() {
         handshake(parent.addr, &stream_request(KEY, "RIGHTKEY", "5eed0201-2222-3333-4444-555555555555"));
     assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
     if let Some(_child) = NetdataChild::start("AFTERGUESSES", parent.addr, KEY) {
-        parent.wait_log(30, &["stream: child 'AFTERGUESSES' connected from 127.0.0.1:"], 1);
+        parent.wait_log(30, &["child{host=AFTERGUESSES peer=127.0.0.1:", "}: connected"], 1);
     }
     eprintln!("brute force: {tried} attempts, {refused} looked at, {} log lines", lines.len());
 }
@@ -563,13 +568,13 @@ fn a_dual_stack_socket_does_not_let_ipv4_past_allow_from() {
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "SNEAKY", "5eed0300-2222-3333-4444-555555555555"));
     assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(NOT_PERMITTED));
-    let refused = parent.wait_log(5, &["stream: refused child 'SNEAKY'", "from 127.0.0.1:"], 1);
+    let refused = parent.wait_log(5, &["stream{peer=127.0.0.1:", "}: refused the child", "host=SNEAKY"], 1);
     assert!(
         refused[0].contains("is not allowed from this address (allow from = !127.0.0.1 !::1 *)"),
         "{}",
         refused[0]
     );
-    assert!(parent.log_lines(&["stream: child 'SNEAKY' connected"]).is_empty());
+    assert!(parent.log_lines(&["child{host=SNEAKY ", "connected"]).is_empty());
 }
 
 /// At a low open file limit, a flood of connections neither makes the listener spin on accept
@@ -637,7 +642,7 @@ fn hostnames_and_the_machine_guid_cannot_be_taken() {
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "PARENT", "5eed0500-2222-3333-4444-555555555555"));
     assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(NOT_PERMITTED));
-    parent.wait_log(5, &["stream: refused child 'PARENT'", "its hostname 'PARENT' is this agent's own"], 1);
+    parent.wait_log(5, &["refused the child", "host=PARENT", "its hostname 'PARENT' is this agent's own"], 1);
 
     let first = "5eed0501-2222-3333-4444-555555555555";
     let (_one, reply) = handshake(parent.addr, &stream_request(KEY, "TWIN", first));
@@ -645,7 +650,7 @@ fn hostnames_and_the_machine_guid_cannot_be_taken() {
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "TWIN", "5eed0502-2222-3333-4444-555555555555"));
     assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(NOT_PERMITTED));
-    let clash = parent.wait_log(5, &["stream: refused child 'TWIN'", "machine guid 5eed0502"], 1);
+    let clash = parent.wait_log(5, &["refused the child", "host=TWIN", "machine_guid=5eed0502"], 1);
     assert!(
         clash[0].contains(&format!("the connected child of machine guid {first} is named 'TWIN' too")),
         "{}",
@@ -659,7 +664,7 @@ fn hostnames_and_the_machine_guid_cannot_be_taken() {
             "child log:\n{}",
             c.error_log()
         );
-        assert!(parent.log_lines(&["stream: child 'PARENT' connected"]).is_empty());
+        assert!(parent.log_lines(&["child{host=PARENT ", "connected"]).is_empty());
     }
     // The file is kept as it is: the parent's identity does not change.
     assert_eq!(std::fs::read_to_string(&guid_file).unwrap(), own);

@@ -80,7 +80,7 @@ fn write_chart(out: &mut Vec<u8>, chart: &Chart) -> Counted {
     out.extend_from_slice(b"\t\t{\n");
     field_str(out, 3, "id", &m.id);
     field_str(out, 3, "name", &m.name);
-    field_str(out, 3, "type", &m.type_);
+    field_str(out, 3, "type", &m.type_part);
     field_str(out, 3, "family", &m.family);
     field_str(out, 3, "context", &m.context);
     field_str(out, 3, "title", &format!("{} ({})", m.title, m.name));

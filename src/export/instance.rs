@@ -381,7 +381,7 @@ fn chart_metric<'a>(cfg: &'a InstanceConfig, hostname: &'a str, d: &'a ChartData
         chart_name: &d.meta.name,
         family: &d.meta.family,
         context: &d.meta.context,
-        chart_type: &d.meta.type_,
+        chart_type: &d.meta.type_part,
         units: &d.meta.units,
         dim_id: "",
         dim_name: "",

@@ -63,7 +63,8 @@ impl Algorithm {
     }
 }
 
-/// How a chart is drawn; exported as-is in JSON.
+/// How a chart is drawn (netdata's `chart_type`: line, area, stacked); exported as-is in JSON.
+/// Not the chart's type, the first part of its id ([`ChartMeta::type_part`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChartType {
     /// Lines.
@@ -199,8 +200,9 @@ pub struct ChartMeta {
     pub id: Box<str>,
     /// `type.` + sanitized name, or the id.
     pub name: Box<str>,
-    /// The part of the id before the first `.`.
-    pub type_: Box<str>,
+    /// The chart's type in netdata's sense: the part of the id before the first `.`
+    /// (`system` of `system.cpu`). Not [`ChartType`], which is how the chart is drawn.
+    pub type_part: Box<str>,
     /// Human title.
     pub title: Box<str>,
     /// Units.
@@ -221,17 +223,17 @@ pub struct ChartMeta {
 
 impl ChartMeta {
     fn from_def(def: &ChartDef) -> ChartMeta {
-        let type_ = def.id.split('.').next().unwrap_or("").to_string();
+        let type_part = def.id.split('.').next().unwrap_or("").to_string();
         let name = match def.name.as_deref() {
-            Some(n) if !n.is_empty() => format!("{}.{}", type_, sanitize_name(n)),
+            Some(n) if !n.is_empty() => format!("{}.{}", type_part, sanitize_name(n)),
             _ => def.id.clone(),
         };
         ChartMeta {
             id: def.id.clone().into(),
             name: name.into(),
-            family: if def.family.is_empty() { type_.clone() } else { def.family.clone() }.into(),
+            family: if def.family.is_empty() { type_part.clone() } else { def.family.clone() }.into(),
             context: if def.context.is_empty() { def.id.clone() } else { def.context.clone() }.into(),
-            type_: type_.into(),
+            type_part: type_part.into(),
             title: def.title.clone().into(),
             units: def.units.clone().into(),
             chart_type: def.chart_type,
@@ -260,13 +262,12 @@ pub struct Dimension {
     pub last_collected_value: i64,
     /// When it was collected (µs since the epoch); 0 = never.
     pub last_collected_ut: u64,
-    /// One number whose meaning depends on the algorithm (a dimension needs only one of the
-    /// two, and a change of algorithm primes the dimension again, which resets it):
-    /// absolute-like algorithms keep the value of the last collection after algorithm,
-    /// multiplier and divisor (the start of the next interpolation); incremental keeps the
-    /// counts not yet attributed to a slot (the carry).
-    level_or_carry: f64,
-    /// Incremental: start of the time the carry covers (µs).
+    /// Absolute and the percentages: the value of the last collection after algorithm,
+    /// multiplier and divisor, where the interpolation to the next collection starts.
+    last_level: f64,
+    /// Incremental: the scaled counts not yet attributed to a slot.
+    carry: f64,
+    /// Incremental: start of the time the carry covers (µs since the epoch).
     carry_since_ut: u64,
     /// Whether the dimension has a previous collection to compute deltas from.
     primed: bool,
@@ -282,7 +283,8 @@ impl Dimension {
             obsolete: false,
             last_collected_value: 0,
             last_collected_ut: 0,
-            level_or_carry: 0.0,
+            last_level: 0.0,
+            carry: 0.0,
             carry_since_ut: 0,
             primed: false,
         };
@@ -304,6 +306,105 @@ impl Dimension {
     #[inline]
     fn scale(&self) -> f64 {
         self.multiplier as f64 / self.divisor as f64
+    }
+
+    /// Takes the collection at `now_ut` as the start of the dimension's next interval, with
+    /// nothing stored for it: its first collection, or its first after a gap.
+    #[inline]
+    fn prime(&mut self, now_ut: u64) {
+        self.primed = true;
+        self.last_collected_ut = now_ut;
+        self.carry = 0.0;
+        self.carry_since_ut = now_ut;
+        self.last_level = match self.algorithm {
+            Algorithm::Absolute => self.last_collected_value as f64 * self.scale(),
+            _ => 0.0,
+        };
+    }
+
+    /// The value of a collection of this primed dimension, whose previous raw value was
+    /// `raw_prev`, at `now_ut`.
+    #[inline]
+    fn compute(&self, raw_prev: i64, totals: RowTotals, now_ut: u64) -> Computed {
+        let raw = self.last_collected_value;
+        let scale = self.scale();
+        match self.algorithm {
+            Algorithm::Absolute => Computed::Level { value: raw as f64 * scale, reset: false },
+            Algorithm::PercentageOfAbsoluteRow => {
+                let total = totals.absolute;
+                let v = if total != 0.0 { 100.0 * raw as f64 / total } else { 0.0 };
+                Computed::Level { value: v * scale, reset: false }
+            }
+            Algorithm::PercentageOfIncrementalRow => {
+                let delta = raw.wrapping_sub(raw_prev);
+                let reset = delta < 0;
+                let delta = if reset { 0.0 } else { delta as f64 };
+                let total = totals.incremental;
+                let v = if total != 0.0 { 100.0 * delta / total } else { 0.0 };
+                Computed::Level { value: v * scale, reset }
+            }
+            Algorithm::Incremental => {
+                let delta = raw.wrapping_sub(raw_prev);
+                let reset = delta < 0;
+                let delta = if reset { 0.0 } else { delta as f64 };
+                let dt = (now_ut - self.last_collected_ut) as f64 / USEC_PER_SEC as f64;
+                Computed::Rate { rate: delta * scale / dt, reset }
+            }
+        }
+    }
+
+    /// The storage number of the slot whose boundary is `b_ut`, crossed by the collection at
+    /// `now_ut` that computed `computed`. A level is interpolated from the last one when the
+    /// collection crossed more than one boundary (`interpolate`); a rate spreads the carry and
+    /// the counts up to the boundary over the time since the carry started, and the carry
+    /// starts again at the boundary.
+    #[inline]
+    fn slot_value(&mut self, computed: Computed, interpolate: bool, b_ut: u64, now_ut: u64) -> StorageNumber {
+        match computed {
+            Computed::Missing | Computed::Priming => SN_EMPTY,
+            Computed::Level { value, reset } => {
+                let v = if interpolate {
+                    let prev_ut = self.last_collected_ut as f64;
+                    let frac = (b_ut as f64 - prev_ut) / (now_ut as f64 - prev_ut);
+                    let last = self.last_level;
+                    last + (value - last) * frac
+                } else {
+                    value
+                };
+                pack_flagged(v, reset)
+            }
+            Computed::Rate { rate, reset } => {
+                let start_ut = self.last_collected_ut.max(self.carry_since_ut);
+                let counts = self.carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                let span = (b_ut - self.carry_since_ut) as f64 / USEC_PER_SEC as f64;
+                let per_s = if span > 0.0 { counts / span } else { rate };
+                self.carry = 0.0;
+                self.carry_since_ut = b_ut;
+                // `start` for the next boundary is this one.
+                self.last_collected_ut = self.last_collected_ut.max(b_ut);
+                pack_flagged(per_s, reset)
+            }
+        }
+    }
+
+    /// Keeps the collection at `now_ut` that computed `computed` as the start of the next
+    /// interval: a level to interpolate from, or the counts since the last boundary added to
+    /// the carry.
+    #[inline]
+    fn remember(&mut self, computed: Computed, now_ut: u64) {
+        match computed {
+            Computed::Missing => {}
+            Computed::Priming => self.prime(now_ut),
+            Computed::Level { value, .. } => {
+                self.last_level = value;
+                self.last_collected_ut = now_ut;
+            }
+            Computed::Rate { rate, .. } => {
+                let start_ut = self.last_collected_ut.max(self.carry_since_ut);
+                self.carry += rate * (now_ut - start_ut) as f64 / USEC_PER_SEC as f64;
+                self.last_collected_ut = now_ut;
+            }
+        }
     }
 }
 
@@ -772,6 +873,15 @@ thread_local! {
     static WORK: RefCell<Vec<Work>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The sums over a collection's row that the percentage algorithms divide by.
+#[derive(Clone, Copy)]
+struct RowTotals {
+    /// Of the raw values of the percentage-of-absolute-row dimensions.
+    absolute: f64,
+    /// Of the positive deltas of the percentage-of-incremental-row dimensions.
+    incremental: f64,
+}
+
 /// Per-dimension value computed for one collection.
 #[derive(Clone, Copy)]
 enum Computed {
@@ -922,25 +1032,53 @@ impl ChartData {
 
     /// [`ChartData::collect`] with `work` as scratch space: one entry per dimension, reused from
     /// one collection to the next so that a collection allocates nothing.
+    ///
+    /// The phases: check the collection's time, size the ring for the dimensions, record the
+    /// raw values; then the chart's first collection only primes, and any later one computes
+    /// each dimension's value, stores every slot boundary crossed since the last collection
+    /// and keeps this collection as the start of the next interval.
     fn collect_with(
         &mut self,
         work: &mut Vec<Work>,
         values: &[(usize, i64)],
         now_ut: u64,
     ) -> Result<(), CollectError> {
+        self.check_time(now_ut)?;
+        self.fit_ring_to_dims();
+        self.record_raw(work, values);
         let ue_s = self.meta.update_every as i64;
-        let ue_ut = ue_s as u64 * USEC_PER_SEC;
-        let now_boundary = (now_ut / ue_ut) as i64 * ue_s;
-
-        if let Some(prev) = self.last_collected_ut {
-            if now_ut <= prev {
-                return Err(CollectError::TimeWentBackwards);
-            }
-            if now_ut - prev > self.ring.history as u64 * ue_ut {
-                // Too late to interpolate across: start over.
-                self.reset_time();
+        let now_boundary = (now_ut / (ue_s as u64 * USEC_PER_SEC)) as i64 * ue_s;
+        if self.last_collected_ut.is_none() {
+            self.prime(work, now_ut, now_boundary);
+        } else {
+            self.compute(work, now_ut);
+            self.store_boundaries(work, now_ut, now_boundary);
+            for (w, d) in work.iter().zip(self.dims.iter_mut()) {
+                d.remember(w.computed, now_ut);
             }
         }
+        self.last_collected_ut = Some(now_ut);
+        Ok(())
+    }
+
+    /// Refuses a collection that is not after the previous one, and forgets a previous one
+    /// too long ago to interpolate across (the chart starts over).
+    fn check_time(&mut self, now_ut: u64) -> Result<(), CollectError> {
+        let Some(prev) = self.last_collected_ut else {
+            return Ok(());
+        };
+        if now_ut <= prev {
+            return Err(CollectError::TimeWentBackwards);
+        }
+        let ue_ut = self.meta.update_every as u64 * USEC_PER_SEC;
+        if now_ut - prev > self.ring.history as u64 * ue_ut {
+            self.reset_time();
+        }
+        Ok(())
+    }
+
+    /// Gives the ring a column for every dimension.
+    fn fit_ring_to_dims(&mut self) {
         if self.ring.dim_cap < self.dims.len() {
             self.ring.grow(self.dims.len());
             // Dimensions are usually all defined before the first collection: drop the
@@ -948,8 +1086,11 @@ impl ChartData {
             self.dims.shrink_to_fit();
             self.names.shrink_to_fit();
         }
+    }
 
-        // Record raw values.
+    /// Takes the raw `values` as the dimensions' last collected, and notes in `work` which
+    /// were collected and their previous raw values.
+    fn record_raw(&mut self, work: &mut Vec<Work>, values: &[(usize, i64)]) {
         work.clear();
         work.resize(self.dims.len(), Work::MISSING);
         for &(i, v) in values {
@@ -959,176 +1100,112 @@ impl ChartData {
                 d.last_collected_value = v;
             }
         }
+    }
 
-        let Some(_) = self.last_collected_ut else {
-            // Priming collection: nothing stored for it; the time since the last stored slot,
-            // if any, stays empty.
-            if let Some(lb) = self.last_boundary {
-                if now_boundary > lb {
-                    let mut t = lb + ue_s;
-                    while t <= now_boundary {
-                        self.write_empty_row(t);
-                        t += ue_s;
-                    }
-                }
+    /// The chart's first collection, or its first after a restart: nothing is stored for it,
+    /// and the slots since the last stored one, if any, stay empty. Dimensions not collected
+    /// prime at their next collection.
+    fn prime(&mut self, work: &[Work], now_ut: u64, now_boundary: i64) {
+        let ue_s = self.meta.update_every as i64;
+        if let Some(lb) = self.last_boundary {
+            let mut t = lb + ue_s;
+            while t <= now_boundary {
+                self.store_empty_row(t);
+                t += ue_s;
             }
-            self.last_boundary = Some(self.last_boundary.map_or(now_boundary, |lb| lb.max(now_boundary)));
-            for (w, d) in work.iter().zip(self.dims.iter_mut()) {
-                if w.updated {
-                    d.last_collected_ut = now_ut;
-                    d.primed = true;
-                    d.carry_since_ut = now_ut;
-                    d.level_or_carry = match d.algorithm {
-                        Algorithm::Absolute => d.last_collected_value as f64 * d.scale(),
-                        _ => 0.0,
-                    };
-                } else {
-                    d.primed = false;
-                }
+        }
+        self.last_boundary = Some(self.last_boundary.map_or(now_boundary, |lb| lb.max(now_boundary)));
+        for (w, d) in work.iter().zip(self.dims.iter_mut()) {
+            if w.updated {
+                d.prime(now_ut);
+            } else {
+                d.primed = false;
             }
-            self.last_collected_ut = Some(now_ut);
-            return Ok(());
-        };
+        }
+    }
 
-        // Row totals for the percentage algorithms.
-        let mut abs_total: f64 = 0.0;
-        let mut inc_total: f64 = 0.0;
+    /// The sums over the row that the percentage algorithms divide by.
+    fn row_totals(&self, work: &[Work]) -> RowTotals {
+        let mut totals = RowTotals { absolute: 0.0, incremental: 0.0 };
         for (w, d) in work.iter().zip(self.dims.iter()) {
             if !w.updated || !d.primed {
                 continue;
             }
             match d.algorithm {
-                Algorithm::PercentageOfAbsoluteRow => abs_total += d.last_collected_value as f64,
+                Algorithm::PercentageOfAbsoluteRow => totals.absolute += d.last_collected_value as f64,
                 Algorithm::PercentageOfIncrementalRow => {
                     let delta = d.last_collected_value.wrapping_sub(w.raw_prev);
                     if delta > 0 {
-                        inc_total += delta as f64;
+                        totals.incremental += delta as f64;
                     }
                 }
                 _ => {}
             }
         }
+        totals
+    }
 
+    /// What each dimension stores for this collection.
+    fn compute(&self, work: &mut [Work], now_ut: u64) {
+        let totals = self.row_totals(work);
         for (w, d) in work.iter_mut().zip(self.dims.iter()) {
             w.computed = if !w.updated {
                 Computed::Missing
             } else if !d.primed {
                 Computed::Priming
             } else {
-                let raw = d.last_collected_value;
-                let scale = d.scale();
-                match d.algorithm {
-                    Algorithm::Absolute => Computed::Level { value: raw as f64 * scale, reset: false },
-                    Algorithm::PercentageOfAbsoluteRow => {
-                        let v = if abs_total != 0.0 { 100.0 * raw as f64 / abs_total } else { 0.0 };
-                        Computed::Level { value: v * scale, reset: false }
-                    }
-                    Algorithm::PercentageOfIncrementalRow => {
-                        let delta = raw.wrapping_sub(w.raw_prev);
-                        let reset = delta < 0;
-                        let delta = if reset { 0.0 } else { delta as f64 };
-                        let v = if inc_total != 0.0 { 100.0 * delta / inc_total } else { 0.0 };
-                        Computed::Level { value: v * scale, reset }
-                    }
-                    Algorithm::Incremental => {
-                        let delta = raw.wrapping_sub(w.raw_prev);
-                        let reset = delta < 0;
-                        let delta = if reset { 0.0 } else { delta as f64 };
-                        let dt = (now_ut - d.last_collected_ut) as f64 / USEC_PER_SEC as f64;
-                        Computed::Rate { rate: delta * scale / dt, reset }
-                    }
-                }
+                d.compute(w.raw_prev, totals, now_ut)
             };
         }
+    }
 
-        // Fill every boundary in (last boundary, now].
+    /// Writes the row of every slot boundary in (last boundary, now].
+    fn store_boundaries(&mut self, work: &[Work], now_ut: u64, now_boundary: i64) {
+        let ue_s = self.meta.update_every as i64;
         let lb = self.last_boundary.unwrap_or(now_boundary);
-        let lb_ut = lb as u64 * USEC_PER_SEC;
-        let mut t = lb + ue_s;
         let crossed = if now_boundary > lb { ((now_boundary - lb) / ue_s) as usize } else { 0 };
-
-        // Incremental dimensions that missed boundaries restart their carry at the last one.
-        for (w, d) in work.iter().zip(self.dims.iter_mut()) {
-            if let Computed::Rate { .. } = w.computed {
-                if d.carry_since_ut < lb_ut && d.last_collected_ut <= lb_ut {
-                    d.level_or_carry = 0.0;
-                    d.carry_since_ut = lb_ut;
-                }
-            }
-        }
-
+        self.restart_stale_carries(work, lb as u64 * USEC_PER_SEC);
+        let mut t = lb + ue_s;
         while t <= now_boundary {
-            let b_ut = t as u64 * USEC_PER_SEC;
-            let slot = self.time2slot(t);
-            let row = self.ring.row_mut(slot);
-            let (used, rest) = row.split_at_mut(self.dims.len());
-            for ((cell, w), d) in used.iter_mut().zip(work.iter()).zip(self.dims.iter_mut()) {
-                *cell = match w.computed {
-                    Computed::Missing | Computed::Priming => SN_EMPTY,
-                    Computed::Level { value, reset } => {
-                        let v = if crossed <= 1 {
-                            value
-                        } else {
-                            let prev_ut = d.last_collected_ut as f64;
-                            let frac = (b_ut as f64 - prev_ut) / (now_ut as f64 - prev_ut);
-                            let last = d.level_or_carry;
-                            last + (value - last) * frac
-                        };
-                        pack_flagged(v, reset)
-                    }
-                    Computed::Rate { rate, reset } => {
-                        let start_ut = d.last_collected_ut.max(d.carry_since_ut);
-                        let counts = d.level_or_carry + rate * (b_ut - start_ut) as f64 / USEC_PER_SEC as f64;
-                        let span = (b_ut - d.carry_since_ut) as f64 / USEC_PER_SEC as f64;
-                        let per_s = if span > 0.0 { counts / span } else { rate };
-                        d.level_or_carry = 0.0;
-                        d.carry_since_ut = b_ut;
-                        // `start` for the next boundary is this one.
-                        d.last_collected_ut = d.last_collected_ut.max(b_ut);
-                        pack_flagged(per_s, reset)
-                    }
-                };
-            }
-            rest.fill(SN_EMPTY);
-            if self.first_t.is_none() {
-                self.first_t = Some(t);
-            }
-            self.last_t = Some(t);
+            self.store_row(work, t, crossed > 1, now_ut);
             t += ue_s;
         }
         if now_boundary > lb {
             self.last_boundary = Some(now_boundary);
         }
+    }
 
-        // Remember this collection.
+    /// Incremental dimensions that missed boundaries restart their carry at the last one,
+    /// `lb_ut`.
+    fn restart_stale_carries(&mut self, work: &[Work], lb_ut: u64) {
         for (w, d) in work.iter().zip(self.dims.iter_mut()) {
-            match w.computed {
-                Computed::Missing => {}
-                Computed::Priming => {
-                    d.primed = true;
-                    d.carry_since_ut = now_ut;
-                    d.level_or_carry = match d.algorithm {
-                        Algorithm::Absolute => d.last_collected_value as f64 * d.scale(),
-                        _ => 0.0,
-                    };
-                    d.last_collected_ut = now_ut;
-                }
-                Computed::Level { value, .. } => {
-                    d.level_or_carry = value;
-                    d.last_collected_ut = now_ut;
-                }
-                Computed::Rate { rate, .. } => {
-                    let start_ut = d.last_collected_ut.max(d.carry_since_ut);
-                    d.level_or_carry += rate * (now_ut - start_ut) as f64 / USEC_PER_SEC as f64;
-                    d.last_collected_ut = now_ut;
+            if let Computed::Rate { .. } = w.computed {
+                if d.carry_since_ut < lb_ut && d.last_collected_ut <= lb_ut {
+                    d.carry = 0.0;
+                    d.carry_since_ut = lb_ut;
                 }
             }
         }
-        self.last_collected_ut = Some(now_ut);
-        Ok(())
     }
 
-    fn write_empty_row(&mut self, t: i64) {
+    /// Writes the row of the slot whose boundary is `t`.
+    #[inline]
+    fn store_row(&mut self, work: &[Work], t: i64, interpolate: bool, now_ut: u64) {
+        let b_ut = t as u64 * USEC_PER_SEC;
+        let slot = self.time2slot(t);
+        let row = self.ring.row_mut(slot);
+        let (used, rest) = row.split_at_mut(self.dims.len());
+        for ((cell, w), d) in used.iter_mut().zip(work.iter()).zip(self.dims.iter_mut()) {
+            *cell = d.slot_value(w.computed, interpolate, b_ut, now_ut);
+        }
+        rest.fill(SN_EMPTY);
+        if self.first_t.is_none() {
+            self.first_t = Some(t);
+        }
+        self.last_t = Some(t);
+    }
+
+    fn store_empty_row(&mut self, t: i64) {
         let slot = self.time2slot(t);
         self.ring.row_mut(slot).fill(SN_EMPTY);
         if self.first_t.is_none() {

@@ -23,8 +23,8 @@
 //! instead of being interpolated over.
 //!
 //! # Errors
-//! Lines that cannot be applied are logged with the plugin name, line number and reason (the
-//! first 10, then every 1000th) and skipped. [`Feed`] tells the caller what happened to each
+//! Lines that cannot be applied are logged with their line number and reason (the first 10,
+//! then every 1000th) and skipped; the caller's span (a plugin's, a child's) says whose. [`Feed`] tells the caller what happened to each
 //! line, so a supervisor can spot a source that sends nothing but garbage.
 
 use std::collections::HashMap;
@@ -429,9 +429,8 @@ impl Session {
             }
             Command::Variable { scope, name, value } => {
                 debug!(
-                    "plugin '{}': line {}: VARIABLE {scope:?} {} = {value} accepted and not used",
-                    Escaped::str(&self.cfg.name),
-                    self.stats.lines,
+                    line = self.stats.lines,
+                    "VARIABLE {scope:?} {} = {value} accepted and not used",
                     Escaped::str(&name)
                 );
                 Feed::Ignored
@@ -452,12 +451,9 @@ impl Session {
         self.stats.errors += 1;
         let n = self.stats.errors;
         if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
-            warn!("plugin '{}': line {}: {e}; line skipped", Escaped::str(&self.cfg.name), self.stats.lines);
+            warn!(line = self.stats.lines, "{e}; line skipped");
             if n == LOG_FIRST {
-                warn!(
-                    "plugin '{}': {LOG_FIRST} errors so far; from now on only every {LOG_EVERY}th is logged",
-                    Escaped::str(&self.cfg.name)
-                );
+                warn!("{LOG_FIRST} errors so far; from now on only every {LOG_EVERY}th is logged");
             }
         }
         Feed::Error(e)
@@ -468,23 +464,13 @@ impl Session {
             if let ParseWarning::UnknownOption(_) = w {
                 // As netdata: an option it does not know is skipped silently (slabinfo.plugin and
                 // nfacct.plugin of netdata 1.37 put their own name where options go).
-                debug!(
-                    "plugin '{}': line {}: {what} '{}': {w}",
-                    Escaped::str(&self.cfg.name),
-                    self.stats.lines,
-                    Escaped::str(id)
-                );
+                debug!(line = self.stats.lines, "{what} '{}': {w}", Escaped::str(id));
                 continue;
             }
             self.stats.warnings += 1;
             let n = self.stats.warnings;
             if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
-                warn!(
-                    "plugin '{}': line {}: {what} '{}': {w}",
-                    Escaped::str(&self.cfg.name),
-                    self.stats.lines,
-                    Escaped::str(id)
-                );
+                warn!(line = self.stats.lines, "{what} '{}': {w}", Escaped::str(id));
             }
         }
     }
@@ -504,9 +490,9 @@ impl Session {
             if !self.charts_cap_logged {
                 self.charts_cap_logged = true;
                 warn!(
-                    "plugin '{}': reached max charts per plugin ({}); ignoring new charts. Raise [plugins] max charts per plugin if this is expected",
-                    Escaped::str(&self.cfg.name),
-                    self.cfg.max_charts
+                    max = self.cfg.max_charts,
+                    "reached max charts per plugin; ignoring new charts. Raise [plugins] max charts per plugin \
+                     if this is expected"
                 );
             }
             return Feed::Ignored;
@@ -581,9 +567,9 @@ impl Session {
             if !self.dimensions_cap_logged {
                 self.dimensions_cap_logged = true;
                 warn!(
-                    "plugin '{}': reached max dimensions per plugin ({}); ignoring new dimensions. Raise [plugins] max dimensions per plugin if this is expected",
-                    Escaped::str(&self.cfg.name),
-                    self.cfg.max_dimensions
+                    max = self.cfg.max_dimensions,
+                    "reached max dimensions per plugin; ignoring new dimensions. Raise [plugins] max dimensions \
+                     per plugin if this is expected"
                 );
             }
             return Feed::Ignored;
@@ -623,9 +609,8 @@ impl Session {
     fn begin(&mut self, id: &str, microseconds: Option<u64>, now_ut: u64) -> Feed {
         if self.current != Current::None {
             debug!(
-                "plugin '{}': line {}: BEGIN {} while another block is open; the open block is discarded",
-                Escaped::str(&self.cfg.name),
-                self.stats.lines,
+                line = self.stats.lines,
+                "BEGIN {} while another block is open; the open block is discarded",
                 Escaped::str(id)
             );
             self.discard_pending();

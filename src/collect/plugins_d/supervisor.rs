@@ -5,9 +5,10 @@
 //! configuration does not disable (`[plugins] NAME = no`) is started with its `update every`
 //! as its argument, followed by its `command options` (see [`PluginRun`]), in its own process
 //! group, with the agent's environment plus the variables netdata 1.37 gives its plugins (see
-//! [`PluginEnv`]). Its stdout feeds a [`Session`]; its stderr goes
-//! to the log, line by line, prefixed with the plugin name, control characters escaped. Its stdin is a pipe that stays open
-//! (and silent) for the plugin's whole life: some plugins exit when their stdin closes.
+//! [`PluginEnv`]). Its stdout feeds a [`Session`]; its stderr goes to the log, line by line,
+//! control characters escaped. Its stdin is a pipe that stays open (and silent) for the
+//! plugin's whole life: some plugins exit when their stdin closes. Everything a plugin's
+//! threads log is in the span `plugin{plugin=NAME}`.
 //!
 //! What the lines mean is the session's business; this module only looks at the verdict of
 //! each line ([`Feed`]) to decide whether a plugin is worth keeping:
@@ -43,7 +44,9 @@ use parking_lot::Mutex;
 use tracing::{debug, error, info, warn};
 
 use super::lines::{LineReader, ReadEvent, DEFAULT_MAX_LINE};
-use super::session::{Feed, Session, SessionConfig, DEFAULT_MAX_CHARTS, DEFAULT_MAX_DIMENSIONS};
+use super::session::{
+    Feed, Session, SessionConfig, SessionStats, DEFAULT_MAX_CHARTS, DEFAULT_MAX_DIMENSIONS,
+};
 use crate::logs::{repeat_note, Escaped, Persisting};
 use crate::rrd::Host;
 use crate::shutdown::Shutdown;
@@ -406,7 +409,10 @@ fn start_new_plugins(shared: &Arc<Shared>) {
             .spawn(move || run_plugin(&host, &c, &file, &st, &halt));
         match thread {
             Ok(t) => runners.push(Runner { name, path, cfg: cfg.clone(), stop, status, thread: Some(t) }),
-            Err(e) => error!("plugin '{name}': cannot start a thread for it: {e}"),
+            Err(e) => {
+                let _span = tracing::info_span!("plugin", plugin = %name).entered();
+                error!(error = %e, "cannot start a thread for the plugin; it does not run");
+            }
         }
     }
 }
@@ -504,7 +510,8 @@ fn stop_runners(mut runners: Vec<Runner>, grace: Duration) {
     }
     for r in &mut runners {
         if r.thread.as_ref().is_some_and(|t| !t.is_finished()) {
-            warn!("plugin '{}': still running after SIGTERM; sending SIGKILL", r.name);
+            let _span = tracing::info_span!("plugin", plugin = %r.name).entered();
+            warn!("still running after SIGTERM; sending SIGKILL");
             signal_running(&r.status, libc::SIGKILL);
         }
         if let Some(t) = r.thread.take() {
@@ -591,7 +598,7 @@ fn stop_group(
             // SIGKILL cannot be ignored: a member still there is one that changed its group
             // after the check, or one stuck in the kernel. The plugin itself is reaped.
             Some(t) if how.is_some() && t.elapsed() >= KILL_WAIT => {
-                warn!("process group {pgid} still has processes {KILL_WAIT:?} after SIGKILL; leaving them");
+                warn!(pgid, wait = ?KILL_WAIT, "the process group still has processes after SIGKILL; leaving them");
                 return how.unwrap_or_default();
             }
             _ => {}
@@ -706,7 +713,8 @@ impl StderrSeen {
     }
 }
 
-/// Run the plugin until it is disabled or the agent stops.
+/// Run the plugin until it is disabled or the agent stops. The thread's log lines are in the
+/// plugin's span.
 fn run_plugin(
     host: &Arc<Host>,
     cfg: &SupervisorConfig,
@@ -714,93 +722,127 @@ fn run_plugin(
     status: &Mutex<PluginStatus>,
     stop: &Shutdown,
 ) {
-    let name = &file.name;
-    let mut delay = cfg.restart.first_delay;
-    // Quick exits in a row: logged once, then every 5 minutes, and when a healthy run ends them.
-    let mut failing = Persisting::default();
-    // What the plugin wrote to stderr in those runs: said once, not again at every restart.
-    let mut said = StderrSeen::default();
-    loop {
-        if stop.is_triggered() {
-            break;
-        }
-        let run = run_once(host, cfg, file, status, stop, &said);
+    let _span = tracing::info_span!("plugin", plugin = %file.name).entered();
+    let mut restarts = Restarts::new(cfg.restart.first_delay);
+    while !stop.is_triggered() {
+        let run = run_once(host, cfg, file, status, stop, &restarts.said);
         status.lock().last_exit = Some(run.exit.clone());
         if stop.is_triggered() {
-            info!("plugin '{name}': stopped ({}) after {:?}", run.exit, run.runtime);
+            info!(exit = ?run.exit, ran = ?run.runtime, "stopped");
             break;
         }
-        let disable = match &run.end {
-            RunEnd::Disabled => {
-                info!("plugin '{name}': sent DISABLE; it will not be run again");
-                Some("the plugin sent DISABLE".to_string())
-            }
-            RunEnd::Garbage(why) => Some(format!("{why}: it does not speak the plugins.d protocol")),
-            _ if run.errors > 0 && run.ok == 0 => Some(format!(
-                "it {} after sending {} lines that are errors and none that could be applied: it does not speak the plugins.d protocol",
-                run.exit, run.errors
-            )),
-            _ => None,
-        };
-        if let Some(reason) = disable {
-            if !matches!(run.end, RunEnd::Disabled) {
+        if let Some(reason) = disable_reason(&run) {
+            if matches!(run.end, RunEnd::Disabled) {
+                info!("sent DISABLE; it will not be run again");
+            } else {
                 error!(
-                    "plugin '{name}' ({}) disabled: {reason}. Fix the plugin or set [plugins] {name} = no, then reload (SIGHUP) or restart the agent",
-                    file.path.display()
+                    path = %file.path.display(),
+                    "disabled: {reason}. Fix the plugin or set [plugins] {} = no, then reload (SIGHUP) or restart \
+                     the agent",
+                    file.name
                 );
             }
             status.lock().disabled = Some(reason);
             break;
         }
-        let healthy = run.runtime >= cfg.restart.healthy_after && run.ok > 0;
-        let (now, next) = cfg.restart.delays(delay, healthy);
-        delay = now;
-        if healthy {
-            said = StderrSeen::default();
-            if let Some((runs, over)) = failing.clear(Instant::now()) {
-                info!("plugin '{name}': ran well again after {runs} runs that ended early over {over:?}");
-            }
-        } else {
-            said.extend(run.stderr);
-            if !failing.occur(Instant::now()) {
-                debug!("plugin '{name}' {} after {:?}; restarting in {delay:?}", run.exit, run.runtime);
-                if stop.wait_timeout(delay) {
-                    break;
-                }
-                delay = next;
-                status.lock().restarts += 1;
-                continue;
-            }
-        }
-        let again = repeat_note(&failing);
-        match &run.end {
-            RunEnd::SpawnFailed(e) => {
-                error!("plugin '{name}': cannot run {}: {e}; trying again in {delay:?}{again}", file.path.display());
-            }
-            RunEnd::ReadError(e) => warn!(
-                "plugin '{name}': reading its output failed ({e}); it {} after {:?}; restarting in {delay:?}{again}",
-                run.exit, run.runtime
-            ),
-            RunEnd::Exited => warn!(
-                "plugin '{name}' {} after {:?} while a process it started still held its output open; stopped its process group; restarting in {delay:?}{again}",
-                run.exit, run.runtime
-            ),
-            _ => warn!(
-                "plugin '{name}' {} after {:?}; restarting in {delay:?} (the delay doubles up to {:?} while it keeps ending early){again}",
-                run.exit,
-                run.runtime,
-                cfg.restart.max_delay
-            ),
-        }
+        let delay = restarts.after(run, cfg, file);
         if stop.wait_timeout(delay) {
             break;
         }
-        delay = next;
         status.lock().restarts += 1;
     }
     let mut st = status.lock();
     st.running = false;
     st.pid = None;
+}
+
+/// Why a plugin is not run again after `run`, if it is not: it sent `DISABLE`, or its output
+/// is not the plugins.d protocol.
+fn disable_reason(run: &Run) -> Option<String> {
+    match &run.end {
+        RunEnd::Disabled => Some("the plugin sent DISABLE".to_string()),
+        RunEnd::Garbage(why) => Some(format!("{why}: it does not speak the plugins.d protocol")),
+        _ if run.errors > 0 && run.ok == 0 => Some(format!(
+            "it {} after sending {} lines that are errors and none that could be applied: it does not speak the \
+             plugins.d protocol",
+            run.exit, run.errors
+        )),
+        _ => None,
+    }
+}
+
+/// When a plugin whose run ended starts again, and what of its runs is logged: the delay
+/// doubles while runs keep ending early, and a run that was healthy for a while resets it.
+struct Restarts {
+    /// The delay before the next start.
+    delay: Duration,
+    /// Quick exits in a row: logged once, then every 5 minutes, and when a healthy run ends them.
+    failing: Persisting,
+    /// What the plugin wrote to stderr in those runs: said once, not again at every restart.
+    said: StderrSeen,
+}
+
+impl Restarts {
+    fn new(first_delay: Duration) -> Restarts {
+        Restarts { delay: first_delay, failing: Persisting::default(), said: StderrSeen::default() }
+    }
+
+    /// The wait before the start after `run`; logs how the run ended unless it is one more of
+    /// a series of early ends.
+    fn after(&mut self, mut run: Run, cfg: &SupervisorConfig, file: &PluginFile) -> Duration {
+        let healthy = run.runtime >= cfg.restart.healthy_after && run.ok > 0;
+        let (delay, next) = cfg.restart.delays(self.delay, healthy);
+        self.delay = next;
+        if healthy {
+            self.said = StderrSeen::default();
+            if let Some((runs, over)) = self.failing.clear(Instant::now()) {
+                info!(runs, over = ?over, "runs well again after runs that ended early");
+            }
+        } else {
+            self.said.extend(std::mem::take(&mut run.stderr));
+            if !self.failing.occur(Instant::now()) {
+                debug!(exit = ?run.exit, ran = ?run.runtime, restart_in = ?delay, "ended early again; restarting");
+                return delay;
+            }
+        }
+        log_run_end(&run, delay, repeat_note(&self.failing), cfg.restart.max_delay, file);
+        delay
+    }
+}
+
+/// Logs how `run` ended and that the plugin starts again in `delay`; `again` says whether
+/// this repeats silently.
+fn log_run_end(run: &Run, delay: Duration, again: &str, max_delay: Duration, file: &PluginFile) {
+    let (exit, ran) = (&run.exit, run.runtime);
+    match &run.end {
+        RunEnd::SpawnFailed(e) => error!(
+            path = %file.path.display(),
+            error = %e,
+            retry_in = ?delay,
+            "cannot run the plugin; trying again{again}"
+        ),
+        RunEnd::ReadError(e) => warn!(
+            error = %e,
+            exit = ?exit,
+            ran = ?ran,
+            restart_in = ?delay,
+            "reading its output failed; restarting{again}"
+        ),
+        RunEnd::Exited => warn!(
+            exit = ?exit,
+            ran = ?ran,
+            restart_in = ?delay,
+            "ended while a process it started still held its output open; stopped its process group; \
+             restarting{again}"
+        ),
+        _ => warn!(
+            exit = ?exit,
+            ran = ?ran,
+            restart_in = ?delay,
+            max_delay = ?max_delay,
+            "ended; restarting (the delay doubles up to max_delay while it keeps ending early){again}"
+        ),
+    }
 }
 
 /// Start the plugin once, feed its output to a new session until it ends, and reap it.
@@ -812,18 +854,9 @@ fn run_once(
     stop: &Shutdown,
     said: &StderrSeen,
 ) -> Run {
-    let name = &file.name;
     let started = Instant::now();
-    let plugin_run = cfg.run_of(name);
-    let mut cmd = Command::new(&file.path);
-    cmd.arg(plugin_run.update_every.to_string())
-        .args(&plugin_run.options)
-        .envs(cfg.env.vars())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = match cmd.spawn() {
+    let plugin_run = cfg.run_of(&file.name);
+    let mut child = match spawn(cfg, file, &plugin_run) {
         Ok(c) => c,
         Err(e) => {
             return Run {
@@ -847,129 +880,199 @@ fn run_once(
         st.pid = Some(pid);
         st.starts += 1;
     }
-    info!("plugin '{name}': started {} (pid {pid})", file.path.display());
-
-    let stop_stderr = Arc::new(AtomicBool::new(false));
-    let stderr_thread = {
-        let (name, stop, max, said) = (name.clone(), stop_stderr.clone(), cfg.max_line_len, said.clone());
-        std::thread::Builder::new()
-            .name(format!("plugin-{name}-err"))
-            .spawn(move || log_stderr(&name, stderr, max, &stop, &said))
-            .ok()
-    };
+    info!(path = %file.path.display(), pid, "started");
+    let stderr_logger = StderrLogger::start(&file.name, stderr, cfg.max_line_len, said);
 
     let session_cfg = SessionConfig {
-        name: name.clone(),
+        name: file.name.clone(),
         update_every: plugin_run.update_every,
         max_charts: cfg.max_charts,
         max_dimensions: cfg.max_dimensions,
         whole_host: false,
     };
-    let mut session = Session::new(session_cfg, host.clone());
-    let mut reader = LineReader::new(stdout, cfg.max_line_len);
-    let (mut ok, mut errors) = (0u64, 0u64);
-    // Lines that were applied or were errors (blank lines and ignored keywords say nothing
-    // about the plugin), while none has been applied yet.
-    let mut judged = 0usize;
-    let mut applied_any = false;
-    let mut published = session.stats();
-    let publish = |session: &Session, published: &mut super::session::SessionStats| {
-        let now = session.stats();
-        let mut st = status.lock();
-        st.lines += now.lines - published.lines;
-        st.errors += now.errors - published.errors;
-        st.values_stored += now.values_stored - published.values_stored;
-        *published = now;
-    };
-    // Lines until the next shutdown check: the check takes a lock, too much for every line.
-    let mut until_check = 0u32;
-    // Once the plugin exited: how, and until when its output is still read.
-    let mut exited: Option<(String, Instant)> = None;
-    let end = loop {
-        if until_check == 0 {
-            if stop.is_triggered() {
-                break RunEnd::Shutdown;
-            }
-            if exited.is_none() {
-                // The plugin's exit ends the run, not the end of its output: a process it
-                // left behind may hold the pipe open for ever.
-                exited = try_reap(&mut child, status).map(|how| (how, Instant::now() + DRAIN_AFTER_EXIT));
-            }
-            until_check = SHUTDOWN_CHECK_LINES;
-        }
-        if let Some((_, until)) = &exited {
-            if Instant::now() >= *until {
-                break RunEnd::Exited;
-            }
-        }
-        until_check -= 1;
-        if !applied_any && reader.bytes_read() > GARBAGE_BYTES {
-            break RunEnd::Garbage(format!(
-                "its first {} bytes of output held no line that could be applied",
-                reader.bytes_read()
-            ));
-        }
-        let wait = if exited.is_some() { DRAIN_POLL } else { POLL };
-        match reader.next(wait) {
-            Ok(ReadEvent::Line(line)) => {
-                let feed = session.feed_timed(line, now_ut);
-                match feed {
-                    Feed::Ok => ok += 1,
-                    Feed::Ignored => {}
-                    Feed::Error(_) => errors += 1,
-                    Feed::Disable => break RunEnd::Disabled,
-                }
-                applied_any |= feed == Feed::Ok;
-                if !applied_any && matches!(feed, Feed::Error(_)) {
-                    judged += 1;
-                    if judged >= cfg.garbage_lines {
-                        break RunEnd::Garbage(format!(
-                            "its first {} lines were all errors (blank lines and unknown keywords not counted)",
-                            cfg.garbage_lines
-                        ));
-                    }
-                }
-                if session.stats().lines.is_multiple_of(256) {
-                    publish(&session, &mut published);
-                }
-            }
-            Ok(ReadEvent::TooLong(n)) => {
-                errors += 1;
-                warn!(
-                    "plugin '{name}': dropped a stdout line of {n} bytes (longer than {} bytes); reading resumes at the next line",
-                    cfg.max_line_len
-                );
-                if !applied_any {
-                    judged += 1;
-                    if judged >= cfg.garbage_lines {
-                        break RunEnd::Garbage(format!(
-                            "its first {} lines were all errors (blank lines and unknown keywords not counted)",
-                            cfg.garbage_lines
-                        ));
-                    }
-                }
-            }
-            // After the exit, read on until the end of the output or the deadline.
-            Ok(ReadEvent::Timeout) if exited.is_some() => {}
-            Ok(ReadEvent::Timeout) => {
-                until_check = 0;
-                publish(&session, &mut published);
-            }
-            Ok(ReadEvent::Eof) => break RunEnd::Eof,
-            Err(e) => break RunEnd::ReadError(e),
-        }
-    };
-    publish(&session, &mut published);
+    let mut output = Output::new(Session::new(session_cfg, host.clone()), status);
+    let (end, exited) = output.read(LineReader::new(stdout, cfg.max_line_len), &mut child, cfg, stop);
 
-    let exited = exited.map(|(how, _)| how);
     let exit = match &end {
         RunEnd::Eof if exited.is_none() => wait_after_eof(&mut child, status, cfg.stop_grace, stop),
         _ => stop_group(&mut child, status, cfg.stop_grace, exited),
     };
     drop(stdin);
-    stop_stderr.store(true, Ordering::Relaxed);
-    let stderr = stderr_thread.and_then(|t| t.join().ok()).unwrap_or_default();
-    Run { end, exit, runtime: started.elapsed(), ok, errors, stderr }
+    let stderr = stderr_logger.finish();
+    Run { end, exit, runtime: started.elapsed(), ok: output.ok, errors: output.errors, stderr }
+}
+
+/// Start the plugin's process: its interval and options as arguments, the plugins'
+/// environment, every standard stream piped, in a process group of its own.
+fn spawn(cfg: &SupervisorConfig, file: &PluginFile, plugin_run: &PluginRun) -> std::io::Result<Child> {
+    Command::new(&file.path)
+        .arg(plugin_run.update_every.to_string())
+        .args(&plugin_run.options)
+        .envs(cfg.env.vars())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+}
+
+/// The thread that logs a plugin's stderr during one run.
+struct StderrLogger {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<StderrSeen>>,
+}
+
+impl StderrLogger {
+    /// Start logging `stderr` on a thread of its own, in the current (plugin's) span.
+    fn start(name: &str, stderr: ChildStderr, max_line: usize, said: &StderrSeen) -> StderrLogger {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (halt, said, span) = (stop.clone(), said.clone(), tracing::Span::current());
+        let thread = std::thread::Builder::new()
+            .name(format!("plugin-{name}-err"))
+            .spawn(move || span.in_scope(|| log_stderr(stderr, max_line, &halt, &said)))
+            .ok();
+        StderrLogger { stop, thread }
+    }
+
+    /// Stop once the pipe is quiet, and return the lines of this run.
+    fn finish(self) -> StderrSeen {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.and_then(|t| t.join().ok()).unwrap_or_default()
+    }
+}
+
+/// One run's stdout going into its session, and what it tells of the plugin.
+struct Output<'a> {
+    session: Session,
+    status: &'a Mutex<PluginStatus>,
+    /// The session's counters last added to the status.
+    published: SessionStats,
+    /// Lines applied.
+    ok: u64,
+    /// Lines that were errors (over-long ones included).
+    errors: u64,
+    /// Lines that were errors while none has been applied yet (blank lines and ignored
+    /// keywords say nothing about the plugin).
+    judged: usize,
+    /// Whether any line was applied.
+    applied_any: bool,
+}
+
+impl<'a> Output<'a> {
+    fn new(session: Session, status: &'a Mutex<PluginStatus>) -> Output<'a> {
+        let published = session.stats();
+        Output { session, status, published, ok: 0, errors: 0, judged: 0, applied_any: false }
+    }
+
+    /// Read lines until the output ends, the plugin exits and its output stays quiet, the
+    /// plugin is judged, or the agent stops. Returns why the reading ended, and how the plugin
+    /// exited if it was reaped.
+    fn read(
+        &mut self,
+        mut reader: LineReader<std::process::ChildStdout>,
+        child: &mut Child,
+        cfg: &SupervisorConfig,
+        stop: &Shutdown,
+    ) -> (RunEnd, Option<String>) {
+        // Lines until the next shutdown check: the check takes a lock, too much for every line.
+        let mut until_check = 0u32;
+        // Once the plugin exited: how, and until when its output is still read.
+        let mut exited: Option<(String, Instant)> = None;
+        let end = loop {
+            if until_check == 0 {
+                if stop.is_triggered() {
+                    break RunEnd::Shutdown;
+                }
+                if exited.is_none() {
+                    // The plugin's exit ends the run, not the end of its output: a process it
+                    // left behind may hold the pipe open for ever.
+                    exited = try_reap(child, self.status).map(|how| (how, Instant::now() + DRAIN_AFTER_EXIT));
+                }
+                until_check = SHUTDOWN_CHECK_LINES;
+            }
+            if exited.as_ref().is_some_and(|(_, until)| Instant::now() >= *until) {
+                break RunEnd::Exited;
+            }
+            until_check -= 1;
+            if !self.applied_any && reader.bytes_read() > GARBAGE_BYTES {
+                break RunEnd::Garbage(format!(
+                    "its first {} bytes of output held no line that could be applied",
+                    reader.bytes_read()
+                ));
+            }
+            let wait = if exited.is_some() { DRAIN_POLL } else { POLL };
+            let verdict = match reader.next(wait) {
+                Ok(ReadEvent::Line(line)) => self.line(line, cfg.garbage_lines),
+                Ok(ReadEvent::TooLong(n)) => {
+                    warn!(
+                        bytes = n,
+                        max = cfg.max_line_len,
+                        "dropped a stdout line longer than the limit; reading resumes at the next line"
+                    );
+                    self.error(cfg.garbage_lines)
+                }
+                // After the exit, read on until the end of the output or the deadline.
+                Ok(ReadEvent::Timeout) if exited.is_some() => None,
+                Ok(ReadEvent::Timeout) => {
+                    until_check = 0;
+                    self.publish();
+                    None
+                }
+                Ok(ReadEvent::Eof) => Some(RunEnd::Eof),
+                Err(e) => Some(RunEnd::ReadError(e)),
+            };
+            if let Some(end) = verdict {
+                break end;
+            }
+        };
+        self.publish();
+        (end, exited.map(|(how, _)| how))
+    }
+
+    /// Feed one line to the session; the end of the run if the line ends it.
+    #[inline]
+    fn line(&mut self, line: &[u8], garbage_lines: usize) -> Option<RunEnd> {
+        let feed = self.session.feed_timed(line, now_ut);
+        let end = match feed {
+            Feed::Ok => {
+                self.ok += 1;
+                self.applied_any = true;
+                None
+            }
+            Feed::Ignored => None,
+            Feed::Error(_) => self.error(garbage_lines),
+            Feed::Disable => return Some(RunEnd::Disabled),
+        };
+        if self.session.stats().lines.is_multiple_of(256) {
+            self.publish();
+        }
+        end
+    }
+
+    /// Count a line that is an error; the end of the run if the plugin's first
+    /// `garbage_lines` judged lines are all errors.
+    fn error(&mut self, garbage_lines: usize) -> Option<RunEnd> {
+        self.errors += 1;
+        if self.applied_any {
+            return None;
+        }
+        self.judged += 1;
+        (self.judged >= garbage_lines).then(|| {
+            RunEnd::Garbage(format!(
+                "its first {garbage_lines} lines were all errors (blank lines and unknown keywords not counted)"
+            ))
+        })
+    }
+
+    /// Add the session's counters since the last time to the plugin's status.
+    fn publish(&mut self) {
+        let now = self.session.stats();
+        let mut st = self.status.lock();
+        st.lines += now.lines - self.published.lines;
+        st.errors += now.errors - self.published.errors;
+        st.values_stored += now.values_stored - self.published.values_stored;
+        self.published = now;
+    }
 }
 
 /// The plugin closed its stdout: give it `grace` to exit on its own, then stop it; either way
@@ -996,13 +1099,7 @@ fn wait_after_eof(
 /// has been quiet for a moment (a grandchild may hold it open). A line the plugin already wrote
 /// in the runs that ended early before this one (`said`) is not logged again. Returns the
 /// lines of this run.
-fn log_stderr(
-    name: &str,
-    stderr: ChildStderr,
-    max_line: usize,
-    stop: &AtomicBool,
-    said: &StderrSeen,
-) -> StderrSeen {
+fn log_stderr(stderr: ChildStderr, max_line: usize, stop: &AtomicBool, said: &StderrSeen) -> StderrSeen {
     let mut reader = LineReader::new(stderr, max_line);
     let mut this_run = std::collections::HashSet::new();
     let mut silenced = 0u64;
@@ -1021,10 +1118,10 @@ fn log_stderr(
                     continue;
                 }
                 // Escaped: a CR, an escape sequence or a forged log line stays visible text.
-                info!("plugin '{name}': {}", Escaped(text));
+                info!("stderr: {}", Escaped(text));
             }
             Ok(ReadEvent::TooLong(n)) => {
-                warn!("plugin '{name}': dropped a stderr line of {n} bytes (longer than {max_line} bytes)")
+                warn!(bytes = n, max = max_line, "dropped a stderr line longer than the limit")
             }
             Ok(ReadEvent::Timeout) => {
                 if stop.load(Ordering::Relaxed) {
@@ -1035,7 +1132,7 @@ fn log_stderr(
         }
     }
     if silenced > 0 {
-        debug!("plugin '{name}': {silenced} stderr lines as in its earlier runs, not logged again");
+        debug!(lines = silenced, "stderr lines as in its earlier runs, not logged again");
     }
     StderrSeen(Arc::new(this_run))
 }

@@ -18,6 +18,9 @@
 //! per waiting connection), leaving [`fds::RESERVED_FDS`] to exporters and collectors. When
 //! `accept` fails for want of descriptors it pauses accepting for [`ACCEPT_PAUSE`] instead of
 //! retrying at once, and says so once (then every five minutes, then when it clears).
+//!
+//! Logs: what a child's thread logs is in the span `child{host=…, peer=…}`; what is logged about
+//! a connection before its request names a host, in `stream{peer=…}`.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -384,13 +387,13 @@ impl Listener {
                 next_housekeeping = now + Duration::from_secs(1);
                 self.housekeeping(now);
             }
-            let now_us = now_ut();
-            if now_us >= next_tick_ut {
+            let tick_ut = now_ut();
+            if tick_ut >= next_tick_ut {
                 let refused = self.registry.refused();
                 let values = [(0, self.registry.connected() as i64), (1, (refused - refused_before) as i64)];
                 refused_before = refused;
-                let _ = chart.collect(&values, now_us);
-                next_tick_ut = (now_us / every_ut + 1) * every_ut;
+                let _ = chart.collect(&values, tick_ut);
+                next_tick_ut = (tick_ut / every_ut + 1) * every_ut;
             }
         }
         for h in self.children.drain(..) {
@@ -563,7 +566,7 @@ impl Listener {
     /// Log (within its episode) and count a connection closed before its request was handled.
     fn note_closed(&mut self, what: Closed, peer: SocketAddr, now: Instant) {
         if what == Closed::Gate(Dropped::Closed) {
-            debug!("stream: {peer} closed the connection before sending a request");
+            peer_span(peer).in_scope(|| debug!("closed the connection before sending a request"));
             return;
         }
         if matches!(what, Closed::Gate(_)) {
@@ -578,6 +581,7 @@ impl Listener {
             }
         };
         let limits = self.gate.limits();
+        let _span = matches!(what, Closed::Gate(_)).then(|| peer_span(peer).entered());
         match what {
             Closed::Throttled(addr) => warn!(
                 "stream: throttling {addr}: it was refused {} times in a row; from now on its connections beyond \
@@ -585,21 +589,21 @@ impl Listener {
                 super::throttle::FAILURE_BURST
             ),
             Closed::Gate(Dropped::Evicted) => warn!(
-                "stream: closed {peer} to make room: it had not sent its request and was the oldest of {} waiting \
-                 connections ([web] max pending requests, or the descriptors left for connections){more}",
+                "closed to make room: it had not sent its request and was the oldest of {} waiting connections \
+                 ([web] max pending requests, or the descriptors left for connections){more}",
                 limits.max_pending
             ),
             Closed::Gate(Dropped::EvictedFromAddress) => warn!(
-                "stream: closed {peer} to make room: it had not sent its request and was the oldest of {} waiting \
-                 connections from its address ([web] max pending requests per address){more}",
+                "closed to make room: it had not sent its request and was the oldest of {} waiting connections \
+                 from its address ([web] max pending requests per address){more}",
                 limits.max_per_address
             ),
             Closed::Gate(Dropped::Expired) => warn!(
-                "stream: closed {peer}: no request within {} s ([web] timeout for first request){more}",
+                "closed: no request within {} s ([web] timeout for first request){more}",
                 limits.first_request_timeout.as_secs()
             ),
             Closed::Gate(Dropped::TooLong) => {
-                warn!("stream: closed {peer}: its request is longer than {} bytes{more}", limits.max_request)
+                warn!("closed: its request is longer than {} bytes{more}", limits.max_request)
             }
             Closed::Gate(Dropped::Closed) => {}
         }
@@ -607,30 +611,49 @@ impl Listener {
 
     /// A request arrived: HTTP to the API's server, a child to its thread or refused.
     fn on_request(&mut self, r: Ready, now: Instant) {
-        let Ready { mut stream, peer, request, origin } = r;
+        let Ready { stream, peer, request, origin } = r;
         let acl = self.cfg.acls.get(origin).copied().unwrap_or(PortAcl { streaming: true, dashboard: true });
-        if !request.starts_with(b"STREAM ") {
-            let reply = match (&self.cfg.http, acl.dashboard) {
-                (Some(http), true) => match bad_request_line(&request) {
-                    Some(reply) => reply,
-                    None => {
-                        http.give(Incoming { stream, peer, head: request });
-                        return;
-                    }
-                },
-                _ => FORBIDDEN,
-            };
-            answer(&mut stream, reply);
-            return;
+        if request.starts_with(b"STREAM ") {
+            self.on_stream_request(stream, peer, &request, acl, now);
+        } else {
+            self.on_http_request(stream, peer, request, acl);
         }
+    }
+
+    /// An HTTP request: to the API's server where this port offers it, answered 403 (or 400
+    /// for a request line that is not HTTP) otherwise.
+    fn on_http_request(&self, mut stream: TcpStream, peer: SocketAddr, request: Vec<u8>, acl: PortAcl) {
+        let reply = match (&self.cfg.http, acl.dashboard) {
+            (Some(http), true) => match bad_request_line(&request) {
+                Some(reply) => reply,
+                None => {
+                    http.give(Incoming { stream, peer, head: request });
+                    return;
+                }
+            },
+            _ => FORBIDDEN,
+        };
+        answer(&mut stream, reply);
+    }
+
+    /// A child's `STREAM` request: checked (port, request, access, registry), then refused or
+    /// answered and given its thread.
+    fn on_stream_request(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        request: &[u8],
+        acl: PortAcl,
+        now: Instant,
+    ) {
         if !acl.streaming {
-            debug!(
-                "stream: {peer} sent a STREAM request to a port whose =ACL lacks 'streaming'; answered 403"
-            );
+            peer_span(peer).in_scope(|| {
+                debug!("sent a STREAM request to a port whose =ACL lacks 'streaming'; answered 403")
+            });
             answer(&mut stream, FORBIDDEN);
             return;
         }
-        let req = match parse_request(&request) {
+        let req = match parse_request(request) {
             Ok(req) => req,
             Err(e) => return self.refuse(&mut stream, peer, None, Refusal::BadRequest(e), now),
         };
@@ -648,6 +671,17 @@ impl Listener {
             Ok(a) => a,
             Err(why) => return self.refuse(&mut stream, peer, Some(&req), why, now),
         };
+        self.start_child(stream, peer, req, admission);
+    }
+
+    /// An admitted child: attach it to its host, answer the handshake and start its thread.
+    fn start_child(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        req: StreamRequest,
+        admission: Admission,
+    ) {
         let (host, is_new) = self.db.host_by_guid(HostInfo {
             hostname: req.hostname.clone(),
             machine_guid: req.machine_guid.clone(),
@@ -658,14 +692,13 @@ impl Listener {
         // Until the child's thread ends, the host is not an orphan.
         let attached = host.attach();
         if !answer(&mut stream, REPLY_V1) {
-            warn!(
-                "stream: child '{}' from {peer}: could not answer the handshake; connection closed",
-                Escaped::str(&req.hostname)
-            );
+            child_span(&req.hostname, peer)
+                .in_scope(|| warn!("could not answer the handshake; connection closed"));
             return;
         }
         let _ = stream.set_nonblocking(false);
         let shared = self.child.clone();
+        let hostname = req.hostname.clone();
         let child = Child { stream, peer, req, host, is_new, admission, attached };
         match std::thread::Builder::new()
             .name("stream-child".into())
@@ -675,7 +708,8 @@ impl Listener {
             Ok(h) => self.children.push(h),
             Err(e) => {
                 self.registry.note_refused();
-                warn!("stream: cannot start a thread for {peer}: {e}; connection closed");
+                child_span(&hostname, peer)
+                    .in_scope(|| warn!(error = %e, "cannot start a thread for the child; connection closed"));
             }
         }
     }
@@ -708,13 +742,14 @@ impl Listener {
                 format!(" ({n} refusals of this kind from {key} since the last line; logged again every 5 minutes)")
             }
         };
+        let _span = peer_span(peer).entered();
         match req {
             Some(r) => warn!(
-                "stream: refused child '{}' (machine guid {}) from {peer}: {why}{more}",
-                Escaped::str(&r.hostname),
-                r.machine_guid
+                host = %Escaped::str(&r.hostname),
+                machine_guid = %Escaped::str(&r.machine_guid),
+                "refused the child: {why}{more}"
             ),
-            None => warn!("stream: refused {peer}: {why}{more}"),
+            None => warn!("refused: {why}{more}"),
         }
     }
 }
@@ -740,6 +775,16 @@ fn gate_reason(why: Dropped) -> &'static str {
     }
 }
 
+/// The span of a connection whose request has not named its host yet.
+fn peer_span(peer: SocketAddr) -> tracing::Span {
+    tracing::info_span!("stream", peer = %peer)
+}
+
+/// The span of a child's connection: everything its thread logs is in it.
+fn child_span(hostname: &str, peer: SocketAddr) -> tracing::Span {
+    tracing::info_span!("child", host = %Escaped::str(hostname), peer = %peer)
+}
+
 /// Answer `reply` in one write; false when it could not all be written.
 fn answer(stream: &mut TcpStream, reply: &[u8]) -> bool {
     matches!(stream.write(reply), Ok(n) if n == reply.len())
@@ -758,15 +803,15 @@ struct Child {
 }
 
 impl Child {
-    /// Feed the child's lines to its host until it leaves.
+    /// Feed the child's lines to its host until it leaves, in the child's span.
     fn serve(self, shared: &ChildShared) {
         let Child { stream, peer, req, host, is_new, admission, attached } = self;
-        let name = Escaped::str(&req.hostname);
+        let _span = child_span(&req.hostname, peer).entered();
         info!(
-            "stream: child '{name}' connected from {peer} (machine guid {}, update every {} s, os {}; {}{})",
-            req.machine_guid,
-            req.update_every,
-            if req.os.is_empty() { "unknown".to_string() } else { Escaped::str(&req.os).to_string() },
+            machine_guid = %Escaped::str(&req.machine_guid),
+            update_every = req.update_every,
+            os = %if req.os.is_empty() { "unknown".to_string() } else { Escaped::str(&req.os).to_string() },
+            "connected: {}{}",
             if is_new { "new host" } else { "known host, charts kept" },
             if admission.replaced_one() { ", replacing its silent previous connection" } else { "" }
         );
@@ -787,15 +832,14 @@ impl Child {
         drop(attached);
         let st = session.stats();
         info!(
-            "stream: child '{name}' from {peer} disconnected after {:.1} s: {end}; {} lines, {} collections, \
-             {} errors, {} over-long lines, {} charts and {} dimensions refused by the caps",
-            started.elapsed().as_secs_f64(),
-            st.lines,
-            st.collections,
-            st.errors,
+            after_s = format_args!("{:.1}", started.elapsed().as_secs_f64()),
+            lines = st.lines,
+            collections = st.collections,
+            errors = st.errors,
             too_long,
-            st.charts_refused,
-            st.dimensions_refused
+            charts_refused = st.charts_refused,
+            dimensions_refused = st.dimensions_refused,
+            "disconnected: {end}"
         );
     }
 }

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::unix::io::AsRawFd;
 use std::time::Duration;
 
-use crate::clock::{now_ut, USEC_PER_SEC};
+use crate::clock::now_ut;
 
 use tracing::warn;
 
@@ -63,7 +63,6 @@ pub struct Limits {
     pub max_line: usize,
 }
 
-/// Microseconds since the Unix epoch.
 /// Feed every line from `input` to `session` until the connection ends. Returns why, and how
 /// many over-long lines were dropped. `live` is touched (wall-clock milliseconds) as lines
 /// arrive.
@@ -75,10 +74,9 @@ pub fn receive<R: Read + AsRawFd>(
     shutdown: &Shutdown,
 ) -> (End, u64) {
     let mut reader = LineReader::new(input, limits.max_line);
-    let timeout_us = limits.timeout.as_micros() as u64;
-    let wake_us = WAKE.as_micros() as u64;
+    let wake = WAKE.as_micros() as u64;
     let mut last_line_ut = now_ut();
-    let mut next_check_ut = last_line_ut + wake_us;
+    let mut next_check_ut = last_line_ut + wake;
     let mut too_long = 0u64;
     loop {
         let event = match reader.next(WAKE) {
@@ -97,11 +95,7 @@ pub fn receive<R: Read + AsRawFd>(
             ReadEvent::TooLong(len) => {
                 too_long += 1;
                 if too_long <= TOO_LONG_LOGGED {
-                    warn!(
-                        "stream: child '{}': dropped a line of {len} bytes, longer than the {} byte limit",
-                        session.name(),
-                        limits.max_line
-                    );
+                    warn!(bytes = len, max = limits.max_line, "dropped a line longer than the limit");
                 }
                 let now = now_ut();
                 last_line_ut = now;
@@ -116,7 +110,7 @@ pub fn receive<R: Read + AsRawFd>(
             ReadEvent::Eof => return (End::Closed, too_long),
         };
         if now >= next_check_ut {
-            next_check_ut = now + wake_us;
+            next_check_ut = now + wake;
             live.touch(last_line_ut / 1000);
             if shutdown.is_triggered() {
                 return (End::Shutdown, too_long);
@@ -124,9 +118,9 @@ pub fn receive<R: Read + AsRawFd>(
             if live.replaced() {
                 return (End::Replaced, too_long);
             }
-            let silent = now.saturating_sub(last_line_ut);
-            if silent >= timeout_us {
-                return (End::Silent(silent / USEC_PER_SEC), too_long);
+            let silent = Duration::from_micros(now.saturating_sub(last_line_ut));
+            if silent >= limits.timeout {
+                return (End::Silent(silent.as_secs()), too_long);
             }
         }
     }
