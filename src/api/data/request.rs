@@ -391,18 +391,22 @@ fn options(q: &Query) -> Result<u32, String> {
     let mut options = 0;
     for value in q.all("options") {
         for word in value.split([',', ' ', '|']).filter(|w| !w.is_empty()) {
-            match OPTIONS.iter().find(|(n, _)| *n == word) {
-                Some(&(_, bit)) => options |= bit,
-                None if UNSUPPORTED_OPTIONS.contains(&word) => {
-                    return Err(format!("parameter 'options': '{word}' is not supported here"))
-                }
-                None => return Err(format!(
-                    "parameter 'options' does not know '{word}'; use jsonwrap, seconds, ms, flip, nonzero, \
-                         null2zero, abs, percentage, min2max, objectrows, google_json, unaligned, match-ids, \
-                         match-names"
-                )),
-            }
+            options |= option_bit(word)?;
         }
     }
     Ok(options)
+}
+
+/// The [`opt`] bit of one `options` word.
+fn option_bit(word: &str) -> Result<u32, String> {
+    if let Some(&(_, bit)) = OPTIONS.iter().find(|(n, _)| *n == word) {
+        return Ok(bit);
+    }
+    if UNSUPPORTED_OPTIONS.contains(&word) {
+        return Err(format!("parameter 'options': '{word}' is not supported here"));
+    }
+    Err(format!(
+        "parameter 'options' does not know '{word}'; use jsonwrap, seconds, ms, flip, nonzero, null2zero, abs, \
+         percentage, min2max, objectrows, google_json, unaligned, match-ids, match-names"
+    ))
 }
