@@ -202,23 +202,28 @@ fn write_mirrored_hosts(api: &Api, hosts: &[Arc<Host>], out: &mut Vec<u8>) {
 
 /// The operating system, kernel and machine fields (`unknown` where not detected).
 fn write_os_facts(os: &OsFacts, out: &mut Vec<u8>) {
-    field(out, "os_name", &os.os_name);
-    field(out, "os_id", &os.os_id);
-    field(out, "os_id_like", &os.os_id_like);
-    field(out, "os_version", &os.os_version);
-    field(out, "os_version_id", &os.os_version_id);
-    field(out, "os_detection", &os.os_detection);
-    field(out, "cores_total", &os.cores_total);
-    field(out, "total_disk_space", "unknown");
-    field(out, "cpu_freq", "unknown");
-    field(out, "ram_total", &os.ram_total);
-    field(out, "kernel_name", &os.kernel_name);
-    field(out, "kernel_version", &os.kernel_version);
-    field(out, "architecture", &os.architecture);
-    field(out, "virtualization", "unknown");
-    field(out, "virt_detection", "unknown");
-    field(out, "container", "unknown");
-    field(out, "container_detection", "unknown");
+    let unknown = "unknown";
+    for (key, value) in [
+        ("os_name", os.os_name.as_str()),
+        ("os_id", &os.os_id),
+        ("os_id_like", &os.os_id_like),
+        ("os_version", &os.os_version),
+        ("os_version_id", &os.os_version_id),
+        ("os_detection", &os.os_detection),
+        ("cores_total", &os.cores_total),
+        ("total_disk_space", unknown),
+        ("cpu_freq", unknown),
+        ("ram_total", &os.ram_total),
+        ("kernel_name", &os.kernel_name),
+        ("kernel_version", &os.kernel_version),
+        ("architecture", &os.architecture),
+        ("virtualization", unknown),
+        ("virt_detection", unknown),
+        ("container", unknown),
+        ("container_detection", unknown),
+    ] {
+        field(out, key, value);
+    }
 }
 
 /// `host_labels`: the configured ones, then `_is_parent`; left open for what follows.

@@ -221,15 +221,7 @@ pub fn write(a: &Answer<'_>, out: &mut Vec<u8>) {
     } else {
         write_result(a, out, true, &mut seen);
     }
-    let key = |out: &mut Vec<u8>, k: &str| {
-        if q == Quote::Double {
-            out.push(b'"');
-            out.extend_from_slice(k.as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(k.as_bytes());
-        }
-    };
+    let key = |out: &mut Vec<u8>, k: &str| write_key(out, k, q);
     let (min, max) = seen.0.or(a.points.min_max).map_or((f64::NAN, f64::NAN), |p| p);
     out.extend_from_slice(b",\n ");
     key(out, "min");
@@ -272,6 +264,12 @@ fn write_result(a: &Answer<'_>, out: &mut Vec<u8>, wrapped: bool, seen: &mut See
 /// An envelope key, indented and quoted as the envelope's dialect wants: `   "k": `.
 fn write_envelope_key(out: &mut Vec<u8>, k: &str, q: Quote) {
     out.extend_from_slice(b"   ");
+    write_key(out, k, q);
+    out.extend_from_slice(b": ");
+}
+
+/// A key as the dialect writes it: quoted in JSON, bare in Google's JavaScript.
+fn write_key(out: &mut Vec<u8>, k: &str, q: Quote) {
     if q == Quote::Double {
         out.push(b'"');
         out.extend_from_slice(k.as_bytes());
@@ -279,7 +277,6 @@ fn write_envelope_key(out: &mut Vec<u8>, k: &str, q: Quote) {
     } else {
         out.extend_from_slice(k.as_bytes());
     }
-    out.extend_from_slice(b": ");
 }
 
 /// `[a, b, …]` of the shown dimensions, each written by `item`; `empty` when none is shown.
@@ -401,13 +398,7 @@ struct JsonLayout {
 impl JsonLayout {
     /// A key, quoted when the dialect is JSON.
     fn key(&self, out: &mut Vec<u8>, k: &str) {
-        if self.q == Quote::Double {
-            out.push(b'"');
-            out.extend_from_slice(k.as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(k.as_bytes());
-        }
+        write_key(out, k, self.q);
     }
 }
 
