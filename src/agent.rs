@@ -255,44 +255,56 @@ pub fn check(cfg: &Config) -> Vec<String> {
     destinations.chain(spools).collect()
 }
 
+/// The store, with this host as its localhost. The machine GUID tells a child streaming this
+/// agent back from a real one, and is the API's `uid`; it is read (or made and kept) only when
+/// the agent listens.
+fn new_store(cfg: &Config) -> Arc<Db> {
+    let g = &cfg.global;
+    let guid = if cfg.web.enabled() {
+        machine_guid::load_or_create(&cfg.registry.unique_id_file(&cfg.directories.lib))
+    } else {
+        String::new()
+    };
+    Arc::new(Db::new(
+        HostInfo {
+            hostname: g.hostname.clone(),
+            machine_guid: guid,
+            update_every: g.update_every,
+            os: std::env::consts::OS.to_string(),
+            ..Default::default()
+        },
+        g.history,
+    ))
+}
+
+/// Start every enabled exporter instance, in configuration order; when one cannot start, stop
+/// those already started: the agent as a whole did not.
+fn start_exporters(cfg: &Config, db: &Arc<Db>) -> Result<Vec<(String, InstanceHandle)>, StartError> {
+    let mut exporters: Vec<(String, InstanceHandle)> = Vec::new();
+    for ic in instance_configs(cfg)? {
+        let name = ic.name.clone();
+        match instance::start(ic, db.clone()) {
+            Ok(h) => exporters.push((name, h)),
+            Err(err) => {
+                for (_, h) in exporters {
+                    h.join();
+                }
+                return Err(StartError(format!(
+                    "{}: cannot start exporter '{name}': {err}",
+                    exporter_place(cfg, &name)
+                )));
+            }
+        }
+    }
+    Ok(exporters)
+}
+
 impl Agent {
     /// Start everything the configuration enables.
     pub fn start(cfg: &Config, shutdown: Shutdown) -> Result<Agent, StartError> {
+        let db = new_store(cfg);
+        let exporters = start_exporters(cfg, &db)?;
         let g = &cfg.global;
-        // The machine GUID tells a child streaming this agent back from a real one, and is the
-        // API's `uid`; it is read (or made and kept) only when the agent listens.
-        let guid = if cfg.web.enabled() {
-            machine_guid::load_or_create(&cfg.registry.unique_id_file(&cfg.directories.lib))
-        } else {
-            String::new()
-        };
-        let db = Arc::new(Db::new(
-            HostInfo {
-                hostname: g.hostname.clone(),
-                machine_guid: guid,
-                update_every: g.update_every,
-                os: std::env::consts::OS.to_string(),
-                ..Default::default()
-            },
-            g.history,
-        ));
-        let mut exporters: Vec<(String, InstanceHandle)> = Vec::new();
-        for ic in instance_configs(cfg)? {
-            let name = ic.name.clone();
-            match instance::start(ic, db.clone()) {
-                Ok(h) => exporters.push((name, h)),
-                Err(err) => {
-                    // Stop what already started: the agent as a whole did not.
-                    for (_, h) in exporters {
-                        h.join();
-                    }
-                    return Err(StartError(format!(
-                        "{}: cannot start exporter '{name}': {err}",
-                        exporter_place(cfg, &name)
-                    )));
-                }
-            }
-        }
         let proc = cfg.plugins.proc.then(|| {
             proc_collector::start(
                 ProcConfig { root: "/".into(), update_every: g.update_every },
@@ -318,58 +330,67 @@ impl Agent {
             shutdown,
             config: cfg.clone(),
         };
+        // Each step that fails stops what already runs before reporting.
         if cfg.web.enabled() {
-            let mut api = Api::new(agent.db.clone(), agent_facts(cfg));
-            // netdata's dashboard is served only when asked for: the status page keeps `/` otherwise.
-            if cfg.directories.set_at.contains_key("web") {
-                let web = &cfg.directories.web;
-                if !web.join("index.html").is_file() {
-                    tracing::warn!(
-                        "[directories] web = {}: no index.html there; install netdata's web files (Debian: the \
-                         netdata-web package) or remove the key to have the status page at /",
-                        web.display()
-                    );
-                }
-                api.web_dir = Some(web.clone());
-            }
-            let api = Arc::new(api);
-            agent.api = Some(api.clone());
-            agent.publish_exporters();
-            let server_cfg = ServerConfig {
-                max_sockets: cfg.web.max_sockets,
-                request_timeout: Duration::from_secs(u64::from(cfg.web.timeout_for_first_request)),
-            };
-            match HttpServer::start(api, server_cfg, agent.shutdown.clone()) {
-                Ok(h) => agent.http = Some(h),
-                Err(e) => {
-                    agent.stop();
-                    return Err(StartError(format!("cannot start the HTTP API's thread: {e}")));
-                }
+            if let Err(e) = agent.start_api(cfg) {
+                agent.stop();
+                return Err(e);
             }
         }
-        let handoff = agent.http.as_ref().map(HttpServer::handoff);
-        if let Some(sc) = StreamConfig::from_config(cfg, &agent.db.localhost().info().machine_guid, handoff) {
-            match stream::start(sc, agent.db.clone(), agent.shutdown.clone()) {
-                Ok(h) => agent.stream = Some(h),
-                Err(e) => {
-                    // Stop what already runs before reporting.
-                    agent.stop();
-                    return Err(StartError(format!(
-                        "{e}; change [web] bind to (or set [web] mode = none to listen nowhere)"
-                    )));
-                }
-            }
-            // Only children's hosts are ever removed.
-            let after = Duration::from_secs(u64::from(cfg.db.cleanup_orphan_hosts_after));
-            match cleanup::start(agent.db.clone(), after, agent.shutdown.clone()) {
-                Ok(h) => agent.cleanup = Some(h),
-                Err(e) => {
-                    agent.stop();
-                    return Err(StartError(format!("cannot start the rrd-cleanup thread: {e}")));
-                }
-            }
+        if let Err(e) = agent.start_listener(cfg) {
+            agent.stop();
+            return Err(e);
         }
         Ok(agent)
+    }
+
+    /// Start the HTTP API's server over the store, with netdata's dashboard when
+    /// `[directories] web` is set.
+    fn start_api(&mut self, cfg: &Config) -> Result<(), StartError> {
+        let mut api = Api::new(self.db.clone(), agent_facts(cfg));
+        // netdata's dashboard is served only when asked for: the status page keeps `/` otherwise.
+        if cfg.directories.set_at.contains_key("web") {
+            let web = &cfg.directories.web;
+            if !web.join("index.html").is_file() {
+                tracing::warn!(
+                    directory = %web.display(),
+                    "[directories] web has no index.html; install netdata's web files (Debian: the \
+                     netdata-web package) or remove the key to have the status page at /"
+                );
+            }
+            api.web_dir = Some(web.clone());
+        }
+        let api = Arc::new(api);
+        self.api = Some(api.clone());
+        self.publish_exporters();
+        let server_cfg = ServerConfig {
+            max_sockets: cfg.web.max_sockets,
+            request_timeout: Duration::from_secs(u64::from(cfg.web.timeout_for_first_request)),
+        };
+        let h = HttpServer::start(api, server_cfg, self.shutdown.clone())
+            .map_err(|e| StartError(format!("cannot start the HTTP API's thread: {e}")))?;
+        self.http = Some(h);
+        Ok(())
+    }
+
+    /// Start the listener for the API and streaming children, and the thread removing the hosts
+    /// of children gone too long, unless `[web] mode = none`.
+    fn start_listener(&mut self, cfg: &Config) -> Result<(), StartError> {
+        let handoff = self.http.as_ref().map(HttpServer::handoff);
+        let Some(sc) = StreamConfig::from_config(cfg, &self.db.localhost().info().machine_guid, handoff)
+        else {
+            return Ok(());
+        };
+        let h = stream::start(sc, self.db.clone(), self.shutdown.clone()).map_err(|e| {
+            StartError(format!("{e}; change [web] bind to (or set [web] mode = none to listen nowhere)"))
+        })?;
+        self.stream = Some(h);
+        // Only children's hosts are ever removed.
+        let after = Duration::from_secs(u64::from(cfg.db.cleanup_orphan_hosts_after));
+        let h = cleanup::start(self.db.clone(), after, self.shutdown.clone())
+            .map_err(|e| StartError(format!("cannot start the rrd-cleanup thread: {e}")))?;
+        self.cleanup = Some(h);
+        Ok(())
     }
 
     /// Follow `new` where no restart is needed: exporter instances that are new start, those

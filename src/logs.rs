@@ -6,45 +6,108 @@
 //! most once per period, and once more when it clears; text that comes from plugins, children or
 //! receivers is escaped so that it can never forge or break a log line.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 /// How often a persisting condition is logged again.
 pub const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
 
-/// Logs a persisting condition once, then a reminder at most every [`REPEAT_LOG_EVERY`], and
-/// once more when it clears.
-#[derive(Debug, Default)]
-pub struct Persisting {
+/// Episodes remembered at most by one [`Episodes`]; occurrences of a new key beyond that are
+/// not logged.
+const MAX_EPISODES: usize = 4096;
+
+/// What to log for one occurrence of a recurring condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// The first of an episode: log it in full.
+    First,
+    /// A reminder (at most once per period while it lasts): log it, saying how many occurred
+    /// since the last line (this one included).
+    Reminder(u64),
+    /// Nothing to log.
+    Silent,
+}
+
+/// The one throttle every log of a recurring condition goes through: the first occurrence is
+/// logged, then at most one line per `period` carrying the occurrences since the last line;
+/// [`Recurring::clear`] ends the episode with its total and length. [`Persisting`], [`Tally`]
+/// and [`Episodes`] are its three uses.
+#[derive(Debug)]
+pub struct Recurring {
+    period: Duration,
     since: Option<Instant>,
+    last: Option<Instant>,
     last_log: Option<Instant>,
-    count: u64,
+    total: u64,
+    unlogged: u64,
+}
+
+impl Recurring {
+    /// A condition logged at most once per `period`.
+    pub fn new(period: Duration) -> Recurring {
+        Recurring { period, since: None, last: None, last_log: None, total: 0, unlogged: 0 }
+    }
+
+    /// Record one occurrence at `now`; says what to log.
+    pub fn occur(&mut self, now: Instant) -> Note {
+        self.total += 1;
+        self.unlogged += 1;
+        self.since.get_or_insert(now);
+        self.last = Some(now);
+        match self.last_log {
+            Some(t) if now.saturating_duration_since(t) < self.period => Note::Silent,
+            _ => {
+                self.last_log = Some(now);
+                let n = std::mem::take(&mut self.unlogged);
+                if self.total == 1 {
+                    Note::First
+                } else {
+                    Note::Reminder(n)
+                }
+            }
+        }
+    }
+
+    /// Whether it occurred more than once in this episode.
+    pub fn repeats(&self) -> bool {
+        self.total > 1
+    }
+
+    /// End the episode at `now`: its occurrences and how long it lasted, when there was one.
+    pub fn clear(&mut self, now: Instant) -> Option<(u64, Duration)> {
+        let r = self.since.map(|s| (self.total, now.saturating_duration_since(s)));
+        *self = Recurring::new(self.period);
+        r
+    }
+}
+
+/// A persisting condition (a backend down, a plugin failing): logged once, then a reminder at
+/// most every [`REPEAT_LOG_EVERY`], and once more when it clears.
+#[derive(Debug)]
+pub struct Persisting(Recurring);
+
+impl Default for Persisting {
+    fn default() -> Persisting {
+        Persisting(Recurring::new(REPEAT_LOG_EVERY))
+    }
 }
 
 impl Persisting {
     /// Record one occurrence; returns whether to log it.
     pub fn occur(&mut self, now: Instant) -> bool {
-        self.count += 1;
-        self.since.get_or_insert(now);
-        match self.last_log {
-            Some(t) if now.duration_since(t) < REPEAT_LOG_EVERY => false,
-            _ => {
-                self.last_log = Some(now);
-                true
-            }
-        }
+        self.0.occur(now) != Note::Silent
     }
 
     /// Whether it occurred before (so a log line should say that it repeats silently).
     pub fn repeats(&self) -> bool {
-        self.count > 1
+        self.0.repeats()
     }
 
     /// Clear; returns (occurrences, duration) when something had persisted.
     pub fn clear(&mut self, now: Instant) -> Option<(u64, Duration)> {
-        let r = self.since.map(|s| (self.count, now.duration_since(s)));
-        *self = Persisting::default();
-        r
+        self.0.clear(now)
     }
 }
 
@@ -60,29 +123,61 @@ pub fn repeat_note(p: &Persisting) -> &'static str {
 /// Counts a frequent event and says when to log a summary: the first occurrence at once, then
 /// at most one line per `period` carrying how many occurred since the last line.
 #[derive(Debug)]
-pub struct Tally {
-    period: Duration,
-    last_log: Option<Instant>,
-    unlogged: u64,
-}
+pub struct Tally(Recurring);
 
 impl Tally {
     /// A tally that logs at most once per `period`.
     pub fn new(period: Duration) -> Tally {
-        Tally { period, last_log: None, unlogged: 0 }
+        Tally(Recurring::new(period))
     }
 
     /// Record one occurrence. Returns `Some(n)` when a line should be logged now, `n` being the
     /// occurrences it covers (this one included); `None` while within the period.
     pub fn occur(&mut self, now: Instant) -> Option<u64> {
-        self.unlogged += 1;
-        match self.last_log {
-            Some(t) if now.duration_since(t) < self.period => None,
-            _ => {
-                self.last_log = Some(now);
-                Some(std::mem::take(&mut self.unlogged))
-            }
+        match self.0.occur(now) {
+            Note::First => Some(1),
+            Note::Reminder(n) => Some(n),
+            Note::Silent => None,
         }
+    }
+}
+
+/// Episodes of recurring conditions, one per key (e.g. an address and a kind of refusal): the
+/// first occurrence is logged, then a reminder at most every [`REPEAT_LOG_EVERY`], and a
+/// summary once none occurred for `quiet_after`.
+#[derive(Debug)]
+pub struct Episodes<K> {
+    map: HashMap<K, Recurring>,
+    quiet_after: Duration,
+}
+
+impl<K: Eq + Hash + Clone> Episodes<K> {
+    /// Episodes that end after `quiet_after` without an occurrence.
+    pub fn new(quiet_after: Duration) -> Episodes<K> {
+        Episodes { map: HashMap::new(), quiet_after }
+    }
+
+    /// Record one occurrence of `key` at `now`.
+    pub fn occur(&mut self, key: K, now: Instant) -> Note {
+        if !self.map.contains_key(&key) && self.map.len() >= MAX_EPISODES {
+            return Note::Silent;
+        }
+        self.map.entry(key).or_insert_with(|| Recurring::new(REPEAT_LOG_EVERY)).occur(now)
+    }
+
+    /// End the episodes without an occurrence for `quiet_after`: each with its occurrences and
+    /// how long it lasted (first to last occurrence).
+    pub fn ended(&mut self, now: Instant) -> Vec<(K, u64, Duration)> {
+        let quiet = self.quiet_after;
+        let is_over = |e: &Recurring| e.last.is_some_and(|l| now.saturating_duration_since(l) >= quiet);
+        let done: Vec<K> = self.map.iter().filter(|(_, e)| is_over(e)).map(|(k, _)| k.clone()).collect();
+        done.into_iter()
+            .filter_map(|k| {
+                let mut e = self.map.remove(&k)?;
+                let last = e.last?;
+                e.clear(last).map(|(n, d)| (k, n, d))
+            })
+            .collect()
     }
 }
 
@@ -165,6 +260,22 @@ mod tests {
         assert_eq!(t.occur(t0 + Duration::from_secs(60)), Some(1001));
         assert_eq!(t.occur(t0 + Duration::from_secs(61)), None);
         assert_eq!(t.occur(t0 + Duration::from_secs(120)), Some(2));
+    }
+
+    #[test]
+    fn episodes_log_the_first_then_reminders_with_counts_then_a_summary() {
+        let t0 = Instant::now();
+        let mut e: Episodes<&str> = Episodes::new(Duration::from_secs(30));
+        assert_eq!(e.occur("a", t0), Note::First);
+        for i in 1..=1000 {
+            assert_eq!(e.occur("a", t0 + Duration::from_millis(i)), Note::Silent);
+        }
+        assert_eq!(e.occur("b", t0), Note::First, "keys are separate");
+        assert_eq!(e.occur("a", t0 + Duration::from_secs(300)), Note::Reminder(1001));
+        assert_eq!(e.ended(t0 + Duration::from_secs(310)), vec![("b", 1, Duration::ZERO)]);
+        assert_eq!(e.ended(t0 + Duration::from_secs(329)), vec![]);
+        assert_eq!(e.ended(t0 + Duration::from_secs(330)), vec![("a", 1002, Duration::from_secs(300))]);
+        assert_eq!(e.occur("a", t0 + Duration::from_secs(400)), Note::First, "a new episode");
     }
 
     #[test]

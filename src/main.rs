@@ -33,6 +33,20 @@ struct Args {
     /// How long the demonstration runs, in seconds [default: 30]. Only with --demo.
     #[arg(long, value_name = "N")]
     seconds: Option<u64>,
+
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line, the
+    /// event's fields and spans as keys) for log collectors.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// The `--log-format` choices.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// `2026-01-01T00:00:00Z  INFO exporter{instance=g}: message key=value`.
+    Text,
+    /// `{"timestamp":…,"level":"INFO","message":…,"key":…,"spans":[…]}`.
+    Json,
 }
 
 /// Where the configuration is read from when `-c` is not given.
@@ -46,90 +60,61 @@ macro_rules! say {
     }};
 }
 
-/// Changes the log level of the running process (`None` when `RUST_LOG` decides it).
-type LogLevel = Option<Box<dyn Fn(&str) -> Result<(), String>>>;
+/// Changes the log level of the running process.
+type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String>>;
 
-fn init_logs(level: &str) -> LogLevel {
-    let from_env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
+/// What changes the log level (`None` when `RUST_LOG` decides it).
+type LogLevel = Option<SetLogLevel>;
+
+/// Send log lines to stderr in `format`, at `level` unless `RUST_LOG` is set (then it decides,
+/// span filters such as `[exporter{instance=g}]=debug` included).
+fn init_logs(level: &str, format: LogFormat) -> LogLevel {
+    use tracing_subscriber::EnvFilter;
+    let from_env = EnvFilter::try_from_default_env().ok();
     let env_decides = from_env.is_some();
-    let filter = from_env.unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         // A closed stderr (`rrdpipe --demo 2>&1 | head`) must not turn into a panic.
-        .log_internal_errors(false)
-        .with_filter_reloading();
-    let handle = builder.reload_handle();
-    builder.init();
-    if env_decides {
-        return None;
-    }
-    Some(Box::new(move |level: &str| {
-        handle.reload(tracing_subscriber::EnvFilter::new(level)).map_err(|e| e.to_string())
-    }))
+        .log_internal_errors(false);
+    let set: SetLogLevel = match format {
+        LogFormat::Text => {
+            let builder = builder.with_ansi(std::io::stderr().is_terminal()).with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |level: &str| handle.reload(EnvFilter::new(level)).map_err(|e| e.to_string()))
+        }
+        LogFormat::Json => {
+            let builder = builder.json().flatten_event(true).with_ansi(false).with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |level: &str| handle.reload(EnvFilter::new(level)).map_err(|e| e.to_string()))
+        }
+    };
+    (!env_decides).then_some(set)
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.demo {
-        init_logs("info");
-        let seconds = args.seconds.unwrap_or(30);
-        return match demo::run(std::time::Duration::from_secs(seconds), stop_on_signals()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                say!("rrdpipe: demo failed: {e}");
-                ExitCode::FAILURE
-            }
-        };
+        return run_demo(&args);
     }
     if args.seconds.is_some() {
         say!("rrdpipe: --seconds sets how long --demo runs; use it with --demo, e.g. rrdpipe --demo --seconds 10");
         return ExitCode::from(2);
     }
-    let config = match &args.config {
-        Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
-        None if !Path::new(DEFAULT_CONFIG).exists() => {
-            say!(
-                "rrdpipe: no configuration at {DEFAULT_CONFIG}.\n\
-                 \x20 To see rrdpipe work right away:  rrdpipe --demo\n\
-                 \x20 To run it, start from the example configuration (every key, commented):\n\
-                 \x20   cp /usr/share/doc/rrdpipe/rrdpipe.conf.example {DEFAULT_CONFIG}   (examples/rrdpipe.conf in the source)\n\
-                 \x20 or name another file:  rrdpipe -c FILE"
-            );
-            return ExitCode::from(2);
-        }
-        None => PathBuf::from(DEFAULT_CONFIG),
+    let Some(config) = config_path(&args) else {
+        return ExitCode::from(2);
     };
-    let loaded = match config::load(&config) {
-        Ok(l) => l,
-        Err(errors) => {
-            for w in &errors.warnings {
-                say!("warning: {w}");
-            }
-            say!("{errors}");
-            say!("rrdpipe: not starting: fix the configuration errors above");
-            return ExitCode::from(2);
-        }
+    let Some(loaded) = load_config(&config) else {
+        return ExitCode::from(2);
     };
-    for w in &loaded.warnings {
-        say!("warning: {w}");
-    }
     if args.check_config {
-        let problems = rrdpipe::agent::check(&loaded.config);
-        if !problems.is_empty() {
-            for p in &problems {
-                say!("{p}");
-            }
-            say!("rrdpipe: the configuration would not start: fix the problems above");
-            return ExitCode::from(2);
-        }
-        use std::io::Write as _;
-        let _ = std::io::stdout().write_all(loaded.config.effective().as_bytes());
-        return ExitCode::SUCCESS;
+        return check_config(&loaded);
     }
-    let set_log_level = init_logs(&loaded.config.global.log_level);
+    let set_log_level = init_logs(&loaded.config.global.log_level, args.log_format);
     rrdpipe::collect::stream::fds::raise_nofile_limit();
     let shutdown = Shutdown::new();
     let signals = watch_signals(&shutdown);
@@ -140,7 +125,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing::info!("rrdpipe started with {}", config.display());
+    tracing::info!(config = %config.display(), "rrdpipe started");
     let mut log_level = loaded.config.global.log_level.clone();
     match signals {
         Some(events) => {
@@ -153,6 +138,74 @@ fn main() -> ExitCode {
     tracing::info!("stopping");
     agent.stop();
     tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// `--demo`: run the demonstration until its time is up or a signal stops it.
+fn run_demo(args: &Args) -> ExitCode {
+    init_logs("info", args.log_format);
+    let seconds = args.seconds.unwrap_or(30);
+    match demo::run(std::time::Duration::from_secs(seconds), stop_on_signals()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            say!("rrdpipe: demo failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The configuration file to read: `-c` made absolute (so a reload after a `chdir` reads the
+/// same file), else the default one. `None`, having said how to start, when neither is given.
+fn config_path(args: &Args) -> Option<PathBuf> {
+    match &args.config {
+        Some(path) => Some(std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+        None if !Path::new(DEFAULT_CONFIG).exists() => {
+            say!(
+                "rrdpipe: no configuration at {DEFAULT_CONFIG}.\n\
+                 \x20 To see rrdpipe work right away:  rrdpipe --demo\n\
+                 \x20 To run it, start from the example configuration (every key, commented):\n\
+                 \x20   cp /usr/share/doc/rrdpipe/rrdpipe.conf.example {DEFAULT_CONFIG}   (examples/rrdpipe.conf in the source)\n\
+                 \x20 or name another file:  rrdpipe -c FILE"
+            );
+            None
+        }
+        None => Some(PathBuf::from(DEFAULT_CONFIG)),
+    }
+}
+
+/// Load the configuration at `path`, printing its warnings; `None`, having printed every
+/// error, when it cannot be used.
+fn load_config(path: &Path) -> Option<config::Loaded> {
+    let loaded = match config::load(path) {
+        Ok(l) => l,
+        Err(errors) => {
+            for w in &errors.warnings {
+                say!("warning: {w}");
+            }
+            say!("{errors}");
+            say!("rrdpipe: not starting: fix the configuration errors above");
+            return None;
+        }
+    };
+    for w in &loaded.warnings {
+        say!("warning: {w}");
+    }
+    Some(loaded)
+}
+
+/// `--check-config`: print the effective configuration (exit 0), or what would keep it from
+/// starting (exit 2).
+fn check_config(loaded: &config::Loaded) -> ExitCode {
+    let problems = rrdpipe::agent::check(&loaded.config);
+    if !problems.is_empty() {
+        for p in &problems {
+            say!("{p}");
+        }
+        say!("rrdpipe: the configuration would not start: fix the problems above");
+        return ExitCode::from(2);
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(loaded.config.effective().as_bytes());
     ExitCode::SUCCESS
 }
 
@@ -185,7 +238,7 @@ fn watch_signals(shutdown: &Shutdown) -> Option<mpsc::Receiver<Event>> {
                     }
                     continue;
                 }
-                tracing::info!("received signal {sig}; shutting down");
+                tracing::info!(signal = sig, "received a stop signal; shutting down");
                 shutdown.trigger();
                 return;
             }
@@ -196,7 +249,7 @@ fn watch_signals(shutdown: &Shutdown) -> Option<mpsc::Receiver<Event>> {
 
 /// SIGHUP: read the configuration file again and apply it; an invalid one changes nothing.
 fn reload(agent: &mut Agent, path: &Path, log_level: &mut String, set_log_level: &LogLevel) {
-    tracing::info!("received SIGHUP; reading {} again", path.display());
+    tracing::info!(config = %path.display(), "received SIGHUP; reading the configuration again");
     let loaded = match config::load(path) {
         Ok(l) => l,
         Err(errors) => {
@@ -219,11 +272,11 @@ fn reload(agent: &mut Agent, path: &Path, log_level: &mut String, set_log_level:
     if level != log_level {
         match set_log_level {
             Some(set) => match set(level) {
-                Ok(()) => tracing::info!("log level is now {level}"),
-                Err(e) => tracing::error!("cannot change the log level to {level}: {e}"),
+                Ok(()) => tracing::info!(log_level = %level, "log level changed"),
+                Err(e) => tracing::error!(log_level = %level, error = %e, "cannot change the log level"),
             },
             None => {
-                tracing::info!("[global] log level changed to {level}, but RUST_LOG decides the log level")
+                tracing::info!(log_level = %level, "[global] log level changed, but RUST_LOG decides the log level")
             }
         }
         *log_level = level.clone();
@@ -233,30 +286,26 @@ fn reload(agent: &mut Agent, path: &Path, log_level: &mut String, set_log_level:
 
 /// One line for each thing a reload did, and one for what it could not do.
 fn log_reloaded(r: &Reloaded) {
-    let list = |names: &[String]| names.join(", ");
     if !r.exporters_started.is_empty() {
-        tracing::info!("reload: started exporters {}", list(&r.exporters_started));
+        tracing::info!(exporters = ?r.exporters_started, "reload: started exporters");
     }
     if !r.exporters_changed.is_empty() {
-        tracing::info!("reload: restarted exporters {} with their new settings", list(&r.exporters_changed));
+        tracing::info!(exporters = ?r.exporters_changed, "reload: restarted exporters with their new settings");
     }
     if !r.exporters_stopped.is_empty() {
-        tracing::info!("reload: stopped exporters {}", list(&r.exporters_stopped));
+        tracing::info!(exporters = ?r.exporters_stopped, "reload: stopped exporters");
     }
     for refused in &r.exporters_refused {
         tracing::error!("reload: {refused}; it runs on with its previous settings, if it ran");
     }
     if !r.plugins_stopped.is_empty() {
-        tracing::info!("reload: stopped plugins {}", list(&r.plugins_stopped));
+        tracing::info!(plugins = ?r.plugins_stopped, "reload: stopped plugins");
     }
     if !r.plugins_started.is_empty() {
-        tracing::info!("reload: started plugins {}", list(&r.plugins_started));
+        tracing::info!(plugins = ?r.plugins_started, "reload: started plugins");
     }
     if !r.need_restart.is_empty() {
-        tracing::warn!(
-            "reload: changed settings that take effect only after a restart: {}",
-            r.need_restart.join(", ")
-        );
+        tracing::warn!(settings = ?r.need_restart, "reload: changed settings that take effect only after a restart");
     }
     tracing::info!("configuration reloaded");
 }
@@ -271,7 +320,7 @@ fn stop_on_signals() -> Shutdown {
                 .name("signals".into())
                 .spawn(move || {
                     if let Some(sig) = signals.forever().next() {
-                        tracing::info!("received signal {sig}; shutting down");
+                        tracing::info!(signal = sig, "received a stop signal; shutting down");
                         s.trigger();
                     }
                 })

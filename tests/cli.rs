@@ -314,3 +314,64 @@ fn check_config_of_78000_keys_answers_within_seconds() {
     assert_eq!(stderr.lines().filter(|l| l.starts_with("warning: ")).count(), 4_999 + 45_999);
     assert!(elapsed < std::time::Duration::from_secs(8), "--check-config of 78 000 keys took {elapsed:?}");
 }
+
+#[test]
+fn log_format_json_writes_each_log_line_as_an_object_with_its_fields() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rrdpipe.conf");
+    std::fs::write(
+        &path,
+        format!(
+            "[global]\n    hostname = h\n[plugins]\n    proc = no\n[directories]\n    plugins = {d}/plugins\n    \
+             lib = {d}/lib\n[web]\n    mode = none\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(support::rrdpipe_bin())
+        .args(["--log-format", "json", "-c"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = support::deadline_in(30);
+    let mut lines = Vec::new();
+    let started = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("rrdpipe started") => break Some(line),
+            Ok(line) => lines.push(line),
+            Err(_) => break None,
+        }
+    };
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    let started = started.unwrap_or_else(|| panic!("no start-up line within 30 s:\n{}", lines.join("\n")));
+    let v: serde_json::Value = serde_json::from_str(&started).unwrap_or_else(|e| panic!("{e}: {started}"));
+    assert_eq!(v["level"], "INFO", "{started}");
+    assert_eq!(v["message"], "rrdpipe started", "{started}");
+    assert_eq!(v["config"], path.display().to_string(), "{started}");
+    assert!(v["timestamp"].as_str().is_some_and(|t| t.len() >= 20), "{started}");
+    // Every log line is an object; the configuration's warnings (printed before logging starts)
+    // are plain text.
+    let logged: Vec<serde_json::Value> = lines
+        .iter()
+        .filter(|l| !l.starts_with("warning: "))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let messages: Vec<&str> = logged.iter().filter_map(|v| v["message"].as_str()).collect();
+    assert!(messages.contains(&"stopped"), "{lines:?}");
+    assert_eq!(status.code(), Some(0));
+}

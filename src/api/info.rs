@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::response::JSON;
-use super::{Api, Request, Response};
+use super::{AgentFacts, Api, Request, Response};
 use crate::export::format::sanitize::write_json_str;
 use crate::rrd::Host;
 
@@ -150,18 +150,36 @@ fn raw(out: &mut Vec<u8>, key: &str, value: &str) {
 /// The `info` object for `host`, in netdata 1.37's layout.
 pub fn info_json(api: &Api, host: &Arc<Host>) -> Vec<u8> {
     let facts = &api.facts;
-    let info = host.info();
     let hosts = api.db.hosts();
     let local = api.db.is_localhost(host);
     let unknown = OsFacts::default();
-    let os = if local { &facts.os } else { &unknown };
     let mut out = b"{\n".to_vec();
     field(&mut out, "version", &facts.version);
-    field(&mut out, "uid", &info.machine_guid);
+    field(&mut out, "uid", &host.info().machine_guid);
+    write_mirrored_hosts(api, &hosts, &mut out);
+    out.extend_from_slice(
+        b"\t\"alarms\": {\n\t\t\"normal\": 0,\n\t\t\"warning\": 0,\n\t\t\"critical\": 0\n\t},\n",
+    );
+    write_os_facts(if local { &facts.os } else { &unknown }, &mut out);
+    let labels: &[(String, String)] = if local { &facts.host_labels } else { &[] };
+    write_host_labels(labels, local && hosts.len() > 1, &mut out);
+    // The store does not keep which plugin made a chart: the list is netdata's empty one.
+    out.extend_from_slice(b"\n\t},\n\t\"functions\": {\n\n\t},\n\t\"collectors\": [\n\t],\n");
+    write_features(facts, hosts.len(), &mut out);
+    let charts = host.charts();
+    let dimensions: usize = charts.iter().map(|c| c.dimension_count()).sum();
+    raw(&mut out, "charts-count", &charts.len().to_string());
+    out.extend_from_slice(format!("\t\"metrics-count\": {dimensions}\n}}\n").as_bytes());
+    out
+}
+
+/// `mirrored_hosts` (every host's name) and `mirrored_hosts_status` (each one's GUID, name and
+/// whether it is reachable).
+fn write_mirrored_hosts(api: &Api, hosts: &[Arc<Host>], out: &mut Vec<u8>) {
     out.extend_from_slice(b"\t\"mirrored_hosts\": [\n");
     for (i, h) in hosts.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\t\t\"" } else { b",\n\t\t\"" });
-        write_json_str(&mut out, &h.hostname());
+        write_json_str(out, &h.hostname());
         out.push(b'"');
     }
     out.extend_from_slice(b"\n\t],\n\t\"mirrored_hosts_status\": [\n");
@@ -170,70 +188,76 @@ pub fn info_json(api: &Api, host: &Arc<Host>) -> Vec<u8> {
         let is_local = api.db.is_localhost(h);
         let reachable = is_local || h.orphan().is_none();
         out.extend_from_slice(if i == 0 { b"\t\t{ \"guid\": \"" } else { b",\n\t\t{ \"guid\": \"" });
-        write_json_str(&mut out, &hi.machine_guid);
+        write_json_str(out, &hi.machine_guid);
         out.extend_from_slice(b"\", \"hostname\": \"");
-        write_json_str(&mut out, &hi.hostname);
+        write_json_str(out, &hi.hostname);
         let tail = format!(
             "\", \"reachable\": {reachable}, \"hops\": {}, \"claim_id\": null, \"node_id\": null }}",
             if is_local { 0 } else { 1 }
         );
         out.extend_from_slice(tail.as_bytes());
     }
-    out.extend_from_slice(
-        b"\n\t],\n\t\"alarms\": {\n\t\t\"normal\": 0,\n\t\t\"warning\": 0,\n\t\t\"critical\": 0\n\t},\n",
-    );
-    field(&mut out, "os_name", &os.os_name);
-    field(&mut out, "os_id", &os.os_id);
-    field(&mut out, "os_id_like", &os.os_id_like);
-    field(&mut out, "os_version", &os.os_version);
-    field(&mut out, "os_version_id", &os.os_version_id);
-    field(&mut out, "os_detection", &os.os_detection);
-    field(&mut out, "cores_total", &os.cores_total);
-    field(&mut out, "total_disk_space", "unknown");
-    field(&mut out, "cpu_freq", "unknown");
-    field(&mut out, "ram_total", &os.ram_total);
-    field(&mut out, "kernel_name", &os.kernel_name);
-    field(&mut out, "kernel_version", &os.kernel_version);
-    field(&mut out, "architecture", &os.architecture);
-    field(&mut out, "virtualization", "unknown");
-    field(&mut out, "virt_detection", "unknown");
-    field(&mut out, "container", "unknown");
-    field(&mut out, "container_detection", "unknown");
+    out.extend_from_slice(b"\n\t],\n");
+}
+
+/// The operating system, kernel and machine fields (`unknown` where not detected).
+fn write_os_facts(os: &OsFacts, out: &mut Vec<u8>) {
+    let unknown = "unknown";
+    for (key, value) in [
+        ("os_name", os.os_name.as_str()),
+        ("os_id", &os.os_id),
+        ("os_id_like", &os.os_id_like),
+        ("os_version", &os.os_version),
+        ("os_version_id", &os.os_version_id),
+        ("os_detection", &os.os_detection),
+        ("cores_total", &os.cores_total),
+        ("total_disk_space", unknown),
+        ("cpu_freq", unknown),
+        ("ram_total", &os.ram_total),
+        ("kernel_name", &os.kernel_name),
+        ("kernel_version", &os.kernel_version),
+        ("architecture", &os.architecture),
+        ("virtualization", unknown),
+        ("virt_detection", unknown),
+        ("container", unknown),
+        ("container_detection", unknown),
+    ] {
+        field(out, key, value);
+    }
+}
+
+/// `host_labels`: the configured ones, then `_is_parent`; left open for what follows.
+fn write_host_labels(labels: &[(String, String)], is_parent: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\t\"host_labels\": {");
-    let labels: &[(String, String)] = if local { &facts.host_labels } else { &[] };
-    let parent = if local && hosts.len() > 1 { "true" } else { "false" };
-    let builtin = [("_is_parent", parent)];
+    let builtin = [("_is_parent", if is_parent { "true" } else { "false" })];
     let all = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(builtin.iter().copied());
     for (i, (k, v)) in all.enumerate() {
         out.extend_from_slice(if i == 0 { b"\n\t\t\"" } else { b",\n\t\t\"" });
-        write_json_str(&mut out, k);
+        write_json_str(out, k);
         out.extend_from_slice(b"\":\"");
-        write_json_str(&mut out, v);
+        write_json_str(out, v);
         out.push(b'"');
     }
-    // The store does not keep which plugin made a chart: the list is netdata's empty one.
-    out.extend_from_slice(b"\n\t},\n\t\"functions\": {\n\n\t},\n\t\"collectors\": [\n\t],\n");
-    let charts = host.charts();
-    raw(&mut out, "cloud-enabled", "false");
-    raw(&mut out, "cloud-available", "false");
-    raw(&mut out, "agent-claimed", "false");
-    raw(&mut out, "aclk-available", "false");
-    field(&mut out, "memory-mode", "ram");
-    raw(&mut out, "stream-enabled", "false");
-    raw(&mut out, "hosts-available", &hosts.len().to_string());
-    raw(&mut out, "https-enabled", "false");
-    field(&mut out, "release-channel", "stable");
-    raw(&mut out, "web-enabled", "true");
-    raw(&mut out, "exporting-enabled", if facts.exporting.is_empty() { "false" } else { "true" });
+}
+
+/// What the agent offers: cloud (never), memory mode, streaming, hosts, web and exporting.
+fn write_features(facts: &AgentFacts, hosts: usize, out: &mut Vec<u8>) {
+    raw(out, "cloud-enabled", "false");
+    raw(out, "cloud-available", "false");
+    raw(out, "agent-claimed", "false");
+    raw(out, "aclk-available", "false");
+    field(out, "memory-mode", "ram");
+    raw(out, "stream-enabled", "false");
+    raw(out, "hosts-available", &hosts.to_string());
+    raw(out, "https-enabled", "false");
+    field(out, "release-channel", "stable");
+    raw(out, "web-enabled", "true");
+    raw(out, "exporting-enabled", if facts.exporting.is_empty() { "false" } else { "true" });
     if facts.exporting.is_empty() {
-        raw(&mut out, "exporting-connectors", "null");
+        raw(out, "exporting-connectors", "null");
     } else {
-        field(&mut out, "exporting-connectors", &facts.exporting.join("|"));
+        field(out, "exporting-connectors", &facts.exporting.join("|"));
     }
-    let dimensions: usize = charts.iter().map(|c| c.dimension_count()).sum();
-    raw(&mut out, "charts-count", &charts.len().to_string());
-    out.extend_from_slice(format!("\t\"metrics-count\": {dimensions}\n}}\n").as_bytes());
-    out
 }
 
 #[cfg(test)]

@@ -13,8 +13,10 @@
 //! * `exporting`: `[backend]`, `[exporting:global]` and `[TYPE:NAME]` exporter sections;
 //! * `stream`: parent mode: `[web]`, `[stream]`, the API key sections of stream.conf, and
 //!   `[registry]` (where the machine GUID is kept);
+//! * `address`: one `HOST[:PORT]` (IPv6 in brackets), as `destination` and `bind to` write it;
 //! * `diag`: collected errors and warnings.
 
+mod address;
 mod agent;
 mod diag;
 mod exporting;

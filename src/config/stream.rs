@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::address::split_host_port;
 use super::diag::Diagnostics;
 use super::ini::Section;
 use super::setting::{self, parse_bool, Bool, Choice, Kind, Settings, Text, Visit, Whole};
@@ -149,40 +150,7 @@ fn parse_bind_entry(token: &str) -> Result<BindTo, String> {
         Some((addr, acl)) => (addr, Some(acl.to_string())),
         None => (token, None),
     };
-    let (host, port) = if let Some(bracketed) = addr.strip_prefix('[') {
-        let Some((host, after)) = bracketed.split_once(']') else {
-            return Err(format!("'{token}' has no closing ] after the IPv6 address"));
-        };
-        match after {
-            "" => (host, None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None => return Err(format!("'{token}' has '{after}' after ]; write [ADDRESS]:PORT")),
-            },
-        }
-    } else {
-        match addr.split_once(':') {
-            Some((_, port)) if port.contains(':') => {
-                return Err(format!(
-                    "'{token}' looks like an IPv6 address; put it in brackets, e.g. [{addr}]"
-                ))
-            }
-            Some((host, port)) => (host, Some(port)),
-            None => (addr, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("'{token}' has no host; write HOST[:PORT], or *:PORT for every address"));
-    }
-    let port = match port {
-        None => None,
-        Some(text) => Some(
-            text.parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("'{token}': port '{text}' is not a number from 1 to 65535"))?,
-        ),
-    };
+    let (host, port) = split_host_port(addr, token, "HOST[:PORT], or *:PORT for every address")?;
     Ok(BindTo { host: host.to_string(), port, acl })
 }
 

@@ -1197,15 +1197,15 @@ fn bad_bind_to_entries_say_what_to_write() {
         ("::1", "'::1' looks like an IPv6 address; put it in brackets, e.g. [::1]"),
         ("[::1", "'[::1' has no closing ] after the IPv6 address"),
         (":80", "':80' has no host; write HOST[:PORT], or *:PORT for every address"),
-        ("h:0", "'h:0': port '0' is not a number from 1 to 65535"),
-        ("h:http", "'h:http': port 'http' is not a number from 1 to 65535"),
+        ("h:0", "'h:0' has a bad port '0'; use a number from 1 to 65535"),
+        ("h:http", "'h:http' has a bad port 'http'; use a number from 1 to 65535"),
     ];
     for (text, expected) in cases {
         assert_eq!(parse_bind_to(text), Err(expected.to_string()), "{text:?}");
     }
     assert_eq!(
         error("[web]\nbind to = h:x\n"),
-        "rrdpipe.conf:2: bind to = \"h:x\": 'h:x': port 'x' is not a number from 1 to 65535"
+        "rrdpipe.conf:2: bind to = \"h:x\": 'h:x' has a bad port 'x'; use a number from 1 to 65535"
     );
 }
 

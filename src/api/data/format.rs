@@ -221,15 +221,7 @@ pub fn write(a: &Answer<'_>, out: &mut Vec<u8>) {
     } else {
         write_result(a, out, true, &mut seen);
     }
-    let key = |out: &mut Vec<u8>, k: &str| {
-        if q == Quote::Double {
-            out.push(b'"');
-            out.extend_from_slice(k.as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(k.as_bytes());
-        }
-    };
+    let key = |out: &mut Vec<u8>, k: &str| write_key(out, k, q);
     let (min, max) = seen.0.or(a.points.min_max).map_or((f64::NAN, f64::NAN), |p| p);
     out.extend_from_slice(b",\n ");
     key(out, "min");
@@ -269,27 +261,76 @@ fn write_result(a: &Answer<'_>, out: &mut Vec<u8>, wrapped: bool, seen: &mut See
     }
 }
 
+/// An envelope key, indented and quoted as the envelope's dialect wants: `   "k": `.
+fn write_envelope_key(out: &mut Vec<u8>, k: &str, q: Quote) {
+    out.extend_from_slice(b"   ");
+    write_key(out, k, q);
+    out.extend_from_slice(b": ");
+}
+
+/// A key as the dialect writes it: quoted in JSON, bare in Google's JavaScript.
+fn write_key(out: &mut Vec<u8>, k: &str, q: Quote) {
+    if q == Quote::Double {
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(k.as_bytes());
+    }
+}
+
+/// `[a, b, …]` of the shown dimensions, each written by `item`; `empty` when none is shown.
+fn write_envelope_list(
+    out: &mut Vec<u8>,
+    shown: &[usize],
+    empty: &[u8],
+    mut item: impl FnMut(&mut Vec<u8>, usize),
+) {
+    out.push(b'[');
+    for (j, &c) in shown.iter().enumerate() {
+        if j > 0 {
+            out.extend_from_slice(b", ");
+        }
+        item(out, c);
+    }
+    if shown.is_empty() {
+        out.extend_from_slice(empty);
+    }
+    out.extend_from_slice(b"],\n");
+}
+
 /// The envelope up to and including `"result": `.
 fn write_envelope_head(a: &Answer<'_>, out: &mut Vec<u8>) {
+    let q = a.quote();
+    let shown: Vec<usize> = a.shown().collect();
+    out.extend_from_slice(b"{\n");
+    write_envelope_query(a, out);
+    let rows = if shown.is_empty() { 0 } else { a.points.rows() };
+    write_envelope_values(a, out, &shown, rows);
+    write_envelope_key(out, "dimensions", q);
+    write_int(out, if rows > 0 { shown.len() as i64 } else { 0 });
+    out.extend_from_slice(b",\n");
+    write_envelope_key(out, "points", q);
+    write_int(out, rows as i64);
+    out.extend_from_slice(b",\n");
+    write_envelope_key(out, "format", q);
+    write_str(out, a.format.as_str(), q);
+    out.extend_from_slice(b",\n");
+    write_envelope_key(out, "db_points_per_tier", q);
+    out.extend_from_slice(b"[ ");
+    write_int(out, a.points.slots_read as i64);
+    out.extend_from_slice(b" ],\n");
+    write_envelope_key(out, "result", q);
+}
+
+/// The envelope's account of the query: `api`, `id`, `name`, the times, `group` and `options`.
+fn write_envelope_query(a: &Answer<'_>, out: &mut Vec<u8>) {
     let e = a.envelope;
     let q = a.quote();
-    let p = a.points;
-    let key = |out: &mut Vec<u8>, k: &str| {
-        out.extend_from_slice(b"   ");
-        if q == Quote::Double {
-            out.push(b'"');
-            out.extend_from_slice(k.as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(k.as_bytes());
-        }
-        out.extend_from_slice(b": ");
-    };
-    out.extend_from_slice(b"{\n");
-    key(out, "api");
+    write_envelope_key(out, "api", q);
     out.extend_from_slice(b"1,\n");
     for k in ["id", "name"] {
-        key(out, k);
+        write_envelope_key(out, k, q);
         write_str(out, &e.id, q);
         out.extend_from_slice(b",\n");
     }
@@ -301,224 +342,235 @@ fn write_envelope_head(a: &Answer<'_>, out: &mut Vec<u8>) {
         ("before", e.before),
         ("after", e.after),
     ] {
-        key(out, k);
+        write_envelope_key(out, k, q);
         write_int(out, v);
         out.extend_from_slice(b",\n");
     }
-    key(out, "group");
+    write_envelope_key(out, "group", q);
     write_str(out, e.group.as_str(), q);
     out.extend_from_slice(b",\n");
-    key(out, "options");
+    write_envelope_key(out, "options", q);
     write_str(out, &e.options, q);
     out.extend_from_slice(b",\n");
-    let shown: Vec<usize> = a.shown().collect();
-    let mut rows = p.rows();
-    for (k, id) in [("dimension_names", false), ("dimension_ids", true)] {
-        key(out, k);
-        out.push(b'[');
-        for (j, &c) in shown.iter().enumerate() {
-            if j > 0 {
-                out.extend_from_slice(b", ");
-            }
-            let d = &p.dims[c];
-            write_str(out, if id { &d.id } else { &d.name }, q);
-        }
-        if shown.is_empty() {
-            rows = 0;
-            write_str(out, "no data", q);
-        }
-        out.extend_from_slice(b"],\n");
-    }
-    key(out, "functions");
+}
+
+/// The envelope's per-dimension lists: names, ids, `functions`, the latest stored values and
+/// the newest shown row (`rows` of them are shown).
+fn write_envelope_values(a: &Answer<'_>, out: &mut Vec<u8>, shown: &[usize], rows: usize) {
+    let (p, q) = (a.points, a.quote());
+    let mut no_data = Vec::new();
+    write_str(&mut no_data, "no data", q);
+    write_envelope_key(out, "dimension_names", q);
+    write_envelope_list(out, shown, &no_data, |out, c| write_str(out, &p.dims[c].name, q));
+    write_envelope_key(out, "dimension_ids", q);
+    write_envelope_list(out, shown, &no_data, |out, c| write_str(out, &p.dims[c].id, q));
+    write_envelope_key(out, "functions", q);
     out.extend_from_slice(b"[],\n");
-    key(out, "latest_values");
-    out.push(b'[');
-    for (j, &c) in shown.iter().enumerate() {
-        if j > 0 {
-            out.extend_from_slice(b", ");
+    write_envelope_key(out, "latest_values", q);
+    write_envelope_list(out, shown, b"null", |out, c| {
+        write_number(out, p.dims[c].latest.unwrap_or(f64::NAN))
+    });
+    write_envelope_key(out, "view_latest_values", q);
+    if rows == 0 {
+        out.extend_from_slice(b"[null],\n");
+        return;
+    }
+    let (values, flags) = p.row(rows - 1);
+    let total = a.total(values);
+    write_envelope_list(out, shown, b"null", |out, c| {
+        if flags[c] & EMPTY != 0 {
+            a.write_empty(out);
+        } else {
+            write_number(out, a.shown_value(values[c], total));
         }
-        write_number(out, p.dims[c].latest.unwrap_or(f64::NAN));
+    });
+}
+
+/// How [`write_json`] lays out its answer: Google's DataTable or plain json, which quotes, and
+/// whether rows are objects.
+struct JsonLayout {
+    datatable: bool,
+    google: bool,
+    objectrows: bool,
+    q: Quote,
+}
+
+impl JsonLayout {
+    /// A key, quoted when the dialect is JSON.
+    fn key(&self, out: &mut Vec<u8>, k: &str) {
+        write_key(out, k, self.q);
     }
-    if shown.is_empty() {
-        out.extend_from_slice(b"null");
-    }
-    out.extend_from_slice(b"],\n");
-    key(out, "view_latest_values");
-    out.push(b'[');
-    if rows > 0 && !shown.is_empty() {
-        let (values, flags) = p.row(rows - 1);
-        let total = a.total(values);
-        for (j, &c) in shown.iter().enumerate() {
-            if j > 0 {
-                out.extend_from_slice(b", ");
-            }
-            if flags[c] & EMPTY != 0 {
-                a.write_empty(out);
-            } else {
-                write_number(out, a.shown_value(values[c], total));
-            }
-        }
-    } else {
-        out.extend_from_slice(b"null");
-    }
-    out.extend_from_slice(b"],\n");
-    key(out, "dimensions");
-    write_int(out, if rows > 0 { shown.len() as i64 } else { 0 });
-    out.extend_from_slice(b",\n");
-    key(out, "points");
-    write_int(out, rows as i64);
-    out.extend_from_slice(b",\n");
-    key(out, "format");
-    write_str(out, a.format.as_str(), q);
-    out.extend_from_slice(b",\n");
-    key(out, "db_points_per_tier");
-    out.extend_from_slice(b"[ ");
-    write_int(out, p.slots_read as i64);
-    out.extend_from_slice(b" ],\n");
-    key(out, "result");
 }
 
 /// `json`, `jsonp` (`datatable = false`) and Google's DataTable (`datatable = true`).
 fn write_json(a: &Answer<'_>, out: &mut Vec<u8>, datatable: bool, seen: &mut Seen) {
-    let p = a.points;
     let google = a.has(opt::GOOGLE_JSON);
-    // The DataTable takes Google's dialect with google_json; plain json keeps JSON keys.
-    let q = if datatable && google { Quote::Single } else { Quote::Double };
-    let kq: &[u8] = if q == Quote::Double { b"\"" } else { b"" };
-    let key = |out: &mut Vec<u8>, k: &str| {
-        out.extend_from_slice(kq);
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(kq);
+    let l = JsonLayout {
+        datatable,
+        google,
+        objectrows: !datatable && a.has(opt::OBJECTROWS),
+        // The DataTable takes Google's dialect with google_json; plain json keeps JSON keys.
+        q: if datatable && google { Quote::Single } else { Quote::Double },
     };
-    let objectrows = !datatable && a.has(opt::OBJECTROWS);
     let shown: Vec<usize> = a.shown().collect();
-    let sq = q.char();
     if datatable {
-        out.extend_from_slice(b"{\n ");
-        key(out, "cols");
-        out.extend_from_slice(b":\n [\n");
-        let col = |out: &mut Vec<u8>, label: &str, ty: &str, role: Option<&str>, lead: &[u8]| {
-            out.extend_from_slice(lead);
-            out.push(b'{');
-            key(out, "id");
-            out.extend_from_slice(&[b':', sq, sq, b',']);
-            key(out, "label");
-            out.push(b':');
-            write_str(out, label, q);
-            out.push(b',');
-            key(out, "pattern");
-            out.extend_from_slice(&[b':', sq, sq, b',']);
-            key(out, "type");
-            out.push(b':');
-            write_str(out, ty, q);
-            if let Some(role) = role {
-                out.push(b',');
-                key(out, "p");
-                out.extend_from_slice(b":{");
-                key(out, "role");
-                out.push(b':');
-                write_str(out, role, q);
-                out.push(b'}');
-            }
-            out.push(b'}');
-        };
-        col(out, "time", "datetime", None, b"        ");
-        out.extend_from_slice(b",\n");
-        col(out, "", "string", Some("annotation"), b"        ");
-        out.extend_from_slice(b",\n");
-        col(out, "", "string", Some("annotationText"), b"        ");
-        for &c in &shown {
-            col(out, &p.dims[c].name, "number", None, b",\n     ");
-        }
-        if shown.is_empty() {
-            col(out, "no data", "number", None, b",\n     ");
-        }
-        out.extend_from_slice(b"\n  ],\n    ");
-        key(out, "rows");
-        out.extend_from_slice(b":\n [\n");
+        write_datatable_cols(a, out, &l, &shown);
     } else {
-        out.extend_from_slice(b"{\n \"labels\": [\"time\"");
-        for &c in &shown {
-            out.push(b',');
-            write_str(out, &p.dims[c].name, Quote::Double);
-        }
-        if shown.is_empty() {
-            out.extend_from_slice(b",\"no data\"");
-        }
-        out.extend_from_slice(b"],\n    \"data\":\n [\n");
+        write_json_labels(a, out, &shown);
     }
     if !shown.is_empty() {
         for (j, row) in a.row_order().enumerate() {
             if j > 0 {
                 out.extend_from_slice(b",\n");
             }
-            let (values, flags) = p.row(row);
-            let t = p.times[row];
-            if datatable {
-                out.extend_from_slice(b"        {");
-                key(out, "c");
-                out.extend_from_slice(b":[{");
-                key(out, "v");
-                out.push(b':');
-                out.push(sq);
-                write_js_date(out, (a.local)(t));
-                out.push(sq);
-                out.push(b'}');
-                let reset = shown.iter().any(|&c| flags[c] & RESET != 0);
-                for text in if reset {
-                    [Some("RESET OR OVERFLOW"), Some("The counters have been wrapped.")]
-                } else {
-                    [None, None]
-                } {
-                    out.extend_from_slice(b",{");
-                    key(out, "v");
-                    out.push(b':');
-                    match text {
-                        Some(s) => write_str(out, s, q),
-                        None => out.extend_from_slice(b"null"),
-                    }
-                    out.push(b'}');
-                }
-            } else {
-                out.extend_from_slice(if objectrows { b" { " } else { b" [ " });
-                if objectrows {
-                    out.extend_from_slice(b"\"time\": ");
-                }
-                if google {
-                    out.extend_from_slice(b"new ");
-                    write_js_date(out, (a.local)(t));
-                } else {
-                    a.write_seconds(out, t);
-                }
-            }
-            let total = a.total(values);
-            for &c in &shown {
-                if datatable {
-                    out.extend_from_slice(b",{");
-                    key(out, "v");
-                    out.push(b':');
-                } else {
-                    out.push(b',');
-                    if objectrows {
-                        write_str(out, &p.dims[c].name, Quote::Double);
-                        out.extend_from_slice(b": ");
-                    }
-                }
-                a.write_cell(out, values[c], flags[c], total, seen);
-                if datatable {
-                    out.push(b'}');
-                }
-            }
-            out.extend_from_slice(if datatable {
-                b"]}"
-            } else if objectrows {
-                b"}"
-            } else {
-                b"]"
-            });
+            write_json_row(a, out, &l, &shown, row, seen);
         }
     }
     out.extend_from_slice(b"\n]\n}");
+}
+
+/// The DataTable's `cols` (time, two annotation columns, one per shown dimension) and the
+/// opening of its `rows`.
+fn write_datatable_cols(a: &Answer<'_>, out: &mut Vec<u8>, l: &JsonLayout, shown: &[usize]) {
+    let (q, sq) = (l.q, l.q.char());
+    out.extend_from_slice(b"{\n ");
+    l.key(out, "cols");
+    out.extend_from_slice(b":\n [\n");
+    let col = |out: &mut Vec<u8>, label: &str, ty: &str, role: Option<&str>, lead: &[u8]| {
+        out.extend_from_slice(lead);
+        out.push(b'{');
+        l.key(out, "id");
+        out.extend_from_slice(&[b':', sq, sq, b',']);
+        l.key(out, "label");
+        out.push(b':');
+        write_str(out, label, q);
+        out.push(b',');
+        l.key(out, "pattern");
+        out.extend_from_slice(&[b':', sq, sq, b',']);
+        l.key(out, "type");
+        out.push(b':');
+        write_str(out, ty, q);
+        if let Some(role) = role {
+            out.push(b',');
+            l.key(out, "p");
+            out.extend_from_slice(b":{");
+            l.key(out, "role");
+            out.push(b':');
+            write_str(out, role, q);
+            out.push(b'}');
+        }
+        out.push(b'}');
+    };
+    col(out, "time", "datetime", None, b"        ");
+    out.extend_from_slice(b",\n");
+    col(out, "", "string", Some("annotation"), b"        ");
+    out.extend_from_slice(b",\n");
+    col(out, "", "string", Some("annotationText"), b"        ");
+    for &c in shown {
+        col(out, &a.points.dims[c].name, "number", None, b",\n     ");
+    }
+    if shown.is_empty() {
+        col(out, "no data", "number", None, b",\n     ");
+    }
+    out.extend_from_slice(b"\n  ],\n    ");
+    l.key(out, "rows");
+    out.extend_from_slice(b":\n [\n");
+}
+
+/// Plain json's `labels` (time, then the shown dimensions' names) and the opening of `data`.
+fn write_json_labels(a: &Answer<'_>, out: &mut Vec<u8>, shown: &[usize]) {
+    out.extend_from_slice(b"{\n \"labels\": [\"time\"");
+    for &c in shown {
+        out.push(b',');
+        write_str(out, &a.points.dims[c].name, Quote::Double);
+    }
+    if shown.is_empty() {
+        out.extend_from_slice(b",\"no data\"");
+    }
+    out.extend_from_slice(b"],\n    \"data\":\n [\n");
+}
+
+/// One row of `json` or the DataTable: its time, then a cell per shown dimension.
+fn write_json_row(
+    a: &Answer<'_>,
+    out: &mut Vec<u8>,
+    l: &JsonLayout,
+    shown: &[usize],
+    row: usize,
+    seen: &mut Seen,
+) {
+    let p = a.points;
+    let (values, flags) = p.row(row);
+    if l.datatable {
+        let reset = shown.iter().any(|&c| flags[c] & RESET != 0);
+        write_datatable_row_head(a, out, l, p.times[row], reset);
+    } else {
+        out.extend_from_slice(if l.objectrows { b" { " } else { b" [ " });
+        if l.objectrows {
+            out.extend_from_slice(b"\"time\": ");
+        }
+        if l.google {
+            out.extend_from_slice(b"new ");
+            write_js_date(out, (a.local)(p.times[row]));
+        } else {
+            a.write_seconds(out, p.times[row]);
+        }
+    }
+    let total = a.total(values);
+    for &c in shown {
+        if l.datatable {
+            out.extend_from_slice(b",{");
+            l.key(out, "v");
+            out.push(b':');
+        } else {
+            out.push(b',');
+            if l.objectrows {
+                write_str(out, &p.dims[c].name, Quote::Double);
+                out.extend_from_slice(b": ");
+            }
+        }
+        a.write_cell(out, values[c], flags[c], total, seen);
+        if l.datatable {
+            out.push(b'}');
+        }
+    }
+    out.extend_from_slice(if l.datatable {
+        b"]}"
+    } else if l.objectrows {
+        b"}"
+    } else {
+        b"]"
+    });
+}
+
+/// A DataTable row's time cell and its two annotation cells (a wrapped counter's note when
+/// `reset`).
+fn write_datatable_row_head(a: &Answer<'_>, out: &mut Vec<u8>, l: &JsonLayout, t: i64, reset: bool) {
+    let sq = l.q.char();
+    out.extend_from_slice(b"        {");
+    l.key(out, "c");
+    out.extend_from_slice(b":[{");
+    l.key(out, "v");
+    out.push(b':');
+    out.push(sq);
+    write_js_date(out, (a.local)(t));
+    out.push(sq);
+    out.push(b'}');
+    let notes = if reset {
+        [Some("RESET OR OVERFLOW"), Some("The counters have been wrapped.")]
+    } else {
+        [None, None]
+    };
+    for text in notes {
+        out.extend_from_slice(b",{");
+        l.key(out, "v");
+        out.push(b':');
+        match text {
+            Some(s) => write_str(out, s, l.q),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+    }
 }
 
 /// One number per point: the sum of the row's shown values (or max − min with `min2max`).

@@ -286,14 +286,6 @@ impl DataRequest {
                 "No chart or context is given: add chart=ID".into()
             });
         };
-        let mut dimensions: Option<String> = None;
-        for name in ["dimension", "dim", "dimensions", "dims"] {
-            for value in q.all(name).filter(|v| !v.is_empty()) {
-                let d = dimensions.get_or_insert_with(String::new);
-                d.push('|');
-                d.push_str(value);
-            }
-        }
         let points = int(q, "points", 0)?;
         if points < 0 {
             return Err(format!("parameter 'points' must be 0 (every point) or more, not {points}"));
@@ -302,84 +294,119 @@ impl DataRequest {
         if !(0..=TIME_MAX).contains(&gtime) {
             return Err(format!("parameter 'gtime' must be 0 to {TIME_MAX} seconds, not {gtime}"));
         }
-        let group = match given(q, &["group"]) {
-            None => Group::Average,
-            Some(g) => Group::parse(g).ok_or_else(|| {
-                let known = OTHER_GROUPS.iter().any(|o| g.starts_with(o));
-                format!(
-                    "parameter 'group' {} '{g}'; use average, min, max, sum, median, stddev or incremental-sum",
-                    if known { "does not support" } else { "does not know" }
-                )
-            })?,
-        };
-        let mut format = match given(q, &["format"]) {
-            None => Format::Json,
-            Some(f) => Format::parse(f).ok_or_else(|| {
-                format!(
-                    "parameter 'format' does not know '{f}'; use json, jsonp, datatable, datasource, csv, tsv, \
-                     ssv, ssvcomma, array, csvjsonarray, html or markdown"
-                )
-            })?,
-        };
-        let mut options = 0;
-        for value in q.all("options") {
-            for word in value.split([',', ' ', '|']).filter(|w| !w.is_empty()) {
-                match OPTIONS.iter().find(|(n, _)| *n == word) {
-                    Some(&(_, bit)) => options |= bit,
-                    None if UNSUPPORTED_OPTIONS.contains(&word) => {
-                        return Err(format!("parameter 'options': '{word}' is not supported here"))
-                    }
-                    None => {
-                        return Err(format!(
-                            "parameter 'options' does not know '{word}'; use jsonwrap, seconds, ms, flip, nonzero, \
-                             null2zero, abs, percentage, min2max, objectrows, google_json, unaligned, match-ids, \
-                             match-names"
-                        ))
-                    }
-                }
-            }
-        }
-        let mut callback = given(q, &["callback"]).map(safe_word);
-        let mut filename = given(q, &["filename"]).map(safe_word);
-        let mut google = Google { version: "0.6".into(), req_id: "0".into(), sig: 0 };
-        if let Some(tqx) = given(q, &["tqx"]) {
-            for item in tqx.split(';') {
-                let Some((name, value)) = item.split_once(':') else { continue };
-                if name.is_empty() || value.is_empty() {
-                    continue;
-                }
-                match name {
-                    "version" => google.version = safe_word(value),
-                    "reqId" => google.req_id = safe_word(value),
-                    "sig" => google.sig = value.trim().parse().unwrap_or(0),
-                    "out" => {
-                        format = match value {
-                            "json" => Format::Datasource,
-                            "html" => Format::Html,
-                            "csv" => Format::Csv,
-                            "tsv-excel" => Format::Tsv,
-                            _ => Format::Json,
-                        }
-                    }
-                    "responseHandler" => callback = Some(safe_word(value)),
-                    "outFileName" => filename = Some(safe_word(value)),
-                    _ => {}
-                }
-            }
-        }
-        Ok(DataRequest {
+        let mut request = DataRequest {
             chart: chart.to_string(),
-            dimensions,
-            after: int(q, "after", -600)?.clamp(-TIME_MAX, TIME_MAX),
-            before: int(q, "before", 0)?.clamp(-TIME_MAX, TIME_MAX),
+            dimensions: dimensions(q),
+            after: 0,
+            before: 0,
             points,
             gtime,
-            group,
-            format,
-            options,
-            callback,
-            filename,
-            google,
-        })
+            group: group(q)?,
+            format: format(q)?,
+            options: options(q)?,
+            callback: given(q, &["callback"]).map(safe_word),
+            filename: given(q, &["filename"]).map(safe_word),
+            google: Google { version: "0.6".into(), req_id: "0".into(), sig: 0 },
+        };
+        if let Some(tqx) = given(q, &["tqx"]) {
+            request.apply_tqx(tqx);
+        }
+        request.after = int(q, "after", -600)?.clamp(-TIME_MAX, TIME_MAX);
+        request.before = int(q, "before", 0)?.clamp(-TIME_MAX, TIME_MAX);
+        Ok(request)
     }
+
+    /// Google's `tqx` (`name:value;…`): its details, and the format, callback and file name it
+    /// may set over the plain parameters.
+    fn apply_tqx(&mut self, tqx: &str) {
+        for item in tqx.split(';') {
+            let Some((name, value)) = item.split_once(':') else { continue };
+            if name.is_empty() || value.is_empty() {
+                continue;
+            }
+            match name {
+                "version" => self.google.version = safe_word(value),
+                "reqId" => self.google.req_id = safe_word(value),
+                "sig" => self.google.sig = value.trim().parse().unwrap_or(0),
+                "out" => {
+                    self.format = match value {
+                        "json" => Format::Datasource,
+                        "html" => Format::Html,
+                        "csv" => Format::Csv,
+                        "tsv-excel" => Format::Tsv,
+                        _ => Format::Json,
+                    }
+                }
+                "responseHandler" => self.callback = Some(safe_word(value)),
+                "outFileName" => self.filename = Some(safe_word(value)),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `dimension`, `dim`, `dimensions` and `dims`, joined as netdata joins them: each value after
+/// a `|`; `None` when none is given.
+fn dimensions(q: &Query) -> Option<String> {
+    let mut dimensions: Option<String> = None;
+    for name in ["dimension", "dim", "dimensions", "dims"] {
+        for value in q.all(name).filter(|v| !v.is_empty()) {
+            let d = dimensions.get_or_insert_with(String::new);
+            d.push('|');
+            d.push_str(value);
+        }
+    }
+    dimensions
+}
+
+/// `group` (default average).
+fn group(q: &Query) -> Result<Group, String> {
+    match given(q, &["group"]) {
+        None => Ok(Group::Average),
+        Some(g) => Group::parse(g).ok_or_else(|| {
+            let known = OTHER_GROUPS.iter().any(|o| g.starts_with(o));
+            format!(
+                "parameter 'group' {} '{g}'; use average, min, max, sum, median, stddev or incremental-sum",
+                if known { "does not support" } else { "does not know" }
+            )
+        }),
+    }
+}
+
+/// `format` (default json).
+fn format(q: &Query) -> Result<Format, String> {
+    match given(q, &["format"]) {
+        None => Ok(Format::Json),
+        Some(f) => Format::parse(f).ok_or_else(|| {
+            format!(
+                "parameter 'format' does not know '{f}'; use json, jsonp, datatable, datasource, csv, tsv, \
+                 ssv, ssvcomma, array, csvjsonarray, html or markdown"
+            )
+        }),
+    }
+}
+
+/// Every `options` word (separated by `,`, ` ` or `|`) as [`opt`] bits.
+fn options(q: &Query) -> Result<u32, String> {
+    let mut options = 0;
+    for value in q.all("options") {
+        for word in value.split([',', ' ', '|']).filter(|w| !w.is_empty()) {
+            options |= option_bit(word)?;
+        }
+    }
+    Ok(options)
+}
+
+/// The [`opt`] bit of one `options` word.
+fn option_bit(word: &str) -> Result<u32, String> {
+    if let Some(&(_, bit)) = OPTIONS.iter().find(|(n, _)| *n == word) {
+        return Ok(bit);
+    }
+    if UNSUPPORTED_OPTIONS.contains(&word) {
+        return Err(format!("parameter 'options': '{word}' is not supported here"));
+    }
+    Err(format!(
+        "parameter 'options' does not know '{word}'; use jsonwrap, seconds, ms, flip, nonzero, null2zero, abs, \
+         percentage, min2max, objectrows, google_json, unaligned, match-ids, match-names"
+    ))
 }

@@ -38,12 +38,12 @@ use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready, 
 use super::receiver::{self, Limits};
 use super::registry::{Admission, Registry};
 use super::request::{parse_request, StreamRequest, MAX_REQUEST, REPLY_V1};
-use super::throttle::{Episodes, Note, Throttle};
+use super::throttle::Throttle;
 use crate::api::server::{bad_request_line, Handoff, Incoming};
 use crate::clock::{now_ut, USEC_PER_SEC};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::Config;
-use crate::logs::{Escaped, Tally};
+use crate::logs::{Episodes, Escaped, Note, Tally};
 use crate::pattern::SimplePattern;
 use crate::rrd::{Algorithm, Attachment, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
 use crate::shutdown::Shutdown;

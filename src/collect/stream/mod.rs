@@ -10,7 +10,7 @@
 //! * [`access`]: API keys, machine GUID sections, `allow from` and hostnames; pure;
 //! * [`gate`]: connections that have not sent their request yet, bounded so idle ones cannot
 //!   keep out real ones (protocol-agnostic: the HTTP API is to share it);
-//! * [`throttle`]: the per-address allowance of refusals, and log episodes; pure;
+//! * [`throttle`]: the per-address allowance of refusals; pure;
 //! * [`registry`]: one live connection per machine GUID and hostname, at most `max children`;
 //! * [`receiver`]: one child's read loop, from its socket into its session;
 //! * [`listener`]: the accepting thread, handshakes, and one thread per child;

@@ -1,9 +1,7 @@
-//! Clients that keep failing, and floods in the log: a per-address allowance of refused
-//! requests, and episodes of a recurring condition logged as a first line, reminders and a
-//! summary.
+//! Clients that keep failing: a per-address allowance of refused requests.
 //!
-//! One job: decide, from the clock passed in, whether an address may try again and whether a
-//! log line is due. It does no I/O and logs nothing itself.
+//! One job: decide, from the clock passed in, whether an address may try again. It does no I/O
+//! and logs nothing itself; how often a refusal is logged is [`crate::logs::Episodes`]' job.
 //!
 //! # The allowance
 //! Each address ([`AddressKey`]: an IPv4 address or an IPv6 /64) may be refused
@@ -13,17 +11,15 @@
 //! ten seconds later, so a child fixed after a wrong key gets in at its next retry.
 
 use std::collections::HashMap;
-use std::hash::Hash;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::gate::AddressKey;
-use crate::logs::Persisting;
 
 /// Refusals an address may have before it is held to [`FAILURES_PER_SECOND`].
 pub const FAILURE_BURST: f64 = 10.0;
 /// Tries a second for an address that used up its burst.
 pub const FAILURES_PER_SECOND: f64 = 1.0;
-/// Addresses (and log episodes) remembered at most; an address that comes back whole is
+/// Addresses remembered at most; an address that comes back whole is
 /// forgotten first.
 const MAX_TRACKED: usize = 4096;
 
@@ -105,87 +101,10 @@ impl Throttle {
     }
 }
 
-/// What to log for one occurrence of a recurring condition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Note {
-    /// The first of an episode: log it in full.
-    First,
-    /// A reminder (every five minutes while it lasts): log it, saying how many occurred since
-    /// the last line (this one included).
-    Reminder(u64),
-    /// Nothing to log.
-    Silent,
-}
-
-/// One episode of a condition.
-#[derive(Debug)]
-struct Episode {
-    log: Persisting,
-    last: Instant,
-    since_line: u64,
-}
-
-/// Episodes of recurring conditions, one per key (e.g. an address and a kind of refusal): the
-/// first occurrence is logged, then a reminder at most every five minutes
-/// ([`crate::logs::Persisting`]), and a summary once none occurred for `quiet_after`.
-#[derive(Debug)]
-pub struct Episodes<K> {
-    map: HashMap<K, Episode>,
-    quiet_after: Duration,
-}
-
-impl<K: Eq + Hash + Clone> Episodes<K> {
-    /// Episodes that end after `quiet_after` without an occurrence.
-    pub fn new(quiet_after: Duration) -> Episodes<K> {
-        Episodes { map: HashMap::new(), quiet_after }
-    }
-
-    /// Record one occurrence of `key` at `now`.
-    pub fn occur(&mut self, key: K, now: Instant) -> Note {
-        if !self.map.contains_key(&key) && self.map.len() >= MAX_TRACKED {
-            return Note::Silent;
-        }
-        let e = self.map.entry(key).or_insert_with(|| Episode {
-            log: Persisting::default(),
-            last: now,
-            since_line: 0,
-        });
-        e.last = now;
-        e.since_line += 1;
-        if !e.log.occur(now) {
-            return Note::Silent;
-        }
-        let n = std::mem::take(&mut e.since_line);
-        if e.log.repeats() {
-            Note::Reminder(n)
-        } else {
-            Note::First
-        }
-    }
-
-    /// End the episodes without an occurrence for `quiet_after`: each with its occurrences and
-    /// how long it lasted (first to last occurrence).
-    pub fn ended(&mut self, now: Instant) -> Vec<(K, u64, Duration)> {
-        let quiet = self.quiet_after;
-        let done: Vec<K> = self
-            .map
-            .iter()
-            .filter(|(_, e)| now.saturating_duration_since(e.last) >= quiet)
-            .map(|(k, _)| k.clone())
-            .collect();
-        done.into_iter()
-            .filter_map(|k| {
-                let mut e = self.map.remove(&k)?;
-                let last = e.last;
-                e.log.clear(last).map(|(n, d)| (k, n, d))
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn key(s: &str) -> AddressKey {
         AddressKey::of(s.parse().unwrap())
@@ -233,21 +152,5 @@ mod tests {
         t.forget_recovered(t0 + Duration::from_secs(10));
         assert_eq!(t.tracked(), 0);
         assert!(t.allows(a, t0 + Duration::from_secs(10)));
-    }
-
-    #[test]
-    fn episodes_log_the_first_then_reminders_with_counts_then_a_summary() {
-        let t0 = Instant::now();
-        let mut e: Episodes<&str> = Episodes::new(Duration::from_secs(30));
-        assert_eq!(e.occur("a", t0), Note::First);
-        for i in 1..=1000 {
-            assert_eq!(e.occur("a", t0 + Duration::from_millis(i)), Note::Silent);
-        }
-        assert_eq!(e.occur("b", t0), Note::First, "keys are separate");
-        assert_eq!(e.occur("a", t0 + Duration::from_secs(300)), Note::Reminder(1001));
-        assert_eq!(e.ended(t0 + Duration::from_secs(310)), vec![("b", 1, Duration::ZERO)]);
-        assert_eq!(e.ended(t0 + Duration::from_secs(329)), vec![]);
-        assert_eq!(e.ended(t0 + Duration::from_secs(330)), vec![("a", 1002, Duration::from_secs(300))]);
-        assert_eq!(e.occur("a", t0 + Duration::from_secs(400)), Note::First, "a new episode");
     }
 }
