@@ -3,7 +3,7 @@
 //! rendered DOM must list the chart, plot it with those values, and show the exporter failing,
 //! with nothing on the console. Screenshots go to `target/screenshots/`.
 
-mod support;
+pub mod support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
