@@ -88,23 +88,7 @@ fn bench_parts(c: &mut Criterion) {
                 let mut out = Vec::new();
                 for (ci, (chart, dims)) in names.iter().enumerate() {
                     for (di, dim) in dims.iter().enumerate() {
-                        let m = Metric {
-                            prefix: "netdata",
-                            hostname: "bench-host",
-                            chart_id: chart,
-                            chart_name: chart,
-                            family: "synth",
-                            context: "synth.ctx",
-                            chart_type: "synth",
-                            units: "units",
-                            dim_id: dim,
-                            dim_name: dim,
-                            use_names: false,
-                            value: Value::Computed(common::raw_value(ci, di, 3) as f64 / 10.0),
-                            timestamp: T0 as i64 + 30,
-                            labels: &[],
-                        };
-                        format.write(&mut out, &m);
+                        format.write(&mut out, &synth_metric(chart, dim, ci, di));
                     }
                 }
                 out
@@ -112,6 +96,27 @@ fn bench_parts(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// The metric of dimension `di` (`dim`) of chart `ci` (`chart`) in the synthetic store, with
+/// its third collection's value, as the export walk hands it to a format at T0+30.
+fn synth_metric<'a>(chart: &'a str, dim: &'a str, ci: usize, di: usize) -> Metric<'a> {
+    Metric {
+        prefix: "netdata",
+        hostname: "bench-host",
+        chart_id: chart,
+        chart_name: chart,
+        family: "synth",
+        context: "synth.ctx",
+        chart_type: "synth",
+        units: "units",
+        dim_id: dim,
+        dim_name: dim,
+        use_names: false,
+        value: Value::Computed(common::raw_value(ci, di, 3) as f64 / 10.0),
+        timestamp: T0 as i64 + 30,
+        labels: &[],
+    }
 }
 
 fn bench_remote_write(c: &mut Criterion) {
@@ -125,23 +130,7 @@ fn bench_remote_write(c: &mut Criterion) {
         b.iter(|| {
             for (ci, chart) in charts.iter().enumerate() {
                 for (di, dim) in dims.iter().enumerate() {
-                    let m = Metric {
-                        prefix: "netdata",
-                        hostname: "bench-host",
-                        chart_id: chart,
-                        chart_name: chart,
-                        family: "synth",
-                        context: "synth.ctx",
-                        chart_type: "synth",
-                        units: "units",
-                        dim_id: dim,
-                        dim_name: dim,
-                        use_names: false,
-                        value: Value::Computed(common::raw_value(ci, di, 3) as f64 / 10.0),
-                        timestamp: T0 as i64 + 30,
-                        labels: &[],
-                    };
-                    builder.push(black_box(&m));
+                    builder.push(black_box(&synth_metric(chart, dim, ci, di)));
                 }
             }
             builder.finish()

@@ -5,7 +5,7 @@
 //! promtool exits 1 on a parse error and 3 on lint findings only (naming advice such as
 //! "use base unit", which arbitrary names trigger); a parse error fails the test.
 
-mod support;
+pub mod support;
 
 use std::io::Write;
 use std::net::IpAddr;

@@ -1,12 +1,15 @@
 //! The legacy `[backend]` end to end: the rrdpipe binary, a real plugin, real receivers
 //! (VictoriaMetrics, carbon-cache), read back exactly.
 
-mod support;
+pub mod support;
 
 use std::time::Duration;
 
 use support::agent::{Forwarder, Rrdpipe, Sink, CONSTANT_PLUGIN};
-use support::{free_port, Carbon, Series, VictoriaMetrics, VM_GRAPHITE_INVALID, VM_OPENTSDB_INVALID};
+use support::carbon::Carbon;
+use support::free_port;
+use support::series::Series;
+use support::victoria::{VictoriaMetrics, VM_GRAPHITE_INVALID, VM_OPENTSDB_INVALID};
 
 fn conf(backend: &str) -> String {
     format!(

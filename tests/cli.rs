@@ -1,6 +1,6 @@
 //! The command line: `--check-config`, exit codes, and errors that name file and line.
 
-mod support;
+pub mod support;
 
 use std::process::Command;
 
@@ -8,7 +8,7 @@ fn run(args: &[&str], conf: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rrdpipe.conf");
     std::fs::write(&path, conf).unwrap();
-    let out = Command::new(support::rrdpipe_bin()).args(args).arg("-c").arg(&path).output().unwrap();
+    let out = Command::new(support::agent::rrdpipe_bin()).args(args).arg("-c").arg(&path).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -74,15 +74,17 @@ fn unknown_keys_are_warned_about_and_ignored() {
 
 #[test]
 fn a_missing_config_file_is_an_error_with_exit_2() {
-    let out =
-        Command::new(support::rrdpipe_bin()).args(["-c", "/nonexistent/rrdpipe.conf"]).output().unwrap();
+    let out = Command::new(support::agent::rrdpipe_bin())
+        .args(["-c", "/nonexistent/rrdpipe.conf"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/rrdpipe.conf"));
 }
 
 /// Runs the binary with `args` in `cwd`; returns (exit code, stdout, stderr).
 fn run_in(cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(support::rrdpipe_bin()).args(args).current_dir(cwd).output().unwrap();
+    let out = Command::new(support::agent::rrdpipe_bin()).args(args).current_dir(cwd).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -156,7 +158,7 @@ fn without_a_config_file_it_says_how_to_start() {
 fn the_demo_prints_where_its_status_page_and_api_answer() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let mut child = Command::new(support::rrdpipe_bin())
+    let mut child = Command::new(support::agent::rrdpipe_bin())
         .args(["--demo", "--seconds", "20"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -184,7 +186,7 @@ fn the_demo_ends_quietly_when_its_reader_goes_away() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     // `rrdpipe --demo 2>&1 | head -1`: both pipes closed after one line.
-    let mut child = Command::new(support::rrdpipe_bin())
+    let mut child = Command::new(support::agent::rrdpipe_bin())
         .args(["--demo", "--seconds", "60"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -299,8 +301,12 @@ fn check_config_of_78000_keys_answers_within_seconds() {
     std::fs::write(&path, &main).unwrap();
     std::fs::write(dir.path().join("stream.conf"), &stream).unwrap();
     let started = std::time::Instant::now();
-    let out =
-        Command::new(support::rrdpipe_bin()).arg("--check-config").arg("-c").arg(&path).output().unwrap();
+    let out = Command::new(support::agent::rrdpipe_bin())
+        .arg("--check-config")
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .unwrap();
     let elapsed = started.elapsed();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{}", stderr.lines().last().unwrap_or(""));

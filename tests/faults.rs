@@ -38,7 +38,7 @@
 //! `target/fault-victoria-metrics.log`); the test fails unless every cell shows 0 missing and
 //! 0 garbled. It takes about 100 s: `cargo test --release --test faults -- --nocapture`.
 
-mod support;
+pub mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -47,7 +47,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::agent::Rrdpipe;
 use support::fault::{FaultProxy, Mode};
 use support::faults_table::{Expected, Phase, Plan, Readback, Table};
-use support::{send_tcp, Series, VictoriaMetrics, VM_GRAPHITE_INVALID, VM_OPENTSDB_INVALID};
+use support::ports::send_tcp;
+use support::series::Series;
+use support::victoria::{VictoriaMetrics, VM_GRAPHITE_INVALID, VM_OPENTSDB_INVALID};
 
 /// Charts of the plugin, and dimensions per chart: `CHARTS × DIMS` series.
 const CHARTS: usize = 20;

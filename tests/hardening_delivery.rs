@@ -2,7 +2,7 @@
 //! loopback against receivers that black-hole connects, read slowly, or close every connection,
 //! and what those receivers got, byte for byte.
 
-mod support;
+pub mod support;
 
 use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 //! in a temp dir, with what an attacker could plant or send; each test reproduces one attack and
 //! asserts the exact bytes that show it failed.
 
-mod support;
+pub mod support;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -115,7 +115,7 @@ fn run_to_exit(args: &[&str], conf: &str, secs: u64) -> (Option<i32>, String) {
     std::fs::write(&path, conf.replace("@DIR@", &dir.path().display().to_string())).unwrap();
     let log = dir.path().join("out.log");
     let out = std::fs::File::create(&log).unwrap();
-    let mut child = Command::new(support::rrdpipe_bin())
+    let mut child = Command::new(support::agent::rrdpipe_bin())
         .args(args)
         .arg("-c")
         .arg(&path)
@@ -301,7 +301,7 @@ fn a_self_signed_receiver_pinned_in_tls_ca_file_receives_and_another_is_refused(
     let certs = tempfile::tempdir().unwrap();
     let (server_cert, server_key) = self_signed(certs.path(), "server");
     let (other_cert, _) = self_signed(certs.path(), "other");
-    let Some(prom) = support::Prometheus::start_tls(&server_cert, &server_key) else { return };
+    let Some(prom) = support::prometheus::Prometheus::start_tls(&server_cert, &server_key) else { return };
     let section = |name: &str, ca: &Path| {
         format!(
             "[prometheus_remote_write:https:{name}]\n    enabled = yes\n    destination = {}\n    \

@@ -3,7 +3,7 @@
 //! real child, then CHART / DIMENSION / BEGIN / SET / END) into the release binary, which
 //! exports every host every second as graphite lines to a counting receiver.
 
-mod support;
+pub mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,7 +5,7 @@
 //! directory and watches the agent from outside: its log, its CPU time in `/proc`, what it
 //! exports to a local sink, and which processes are left.
 
-mod support;
+pub mod support;
 
 use std::time::{Duration, Instant};
 

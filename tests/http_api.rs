@@ -3,7 +3,7 @@
 //! (oversized, trickling, idle, disallowed and path-walking clients) that must get a clear
 //! answer while collection and export carry on.
 
-mod support;
+pub mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -4,7 +4,7 @@
 //! with the store exactly: names, labels, values and timestamps, and counted against the
 //! exporters' own counters.
 
-mod support;
+pub mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -20,6 +20,9 @@ use rrdpipe::config::{self, Defaults, Source};
 use rrdpipe::export::stats::{Snapshot, Stats};
 use rrdpipe::rrd::{Algorithm, ChartDef, Db, DimensionDef};
 use rrdpipe::shutdown::Shutdown;
+use support::prometheus::Prometheus;
+use support::series::{point_count, Series};
+use support::victoria::{VictoriaMetrics, VM_OPENTSDB_HTTP_INVALID};
 use support::*;
 
 /// The exported hostname.

@@ -8,7 +8,7 @@
 //!
 //! Under CI a missing netdata, or a missing plugin of its package, fails the test.
 
-mod support;
+pub mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The Debian package a user installs: built by `cargo deb` from Cargo.toml's metadata, it holds
 //! the release binary, the systemd unit and the example configuration as a conffile.
 
-mod support;
+pub mod support;
 
 use std::path::Path;
 use std::process::Command;

@@ -7,14 +7,16 @@
 //! The collected chart is the API notes' `probe.const`: `a` absolute 42, `b` named `bee` with
 //! divisor 10 (123.4), `c` incremental growing 50 per second, `n` multiplier −1 (−7).
 
-mod support;
+pub mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::agent::Rrdpipe;
 use support::netdata::{Netdata, Setup};
-use support::{free_port, http_get, local, wait_for_tcp, Prometheus, Series};
+use support::prometheus::Prometheus;
+use support::series::Series;
+use support::{free_port, http_get, local, wait_for_tcp};
 
 /// The probe plugin: one chart, a collection every second, timed by the plugin.
 const PROBE: &str = r#"#!/bin/sh

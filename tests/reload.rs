@@ -2,7 +2,7 @@
 //! needed (exporters, their filters and destinations, plugins), without losing or repeating a
 //! window; an invalid configuration changes nothing.
 
-mod support;
+pub mod support;
 
 use std::collections::BTreeSet;
 

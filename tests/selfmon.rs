@@ -1,7 +1,7 @@
 //! The exporter's self-monitoring charts carry the real counters: the agent runs in-process so
 //! the test can read its store, and a real VictoriaMetrics says what actually arrived.
 
-mod support;
+pub mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,8 @@ use rrdpipe::config::{self, Defaults, Source};
 use rrdpipe::rrd::{Db, Host};
 use rrdpipe::shutdown::Shutdown;
 use support::agent::{write_plugin, CONSTANT_PLUGIN};
-use support::{free_port, VictoriaMetrics, VM_GRAPHITE_INSERTED};
+use support::free_port;
+use support::victoria::{VictoriaMetrics, VM_GRAPHITE_INSERTED};
 
 fn start(backend: &str) -> (Agent, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -2,10 +2,17 @@
 //! stores exactly what it is sent, and reports malformed input in the counter
 //! that later lossless tests read as their "0 malformed lines" measurement.
 
-mod support;
+pub mod support;
 
 use std::collections::BTreeMap;
 
+use support::carbon::Carbon;
+use support::http::{http_post, urlencode};
+use support::ports::send_tcp;
+use support::prometheus::Prometheus;
+use support::series::{normalize_series_key, parse_prometheus_text, point_count, Series};
+use support::tls::self_signed_cert;
+use support::victoria::*;
 use support::*;
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -5,7 +5,7 @@
 //! Every netdata started here runs in its own process group and is stopped by a drop guard
 //! (SIGTERM to the group, then SIGKILL), also when a test panics.
 
-mod support;
+pub mod support;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -14,8 +14,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::agent::rrdpipe_bin;
 use support::agent::Sink;
 use support::netdata::{Netdata, Setup};
+use support::series::Series;
+use support::victoria::{VictoriaMetrics, VM_GRAPHITE_INVALID};
 use support::*;
 use tempfile::TempDir;
 

@@ -5,7 +5,7 @@
 //! say when the agent goes away and pick up again when it is back. Screenshots go to
 //! `target/screenshots/`.
 
-mod support;
+pub mod support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

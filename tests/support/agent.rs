@@ -15,7 +15,14 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::rrdpipe_bin;
+/// The rrdpipe binary under test: `$RRDPIPE_BIN` if set, else the one cargo
+/// built for this test run.
+pub fn rrdpipe_bin() -> PathBuf {
+    match std::env::var_os("RRDPIPE_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_rrdpipe")),
+    }
+}
 
 /// A running `rrdpipe -c DIR/rrdpipe.conf`, logging to `DIR/rrdpipe.log`.
 pub struct Rrdpipe {

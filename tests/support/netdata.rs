@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{free_port, local, require, try_http_request};
+use super::http::{try_request, Tls};
+use super::ports::{free_port, local};
+use super::require;
 
 /// netdata's internal collectors besides proc, all kept off so that only what a test asks for
 /// runs.
@@ -159,7 +161,7 @@ impl Netdata {
     /// (e.g. `apps.plugin`); empty while the API does not answer.
     pub fn chart_ids(&self, plugin: &str) -> Vec<String> {
         let addr = self.web.expect("netdata started without its web API");
-        let Ok(resp) = try_http_request(addr, "GET", "/api/v1/charts", &[], b"") else {
+        let Ok(resp) = try_request(Tls::Off, addr, "GET", "/api/v1/charts", &[], b"") else {
             return Vec::new();
         };
         if resp.status != 200 {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Side by side: netdata (the installed /usr/sbin/netdata) and rrdpipe (release build of this
 # tree) ingest the same synthetic plugin and export graphite to a loopback sink; each agent
-# process's own CPU and RSS are measured with bench/peer/measure.py.
+# process's own CPU and RSS are measured with benches/scripts/peer/measure.py.
 #
-# Usage: bench/side-by-side.sh [EVERY...]        (default: 1 10, the export intervals in seconds)
+# Usage: benches/scripts/side-by-side.sh [EVERY...]        (default: 1 10, the export intervals in seconds)
 # Environment:
 #   CHARTS=1000 DIMS=100      synthetic plugin size (values per collection = CHARTS × DIMS)
 #   UPDATE_EVERY=1            collection interval in seconds (the agents' update every)
@@ -19,8 +19,8 @@
 # and send every dimension. The runs are sequential, so they never compete with each other;
 # do not run this while something else is compiling on the machine.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PEER="$ROOT/bench/peer"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PEER="$ROOT/benches/scripts/peer"
 CHARTS=${CHARTS:-1000}
 DIMS=${DIMS:-100}
 WARMUP=${WARMUP:-15}

@@ -4,7 +4,7 @@
 # plugin; then `/api/v1/allmetrics?format=prometheus` is fetched SCRAPES times, one after
 # another, and each agent's time to last byte and its own CPU per scrape are measured.
 #
-# Usage: bench/scrape.sh
+# Usage: benches/scripts/scrape.sh
 # Environment:
 #   CHARTS=1000 DIMS=100      synthetic plugin size (dimensions scraped = CHARTS × DIMS)
 #   WARMUP=20                 seconds of collection before the first scrape
@@ -18,8 +18,8 @@
 # collecting over an equally long idle stretch measured just before. Runs are sequential; do
 # not run this while something else is compiling on the machine.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PEER="$ROOT/bench/peer"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PEER="$ROOT/benches/scripts/peer"
 CHARTS=${CHARTS:-1000}
 DIMS=${DIMS:-100}
 WARMUP=${WARMUP:-20}
