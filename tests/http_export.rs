@@ -65,8 +65,8 @@ impl Write for Capture {
 /// The log lines mentioning exporter `name`.
 fn log_lines(name: &str) -> Vec<String> {
     let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
-    let tag = format!("exporter '{name}'");
-    text.lines().filter(|l| l.contains(&tag)).map(str::to_string).collect()
+    let (span, tag) = (format!("exporter{{instance={name}}}"), format!("exporter '{name}'"));
+    text.lines().filter(|l| l.contains(&span) || l.contains(&tag)).map(str::to_string).collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -369,13 +369,10 @@ fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String>
             describe(&cfg.endpoints),
         )),
         Connector::Http(format, http) => {
-            let t = HttpTransport::new(
-                http,
-                &cfg.endpoints,
-                format.headers(),
-                cfg.timeout,
-                keep_idle(cfg.every),
-            )?;
+            let t = HttpTransport::builder(http, &cfg.endpoints, cfg.timeout)
+                .body_headers(format.headers())
+                .keep_idle(keep_idle(cfg.every))
+                .build()?;
             let mut to = t.urls().join(" ");
             match t.trust() {
                 Some(Trust::Anything) => tracing::warn!(
@@ -450,7 +447,6 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
         cfg.buffer_on_failures
     );
     let scfg = SenderConfig {
-        name: cfg.name.clone(),
         timeout: cfg.timeout,
         buffer_on_failures: cfg.buffer_on_failures,
         max_buffer_bytes: cfg.max_buffer_bytes,
@@ -458,28 +454,32 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
     };
     let sstats = stats.clone();
     let exporter = db.register_exporter();
+    let span = tracing::info_span!("exporter", instance = %cfg.name);
     let sender = std::thread::Builder::new()
         .name(format!("exp-send-{}", cfg.name))
-        .spawn(move || sender::run(scfg, delivery, rx, sstats, spool))
+        .spawn(move || span.in_scope(|| sender::run(scfg, delivery, rx, sstats, spool)))
         .map_err(|e| {
             db.unregister_exporter(exporter);
             format!("cannot start the sender thread: {e}")
         })?;
     let (fstats, stop, config, fdb) = (stats.clone(), Shutdown::new(), cfg.clone(), db.clone());
     let fstop = stop.clone();
+    let span = tracing::info_span!("exporter", instance = %cfg.name);
     let formatter = std::thread::Builder::new()
         .name(format!("exp-fmt-{}", cfg.name))
         .spawn(move || {
-            let start = now_ut();
-            let mut f = match formatter {
-                Some(previous) => Formatter::continue_from(cfg, previous),
-                None => Formatter::new(cfg, start),
-            };
-            f.mark_orphans_as(exporter);
-            let f = run_formatter(f, &fdb, fstop, tx, fstats);
-            // Orphan hosts no longer wait for this instance.
-            fdb.unregister_exporter(exporter);
-            f
+            span.in_scope(|| {
+                let start = now_ut();
+                let mut f = match formatter {
+                    Some(previous) => Formatter::continue_from(cfg, previous),
+                    None => Formatter::new(cfg, start),
+                };
+                f.mark_orphans_as(exporter);
+                let f = run_formatter(f, &fdb, fstop, tx, fstats);
+                // Orphan hosts no longer wait for this instance.
+                fdb.unregister_exporter(exporter);
+                f
+            })
         })
         .map_err(|e| {
             db.unregister_exporter(exporter);
