@@ -1337,6 +1337,13 @@ impl Spool {
                 }
             }
         }
+        out.lost = self.forget_damaged(damaged);
+        Ok(out)
+    }
+
+    /// Take the records found damaged (`(segment index, sequence number)`) out of the index;
+    /// returns what they held.
+    fn forget_damaged(&mut self, damaged: Vec<(usize, u64)>) -> Dropped {
         let mut lost = Vec::new();
         for (si, seq) in damaged {
             let pending = &mut self.segments[si].pending;
@@ -1347,8 +1354,7 @@ impl Spool {
         for m in &lost {
             self.count_out(m);
         }
-        out.lost = dropped(&lost);
-        Ok(out)
+        dropped(&lost)
     }
 }
 
