@@ -435,7 +435,7 @@ impl Rig {
 fn log_summary(log: &str) -> Vec<String> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for l in log.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")) {
-        let text = l.find("exporter '").map_or(l, |i| &l[i..]);
+        let text = l.find("exporter{").or_else(|| l.find("exporter '")).map_or(l, |i| &l[i..]);
         let mut masked = String::with_capacity(text.len());
         let mut in_digits = false;
         for ch in text.chars() {

@@ -217,7 +217,8 @@ fn a_black_holed_first_destination_does_not_starve_the_second() {
     // The log names the destination that failed, with the reason, and the one in use.
     assert!(
         log.contains(&format!(
-            "connected to {}, after the destinations before it failed ({a} ({a}): no answer within 1000 ms)",
+            "connected to a later destination, after those before it failed destination={} skipped={a} ({a}): \
+             no answer within 1000 ms",
             b.addr
         )),
         "{log}"
@@ -350,6 +351,7 @@ fn a_half_closing_receiver_gets_backoff_one_log_line_and_bounded_replays() {
 fn a_receiver_closing_every_connection_gets_backoff_and_one_log_line() {
     let (conns, log) = against_a_closing_receiver(Behaviour::Close);
     assert!((2..=6).contains(&conns.len()), "{} connections in 16 s\n{log}", conns.len());
-    let failures = log.lines().filter(|l| l.contains("exporter 'backend'") && l.contains("ERROR")).count();
+    let failures =
+        log.lines().filter(|l| l.contains("exporter{instance=backend}") && l.contains("ERROR")).count();
     assert_eq!(failures, 1, "{log}");
 }

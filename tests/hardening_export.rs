@@ -154,9 +154,9 @@ fn symlinks_planted_as_spool_segments_are_refused_and_their_target_kept() {
     for link in &links {
         agent.wait_log(
             &format!(
-                "exporter 'g': spool: refused {}: it is a symbolic link (to {}); rrdpipe never \
-                 follows links or writes through them in its spool: remove it (and find out who \
-                 put it there). It is left as it is, never read or written",
+                "a spool file is refused; it is left as it is, never read or written problem=refused {}: \
+                 it is a symbolic link (to {}); rrdpipe never follows links or writes through them in \
+                 its spool: remove it (and find out who put it there)",
                 link.display(),
                 target.display()
             ),
@@ -338,11 +338,11 @@ fn a_self_signed_receiver_pinned_in_tls_ca_file_receives_and_another_is_refused(
     let log = agent.log();
     let refused: Vec<&str> = log.lines().filter(|l| l.contains("CA certificate (as self-signed")).collect();
     assert!(
-        refused.iter().all(|l| l.contains("exporter 'other'") && l.contains("CaUsedAsEndEntity")),
+        refused.iter().all(|l| l.contains("exporter{instance=other}") && l.contains("CaUsedAsEndEntity")),
         "{refused:#?}"
     );
     assert!(
-        !log.lines().any(|l| l.contains("exporter 'pinned'") && l.contains("TLS handshake failed")),
+        !log.lines().any(|l| l.contains("exporter{instance=pinned}") && l.contains("TLS handshake failed")),
         "{log}"
     );
     assert!(prom.samples(r#"{__name__=~"other_.*"}"#).is_empty());

@@ -484,13 +484,10 @@ fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String>
             describe(&cfg.endpoints),
         )),
         Carrier::Http(format, http) => {
-            let t = HttpTransport::new(
-                http,
-                &cfg.endpoints,
-                format.headers(),
-                cfg.timeout,
-                keep_idle(cfg.every),
-            )?;
+            let t = HttpTransport::builder(http, &cfg.endpoints, cfg.timeout)
+                .body_headers(format.headers())
+                .keep_idle(keep_idle(cfg.every))
+                .build()?;
             let mut to = t.urls().join(" ");
             match t.trust() {
                 Some(Trust::Anything) => tracing::warn!(
@@ -552,14 +549,14 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
         None => (Arc::new(Stats::default()), None),
     };
     let (tx, rx) = mpsc::channel::<Batch>();
+    let span = span(&cfg.name);
     let spool = match &cfg.spool {
         None => None,
         Some((dir, max)) => Some(
-            Spool::open(dir, &cfg.name, *max)
+            span.in_scope(|| Spool::open(dir, &cfg.name, *max))
                 .map_err(|e| format!("cannot use the spool in {}: {e}", dir.display()))?,
         ),
     };
-    let span = span(&cfg.name);
     span.in_scope(|| {
         tracing::info!(
             "type" = %cfg.connector.type_name(),
@@ -573,7 +570,6 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
         )
     });
     let scfg = SenderConfig {
-        name: cfg.name.clone(),
         timeout: cfg.timeout,
         buffer_on_failures: cfg.buffer_on_failures,
         max_buffer_bytes: cfg.max_buffer_bytes,
@@ -593,6 +589,7 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
         })?;
     let (fstats, stop, config, fdb) = (stats.clone(), Shutdown::new(), cfg.clone(), db.clone());
     let fstop = stop.clone();
+    let span = tracing::info_span!("exporter", instance = %cfg.name);
     let formatter = std::thread::Builder::new()
         .name(format!("exp-fmt-{}", cfg.name))
         .spawn(move || {

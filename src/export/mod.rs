@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! window (which slots are due) → compute (average/sum/as collected) → connector (format)
-//!     → batch → channel → buffer (outbox of lines, or queue of request bodies)
+//!     → batch → channel → outbox (of lines, or of request bodies)
 //!     → transport (tcp/udp, or http(s); failover)
 //! ```
 //!
@@ -15,7 +15,7 @@
 //! * [`format`](mod@format): the building blocks of the formats (line templates, JSON-array
 //!   bodies, sanitizing, number printing);
 //! * [`batch`]: a window's metrics as one buffer of lines or as size-limited request bodies;
-//! * [`buffer`]: what waits for delivery: lines (advanced at line boundaries) or whole bodies;
+//! * [`outbox`]: what waits for delivery: lines (advanced at line boundaries) or whole bodies;
 //! * [`spool`]: an optional write-ahead log on disk of what waits, surviving outages and restarts;
 //! * [`transport`]: getting bytes to the first reachable destination, over a socket or HTTP(S);
 //! * [`sender`]: the delivery thread: retries, drops, counters;
@@ -24,15 +24,11 @@
 //! * [`instance`]: one configured exporter: its formatter and sender threads.
 
 pub mod batch;
-pub mod buffer;
 pub mod compute;
 pub mod connector;
-/// [`Batch`](batch::Batch) where the delivery side imports it from.
-pub mod encode {
-    pub use super::batch::Batch;
-}
 pub mod format;
 pub mod instance;
+pub mod outbox;
 pub mod selfmon;
 pub mod sender;
 pub mod spool;

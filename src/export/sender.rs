@@ -4,34 +4,38 @@
 //! batch that arrives (at least one per interval, possibly empty) triggers one delivery
 //! attempt; a failed attempt keeps everything queued for the next interval, and after more
 //! than `buffer on failures` consecutive failed intervals the queue is dropped (counted and
-//! logged). Formatting never waits for it: batches arrive over a channel.
+//! logged), or with a spool moved to disk. Formatting never waits for it: batches arrive over
+//! a channel.
 //!
-//! What an attempt does depends on the connector, behind the `Delivery` trait:
+//! What an attempt does depends on the connector, behind the [`Delivery`] trait:
 //!
-//! * `lines`: an outbox of lines written to a TCP or UDP socket;
-//! * `http`: a queue of whole request bodies POSTed over HTTP(S).
+//! * [`line_delivery`]: an outbox of lines written to a TCP or UDP socket;
+//! * [`http_delivery`]: an outbox of whole request bodies POSTed over HTTP(S);
+//! * [`spooling`]: the disk spool beside either outbox, when configured.
 
-mod http;
-mod lines;
+mod http_delivery;
+mod line_delivery;
+mod spooling;
 
-pub(crate) use self::http::HttpDelivery;
-pub(crate) use self::lines::LineDelivery;
+pub(crate) use self::http_delivery::HttpDelivery;
+pub(crate) use self::line_delivery::LineDelivery;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::export::buffer::Dropped;
-use crate::export::encode::Batch;
-use crate::export::spool::{Acks, Recovered, Spool};
+use crate::export::batch::Batch;
+use crate::export::outbox::{Dropped, Outbox};
+use crate::export::spool::{Recovered, Spool};
 use crate::export::stats::{thread_cpu_us, Stats};
 use crate::logs::Persisting;
+
+use self::spooling::Spooling;
 
 /// What the sender needs to know besides its delivery.
 #[derive(Clone, Debug)]
 pub struct SenderConfig {
-    /// Instance name, for logs.
-    pub name: String,
     /// Bound on one delivery attempt.
     pub timeout: Duration,
     /// Consecutive failed intervals tolerated before the queue is dropped.
@@ -75,8 +79,6 @@ impl Jitter {
 
 /// What one delivery attempt may use.
 pub(crate) struct Attempt<'a> {
-    /// Instance name, for logs.
-    pub name: &'a str,
     /// Counters.
     pub stats: &'a Stats,
     /// The configured bound on an attempt, for logs.
@@ -84,39 +86,32 @@ pub(crate) struct Attempt<'a> {
     /// When the attempt must stop starting new work.
     pub deadline: Instant,
     /// The failure being tracked across attempts, for rate-limited logs.
-    pub down: &'a mut Persisting,
+    pub outage: &'a mut Persisting,
 }
 
 impl<'a> Attempt<'a> {
     /// An attempt of the instance configured by `cfg`, starting now, bounded by `timeout ms`.
-    fn starting_now(cfg: &'a SenderConfig, stats: &'a Stats, down: &'a mut Persisting) -> Attempt<'a> {
-        Attempt { name: &cfg.name, stats, timeout: cfg.timeout, deadline: Instant::now() + cfg.timeout, down }
+    fn starting_now(cfg: &'a SenderConfig, stats: &'a Stats, outage: &'a mut Persisting) -> Attempt<'a> {
+        Attempt { stats, timeout: cfg.timeout, deadline: Instant::now() + cfg.timeout, outage }
     }
 
     /// The delivery failed for `reason` (kept for the status page); returns whether to log it now.
     pub fn failed(&mut self, reason: String) -> bool {
         self.stats.note_failure(reason, crate::clock::now_s());
-        self.down.occur(Instant::now())
+        self.outage.occur(Instant::now())
     }
 }
 
-/// Seconds since the epoch, by the wall clock.
-/// A queue and the transport that empties it.
+/// An outbox and the transport that empties it.
 pub(crate) trait Delivery: Send {
-    /// Queue one batch (an empty one is a tick and adds nothing).
-    fn push(&mut self, batch: Batch);
-    /// Metrics queued.
-    fn pending_metrics(&self) -> usize;
-    /// Bytes queued.
-    fn pending_bytes(&self) -> usize;
+    /// What waits for delivery.
+    fn outbox(&self) -> &dyn Outbox;
+    /// What waits for delivery, to queue or drop.
+    fn outbox_mut(&mut self) -> &mut dyn Outbox;
     /// Deliver what is queued, oldest first, until done, failed or past the deadline; count
     /// what happened. Returns whether the interval counts as a success (nothing retryable is
     /// left over because of a failure).
     fn deliver(&mut self, a: &mut Attempt<'_>) -> bool;
-    /// Drop everything queued.
-    fn drop_all(&mut self) -> Dropped;
-    /// Drop the oldest whole intervals until at most `max_bytes` are queued (the newest is kept).
-    fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped;
     /// The destinations, for logs.
     fn destinations(&self) -> String;
     /// The destination in use, for logs.
@@ -140,16 +135,13 @@ struct Sender {
     delivery: Box<dyn Delivery>,
     stats: Arc<Stats>,
     failures: u32,
-    down: Persisting,
+    /// The failure being tracked across attempts, for rate-limited logs.
+    outage: Persisting,
     /// No attempt before this (backoff after failures).
     next_attempt: Option<Instant>,
     jitter: Jitter,
-    /// The disk spool, when configured, and which of its records the queue still holds.
-    spool: Option<(Spool, Acks)>,
-    /// With a spool: the queue was emptied to bound memory (`buffer on failures` or `max buffer
-    /// size`) and records from this sequence number on wait on disk only, to be read back in
-    /// order once the queue has drained.
-    spilled_from: Option<u64>,
+    /// The disk spool, when configured.
+    spool: Option<Spooling>,
 }
 
 /// Run the sender until the channel closes, then make one last attempt bounded by the timeout.
@@ -162,288 +154,225 @@ pub(crate) fn run(
     stats: Arc<Stats>,
     spool: Option<(Spool, Recovered)>,
 ) {
-    let mut s = Sender {
-        cfg,
-        delivery,
-        stats,
-        failures: 0,
-        down: Persisting::default(),
-        next_attempt: None,
-        jitter: Jitter::new(),
-        spool: None,
-        spilled_from: None,
-    };
-    if let Some((spool, recovered)) = spool {
-        s.recover(spool, recovered);
-    }
-    loop {
-        match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(batch) => s.queue(batch),
-            Err(RecvTimeoutError::Timeout) => {
-                s.sync_spool();
-                s.record_cpu();
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        let mut closed = false;
-        loop {
-            match rx.try_recv() {
-                Ok(batch) => s.queue(batch),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    closed = true;
-                    break;
-                }
-            }
-        }
-        s.enforce_cap();
-        if s.next_attempt.is_none_or(|t| Instant::now() >= t) {
-            s.attempt();
-        }
-        s.settle_spool();
-        s.refill();
-        s.sync_spool();
-        s.stats.set_buffered(s.delivery.pending_metrics(), s.delivery.pending_bytes());
-        if let Some((spool, _)) = &s.spool {
-            s.stats.spool_bytes.store(spool.disk_bytes(), std::sync::atomic::Ordering::Relaxed);
-        }
-        s.record_cpu();
+    let mut s = Sender::new(cfg, delivery, stats, spool);
+    while let Some(closed) = s.take_batches(&rx) {
+        s.interval();
         if closed {
             break;
         }
     }
-    if s.delivery.pending_metrics() > 0 || s.delivery.pending_bytes() > 0 {
-        tracing::info!(
-            "exporter '{}': shutting down; one last attempt to send {} metrics ({} bytes)",
-            s.cfg.name,
-            s.delivery.pending_metrics(),
-            s.delivery.pending_bytes()
-        );
-        s.attempt();
-        s.finish();
-    }
-    s.delivery.close();
-    s.settle_spool();
-    s.stopped_undelivered();
-    if let Some((spool, _)) = s.spool.as_mut() {
-        let _ = spool.sync();
-    }
-    s.record_cpu();
+    s.shut_down();
+}
+
+/// Count a drop as lost metrics and bytes and one discard.
+fn count_lost(stats: &Stats, d: Dropped) {
+    stats.lost_metrics(d.metrics);
+    stats.lost_bytes(d.bytes);
+    stats.discards(1);
 }
 
 impl Sender {
-    /// Queue what a previous run left in the spool, before anything new.
-    fn recover(&mut self, spool: Spool, recovered: Recovered) {
-        let mut acks = Acks::new();
-        let (mut metrics, mut bytes) = (0usize, 0usize);
-        for (seq, batch) in recovered.batches {
-            metrics += batch.metrics;
-            bytes += batch.bytes.len();
-            acks.pushed(Some(seq), batch.bytes.len());
-            self.delivery.push(batch);
+    fn new(
+        cfg: SenderConfig,
+        mut delivery: Box<dyn Delivery>,
+        stats: Arc<Stats>,
+        spool: Option<(Spool, Recovered)>,
+    ) -> Sender {
+        let spool = spool
+            .map(|(spool, recovered)| Spooling::recover(spool, recovered, delivery.outbox_mut(), &stats));
+        Sender {
+            cfg,
+            delivery,
+            stats,
+            failures: 0,
+            outage: Persisting::default(),
+            next_attempt: None,
+            jitter: Jitter::new(),
+            spool,
         }
-        if recovered.lost_bytes > 0 {
-            self.stats.lost_bytes(recovered.lost_bytes);
-            self.stats.discards(1);
+    }
+
+    /// Wait for the next batch, then queue it and every other one already waiting. Returns
+    /// `None` when the channel closed with nothing new, else whether it closed meanwhile.
+    fn take_batches(&mut self, rx: &Receiver<Batch>) -> Option<bool> {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(batch) => {
+                    self.queue(batch);
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.sync_spool();
+                    self.record_cpu();
+                }
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
         }
-        if recovered.over_cap.bytes > 0 {
-            self.lost(recovered.over_cap);
+        loop {
+            match rx.try_recv() {
+                Ok(batch) => self.queue(batch),
+                Err(TryRecvError::Empty) => return Some(false),
+                Err(TryRecvError::Disconnected) => return Some(true),
+            }
         }
-        if bytes > 0 {
-            tracing::info!(
-                "exporter '{}': {} metrics ({} bytes) left undelivered by the previous run were read back from {}; sending them first",
-                self.cfg.name,
-                metrics,
-                bytes,
-                spool.dir().display()
-            );
+    }
+
+    /// What each batch's arrival triggers: keep within `max buffer size`, attempt a delivery
+    /// unless backing off, settle with the spool, publish the counters.
+    fn interval(&mut self) {
+        self.enforce_cap();
+        if self.next_attempt.is_none_or(|t| Instant::now() >= t) {
+            self.attempt();
         }
-        self.spool = Some((spool, acks));
+        self.settle_spool();
+        self.refill();
+        self.sync_spool();
+        self.stats
+            .set_buffered(self.delivery.outbox().pending_metrics(), self.delivery.outbox().pending_bytes());
+        if let Some(spool) = &self.spool {
+            self.stats.spool_bytes.store(spool.disk_bytes(), Relaxed);
+        }
+        self.record_cpu();
+    }
+
+    /// The channel closed: one last attempt, end the stream cleanly, and leave what is left
+    /// in the spool or count it lost.
+    fn shut_down(mut self) {
+        let (metrics, bytes) =
+            (self.delivery.outbox().pending_metrics(), self.delivery.outbox().pending_bytes());
+        if metrics > 0 || bytes > 0 {
+            tracing::info!(metrics, bytes, "shutting down; one last attempt to send what is buffered");
+            self.attempt();
+            self.finish();
+        }
+        self.delivery.close();
+        self.settle_spool();
+        self.stopped_undelivered();
+        if let Some(spool) = self.spool.as_mut() {
+            spool.sync();
+        }
+        self.record_cpu();
     }
 
     /// Spool a batch (when a spool is configured), then queue it.
     fn queue(&mut self, batch: Batch) {
-        if let Some((spool, acks)) = self.spool.as_mut() {
-            // An append that fails (disk full…) is logged by the spool; the batch stays in memory.
-            let seq = spool.append(&batch).ok();
-            if self.spilled_from.is_some() && seq.is_some() {
-                // Waits on disk behind the records already spilled; read back in order.
-                let d = spool.enforce_cap();
-                if d.bytes > 0 {
-                    self.stats.lost_metrics(d.metrics);
-                    self.stats.lost_bytes(d.bytes);
-                    self.stats.discards(1);
-                }
-                return;
-            }
-            acks.pushed(seq, batch.bytes.len());
-            let d = spool.enforce_cap();
-            if d.bytes > 0 {
-                self.stats.lost_metrics(d.metrics);
-                self.stats.lost_bytes(d.bytes);
-                self.stats.discards(1);
-            }
+        let batch = match self.spool.as_mut() {
+            Some(spool) => spool.append(batch, &self.stats),
+            None => Some(batch),
+        };
+        if let Some(batch) = batch {
+            self.delivery.outbox_mut().push_batch(batch);
         }
-        self.delivery.push(batch);
     }
 
-    /// With a spool, bound memory without losing anything: empty the queue (its records are on
-    /// disk) and read them back in order once the backend takes data again. Returns false when
-    /// there is no spool to fall back on.
-    fn spill(&mut self, why: &str) -> bool {
-        let Some((spool, acks)) = self.spool.as_mut() else {
+    /// With a spool, bound memory without losing anything: empty the outbox (its records are
+    /// on disk) to read them back in order later. Returns false when there is no spool to fall
+    /// back on.
+    fn spill(&mut self, limit: &str) -> bool {
+        let Some(spool) = self.spool.as_mut() else {
             return false;
         };
-        let Some(first) = spool.oldest_pending() else {
-            return false;
-        };
-        let (metrics, bytes) = (self.delivery.pending_metrics(), self.delivery.pending_bytes());
-        // Bytes cut from a connection mid-line are lost with it; whole records are on disk.
-        let _ = self.delivery.drop_all();
-        acks.clear();
-        if self.spilled_from.is_none() {
-            tracing::warn!(
-                "exporter '{}': {why} reached while {} is not taking data; {metrics} metrics ({bytes} bytes) now wait on \
-                 disk in {} only, and will be sent in order when it is back",
-                self.cfg.name,
-                self.delivery.destinations(),
-                spool.dir().display()
-            );
-        }
-        self.spilled_from = Some(self.spilled_from.map_or(first, |s| s.min(first)));
-        true
+        let destinations = self.delivery.destinations();
+        spool.spill(self.delivery.outbox_mut(), limit, &destinations)
     }
 
-    /// After a spill, once the queue has drained, read the next records back from disk.
+    /// After a spill, once the outbox has drained and the last attempt did not fail, read the
+    /// next records back from disk.
     fn refill(&mut self) {
-        let (Some(from), Some((spool, acks))) = (self.spilled_from, self.spool.as_mut()) else {
+        let Some(spool) = self.spool.as_mut() else {
             return;
         };
-        // Only when the queue drained and the last attempt did not fail: no reading back from
-        // disk, each interval, what a backend that is still away would refuse again.
-        if self.delivery.pending_bytes() > 0 || self.next_attempt.is_some() {
+        if !spool.spilled() || self.delivery.outbox().pending_bytes() > 0 || self.next_attempt.is_some() {
             return;
         }
         let budget = (self.cfg.max_buffer_bytes / 2).max(1);
-        match spool.read_after(from.saturating_sub(1), budget) {
-            Ok(r) => {
-                if r.lost.bytes > 0 {
-                    self.stats.lost_metrics(r.lost.metrics);
-                    self.stats.lost_bytes(r.lost.bytes);
-                    self.stats.discards(1);
-                }
-                let next = r.batches.last().map(|(seq, _)| seq + 1);
-                for (seq, batch) in r.batches {
-                    acks.pushed(Some(seq), batch.bytes.len());
-                    self.delivery.push(batch);
-                }
-                self.spilled_from = if r.more { next } else { None };
-                if self.spilled_from.is_none() {
-                    tracing::info!(
-                        "exporter '{}': caught up with the spool; new data is queued in memory again",
-                        self.cfg.name
-                    );
-                }
-            }
-            Err(e) => tracing::error!("exporter '{}': cannot read the spool back: {e}", self.cfg.name),
-        }
+        spool.refill(self.delivery.outbox_mut(), &self.stats, budget);
     }
 
-    /// Acknowledge to the spool what has left the queue (delivered, or dropped and counted).
+    /// Acknowledge to the spool what has left the outbox (delivered, or dropped and counted).
     fn settle_spool(&mut self) {
-        if let Some((spool, acks)) = self.spool.as_mut() {
-            if let Some(upto) = acks.settled(self.delivery.pending_bytes()) {
-                let _ = spool.acknowledge(upto);
-            }
+        if let Some(spool) = self.spool.as_mut() {
+            spool.settle(self.delivery.outbox().pending_bytes());
         }
     }
 
     /// Let the spool sync what it has appended (at most once a second).
     fn sync_spool(&mut self) {
-        if let Some((spool, _)) = self.spool.as_mut() {
-            let _ = spool.maybe_sync(Instant::now());
+        if let Some(spool) = self.spool.as_mut() {
+            spool.maybe_sync();
         }
     }
 
     fn record_cpu(&self) {
         let (u, s) = thread_cpu_us();
-        self.stats.sender_user_us.store(u, std::sync::atomic::Ordering::Relaxed);
-        self.stats.sender_system_us.store(s, std::sync::atomic::Ordering::Relaxed);
+        self.stats.sender_user_us.store(u, Relaxed);
+        self.stats.sender_system_us.store(s, Relaxed);
     }
 
-    /// Keep the queue within `max buffer size`: drop the oldest whole intervals, counted, with
+    /// Keep the outbox within `max buffer size`: drop the oldest whole intervals, counted, with
     /// one log line per drop event.
     fn enforce_cap(&mut self) {
-        if self.delivery.pending_bytes() <= self.cfg.max_buffer_bytes {
+        if self.delivery.outbox().pending_bytes() <= self.cfg.max_buffer_bytes {
             return;
         }
-        if self.spill("'max buffer size'") {
+        if self.spill("max buffer size") {
             return;
         }
-        let d = self.delivery.drop_oldest_until(self.cfg.max_buffer_bytes);
+        let d = self.delivery.outbox_mut().drop_oldest_until(self.cfg.max_buffer_bytes);
         if d.bytes == 0 {
             return;
         }
-        self.lost(d);
+        count_lost(&self.stats, d);
         tracing::error!(
-            "exporter '{}': the buffer passed 'max buffer size' ({} bytes) while {} is not taking data; dropped the \
-             oldest {} intervals: {} metrics, {} bytes. Raise 'max buffer size' or configure a 'spool directory' to keep more",
-            self.cfg.name,
-            self.cfg.max_buffer_bytes,
-            self.delivery.destinations(),
-            d.intervals,
-            d.metrics,
-            d.bytes
+            max_buffer_bytes = self.cfg.max_buffer_bytes,
+            destination = %self.delivery.destinations(),
+            intervals = d.intervals,
+            metrics = d.metrics,
+            bytes = d.bytes,
+            "the buffer passed 'max buffer size' while the destination is not taking data; dropped the oldest \
+             intervals. Raise 'max buffer size' or configure a 'spool directory' to keep more"
         );
     }
 
     /// After the last attempt, end the stream at a line boundary.
     fn finish(&mut self) {
-        let mut a = Attempt::starting_now(&self.cfg, &self.stats, &mut self.down);
+        let mut a = Attempt::starting_now(&self.cfg, &self.stats, &mut self.outage);
         self.delivery.finish(&mut a);
     }
 
     /// What is left when the exporter stops: it stays in the spool, to be sent first at the
     /// next start, or is counted lost.
     fn stopped_undelivered(&mut self) {
-        let (metrics, bytes) = (self.delivery.pending_metrics(), self.delivery.pending_bytes());
-        if let Some((spool, _)) = self.spool.as_ref() {
-            if bytes > 0 || self.spilled_from.is_some() {
+        let (metrics, bytes) =
+            (self.delivery.outbox().pending_metrics(), self.delivery.outbox().pending_bytes());
+        if let Some(spool) = self.spool.as_ref() {
+            if bytes > 0 || spool.spilled() {
                 tracing::warn!(
-                    "exporter '{}': stopped with {metrics} metrics ({bytes} bytes) undelivered{}; they stay in the spool in {} \
-                     and are sent first at the next start",
-                    self.cfg.name,
-                    if self.spilled_from.is_some() { " in memory and more on disk" } else { "" },
-                    spool.dir().display()
+                    metrics,
+                    bytes,
+                    more_on_disk = spool.spilled(),
+                    spool = %spool.dir().display(),
+                    "stopped with data undelivered; it stays in the spool and is sent first at the next start"
                 );
             }
             return;
         }
         if bytes > 0 {
-            let d = self.delivery.drop_all();
-            self.lost(d);
+            let d = self.delivery.outbox_mut().drop_all();
+            count_lost(&self.stats, d);
             tracing::error!(
-                "exporter '{}': stopped with {} metrics ({} bytes) undelivered; they are lost. Configure a 'spool \
-                 directory' to keep them for the next start",
-                self.cfg.name,
-                d.metrics,
-                d.bytes
+                metrics = d.metrics,
+                bytes = d.bytes,
+                "stopped with data undelivered; it is lost. Configure a 'spool directory' to keep it for the next start"
             );
         }
     }
 
-    fn lost(&self, d: Dropped) {
-        self.stats.lost_metrics(d.metrics);
-        self.stats.lost_bytes(d.bytes);
-        self.stats.discards(1);
-    }
-
     /// One interval's delivery attempt.
     fn attempt(&mut self) {
-        let delivering = self.delivery.pending_bytes() > 0;
+        let delivering = self.delivery.outbox().pending_bytes() > 0;
         let ok = !delivering || {
-            let mut a = Attempt::starting_now(&self.cfg, &self.stats, &mut self.down);
+            let mut a = Attempt::starting_now(&self.cfg, &self.stats, &mut self.outage);
             self.delivery.deliver(&mut a)
         };
         if ok && self.delivery.on_trial() {
@@ -451,45 +380,56 @@ impl Sender {
             // connection is still there at the next attempt.
             self.next_attempt = None;
         } else if ok {
-            self.failures = 0;
-            self.next_attempt = None;
-            if delivering {
-                self.stats.note_success(self.delivery.peer(), crate::clock::now_s());
-            }
-            if let Some((n, d)) = self.down.clear(Instant::now()) {
-                tracing::info!(
-                    "exporter '{}': delivering again to {} after {} failed attempts over {}s",
-                    self.cfg.name,
-                    self.delivery.peer(),
-                    n,
-                    d.as_secs()
-                );
-            }
+            self.succeeded(delivering);
         } else {
-            self.failures += 1;
-            self.stats.failures(1);
-            let wait = backoff(self.cfg.every, self.failures, self.jitter.next());
-            // A tick arriving a little early still counts: the interval is the unit of retry.
-            self.next_attempt = Some(Instant::now() + wait.saturating_sub(self.cfg.every / 4));
-            if self.failures > self.cfg.buffer_on_failures && self.spill("'buffer on failures'") {
-                self.failures = 0;
-            } else if self.failures > self.cfg.buffer_on_failures {
-                let d = self.delivery.drop_all();
-                self.lost(d);
-                tracing::error!(
-                    "exporter '{}': {} consecutive failures; dropped {} metrics ({} bytes, {} intervals) to protect this host. \
-                     Check that {} is up, or raise 'buffer on failures'",
-                    self.cfg.name,
-                    self.failures,
-                    d.metrics,
-                    d.bytes,
-                    d.intervals,
-                    self.delivery.destinations()
-                );
-                self.failures = 0;
-            }
+            self.failed();
         }
-        self.stats.set_buffered(self.delivery.pending_metrics(), self.delivery.pending_bytes());
+        self.stats
+            .set_buffered(self.delivery.outbox().pending_metrics(), self.delivery.outbox().pending_bytes());
+    }
+
+    /// An attempt succeeded: a failure streak is over.
+    fn succeeded(&mut self, delivered: bool) {
+        self.failures = 0;
+        self.next_attempt = None;
+        if delivered {
+            self.stats.note_success(self.delivery.peer(), crate::clock::now_s());
+        }
+        if let Some((n, d)) = self.outage.clear(Instant::now()) {
+            tracing::info!(
+                destination = %self.delivery.peer(),
+                failed_attempts = n,
+                seconds = d.as_secs(),
+                "delivering again after failed attempts"
+            );
+        }
+    }
+
+    /// An attempt failed: back off, and past `buffer on failures` spill the outbox to disk or
+    /// drop it, counted.
+    fn failed(&mut self) {
+        self.failures += 1;
+        self.stats.failures(1);
+        let wait = backoff(self.cfg.every, self.failures, self.jitter.next());
+        // A tick arriving a little early still counts: the interval is the unit of retry.
+        self.next_attempt = Some(Instant::now() + wait.saturating_sub(self.cfg.every / 4));
+        if self.failures <= self.cfg.buffer_on_failures {
+            return;
+        }
+        if !self.spill("buffer on failures") {
+            let d = self.delivery.outbox_mut().drop_all();
+            count_lost(&self.stats, d);
+            tracing::error!(
+                failures = self.failures,
+                metrics = d.metrics,
+                bytes = d.bytes,
+                intervals = d.intervals,
+                destination = %self.delivery.destinations(),
+                "too many consecutive failures; dropped the buffer to protect this host. Check that the destination \
+                 is up, or raise 'buffer on failures'"
+            );
+        }
+        self.failures = 0;
     }
 }
 
@@ -497,8 +437,7 @@ impl Sender {
 mod tests {
     use super::*;
     use crate::export::spool::Spool;
-    use crate::export::transport::http::testing::{dead_port, ep, server_on, settings};
-    use crate::export::transport::http::HttpTransport;
+    use crate::export::transport::http::testing::{client, dead_port, ep, server_on};
     use std::sync::mpsc;
 
     fn body(ts: i64, metrics: usize) -> Batch {
@@ -520,16 +459,8 @@ mod tests {
         max_buffer_bytes: usize,
         spool: Option<(Spool, Recovered)>,
     ) -> (mpsc::Sender<Batch>, Arc<Stats>, std::thread::JoinHandle<()>) {
-        let t = HttpTransport::new(
-            &settings(),
-            &[ep(port)],
-            &[],
-            Duration::from_secs(2),
-            Duration::from_secs(30),
-        )
-        .unwrap();
+        let t = client(&[ep(port)], Duration::from_secs(2));
         let cfg = SenderConfig {
-            name: "t".into(),
             timeout: Duration::from_secs(2),
             buffer_on_failures,
             max_buffer_bytes,

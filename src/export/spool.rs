@@ -1,175 +1,26 @@
 //! The disk spool of one exporter instance: a write-ahead log of the batches not yet delivered.
 //!
 //! One job: keep every batch an instance produces on disk, in order, until the sender says it
-//! left its queue, so that intervals outlive a backend outage longer than memory allows and a
-//! restart of rrdpipe, a kill -9 included. Knows nothing of sockets, formats, the sender's
-//! queues or its counters; it sees batches, sequence numbers and files. It logs its own
-//! troubles (with the instance name, the path and what to do) and returns what they cost.
+//! left its queue, so that intervals outlive an outage longer than memory allows and a restart,
+//! a kill -9 included. Knows nothing of sockets, formats, the sender's queues or its counters;
+//! it sees batches, sequence numbers and files, logs its own failures and returns what they
+//! cost. How the sender uses it: `sender/spooling.rs`; what it guarantees: docs/exporting.md.
 //!
-//! # On disk
-//!
-//! `spool directory/INSTANCE/`, where INSTANCE is the instance name with every byte other than
-//! ASCII letters, digits, `-`, `_` and a `.` not in first place written `%XX` (so two names
-//! never share a directory, and none is `.` or `..`):
+//! On disk, in `spool directory/INSTANCE/` (INSTANCE as [`dir_name`] writes it):
 //!
 //! * `NNNNNNNNNNNNNNNNNNNN.spool`: segments, named by the sequence number of their first record
-//!   (20 digits, so names sort in order). Only the newest takes appends; it is closed when the
-//!   next record would take it past [`SEGMENT_MAX`] (or `max size / 16`, if smaller), and after a
-//!   restart appends always start a new one, never after a possibly cut tail;
-//! * `acknowledged`: the highest sequence number delivered, so a restart does not send again
-//!   what was delivered (magic `RPSA`, version `u16` 1, flags `u16` 0, seq `u64`, CRC-32 of the
-//!   12 bytes before it; little-endian);
-//! * `lock`: held (`flock`) while a process uses the spool, so two rrdpipes never share one.
+//!   (20 digits). Only the newest takes appends, up to [`SEGMENT_MAX`] (or `max size / 16`);
+//!   after a restart appends start a new one. Each is a run of records, little-endian:
+//!   magic `RPSL`, version `u16` 1, flags `u16` 0, length `u32` (24 + payload), CRC-32 `u32`
+//!   (of bytes 4..12 and everything after the 16-byte header), sequence number `u64`,
+//!   [`Batch::timestamp`] `i64`, [`Batch::metrics`] `u64`, then [`Batch::bytes`];
+//! * `acknowledged`: the highest sequence number delivered (magic `RPSA`, version `u16` 1, flags
+//!   `u16` 0, seq `u64`, CRC-32 of the 12 bytes before it);
+//! * `lock`: held (`flock`) while a process uses the spool.
 //!
-//! # Links and other users
-//!
-//! rrdpipe often runs as root, so a link planted in the spool could make it overwrite any file.
-//! It opens every file there with `O_NOFOLLOW` and uses it only if it is a regular file with a
-//! single link; a new segment is created with `O_EXCL`, never over an existing file. The
-//! `spool directory` (which may itself be reached through a link, as configured) and each
-//! `INSTANCE` directory (which may not) must belong to root or to the user rrdpipe runs as,
-//! and must not be writable by every user (`o+w`, sticky or not), so that nobody else can plant
-//! links there; missing directories are created `0755`. What is refused is logged with the path,
-//! the reason and what to do: a refused directory, `acknowledged` or `lock` makes the spool
-//! unusable (rrdpipe does not start), a refused segment is left as it is and the rest of the
-//! spool is used.
-//!
-//! A record, little-endian:
-//!
-//! | offset | bytes | field |
-//! |---|---|---|
-//! | 0 | 4 | magic `RPSL` |
-//! | 4 | 2 | version, 1 |
-//! | 6 | 2 | flags, 0 |
-//! | 8 | 4 | length of what follows the 16-byte header: 24 + payload |
-//! | 12 | 4 | CRC-32 (IEEE) of bytes 4..12 and of everything after the header |
-//! | 16 | 8 | sequence number (from 1, increasing by 1 per append) |
-//! | 24 | 8 | [`Batch::timestamp`] (signed) |
-//! | 32 | 8 | [`Batch::metrics`] |
-//! | 40 | n | [`Batch::bytes`] |
-//!
-//! # What survives what
-//!
-//! * **kill -9 of rrdpipe** loses nothing appended: [`Spool::append`] returns only once
-//!   `write(2)` has handed the whole record to the kernel, and the page cache outlives the
-//!   process. A record being written at the moment of the kill was never appended (its caller
-//!   got no sequence number); if part of it reached the file, recovery reports it and skips it.
-//! * **A power loss or kernel crash** loses at most the records appended after the last sync.
-//!   A segment is synced when it is closed, so only the open segment can hold unsynced records;
-//!   [`Spool::maybe_sync`] syncs it (with the directory and `acknowledged`) when something is
-//!   unsynced and the last sync is at least [`SYNC_EVERY`] (1 s) old. Called after every append
-//!   and on every wake-up of the sender (at least once a second), a record is on stable storage
-//!   at most 2 s after it was appended; with `update every` of 1 s or more (netdata's default is
-//!   10), each interval is synced right after its append, and the most a power loss takes is the
-//!   interval being appended. [`Spool::durable_upto`] says which records are synced. A cut or
-//!   garbled tail left by the crash is reported and skipped at the next start.
-//! * **A damaged file** (disk error, cut tail): every record is checksummed. Recovery keeps every
-//!   record before the first bad one of a file, then reports the file, the offset, the reason
-//!   and the bytes skipped (that record and the rest of its file: a length can no longer be
-//!   trusted), cuts the file there so the problem is reported once, and goes on with the next
-//!   file. Nothing is dropped silently and nothing panics.
-//!
-//! # Errors
-//!
-//! A failed write (disk full, permission denied, read-only file system) is logged once with the
-//! path, the reason and what to do, and again once when writing works again. The batch it was
-//! writing is not spooled (its caller gets the error and keeps the batch in memory only), the
-//! part that reached the file is cut off, and the next append tries again in a fresh segment:
-//! the spool is off while the disk refuses and back on with the first append that succeeds. A
-//! failed sync is logged the same way and closes the segment (after a failed `fsync` the
-//! kernel's copy of its pages cannot be trusted to reach the disk). A failed write of
-//! `acknowledged` only means that a restart sends some delivered batches again, which receivers
-//! store as identical duplicates.
-//!
-//! # Wiring into the sender
-//!
-//! The spool sits beside the sender's queue (the line `Outbox` or the HTTP `RequestQueue`), and
-//! [`Acks`] tells which spooled records have left that queue. Every batch goes to the spool
-//! first, then to the queue; after each attempt, whatever left the queue (delivered, or refused
-//! for good) is acknowledged. Two events differ from the sender without a spool:
-//!
-//! * more than `buffer on failures` failed intervals: the queue is emptied *without* counting a
-//!   loss (its batches are on disk) and [`Acks::clear`]ed; new batches then go to the spool
-//!   only, and the queue is refilled with [`Spool::read_after`] once it has room again;
-//! * a non-empty [`Spool::enforce_cap`]: that loss is counted (it is the only count of it); the
-//!   queue may still hold the records the spool just deleted, so it is emptied and refilled the
-//!   same way.
-//!
-//! ```
-//! use std::time::Instant;
-//!
-//! use rrdpipe::export::buffer::RequestQueue;
-//! use rrdpipe::export::encode::Batch;
-//! use rrdpipe::export::spool::{Acks, Spool};
-//!
-//! /// At most this many bytes wait in memory while the rest waits on disk.
-//! const IN_MEMORY: usize = 4 << 20;
-//! # fn deliver(queue: &mut RequestQueue) -> bool { while queue.front().is_some() { queue.delivered(); } true }
-//! # let dir = tempfile::tempdir().unwrap();
-//! # let spool_directory = dir.path();
-//! # let batches = vec![Batch { timestamp: 10, metrics: 1, bytes: b"[1]".to_vec() }];
-//!
-//! let mut queue = RequestQueue::new();
-//! let mut acks = Acks::new();
-//! // Start: what the spool holds goes first. Problems found are already logged.
-//! let mut spool = match Spool::open(spool_directory, "my_graphite", 1 << 30) {
-//!     Ok((spool, recovered)) => {
-//!         // stats.lost_bytes(recovered.lost_bytes); stats.lost_metrics(recovered.over_cap.metrics);
-//!         for (seq, batch) in recovered.batches {
-//!             acks.pushed(Some(seq), batch.bytes.len());
-//!             queue.push(batch);
-//!         }
-//!         Some(spool)
-//!     }
-//!     Err(e) => {
-//!         eprintln!("exporter 'my_graphite': {e}; running without a spool");
-//!         None
-//!     }
-//! };
-//! // On disk but not in the queue (after the queue was emptied to bound memory).
-//! let mut behind = false;
-//! for batch in batches {
-//!     // Each batch from the formatter: to disk first (None: not spooled, memory only).
-//!     let seq = spool.as_mut().and_then(|s| s.append(&batch).ok());
-//!     if !(behind && seq.is_some()) {
-//!         acks.pushed(seq, batch.bytes.len());
-//!         queue.push(batch);
-//!     }
-//!     if let Some(s) = spool.as_mut() {
-//!         let lost = s.enforce_cap(); // count lost.metrics, lost.bytes, one discard
-//!         if lost.bytes > 0 {
-//!             queue.drop_all(); // not counted: the spool counted its part, the rest is on disk
-//!             acks.clear();
-//!             behind = true;
-//!         }
-//!         let _ = s.maybe_sync(Instant::now()); // also on every 1 s wake-up
-//!     }
-//!     // One delivery attempt; then whatever left the queue is done with.
-//!     let _ok = deliver(&mut queue);
-//!     if let (Some(s), Some(upto)) = (spool.as_mut(), acks.settled(queue.pending_bytes())) {
-//!         let _ = s.acknowledge(upto);
-//!     }
-//!     // More than `buffer on failures` failed intervals: `queue.drop_all(); acks.clear();
-//!     // behind = true;` without counting a loss.
-//!     if let (Some(s), true) = (spool.as_mut(), behind) {
-//!         if queue.pending_bytes() < IN_MEMORY {
-//!             let after = acks.newest().unwrap_or(0);
-//!             let replay = s.read_after(after, IN_MEMORY).unwrap_or_default();
-//!             // count replay.lost like a cap drop
-//!             behind = replay.more;
-//!             for (seq, batch) in replay.batches {
-//!                 acks.pushed(Some(seq), batch.bytes.len());
-//!                 queue.push(batch);
-//!             }
-//!         }
-//!     }
-//! }
-//! // Shutdown: the last attempt, then make what is left durable.
-//! if let Some(s) = spool.as_mut() {
-//!     let _ = s.sync();
-//! }
-//! assert_eq!(queue.pending_bytes(), 0);
-//! ```
+//! Every file there is opened with `O_NOFOLLOW` and used only if it is a regular file with a
+//! single link; the directories must belong to root or rrdpipe's user and not be writable by
+//! others, so that nobody can make rrdpipe (often root) write through a planted link.
 
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
@@ -180,8 +31,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::export::buffer::Dropped;
-use crate::export::encode::Batch;
+use crate::export::batch::Batch;
+use crate::export::outbox::{count_windows, Dropped};
 
 /// The largest segment: one is closed when the next record would take it past this size (or
 /// past `max size / 16`, if smaller). A record larger than that gets a segment of its own.
@@ -332,7 +183,7 @@ pub struct Pending {
 
 /// Records read back by [`Spool::read_after`].
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Replay {
+pub struct ReadBack {
     /// The records, oldest first, with their sequence numbers.
     pub batches: Vec<(u64, Batch)>,
     /// Whether records remain after the last one returned.
@@ -365,13 +216,13 @@ struct Segment {
     pending: VecDeque<Meta>,
 }
 
-/// A trouble logged once when it starts and once when it ends.
+/// A run of failures of one kind: logged when it starts and when it ends.
 #[derive(Debug, Default)]
-struct Trouble {
+struct FailureStreak {
     failures: u64,
 }
 
-impl Trouble {
+impl FailureStreak {
     /// Returns whether this is the first failure in a row (to be logged).
     fn failed(&mut self) -> bool {
         self.failures += 1;
@@ -387,8 +238,6 @@ impl Trouble {
 /// The spool of one exporter instance. See the [module documentation](self).
 #[derive(Debug)]
 pub struct Spool {
-    /// Instance name, for logs.
-    name: String,
     /// `spool directory/INSTANCE`.
     dir: PathBuf,
     max_bytes: u64,
@@ -416,10 +265,10 @@ pub struct Spool {
     /// `acknowledged` written since its last sync.
     ack_unsynced: bool,
     last_sync: Option<Instant>,
-    write_trouble: Trouble,
-    ack_trouble: Trouble,
-    sync_trouble: Trouble,
-    delete_trouble: Trouble,
+    write_failures: FailureStreak,
+    ack_failures: FailureStreak,
+    sync_failures: FailureStreak,
+    delete_failures: FailureStreak,
 }
 
 /// The directory name of an instance: ASCII letters, digits, `-`, `_` and a `.` not in first
@@ -451,7 +300,7 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 
 /// Why a record cannot be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Bad {
+enum RecordDamage {
     Truncated { have: usize, need: usize },
     Magic,
     Version(u16),
@@ -461,16 +310,18 @@ enum Bad {
     OutOfOrder { seq: u64, after: u64 },
 }
 
-impl fmt::Display for Bad {
+impl fmt::Display for RecordDamage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Bad::Truncated { have, need } => write!(f, "record cut short ({have} of {need} bytes present)"),
-            Bad::Magic => f.write_str("no record starts here (bad magic)"),
-            Bad::Version(v) => write!(f, "record version {v}; this rrdpipe reads version {VERSION}"),
-            Bad::Flags(x) => write!(f, "unknown record flags {x:#06x}"),
-            Bad::Length(n) => write!(f, "impossible record length {n}"),
-            Bad::Checksum => f.write_str("checksum mismatch"),
-            Bad::OutOfOrder { seq, after } => {
+            RecordDamage::Truncated { have, need } => {
+                write!(f, "record cut short ({have} of {need} bytes present)")
+            }
+            RecordDamage::Magic => f.write_str("no record starts here (bad magic)"),
+            RecordDamage::Version(v) => write!(f, "record version {v}; this rrdpipe reads version {VERSION}"),
+            RecordDamage::Flags(x) => write!(f, "unknown record flags {x:#06x}"),
+            RecordDamage::Length(n) => write!(f, "impossible record length {n}"),
+            RecordDamage::Checksum => f.write_str("checksum mismatch"),
+            RecordDamage::OutOfOrder { seq, after } => {
                 write!(f, "sequence number {seq} where more than {after} was expected")
             }
         }
@@ -530,33 +381,33 @@ fn encode_head(seq: u64, batch: &Batch) -> Option<[u8; HEAD]> {
 }
 
 /// Read the record at the start of `buf`; returns it and its length in bytes.
-fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), Bad> {
+fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), RecordDamage> {
     let magic_seen = buf.len().min(MAGIC.len());
     if buf[..magic_seen] != MAGIC[..magic_seen] {
-        return Err(Bad::Magic);
+        return Err(RecordDamage::Magic);
     }
     if buf.len() < HEADER {
-        return Err(Bad::Truncated { have: buf.len(), need: HEADER });
+        return Err(RecordDamage::Truncated { have: buf.len(), need: HEADER });
     }
     let version = le_u16(&buf[4..6]);
     if version != VERSION {
-        return Err(Bad::Version(version));
+        return Err(RecordDamage::Version(version));
     }
     let flags = le_u16(&buf[6..8]);
     if flags != 0 {
-        return Err(Bad::Flags(flags));
+        return Err(RecordDamage::Flags(flags));
     }
     let len = le_u32(&buf[8..12]);
     if (len as usize) < FIXED {
-        return Err(Bad::Length(len));
+        return Err(RecordDamage::Length(len));
     }
     let total = HEADER + len as usize;
     if buf.len() < total {
-        return Err(Bad::Truncated { have: buf.len(), need: total });
+        return Err(RecordDamage::Truncated { have: buf.len(), need: total });
     }
     let payload = &buf[HEAD..total];
     if le_u32(&buf[12..16]) != checksum(&buf[..HEAD], payload) {
-        return Err(Bad::Checksum);
+        return Err(RecordDamage::Checksum);
     }
     let record = Record {
         seq: le_u64(&buf[16..24]),
@@ -587,25 +438,12 @@ fn write_record(file: &mut File, head: &[u8], payload: &[u8]) -> io::Result<()> 
     Ok(())
 }
 
-/// Windows (distinct timestamps) among records in order (a window's records are adjacent).
-fn intervals<'a>(records: impl Iterator<Item = &'a Meta>) -> u64 {
-    let mut n = 0;
-    let mut last = None;
-    for m in records {
-        if last != Some(m.timestamp) {
-            n += 1;
-            last = Some(m.timestamp);
-        }
-    }
-    n
-}
-
 /// What the records in `gone` held.
 fn dropped(gone: &[Meta]) -> Dropped {
     Dropped {
         metrics: gone.iter().map(|m| m.metrics).sum(),
         bytes: gone.iter().map(|m| m.len).sum(),
-        intervals: intervals(gone.iter()),
+        intervals: count_windows(gone.iter().map(|m| m.timestamp)),
     }
 }
 
@@ -849,6 +687,82 @@ fn read_ack(dir: &Path) -> Result<(u64, File, Option<String>), SpoolError> {
     Ok((0, file, Some(problem)))
 }
 
+/// The first sequence numbers of the segment files in `dir`, in order.
+fn segment_names(dir: &Path) -> Result<Vec<u64>, SpoolError> {
+    let mut names = Vec::new();
+    let listing = fs::read_dir(dir).map_err(SpoolError::io("list the spool directory", dir))?;
+    for entry in listing {
+        let entry = entry.map_err(SpoolError::io("list the spool directory", dir))?;
+        if let Some(first) = entry.file_name().to_str().and_then(parse_segment_name) {
+            names.push(first);
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
+}
+
+/// The bytes of the segment file `path`, or `None` when it is refused or unreadable (said in
+/// `rec`, an unreadable one's bytes counted lost).
+fn read_segment(path: &Path, rec: &mut Recovered) -> Option<Vec<u8>> {
+    let read = open_file(options().read(true), "read", path).and_then(|f| {
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut &f, &mut data).map_err(SpoolError::io("read", path))?;
+        Ok(data)
+    });
+    match read {
+        Ok(data) => Some(data),
+        Err(e @ SpoolError::Refused { .. }) => {
+            rec.refused.push(e.to_string());
+            None
+        }
+        Err(e) => {
+            let size = fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0);
+            rec.corrupt.push(format!(
+                "{}: cannot read it: {e}; skipped {size} bytes (the whole file; it is left as it is)",
+                path.display()
+            ));
+            rec.lost_bytes += size;
+            None
+        }
+    }
+}
+
+/// The record at `off` in `seg` (of `len` bytes) is damaged: count it and the rest of the file
+/// lost, say so in `rec`, and cut the file there so that it is reported once.
+fn cut_damaged_tail(seg: &mut Segment, off: usize, damage: RecordDamage, len: usize, rec: &mut Recovered) {
+    let skipped = (len - off) as u64;
+    rec.lost_bytes += skipped;
+    let cut = match open_file(options().write(true), "cut", &seg.path)
+        .and_then(|f| f.set_len(off as u64).map_err(SpoolError::io("cut", &seg.path)))
+    {
+        Ok(()) => {
+            seg.size = off as u64;
+            String::new()
+        }
+        Err(e) => format!(" (could not cut them off, so this is reported again: {e})"),
+    };
+    rec.corrupt.push(format!(
+        "{}: offset {off}: {damage}; skipped {skipped} bytes (this record and the rest of the file){cut}",
+        seg.path.display()
+    ));
+}
+
+/// Log what recovery found wrong: damaged and refused files, an unreadable `acknowledged`.
+fn log_recovery_problems(rec: &Recovered, ack_problem: Option<&str>) {
+    for problem in &rec.corrupt {
+        tracing::error!(
+            problem = %problem,
+            "a spool file is damaged; the intervals in those bytes are lost, the rest of the spool is sent"
+        );
+    }
+    for problem in &rec.refused {
+        tracing::error!(problem = %problem, "a spool file is refused; it is left as it is, never read or written");
+    }
+    if let Some(problem) = ack_problem {
+        tracing::warn!(problem = %problem, "the spool cannot tell which batches were delivered");
+    }
+}
+
 impl Spool {
     /// Open (creating it if needed) the spool of `instance` under `dir`, holding at most about
     /// `max_bytes` on disk, and read back what it holds. Damaged files are reported in
@@ -873,20 +787,39 @@ impl Spool {
         prepare_instance_dir(&dir)?;
         let lock = lock(&dir)?;
         let (acked, ack_file, ack_problem) = read_ack(&dir)?;
-        let mut rec = Recovered::default();
-
-        let mut names = Vec::new();
-        let listing = fs::read_dir(&dir).map_err(SpoolError::io("list the spool directory", &dir))?;
-        for entry in listing {
-            let entry = entry.map_err(SpoolError::io("list the spool directory", &dir))?;
-            if let Some(first) = entry.file_name().to_str().and_then(parse_segment_name) {
-                names.push(first);
-            }
+        let names = segment_names(&dir)?;
+        let mut spool = Spool::unread(dir, max_bytes, segment_max, lock, acked, ack_file);
+        let mut rec = spool.recover(&names);
+        log_recovery_problems(&rec, ack_problem.as_deref());
+        if let Some(problem) = ack_problem {
+            rec.corrupt.insert(0, problem);
         }
-        names.sort_unstable();
+        rec.over_cap = spool.enforce_cap();
+        let oldest = spool.oldest_pending().unwrap_or(u64::MAX);
+        rec.batches.retain(|(seq, _)| *seq >= oldest);
+        if !rec.batches.is_empty() {
+            tracing::info!(
+                spool = %spool.dir.display(),
+                batches = spool.pending.records,
+                metrics = spool.pending.metrics,
+                bytes = spool.pending.bytes,
+                "the spool holds batches not yet delivered; they are sent first"
+            );
+        }
+        Ok((spool, rec))
+    }
 
-        let mut spool = Spool {
-            name: instance.to_string(),
+    /// A spool in `dir` whose segments are not read yet, holding `lock`, with `acked` read
+    /// from `ack_file`.
+    fn unread(
+        dir: PathBuf,
+        max_bytes: u64,
+        segment_max: u64,
+        lock: File,
+        acked: u64,
+        ack_file: File,
+    ) -> Spool {
+        Spool {
             dir,
             max_bytes,
             segment_max,
@@ -904,124 +837,38 @@ impl Spool {
             dir_unsynced: false,
             ack_unsynced: false,
             last_sync: None,
-            write_trouble: Trouble::default(),
-            ack_trouble: Trouble::default(),
-            sync_trouble: Trouble::default(),
-            delete_trouble: Trouble::default(),
-        };
+            write_failures: FailureStreak::default(),
+            ack_failures: FailureStreak::default(),
+            sync_failures: FailureStreak::default(),
+            delete_failures: FailureStreak::default(),
+        }
+    }
+
+    /// Read the segments named `names` (oldest first) into the index; what they hold and what
+    /// was wrong with them.
+    fn recover(&mut self, names: &[u64]) -> Recovered {
+        let mut rec = Recovered::default();
         let mut last = 0;
-        for first in &names {
-            spool.recover_segment(*first, &mut last, &mut rec);
+        for first in names {
+            self.recover_segment(*first, &mut last, &mut rec);
         }
         let newest_name = names.last().copied().unwrap_or(0);
-        spool.next_seq = last.max(acked).max(newest_name) + 1;
+        self.next_seq = last.max(self.acked).max(newest_name) + 1;
         // What the last process wrote may still be in the page cache only (after a kill -9).
-        spool.sync_recovered();
-
-        for problem in &rec.corrupt {
-            tracing::error!(
-                "exporter '{}': damaged spool file: {problem}. The intervals in those bytes are \
-                 lost; the rest of the spool is sent",
-                spool.name
-            );
-        }
-        for problem in &rec.refused {
-            tracing::error!(
-                "exporter '{}': spool: {problem}. It is left as it is, never read or written",
-                spool.name
-            );
-        }
-        if let Some(problem) = ack_problem {
-            tracing::warn!("exporter '{}': spool: {problem}", spool.name);
-            rec.corrupt.insert(0, problem);
-        }
-        rec.over_cap = spool.enforce_cap();
-        let oldest = spool.oldest_pending().unwrap_or(u64::MAX);
-        rec.batches.retain(|(seq, _)| *seq >= oldest);
-        if !rec.batches.is_empty() {
-            tracing::info!(
-                "exporter '{}': spool {}: {} batches ({} metrics, {} bytes) not yet delivered; \
-                 to be sent first",
-                spool.name,
-                spool.dir.display(),
-                spool.pending.records,
-                spool.pending.metrics,
-                spool.pending.bytes
-            );
-        }
-        Ok((spool, rec))
+        self.sync_recovered();
+        rec
     }
 
     /// Read the segment named `first` into the index and `rec`; `last` is the sequence number of
     /// the last record read before it, and becomes that of its own last record.
     fn recover_segment(&mut self, first: u64, last: &mut u64, rec: &mut Recovered) {
         let path = self.dir.join(segment_name(first));
-        let read = open_file(options().read(true), "read", &path).and_then(|f| {
-            let mut data = Vec::new();
-            io::Read::read_to_end(&mut &f, &mut data).map_err(SpoolError::io("read", &path))?;
-            Ok(data)
-        });
-        let data = match read {
-            Ok(d) => d,
-            Err(e @ SpoolError::Refused { .. }) => {
-                rec.refused.push(e.to_string());
-                return;
-            }
-            Err(e) => {
-                let size = fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
-                rec.corrupt.push(format!(
-                    "{}: cannot read it: {e}; skipped {size} bytes (the whole file; it is left \
-                     as it is)",
-                    path.display()
-                ));
-                rec.lost_bytes += size;
-                return;
-            }
+        let Some(data) = read_segment(&path, rec) else {
+            return;
         };
         let mut seg = Segment { path, size: data.len() as u64, last_seq: 0, pending: VecDeque::new() };
-        let mut off = 0;
-        while off < data.len() {
-            let bad = match decode(&data[off..]) {
-                Ok((r, _)) if r.seq <= *last || r.seq < first => {
-                    Bad::OutOfOrder { seq: r.seq, after: (*last).max(first.saturating_sub(1)) }
-                }
-                Ok((r, len)) => {
-                    *last = r.seq;
-                    seg.last_seq = r.seq;
-                    if r.seq > self.acked {
-                        let meta = Meta {
-                            seq: r.seq,
-                            timestamp: r.timestamp,
-                            metrics: r.metrics,
-                            len: r.payload.len() as u64,
-                            offset: off as u64,
-                        };
-                        self.count_in(&meta);
-                        seg.pending.push_back(meta);
-                        rec.batches.push((r.seq, r.batch()));
-                    }
-                    off += len;
-                    continue;
-                }
-                Err(bad) => bad,
-            };
-            let skipped = (data.len() - off) as u64;
-            rec.lost_bytes += skipped;
-            let cut = match open_file(options().write(true), "cut", &seg.path)
-                .and_then(|f| f.set_len(off as u64).map_err(SpoolError::io("cut", &seg.path)))
-            {
-                Ok(()) => {
-                    seg.size = off as u64;
-                    String::new()
-                }
-                Err(e) => format!(" (could not cut them off, so this is reported again: {e})"),
-            };
-            rec.corrupt.push(format!(
-                "{}: offset {off}: {bad}; skipped {skipped} bytes (this record and the rest of \
-                 the file){cut}",
-                seg.path.display()
-            ));
-            break;
+        if let Some((off, damage)) = self.index_records(&mut seg, &data, first, last, rec) {
+            cut_damaged_tail(&mut seg, off, damage, data.len(), rec);
         }
         if seg.pending.is_empty() && fs::remove_file(&seg.path).is_ok() {
             // Everything in it was delivered, or nothing in it could be read.
@@ -1032,6 +879,46 @@ impl Spool {
         self.segments.push_back(seg);
     }
 
+    /// Index the records of `seg` (whose bytes are `data`, named `first`) that are not yet
+    /// acknowledged, and add them to `rec`. Returns where the first damaged record starts and
+    /// what is wrong with it, if one is.
+    fn index_records(
+        &mut self,
+        seg: &mut Segment,
+        data: &[u8],
+        first: u64,
+        last: &mut u64,
+        rec: &mut Recovered,
+    ) -> Option<(usize, RecordDamage)> {
+        let mut off = 0;
+        while off < data.len() {
+            let (r, len) = match decode(&data[off..]) {
+                Ok((r, _)) if r.seq <= *last || r.seq < first => {
+                    let after = (*last).max(first.saturating_sub(1));
+                    return Some((off, RecordDamage::OutOfOrder { seq: r.seq, after }));
+                }
+                Ok(found) => found,
+                Err(damage) => return Some((off, damage)),
+            };
+            *last = r.seq;
+            seg.last_seq = r.seq;
+            if r.seq > self.acked {
+                let meta = Meta {
+                    seq: r.seq,
+                    timestamp: r.timestamp,
+                    metrics: r.metrics,
+                    len: r.payload.len() as u64,
+                    offset: off as u64,
+                };
+                self.count_in(&meta);
+                seg.pending.push_back(meta);
+                rec.batches.push((r.seq, r.batch()));
+            }
+            off += len;
+        }
+        None
+    }
+
     /// Sync the segments found at start; `durable` covers them if that works.
     fn sync_recovered(&mut self) {
         let mut all = true;
@@ -1039,7 +926,7 @@ impl Spool {
             let synced = open_file(options().read(true), "sync", &seg.path)
                 .and_then(|f| f.sync_data().map_err(SpoolError::io("sync", &seg.path)));
             if let Err(e) = synced {
-                tracing::debug!("exporter '{}': spool: cannot sync {}: {e}", self.name, seg.path.display());
+                tracing::debug!(path = %seg.path.display(), error = %e, "cannot sync a recovered spool segment");
                 all = false;
             }
         }
@@ -1099,23 +986,22 @@ impl Spool {
         let r = self.try_append(batch);
         match &r {
             Ok(_) => {
-                if let Some(n) = self.write_trouble.ok() {
+                if let Some(n) = self.write_failures.ok() {
                     tracing::info!(
-                        "exporter '{}': spool {} takes intervals again, after {n} failed writes",
-                        self.name,
-                        self.dir.display()
+                        spool = %self.dir.display(),
+                        failed_writes = n,
+                        "the spool takes intervals again"
                     );
                 }
             }
             // Not a trouble of the disk: said every time, and nothing to recover from.
-            Err(e @ SpoolError::TooLarge { .. }) => tracing::error!("exporter '{}': {e}", self.name),
+            Err(e @ SpoolError::TooLarge { .. }) => tracing::error!(error = %e, "cannot spool a batch"),
             Err(e) => {
-                if self.write_trouble.failed() {
+                if self.write_failures.failed() {
                     tracing::error!(
-                        "exporter '{}': {e}. Intervals are kept in memory only (up to 'buffer on \
-                         failures') until the spool can be written again; it is tried with every \
-                         interval",
-                        self.name
+                        error = %e,
+                        "cannot write to the spool; intervals are kept in memory only (up to 'buffer on \
+                         failures') until it can be written again, which is tried with every interval"
                     );
                 }
             }
@@ -1207,8 +1093,8 @@ impl Spool {
         if self.failed_upto <= self.acked {
             self.durable = self.durable.max(upto);
         }
-        if let Some(n) = self.sync_trouble.ok() {
-            tracing::info!("exporter '{}': spool syncs again, after {n} failures", self.name);
+        if let Some(n) = self.sync_failures.ok() {
+            tracing::info!(failures = n, "the spool syncs again");
         }
     }
 
@@ -1218,11 +1104,11 @@ impl Spool {
         self.writer = None;
         self.unsynced = false;
         self.failed_upto = self.failed_upto.max(self.segments.back().map_or(0, |s| s.last_seq));
-        if self.sync_trouble.failed() {
+        if self.sync_failures.failed() {
             tracing::error!(
-                "exporter '{}': {e}. Intervals appended since the last sync may not survive a \
-                 power loss; the spool goes on in a new segment",
-                self.name
+                error = %e,
+                "cannot sync the spool; intervals appended since the last sync may not survive a power loss. \
+                 The spool goes on in a new segment"
             );
         }
     }
@@ -1265,7 +1151,9 @@ impl Spool {
             // A lost acknowledgement costs duplicates only: not a sync failure of the records.
             match self.ack_file.sync_data() {
                 Ok(()) => self.ack_unsynced = false,
-                Err(e) => tracing::debug!("exporter '{}': spool: cannot sync {ACK_FILE}: {e}", self.name),
+                Err(e) => {
+                    tracing::debug!(file = ACK_FILE, error = %e, "cannot sync the spool's acknowledgements")
+                }
             }
         }
         self.sync_ok(upto);
@@ -1306,21 +1194,18 @@ impl Spool {
         match self.ack_file.write_all_at(&buf, 0) {
             Ok(()) => {
                 self.ack_unsynced = true;
-                if let Some(n) = self.ack_trouble.ok() {
-                    tracing::info!(
-                        "exporter '{}': spool records deliveries again, after {n} failures",
-                        self.name
-                    );
+                if let Some(n) = self.ack_failures.ok() {
+                    tracing::info!(failures = n, "the spool records deliveries again");
                 }
                 Ok(())
             }
             Err(source) => {
                 let e = SpoolError::Io { action: "write", path: self.dir.join(ACK_FILE), source };
-                if self.ack_trouble.failed() {
+                if self.ack_failures.failed() {
                     tracing::warn!(
-                        "exporter '{}': {e}. Deliveries cannot be recorded; after a restart, \
-                         intervals already delivered may be sent again",
-                        self.name
+                        error = %e,
+                        "cannot record deliveries in the spool; after a restart, intervals already delivered \
+                         may be sent again"
                     );
                 }
                 Err(e)
@@ -1353,17 +1238,17 @@ impl Spool {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => {
                 let e = SpoolError::Io { action: "delete", path: seg.path.clone(), source };
-                if self.delete_trouble.failed() {
+                if self.delete_failures.failed() {
                     tracing::error!(
-                        "exporter '{}': {e}. The spool keeps it and grows past 'spool max size'",
-                        self.name
+                        error = %e,
+                        "cannot delete a delivered spool segment; the spool keeps it and grows past 'spool max size'"
                     );
                 }
                 self.segments.push_front(seg);
                 return Err(e);
             }
         }
-        self.delete_trouble.ok();
+        self.delete_failures.ok();
         self.disk_bytes -= seg.size;
         self.dir_unsynced = true;
         for m in &seg.pending {
@@ -1391,15 +1276,14 @@ impl Spool {
         let d = dropped(&gone);
         if d != Dropped::default() {
             tracing::error!(
-                "exporter '{}': spool {} reached 'spool max size' ({} bytes); deleted its {segments} \
-                 oldest segment(s), losing {} metrics ({} bytes, {} intervals) never delivered. \
-                 Raise 'spool max size' to keep more of a long outage",
-                self.name,
-                self.dir.display(),
-                self.max_bytes,
-                d.metrics,
-                d.bytes,
-                d.intervals
+                spool = %self.dir.display(),
+                max_bytes = self.max_bytes,
+                segments,
+                metrics = d.metrics,
+                bytes = d.bytes,
+                intervals = d.intervals,
+                "the spool reached 'spool max size'; deleted its oldest segments, losing data never delivered. \
+                 Raise 'spool max size' to keep more of a long outage"
             );
         }
         d
@@ -1407,10 +1291,10 @@ impl Spool {
 
     /// Read back pending records with a sequence number above `after`, oldest first, until
     /// their payloads reach `max_bytes` (at least one record is returned when there is one).
-    /// A record found damaged is skipped, logged and counted in [`Replay::lost`]; an error means
+    /// A record found damaged is skipped, logged and counted in [`ReadBack::lost`]; an error means
     /// a segment could not be read at all.
-    pub fn read_after(&mut self, after: u64, max_bytes: usize) -> Result<Replay, SpoolError> {
-        let mut out = Replay::default();
+    pub fn read_after(&mut self, after: u64, max_bytes: usize) -> Result<ReadBack, SpoolError> {
+        let mut out = ReadBack::default();
         let mut total = 0usize;
         let mut damaged: Vec<(usize, u64)> = Vec::new();
         'segments: for (si, seg) in self.segments.iter().enumerate() {
@@ -1437,23 +1321,29 @@ impl Spool {
                     }
                     found => {
                         let bad = match found {
-                            Ok((r, _)) => Bad::OutOfOrder { seq: r.seq, after: m.seq - 1 },
+                            Ok((r, _)) => RecordDamage::OutOfOrder { seq: r.seq, after: m.seq - 1 },
                             Err(bad) => bad,
                         };
                         tracing::error!(
-                            "exporter '{}': damaged spool file: {}: offset {}: {bad}; skipped \
-                             that record ({} metrics, {} bytes)",
-                            self.name,
-                            seg.path.display(),
-                            m.offset,
-                            m.metrics,
-                            m.len
+                            path = %seg.path.display(),
+                            offset = m.offset,
+                            problem = %bad,
+                            metrics = m.metrics,
+                            bytes = m.len,
+                            "a spooled record is damaged; skipped it, its intervals are lost"
                         );
                         damaged.push((si, m.seq));
                     }
                 }
             }
         }
+        out.lost = self.forget_damaged(damaged);
+        Ok(out)
+    }
+
+    /// Take the records found damaged (`(segment index, sequence number)`) out of the index;
+    /// returns what they held.
+    fn forget_damaged(&mut self, damaged: Vec<(usize, u64)>) -> Dropped {
         let mut lost = Vec::new();
         for (si, seq) in damaged {
             let pending = &mut self.segments[si].pending;
@@ -1464,8 +1354,7 @@ impl Spool {
         for m in &lost {
             self.count_out(m);
         }
-        out.lost = dropped(&lost);
-        Ok(out)
+        dropped(&lost)
     }
 }
 

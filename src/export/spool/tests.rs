@@ -372,7 +372,7 @@ fn read_after_pages_through_pending_records_and_skips_damaged_ones() {
     assert_eq!((r.batches, r.more, r.lost), (numbered(&batches[..3], 1), true, Dropped::default()));
     let r = s.read_after(3, 1 << 20).unwrap();
     assert_eq!((r.batches, r.more), (numbered(&batches[3..], 4), false));
-    assert_eq!(s.read_after(5, 1 << 20).unwrap(), Replay::default());
+    assert_eq!(s.read_after(5, 1 << 20).unwrap(), ReadBack::default());
     // At least one record, even over the budget.
     assert_eq!(s.read_after(0, 0).unwrap().batches, numbered(&batches[..1], 1));
     s.acknowledge(2).unwrap();
@@ -387,7 +387,7 @@ fn read_after_pages_through_pending_records_and_skips_damaged_ones() {
     rest.extend(numbered(&batches[4..], 5));
     assert_eq!((&r.batches, r.lost), (&rest, Dropped { metrics: 4, bytes: 10, intervals: 1 }));
     assert_eq!(s.pending(), Pending { records: 2, metrics: 3 + 5, bytes: 20 });
-    assert_eq!(s.read_after(0, 1 << 20).unwrap(), Replay { batches: rest, ..Replay::default() });
+    assert_eq!(s.read_after(0, 1 << 20).unwrap(), ReadBack { batches: rest, ..ReadBack::default() });
 }
 
 #[test]

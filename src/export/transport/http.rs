@@ -133,18 +133,52 @@ impl fmt::Debug for HttpTransport {
     }
 }
 
+/// How long an idle connection is kept for reuse unless the builder says otherwise: below the
+/// idle timeouts common servers apply (60 s and more).
+const KEEP_IDLE: Duration = Duration::from_secs(30);
+
+/// The optional parts of an [`HttpTransport`]: the body's own headers (none unless given) and
+/// how long an idle connection is kept for reuse ([`KEEP_IDLE`] unless given).
+#[derive(Debug)]
+pub struct HttpTransportBuilder<'a> {
+    settings: &'a HttpSettings,
+    endpoints: &'a [Endpoint],
+    timeout: Duration,
+    body_headers: &'a [(&'static str, &'static str)],
+    keep_idle: Duration,
+}
+
+impl<'a> HttpTransportBuilder<'a> {
+    /// Headers sent with every body (content type, encoding, protocol version).
+    pub fn body_headers(self, body_headers: &'a [(&'static str, &'static str)]) -> Self {
+        HttpTransportBuilder { body_headers, ..self }
+    }
+
+    /// Keep an idle connection for reuse for up to `keep_idle`.
+    pub fn keep_idle(self, keep_idle: Duration) -> Self {
+        HttpTransportBuilder { keep_idle, ..self }
+    }
+
+    /// The client. Fails, saying what to do, when the TLS settings cannot be used.
+    pub fn build(self) -> Result<HttpTransport, String> {
+        HttpTransport::build(self)
+    }
+}
+
 impl HttpTransport {
-    /// A client POSTing to `settings.path` on each of `endpoints` in turn, with the body headers
-    /// `body_headers`; each request (connect, send, answer) is bounded by `timeout`, and an idle
-    /// connection is kept for reuse for up to `keep_idle`. Fails, saying what to do, when the
-    /// TLS settings cannot be used.
-    pub fn new(
-        settings: &HttpSettings,
-        endpoints: &[Endpoint],
-        body_headers: &[(&'static str, &'static str)],
+    /// A client POSTing to `settings.path` on each of `endpoints` in turn, each request
+    /// (connect, send, answer) bounded by `timeout`; see [`HttpTransportBuilder`] for the rest.
+    pub fn builder<'a>(
+        settings: &'a HttpSettings,
+        endpoints: &'a [Endpoint],
         timeout: Duration,
-        keep_idle: Duration,
-    ) -> Result<HttpTransport, String> {
+    ) -> HttpTransportBuilder<'a> {
+        HttpTransportBuilder { settings, endpoints, timeout, body_headers: &[], keep_idle: KEEP_IDLE }
+    }
+
+    /// Build the client. Fails, saying what to do, when the TLS settings cannot be used.
+    fn build(b: HttpTransportBuilder<'_>) -> Result<HttpTransport, String> {
+        let HttpTransportBuilder { settings, endpoints, timeout, body_headers, keep_idle } = b;
         let scheme = if settings.tls { "https" } else { "http" };
         let urls = endpoints
             .iter()
@@ -293,6 +327,11 @@ pub(crate) mod testing {
         Endpoint { udp: false, host: "127.0.0.1".into(), port }
     }
 
+    /// A plain-HTTP client of `endpoints` posting to `/api/put`, bounded by `timeout`.
+    pub(crate) fn client(endpoints: &[Endpoint], timeout: Duration) -> HttpTransport {
+        HttpTransport::builder(&settings(), endpoints, timeout).build().unwrap()
+    }
+
     pub(crate) fn dead_port() -> u16 {
         TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
     }
@@ -380,14 +419,10 @@ mod tests {
         let (port, rx, conns) = server(vec![OK]);
         let mut s = settings();
         s.auth = Some(BasicAuth { username: "user".into(), password: "pa:ss word".into() });
-        let mut t = HttpTransport::new(
-            &s,
-            &[ep(port)],
-            &[("Content-Type", "application/json")],
-            Duration::from_secs(5),
-            Duration::from_secs(30),
-        )
-        .unwrap();
+        let mut t = HttpTransport::builder(&s, &[ep(port)], Duration::from_secs(5))
+            .body_headers(&[("Content-Type", "application/json")])
+            .build()
+            .unwrap();
         for body in [&b"[1]"[..], b"[22]", b"[333]"] {
             let a = t.post(body).unwrap();
             assert_eq!(
@@ -433,14 +468,7 @@ mod tests {
             "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbusy\r\n0\r\n\r\n",
             "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n",
         ]);
-        let mut t = HttpTransport::new(
-            &settings(),
-            &[ep(port)],
-            &[],
-            Duration::from_secs(5),
-            Duration::from_secs(30),
-        )
-        .unwrap();
+        let mut t = client(&[ep(port)], Duration::from_secs(5));
         let a = t.post(b"x").unwrap();
         assert_eq!((a.status, a.sample.as_str()), (400, "cannot parse the body"));
         assert!(!a.accepted() && !a.retryable());
@@ -457,14 +485,7 @@ mod tests {
     fn an_unreachable_destination_fails_over_to_the_next_and_stays_there() {
         let (port, rx, _) = server(vec![OK]);
         let dead = dead_port();
-        let mut t = HttpTransport::new(
-            &settings(),
-            &[ep(dead), ep(port)],
-            &[],
-            Duration::from_secs(5),
-            Duration::from_secs(30),
-        )
-        .unwrap();
+        let mut t = client(&[ep(dead), ep(port)], Duration::from_secs(5));
         assert_eq!(t.post(b"a").unwrap().status, 204);
         assert_eq!(t.peer(), format!("http://127.0.0.1:{port}/api/put"));
         assert_eq!(t.post(b"b").unwrap().status, 204);
@@ -475,14 +496,7 @@ mod tests {
     #[test]
     fn no_destination_answering_lists_every_reason() {
         let (a, b) = (dead_port(), dead_port());
-        let mut t = HttpTransport::new(
-            &settings(),
-            &[ep(a), ep(b)],
-            &[],
-            Duration::from_secs(2),
-            Duration::from_secs(30),
-        )
-        .unwrap();
+        let mut t = client(&[ep(a), ep(b)], Duration::from_secs(2));
         let e = t.post(b"x").unwrap_err();
         assert_eq!(e.errors.len(), 2);
         assert!(e.errors[0].starts_with(&format!("http://127.0.0.1:{a}/api/put: ")), "{e:?}");
@@ -493,14 +507,7 @@ mod tests {
     fn a_server_that_never_answers_times_out() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let mut t = HttpTransport::new(
-            &settings(),
-            &[ep(port)],
-            &[],
-            Duration::from_millis(300),
-            Duration::from_secs(30),
-        )
-        .unwrap();
+        let mut t = client(&[ep(port)], Duration::from_millis(300));
         let start = std::time::Instant::now();
         let e = t.post(b"x").unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(3));
@@ -513,13 +520,12 @@ mod tests {
 
     #[test]
     fn ipv6_destinations_are_bracketed() {
-        let t = HttpTransport::new(
+        let t = HttpTransport::builder(
             &HttpSettings { tls: true, path: "/receive".into(), ..settings() },
             &[Endpoint { udp: false, host: "::1".into(), port: 9090 }],
-            &[],
-            Duration::from_secs(1),
             Duration::from_secs(1),
         )
+        .build()
         .unwrap();
         assert_eq!(t.urls(), ["https://[::1]:9090/receive"]);
     }

@@ -2,7 +2,7 @@
 //! peer sent us, and write with a deadline.
 //!
 //! One job: move bytes and say exactly how many the kernel accepted. It never decides what to
-//! resend; the outbox does (see [`crate::export::buffer`]).
+//! resend; the outbox does (see [`crate::export::outbox`]).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};

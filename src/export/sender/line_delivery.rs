@@ -7,17 +7,16 @@
 use std::time::{Duration, Instant};
 
 use super::{Attempt, Delivery};
-use crate::export::buffer::{Dropped, Outbox};
-use crate::export::encode::Batch;
+use crate::export::outbox::{LineOutbox, Outbox};
 use crate::export::transport::tcp::{LineTransport, WriteEnd};
 use crate::export::transport::{describe, Endpoint};
-use crate::logs::{repeat_note, Persisting};
+use crate::logs::{repeat_note, Escaped, Persisting};
 
 /// An outbox of lines and its socket.
 #[derive(Debug)]
 pub(crate) struct LineDelivery {
     transport: LineTransport,
-    outbox: Outbox,
+    outbox: LineOutbox,
     endpoints: Vec<Endpoint>,
     /// The connection was opened by the last attempt and has not yet shown that it holds.
     on_trial: bool,
@@ -38,7 +37,7 @@ impl LineDelivery {
     ) -> LineDelivery {
         LineDelivery {
             transport: LineTransport::new(endpoints.clone(), timeout),
-            outbox: Outbox::with_replay(replay, replay_bytes),
+            outbox: LineOutbox::with_replay(replay, replay_bytes),
             endpoints,
             on_trial: false,
             fallback: Persisting::default(),
@@ -68,45 +67,42 @@ impl LineDelivery {
     /// Connect, logging a destination skipped because it failed. Returns false (logged) when
     /// no destination takes the connection.
     fn connect(&mut self, a: &mut Attempt<'_>) -> bool {
-        match self.transport.connect() {
-            Ok(c) => {
-                a.stats.reconnects(1);
-                self.on_trial = true;
-                if c.skipped.is_empty() {
-                    if let Some((n, d)) = self.fallback.clear(Instant::now()) {
-                        tracing::info!(
-                            "exporter '{}': connected to {} again, after falling back {n} times over {}s",
-                            a.name,
-                            c.peer,
-                            d.as_secs()
-                        );
-                    }
-                    tracing::debug!("exporter '{}': connected to {}", a.name, c.peer);
-                } else if self.fallback.occur(Instant::now()) {
-                    tracing::warn!(
-                        "exporter '{}': connected to {}, after the destinations before it failed ({}){}",
-                        a.name,
-                        c.peer,
-                        c.skipped.join("; "),
-                        repeat_note(&self.fallback)
-                    );
-                }
-                true
-            }
+        let c = match self.transport.connect() {
+            Ok(c) => c,
             Err(f) => {
-                if a.failed(format!("cannot connect to any destination ({})", f.errors.join("; "))) {
+                let errors = f.errors.join("; ");
+                if a.failed(format!("cannot connect to any destination ({errors})")) {
                     tracing::error!(
-                        "exporter '{}': cannot connect to any destination ({}); keeping {} metrics buffered and retrying \
-                         with backoff{}",
-                        a.name,
-                        f.errors.join("; "),
-                        self.outbox.pending_metrics(),
-                        repeat_note(a.down)
+                        error = %errors,
+                        metrics = self.outbox.pending_metrics(),
+                        "cannot connect to any destination; keeping the data buffered and retrying with backoff{}",
+                        repeat_note(a.outage)
                     );
                 }
-                false
+                return false;
             }
+        };
+        a.stats.reconnects(1);
+        self.on_trial = true;
+        if c.skipped.is_empty() {
+            if let Some((n, d)) = self.fallback.clear(Instant::now()) {
+                tracing::info!(
+                    destination = %c.peer,
+                    fallbacks = n,
+                    seconds = d.as_secs(),
+                    "connected to the first destination again, after falling back"
+                );
+            }
+            tracing::debug!(destination = %c.peer, "connected");
+        } else if self.fallback.occur(Instant::now()) {
+            tracing::warn!(
+                destination = %c.peer,
+                skipped = %c.skipped.join("; "),
+                "connected to a later destination, after those before it failed{}",
+                repeat_note(&self.fallback)
+            );
         }
+        true
     }
 
     /// Read what the peer sent; when it closed the connection, count a failure. Returns false
@@ -118,29 +114,101 @@ impl LineDelivery {
             a.stats.received_bytes(d.bytes as u64);
             a.stats.reads(d.reads as u64);
             tracing::info!(
-                "exporter '{}': received {} bytes from {peer}; ignoring them. Sample: '{}'",
-                a.name,
-                d.bytes,
-                d.sample
+                destination = %peer,
+                bytes = d.bytes,
+                sample = ?Escaped::str(&d.sample),
+                "received data from the destination; ignoring it"
             );
         }
         if !d.closed {
             self.on_trial = false;
             return true;
         }
-        let replayed = self.lost(a);
+        let requeued = self.lost(a);
         // A receiver that closes connections is a failure like any other: the next attempt
         // comes after the backoff, and the log is not repeated for every connection.
         if a.failed(format!("{peer} closed the connection")) {
             tracing::error!(
-                "exporter '{}': {peer} closed the connection; {replayed} metrics written to it in the replay window are \
-                 queued again, {} metrics stay buffered; reconnecting with backoff{}",
-                a.name,
-                self.outbox.pending_metrics(),
-                repeat_note(a.down)
+                destination = %peer,
+                requeued,
+                metrics = self.outbox.pending_metrics(),
+                "the destination closed the connection; reconnecting with backoff. The lines written to it in the \
+                 replay window are queued again{}",
+                repeat_note(a.outage)
             );
         }
         false
+    }
+
+    /// Make sure a connection stands: the current one if the peer kept it, else a new one.
+    /// Returns false (logged) when there is none.
+    fn ensure_connected(&mut self, a: &mut Attempt<'_>) -> bool {
+        if self.transport.is_connected() && !self.check_peer(a) {
+            return false;
+        }
+        self.transport.is_connected() || self.connect(a)
+    }
+
+    /// Write what the connection has not been given yet, within the configured timeout; count
+    /// what was delivered. Returns the bytes written and how the write ended.
+    fn write_unwritten(&mut self, a: &Attempt<'_>) -> (usize, WriteEnd) {
+        // The send's own deadline starts now, after any time spent connecting: a destination
+        // that never answered is not charged to the one that did.
+        let (n, end) = self.transport.write(self.outbox.unwritten(), Instant::now() + a.timeout);
+        let delivered = self.outbox.wrote(n, Instant::now());
+        a.stats.sent_metrics(delivered.metrics);
+        a.stats.sent_bytes(delivered.bytes);
+        (n, end)
+    }
+
+    /// A peer that still reads, slowly: keep the connection so a line cut by the deadline is
+    /// completed, not left truncated; continue next interval.
+    fn slow(&mut self, a: &mut Attempt<'_>) {
+        let peer = self.transport.peer().to_string();
+        if a.failed(format!("{peer} is slow: still sending after {} ms", a.timeout.as_millis())) {
+            tracing::warn!(
+                destination = %peer,
+                metrics = self.outbox.pending_metrics(),
+                timeout_ms = a.timeout.as_millis() as u64,
+                "the destination is slow: data is still buffered when the attempt's time is up; continuing next \
+                 interval{}",
+                repeat_note(a.outage)
+            );
+        }
+    }
+
+    /// The peer took nothing within the timeout: drop the connection, queue again what it may
+    /// have lost.
+    fn stalled(&mut self, a: &mut Attempt<'_>) {
+        let peer = self.transport.peer().to_string();
+        let requeued = self.lost(a);
+        if a.failed(format!("{peer} accepted nothing for {} ms", a.timeout.as_millis())) {
+            tracing::error!(
+                destination = %peer,
+                timeout_ms = a.timeout.as_millis() as u64,
+                requeued,
+                metrics = self.outbox.pending_metrics(),
+                "the destination accepted nothing within the timeout; reconnecting with backoff. The data stays \
+                 buffered{}",
+                repeat_note(a.outage)
+            );
+        }
+    }
+
+    /// Writing failed: drop the connection, queue again what it may have lost.
+    fn write_failed(&mut self, a: &mut Attempt<'_>, e: &std::io::Error) {
+        let peer = self.transport.peer().to_string();
+        let requeued = self.lost(a);
+        if a.failed(format!("sending to {peer} failed: {e}")) {
+            tracing::error!(
+                destination = %peer,
+                error = %e,
+                requeued,
+                metrics = self.outbox.pending_metrics(),
+                "sending failed; reconnecting with backoff. The data stays buffered{}",
+                repeat_note(a.outage)
+            );
+        }
     }
 
     /// The last attempt ended inside a line: give the peer up to `timeout` more to take the
@@ -159,25 +227,12 @@ impl LineDelivery {
 }
 
 impl Delivery for LineDelivery {
-    fn push(&mut self, batch: Batch) {
-        // Line batches carry one metric per line: the formatter counted them.
-        self.outbox.push_lines(batch.bytes, batch.metrics);
+    fn outbox(&self) -> &dyn Outbox {
+        &self.outbox
     }
 
-    fn pending_metrics(&self) -> usize {
-        self.outbox.pending_metrics()
-    }
-
-    fn pending_bytes(&self) -> usize {
-        self.outbox.pending_bytes()
-    }
-
-    fn drop_all(&mut self) -> Dropped {
-        self.outbox.drop_all()
-    }
-
-    fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
-        self.outbox.drop_oldest_until(max_bytes)
+    fn outbox_mut(&mut self) -> &mut dyn Outbox {
+        &mut self.outbox
     }
 
     fn destinations(&self) -> String {
@@ -202,83 +257,36 @@ impl Delivery for LineDelivery {
             return;
         }
         tracing::error!(
-            "exporter '{}': {} took no more data for {} ms while a line was cut; resetting the connection so that it \
-             does not take the cut line for a whole one",
-            a.name,
-            self.transport.peer(),
-            a.timeout.as_millis()
+            destination = %self.transport.peer(),
+            timeout_ms = a.timeout.as_millis() as u64,
+            "the destination took no more data while a line was cut; resetting the connection so that it does \
+             not take the cut line for a whole one"
         );
         self.transport.abort();
         self.outbox.connection_closed();
     }
 
     fn deliver(&mut self, a: &mut Attempt<'_>) -> bool {
-        if self.transport.is_connected() && !self.check_peer(a) {
+        if !self.ensure_connected(a) {
             return false;
         }
-        if !self.transport.is_connected() && !self.connect(a) {
-            return false;
-        }
-        // The send's own deadline starts now, after any time spent connecting: a destination
-        // that never answered is not charged to the one that did.
-        let (n, end) = self.transport.write(self.outbox.unwritten(), Instant::now() + a.timeout);
-        let delivered = self.outbox.wrote(n, Instant::now());
-        a.stats.sent_metrics(delivered.metrics);
-        a.stats.sent_bytes(delivered.bytes);
-        let peer = self.transport.peer().to_string();
-        match end {
-            WriteEnd::Done => {
+        match self.write_unwritten(a) {
+            (_, WriteEnd::Done) => {
                 a.stats.writes(1);
-                true
+                return true;
             }
-            WriteEnd::TimedOut if n > 0 => {
-                // A slow peer that still reads: keep the connection so a line cut by the
-                // deadline is completed, not left truncated; continue next interval.
-                if a.failed(format!("{peer} is slow: still sending after {} ms", a.timeout.as_millis())) {
-                    tracing::warn!(
-                        "exporter '{}': {peer} is slow: {} metrics still buffered after {} ms; continuing next interval{}",
-                        a.name,
-                        self.outbox.pending_metrics(),
-                        a.timeout.as_millis(),
-                        repeat_note(a.down)
-                    );
-                }
-                false
-            }
-            WriteEnd::TimedOut => {
-                let replayed = self.lost(a);
-                if a.failed(format!("{peer} accepted nothing for {} ms", a.timeout.as_millis())) {
-                    tracing::error!(
-                        "exporter '{}': {peer} accepted nothing for {} ms; reconnecting with backoff. {} metrics stay \
-                         buffered ({replayed} of them written to it in the replay window){}",
-                        a.name,
-                        a.timeout.as_millis(),
-                        self.outbox.pending_metrics(),
-                        repeat_note(a.down)
-                    );
-                }
-                false
-            }
-            WriteEnd::Failed(e) => {
-                let replayed = self.lost(a);
-                if a.failed(format!("sending to {peer} failed: {e}")) {
-                    tracing::error!(
-                        "exporter '{}': sending to {peer} failed: {e}; reconnecting with backoff. {} metrics stay \
-                         buffered ({replayed} of them written to it in the replay window){}",
-                        a.name,
-                        self.outbox.pending_metrics(),
-                        repeat_note(a.down)
-                    );
-                }
-                false
-            }
+            (n, WriteEnd::TimedOut) if n > 0 => self.slow(a),
+            (_, WriteEnd::TimedOut) => self.stalled(a),
+            (_, WriteEnd::Failed(e)) => self.write_failed(a, &e),
         }
+        false
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::batch::Batch;
     use crate::export::stats::Stats;
     use std::io::Read;
     use std::net::TcpListener;
@@ -288,9 +296,9 @@ mod tests {
         LineDelivery::new(vec![ep], timeout, Duration::from_secs(10), 1 << 20)
     }
 
-    fn attempt(d: &mut LineDelivery, stats: &Stats, down: &mut Persisting, last: bool) -> bool {
+    fn attempt(d: &mut LineDelivery, stats: &Stats, outage: &mut Persisting, last: bool) -> bool {
         let timeout = Duration::from_millis(300);
-        let mut a = Attempt { name: "t", stats, timeout, deadline: Instant::now() + timeout, down };
+        let mut a = Attempt { stats, timeout, deadline: Instant::now() + timeout, outage };
         let ok = d.deliver(&mut a);
         if last {
             d.finish(&mut a);
@@ -318,7 +326,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut d = delivery(l.local_addr().unwrap().port(), Duration::from_millis(300));
         // Lines of 16 MiB: the rest of a cut one cannot fit in what the kernel still takes.
-        d.push(long_lines(3, 16 << 20));
+        d.outbox.push_batch(long_lines(3, 16 << 20));
         // Accepted at once, read only after the exporter is done.
         let (go, wait) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
@@ -348,7 +356,7 @@ mod tests {
     fn a_last_attempt_completes_the_line_its_deadline_cut() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut d = delivery(l.local_addr().unwrap().port(), Duration::from_millis(300));
-        d.push(long_lines(64 * 1024, 1000));
+        d.outbox.push_batch(long_lines(64 * 1024, 1000));
         let hurry = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let h = hurry.clone();
         let reader = std::thread::spawn(move || {

@@ -1,11 +1,11 @@
-//! The queues of what waits for delivery: the line [`Outbox`] and the HTTP [`RequestQueue`].
+//! What waits for delivery: the [`LineOutbox`] of lines and the [`RequestOutbox`] of HTTP bodies.
 //!
 //! One job: remember what has not been delivered yet, oldest first, and say exactly what a
-//! delivery or a drop took away. Both queues answer the same questions (`pending_metrics`,
-//! `pending_bytes`, `pending_intervals`, `drop_all`, `drop_oldest_until`), so caps, spooling or
-//! replay can be added here once for every connector.
+//! delivery or a drop took away. Both answer the same questions, the [`Outbox`] trait
+//! (`push_batch`, `pending_*`, `drop_all`, `drop_oldest_until`), so that the sender's caps and
+//! spool work the same for every connector.
 //!
-//! * The outbox holds lines and advances only at line boundaries. A connection that took part
+//! * The line outbox advances only at line boundaries. A connection that took part
 //!   of a line and then failed leaves that whole line pending, so the next connection starts
 //!   with a complete line: no byte is delivered twice by the outbox itself and no truncated line
 //!   is ever counted as sent. A line cut on a connection that lives on is never dropped: the
@@ -13,7 +13,7 @@
 //! * The replay window is measured from the time a line was *first* written: lines sent again
 //!   after a failure keep that time, so a failure that repeats (a receiver that closes every
 //!   connection) cannot keep sending the same lines again and again.
-//! * The request queue holds whole request bodies; a body leaves it only when acknowledged or
+//! * The request outbox holds whole request bodies; a body leaves it only when acknowledged or
 //!   dropped, never in part.
 //!
 //! Knows nothing of sockets or formats; it sees bytes, newlines, bodies and interval boundaries.
@@ -21,7 +21,27 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::export::encode::Batch;
+use crate::export::batch::Batch;
+
+/// What waits for delivery, lines or request bodies: what the sender asks of either.
+pub trait Outbox: Send {
+    /// Queue one interval's batch (an empty one, a tick, adds nothing).
+    fn push_batch(&mut self, batch: Batch);
+    /// Bytes not yet delivered.
+    fn pending_bytes(&self) -> usize;
+    /// Metrics not yet delivered.
+    fn pending_metrics(&self) -> usize;
+    /// Intervals (whole or partial) not yet delivered.
+    fn pending_intervals(&self) -> usize;
+    /// Whether nothing is pending.
+    fn is_empty(&self) -> bool {
+        self.pending_bytes() == 0
+    }
+    /// Drop everything pending (a line the connection took in part stays, to be completed).
+    fn drop_all(&mut self) -> Dropped;
+    /// Drop the oldest whole intervals until at most `max_bytes` are pending (the newest stays).
+    fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped;
+}
 
 /// One exported interval's place in the outbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +77,7 @@ pub struct Delivered {
 
 /// What a failed connection sends again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Replayed {
+pub struct Requeued {
     /// Bytes of a line cut by the failure, written again whole.
     pub partial: usize,
     /// Complete lines written in the replay window, queued again.
@@ -69,7 +89,7 @@ pub struct Replayed {
 /// Lines written to the current connection in the last `window`, oldest first: the kernel
 /// accepted them, but a receiver that is reset or killed may never have read them.
 #[derive(Debug, Default)]
-struct Replay {
+struct ReplayWindow {
     window: Duration,
     /// At most this many bytes are kept (the oldest writes go first), whatever the window.
     max_bytes: usize,
@@ -81,7 +101,7 @@ struct Replay {
     metrics: usize,
 }
 
-impl Replay {
+impl ReplayWindow {
     /// Keep `bytes` (`metrics` lines, first written at `at`), written to the connection at `now`.
     fn record(&mut self, bytes: &[u8], metrics: usize, at: Instant, now: Instant) {
         if self.window.is_zero() || bytes.is_empty() {
@@ -151,7 +171,7 @@ impl Replay {
 
 /// Pending formatted lines, oldest first, and the lines recently written (the replay window).
 #[derive(Debug, Default)]
-pub struct Outbox {
+pub struct LineOutbox {
     data: Vec<u8>,
     /// Everything before `start` is delivered (kept until compaction).
     start: usize,
@@ -159,19 +179,22 @@ pub struct Outbox {
     written: usize,
     intervals: VecDeque<Interval>,
     metrics: usize,
-    replay: Replay,
+    replay: ReplayWindow,
 }
 
-impl Outbox {
+impl LineOutbox {
     /// An empty outbox that sends nothing again after a failure.
-    pub fn new() -> Outbox {
-        Outbox::default()
+    pub fn new() -> LineOutbox {
+        LineOutbox::default()
     }
 
     /// An empty outbox that, after a connection failure, sends again the lines written to that
     /// connection in the last `window`, keeping at most about `max_bytes` of them.
-    pub fn with_replay(window: Duration, max_bytes: usize) -> Outbox {
-        Outbox { replay: Replay { window, max_bytes, ..Replay::default() }, ..Outbox::default() }
+    pub fn with_replay(window: Duration, max_bytes: usize) -> LineOutbox {
+        LineOutbox {
+            replay: ReplayWindow { window, max_bytes, ..ReplayWindow::default() },
+            ..LineOutbox::default()
+        }
     }
 
     /// Bytes kept for replay.
@@ -187,7 +210,7 @@ impl Outbox {
         self.push_lines(bytes, lines);
     }
 
-    /// [`Outbox::push`] for a buffer whose writer counted its `lines` (a formatter's batch, or
+    /// [`LineOutbox::push`] for a buffer whose writer counted its `lines` (a formatter's batch, or
     /// one read back from the spool): the bytes are not read here, so a window's buffer reaches
     /// this thread's cache only when the connection is given it.
     pub fn push_lines(&mut self, bytes: Vec<u8>, lines: usize) {
@@ -206,26 +229,6 @@ impl Outbox {
         }
         self.intervals.push_back(Interval { end: self.data.len(), metrics, first_written: None });
         self.metrics += metrics;
-    }
-
-    /// Bytes not yet delivered.
-    pub fn pending_bytes(&self) -> usize {
-        self.data.len() - self.start
-    }
-
-    /// Lines not yet delivered.
-    pub fn pending_metrics(&self) -> usize {
-        self.metrics
-    }
-
-    /// Intervals (whole or partial) not yet delivered.
-    pub fn pending_intervals(&self) -> usize {
-        self.intervals.len()
-    }
-
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.pending_bytes() == 0
     }
 
     /// The bytes the current connection has not been given yet.
@@ -267,7 +270,7 @@ impl Outbox {
     /// next time, and the lines written in the replay window are queued again in front, in
     /// order, so the next connection starts at a line boundary with what the receiver may have
     /// lost.
-    pub fn connection_lost(&mut self, now: Instant) -> Replayed {
+    pub fn connection_lost(&mut self, now: Instant) -> Requeued {
         let partial = std::mem::take(&mut self.written);
         let (bytes, chunks) = self.replay.take(now);
         let len = bytes.len();
@@ -285,7 +288,7 @@ impl Outbox {
             self.start = 0;
             self.metrics += metrics;
         }
-        Replayed { partial, metrics: metrics as u64, bytes: len as u64 }
+        Requeued { partial, metrics: metrics as u64, bytes: len as u64 }
     }
 
     /// The connection ended without a failure to make good (the exporter stops): a partly
@@ -293,58 +296,6 @@ impl Outbox {
     pub fn connection_closed(&mut self) {
         self.written = 0;
         self.replay.clear();
-    }
-
-    /// Drop everything pending, except a line the current connection took in part: it stays,
-    /// alone, so that the connection completes it instead of going on with a cut line.
-    pub fn drop_all(&mut self) -> Dropped {
-        let keep = self.rest_of_cut_line().len();
-        let kept_end = self.start + self.written + keep;
-        let kept_lines = usize::from(keep > 0);
-        let d = Dropped {
-            metrics: (self.metrics - kept_lines) as u64,
-            bytes: (self.data.len() - kept_end) as u64,
-            intervals: self.intervals.iter().filter(|iv| iv.end > kept_end).count() as u64,
-        };
-        if keep > 0 {
-            let first_written = self.intervals.front().and_then(|iv| iv.first_written);
-            self.data.truncate(kept_end);
-            self.data.drain(..self.start);
-            self.start = 0;
-            self.intervals.clear();
-            self.intervals.push_back(Interval { end: self.data.len(), metrics: 1, first_written });
-            self.metrics = 1;
-        } else {
-            self.data.clear();
-            self.start = 0;
-            self.written = 0;
-            self.intervals.clear();
-            self.metrics = 0;
-        }
-        self.replay.clear();
-        d
-    }
-
-    /// Drop the oldest whole intervals until at most `max_bytes` are pending. The interval being
-    /// written to the current connection is never cut.
-    pub fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
-        let mut d = Dropped::default();
-        while self.pending_bytes() > max_bytes && self.intervals.len() > 1 {
-            let first = self.intervals[0];
-            if self.written > 0 && self.start + self.written <= first.end {
-                // Being written now: drop the next one instead would reorder; stop here.
-                break;
-            }
-            let iv = self.intervals.pop_front().expect("checked len");
-            d.metrics += iv.metrics as u64;
-            d.bytes += (iv.end - self.start) as u64;
-            d.intervals += 1;
-            self.metrics -= iv.metrics;
-            self.written = self.written.saturating_sub(iv.end - self.start);
-            self.start = iv.end;
-        }
-        self.compact();
-        d
     }
 
     fn commit(&mut self, upto: usize, now: Instant) -> Delivered {
@@ -389,28 +340,92 @@ impl Outbox {
     }
 }
 
+impl Outbox for LineOutbox {
+    fn push_batch(&mut self, batch: Batch) {
+        // Line batches carry one metric per line: the formatter counted them.
+        self.push_lines(batch.bytes, batch.metrics);
+    }
+
+    /// Bytes not yet delivered.
+    fn pending_bytes(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    /// Lines not yet delivered.
+    fn pending_metrics(&self) -> usize {
+        self.metrics
+    }
+
+    /// Intervals (whole or partial) not yet delivered.
+    fn pending_intervals(&self) -> usize {
+        self.intervals.len()
+    }
+
+    /// Drop everything pending, except a line the current connection took in part: it stays,
+    /// alone, so that the connection completes it instead of going on with a cut line.
+    fn drop_all(&mut self) -> Dropped {
+        let keep = self.rest_of_cut_line().len();
+        let kept_end = self.start + self.written + keep;
+        let kept_lines = usize::from(keep > 0);
+        let d = Dropped {
+            metrics: (self.metrics - kept_lines) as u64,
+            bytes: (self.data.len() - kept_end) as u64,
+            intervals: self.intervals.iter().filter(|iv| iv.end > kept_end).count() as u64,
+        };
+        if keep > 0 {
+            let first_written = self.intervals.front().and_then(|iv| iv.first_written);
+            self.data.truncate(kept_end);
+            self.data.drain(..self.start);
+            self.start = 0;
+            self.intervals.clear();
+            self.intervals.push_back(Interval { end: self.data.len(), metrics: 1, first_written });
+            self.metrics = 1;
+        } else {
+            self.data.clear();
+            self.start = 0;
+            self.written = 0;
+            self.intervals.clear();
+            self.metrics = 0;
+        }
+        self.replay.clear();
+        d
+    }
+
+    /// Drop the oldest whole intervals until at most `max_bytes` are pending. The interval being
+    /// written to the current connection is never cut.
+    fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
+        let mut d = Dropped::default();
+        while self.pending_bytes() > max_bytes && self.intervals.len() > 1 {
+            let first = self.intervals[0];
+            if self.written > 0 && self.start + self.written <= first.end {
+                // Being written now: drop the next one instead would reorder; stop here.
+                break;
+            }
+            let iv = self.intervals.pop_front().expect("checked len");
+            d.metrics += iv.metrics as u64;
+            d.bytes += (iv.end - self.start) as u64;
+            d.intervals += 1;
+            self.metrics -= iv.metrics;
+            self.written = self.written.saturating_sub(iv.end - self.start);
+            self.start = iv.end;
+        }
+        self.compact();
+        d
+    }
+}
+
 /// Whole request bodies waiting for delivery, oldest first.
 #[derive(Debug, Default)]
-pub struct RequestQueue {
+pub struct RequestOutbox {
     bodies: VecDeque<Batch>,
     bytes: usize,
     metrics: usize,
 }
 
-impl RequestQueue {
+impl RequestOutbox {
     /// An empty queue.
-    pub fn new() -> RequestQueue {
-        RequestQueue::default()
-    }
-
-    /// Append one request body; an empty one (a tick) is ignored.
-    pub fn push(&mut self, body: Batch) {
-        if body.is_empty() {
-            return;
-        }
-        self.bytes += body.bytes.len();
-        self.metrics += body.metrics;
-        self.bodies.push_back(body);
+    pub fn new() -> RequestOutbox {
+        RequestOutbox::default()
     }
 
     /// The oldest body: the next one to send.
@@ -434,33 +449,47 @@ impl RequestQueue {
         }
     }
 
-    /// Bytes of bodies not yet delivered.
-    pub fn pending_bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Metrics not yet delivered.
-    pub fn pending_metrics(&self) -> usize {
-        self.metrics
-    }
-
     /// Bodies not yet delivered.
     pub fn pending_requests(&self) -> usize {
         self.bodies.len()
     }
 
-    /// Windows (distinct timestamps) with bodies not yet delivered.
-    pub fn pending_intervals(&self) -> usize {
-        intervals(self.bodies.iter())
+    fn pop(&mut self) -> Option<Batch> {
+        let b = self.bodies.pop_front()?;
+        self.bytes -= b.bytes.len();
+        self.metrics -= b.metrics;
+        Some(b)
+    }
+}
+
+impl Outbox for RequestOutbox {
+    /// Append one request body; an empty one (a tick) is ignored.
+    fn push_batch(&mut self, body: Batch) {
+        if body.is_empty() {
+            return;
+        }
+        self.bytes += body.bytes.len();
+        self.metrics += body.metrics;
+        self.bodies.push_back(body);
     }
 
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.bodies.is_empty()
+    /// Bytes of bodies not yet delivered.
+    fn pending_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Metrics not yet delivered.
+    fn pending_metrics(&self) -> usize {
+        self.metrics
+    }
+
+    /// Windows (distinct timestamps) with bodies not yet delivered.
+    fn pending_intervals(&self) -> usize {
+        count_windows(self.bodies.iter().map(|b| b.timestamp)) as usize
     }
 
     /// Drop everything pending.
-    pub fn drop_all(&mut self) -> Dropped {
+    fn drop_all(&mut self) -> Dropped {
         let d = Dropped {
             metrics: self.metrics as u64,
             bytes: self.bytes as u64,
@@ -474,7 +503,7 @@ impl RequestQueue {
 
     /// Drop the oldest bodies until at most `max_bytes` are pending. The newest body is always
     /// kept.
-    pub fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
+    fn drop_oldest_until(&mut self, max_bytes: usize) -> Dropped {
         let mut gone = Vec::new();
         while self.bytes > max_bytes && self.bodies.len() > 1 {
             gone.extend(self.pop());
@@ -482,26 +511,19 @@ impl RequestQueue {
         Dropped {
             metrics: gone.iter().map(|b| b.metrics as u64).sum(),
             bytes: gone.iter().map(|b| b.bytes.len() as u64).sum(),
-            intervals: intervals(gone.iter()) as u64,
+            intervals: count_windows(gone.iter().map(|b| b.timestamp)),
         }
-    }
-
-    fn pop(&mut self) -> Option<Batch> {
-        let b = self.bodies.pop_front()?;
-        self.bytes -= b.bytes.len();
-        self.metrics -= b.metrics;
-        Some(b)
     }
 }
 
-/// Distinct windows among bodies in queue order (a window's bodies are adjacent).
-fn intervals<'a>(bodies: impl Iterator<Item = &'a Batch>) -> usize {
+/// Distinct windows among timestamps in queue order (a window's batches are adjacent).
+pub(crate) fn count_windows(timestamps: impl IntoIterator<Item = i64>) -> u64 {
     let mut n = 0;
     let mut last = None;
-    for b in bodies {
-        if last != Some(b.timestamp) {
+    for t in timestamps {
+        if last != Some(t) {
             n += 1;
-            last = Some(b.timestamp);
+            last = Some(t);
         }
     }
     n
@@ -519,7 +541,8 @@ mod tests {
     #[test]
     fn the_replay_gives_back_room_once_less_is_written() {
         let t0 = Instant::now();
-        let mut r = Replay { window: Duration::from_secs(10), max_bytes: 64 << 20, ..Replay::default() };
+        let mut r =
+            ReplayWindow { window: Duration::from_secs(10), max_bytes: 64 << 20, ..ReplayWindow::default() };
         for i in 0..20 {
             let now = t0 + Duration::from_secs(i / 4);
             r.record(&[b'x'; 1 << 20], 1000, now, now);
@@ -544,7 +567,7 @@ mod tests {
 
     #[test]
     fn whole_write_delivers_everything() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         o.push(lines("a", 3));
         o.push(lines("b", 2));
         let n = o.unwritten().len();
@@ -558,7 +581,7 @@ mod tests {
     /// the outbox counted itself.
     #[test]
     fn pushing_with_the_writers_count_is_pushing() {
-        let (mut counted, mut told) = (Outbox::new(), Outbox::new());
+        let (mut counted, mut told) = (LineOutbox::new(), LineOutbox::new());
         for (prefix, n) in [("a", 3), ("b", 2)] {
             counted.push(lines(prefix, n));
             told.push_lines(lines(prefix, n), n);
@@ -577,7 +600,7 @@ mod tests {
 
     #[test]
     fn partial_write_then_failure_resends_the_cut_line_whole_and_nothing_twice() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         let a = b"x.a 1 100\nx.b 2 100\nx.c 3 100\n";
         o.push(a.to_vec());
         // The kernel took 14 bytes: the first line and 4 bytes of the second.
@@ -594,7 +617,7 @@ mod tests {
 
     #[test]
     fn delivery_across_interval_boundaries_counts_lines_exactly() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         o.push(lines("a", 4));
         o.push(lines("b", 4));
         o.push(lines("c", 4));
@@ -614,7 +637,7 @@ mod tests {
 
     #[test]
     fn drop_all_reports_exactly_what_was_lost() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         o.push(lines("a", 3));
         o.push(lines("b", 2));
         let bytes = o.pending_bytes() as u64;
@@ -627,7 +650,7 @@ mod tests {
     /// start a new line inside it.
     #[test]
     fn drop_all_keeps_the_rest_of_a_line_the_connection_took_in_part() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         o.push(b"a.0 1 100\na.1 2 100\n".to_vec());
         o.push(lines("b", 2));
         let pending = o.pending_bytes() as u64;
@@ -652,7 +675,7 @@ mod tests {
     /// interval's buffer whole.
     #[test]
     fn delivery_counts_lines_across_partial_and_whole_intervals() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         let a = b"x.a 1 100\nx.b 2 100\nx.c 3 100\n".to_vec();
         let b = b"y.a 4 110\ny.b 5 110\n".to_vec();
         o.push(a.clone());
@@ -673,7 +696,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_whole_intervals_to_fit_a_cap() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         let a = lines("a", 10);
         let b = lines("b", 10);
         let c = lines("c", 10);
@@ -697,11 +720,11 @@ mod tests {
 
     #[test]
     fn request_queue_moves_whole_bodies_and_counts_exactly() {
-        let mut q = RequestQueue::new();
-        q.push(body(10, 3, 100));
-        q.push(body(10, 2, 50));
-        q.push(Batch::default());
-        q.push(body(20, 4, 70));
+        let mut q = RequestOutbox::new();
+        q.push_batch(body(10, 3, 100));
+        q.push_batch(body(10, 2, 50));
+        q.push_batch(Batch::default());
+        q.push_batch(body(20, 4, 70));
         assert_eq!((q.pending_metrics(), q.pending_bytes(), q.pending_requests()), (9, 220, 3));
         assert_eq!(q.pending_intervals(), 2);
         assert_eq!(q.front().map(|b| b.bytes.len()), Some(100));
@@ -715,11 +738,11 @@ mod tests {
 
     #[test]
     fn request_queue_drops_oldest_bodies_to_fit_a_cap_and_keeps_the_newest() {
-        let mut q = RequestQueue::new();
-        q.push(body(10, 1, 100));
-        q.push(body(10, 2, 100));
-        q.push(body(20, 3, 100));
-        q.push(body(30, 4, 100));
+        let mut q = RequestOutbox::new();
+        q.push_batch(body(10, 1, 100));
+        q.push_batch(body(10, 2, 100));
+        q.push_batch(body(20, 3, 100));
+        q.push_batch(body(30, 4, 100));
         assert_eq!(q.drop_oldest_until(250), Dropped { metrics: 3, bytes: 200, intervals: 1 });
         assert_eq!(q.front().map(|b| b.metrics), Some(3));
         assert_eq!(q.drop_oldest_until(0), Dropped { metrics: 3, bytes: 100, intervals: 1 });
@@ -728,7 +751,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_offsets_right() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         let big = lines("big", 20_000);
         o.push(big.clone());
         o.push(lines("tail", 2));
@@ -744,7 +767,7 @@ mod tests {
     #[test]
     fn a_failed_connection_replays_the_window_then_the_cut_line_in_order() {
         let t0 = Instant::now();
-        let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
+        let mut o = LineOutbox::with_replay(Duration::from_secs(10), usize::MAX);
         o.push(b"a 1 1\nb 2 1\n".to_vec());
         assert_eq!(o.wrote(12, t0).metrics, 2);
         o.push(b"c 3 2\nd 4 2\n".to_vec());
@@ -752,7 +775,7 @@ mod tests {
         assert_eq!(o.wrote(9, t0 + Duration::from_secs(1)).metrics, 1);
         assert_eq!(o.replay_bytes(), 18);
         let r = o.connection_lost(t0 + Duration::from_secs(2));
-        assert_eq!(r, Replayed { partial: 3, metrics: 3, bytes: 18 });
+        assert_eq!(r, Requeued { partial: 3, metrics: 3, bytes: 18 });
         // Everything the dead connection may have lost, from a line boundary, in order.
         assert_eq!(o.unwritten(), b"a 1 1\nb 2 1\nc 3 2\nd 4 2\n");
         assert_eq!(o.pending_metrics(), 4);
@@ -768,7 +791,7 @@ mod tests {
     fn a_line_sent_again_keeps_the_time_of_its_first_write() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
-        let mut o = Outbox::with_replay(s(10), usize::MAX);
+        let mut o = LineOutbox::with_replay(s(10), usize::MAX);
         o.push(b"old 1 1\n".to_vec());
         o.wrote(8, t0);
         assert_eq!(o.connection_lost(t0 + s(1)).metrics, 1);
@@ -777,7 +800,7 @@ mod tests {
         assert_eq!(o.unwritten(), b"old 1 1\nnew 2 2\n");
         assert_eq!(o.wrote(16, t0 + s(6)).metrics, 2);
         // That one fails at t0 + 12: "old" was first written 12 s ago, "new" 6 s ago.
-        assert_eq!(o.connection_lost(t0 + s(12)), Replayed { partial: 0, metrics: 1, bytes: 8 });
+        assert_eq!(o.connection_lost(t0 + s(12)), Requeued { partial: 0, metrics: 1, bytes: 8 });
         assert_eq!(o.unwritten(), b"new 2 2\n");
         // Written again at t0 + 13, failing at t0 + 17: still 11 s after its first write.
         o.wrote(8, t0 + s(13));
@@ -788,29 +811,29 @@ mod tests {
     #[test]
     fn lines_older_than_the_replay_window_are_not_sent_again() {
         let t0 = Instant::now();
-        let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
+        let mut o = LineOutbox::with_replay(Duration::from_secs(10), usize::MAX);
         o.push(b"old 1 1\n".to_vec());
         o.wrote(8, t0);
         o.push(b"new 2 2\n".to_vec());
         o.wrote(8, t0 + Duration::from_secs(15));
         let r = o.connection_lost(t0 + Duration::from_secs(20));
-        assert_eq!(r, Replayed { partial: 0, metrics: 1, bytes: 8 });
+        assert_eq!(r, Requeued { partial: 0, metrics: 1, bytes: 8 });
         assert_eq!(o.unwritten(), b"new 2 2\n");
     }
 
     #[test]
     fn the_replay_keeps_at_most_its_byte_limit_and_the_newest_write() {
         let now = Instant::now();
-        let mut o = Outbox::with_replay(Duration::from_secs(10), 25);
+        let mut o = LineOutbox::with_replay(Duration::from_secs(10), 25);
         for line in [&b"first 0001\n"[..], b"second 0002\n", b"third 00003\n"] {
             o.push(line.to_vec());
             assert_eq!(o.wrote(line.len(), now).metrics, 1);
         }
         // 35 bytes written: the oldest write goes, the last two (24 bytes) stay.
         assert_eq!(o.replay_bytes(), 24);
-        assert_eq!(o.connection_lost(now), Replayed { partial: 0, metrics: 2, bytes: 24 });
+        assert_eq!(o.connection_lost(now), Requeued { partial: 0, metrics: 2, bytes: 24 });
         assert_eq!(o.unwritten(), b"second 0002\nthird 00003\n");
-        let mut o = Outbox::with_replay(Duration::from_secs(10), 4);
+        let mut o = LineOutbox::with_replay(Duration::from_secs(10), 4);
         o.push(b"a line longer than the limit\n".to_vec());
         assert_eq!(o.wrote(29, now).metrics, 1);
         assert_eq!(o.replay_bytes(), 29, "the newest write is kept whole");
@@ -818,18 +841,18 @@ mod tests {
 
     #[test]
     fn without_a_replay_window_nothing_is_kept() {
-        let mut o = Outbox::new();
+        let mut o = LineOutbox::new();
         o.push(b"a 1 1\n".to_vec());
         o.wrote(6, now());
         assert_eq!(o.replay_bytes(), 0);
-        assert_eq!(o.connection_lost(now()), Replayed::default());
+        assert_eq!(o.connection_lost(now()), Requeued::default());
         assert!(o.is_empty());
     }
 
     #[test]
     fn replay_goes_before_intervals_queued_meanwhile_and_counts_stay_exact() {
         let t0 = Instant::now();
-        let mut o = Outbox::with_replay(Duration::from_secs(10), usize::MAX);
+        let mut o = LineOutbox::with_replay(Duration::from_secs(10), usize::MAX);
         o.push(lines("a", 3));
         let n = o.unwritten().len();
         o.wrote(n, t0);
