@@ -50,7 +50,8 @@ const NOT_PENDING: u32 = u32::MAX;
 /// Settings of one session.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionConfig {
-    /// Name used in logs (`plugin 'NAME': ...`) and as the charts' plugin when CHART gives none.
+    /// The source's name (a plugin's, or `stream/HOSTNAME`): the charts' plugin when CHART gives
+    /// none. Log lines take the source from the caller's span.
     pub name: String,
     /// Seconds between collections for charts that do not say.
     pub update_every: u32,
@@ -367,11 +368,6 @@ impl Session {
             dimensions_cap_logged: false,
             disabled: false,
         }
-    }
-
-    /// The session's name, as used in logs.
-    pub fn name(&self) -> &str {
-        &self.cfg.name
     }
 
     /// Counters so far.
