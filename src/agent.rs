@@ -209,8 +209,9 @@ fn supervisor_config(cfg: &Config, machine_guid: &str) -> SupervisorConfig {
 fn make_lock_dir(lock: &std::path::Path) {
     if let Err(e) = std::fs::create_dir_all(lock) {
         tracing::warn!(
-            "[directories] lock = {}: cannot create it ({e}); python.d.plugin's jobs will not run: create it or fix the key",
-            lock.display()
+            directory = %lock.display(),
+            error = %e,
+            "[directories] lock cannot be created; python.d.plugin's jobs will not run: create it or fix the key"
         );
     }
 }

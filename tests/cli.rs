@@ -272,8 +272,8 @@ fn the_example_configuration_is_valid_and_shows_every_key() {
 
 #[test]
 fn check_config_of_78000_keys_answers_within_seconds() {
-    // Loading used to compare each key with every key, section and warning before it: 78 000
-    // keys took half a minute. Now it is linear, and so is printing them.
+    // Loading and printing are linear in the keys: 78 000 of them answer within seconds, where
+    // comparing each key with every key, section and warning before it takes half a minute.
     use std::fmt::Write;
     let mut main = String::from("[global]\nhostname = big\n");
     for i in 0..5_000 {

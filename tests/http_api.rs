@@ -328,7 +328,11 @@ fn abusive_clients_are_bounded_while_requests_collection_and_export_go_on() {
     );
     // The kept-alive connections idle the longest made room: the first ones are closed.
     assert!(closed_silently(&mut kept[0], 5), "the oldest idle keep-alive connection is still open");
-    assert!(agent.log().contains("idle connection(s) to make room"), "{}", agent.log());
+    assert!(
+        agent.log().contains("web: closed idle connections to make room for new ones"),
+        "{}",
+        agent.log()
+    );
     drop(idle);
     drop(kept);
 

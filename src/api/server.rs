@@ -253,9 +253,9 @@ fn admit(state: &Arc<Shared>, c: Incoming) {
                     state.stats.evicted.fetch_add(1, Ordering::Relaxed);
                     if let Some(n) = state.logs.lock().evicted.occur(Instant::now()) {
                         info!(
-                            "web: closed {n} idle connection(s) to make room for new ones: {} are open \
-                             ([web] web server max sockets)",
-                            state.cfg.max_sockets
+                            closed = n,
+                            open = state.cfg.max_sockets,
+                            "web: closed idle connections to make room for new ones ([web] web server max sockets)"
                         );
                     }
                 }
@@ -276,7 +276,7 @@ fn admit(state: &Arc<Shared>, c: Incoming) {
         Ok(s) => s,
         Err(e) => {
             state.conns.lock().open.remove(&id);
-            warn!("web: cannot serve {peer}: {e}; connection closed");
+            warn!(%peer, error = %e, "web: cannot serve a connection; closed it");
             return;
         }
     };
@@ -293,9 +293,10 @@ fn refuse_busy(state: &Shared, mut stream: std::net::TcpStream, peer: SocketAddr
     );
     if let Some(n) = state.logs.lock().refused.occur(Instant::now()) {
         warn!(
-            "web: refused {n} connection(s) (last from {peer}): all {} are answering requests; raise [web] web \
-             server max sockets",
-            state.cfg.max_sockets
+            refused = n,
+            last_peer = %peer,
+            busy = state.cfg.max_sockets,
+            "web: refused connections: every socket is answering a request; raise [web] web server max sockets"
         );
     }
 }
@@ -357,9 +358,9 @@ async fn answer(
             None => {
                 state.stats.panics.fetch_add(1, Ordering::Relaxed);
                 warn!(
-                    "web: answering {} for {peer} failed (the endpoint panicked); answered 500. This is a bug: \
-                     please report it with this line",
-                    Escaped::str(&parts.uri.to_string())
+                    uri = %Escaped::str(&parts.uri.to_string()),
+                    %peer,
+                    "web: the endpoint panicked; answered 500. This is a bug: please report it with this line"
                 );
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the agent's log")
             }

@@ -227,40 +227,91 @@ pub fn parse_files(
     let exporting_ini = exporting.map(|s| ini::parse(&s.name, &s.text, &mut diag));
     let stream_ini = stream_conf.map(|s| ini::parse(&s.name, &s.text, &mut diag));
 
-    let file = main_ini.file.as_str();
-    let mut global = Global::new(defaults.hostname.clone());
-    let mut db = Database::default();
-    // `[db]` sections, then `[global]`'s old names of `[db]` keys: the first holding a key wins.
-    let mut db_chain: Vec<(&str, &Section)> = Vec::new();
-    let mut db_keys_in_global: Vec<Section> = Vec::new();
-    let mut directories = Directories::new(
-        directory_of(&main.name),
-        defaults.plugins_dir.clone(),
-        PathBuf::from(agent::LIB_DIR),
-    );
-    let mut plugin_sections: Vec<(&str, &Section)> = Vec::new();
-    let mut plugins = Plugins::default();
-    let mut host_labels = Vec::new();
-    let mut found = Vec::new();
-    let mut globals = Vec::new();
-    let mut web = Web::default();
-    let mut registry = Registry::default();
-    // `(file, section)` chains, stream.conf first: the first holding a key gives its value.
-    let mut stream_chain: Vec<(&str, &Section)> = Vec::new();
-    let mut key_chains: Vec<Vec<(&str, &Section)>> = Vec::new();
-    // Where the chain of each UUID-named section is in `key_chains`.
-    let mut key_chain_at: HashMap<&str, usize> = HashMap::new();
+    let mut config = Config::defaults(&main.name, defaults);
+    let mut sorted = Sorted::default();
     if let Some(ini) = &stream_ini {
+        sorted.stream_conf(ini, &mut diag);
+    }
+    sorted.main_file(&main_ini, &mut config, &mut diag);
+    if let Some(ini) = &exporting_ini {
+        sorted.exporting_conf(ini, &mut diag);
+    }
+    config.directories.finish(&directory_of(&main.name), &defaults.plugins_dir);
+    sorted.read_into(&main_ini.file, &mut config, &mut diag);
+
+    let (errors, warnings) = diag.finish();
+    if !errors.is_empty() {
+        return Err(Errors { errors, warnings });
+    }
+    config.registry.unique_id_file = Some(config.registry.unique_id_file(&config.directories.lib));
+    Ok(Loaded { config, warnings })
+}
+
+impl Config {
+    /// Every setting at its default, the main file being `main`.
+    fn defaults(main: &str, defaults: &Defaults) -> Config {
+        Config {
+            file: PathBuf::from(main),
+            global: Global::new(defaults.hostname.clone()),
+            db: Database::default(),
+            directories: Directories::new(
+                directory_of(main),
+                defaults.plugins_dir.clone(),
+                PathBuf::from(agent::LIB_DIR),
+            ),
+            plugins: Plugins::default(),
+            exporters: Vec::new(),
+            host_labels: Vec::new(),
+            web: Web::default(),
+            stream: Stream::default(),
+            registry: Registry::default(),
+        }
+    }
+}
+
+/// The sections whose settings come from several sections or files, gathered by role before
+/// they are read; each chain lists `(file, section)` with the one that wins first.
+#[derive(Default)]
+struct Sorted<'a> {
+    /// `[db]` sections.
+    db_chain: Vec<(&'a str, &'a Section)>,
+    /// `[global]`'s old names of `[db]` keys, under their `[db]` names: read after `db_chain`.
+    db_keys_in_global: Vec<Section>,
+    /// `[plugin:NAME]` sections.
+    plugin_sections: Vec<(&'a str, &'a Section)>,
+    /// `[backend]` and `[TYPE:NAME]` sections.
+    found: Vec<Found<'a>>,
+    /// `[exporting:global]` sections, exporting.conf's first.
+    globals: Vec<(&'a str, &'a Section)>,
+    /// `[stream]` sections, stream.conf's first.
+    stream_chain: Vec<(&'a str, &'a Section)>,
+    /// One chain per UUID-named section (an API key or machine GUID), stream.conf's first.
+    key_chains: Vec<Vec<(&'a str, &'a Section)>>,
+    /// Where the chain of each UUID-named section is in `key_chains`.
+    key_chain_at: HashMap<&'a str, usize>,
+}
+
+impl<'a> Sorted<'a> {
+    /// Add `section` to the chain of its UUID name, starting one when it is the first.
+    fn push_key(&mut self, file: &'a str, section: &'a Section) {
+        match self.key_chain_at.get(section.name.as_str()) {
+            Some(&at) => self.key_chains[at].push((file, section)),
+            None => {
+                self.key_chain_at.insert(&section.name, self.key_chains.len());
+                self.key_chains.push(vec![(file, section)]);
+            }
+        }
+    }
+
+    /// stream.conf: `[stream]` and UUID-named sections; anything else is warned about.
+    fn stream_conf(&mut self, ini: &'a Ini, diag: &mut Diagnostics) {
         let file = ini.file.as_str();
         for section in &ini.sections {
             match role(&section.name) {
-                Role::Stream => stream_chain.push((file, section)),
-                Role::StreamKey => {
-                    key_chain_at.insert(&section.name, key_chains.len());
-                    key_chains.push(vec![(file, section)]);
-                }
+                Role::Stream => self.stream_chain.push((file, section)),
+                Role::StreamKey => self.push_key(file, section),
                 _ => unknown_section(
-                    &mut diag,
+                    diag,
                     file,
                     section,
                     " (stream.conf holds [stream] and sections named after an API key or machine GUID)",
@@ -268,48 +319,53 @@ pub fn parse_files(
             }
         }
     }
-    for section in &main_ini.sections {
-        match role(&section.name) {
-            Role::Global => {
-                let (own, db_keys) = split_db_keys(section);
-                agent::read_section(&mut global, file, &own, &mut diag);
-                db_keys_in_global.push(db_keys);
-            }
-            Role::Db => db_chain.push((file, section)),
-            Role::Directories => agent::read_directories(&mut directories, file, section, &mut diag),
-            Role::Plugins => plugins = agent::read_plugins(file, section, &mut diag),
-            Role::Plugin(name) => plugin_sections.push((name, section)),
-            Role::HostLabels => {
-                host_labels = section.entries.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
-            }
-            Role::Web => agent::read_section(&mut web, file, section, &mut diag),
-            Role::Registry => stream::read_registry(&mut registry, file, section, &mut diag),
-            Role::Stream => stream_chain.push((file, section)),
-            Role::StreamKey => match key_chain_at.get(section.name.as_str()) {
-                Some(&at) => key_chains[at].push((file, section)),
-                None => {
-                    key_chain_at.insert(&section.name, key_chains.len());
-                    key_chains.push(vec![(file, section)]);
-                }
-            },
-            Role::Accepted => {}
-            Role::Backend => found.push(Found { file, section, instance: None }),
-            Role::ExportingGlobal => globals.push((file, section)),
-            Role::Instance(kind, name) => found.push(Found { file, section, instance: Some((kind, name)) }),
-            Role::Unknown => unknown_section(&mut diag, file, section, ""),
-        }
-    }
-    if let Some(ini) = &exporting_ini {
+
+    /// The main file: sections read on their own go into `config` at once, the others are
+    /// gathered.
+    fn main_file(&mut self, ini: &'a Ini, config: &mut Config, diag: &mut Diagnostics) {
         let file = ini.file.as_str();
         for section in &ini.sections {
             match role(&section.name) {
-                // exporting.conf's defaults win over the main file's.
-                Role::ExportingGlobal => globals.insert(0, (file, section)),
+                Role::Global => {
+                    let (own, db_keys) = split_db_keys(section);
+                    agent::read_section(&mut config.global, file, &own, diag);
+                    self.db_keys_in_global.push(db_keys);
+                }
+                Role::Db => self.db_chain.push((file, section)),
+                Role::Directories => agent::read_directories(&mut config.directories, file, section, diag),
+                Role::Plugins => config.plugins = agent::read_plugins(file, section, diag),
+                Role::Plugin(name) => self.plugin_sections.push((name, section)),
+                Role::HostLabels => {
+                    config.host_labels =
+                        section.entries.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+                }
+                Role::Web => agent::read_section(&mut config.web, file, section, diag),
+                Role::Registry => stream::read_registry(&mut config.registry, file, section, diag),
+                Role::Stream => self.stream_chain.push((file, section)),
+                Role::StreamKey => self.push_key(file, section),
+                Role::Accepted => {}
+                Role::Backend => self.found.push(Found { file, section, instance: None }),
+                Role::ExportingGlobal => self.globals.push((file, section)),
                 Role::Instance(kind, name) => {
-                    found.push(Found { file, section, instance: Some((kind, name)) })
+                    self.found.push(Found { file, section, instance: Some((kind, name)) })
+                }
+                Role::Unknown => unknown_section(diag, file, section, ""),
+            }
+        }
+    }
+
+    /// exporting.conf: `[exporting:global]` (whose defaults win over the main file's) and
+    /// `[TYPE:NAME]` sections; anything else is warned about.
+    fn exporting_conf(&mut self, ini: &'a Ini, diag: &mut Diagnostics) {
+        let file = ini.file.as_str();
+        for section in &ini.sections {
+            match role(&section.name) {
+                Role::ExportingGlobal => self.globals.insert(0, (file, section)),
+                Role::Instance(kind, name) => {
+                    self.found.push(Found { file, section, instance: Some((kind, name)) })
                 }
                 _ => unknown_section(
-                    &mut diag,
+                    diag,
                     file,
                     section,
                     " (exporting.conf holds [exporting:global] and [TYPE:NAME] sections)",
@@ -317,39 +373,25 @@ pub fn parse_files(
             }
         }
     }
-    directories.finish(&directory_of(&main.name), &defaults.plugins_dir);
-    for (name, section) in plugin_sections {
-        let options =
-            plugins.options.entry(name.to_string()).or_insert(PluginOptions::new(global.update_every));
-        agent::read_section(options, file, section, &mut diag);
-    }
-    db_chain.extend(db_keys_in_global.iter().map(|section| (file, section)));
-    agent::read_chain(&mut db, &db_chain, &mut diag);
-    let exporters = exporting::read(&found, &globals, &mut diag);
-    let mut stream = Stream::default();
-    stream::read_stream(&mut stream, &stream_chain, &mut diag);
-    stream.keys = key_chains.iter().map(|chain| stream::read_key(chain, &mut diag)).collect();
 
-    let (errors, warnings) = diag.finish();
-    if !errors.is_empty() {
-        return Err(Errors { errors, warnings });
+    /// Read the gathered sections into `config`: plugins' options, `[db]`, the exporters and
+    /// `[stream]` with its API keys. `file` is the main file.
+    fn read_into(self, file: &str, config: &mut Config, diag: &mut Diagnostics) {
+        for (name, section) in &self.plugin_sections {
+            let options = config
+                .plugins
+                .options
+                .entry(name.to_string())
+                .or_insert(PluginOptions::new(config.global.update_every));
+            agent::read_section(options, file, section, diag);
+        }
+        let mut db_chain = self.db_chain.clone();
+        db_chain.extend(self.db_keys_in_global.iter().map(|section| (file, section)));
+        agent::read_chain(&mut config.db, &db_chain, diag);
+        config.exporters = exporting::read(&self.found, &self.globals, diag);
+        stream::read_stream(&mut config.stream, &self.stream_chain, diag);
+        config.stream.keys = self.key_chains.iter().map(|chain| stream::read_key(chain, diag)).collect();
     }
-    registry.unique_id_file = Some(registry.unique_id_file(&directories.lib));
-    Ok(Loaded {
-        config: Config {
-            file: PathBuf::from(main.name),
-            global,
-            db,
-            directories,
-            plugins,
-            exporters,
-            host_labels,
-            web,
-            stream,
-            registry,
-        },
-        warnings,
-    })
 }
 
 /// `[global]` without the old names of `[db]` keys, and those keys under their `[db]` names
