@@ -274,28 +274,7 @@ fn the_example_configuration_is_valid_and_shows_every_key() {
 fn check_config_of_78000_keys_answers_within_seconds() {
     // Loading used to compare each key with every key, section and warning before it: 78 000
     // keys took half a minute. Now it is linear, and so is printing them.
-    use std::fmt::Write;
-    let mut main = String::from("[global]\nhostname = big\n");
-    for i in 0..5_000 {
-        writeln!(main, "update every = {}", i + 1).unwrap();
-    }
-    for i in 0..45_999 {
-        writeln!(main, "unknown {i} = v").unwrap();
-    }
-    main.push_str("[host labels]\n");
-    for i in 0..20_000 {
-        writeln!(main, "label{i} = value {i}").unwrap();
-    }
-    for i in 0..2_500 {
-        writeln!(main, "[graphite:g{i}]\nenabled = no\ndestination = 127.0.0.1:{}", 1000 + i).unwrap();
-    }
-    for i in 0..1_000 {
-        writeln!(main, "[00000000-0000-0000-0000-{i:012}]\nenabled = yes").unwrap();
-    }
-    let mut stream = String::new();
-    for i in 500..1_500 {
-        writeln!(stream, "[00000000-0000-0000-0000-{i:012}]\nallow from = 10.*").unwrap();
-    }
+    let (main, stream) = rrdpipe::testdata::config_of_78000_keys();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rrdpipe.conf");
     std::fs::write(&path, &main).unwrap();
