@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Throughput;
-use rrdpipe::api::{AgentFacts, Api, Query, Request};
+use rrdpipe::api::{Api, Query, Request};
 
 use common::{filled_db, probe, summary, DIMS, HISTORY, T0};
 
@@ -33,13 +33,7 @@ const SECONDS: u64 = 33;
 const SCRAPERS: usize = 10;
 
 fn api() -> Api {
-    let facts = AgentFacts {
-        version: "v0.1.0".into(),
-        update_every: 1,
-        history: HISTORY,
-        started_s: T0 as i64,
-        ..Default::default()
-    };
+    let facts = rrdpipe::testdata::agent_facts(HISTORY, T0 as i64);
     Api::new(Arc::new(filled_db(CHARTS, SECONDS)), facts)
 }
 

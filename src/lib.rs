@@ -36,3 +36,5 @@ pub mod logs;
 pub mod pattern;
 pub mod rrd;
 pub mod shutdown;
+#[doc(hidden)]
+pub mod testdata;

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use rrdpipe::api::{AgentFacts, Api, Query, Request};
+use rrdpipe::api::{Api, Query, Request};
 use rrdpipe::rrd::{Algorithm, ChartDef, Db, DimensionDef, HostInfo};
 
 const T0: i64 = 1_796_656_960;
@@ -103,13 +103,7 @@ fn api_of(hostname: &str, charts: &[GenChart]) -> Api {
             let _ = c.collect(&row, (t * 1_000_000) as u64);
         }
     }
-    let facts = AgentFacts {
-        version: "v0.1.0".into(),
-        update_every: 1,
-        history: 60,
-        started_s: T0,
-        ..Default::default()
-    };
+    let facts = rrdpipe::testdata::agent_facts(60, T0);
     Api::new(Arc::new(db), facts)
 }
 

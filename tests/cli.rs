@@ -274,28 +274,7 @@ fn the_example_configuration_is_valid_and_shows_every_key() {
 fn check_config_of_78000_keys_answers_within_seconds() {
     // Loading and printing are linear in the keys: 78 000 of them answer within seconds, where
     // comparing each key with every key, section and warning before it takes half a minute.
-    use std::fmt::Write;
-    let mut main = String::from("[global]\nhostname = big\n");
-    for i in 0..5_000 {
-        writeln!(main, "update every = {}", i + 1).unwrap();
-    }
-    for i in 0..45_999 {
-        writeln!(main, "unknown {i} = v").unwrap();
-    }
-    main.push_str("[host labels]\n");
-    for i in 0..20_000 {
-        writeln!(main, "label{i} = value {i}").unwrap();
-    }
-    for i in 0..2_500 {
-        writeln!(main, "[graphite:g{i}]\nenabled = no\ndestination = 127.0.0.1:{}", 1000 + i).unwrap();
-    }
-    for i in 0..1_000 {
-        writeln!(main, "[00000000-0000-0000-0000-{i:012}]\nenabled = yes").unwrap();
-    }
-    let mut stream = String::new();
-    for i in 500..1_500 {
-        writeln!(stream, "[00000000-0000-0000-0000-{i:012}]\nallow from = 10.*").unwrap();
-    }
+    let (main, stream) = rrdpipe::testdata::config_of_78000_keys();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rrdpipe.conf");
     std::fs::write(&path, &main).unwrap();
@@ -335,7 +314,7 @@ fn log_format_json_writes_each_log_line_as_an_object_with_its_fields() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(support::rrdpipe_bin())
+    let mut child = Command::new(support::agent::rrdpipe_bin())
         .args(["--log-format", "json", "-c"])
         .arg(&path)
         .env("RUST_LOG", "info")

@@ -370,19 +370,8 @@ fn a_childs_hostname_with_dots_is_one_graphite_path_level() {
     );
     assert!(support::wait_for_tcp(web, deadline_in(10)), "log:\n{}", agent.log());
     // The request of a real netdata child (captured), under another key and hostname.
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stream/child.txt");
-    let data = std::fs::read(&fixture).unwrap();
-    let end = data.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let request: String = String::from_utf8(data[..end].to_vec())
-        .unwrap()
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some(("STREAM key", _)) => format!("STREAM key={KEY}"),
-            Some(("hostname", _)) => "hostname=evil.system.load".to_string(),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
+    let (request, _) =
+        support::stream::captured_child(&[("STREAM key", KEY), ("hostname", "evil.system.load")]);
     let mut s = std::net::TcpStream::connect(web).unwrap();
     s.write_all(request.as_bytes()).unwrap();
     let mut reply = [0u8; 64];

@@ -82,21 +82,13 @@ fn now_f64() -> f64 {
 /// The handshake a netdata 1.37 child sends, from the captured one, as `hostname` of machine
 /// `guid`.
 fn handshake(hostname: &str, guid: &str) -> Vec<u8> {
-    let captured =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stream/child.txt")).unwrap();
-    let first = String::from_utf8_lossy(&captured).lines().next().unwrap().trim_end().to_string();
-    let url = first
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some(("STREAM key", _)) => format!("STREAM key={KEY}"),
-            Some(("hostname", _)) => format!("hostname={hostname}"),
-            Some(("registry_hostname", _)) => format!("registry_hostname={hostname}"),
-            Some(("machine_guid", _)) => format!("machine_guid={guid}"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{url}\r\nUser-Agent: netdata/v1.37.1\r\nAccept: */*\r\n\r\n").into_bytes()
+    let set = [
+        ("STREAM key", KEY),
+        ("hostname", hostname),
+        ("registry_hostname", hostname),
+        ("machine_guid", guid),
+    ];
+    support::stream::captured_child(&set).0.into_bytes()
 }
 
 /// A protocol-level netdata 1.37 child connected to `parent`.

@@ -10,7 +10,6 @@ pub mod support;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use support::agent::rrdpipe_bin;
 use support::agent::Sink;
 use support::netdata::{Netdata, Setup};
 use support::series::Series;
+use support::stream::captured_child;
 use support::victoria::{VictoriaMetrics, VM_GRAPHITE_INVALID};
 use support::*;
 use tempfile::TempDir;
@@ -326,19 +326,7 @@ fn a_restarted_child_resumes_on_the_same_host() {
 #[test]
 fn the_captured_child_stream_replays_into_rrdpipe_without_errors() {
     let parent = Parent::start(KEY, None);
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stream/child.txt");
-    let data = std::fs::read(&fixture).unwrap();
-    let end = data.windows(4).position(|w| w == b"\r\n\r\n").expect("request in the fixture") + 4;
-    let request = String::from_utf8(data[..end].to_vec()).unwrap();
-    let request = request
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some(("STREAM key", _)) => format!("STREAM key={KEY}"),
-            Some(("hostname", _)) => "hostname=REPLAYED".to_string(),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
+    let (request, rest) = captured_child(&[("STREAM key", KEY), ("hostname", "REPLAYED")]);
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(parent.addr).unwrap();
     s.write_all(request.as_bytes()).unwrap();
@@ -346,9 +334,9 @@ fn the_captured_child_stream_replays_into_rrdpipe_without_errors() {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let n = s.read(&mut reply).unwrap();
     assert_eq!(&reply[..n], b"Hit me baby, push them over...");
-    s.write_all(&data[end..]).unwrap();
+    s.write_all(&rest).unwrap();
     drop(s);
-    let lines = data[end..].iter().filter(|&&b| b == b'\n').count();
+    let lines = rest.iter().filter(|&&b| b == b'\n').count();
     let done = parent.wait_log(10, &["child{host=REPLAYED ", "}: disconnected"], 1);
     assert!(
         done[0].contains(&format!(" lines={lines} ")) && done[0].contains(" errors=0 too_long=0 "),

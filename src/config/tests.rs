@@ -1463,39 +1463,11 @@ fn web_gate_limits_and_the_machine_guid_file_are_read() {
     assert!(e.errors[0].starts_with("rrdpipe.conf:2: "), "{e}");
 }
 
-/// A file of 78 000 keys of every shape: host labels, unknown keys, a key set 10 000 times,
-/// UUID-named sections (main file and stream.conf) and exporter sections.
-fn config_of_78000_keys() -> (String, String) {
-    use std::fmt::Write;
-    let mut main = String::from("[global]\nhostname = big\n");
-    for i in 0..5_000 {
-        writeln!(main, "update every = {}", i + 1).unwrap();
-    }
-    for i in 0..45_999 {
-        writeln!(main, "unknown {i} = v").unwrap();
-    }
-    main.push_str("[host labels]\n");
-    for i in 0..20_000 {
-        writeln!(main, "label{i} = value {i}").unwrap();
-    }
-    for i in 0..2_500 {
-        writeln!(main, "[graphite:g{i}]\nenabled = no\ndestination = 127.0.0.1:{}", 1000 + i).unwrap();
-    }
-    for i in 0..1_000 {
-        writeln!(main, "[00000000-0000-0000-0000-{i:012}]\nenabled = yes").unwrap();
-    }
-    let mut stream = String::new();
-    for i in 500..1_500 {
-        writeln!(stream, "[00000000-0000-0000-0000-{i:012}]\nallow from = 10.*").unwrap();
-    }
-    (main, stream)
-}
-
 #[test]
 fn a_config_of_78000_keys_loads_in_linear_time() {
     // Loading is linear in the keys: 78 000 of them take well under a second. A key looked
     // for among every key, section and message read before it would take over 30 s.
-    let (main, stream) = config_of_78000_keys();
+    let (main, stream) = crate::testdata::config_of_78000_keys();
     assert_eq!(main.lines().chain(stream.lines()).filter(|l| l.contains('=')).count(), 78_000);
     let started = std::time::Instant::now();
     let loaded =

@@ -7,6 +7,8 @@
 //! * [`server`]: what those servers share: a process with a temp dir and a log, restarted on a
 //!   port race, killed on drop;
 //! * [`series`]: stored series as read back, and the Prometheus text format;
+//! * [`stream`]: the captured stream of a real netdata child; [`rss`]: what a store costs in
+//!   resident memory;
 //! * [`fault`], [`faults_table`]: a proxy that misbehaves on command, and the table of what
 //!   each fault cost;
 //! * [`browser`]: a headless browser for the web UI;
@@ -35,8 +37,10 @@ pub mod http;
 pub mod netdata;
 pub mod ports;
 pub mod prometheus;
+pub mod rss;
 pub mod series;
 pub mod server;
+pub mod stream;
 pub mod tls;
 pub mod victoria;
 pub mod wait;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::*;
-use crate::api::{AgentFacts, Query};
+use crate::api::Query;
 use crate::rrd::{Algorithm, ChartDef, Db, DimensionDef, HostInfo};
 
 /// Seconds of the first collection; collections come every second at `.483`.
@@ -70,13 +70,7 @@ fn probe_api(hosts: &[(&str, &str)]) -> Api {
             r.collect(&[(0, counter * 10), (1, counter * 3)], ut).unwrap();
         }
     }
-    let facts = AgentFacts {
-        version: "v0.1.0".into(),
-        update_every: 1,
-        history: 3600,
-        started_s: T0,
-        ..Default::default()
-    };
+    let facts = crate::testdata::agent_facts(3600, T0);
     Api::new(Arc::new(db), facts)
 }
 
@@ -216,13 +210,7 @@ fn ramp_api() -> Api {
     for t in T0..=T0 + 100 {
         c.collect(&[(0, t - T0)], (t * 1_000_000) as u64).unwrap();
     }
-    let facts = AgentFacts {
-        version: "v0.1.0".into(),
-        update_every: 1,
-        history: 3600,
-        started_s: T0,
-        ..Default::default()
-    };
+    let facts = crate::testdata::agent_facts(3600, T0);
     Api::new(Arc::new(db), facts)
 }
 
@@ -306,13 +294,7 @@ fn hostile_names_stay_in_their_place() {
     for t in T0..T0 + 20 {
         c.collect(&[(0, (t - T0) * 10)], (t * 1_000_000) as u64).unwrap();
     }
-    let facts = AgentFacts {
-        version: "v0.1.0".into(),
-        update_every: 1,
-        history: 60,
-        started_s: T0,
-        ..Default::default()
-    };
+    let facts = crate::testdata::agent_facts(60, T0);
     let api = Api::new(Arc::new(db), facts);
     let now = (T0 + 20) * 1000;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/allmetrics/golden");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{serve_chart, serve_charts};
-use crate::api::{AgentFacts, Api, Query, Request, Response};
+use crate::api::{Api, Query, Request, Response};
 use crate::rrd::{Algorithm, ChartDef, ChartType, Db, DimensionDef, HostInfo};
 
 const T0: i64 = 1_796_657_000;
@@ -42,13 +42,7 @@ fn api() -> Api {
     });
     c.add_dimension(&DimensionDef::new("semi;colon,comma", Algorithm::Incremental));
     host.define_chart(&ChartDef { obsolete: true, ..ChartDef::new("probe.gone", 1) });
-    let facts = AgentFacts {
-        version: "v0.1.0".into(),
-        update_every: 1,
-        history: 3600,
-        started_s: T0,
-        ..Default::default()
-    };
+    let facts = crate::testdata::agent_facts(3600, T0);
     Api::new(db, facts)
 }
 
