@@ -46,40 +46,8 @@ fn parse_destination(token: &str, kind: ConnectorKind) -> Result<Endpoint, Strin
              remove 'udp:'"
         ));
     }
-    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-        let Some((host, after)) = bracketed.split_once(']') else {
-            return Err(format!("'{token}' has no closing ] after the IPv6 address"));
-        };
-        let port = match after {
-            "" => None,
-            _ => match after.strip_prefix(':') {
-                Some(port) => Some(port),
-                None => return Err(format!("'{token}' has '{after}' after ]; write [ADDRESS]:PORT")),
-            },
-        };
-        (host, port)
-    } else {
-        match rest.split_once(':') {
-            Some((_, port)) if port.contains(':') => {
-                return Err(format!(
-                    "'{token}' looks like an IPv6 address; put it in brackets, e.g. [{rest}]"
-                ))
-            }
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("'{token}' has no host; write [tcp:|udp:]HOST[:PORT]"));
-    }
-    let port = match port {
-        None => kind.default_port(),
-        Some(text) => text
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| format!("'{token}' has a bad port '{text}'; use a number from 1 to 65535"))?,
-    };
+    let (host, port) = super::address::split_host_port(rest, token, "[tcp:|udp:]HOST[:PORT]")?;
+    let port = port.unwrap_or(kind.default_port());
     Ok(Endpoint { udp, host: host.to_string(), port })
 }
 

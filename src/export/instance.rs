@@ -491,20 +491,18 @@ fn delivery(cfg: &InstanceConfig) -> Result<(Box<dyn Delivery>, String), String>
             let mut to = t.urls().join(" ");
             match t.trust() {
                 Some(Trust::Anything) => tracing::warn!(
-                    "exporter '{}': tls skip verify = yes: any certificate is accepted, so anyone between this \
-                     host and {} can read and change what is sent. Prefer 'tls ca file'",
-                    cfg.name,
-                    to
+                    destination = %to,
+                    "tls skip verify = yes: any certificate is accepted, so anyone on the way can read and \
+                     change what is sent. Prefer 'tls ca file'"
                 ),
                 Some(Trust::BuiltIn) => tracing::warn!(
-                    "exporter '{}': no system root certificates found (install the ca-certificates package); \
-                     verifying {} against the roots built into rrdpipe",
-                    cfg.name,
-                    to
+                    destination = %to,
+                    "no system root certificates found (install the ca-certificates package); verifying \
+                     against the roots built into rrdpipe"
                 ),
-                Some(Trust::Roots { system, ca_file }) => {
-                    to.push_str(&format!(" (trusting {system} system certificates and {ca_file} from 'tls ca file')"))
-                }
+                Some(Trust::Roots { system, ca_file }) => to.push_str(&format!(
+                    " (trusting {system} system certificates and {ca_file} from 'tls ca file')"
+                )),
                 None => {}
             }
             if let Some(a) = &http.auth {
