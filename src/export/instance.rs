@@ -697,7 +697,7 @@ mod tests {
         b.iter().map(|v| (v.timestamp, String::from_utf8(v.bytes.clone()).unwrap())).collect()
     }
 
-    /// The seed's race: the exporter wakes at a boundary before the collector stored that
+    /// The exporter wakes at a boundary before the collector stored that
     /// boundary's slot. Every slot must still be exported exactly once.
     #[test]
     fn collection_lagging_the_wake_up_loses_no_slot() {

@@ -29,7 +29,7 @@ fn cpu(value: Value) -> Metric<'static> {
     }
 }
 
-/// A metric whose names hold everything that broke the seed's output.
+/// A metric whose names hold every character that can break a line: separators, quotes, controls.
 fn evil(value: Value) -> Metric<'static> {
     Metric {
         prefix: "net data",
