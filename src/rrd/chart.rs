@@ -20,10 +20,12 @@
 use std::cell::RefCell;
 
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard};
 
+use super::labels::Labels;
 use super::storage_number::{self, StorageNumber, SN_EMPTY, SN_EXISTS, SN_EXISTS_RESET};
 use crate::clock::USEC_PER_SEC;
 
@@ -731,6 +733,9 @@ pub struct ChartData {
     pub dims: Vec<Dimension>,
     /// Their ids and names, by the same index.
     pub names: DimNames,
+    /// The chart's labels (`CLABEL`), replaced whole on `CLABEL_COMMIT`; kept when the chart
+    /// is redefined.
+    pub labels: Arc<Labels>,
     ring: Ring,
     /// Oldest slot written since the chart was created or reset.
     first_t: Option<i64>,
@@ -767,6 +772,7 @@ impl Chart {
                 meta: ChartMeta::from_def(def),
                 dims: Vec::new(),
                 names: DimNames::default(),
+                labels: super::labels::none(),
                 ring: Ring::new(history.max(2), 0),
                 first_t: None,
                 last_t: None,
@@ -806,6 +812,11 @@ impl Chart {
             d.ring = Ring::new(history, cap);
         }
         d.meta = meta;
+    }
+
+    /// Replace the chart's labels; exporters send them from their next walk.
+    pub fn set_labels(&self, labels: Labels) {
+        self.data.write().labels = Arc::new(labels);
     }
 
     /// Add a dimension, or redefine it if the id exists. Returns its stable index.

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::chart::{Chart, ChartDef};
+use super::labels::Labels;
 
 /// Identity of a host, as a child announces it (or as configured for the local host).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -42,6 +43,16 @@ pub struct Host {
     history: usize,
     charts: RwLock<Charts>,
     presence: Mutex<Presence>,
+    labels: RwLock<HostLabels>,
+}
+
+/// A host's labels: its own (configured and found on the machine, for the local host), those
+/// its feed sent last (`LABEL` … `OVERWRITE labels`), and the two merged, as readers see them.
+#[derive(Debug, Default)]
+struct HostLabels {
+    base: Labels,
+    sent: Labels,
+    merged: Arc<Labels>,
 }
 
 /// Whether connections feed a host, and which exporters have sent all of it since none does.
@@ -115,7 +126,28 @@ impl Host {
             history,
             charts: RwLock::new(Charts::default()),
             presence: Mutex::new(Presence::default()),
+            labels: RwLock::new(HostLabels::default()),
         }
+    }
+
+    /// The host's labels now: a snapshot, replaced whole when they change.
+    pub fn labels(&self) -> Arc<Labels> {
+        self.labels.read().merged.clone()
+    }
+
+    /// Sets the host's own labels (`[host labels]` and the machine's, for the local host);
+    /// those its feed sent stay on top of them.
+    pub fn set_own_labels(&self, own: Labels) {
+        let mut l = self.labels.write();
+        l.merged = Arc::new(Labels::merged(&own, &l.sent));
+        l.base = own;
+    }
+
+    /// Replaces the labels the host's feed sent (a plugin's or a child's `OVERWRITE labels`).
+    pub fn overwrite_labels(&self, sent: Labels) {
+        let mut l = self.labels.write();
+        l.merged = Arc::new(Labels::merged(&l.base, &sent));
+        l.sent = sent;
     }
 
     /// Note that a connection feeds this host until the returned attachment is dropped.

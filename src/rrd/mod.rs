@@ -6,11 +6,13 @@
 //! * [`storage_number`]: the 32-bit packed value format;
 //! * [`chart`]: a chart's definition, dimensions, algorithms and ring of slots;
 //! * [`host`]: hosts and the database of hosts, and when an orphan host may be removed;
+//! * [`labels`]: the labels of a host or a chart, cleaned and capped;
 //! * [`cleanup`]: the thread that removes orphan hosts and gives their memory back.
 
 pub mod chart;
 pub mod cleanup;
 pub mod host;
+pub mod labels;
 pub mod storage_number;
 
 pub use chart::{
@@ -18,6 +20,7 @@ pub use chart::{
     DimensionDef,
 };
 pub use host::{Attachment, Db, Feed, Host, HostInfo, Orphan};
+pub use labels::{LabelFilter, Labels};
 
 #[cfg(test)]
 mod tests;

@@ -73,7 +73,31 @@ pub enum Command<'a> {
         /// Its value.
         value: f64,
     },
-    /// A keyword this parser does not handle (LABEL, CLABEL, FUNCTION, HOST_DEFINE, …), or text
+    /// `LABEL name = source value`: a host label, held until `OVERWRITE`. A value of several
+    /// unquoted words is their join with single spaces, as netdata reads it.
+    Label {
+        /// The label's name, as sent.
+        name: Cow<'a, str>,
+        /// netdata's source bits (`1` automatic, `2` configured, …); 0 when not a number.
+        source: u32,
+        /// The value, as sent.
+        value: Cow<'a, str>,
+    },
+    /// `OVERWRITE labels`: the host's labels become those sent by `LABEL` since the last one.
+    Overwrite,
+    /// `CLABEL name value source`: a label of the chart last defined or begun, held until
+    /// `CLABEL_COMMIT`.
+    Clabel {
+        /// The label's name, as sent.
+        name: Cow<'a, str>,
+        /// The value, as sent.
+        value: Cow<'a, str>,
+        /// netdata's source bits; 0 when not a number.
+        source: u32,
+    },
+    /// `CLABEL_COMMIT`: the chart's labels become those sent by `CLABEL` since the last one.
+    ClabelCommit,
+    /// A keyword this parser does not handle (FUNCTION, HOST_DEFINE, …), or text
     /// that is not a keyword at all. Holds the first word of the line.
     Ignored(Cow<'a, str>),
 }
@@ -222,6 +246,8 @@ pub enum ParseError {
     MissingVariableName,
     /// VARIABLE without a value.
     MissingVariableValue,
+    /// LABEL or CLABEL without its name, value or source.
+    IncompleteLabel(&'static str),
     /// A value that must be a number is not.
     BadNumber {
         /// The keyword of the line.
@@ -259,6 +285,12 @@ impl fmt::Display for ParseError {
             }
             ParseError::BadNumber { keyword, field, value } => {
                 write!(f, "{keyword}: {field} '{}' is not a number", Escaped::str(value))
+            }
+            ParseError::IncompleteLabel("LABEL") => {
+                f.write_str("LABEL without a name, source or value (expected: LABEL \"name\" = SOURCE \"value\")")
+            }
+            ParseError::IncompleteLabel(_) => {
+                f.write_str("CLABEL without a name, value or source (expected: CLABEL \"name\" \"value\" SOURCE)")
             }
         }
     }
@@ -333,8 +365,42 @@ fn parse_str(s: &str) -> Result<Command<'_>, ParseError> {
             })?;
             Ok(Command::Variable { scope, name, value })
         }
+        "LABEL" => parse_label(&mut w),
+        "OVERWRITE" => Ok(Command::Overwrite),
+        "CLABEL" => {
+            let (Some(name), Some(value), Some(source)) = (w.next(), w.next(), w.next_nonempty()) else {
+                return Err(ParseError::IncompleteLabel("CLABEL"));
+            };
+            Ok(Command::Clabel { name, value, source: label_source(&source) })
+        }
+        "CLABEL_COMMIT" => Ok(Command::ClabelCommit),
         _ => Ok(Command::Ignored(keyword)),
     }
+}
+
+/// `LABEL name source value…`: the words after the source are the value, joined by spaces.
+fn parse_label<'a>(w: &mut Words<'a>) -> Result<Command<'a>, ParseError> {
+    let (Some(name), Some(source), Some(value)) = (w.next(), w.next(), w.next()) else {
+        return Err(ParseError::IncompleteLabel("LABEL"));
+    };
+    let value = match w.next() {
+        None => value,
+        Some(more) => {
+            let mut joined = format!("{value} {more}");
+            for word in w {
+                joined.push(' ');
+                joined.push_str(&word);
+            }
+            Cow::Owned(joined)
+        }
+    };
+    Ok(Command::Label { name, source: label_source(&source), value })
+}
+
+/// A label source as netdata reads it (`str2l`): the leading decimal digits, 0 when none.
+fn label_source(s: &str) -> u32 {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    s[..digits].parse::<u64>().map_or(0, |v| v.min(u32::MAX as u64) as u32)
 }
 
 /// The line nearly every value arrives on, `SET id = 123`, parsed without the general word
@@ -656,6 +722,14 @@ impl Command<'_> {
             Command::Flush => Command::Flush,
             Command::Disable => Command::Disable,
             Command::Variable { scope, name, value } => Command::Variable { scope, name: own(name), value },
+            Command::Label { name, source, value } => {
+                Command::Label { name: own(name), source, value: own(value) }
+            }
+            Command::Overwrite => Command::Overwrite,
+            Command::Clabel { name, value, source } => {
+                Command::Clabel { name: own(name), value: own(value), source }
+            }
+            Command::ClabelCommit => Command::ClabelCommit,
             Command::Ignored(k) => Command::Ignored(own(k)),
         }
     }
@@ -788,6 +862,14 @@ impl fmt::Display for Command<'_> {
                 }
                 write!(f, "{} = {value}", Word(name))
             }
+            Command::Label { name, source, value } => {
+                write!(f, "LABEL {} = {source} {}", Word(name), Word(value))
+            }
+            Command::Overwrite => f.write_str("OVERWRITE labels"),
+            Command::Clabel { name, value, source } => {
+                write!(f, "CLABEL {} {} {source}", Word(name), Word(value))
+            }
+            Command::ClabelCommit => f.write_str("CLABEL_COMMIT"),
             Command::Ignored(k) => write!(f, "{}", Word(k)),
         }
     }
@@ -1048,6 +1130,42 @@ mod tests {
         assert_eq!(Command::Set { id: "x".into(), value: None }.to_line(), "SET x = ''");
         assert_eq!(Command::Begin { id: "a.b".into(), microseconds: Some(5) }.to_line(), "BEGIN a.b 5");
         assert_eq!(Command::End.to_line(), "END");
+    }
+
+    /// Label lines as netdata 1.37 children and plugins send them.
+    #[test]
+    fn label_lines_as_netdata_sends_them() {
+        fn label(name: &'static str, source: u32, value: &'static str) -> Command<'static> {
+            Command::Label { name: name.into(), source, value: value.into() }
+        }
+        fn clabel(name: &'static str, value: &'static str, source: u32) -> Command<'static> {
+            Command::Clabel { name: name.into(), value: value.into(), source }
+        }
+        assert_eq!(
+            parse_line(b"LABEL \"_os_name\" = 1 \"Debian GNU/Linux\""),
+            Ok(label("_os_name", 1, "Debian GNU/Linux"))
+        );
+        assert_eq!(parse_line(b"LABEL \"room\" = 2 \"a=b;c\"\n"), Ok(label("room", 2, "a=b;c")));
+        assert_eq!(parse_line(b"LABEL k = 2 several plain words"), Ok(label("k", 2, "several plain words")));
+        assert_eq!(parse_line(b"LABEL k = 2 \"\""), Ok(label("k", 2, "")));
+        assert_eq!(parse_line(b"LABEL k = x v"), Ok(label("k", 0, "v")));
+        assert_eq!(parse_line(b"LABEL k = 3abc v"), Ok(label("k", 3, "v")));
+        assert_eq!(parse_line(b"LABEL k = 2"), Err(ParseError::IncompleteLabel("LABEL")));
+        assert_eq!(parse_line(b"OVERWRITE labels"), Ok(Command::Overwrite));
+        assert_eq!(parse_line(b"CLABEL \"device\" \"sda\" 1"), Ok(clabel("device", "sda", 1)));
+        assert_eq!(parse_line(b"CLABEL k v nope"), Ok(clabel("k", "v", 0)));
+        assert_eq!(parse_line(b"CLABEL \"k\" \"\" 2"), Ok(clabel("k", "", 2)));
+        assert_eq!(parse_line(b"CLABEL \"k\" \"v\""), Err(ParseError::IncompleteLabel("CLABEL")));
+        assert_eq!(parse_line(b"CLABEL \"k\" \"v\" ''"), Err(ParseError::IncompleteLabel("CLABEL")));
+        assert_eq!(parse_line(b"CLABEL_COMMIT"), Ok(Command::ClabelCommit));
+        for cmd in [
+            label("a b", 2, "x \"y\" z"),
+            clabel("k=1", "it's", 1),
+            Command::Overwrite,
+            Command::ClabelCommit,
+        ] {
+            round_trip(&cmd);
+        }
     }
 
     fn round_trip(cmd: &Command<'_>) {

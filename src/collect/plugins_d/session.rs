@@ -35,6 +35,7 @@ use tracing::{debug, warn};
 
 use super::parser::{parse_line, plain_set, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning};
 use crate::logs::Escaped;
+use crate::rrd::labels::{Added, Labels, MAX_BYTES, MAX_LABELS};
 use crate::rrd::{Chart, ChartDef, CollectError, DimensionDef, Host};
 
 /// Default for `[plugins] max charts per plugin`.
@@ -119,6 +120,8 @@ pub enum SessionError {
         /// Chart id.
         chart: String,
     },
+    /// CLABEL before any CHART or BEGIN.
+    ClabelWithoutChart,
 }
 
 impl fmt::Display for SessionError {
@@ -156,6 +159,9 @@ impl fmt::Display for SessionError {
                 "collection of chart '{}' is not later than the previous one (did the clock go backwards?); collection restarted",
                 Escaped::str(chart)
             ),
+            SessionError::ClabelWithoutChart => {
+                f.write_str("CLABEL before any CHART or BEGIN; send CHART type.id (or BEGIN type.id) first")
+            }
         }
     }
 }
@@ -177,6 +183,8 @@ pub struct SessionStats {
     pub charts_refused: u64,
     /// DIMENSION lines refused by `max_dimensions` (or belonging to a refused chart).
     pub dimensions_refused: u64,
+    /// LABEL and CLABEL lines refused by the label caps or with an empty name.
+    pub labels_refused: u64,
 }
 
 /// A chart as this session knows it.
@@ -338,6 +346,13 @@ pub struct Session {
     /// See [`Session::host_dimensions`].
     host_dimensions: Option<usize>,
     last_defined: LastChart,
+    /// The chart CLABEL lines label: the last one defined or begun.
+    label_chart: LastChart,
+    /// Host labels sent by LABEL since the last OVERWRITE.
+    host_labels: Option<Labels>,
+    /// Chart labels sent by CLABEL since the last CLABEL_COMMIT, and their chart.
+    chart_labels: Option<(usize, Labels)>,
+    labels_cap_logged: bool,
     current: Current,
     /// `(definition-order position, value)` SET in the open block, in arrival order.
     pending: Vec<(u32, Option<i64>)>,
@@ -360,6 +375,10 @@ impl Session {
             dimensions: 0,
             host_dimensions: None,
             last_defined: LastChart::None,
+            label_chart: LastChart::None,
+            host_labels: None,
+            chart_labels: None,
+            labels_cap_logged: false,
             current: Current::None,
             pending: Vec::new(),
             collect_buf: Vec::new(),
@@ -431,6 +450,25 @@ impl Session {
                 );
                 Feed::Ignored
             }
+            Command::Label { name, source, value } => {
+                let added = self.host_labels.get_or_insert_with(Labels::new).add(&name, &value, source);
+                self.label_added(added, "LABEL", &name)
+            }
+            Command::Overwrite => match self.host_labels.take() {
+                Some(labels) => {
+                    self.host.overwrite_labels(labels);
+                    Feed::Ok
+                }
+                None => Feed::Ignored,
+            },
+            Command::Clabel { name, value, source } => self.clabel(&name, &value, source),
+            Command::ClabelCommit => match self.chart_labels.take() {
+                Some((idx, labels)) => {
+                    self.charts[idx].chart.set_labels(labels);
+                    Feed::Ok
+                }
+                None => Feed::Ignored,
+            },
             Command::Ignored(keyword) => {
                 let protocol_like = keyword.starts_with(|c: char| c.is_ascii_uppercase())
                     && keyword.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
@@ -439,6 +477,50 @@ impl Session {
                 } else {
                     self.error(SessionError::NotACommand(keyword.into_owned()))
                 }
+            }
+        }
+    }
+
+    /// CLABEL: a label of the chart last defined or begun, held until CLABEL_COMMIT.
+    fn clabel(&mut self, name: &str, value: &str, source: u32) -> Feed {
+        let idx = match self.label_chart {
+            LastChart::None => return self.error(SessionError::ClabelWithoutChart),
+            LastChart::Refused => return Feed::Ignored,
+            LastChart::Chart(idx) => idx,
+        };
+        if self.chart_labels.as_ref().is_none_or(|(i, _)| *i != idx) {
+            self.chart_labels = Some((idx, Labels::new()));
+        }
+        let added = self.chart_labels.as_mut().map_or(Added::Refused, |(_, l)| l.add(name, value, source));
+        self.label_added(added, "CLABEL", name)
+    }
+
+    /// Counts and reports (once) a label the caps refused, or whose name is empty once cleaned.
+    fn label_added(&mut self, added: Added, keyword: &str, name: &str) -> Feed {
+        match added {
+            Added::New | Added::Replaced => Feed::Ok,
+            Added::EmptyName => {
+                self.stats.labels_refused += 1;
+                debug!(
+                    line = self.stats.lines,
+                    "{keyword} '{}' has no usable name; skipped",
+                    Escaped::str(name)
+                );
+                Feed::Ignored
+            }
+            Added::Refused => {
+                self.stats.labels_refused += 1;
+                if !self.labels_cap_logged {
+                    self.labels_cap_logged = true;
+                    warn!(
+                        line = self.stats.lines,
+                        max_labels = MAX_LABELS,
+                        max_bytes = MAX_BYTES,
+                        "{keyword}: too many labels (a host or chart keeps at most {MAX_LABELS} labels of {MAX_BYTES} \
+                         bytes in all); further labels are ignored"
+                    );
+                }
+                Feed::Ignored
             }
         }
     }
@@ -483,6 +565,7 @@ impl Session {
         if over_cap {
             self.stats.charts_refused += 1;
             self.last_defined = LastChart::Refused;
+            self.label_chart = LastChart::Refused;
             if !self.charts_cap_logged {
                 self.charts_cap_logged = true;
                 warn!(
@@ -535,6 +618,7 @@ impl Session {
             }
         };
         self.last_defined = LastChart::Chart(idx);
+        self.label_chart = LastChart::Chart(idx);
         Feed::Ok
     }
 
@@ -613,6 +697,7 @@ impl Session {
         }
         let Some(&idx) = self.by_id.get(id) else {
             self.current = Current::Skipping;
+            self.label_chart = LastChart::Refused;
             if self.stats.charts_refused > 0 {
                 // Most likely a chart refused by the cap, already reported once.
                 return Feed::Ignored;
@@ -634,6 +719,7 @@ impl Session {
         };
         self.charts[idx].dims.next = 0;
         self.current = Current::Chart { idx, at_ut };
+        self.label_chart = LastChart::Chart(idx);
         Feed::Ok
     }
 
@@ -920,6 +1006,89 @@ mod tests {
         assert!(s.is_disabled());
         let st = s.stats();
         assert_eq!((st.lines, st.errors), (15, 7));
+    }
+
+    /// `(name, value, source)` of each label.
+    fn labels_of(l: &crate::rrd::Labels) -> Vec<(String, String, u32)> {
+        l.iter().map(|l| (l.name.to_string(), l.value.to_string(), l.source)).collect()
+    }
+
+    fn triples(t: &[(&str, &str, u32)]) -> Vec<(String, String, u32)> {
+        t.iter().map(|(n, v, s)| (n.to_string(), v.to_string(), *s)).collect()
+    }
+
+    /// Host labels as a netdata 1.37 child sends them: LABEL lines, then OVERWRITE; a second
+    /// round replaces the first whole.
+    #[test]
+    fn label_then_overwrite_replaces_the_host_labels() {
+        let db = db();
+        let host = db.localhost();
+        host.set_own_labels(crate::rrd::Labels::from_pairs(&[("room".into(), "b12".into())], 2));
+        let mut s = session(&db);
+        feed_ok(&mut s, "LABEL \"_os_name\" = 1 \"Debian GNU/Linux\"\nLABEL \"Team\" = 2 \"a;b=c\"", 0);
+        assert_eq!(labels_of(&host.labels()), triples(&[("room", "b12", 2)]), "nothing before OVERWRITE");
+        feed_ok(&mut s, "OVERWRITE labels", 0);
+        assert_eq!(
+            labels_of(&host.labels()),
+            triples(&[("room", "b12", 2), ("_os_name", "Debian GNU/Linux", 1), ("team", "a:b:c", 2)])
+        );
+        feed_ok(&mut s, "LABEL room = 2 \"c 3\"\nOVERWRITE labels", 0);
+        assert_eq!(labels_of(&host.labels()), triples(&[("room", "c 3", 2)]));
+        assert_eq!(s.feed(b"OVERWRITE labels", 0), Feed::Ignored, "no LABEL since: nothing changes");
+        assert_eq!(labels_of(&host.labels()), triples(&[("room", "c 3", 2)]));
+    }
+
+    /// Chart labels: CLABEL lines after CHART (or BEGIN) apply on CLABEL_COMMIT, replace the
+    /// chart's labels whole, and survive the chart's redefinition.
+    #[test]
+    fn clabel_commit_labels_the_chart_last_defined_or_begun() {
+        let db = db();
+        let mut s = session(&db);
+        let e = |s: &mut Session, line: &str| s.feed(line.as_bytes(), 1000 * S);
+        assert_eq!(e(&mut s, "CLABEL a b 1"), Feed::Error(SessionError::ClabelWithoutChart));
+        feed_ok(&mut s, "CHART t.a\nDIMENSION x\nCHART t.b\nDIMENSION y", 0);
+        feed_ok(&mut s, "CLABEL \"device\" \"sda\" 1\nCLABEL \"mount\" \"/ \\\"x\\\"\" 2", 0);
+        let labels = |id: &str| labels_of(&db.localhost().chart(id).unwrap().read().labels);
+        assert!(labels("t.b").is_empty(), "nothing before CLABEL_COMMIT");
+        feed_ok(&mut s, "CLABEL_COMMIT", 0);
+        assert_eq!(labels("t.b"), triples(&[("device", "sda", 1), ("mount", "/ _x_", 2)]));
+        assert!(labels("t.a").is_empty());
+        feed_ok(&mut s, "BEGIN t.a\nCLABEL k v 2\nCLABEL_COMMIT\nSET x = 1\nEND", 1000 * S);
+        assert_eq!(labels("t.a"), triples(&[("k", "v", 2)]));
+        feed_ok(&mut s, "CHART t.b 'new name'\nCLABEL only one 2\nCLABEL_COMMIT", 0);
+        assert_eq!(labels("t.b"), triples(&[("only", "one", 2)]));
+        feed_ok(&mut s, "CHART t.b 'again'", 0);
+        assert_eq!(labels("t.b"), triples(&[("only", "one", 2)]), "a redefinition keeps the labels");
+        assert_eq!(e(&mut s, "CLABEL_COMMIT"), Feed::Ignored);
+    }
+
+    /// A hostile plugin: 10 000 labels of 10 KB each, to the host and to a chart. The caps
+    /// hold, the first labels that fit are kept, every other one is counted as refused.
+    #[test]
+    fn label_caps_hold_against_a_flood() {
+        let db = db();
+        let mut s = session(&db);
+        feed_ok(&mut s, "CHART t.a\nDIMENSION x", 0);
+        let big = "v".repeat(10_000);
+        for i in 0..10_000 {
+            s.feed(format!("LABEL k{i} = 2 {big}").as_bytes(), 0);
+            s.feed(format!("CLABEL k{i} {big} 2").as_bytes(), 0);
+        }
+        feed_ok(&mut s, "OVERWRITE labels\nCLABEL_COMMIT", 0);
+        let host = db.localhost().labels();
+        let chart = db.localhost().chart("t.a").unwrap().read().labels.clone();
+        for l in [&host, &chart] {
+            assert_eq!(l.len(), 10);
+            assert!(l.bytes() <= crate::rrd::labels::MAX_BYTES);
+            assert!(l.iter().all(|l| l.value.len() == crate::rrd::labels::VALUE_MAX));
+        }
+        assert_eq!(s.stats().labels_refused, 2 * 9_990);
+        let mut many = session(&db);
+        for i in 0..10_000 {
+            many.feed(format!("LABEL k{i} = 2 v").as_bytes(), 0);
+        }
+        many.feed(b"OVERWRITE labels", 0);
+        assert_eq!(db.localhost().labels().len(), crate::rrd::labels::MAX_LABELS);
     }
 
     #[test]
