@@ -67,7 +67,6 @@ const SENDER_KEYS: &[&str] = &[
     "buffer size bytes",
     "reconnect delay seconds",
     "initial clock resync iterations",
-    "enable compression",
     "enable replication",
     "default port",
 ];
@@ -347,6 +346,9 @@ pub struct Stream {
     pub max_children: usize,
     /// `timeout seconds`: a child silent this long is disconnected (default 600).
     pub timeout_seconds: u32,
+    /// `enable compression`: children that offer lz4 compression get it (default yes, as in
+    /// netdata).
+    pub enable_compression: bool,
     /// The sections named after a UUID, in file order (stream.conf first).
     pub keys: Vec<StreamKey>,
 }
@@ -356,6 +358,7 @@ impl Default for Stream {
         Stream {
             max_children: DEFAULT_MAX_CHILDREN,
             timeout_seconds: DEFAULT_STREAM_TIMEOUT_SECONDS,
+            enable_compression: true,
             keys: Vec::new(),
         }
     }
@@ -374,6 +377,7 @@ impl Settings for Stream {
         v.setting("max children", &mut self.max_children, &children);
         let seconds = Whole { min: 1, max: None, unit: "seconds" };
         v.setting("timeout seconds", &mut self.timeout_seconds, &seconds);
+        v.setting("enable compression", &mut self.enable_compression, &Bool);
     }
 }
 

@@ -130,7 +130,12 @@ fn an_empty_file_gives_every_default() {
                 max_pending_requests: 256,
                 max_pending_requests_per_address: 16,
             },
-            stream: Stream { max_children: 1000, timeout_seconds: 600, keys: Vec::new() },
+            stream: Stream {
+                max_children: 1000,
+                timeout_seconds: 600,
+                enable_compression: true,
+                keys: Vec::new()
+            },
             registry: Registry {
                 unique_id_file: Some(PathBuf::from("/var/lib/netdata/registry/netdata.public.unique.id")),
             },
@@ -974,6 +979,7 @@ fn effective_shows_every_key_with_defaults() {
 [stream]
     max children = 1000
     timeout seconds = 600
+    enable compression = yes
 
 [registry]
     netdata unique id file = /var/lib/netdata/registry/netdata.public.unique.id

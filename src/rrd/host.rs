@@ -42,6 +42,9 @@ pub struct Host {
     history: usize,
     charts: RwLock<Charts>,
     presence: Mutex<Presence>,
+    /// The stream capabilities of the child's last connection (empty for a host never fed
+    /// by one).
+    stream_capabilities: RwLock<String>,
 }
 
 /// Whether connections feed a host, and which exporters have sent all of it since none does.
@@ -115,6 +118,7 @@ impl Host {
             history,
             charts: RwLock::new(Charts::default()),
             presence: Mutex::new(Presence::default()),
+            stream_capabilities: RwLock::new(String::new()),
         }
     }
 
@@ -181,6 +185,17 @@ impl Host {
     /// Replace the host's identity (a child reconnecting with new details).
     pub fn set_info(&self, info: HostInfo) {
         *self.info.write() = info;
+    }
+
+    /// The stream capabilities of the child's last connection (`VCAPS|HLABELS|…`); empty when
+    /// no child ever fed this host.
+    pub fn stream_capabilities(&self) -> String {
+        self.stream_capabilities.read().clone()
+    }
+
+    /// Note what a child's connection settled on.
+    pub fn set_stream_capabilities(&self, capabilities: &str) {
+        *self.stream_capabilities.write() = capabilities.to_string();
     }
 
     /// Slots per dimension for this host's charts.
