@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::access::Access;
+use super::compression::Encoder;
 use super::gate::GateLimits;
 use super::listener::{self, PortAcl, StreamConfig, StreamHandle};
 use super::request::MAX_REQUEST;
@@ -475,4 +476,89 @@ fn reconnections_cannot_grow_a_child_host_past_the_caps() {
     let dims: usize = host.charts().iter().map(|c| c.dimension_count()).sum();
     assert_eq!(dims, 4, "k, x0, y0, x1; y1 and later refused");
     assert_eq!(host.chart("a.known").unwrap().dimension_count(), 1);
+}
+
+/// What netdata 1.37 offers with its default settings, compression included.
+fn request_compressed(hostname: &str, guid: &str) -> String {
+    request(KEY, hostname, guid).replace("&ver=15352&", "&ver=16376&")
+}
+
+/// `messages`, each one lz4 frame, as a netdata child sends them.
+fn frames(encoder: &mut Encoder, messages: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in messages {
+        encoder.frame(m.as_bytes(), &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_child_offering_compression_gets_it_and_its_frames_reach_its_host() {
+    let p = Parent::start(config(10));
+    let (mut s, reply) = handshake(p.addr(), &request_compressed("lz4child", G1));
+    assert_eq!(reply, b"Hit me baby, push them over with the version=1728");
+    let mut enc = Encoder::new();
+    let mut wire = frames(&mut enc, &[DEFINITIONS, "LABEL \"room\" = 1 \"a\"\nOVERWRITE labels\n"]);
+    for i in 0..50 {
+        let data = format!("BEGIN \"system.load\" 0\nSET \"load1\" = {}\nSET \"load5\" = 980\nEND\n", 1000 + i);
+        wire.extend(frames(&mut enc, &[&data]));
+    }
+    // Frames split at odd places over many writes, as TCP may deliver them.
+    for chunk in wire.chunks(13) {
+        s.write_all(chunk).unwrap();
+    }
+    assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(1049)));
+    let host = p.child_host(G1).unwrap();
+    assert_eq!(last_collected(&host, "system.load", 1), Some(980));
+    assert_eq!(host.stream_capabilities(), "VCAPS|HLABELS|CLABELS|COMPRESSION");
+    drop(s);
+    assert!(wait_for(5, || p.handle().connected() == 0));
+}
+
+#[test]
+fn a_broken_compressed_stream_closes_the_connection_and_keeps_what_arrived() {
+    let p = Parent::start(config(10));
+    let (mut s, reply) = handshake(p.addr(), &request_compressed("broken", G1));
+    assert_eq!(reply, b"Hit me baby, push them over with the version=1728");
+    let mut enc = Encoder::new();
+    s.write_all(&frames(&mut enc, &[DEFINITIONS, "BEGIN \"system.load\" 0\nSET \"load1\" = 7\nEND\n"])).unwrap();
+    // Plain text where a frame header is due.
+    s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 8\nEND\n").unwrap();
+    assert!(closed_within(&mut s, 5), "the parent closes a broken stream");
+    assert!(wait_for(5, || p.handle().connected() == 0));
+    let host = p.child_host(G1).unwrap();
+    assert_eq!(last_collected(&host, "system.load", 0), Some(7));
+
+    // A frame whose block needs history the stream never had.
+    let (mut s, _) = handshake(p.addr(), &request_compressed("broken", G1));
+    let mut other = Encoder::new();
+    frames(&mut other, &[DEFINITIONS]);
+    let needs_history = frames(&mut other, &[DEFINITIONS]);
+    s.write_all(&needs_history).unwrap();
+    assert!(closed_within(&mut s, 5));
+}
+
+#[test]
+fn with_compression_off_here_a_child_streams_plain_text() {
+    let mut cfg = config(10);
+    cfg.compression = false;
+    let p = Parent::start(cfg);
+    let (mut s, reply) = handshake(p.addr(), &request_compressed("plain", G1));
+    assert_eq!(reply, ACCEPTED);
+    s.write_all(DEFINITIONS.as_bytes()).unwrap();
+    s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 3\nEND\n").unwrap();
+    assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(3)));
+    assert_eq!(p.child_host(G1).unwrap().stream_capabilities(), "VCAPS|HLABELS|CLABELS");
+}
+
+#[test]
+fn an_old_child_gets_the_prompt_it_knows() {
+    let p = Parent::start(config(10));
+    let v1 = request(KEY, "old", G1).replace("&ver=15352&", "&").replace("&NETDATA_PROTOCOL_VERSION=1.1", "");
+    let (_s, reply) = handshake(p.addr(), &v1);
+    assert_eq!(reply, b"Hit me baby, push them over...");
+    let v5 = request(KEY, "older", G2).replace("&ver=15352&", "&ver=5&");
+    let (_s2, reply) = handshake(p.addr(), &v5);
+    assert_eq!(reply, b"Hit me baby, push them over and bring the host labels...");
+    assert!(wait_for(5, || p.child_host(G2).map(|h| h.stream_capabilities()) == Some("V2|HLABELS".into())));
 }
