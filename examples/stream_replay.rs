@@ -175,7 +175,9 @@ fn compress(definitions: &[u8], iterations: &[Vec<u8>]) -> Compressed {
     };
     let definitions = frames(definitions);
     let cycle_len: usize = iterations.iter().map(Vec::len).sum();
-    let cycles = (0..WINDOW / cycle_len.max(1) + 2).map(|_| iterations.iter().map(|it| frames(it)).collect()).collect();
+    let cycles = (0..WINDOW / cycle_len.max(1) + 2)
+        .map(|_| iterations.iter().map(|it| frames(it)).collect())
+        .collect();
     Compressed { definitions, cycles }
 }
 
@@ -418,7 +420,8 @@ fn bench(args: &[String]) -> Result<(), String> {
     }
     eprintln!("{children} children connected; warming up {warmup} s");
     std::thread::sleep(Duration::from_secs(warmup));
-    let (cpu0, sent0, wire0, w0) = (cpu_seconds(pid)?, sent.load(Relaxed), wire.load(Relaxed), Instant::now());
+    let (cpu0, sent0, wire0, w0) =
+        (cpu_seconds(pid)?, sent.load(Relaxed), wire.load(Relaxed), Instant::now());
     std::thread::sleep(Duration::from_secs(seconds));
     let (cpu1, sent1, wire1, wall) =
         (cpu_seconds(pid)?, sent.load(Relaxed), wire.load(Relaxed), w0.elapsed().as_secs_f64());

@@ -724,12 +724,16 @@ fn a_default_child_negotiates_labels_and_compression_and_its_values_arrive_exact
     support::agent::write_plugin(plugins.path(), "exact", EXACT_PLUGIN);
     let setup = Setup {
         plugins: vec!["exact".into()],
-        extra: format!("[directories]\n    plugins = \"/usr/lib/netdata/plugins.d\" \"{}\"\n", plugins.path().display()),
+        extra: format!(
+            "[directories]\n    plugins = \"/usr/lib/netdata/plugins.d\" \"{}\"\n",
+            plugins.path().display()
+        ),
         ..named("LZ4CHILD")
     };
     let Some(mut child) = NetdataChild::start_with(setup, parent.addr, KEY, None) else { return };
 
-    let connected = parent.wait_log(30, &["child{host=LZ4CHILD peer=127.0.0.1:", "}: connected: new host"], 1);
+    let connected =
+        parent.wait_log(30, &["child{host=LZ4CHILD peer=127.0.0.1:", "}: connected: new host"], 1);
     assert!(connected[0].contains(" capabilities=VCAPS|HLABELS|CLABELS|COMPRESSION"), "{}", connected[0]);
     assert!(
         wait_until(deadline_in(10), || child

@@ -500,7 +500,8 @@ fn a_child_offering_compression_gets_it_and_its_frames_reach_its_host() {
     let mut enc = Encoder::new();
     let mut wire = frames(&mut enc, &[DEFINITIONS, "LABEL \"room\" = 1 \"a\"\nOVERWRITE labels\n"]);
     for i in 0..50 {
-        let data = format!("BEGIN \"system.load\" 0\nSET \"load1\" = {}\nSET \"load5\" = 980\nEND\n", 1000 + i);
+        let data =
+            format!("BEGIN \"system.load\" 0\nSET \"load1\" = {}\nSET \"load5\" = 980\nEND\n", 1000 + i);
         wire.extend(frames(&mut enc, &[&data]));
     }
     // Frames split at odd places over many writes, as TCP may deliver them.
@@ -521,7 +522,8 @@ fn a_broken_compressed_stream_closes_the_connection_and_keeps_what_arrived() {
     let (mut s, reply) = handshake(p.addr(), &request_compressed("broken", G1));
     assert_eq!(reply, b"Hit me baby, push them over with the version=1728");
     let mut enc = Encoder::new();
-    s.write_all(&frames(&mut enc, &[DEFINITIONS, "BEGIN \"system.load\" 0\nSET \"load1\" = 7\nEND\n"])).unwrap();
+    s.write_all(&frames(&mut enc, &[DEFINITIONS, "BEGIN \"system.load\" 0\nSET \"load1\" = 7\nEND\n"]))
+        .unwrap();
     // Plain text where a frame header is due.
     s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 8\nEND\n").unwrap();
     assert!(closed_within(&mut s, 5), "the parent closes a broken stream");
