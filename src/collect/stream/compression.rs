@@ -453,6 +453,46 @@ mod tests {
         assert_eq!(frames, 4, "halves of halves: 10 000 bytes a frame");
     }
 
+    proptest::proptest! {
+        /// Whatever a child sends, the decoder answers text or an error: no panic, never more
+        /// than a frame's worth of text, and the same history for the next frame.
+        #[test]
+        fn arbitrary_blocks_decode_or_fail_cleanly(
+            blocks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 1..8),
+        ) {
+            let mut d = Decoder::new();
+            for b in &blocks {
+                match d.decompress(b) {
+                    Ok(()) => {
+                        proptest::prop_assert!(d.pending().len() <= MAX_MESSAGE);
+                        d.consume(usize::MAX);
+                    }
+                    Err(FrameError::Empty) => proptest::prop_assert!(b.is_empty()),
+                    Err(_) => {}
+                }
+            }
+        }
+
+        /// A real stream with one byte changed: text up to the damage, then an error or text;
+        /// never a panic.
+        #[test]
+        fn a_damaged_stream_is_read_up_to_an_error(at in 0usize..2000, xor in 1u8..=255) {
+            let mut e = Encoder::new();
+            let mut wire = Vec::new();
+            for i in 0..40 {
+                e.frame(format!("BEGIN \"c{}\" 0\nSET \"x\" = {i}\nEND\n", i % 4).as_bytes(), &mut wire);
+            }
+            let at = at % wire.len();
+            wire[at] ^= xor;
+            let (mut w, r) = UnixStream::pair().unwrap();
+            w.write_all(&wire).unwrap();
+            drop(w);
+            let mut reader = Lz4Reader::new(r);
+            let (text, _end) = read_all(&mut reader);
+            proptest::prop_assert!(text.len() <= 40 * MAX_MESSAGE);
+        }
+    }
+
     fn read_all(r: &mut Lz4Reader<UnixStream>) -> (Vec<u8>, io::Result<usize>) {
         let mut text = Vec::new();
         let mut buf = [0u8; 100];
