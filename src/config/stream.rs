@@ -312,6 +312,9 @@ pub struct StreamKey {
     pub enabled: bool,
     /// `allow from`: simple pattern of peer IP addresses allowed (default `*`).
     pub allow_from: String,
+    /// `enable compression`: `no` keeps the children it names from compressing (default yes;
+    /// `[stream] enable compression = no` turns it off for all).
+    pub enable_compression: bool,
     /// The file the section is in (the first one, when in both).
     pub file: String,
     /// The line of its header.
@@ -325,6 +328,7 @@ impl StreamKey {
             key_type,
             enabled: key_type == StreamKeyType::Machine,
             allow_from: "*".to_string(),
+            enable_compression: true,
             file: file.to_string(),
             line,
         }
@@ -336,6 +340,7 @@ impl Settings for StreamKey {
         v.setting("type", &mut self.key_type, &KeyTypes);
         v.setting("enabled", &mut self.enabled, &Bool);
         v.setting("allow from", &mut self.allow_from, &Text);
+        v.setting("enable compression", &mut self.enable_compression, &Bool);
     }
 }
 

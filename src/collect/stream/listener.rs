@@ -156,9 +156,10 @@ impl StreamConfig {
         })
     }
 
-    /// The capabilities children may be answered with.
-    pub fn allowed_capabilities(&self) -> Capabilities {
-        match self.compression {
+    /// The capabilities `req` may be answered with: compression unless `[stream]`, its API
+    /// key's section or its machine GUID's section turns it off.
+    pub fn allowed_capabilities(&self, req: &StreamRequest) -> Capabilities {
+        match self.compression && self.access.compression(req) {
             true => Capabilities::IMPLEMENTED,
             false => Capabilities::IMPLEMENTED.without(Capabilities::COMPRESSION),
         }
@@ -706,7 +707,7 @@ impl Listener {
         // Until the child's thread ends, the host is not an orphan.
         let attached = host.attach();
         let negotiated =
-            negotiate(Capabilities::from_version(req.capabilities), self.cfg.allowed_capabilities());
+            negotiate(Capabilities::from_version(req.capabilities), self.cfg.allowed_capabilities(&req));
         if !answer(&mut stream, &negotiated.reply) {
             child_span(&req.hostname, peer)
                 .in_scope(|| warn!("could not answer the handshake; connection closed"));

@@ -36,6 +36,7 @@ fn config(max_children: usize) -> StreamConfig {
         key_type: StreamKeyType::Api,
         enabled: true,
         allow_from: "*".into(),
+        enable_compression: true,
         file: "stream.conf".into(),
         line: 1,
     }];
@@ -551,6 +552,23 @@ fn with_compression_off_here_a_child_streams_plain_text() {
     s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 3\nEND\n").unwrap();
     assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(3)));
     assert_eq!(p.child_host(G1).unwrap().stream_capabilities(), "VCAPS|HLABELS|CLABELS");
+
+    // The same from `enable compression = no` in the API key's section alone.
+    let mut cfg = config(10);
+    let key = StreamKey {
+        uuid: KEY.into(),
+        key_type: StreamKeyType::Api,
+        enabled: true,
+        allow_from: "*".into(),
+        enable_compression: false,
+        file: "stream.conf".into(),
+        line: 1,
+    };
+    let stream = Stream { keys: vec![key], ..Stream::default() };
+    cfg.access = Access::new(&stream, "", &["parent".to_string()]);
+    let p = Parent::start(cfg);
+    let (_s, reply) = handshake(p.addr(), &request_compressed("plain", G1));
+    assert_eq!(reply, ACCEPTED);
 }
 
 #[test]
