@@ -2,10 +2,11 @@
 //! leaves, goes silent, is replaced by a newer connection, or the agent stops.
 //!
 //! One job: the read loop. Lines are read with a bounded [`LineReader`] (a line longer than the
-//! limit is dropped and counted, never buffered) and timed by their arrival on the wall clock.
-//! The loop wakes at least every [`WAKE`] to notice shutdown and silence even when the child
-//! sends nothing, and checks both at least that often while the child sends a lot. It knows
-//! nothing of handshakes, keys or listening sockets.
+//! limit is dropped and counted, never buffered), over the socket or over its lz4 decoder
+//! ([`super::compression`]), and timed by their arrival on the wall clock. The loop wakes at
+//! least every [`WAKE`] to notice shutdown and silence even when the child sends nothing, and
+//! checks both at least that often while the child sends a lot. It knows nothing of
+//! handshakes, keys or listening sockets.
 
 use std::fmt;
 use std::io;
