@@ -7,7 +7,7 @@
 //!
 //! # 2. Start rrdpipe with an API key, replay the capture from N children, measure its CPU:
 //! cargo run --release --example stream_replay -- bench --rrdpipe target/release/rrdpipe \
-//!     --fixture tests/fixtures/stream/child.txt --children 1000 --seconds 30
+//!     --fixture tests/fixtures/stream/child.txt --children 1000 --seconds 30 [--compression]
 //! ```
 //!
 //! A capture file is the child's `STREAM` request (through its empty line) followed by every
@@ -17,6 +17,13 @@
 //! second, cycling through the capture, with its own hostname (`replay-N`) and machine GUID.
 //! Children start spread over one second, as real ones are. The benchmark reads rrdpipe's user
 //! and system CPU time from `/proc/PID/stat` over the measured seconds.
+//!
+//! With `--compression` the children offer compression as a default netdata 1.37 child does
+//! (`ver=16376`) and, once it is negotiated, send netdata's lz4 frames: one frame per message a
+//! child commits (a chart's definition, a chart's `BEGIN`…`END`), each compressed against the
+//! last 64 KiB of the stream. Every child sends the same bytes, so the frames are made once,
+//! before the children start. Without it they offer what a child with `enable compression =
+//! no` does (`ver=15352`).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -27,13 +34,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rrdpipe::collect::stream::capabilities::{Capabilities, REPLY_V1, REPLY_VN_PREFIX};
+use rrdpipe::collect::stream::compression::Encoder;
+
 const KEY: &str = "5eed5eed-0000-4000-8000-000000000001";
-const V1: &[u8] = b"Hit me baby, push them over...";
+/// What a default netdata 1.37 child offers, and the same without compression.
+const VER_COMPRESSION: u32 = 16376;
+const VER_PLAIN: u32 = 15352;
+/// lz4's window: how far back a frame may reach into the stream.
+const WINDOW: usize = 64 * 1024;
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage:\n  stream_replay capture --listen ADDR --seconds S --out FILE\n  \
-         stream_replay bench --rrdpipe BIN --fixture FILE --children N --seconds S [--warmup S]"
+         stream_replay bench --rrdpipe BIN --fixture FILE --children N --seconds S [--warmup S] [--compression]"
     );
     ExitCode::from(2)
 }
@@ -79,7 +93,7 @@ fn capture(args: &[String]) -> Result<(), String> {
         }
         data.extend_from_slice(&buf[..n]);
     }
-    s.write_all(V1).map_err(|e| e.to_string())?;
+    s.write_all(REPLY_V1).map_err(|e| e.to_string())?;
     eprintln!("{peer} connected; recording for {seconds} s");
     let end = Instant::now() + Duration::from_secs(seconds);
     s.set_read_timeout(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
@@ -109,9 +123,65 @@ struct Capture {
     definitions: Vec<u8>,
     iterations: Vec<Vec<u8>>,
     lines_per_second: f64,
+    /// The same as lz4 frames, when the children compress.
+    compressed: Option<Compressed>,
 }
 
-fn load_capture(path: &Path) -> Result<Capture, String> {
+/// The capture as the lz4 frames a child sends: the definitions, then cycles through the
+/// iterations. A frame reaches 64 KiB back, so the first cycles differ (they reach into the
+/// definitions, or into a stream shorter than that); the last one here is what every later
+/// cycle is, byte for byte.
+struct Compressed {
+    definitions: Vec<u8>,
+    cycles: Vec<Vec<Vec<u8>>>,
+}
+
+impl Compressed {
+    /// The frames of iteration `k` since the definitions.
+    fn iteration(&self, k: usize) -> &[u8] {
+        let n = self.cycles[0].len();
+        let cycle = (k / n).min(self.cycles.len() - 1);
+        &self.cycles[cycle][k % n]
+    }
+}
+
+/// `text` cut into the messages a netdata child commits one by one: each starts at a `CHART`
+/// or `BEGIN` line and runs to the next one.
+fn messages(text: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if at > start && (line.starts_with(b"CHART ") || line.starts_with(b"BEGIN ")) {
+            out.push(&text[start..at]);
+            start = at;
+        }
+        at += line.len();
+    }
+    if at > start {
+        out.push(&text[start..at]);
+    }
+    out
+}
+
+fn compress(definitions: &[u8], iterations: &[Vec<u8>]) -> Compressed {
+    let mut enc = Encoder::new();
+    let mut frames = |text: &[u8]| {
+        let mut out = Vec::new();
+        for m in messages(text) {
+            enc.frame(m, &mut out);
+        }
+        out
+    };
+    let definitions = frames(definitions);
+    let cycle_len: usize = iterations.iter().map(Vec::len).sum();
+    let cycles = (0..WINDOW / cycle_len.max(1) + 2)
+        .map(|_| iterations.iter().map(|it| frames(it)).collect())
+        .collect();
+    Compressed { definitions, cycles }
+}
+
+fn load_capture(path: &Path, compression: bool) -> Result<Capture, String> {
     let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let end = find_request_end(&data).ok_or("the capture does not start with a STREAM request")?;
     let request_line =
@@ -142,7 +212,8 @@ fn load_capture(path: &Path) -> Result<Capture, String> {
     }
     let lines: usize = iterations.iter().map(|it| it.iter().filter(|&&b| b == b'\n').count()).sum();
     let lines_per_second = lines as f64 / iterations.len() as f64;
-    Ok(Capture { request_line, definitions, iterations, lines_per_second })
+    let compressed = compression.then(|| compress(&definitions, &iterations));
+    Ok(Capture { request_line, definitions, iterations, lines_per_second, compressed })
 }
 
 /// The captured request line with this child's key, hostname and machine GUID.
@@ -157,6 +228,9 @@ fn request_for(c: &Capture, key: &str, i: usize) -> String {
                 format!("{}=replay-{i}", kv.split_once('=').unwrap().0)
             }
             Some("machine_guid") => format!("machine_guid=5eed5eed-0000-4000-8000-{i:012x}"),
+            Some("ver") => {
+                format!("ver={}", if c.compressed.is_some() { VER_COMPRESSION } else { VER_PLAIN })
+            }
             _ => kv.to_string(),
         })
         .collect();
@@ -169,20 +243,21 @@ fn fake_child(
     c: &Capture,
     i: usize,
     start: Instant,
-    stop: &AtomicBool,
-    connected: &AtomicUsize,
-    sent: &AtomicU64,
+    counts: &Counts,
 ) -> Result<(), String> {
+    let Counts { stop, connected, sent, wire: wire_bytes } = counts;
     let mut s = TcpStream::connect(addr).map_err(|e| format!("child {i}: connect: {e}"))?;
     s.write_all(request_for(c, KEY, i).as_bytes()).map_err(|e| e.to_string())?;
     let mut reply = [0u8; 128];
     s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
     let n = s.read(&mut reply).map_err(|e| format!("child {i}: no reply: {e}"))?;
-    if &reply[..n] != V1 {
-        return Err(format!("child {i}: refused: {}", String::from_utf8_lossy(&reply[..n])));
-    }
+    let compressed = match accepted(&reply[..n]) {
+        Some(caps) => caps.contains(Capabilities::COMPRESSION),
+        None => return Err(format!("child {i}: refused: {}", String::from_utf8_lossy(&reply[..n]))),
+    };
+    let frames = if compressed { c.compressed.as_ref() } else { None };
     connected.fetch_add(1, Relaxed);
-    s.write_all(&c.definitions).map_err(|e| e.to_string())?;
+    s.write_all(frames.map_or(&c.definitions, |f| &f.definitions)).map_err(|e| e.to_string())?;
     let mut k = 0usize;
     while !stop.load(Relaxed) {
         let due = start + Duration::from_secs(k as u64);
@@ -191,11 +266,35 @@ fn fake_child(
             std::thread::sleep(due - now);
         }
         let it = &c.iterations[k % c.iterations.len()];
-        s.write_all(it).map_err(|e| format!("child {i}: send: {e}"))?;
+        let wire = frames.map_or(&it[..], |f| f.iteration(k));
+        s.write_all(wire).map_err(|e| format!("child {i}: send: {e}"))?;
+        wire_bytes.fetch_add(wire.len() as u64, Relaxed);
         sent.fetch_add(it.iter().filter(|&&b| b == b'\n').count() as u64, Relaxed);
         k += 1;
     }
     Ok(())
+}
+
+/// What the children share with the benchmark.
+#[derive(Default)]
+struct Counts {
+    /// Set to stop sending.
+    stop: AtomicBool,
+    /// Children answered and sending.
+    connected: AtomicUsize,
+    /// Lines sent.
+    sent: AtomicU64,
+    /// Bytes sent after the handshakes.
+    wire: AtomicU64,
+}
+
+/// What an accepting reply settles on; `None` for a refusal.
+fn accepted(reply: &[u8]) -> Option<Capabilities> {
+    if reply == REPLY_V1 {
+        return Some(Capabilities::V1);
+    }
+    let n = std::str::from_utf8(reply.strip_prefix(REPLY_VN_PREFIX.as_bytes())?).ok()?.parse::<u64>().ok()?;
+    Some(Capabilities::from_version(Some(n)))
 }
 
 /// utime + stime of `pid`, in seconds.
@@ -244,7 +343,8 @@ fn bench(args: &[String]) -> Result<(), String> {
         arg(args, "--children").unwrap_or("100").parse().map_err(|_| "--children: a number")?;
     let seconds: u64 = arg(args, "--seconds").unwrap_or("30").parse().map_err(|_| "--seconds: a number")?;
     let warmup: u64 = arg(args, "--warmup").unwrap_or("5").parse().map_err(|_| "--warmup: a number")?;
-    let capture = Arc::new(load_capture(&fixture)?);
+    let compression = args.iter().any(|a| a == "--compression");
+    let capture = Arc::new(load_capture(&fixture, compression)?);
     eprintln!(
         "capture: {} bytes of definitions, {} iterations of {:.0} lines each",
         capture.definitions.len(),
@@ -260,7 +360,10 @@ fn bench(args: &[String]) -> Result<(), String> {
         &conf,
         format!(
             "[global]\nhostname = bench\nlog level = warn\n[plugins]\nproc = no\nenable running new plugins = no\n\
-             [web]\nbind to = 127.0.0.1:{port}\n[stream]\nmax children = {}\n[{KEY}]\ntype = api\nenabled = yes\n",
+             [web]\nbind to = 127.0.0.1:{port}\nmax pending requests = {}\nmax pending requests per address = {}\n[stream]\nmax children = {}\n[{KEY}]\ntype = api\nenabled = yes\n",
+            // Every fake child comes from 127.0.0.1, all within a second.
+            children + 10,
+            children + 10,
             children + 10
         ),
     )
@@ -285,18 +388,17 @@ fn bench(args: &[String]) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let connected = Arc::new(AtomicUsize::new(0));
-    let sent = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new(Counts::default());
+    let Counts { stop, connected, sent, wire } = &*counts;
     let t0 = Instant::now() + Duration::from_secs(1);
     let mut threads = Vec::new();
     for i in 0..children {
-        let (c, stop, connected, sent) = (capture.clone(), stop.clone(), connected.clone(), sent.clone());
+        let (c, counts) = (capture.clone(), counts.clone());
         // Spread the children over one second, as real ones are.
         let start = t0 + Duration::from_micros((i as u64 * 1_000_000) / children as u64);
         let t = std::thread::Builder::new()
             .stack_size(128 * 1024)
-            .spawn(move || fake_child(addr, &c, i, start, &stop, &connected, &sent))
+            .spawn(move || fake_child(addr, &c, i, start, &counts))
             .map_err(|e| e.to_string())?;
         threads.push(t);
     }
@@ -306,18 +408,23 @@ fn bench(args: &[String]) -> Result<(), String> {
             stop.store(true, Relaxed);
             let errors: Vec<String> =
                 threads.into_iter().filter_map(|t| t.join().ok().and_then(Result::err)).take(3).collect();
+            let log = std::fs::read_to_string(dir.path().join("rrdpipe.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
             return Err(format!(
-                "only {} of {children} children connected: {errors:?}",
-                connected.load(Relaxed)
+                "only {} of {children} children connected: {errors:?}; rrdpipe's last log lines:\n{}",
+                connected.load(Relaxed),
+                tail.join("\n")
             ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("{children} children connected; warming up {warmup} s");
     std::thread::sleep(Duration::from_secs(warmup));
-    let (cpu0, sent0, w0) = (cpu_seconds(pid)?, sent.load(Relaxed), Instant::now());
+    let (cpu0, sent0, wire0, w0) =
+        (cpu_seconds(pid)?, sent.load(Relaxed), wire.load(Relaxed), Instant::now());
     std::thread::sleep(Duration::from_secs(seconds));
-    let (cpu1, sent1, wall) = (cpu_seconds(pid)?, sent.load(Relaxed), w0.elapsed().as_secs_f64());
+    let (cpu1, sent1, wire1, wall) =
+        (cpu_seconds(pid)?, sent.load(Relaxed), wire.load(Relaxed), w0.elapsed().as_secs_f64());
     let rss = rss_mib(pid);
     stop.store(true, Relaxed);
     let failed = threads.into_iter().filter_map(|t| t.join().ok().and_then(Result::err)).count();
@@ -325,10 +432,12 @@ fn bench(args: &[String]) -> Result<(), String> {
     let lines = (sent1 - sent0) as f64 / wall;
     let per_1000 = cpu / wall / (children as f64 / 1000.0);
     println!(
-        "children {children}, measured {wall:.1} s: rrdpipe used {cpu:.2} CPU-seconds ({:.1}% of one core), \
-         {lines:.0} lines/s received, RSS {rss:.0} MiB\n\
+        "children {children}{}, measured {wall:.1} s: rrdpipe used {cpu:.2} CPU-seconds ({:.1}% of one core), \
+         {lines:.0} lines/s received in {:.1} MB/s, RSS {rss:.0} MiB\n\
          => {per_1000:.3} CPU-seconds per second of data per 1000 children ({:.2} µs per line)",
+        if compression { " (lz4)" } else { "" },
         100.0 * cpu / wall,
+        (wire1 - wire0) as f64 / wall / 1e6,
         1e6 * cpu / (lines * wall)
     );
     if failed > 0 {

@@ -30,25 +30,33 @@ const KEY: &str = "5eed0001-2222-3333-4444-555555555555";
 struct NetdataChild;
 
 impl NetdataChild {
-    /// Start netdata as `hostname`, streaming with `key` to `parent`, offering compression or
-    /// not. `None` (after SKIPPED) outside CI when netdata is not installed.
-    fn start_with(hostname: &str, parent: SocketAddr, key: &str, compression: bool) -> Option<Netdata> {
+    /// Start netdata as `hostname`, streaming with `key` to `parent`, with `setup`'s plugins and
+    /// configuration, its `enable compression` set, or left to netdata's default (yes) when
+    /// `None`. `None` (after SKIPPED) outside CI when netdata is not installed.
+    fn start_with(setup: Setup, parent: SocketAddr, key: &str, compression: Option<bool>) -> Option<Netdata> {
+        let compression = match compression {
+            Some(on) => format!("    enable compression = {}\n", if on { "yes" } else { "no" }),
+            None => String::new(),
+        };
         Netdata::start(Setup {
-            hostname: hostname.to_string(),
             proc: true,
             stream_conf: Some(format!(
                 "[stream]\n    enabled = yes\n    destination = tcp:{parent}\n    api key = {key}\n    \
-                 timeout seconds = 60\n    enable compression = {}\n    reconnect delay seconds = 1\n",
-                if compression { "yes" } else { "no" }
+                 timeout seconds = 60\n{compression}    reconnect delay seconds = 1\n"
             )),
-            ..Setup::default()
+            ..setup
         })
     }
 
-    /// [`start_with`](Self::start_with) without compression.
+    /// A child with only proc and netdata's default stream settings (compression on).
     fn start(hostname: &str, parent: SocketAddr, key: &str) -> Option<Netdata> {
-        NetdataChild::start_with(hostname, parent, key, false)
+        NetdataChild::start_with(named(hostname), parent, key, None)
     }
+}
+
+/// A netdata setup with this hostname and nothing else yet.
+fn named(hostname: &str) -> Setup {
+    Setup { hostname: hostname.to_string(), ..Setup::default() }
 }
 
 // ---------------------------------------------------------------- the rrdpipe parent
@@ -192,18 +200,22 @@ fn real_children_reach_victoriametrics_under_their_own_hostnames() {
     }
     let parent = Parent::start(KEY, Some(&vm));
     let mut load_seen = (loadavg1(), loadavg1());
-    let Some(_a) = NetdataChild::start("CHILDA", parent.addr, KEY) else { return };
-    // A stock child offers compression (and more); it is answered at version 1 and falls back.
-    let Some(b) = NetdataChild::start_with("CHILDB", parent.addr, KEY, true) else { return };
+    let Some(a) = NetdataChild::start_with(named("CHILDA"), parent.addr, KEY, Some(false)) else { return };
+    // A stock child offers compression and more; it gets labels and compression.
+    let Some(b) = NetdataChild::start("CHILDB", parent.addr, KEY) else { return };
     for name in ["CHILDA", "CHILDB"] {
         parent.wait_log(30, &[&format!("child{{host={name} peer=127.0.0.1:"), "}: connected: new host"], 1);
     }
 
-    assert!(
-        wait_until(deadline_in(10), || b.error_log().contains("negotiated capabilities: V1 ")),
-        "CHILDB log:\n{}",
-        b.error_log()
-    );
+    for (child, caps) in [(&a, "VCAPS HLABELS CLABELS "), (&b, "VCAPS HLABELS CLABELS COMPRESSION ")] {
+        assert!(
+            wait_until(deadline_in(10), || child
+                .error_log()
+                .contains(&format!("established link with negotiated capabilities: {caps}\n"))),
+            "child log:\n{}",
+            child.error_log()
+        );
+    }
 
     // system.cpu: every dimension, the hidden idle included, of the child's own host; the
     // percentages of one moment add up to 100.
@@ -333,7 +345,7 @@ fn the_captured_child_stream_replays_into_rrdpipe_without_errors() {
     let mut reply = [0u8; 64];
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let n = s.read(&mut reply).unwrap();
-    assert_eq!(&reply[..n], b"Hit me baby, push them over...");
+    assert_eq!(&reply[..n], support::stream::CAPTURED_ACCEPTED);
     s.write_all(&rest).unwrap();
     drop(s);
     let lines = rest.iter().filter(|&&b| b == b'\n').count();
@@ -370,7 +382,8 @@ fn handshake(addr: SocketAddr, request: &str) -> (std::net::TcpStream, Vec<u8>) 
     (s, reply)
 }
 
-const V1: &[u8] = b"Hit me baby, push them over...";
+/// The answer to [`stream_request`]: it offers labels but not compression.
+const ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=704";
 const NOT_PERMITTED: &[u8] = b"You are not permitted to access this. Check the logs for more info.";
 
 /// A slowloris: keeps `n` idle connections to `addr` open, opening a new one for each the server
@@ -461,7 +474,7 @@ fn idle_connections_do_not_keep_real_children_out() {
         let guid = format!("5eed0100-2222-3333-4444-00000000000{i}");
         let (_s, reply) = handshake(parent.addr, &stream_request(KEY, &format!("RAW{i}"), &guid));
         slowest = slowest.max(t.elapsed());
-        assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1), "attempt {i}");
+        assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(ACCEPTED), "attempt {i}");
     }
     assert!(slowest < Duration::from_secs(2), "slowest answer took {slowest:?}");
 
@@ -537,7 +550,7 @@ fn a_flood_of_wrong_keys_is_throttled_and_summarised() {
     std::thread::sleep(Duration::from_secs(2));
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "RIGHTKEY", "5eed0201-2222-3333-4444-555555555555"));
-    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(ACCEPTED));
     if let Some(_child) = NetdataChild::start("AFTERGUESSES", parent.addr, KEY) {
         parent.wait_log(30, &["child{host=AFTERGUESSES peer=127.0.0.1:", "}: connected"], 1);
     }
@@ -609,7 +622,7 @@ fn out_of_descriptors_the_listener_stays_calm_and_exporters_still_connect() {
     // And a child still gets in.
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "LATER", "5eed0400-2222-3333-4444-555555555555"));
-    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(ACCEPTED));
     eprintln!(
         "descriptor flood: {cpu:.2} s CPU in {window:.1} s, {} accept error lines",
         accept_errors.len()
@@ -637,7 +650,7 @@ fn hostnames_and_the_machine_guid_cannot_be_taken() {
 
     let first = "5eed0501-2222-3333-4444-555555555555";
     let (_one, reply) = handshake(parent.addr, &stream_request(KEY, "TWIN", first));
-    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(ACCEPTED));
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "TWIN", "5eed0502-2222-3333-4444-555555555555"));
     assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(NOT_PERMITTED));
@@ -659,4 +672,109 @@ fn hostnames_and_the_machine_guid_cannot_be_taken() {
     }
     // The file is kept as it is: the parent's identity does not change.
     assert_eq!(std::fs::read_to_string(&guid_file).unwrap(), own);
+}
+
+// ---------------------------------------------------------------- capabilities and compression
+
+/// A plugin on the child with values known in advance: `seq` counts 1, 2, 3, … one a second,
+/// `big` needs more than 32 bits, `neg` is `-seq`.
+const EXACT_PLUGIN: &str = "#!/bin/sh
+echo \"CHART test.exact '' 'Exact values' 'things' test test.exact line 1000 1\"
+echo \"DIMENSION seq '' absolute 1 1\"
+echo \"DIMENSION big '' absolute 1 1\"
+echo \"DIMENSION neg '' absolute 1 1\"
+i=1
+while true; do
+    printf 'BEGIN test.exact\\nSET seq = %d\\nSET big = 1234567890123\\nSET neg = -%d\\nEND\\n' $i $i
+    i=$((i+1))
+    sleep 1
+done
+";
+
+/// The values `sink` got for `test.exact`'s dimension `dim` of `host`, in order of time.
+fn exact_values(sink: &Sink, host: &str, dim: &str) -> Vec<(i64, i64)> {
+    let mut v: Vec<(i64, i64)> = sink
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|o| o["hostname"] == host && o["chart_id"] == "test.exact" && o["id"] == dim)
+        .filter_map(|o| Some((o["timestamp"].as_i64()?, o["value"].as_f64()? as i64)))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// A netdata 1.37 child with its default stream settings offers compression: rrdpipe answers
+/// labels and compression, says so in its log and status, reads the lz4 stream, and the
+/// child's values arrive exactly.
+#[test]
+fn a_default_child_negotiates_labels_and_compression_and_its_values_arrive_exactly() {
+    if require("netdata").is_none() {
+        return;
+    }
+    let sink = Sink::start(b"");
+    let main = format!(
+        "[json:sink]\nenabled = yes\ndestination = {}\ndata source = as collected\nupdate every = 1\n\
+         send names instead of ids = no\nsend hosts matching = *\n",
+        sink.addr
+    );
+    let parent = Parent::start_with(KEY, ParentOpts { main, ..ParentOpts::default() });
+    let plugins = tempfile::tempdir().unwrap();
+    support::agent::write_plugin(plugins.path(), "exact", EXACT_PLUGIN);
+    let setup = Setup {
+        plugins: vec!["exact".into()],
+        extra: format!(
+            "[directories]\n    plugins = \"/usr/lib/netdata/plugins.d\" \"{}\"\n",
+            plugins.path().display()
+        ),
+        ..named("LZ4CHILD")
+    };
+    let Some(mut child) = NetdataChild::start_with(setup, parent.addr, KEY, None) else { return };
+
+    let connected =
+        parent.wait_log(30, &["child{host=LZ4CHILD peer=127.0.0.1:", "}: connected: new host"], 1);
+    assert!(connected[0].contains(" capabilities=VCAPS|HLABELS|CLABELS|COMPRESSION"), "{}", connected[0]);
+    assert!(
+        wait_until(deadline_in(10), || child
+            .error_log()
+            .contains("established link with negotiated capabilities: VCAPS HLABELS CLABELS COMPRESSION \n")),
+        "child log:\n{}",
+        child.error_log()
+    );
+    let status = http_get(parent.addr, "/api/v1/status").json();
+    let host = status["hosts"].as_array().unwrap().iter().find(|h| h["hostname"] == "LZ4CHILD").cloned();
+    assert_eq!(host.unwrap()["stream_capabilities"], "VCAPS|HLABELS|CLABELS|COMPRESSION");
+
+    // Ten seconds of the plugin's values, each exactly as the child collected it.
+    assert!(
+        wait_until(deadline_in(60), || exact_values(&sink, "LZ4CHILD", "seq").len() >= 10),
+        "seq: {:?}",
+        exact_values(&sink, "LZ4CHILD", "seq")
+    );
+    let seq = exact_values(&sink, "LZ4CHILD", "seq");
+    for w in seq.windows(2) {
+        // One a second: consecutive seconds carry consecutive counts (or the same, when an
+        // export ran before the next collection).
+        assert!(w[1].1 - w[0].1 <= w[1].0 - w[0].0 && w[1].1 >= w[0].1, "{seq:?}");
+    }
+    let (first, last) = (seq[0].1, seq[seq.len() - 1].1);
+    assert!(first >= 1 && last - first >= 8, "{seq:?}");
+    let big = exact_values(&sink, "LZ4CHILD", "big");
+    assert!(big.len() >= 10 && big.iter().all(|&(_, v)| v == 1_234_567_890_123), "{big:?}");
+    let neg = exact_values(&sink, "LZ4CHILD", "neg");
+    for (t, v) in &neg {
+        let s = seq.iter().find(|(ts, _)| ts == t).map(|&(_, s)| s);
+        assert!(s.is_none_or(|s| s == -v), "neg {v} at {t} against seq {s:?}");
+    }
+
+    child.stop();
+    let gone = parent.wait_log(15, &["child{host=LZ4CHILD ", "}: disconnected: the child closed"], 1);
+    assert!(gone[0].contains(" errors=0 ") && gone[0].contains(" compressed_bytes="), "{}", gone[0]);
+    let field = |name: &str| -> u64 {
+        gone[0].split(&format!(" {name}=")).nth(1).unwrap().split(' ').next().unwrap().parse().unwrap()
+    };
+    let (bytes, compressed) = (field("bytes"), field("compressed_bytes"));
+    eprintln!("compressed stream: {compressed} bytes on the wire for {bytes} of text");
+    assert!(compressed * 3 < bytes, "{compressed} bytes on the wire for {bytes} of text");
 }

@@ -152,9 +152,12 @@ pub fn render(api: &Api, process: Process, now_s: i64) -> Vec<u8> {
         };
         let _ = write!(
             out,
-            ",\"feed\":\"{feed}\",\"since\":{},\"charts\":{charts},\"dimensions\":{dims}}}",
+            ",\"feed\":\"{feed}\",\"since\":{},\"charts\":{charts},\"dimensions\":{dims}",
             opt(since)
         );
+        out.extend_from_slice(b",\"stream_capabilities\":");
+        write_str(&mut out, &h.stream_capabilities(), Quote::Double);
+        out.push(b'}');
     }
     out.extend_from_slice(b"],\"exporters\":[");
     for (i, e) in api.exporters.snapshot().iter().enumerate() {
@@ -278,6 +281,13 @@ mod tests {
         assert_eq!((hosts[0]["charts"].as_i64(), hosts[0]["dimensions"].as_i64()), (Some(1), Some(1)));
         assert_eq!((&hosts[1]["hostname"], &hosts[1]["feed"]), (&"child".into(), &"connected".into()));
         assert_eq!(hosts[1]["since"].as_i64(), Some(since));
+        assert_eq!(
+            (&hosts[0]["stream_capabilities"], &hosts[1]["stream_capabilities"]),
+            (&"".into(), &"".into())
+        );
+        child.set_stream_capabilities("VCAPS|HLABELS|CLABELS|COMPRESSION");
+        let v3: serde_json::Value = serde_json::from_slice(&render(&api, Process::default(), 1_001)).unwrap();
+        assert_eq!(v3["hosts"][1]["stream_capabilities"], "VCAPS|HLABELS|CLABELS|COMPRESSION");
         drop(feeding);
         let gone = render(&api, Process::default(), 1_003);
         let v2: serde_json::Value = serde_json::from_slice(&gone).unwrap();

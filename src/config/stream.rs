@@ -67,7 +67,6 @@ const SENDER_KEYS: &[&str] = &[
     "buffer size bytes",
     "reconnect delay seconds",
     "initial clock resync iterations",
-    "enable compression",
     "enable replication",
     "default port",
 ];
@@ -313,6 +312,9 @@ pub struct StreamKey {
     pub enabled: bool,
     /// `allow from`: simple pattern of peer IP addresses allowed (default `*`).
     pub allow_from: String,
+    /// `enable compression`: `no` keeps the children it names from compressing (default yes;
+    /// `[stream] enable compression = no` turns it off for all).
+    pub enable_compression: bool,
     /// The file the section is in (the first one, when in both).
     pub file: String,
     /// The line of its header.
@@ -326,6 +328,7 @@ impl StreamKey {
             key_type,
             enabled: key_type == StreamKeyType::Machine,
             allow_from: "*".to_string(),
+            enable_compression: true,
             file: file.to_string(),
             line,
         }
@@ -337,6 +340,7 @@ impl Settings for StreamKey {
         v.setting("type", &mut self.key_type, &KeyTypes);
         v.setting("enabled", &mut self.enabled, &Bool);
         v.setting("allow from", &mut self.allow_from, &Text);
+        v.setting("enable compression", &mut self.enable_compression, &Bool);
     }
 }
 
@@ -347,6 +351,9 @@ pub struct Stream {
     pub max_children: usize,
     /// `timeout seconds`: a child silent this long is disconnected (default 600).
     pub timeout_seconds: u32,
+    /// `enable compression`: children that offer lz4 compression get it (default yes, as in
+    /// netdata).
+    pub enable_compression: bool,
     /// The sections named after a UUID, in file order (stream.conf first).
     pub keys: Vec<StreamKey>,
 }
@@ -356,6 +363,7 @@ impl Default for Stream {
         Stream {
             max_children: DEFAULT_MAX_CHILDREN,
             timeout_seconds: DEFAULT_STREAM_TIMEOUT_SECONDS,
+            enable_compression: true,
             keys: Vec::new(),
         }
     }
@@ -374,6 +382,7 @@ impl Settings for Stream {
         v.setting("max children", &mut self.max_children, &children);
         let seconds = Whole { min: 1, max: None, unit: "seconds" };
         v.setting("timeout seconds", &mut self.timeout_seconds, &seconds);
+        v.setting("enable compression", &mut self.enable_compression, &Bool);
     }
 }
 

@@ -130,7 +130,12 @@ fn an_empty_file_gives_every_default() {
                 max_pending_requests: 256,
                 max_pending_requests_per_address: 16,
             },
-            stream: Stream { max_children: 1000, timeout_seconds: 600, keys: Vec::new() },
+            stream: Stream {
+                max_children: 1000,
+                timeout_seconds: 600,
+                enable_compression: true,
+                keys: Vec::new()
+            },
             registry: Registry {
                 unique_id_file: Some(PathBuf::from("/var/lib/netdata/registry/netdata.public.unique.id")),
             },
@@ -974,6 +979,7 @@ fn effective_shows_every_key_with_defaults() {
 [stream]
     max children = 1000
     timeout seconds = 600
+    enable compression = yes
 
 [registry]
     netdata unique id file = /var/lib/netdata/registry/netdata.public.unique.id
@@ -1039,8 +1045,8 @@ fn effective_parses_back_to_the_same_configuration() {
          [plugins]\nproc = no\napps = yes\ngo.d = no\nmax charts per plugin = 5\n\
          [host labels]\nroom = b12\nempty =\n\
          [web]\nbind to = [::1]:20000 10.1.2.3=dashboard|streaming *\ndefault port = 7\n\
-         [stream]\nmax children = 3\ntimeout seconds = 9\n\
-         [11111111-2222-3333-4444-55555555aaaa]\nenabled = yes\nallow from = 10.*\n\
+         [stream]\nmax children = 3\ntimeout seconds = 9\nenable compression = no\n\
+         [11111111-2222-3333-4444-55555555aaaa]\nenabled = yes\nallow from = 10.*\nenable compression = no\n\
          [aaaaaaaa-2222-3333-4444-555555555555]\ntype = machine\nenabled = no\n\
          [backend]\nenabled = yes\ntype = opentsdb:telnet\ndestination = udp:[::1]:4000 h\n\
          data source = raw\nhostname = alias\nusername = u\npassword = secret\n\
@@ -1078,13 +1084,15 @@ const GUID: &str = "aaaaaaaa-2222-3333-4444-555555555555";
 #[test]
 fn api_keys_are_read_from_stream_conf_and_the_main_file_with_netdatas_defaults() {
     let loaded = parse3(
-        &format!("[{KEY}]\nenabled = no\nallow from = 10.*\n[{GUID}]\ntype = machine\n"),
+        &format!("[{KEY}]\nenabled = no\nallow from = 10.*\n[{GUID}]\ntype = machine\nenable compression = no\n"),
         &format!("[stream]\nmax children = 5\n[{KEY}]\ntype = api\nenabled = yes\n\n[22222222-2222-3333-4444-555555555555]\n"),
     )
     .unwrap();
     assert_eq!(loaded.warnings, Vec::<String>::new());
     let s = &loaded.config.stream;
-    assert_eq!((s.max_children, s.timeout_seconds), (5, 600));
+    assert_eq!((s.max_children, s.timeout_seconds, s.enable_compression), (5, 600, true));
+    let compression: Vec<bool> = s.keys.iter().map(|k| k.enable_compression).collect();
+    assert_eq!(compression, [true, true, false], "only the machine section says no");
     let keys: Vec<(&str, StreamKeyType, bool, &str, &str, usize)> = s
         .keys
         .iter()

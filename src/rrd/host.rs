@@ -44,6 +44,9 @@ pub struct Host {
     charts: RwLock<Charts>,
     presence: Mutex<Presence>,
     labels: RwLock<HostLabels>,
+    /// The stream capabilities of the child's last connection (empty for a host never fed
+    /// by one).
+    stream_capabilities: RwLock<String>,
 }
 
 /// A host's labels: its own (configured and found on the machine, for the local host), those
@@ -127,6 +130,7 @@ impl Host {
             charts: RwLock::new(Charts::default()),
             presence: Mutex::new(Presence::default()),
             labels: RwLock::new(HostLabels::default()),
+            stream_capabilities: RwLock::new(String::new()),
         }
     }
 
@@ -213,6 +217,17 @@ impl Host {
     /// Replace the host's identity (a child reconnecting with new details).
     pub fn set_info(&self, info: HostInfo) {
         *self.info.write() = info;
+    }
+
+    /// The stream capabilities of the child's last connection (`VCAPS|HLABELS|…`); empty when
+    /// no child ever fed this host.
+    pub fn stream_capabilities(&self) -> String {
+        self.stream_capabilities.read().clone()
+    }
+
+    /// Note what a child's connection settled on.
+    pub fn set_stream_capabilities(&self, capabilities: &str) {
+        *self.stream_capabilities.write() = capabilities.to_string();
     }
 
     /// Slots per dimension for this host's charts.

@@ -1,6 +1,10 @@
 //! The stream of a real netdata 1.37 child, as captured in `tests/fixtures/stream/child.txt`:
 //! its handshake request with the fields a test changes, and the data that follows it.
 
+/// rrdpipe's answer to the captured request: it offers capabilities as bits (`ver=15352`: the
+/// child had `enable compression = no`), and gets host and chart labels.
+pub const CAPTURED_ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=704";
+
 /// The captured handshake (request line and headers, through the blank line) with each query
 /// field named in `set` given the value there, and the stream data after it.
 pub fn captured_child(set: &[(&str, &str)]) -> (String, Vec<u8>) {

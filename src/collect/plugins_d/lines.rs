@@ -26,6 +26,20 @@ pub enum ReadEvent<'a> {
     Eof,
 }
 
+/// What a [`LineReader`] reads: bytes, and a descriptor to wait on until more arrive.
+pub trait Source: Read + AsRawFd {
+    /// Whether bytes can be read without waiting on the descriptor: a layer above it (a
+    /// decompressor) holds some already.
+    fn buffered(&self) -> bool {
+        false
+    }
+}
+
+impl Source for std::process::ChildStdout {}
+impl Source for std::process::ChildStderr {}
+impl Source for std::net::TcpStream {}
+impl Source for std::os::unix::net::UnixStream {}
+
 /// Reads lines from `R` into a buffer of fixed size; see the module docs.
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -41,7 +55,7 @@ pub struct LineReader<R> {
     bytes: u64,
 }
 
-impl<R: Read + AsRawFd> LineReader<R> {
+impl<R: Source> LineReader<R> {
     /// A reader keeping lines up to `max_line` bytes.
     pub fn new(inner: R, max_line: usize) -> LineReader<R> {
         let max_line = max_line.max(1);
@@ -104,7 +118,7 @@ impl<R: Read + AsRawFd> LineReader<R> {
                 return Ok(ReadEvent::Timeout);
             }
             tried = true;
-            if !wait_readable(self.inner.as_raw_fd(), timeout)? {
+            if !self.inner.buffered() && !wait_readable(self.inner.as_raw_fd(), timeout)? {
                 continue;
             }
             match self.inner.read(&mut self.buf[self.end..]) {

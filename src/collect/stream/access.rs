@@ -156,6 +156,7 @@ struct Rule {
     enabled: bool,
     allow_from_text: String,
     allow_from: SimplePattern,
+    compression: bool,
 }
 
 /// The access rules of the configuration.
@@ -179,6 +180,7 @@ impl Access {
                 enabled: k.enabled,
                 allow_from_text: k.allow_from.clone(),
                 allow_from: SimplePattern::new(&k.allow_from),
+                compression: k.enable_compression,
             })
             .collect();
         Access {
@@ -191,6 +193,17 @@ impl Access {
     fn rule(&self, uuid: &str) -> Option<&Rule> {
         let uuid = uuid.to_ascii_lowercase();
         self.rules.iter().find(|r| r.uuid == uuid)
+    }
+
+    /// Whether the sections of `req`'s API key and machine GUID let it compress: neither says
+    /// `enable compression = no`.
+    pub fn compression(&self, req: &StreamRequest) -> bool {
+        let key = self.rule(&req.key).is_none_or(|r| r.compression);
+        let machine = self
+            .rule(&req.machine_guid)
+            .filter(|r| r.key_type == StreamKeyType::Machine)
+            .is_none_or(|r| r.compression);
+        key && machine
     }
 
     /// Whether `req`, from `peer`, may stream here. Keys and GUIDs compare without regard to
@@ -242,6 +255,7 @@ mod tests {
             key_type,
             enabled,
             allow_from: allow_from.into(),
+            enable_compression: true,
             file: "stream.conf".into(),
             line: 1,
         }
@@ -343,6 +357,21 @@ mod tests {
             a.check(&req(KEY, GUID), mapped),
             Err(Refusal::MachineNotFromHere { allow_from: "!127.* *".into() })
         );
+    }
+
+    #[test]
+    fn a_no_in_the_key_or_machine_section_keeps_a_child_from_compressing() {
+        let off = |k: StreamKey| StreamKey { enable_compression: false, ..k };
+        let on = access(vec![key(KEY, StreamKeyType::Api, true, "*")], "");
+        assert!(on.compression(&req(KEY, GUID)));
+        let by_key = access(vec![off(key(KEY, StreamKeyType::Api, true, "*"))], "");
+        assert!(!by_key.compression(&req(KEY, GUID)));
+        let by_machine = access(
+            vec![key(KEY, StreamKeyType::Api, true, "*"), off(key(GUID, StreamKeyType::Machine, true, "*"))],
+            "",
+        );
+        assert!(!by_machine.compression(&req(KEY, GUID)));
+        assert!(by_machine.compression(&req(KEY, "aaaaaaaa-bbbb-cccc-dddd-000000000000")), "another machine");
     }
 
     #[test]

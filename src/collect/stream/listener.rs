@@ -33,14 +33,17 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::access::{Access, Refusal};
+use super::capabilities::{negotiate, Capabilities};
+use super::compression::Lz4Reader;
 use super::fds;
 use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready, Serviced};
 use super::receiver::{self, Limits};
 use super::registry::{Admission, Registry};
-use super::request::{parse_request, StreamRequest, MAX_REQUEST, REPLY_V1};
+use super::request::{parse_request, StreamRequest, MAX_REQUEST};
 use super::throttle::Throttle;
 use crate::api::server::{bad_request_line, Handoff, Incoming};
 use crate::clock::{now_ut, USEC_PER_SEC};
+use crate::collect::plugins_d::lines::{LineReader, Source};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::Config;
 use crate::logs::{Episodes, Escaped, Note, Tally};
@@ -109,6 +112,8 @@ pub struct StreamConfig {
     pub update_every: u32,
     /// Limits on connections that have not sent their request yet.
     pub gate: GateLimits,
+    /// `[stream] enable compression`: children that offer lz4 compression get it.
+    pub compression: bool,
 }
 
 impl StreamConfig {
@@ -147,7 +152,17 @@ impl StreamConfig {
                 first_request_timeout: Duration::from_secs(cfg.web.timeout_for_first_request as u64),
                 max_request: MAX_REQUEST,
             },
+            compression: cfg.stream.enable_compression,
         })
+    }
+
+    /// The capabilities `req` may be answered with: compression unless `[stream]`, its API
+    /// key's section or its machine GUID's section turns it off.
+    pub fn allowed_capabilities(&self, req: &StreamRequest) -> Capabilities {
+        match self.compression && self.access.compression(req) {
+            true => Capabilities::IMPLEMENTED,
+            false => Capabilities::IMPLEMENTED.without(Capabilities::COMPRESSION),
+        }
     }
 }
 
@@ -691,7 +706,9 @@ impl Listener {
         });
         // Until the child's thread ends, the host is not an orphan.
         let attached = host.attach();
-        if !answer(&mut stream, REPLY_V1) {
+        let negotiated =
+            negotiate(Capabilities::from_version(req.capabilities), self.cfg.allowed_capabilities(&req));
+        if !answer(&mut stream, &negotiated.reply) {
             child_span(&req.hostname, peer)
                 .in_scope(|| warn!("could not answer the handshake; connection closed"));
             return;
@@ -699,7 +716,8 @@ impl Listener {
         let _ = stream.set_nonblocking(false);
         let shared = self.child.clone();
         let hostname = req.hostname.clone();
-        let child = Child { stream, peer, req, host, is_new, admission, attached };
+        let capabilities = negotiated.capabilities;
+        let child = Child { stream, peer, req, capabilities, host, is_new, admission, attached };
         match std::thread::Builder::new()
             .name("stream-child".into())
             .stack_size(CHILD_STACK)
@@ -795,6 +813,8 @@ struct Child {
     stream: TcpStream,
     peer: SocketAddr,
     req: StreamRequest,
+    /// What the handshake settled on.
+    capabilities: Capabilities,
     host: Arc<Host>,
     is_new: bool,
     admission: Admission,
@@ -805,16 +825,18 @@ struct Child {
 impl Child {
     /// Feed the child's lines to its host until it leaves, in the child's span.
     fn serve(self, shared: &ChildShared) {
-        let Child { stream, peer, req, host, is_new, admission, attached } = self;
+        let Child { stream, peer, req, capabilities, host, is_new, admission, attached } = self;
         let _span = child_span(&req.hostname, peer).entered();
         info!(
             machine_guid = %Escaped::str(&req.machine_guid),
             update_every = req.update_every,
             os = %if req.os.is_empty() { "unknown".to_string() } else { Escaped::str(&req.os).to_string() },
+            capabilities = %capabilities,
             "connected: {}{}",
             if is_new { "new host" } else { "known host, charts kept" },
             if admission.replaced_one() { ", replacing its silent previous connection" } else { "" }
         );
+        host.set_stream_capabilities(&capabilities.to_string());
         let started = Instant::now();
         let mut session = Session::new(
             SessionConfig {
@@ -826,8 +848,16 @@ impl Child {
             },
             host,
         );
-        let (end, too_long) =
-            receiver::receive(stream, &mut session, admission.live(), shared.limits, &shared.shutdown);
+        let (end, too_long, bytes, compressed) = if capabilities.contains(Capabilities::COMPRESSION) {
+            let mut reader = LineReader::new(Lz4Reader::new(stream), shared.limits.max_line);
+            let (end, too_long) = feed(&mut reader, &mut session, &admission, shared);
+            let st = reader.get_ref().stats();
+            (end, too_long, st.decompressed, Some(st.compressed))
+        } else {
+            let mut reader = LineReader::new(stream, shared.limits.max_line);
+            let (end, too_long) = feed(&mut reader, &mut session, &admission, shared);
+            (end, too_long, reader.bytes_read(), None)
+        };
         drop(admission);
         drop(attached);
         let st = session.stats();
@@ -839,9 +869,21 @@ impl Child {
             too_long,
             charts_refused = st.charts_refused,
             dimensions_refused = st.dimensions_refused,
+            bytes,
+            compressed_bytes = compressed,
             "disconnected: {end}"
         );
     }
+}
+
+/// One child's read loop over `reader`: why it ended, and the over-long lines dropped.
+fn feed<R: Source>(
+    reader: &mut LineReader<R>,
+    session: &mut Session,
+    admission: &Admission,
+    shared: &ChildShared,
+) -> (receiver::End, u64) {
+    receiver::receive(reader, session, admission.live(), shared.limits, &shared.shutdown)
 }
 
 #[cfg(test)]
@@ -869,6 +911,7 @@ mod tests {
                 first_request_timeout: Duration::from_secs(10),
                 max_request: MAX_REQUEST,
             },
+            compression: true,
         };
         let db = Arc::new(Db::new(HostInfo { hostname: "parent".into(), ..HostInfo::default() }, 60));
         Listener::new(cfg, Registry::new(10), db, Shutdown::new(), budget)

@@ -1,12 +1,16 @@
 //! Parent mode: netdata agents ("children") stream their charts into this agent's store.
 //!
 //! A child connects to a `[web] bind to` address, sends one `STREAM` request naming its API key
-//! and identity, and, once answered, streams plugins.d lines (CHART, DIMENSION, BEGIN, SET, END,
-//! VARIABLE). Each child becomes a host of the store; its lines go through the same
+//! and identity and offering its capabilities, and, once answered with those both sides have,
+//! streams plugins.d lines (CHART, DIMENSION, BEGIN, SET, END, VARIABLE), lz4-compressed when
+//! they settled on compression. Each child becomes a host of the store; its lines go through the same
 //! [`plugins_d::session::Session`](crate::collect::plugins_d::session::Session) as a local
 //! plugin's, so a child's charts are stored, and exported, exactly like local ones.
 //!
-//! * [`request`]: the `STREAM` request parser and netdata's exact replies; pure;
+//! * [`request`]: the `STREAM` request parser and netdata's refusals; pure;
+//! * [`capabilities`]: what a child offers, what this parent implements, and the reply that
+//!   settles on both; pure;
+//! * [`compression`]: netdata's lz4 frames, read back into the text they carry;
 //! * [`access`]: API keys, machine GUID sections, `allow from` and hostnames; pure;
 //! * [`gate`]: connections that have not sent their request yet, bounded so idle ones cannot
 //!   keep out real ones (protocol-agnostic: the HTTP API is to share it);
@@ -18,6 +22,8 @@
 //! * [`machine_guid`]: this agent's persistent machine GUID.
 
 pub mod access;
+pub mod capabilities;
+pub mod compression;
 pub mod fds;
 pub mod gate;
 pub mod listener;

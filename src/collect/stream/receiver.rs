@@ -2,14 +2,14 @@
 //! leaves, goes silent, is replaced by a newer connection, or the agent stops.
 //!
 //! One job: the read loop. Lines are read with a bounded [`LineReader`] (a line longer than the
-//! limit is dropped and counted, never buffered) and timed by their arrival on the wall clock.
-//! The loop wakes at least every [`WAKE`] to notice shutdown and silence even when the child
-//! sends nothing, and checks both at least that often while the child sends a lot. It knows
-//! nothing of handshakes, keys or listening sockets.
+//! limit is dropped and counted, never buffered), over the socket or over its lz4 decoder
+//! ([`super::compression`]), and timed by their arrival on the wall clock. The loop wakes at
+//! least every [`WAKE`] to notice shutdown and silence even when the child sends nothing, and
+//! checks both at least that often while the child sends a lot. It knows nothing of
+//! handshakes, keys or listening sockets.
 
 use std::fmt;
-use std::io::Read;
-use std::os::unix::io::AsRawFd;
+use std::io;
 use std::time::Duration;
 
 use crate::clock::now_ut;
@@ -17,7 +17,7 @@ use crate::clock::now_ut;
 use tracing::warn;
 
 use super::registry::Live;
-use crate::collect::plugins_d::lines::{LineReader, ReadEvent};
+use crate::collect::plugins_d::lines::{LineReader, ReadEvent, Source};
 use crate::collect::plugins_d::session::Session;
 use crate::shutdown::Shutdown;
 
@@ -40,6 +40,8 @@ pub enum End {
     Shutdown,
     /// Reading failed.
     ReadError(String),
+    /// The compressed stream cannot be read on (see [`super::compression`]).
+    Corrupt(String),
 }
 
 impl fmt::Display for End {
@@ -50,6 +52,11 @@ impl fmt::Display for End {
             End::Replaced => f.write_str("a newer connection of the same machine replaced it"),
             End::Shutdown => f.write_str("rrdpipe is stopping"),
             End::ReadError(e) => write!(f, "read error: {e}"),
+            End::Corrupt(e) => write!(
+                f,
+                "its compressed stream is broken: {e}; the connection is closed and the child starts a new \
+                 stream when it reconnects (set enable compression = no in its stream.conf if this repeats)"
+            ),
         }
     }
 }
@@ -63,17 +70,16 @@ pub struct Limits {
     pub max_line: usize,
 }
 
-/// Feed every line from `input` to `session` until the connection ends. Returns why, and how
-/// many over-long lines were dropped. `live` is touched (wall-clock milliseconds) as lines
-/// arrive.
-pub fn receive<R: Read + AsRawFd>(
-    input: R,
+/// Feed every line from `reader` (a [`LineReader`] of `limits.max_line`) to `session` until the
+/// connection ends. Returns why, and how many over-long lines were dropped. `live` is touched
+/// (wall-clock milliseconds) as lines arrive.
+pub fn receive<R: Source>(
+    reader: &mut LineReader<R>,
     session: &mut Session,
     live: &Live,
     limits: Limits,
     shutdown: &Shutdown,
 ) -> (End, u64) {
-    let mut reader = LineReader::new(input, limits.max_line);
     let wake = WAKE.as_micros() as u64;
     let mut last_line_ut = now_ut();
     let mut next_check_ut = last_line_ut + wake;
@@ -83,6 +89,9 @@ pub fn receive<R: Read + AsRawFd>(
             Ok(e) => e,
             // A replaced connection's socket is shut down to wake it: say why it ended.
             Err(_) if live.replaced() => return (End::Replaced, too_long),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return (End::Corrupt(e.to_string()), too_long)
+            }
             Err(e) => return (End::ReadError(e.to_string()), too_long),
         };
         let now = match event {

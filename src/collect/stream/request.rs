@@ -15,13 +15,11 @@
 //!
 //! # The reply
 //! Raw bytes, written once, with no status line, headers or newline: the child compares them
-//! exactly. This parent only ever accepts with [`REPLY_V1`] (the plugins.d text protocol, no
-//! compression, no replication, no labels), so it never has to send anything after it.
+//! exactly. The refusals are here; the acceptances, which depend on what the child offers in
+//! `ver` ([`StreamRequest::capabilities`]), are in [`super::capabilities`].
 
 use std::fmt;
 
-/// Accepts the child at protocol version 1.
-pub const REPLY_V1: &[u8] = b"Hit me baby, push them over...";
 /// Refuses the child; it retries in 60 s. Sent for a wrong key and for a full parent.
 pub const REPLY_NOT_PERMITTED: &[u8] = b"You are not permitted to access this. Check the logs for more info.";
 /// Refuses a second connection of the same machine; the child retries in 120 s.
@@ -47,7 +45,8 @@ pub struct StreamRequest {
     pub os: String,
     /// `tags`: the child's host tags, as announced.
     pub tags: String,
-    /// `ver`: the capabilities the child offers; `None` from a child that does not say.
+    /// `ver`: the protocol version or capability mask the child offers; `None` from a child
+    /// that does not say.
     pub capabilities: Option<u64>,
 }
 

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::access::Access;
+use super::compression::Encoder;
 use super::gate::GateLimits;
 use super::listener::{self, PortAcl, StreamConfig, StreamHandle};
 use super::request::MAX_REQUEST;
+use crate::collect::plugins_d::lines::LineReader;
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::{Stream, StreamKey, StreamKeyType};
 use crate::rrd::storage_number::{unpack, SN_EMPTY};
@@ -19,7 +21,8 @@ use crate::shutdown::Shutdown;
 const KEY: &str = "11111111-2222-3333-4444-555555555555";
 const G1: &str = "aaaaaaaa-bbbb-cccc-dddd-000000000001";
 const G2: &str = "aaaaaaaa-bbbb-cccc-dddd-000000000002";
-const V1: &[u8] = b"Hit me baby, push them over...";
+/// The answer to a child offering what a netdata 1.37 child with `enable compression = no` offers.
+const ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=704";
 const NOT_PERMITTED: &[u8] = b"You are not permitted to access this. Check the logs for more info.";
 const ALREADY: &[u8] = b"This GUID is already streaming to this server";
 
@@ -33,6 +36,7 @@ fn config(max_children: usize) -> StreamConfig {
         key_type: StreamKeyType::Api,
         enabled: true,
         allow_from: "*".into(),
+        enable_compression: true,
         file: "stream.conf".into(),
         line: 1,
     }];
@@ -54,6 +58,7 @@ fn config(max_children: usize) -> StreamConfig {
             first_request_timeout: Duration::from_secs(10),
             max_request: MAX_REQUEST,
         },
+        compression: true,
     }
 }
 
@@ -156,10 +161,10 @@ DIMENSION \"load1\" \"load1\" \"absolute\" 1 1000 \" \"\n\
 DIMENSION \"load5\" \"load5\" \"absolute\" 1 1000 \"\"\n";
 
 #[test]
-fn a_child_is_accepted_with_v1_and_its_lines_reach_its_own_host() {
+fn a_child_is_accepted_with_its_capabilities_and_its_lines_reach_its_own_host() {
     let p = Parent::start(config(10));
     let (mut s, reply) = handshake(p.addr(), &request(KEY, "child1", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     s.write_all(DEFINITIONS.as_bytes()).unwrap();
     s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 1250\nSET \"load5\" = 980\nEND\n").unwrap();
     s.write_all(b"VARIABLE HOST tcp_max_orphans = 131072.0000000\nCLAIMED_ID x\n").unwrap();
@@ -205,7 +210,7 @@ fn a_wrong_key_is_refused_with_netdatas_string_and_no_host_is_made() {
 fn a_second_live_connection_of_a_guid_is_refused_and_the_first_keeps_streaming() {
     let p = Parent::start(config(10));
     let (mut first, reply) = handshake(p.addr(), &request(KEY, "twin", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     let (mut second, reply) = handshake(p.addr(), &request(KEY, "twin", G1));
     assert_eq!(reply, ALREADY);
     assert!(closed_within(&mut second, 5));
@@ -219,7 +224,7 @@ fn a_second_live_connection_of_a_guid_is_refused_and_the_first_keeps_streaming()
 fn children_past_max_children_are_refused_as_not_permitted() {
     let p = Parent::start(config(1));
     let (_first, reply) = handshake(p.addr(), &request(KEY, "one", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     let (_, reply) = handshake(p.addr(), &request(KEY, "two", G2));
     assert_eq!(reply, NOT_PERMITTED);
     assert_eq!(p.handle().connected(), 1);
@@ -239,7 +244,7 @@ fn a_request_split_across_writes_and_data_right_behind_it_are_both_read() {
     rest.extend_from_slice(DEFINITIONS.as_bytes());
     rest.extend_from_slice(b"BEGIN system.load\nSET load1 = 42\nEND\n");
     s.write_all(&rest).unwrap();
-    assert_eq!(read_reply(&mut s), V1);
+    assert_eq!(read_reply(&mut s), ACCEPTED);
     assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(42)));
 }
 
@@ -250,7 +255,7 @@ fn a_silent_child_is_disconnected_after_the_timeout() {
     let p = Parent::start(cfg);
     let started = Instant::now();
     let (mut s, reply) = handshake(p.addr(), &request(KEY, "quiet", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     assert!(closed_within(&mut s, 5), "the parent should close a silent child");
     let waited = started.elapsed();
     assert!(
@@ -264,7 +269,7 @@ fn a_silent_child_is_disconnected_after_the_timeout() {
 fn over_long_lines_are_dropped_and_the_child_goes_on() {
     let p = Parent::start(config(10));
     let (mut s, reply) = handshake(p.addr(), &request(KEY, "long", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     s.write_all(DEFINITIONS.as_bytes()).unwrap();
     let mut long = b"SET load1 = 1".to_vec();
     long.extend(std::iter::repeat_n(b'0', 100_000));
@@ -292,7 +297,7 @@ fn caps_of_a_child_are_the_plugin_caps() {
 fn shutdown_is_not_held_up_by_connected_or_half_connected_children() {
     let p = Parent::start(config(10));
     let (_quiet, reply) = handshake(p.addr(), &request(KEY, "quiet", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     let mut half = TcpStream::connect(p.addr()).unwrap();
     half.write_all(b"STREAM key=").unwrap();
     let mut p = p;
@@ -307,7 +312,7 @@ fn shutdown_is_not_held_up_by_connected_or_half_connected_children() {
 fn the_streaming_children_chart_counts_connected_and_refused() {
     let p = Parent::start(config(10));
     let (_s, reply) = handshake(p.addr(), &request(KEY, "counted", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     handshake(p.addr(), &request(KEY, "twin", G1));
     let chart = p.db.localhost().chart("netdata.streaming_children").expect("chart defined");
     let ids: Vec<String> = {
@@ -343,7 +348,8 @@ fn a_replaced_connection_stops_and_says_why() {
     let mut session = Session::new(SessionConfig::new("stream/c", 1), host.clone());
     let limits = Limits { timeout: Duration::from_secs(60), max_line: 1024 };
     let started = Instant::now();
-    let (end, too_long) = receiver::receive(parent_end, &mut session, old.live(), limits, &Shutdown::new());
+    let mut reader = LineReader::new(parent_end, limits.max_line);
+    let (end, too_long) = receiver::receive(&mut reader, &mut session, old.live(), limits, &Shutdown::new());
     assert_eq!((end, too_long), (End::Replaced, 0));
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     assert_eq!(session.stats().lines, 3, "lines already sent are applied first");
@@ -471,4 +477,108 @@ fn reconnections_cannot_grow_a_child_host_past_the_caps() {
     let dims: usize = host.charts().iter().map(|c| c.dimension_count()).sum();
     assert_eq!(dims, 4, "k, x0, y0, x1; y1 and later refused");
     assert_eq!(host.chart("a.known").unwrap().dimension_count(), 1);
+}
+
+/// What netdata 1.37 offers with its default settings, compression included.
+fn request_compressed(hostname: &str, guid: &str) -> String {
+    request(KEY, hostname, guid).replace("&ver=15352&", "&ver=16376&")
+}
+
+/// `messages`, each one lz4 frame, as a netdata child sends them.
+fn frames(encoder: &mut Encoder, messages: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in messages {
+        encoder.frame(m.as_bytes(), &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_child_offering_compression_gets_it_and_its_frames_reach_its_host() {
+    let p = Parent::start(config(10));
+    let (mut s, reply) = handshake(p.addr(), &request_compressed("lz4child", G1));
+    assert_eq!(reply, b"Hit me baby, push them over with the version=1728");
+    let mut enc = Encoder::new();
+    let mut wire = frames(&mut enc, &[DEFINITIONS, "LABEL \"room\" = 1 \"a\"\nOVERWRITE labels\n"]);
+    for i in 0..50 {
+        let data =
+            format!("BEGIN \"system.load\" 0\nSET \"load1\" = {}\nSET \"load5\" = 980\nEND\n", 1000 + i);
+        wire.extend(frames(&mut enc, &[&data]));
+    }
+    // Frames split at odd places over many writes, as TCP may deliver them.
+    for chunk in wire.chunks(13) {
+        s.write_all(chunk).unwrap();
+    }
+    assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(1049)));
+    let host = p.child_host(G1).unwrap();
+    assert_eq!(last_collected(&host, "system.load", 1), Some(980));
+    assert_eq!(host.stream_capabilities(), "VCAPS|HLABELS|CLABELS|COMPRESSION");
+    drop(s);
+    assert!(wait_for(5, || p.handle().connected() == 0));
+}
+
+#[test]
+fn a_broken_compressed_stream_closes_the_connection_and_keeps_what_arrived() {
+    let p = Parent::start(config(10));
+    let (mut s, reply) = handshake(p.addr(), &request_compressed("broken", G1));
+    assert_eq!(reply, b"Hit me baby, push them over with the version=1728");
+    let mut enc = Encoder::new();
+    s.write_all(&frames(&mut enc, &[DEFINITIONS, "BEGIN \"system.load\" 0\nSET \"load1\" = 7\nEND\n"]))
+        .unwrap();
+    // Plain text where a frame header is due.
+    s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 8\nEND\n").unwrap();
+    assert!(closed_within(&mut s, 5), "the parent closes a broken stream");
+    assert!(wait_for(5, || p.handle().connected() == 0));
+    let host = p.child_host(G1).unwrap();
+    assert_eq!(last_collected(&host, "system.load", 0), Some(7));
+
+    // A frame whose block needs history the stream never had.
+    let (mut s, _) = handshake(p.addr(), &request_compressed("broken", G1));
+    let mut other = Encoder::new();
+    frames(&mut other, &[DEFINITIONS]);
+    let needs_history = frames(&mut other, &[DEFINITIONS]);
+    s.write_all(&needs_history).unwrap();
+    assert!(closed_within(&mut s, 5));
+}
+
+#[test]
+fn with_compression_off_here_a_child_streams_plain_text() {
+    let mut cfg = config(10);
+    cfg.compression = false;
+    let p = Parent::start(cfg);
+    let (mut s, reply) = handshake(p.addr(), &request_compressed("plain", G1));
+    assert_eq!(reply, ACCEPTED);
+    s.write_all(DEFINITIONS.as_bytes()).unwrap();
+    s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 3\nEND\n").unwrap();
+    assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(3)));
+    assert_eq!(p.child_host(G1).unwrap().stream_capabilities(), "VCAPS|HLABELS|CLABELS");
+
+    // The same from `enable compression = no` in the API key's section alone.
+    let mut cfg = config(10);
+    let key = StreamKey {
+        uuid: KEY.into(),
+        key_type: StreamKeyType::Api,
+        enabled: true,
+        allow_from: "*".into(),
+        enable_compression: false,
+        file: "stream.conf".into(),
+        line: 1,
+    };
+    let stream = Stream { keys: vec![key], ..Stream::default() };
+    cfg.access = Access::new(&stream, "", &["parent".to_string()]);
+    let p = Parent::start(cfg);
+    let (_s, reply) = handshake(p.addr(), &request_compressed("plain", G1));
+    assert_eq!(reply, ACCEPTED);
+}
+
+#[test]
+fn an_old_child_gets_the_prompt_it_knows() {
+    let p = Parent::start(config(10));
+    let v1 = request(KEY, "old", G1).replace("&ver=15352&", "&").replace("&NETDATA_PROTOCOL_VERSION=1.1", "");
+    let (_s, reply) = handshake(p.addr(), &v1);
+    assert_eq!(reply, b"Hit me baby, push them over...");
+    let v5 = request(KEY, "older", G2).replace("&ver=15352&", "&ver=5&");
+    let (_s2, reply) = handshake(p.addr(), &v5);
+    assert_eq!(reply, b"Hit me baby, push them over and bring the host labels...");
+    assert!(wait_for(5, || p.child_host(G2).map(|h| h.stream_capabilities()) == Some("V2|HLABELS".into())));
 }
