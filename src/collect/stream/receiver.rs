@@ -8,8 +8,6 @@
 //! nothing of handshakes, keys or listening sockets.
 
 use std::fmt;
-use std::io::Read;
-use std::os::unix::io::AsRawFd;
 use std::time::Duration;
 
 use crate::clock::now_ut;
@@ -17,7 +15,7 @@ use crate::clock::now_ut;
 use tracing::warn;
 
 use super::registry::Live;
-use crate::collect::plugins_d::lines::{LineReader, ReadEvent};
+use crate::collect::plugins_d::lines::{Input, LineReader, ReadEvent};
 use crate::collect::plugins_d::session::Session;
 use crate::shutdown::Shutdown;
 
@@ -66,7 +64,7 @@ pub struct Limits {
 /// Feed every line from `input` to `session` until the connection ends. Returns why, and how
 /// many over-long lines were dropped. `live` is touched (wall-clock milliseconds) as lines
 /// arrive.
-pub fn receive<R: Read + AsRawFd>(
+pub fn receive<R: Input>(
     input: R,
     session: &mut Session,
     live: &Live,

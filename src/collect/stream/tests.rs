@@ -38,7 +38,7 @@ fn config(max_children: usize) -> StreamConfig {
     }];
     StreamConfig {
         addresses: vec!["127.0.0.1:0".into()],
-        acls: vec![PortAcl { streaming: true, dashboard: true }],
+        acls: vec![PortAcl { streaming: true, dashboard: true, tls: crate::config::PortTls::Default }],
         allow_from: crate::pattern::SimplePattern::new("localhost *"),
         http: None,
         access: Access::new(&Stream { keys, ..Stream::default() }, "", &["parent".to_string()]),
@@ -54,6 +54,7 @@ fn config(max_children: usize) -> StreamConfig {
             first_request_timeout: Duration::from_secs(10),
             max_request: MAX_REQUEST,
         },
+        tls: None,
     }
 }
 
