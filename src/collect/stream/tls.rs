@@ -491,3 +491,202 @@ impl Input for Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::stream::gate::{Dropped, Gate, GateLimits, Ready};
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    /// A CA and a server certificate and key signed by it, as PEM: (ca, cert, key).
+    fn pems() -> (String, String, String) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+        (ca_cert.pem(), cert.pem(), key.serialize_pem())
+    }
+
+    /// `[web]` with the key and certificate written into `dir`.
+    fn web_with(dir: &Path, cert: &str, key: &str) -> Web {
+        std::fs::write(dir.join("cert.pem"), cert).unwrap();
+        std::fs::write(dir.join("key.pem"), key).unwrap();
+        Web {
+            ssl_key: Some(dir.join("key.pem")),
+            ssl_certificate: Some(dir.join("cert.pem")),
+            ..Web::default()
+        }
+    }
+
+    #[test]
+    fn without_keys_or_default_files_there_is_no_tls_and_default_files_are_used_when_both_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(TlsServer::load(&Web::default(), dir.path()).unwrap().is_none());
+        let (_, cert, key) = pems();
+        std::fs::create_dir_all(dir.path().join("ssl")).unwrap();
+        std::fs::write(dir.path().join("ssl/cert.pem"), &cert).unwrap();
+        assert!(TlsServer::load(&Web::default(), dir.path()).unwrap().is_none(), "the key is missing");
+        std::fs::write(dir.path().join("ssl/key.pem"), &key).unwrap();
+        let tls = TlsServer::load(&Web::default(), dir.path()).unwrap().expect("netdata's default files");
+        assert_eq!(tls.certificate, dir.path().join("ssl/cert.pem"));
+        assert!(tls.notes.is_empty());
+    }
+
+    #[test]
+    fn unusable_settings_are_errors_that_name_the_key_and_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, cert, key) = pems();
+        let (_, _, other_key) = pems();
+        let d = dir.path().display();
+        let err = |web: &Web| TlsServer::load(web, dir.path()).unwrap_err();
+        assert_eq!(
+            err(&web_with(dir.path(), &cert, &cert)),
+            format!(
+                "[web] ssl key = {d}/key.pem: it holds a certificate, not a private key: are [web] ssl key and ssl \
+                 certificate swapped?"
+            )
+        );
+        assert!(err(&web_with(dir.path(), &cert, &other_key))
+            .starts_with(&format!("[web] ssl key = {d}/key.pem is not the key of the certificate in [web] ssl certificate = {d}/cert.pem; ")));
+        assert_eq!(
+            err(&web_with(dir.path(), "nothing\n", &key)),
+            format!(
+                "[web] ssl certificate = {d}/cert.pem: it holds no certificate; give the server's certificate in PEM \
+                 form (-----BEGIN CERTIFICATE-----), followed by any intermediates"
+            )
+        );
+        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(err(&web_with(dir.path(), &cert, encrypted)).contains(": the key is encrypted with a passphrase"));
+        let web = Web { tls_ciphers: "TLS_AES_256_GCM_SHA384:RC4-MD5".into(), ..web_with(dir.path(), &cert, &key) };
+        assert!(err(&web).starts_with(
+            "[web] tls ciphers = TLS_AES_256_GCM_SHA384:RC4-MD5: unknown cipher suite 'RC4-MD5'. Choose from: \
+             TLS_AES_256_GCM_SHA384, "
+        ));
+        let web = Web {
+            tls_version: "1.2".into(),
+            tls_ciphers: "TLS_AES_128_GCM_SHA256".into(),
+            ..web_with(dir.path(), &cert, &key)
+        };
+        assert!(err(&web).contains("has no cipher suite for the versions of [web] tls version = 1.2"), "{}", err(&web));
+        let mut web = Web { tls_version: "1.1".into(), ..web_with(dir.path(), &cert, &key) };
+        web.tls_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384".into();
+        let tls = TlsServer::load(&web, dir.path()).unwrap().unwrap();
+        assert_eq!(tls.summary, format!("TLS with {d}/cert.pem (TLS 1.2; ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES256-GCM-SHA384)"));
+        assert_eq!(tls.notes.len(), 1);
+        assert!(tls.notes[0].starts_with("[web] tls version = 1.1: TLS 1.0 and 1.1 are not offered"));
+    }
+
+    /// A gate with TLS from a fresh CA, its listener, and the CA's certificate.
+    fn tls_gate() -> (Gate, TcpListener, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = pems();
+        let tls = TlsServer::load(&web_with(dir.path(), &cert, &key), dir.path()).unwrap().unwrap();
+        let limits = GateLimits {
+            max_pending: 8,
+            max_per_address: 8,
+            first_request_timeout: Duration::from_secs(10),
+            max_request: 1024,
+        };
+        (Gate::new(limits).with_tls(Some(tls.config)), TcpListener::bind("127.0.0.1:0").unwrap(), ca)
+    }
+
+    /// A rustls client trusting `ca` (nothing when `None`).
+    fn client_config(ca: Option<&str>) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = ca {
+            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(ca.as_bytes()).map(Result::unwrap));
+        }
+        let provider = Arc::new(ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// Accept one connection into `gate` and service it until something comes out.
+    fn run_gate(gate: &mut Gate, l: &TcpListener) -> (Vec<Ready>, Vec<Dropped>) {
+        let (s, peer) = l.accept().unwrap();
+        let now = Instant::now();
+        gate.admit(s, peer, 0, now);
+        for _ in 0..200 {
+            let mut fds = Vec::new();
+            gate.poll_fds(&mut fds);
+            // SAFETY: `fds` is a valid array for the call.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+            let out = gate.service(&fds, now);
+            if !out.ready.is_empty() || !out.dropped.is_empty() {
+                return (out.ready, out.dropped.into_iter().map(|d| d.0).collect());
+            }
+        }
+        panic!("the gate never finished the connection");
+    }
+
+    #[test]
+    fn a_tls_request_is_handed_over_with_its_session_and_what_follows_it_stays_unread() {
+        let (mut gate, l, ca) = tls_gate();
+        let addr = l.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let conn = rustls::ClientConnection::new(client_config(Some(&ca)), "localhost".try_into().unwrap()).unwrap();
+            let mut tls = StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
+            tls.write_all(b"STREAM key=x HTTP/1.1\r\n\r\nCHART a\n").unwrap();
+            let mut answer = [0u8; 5];
+            tls.read_exact(&mut answer).unwrap();
+            answer
+        });
+        let (mut ready, dropped) = run_gate(&mut gate, &l);
+        assert!(dropped.is_empty(), "{dropped:?}");
+        let r = ready.pop().unwrap();
+        assert_eq!(r.request, b"STREAM key=x HTTP/1.1\r\n\r\n");
+        let mut conn = r.stream.into_blocking(Duration::from_millis(250)).unwrap();
+        assert!(conn.is_tls());
+        assert!(conn.has_buffered(), "the line after the request is held by the session");
+        let mut rest = [0u8; 8];
+        conn.read_exact(&mut rest).unwrap();
+        assert_eq!(&rest, b"CHART a\n");
+        assert!(conn.answer(b"hello"));
+        assert_eq!(&client.join().unwrap(), b"hello");
+    }
+
+    #[test]
+    fn a_plain_client_on_a_tls_gate_is_read_as_plain() {
+        let (mut gate, l, _) = tls_gate();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let (ready, _) = run_gate(&mut gate, &l);
+        assert_eq!(ready[0].request, b"GET / HTTP/1.1\r\n\r\n");
+        assert!(!ready[0].stream.is_tls());
+    }
+
+    #[test]
+    fn a_client_refusing_the_certificate_is_told_apart_from_one_closing_after_the_handshake() {
+        let (mut gate, l, ca) = tls_gate();
+        let addr = l.local_addr().unwrap();
+        let untrusting = std::thread::spawn(move || {
+            let conn = rustls::ClientConnection::new(client_config(None), "localhost".try_into().unwrap()).unwrap();
+            let mut tls = StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
+            tls.write_all(b"GET / HTTP/1.1\r\n\r\n").expect_err("the certificate is not trusted");
+        });
+        let (_, dropped) = run_gate(&mut gate, &l);
+        untrusting.join().unwrap();
+        assert_eq!(dropped, vec![Dropped::Tls(TlsFailure::Untrusted("unknown_ca"))]);
+        let leaving = std::thread::spawn(move || {
+            let conn = rustls::ClientConnection::new(client_config(Some(&ca)), "localhost".try_into().unwrap()).unwrap();
+            let mut tls = StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock).unwrap();
+            }
+            tls.conn.send_close_notify();
+            tls.conn.complete_io(&mut tls.sock).unwrap();
+        });
+        let (_, dropped) = run_gate(&mut gate, &l);
+        leaving.join().unwrap();
+        assert_eq!(dropped, vec![Dropped::Tls(TlsFailure::ClosedAfterHandshake)]);
+    }
+}
