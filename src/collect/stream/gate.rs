@@ -383,6 +383,10 @@ fn read_tls_head(acc: &mut Accepting, sock: &mut TcpStream, head: &mut Vec<u8>, 
         match acc.pump(sock) {
             Pumped::Progress => {}
             Pumped::Blocked => return Step::Waiting,
+            // A client that leaves tickets unread resets the connection rather than closing it.
+            Pumped::Closed if head.is_empty() && !acc.is_handshaking() => {
+                return Step::Drop(Dropped::Tls(TlsFailure::ClosedAfterHandshake))
+            }
             Pumped::Closed => return Step::Drop(Dropped::Closed),
             Pumped::Failed(why) => return Step::Drop(Dropped::Tls(why)),
         }

@@ -305,6 +305,11 @@ impl Accepting {
         ServerConnection::new(config.clone()).map(|conn| Accepting { conn }).map_err(io::Error::other)
     }
 
+    /// Whether the handshake is still going on.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
     /// Whether handshake bytes wait to be written (the socket was full).
     pub fn wants_write(&self) -> bool {
         self.conn.wants_write()
