@@ -383,8 +383,9 @@ impl Agent {
         else {
             return Ok(());
         };
-        sc.tls = TlsServer::load(&cfg.web, &cfg.directories.config)
-            .map_err(|e| StartError(format!("{e}. rrdpipe does not start with a TLS setting it cannot follow")))?;
+        sc.tls = TlsServer::load(&cfg.web, &cfg.directories.config).map_err(|e| {
+            StartError(format!("{e}. rrdpipe does not start with a TLS setting it cannot follow"))
+        })?;
         let h = stream::start(sc, self.db.clone(), self.shutdown.clone()).map_err(|e| {
             StartError(format!("{e}; change [web] bind to (or set [web] mode = none to listen nowhere)"))
         })?;

@@ -52,7 +52,8 @@ fn tls_child(hostname: &str, parent: SocketAddr, trust: &str) -> Option<Netdata>
 
 /// GET `path` over HTTPS with `agent`: (status, body).
 fn https_get(agent: &ureq::Agent, addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut r = agent.get(&format!("https://{addr}{path}")).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let mut r =
+        agent.get(&format!("https://{addr}{path}")).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
 
@@ -68,7 +69,8 @@ fn plain_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
 
 /// The number of data rows `/api/v1/data` has for `chart` of `host` over the last minute.
 fn rows(agent: &ureq::Agent, addr: SocketAddr, host: &str, chart: &str) -> usize {
-    let (status, body) = https_get(agent, addr, &format!("/host/{host}/api/v1/data?chart={chart}&after=-60&format=csv"));
+    let (status, body) =
+        https_get(agent, addr, &format!("/host/{host}/api/v1/data?chart={chart}&after=-60&format=csv"));
     if status != 200 {
         return 0;
     }
@@ -86,7 +88,9 @@ fn children_with_ssl_stream_in_over_tls_and_a_plain_child_is_refused_on_a_tls_on
     // One child trusts the private CA (CAfile), the other skips verification.
     let trusted = format!("    CAfile = {}\n", ca.ca.display());
     let Some(_a) = tls_child("TLSCA", addr, &trusted) else { return };
-    let Some(_b) = tls_child("TLSSKIP", addr, "    ssl skip certificate verification = yes\n") else { return };
+    let Some(_b) = tls_child("TLSSKIP", addr, "    ssl skip certificate verification = yes\n") else {
+        return;
+    };
     for host in ["TLSCA", "TLSSKIP"] {
         parent.wait_log(&format!("child{{host={host} peer=127.0.0.1:"), 40);
     }
@@ -118,7 +122,9 @@ fn children_with_ssl_stream_in_over_tls_and_a_plain_child_is_refused_on_a_tls_on
     // Plain HTTP is sent to HTTPS.
     let redirect = plain_exchange(addr, b"GET /api/v1/info?x=1 HTTP/1.1\r\nHost: 127.0.0.1:19999\r\n\r\n");
     assert!(
-        redirect.starts_with("HTTP/1.1 301 Moved Permanently\r\nLocation: https://127.0.0.1:19999/api/v1/info?x=1\r\n"),
+        redirect.starts_with(
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: https://127.0.0.1:19999/api/v1/info?x=1\r\n"
+        ),
         "{redirect}"
     );
     assert!(!parent.log().contains("child{host=PLAIN"), "the plain child never connected");
@@ -177,7 +183,10 @@ fn the_api_is_served_over_tls_on_the_same_port_and_plain_http_only_where_optiona
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
     // Plain HTTP on a port without ^SSL=optional is redirected, as by netdata.
     let plain = plain_exchange(addr, b"GET /api/v1/info HTTP/1.1\r\nHost: h:1\r\n\r\n");
-    assert!(plain.starts_with("HTTP/1.1 301 Moved Permanently\r\nLocation: https://h:1/api/v1/info\r\n"), "{plain}");
+    assert!(
+        plain.starts_with("HTTP/1.1 301 Moved Permanently\r\nLocation: https://h:1/api/v1/info\r\n"),
+        "{plain}"
+    );
     drop(parent);
 
     let (optional, addr) = start_parent("=dashboard^SSL=optional", &tls_keys(&ca));

@@ -429,7 +429,9 @@ fn own_url(headers: &HeaderMap, secure: bool) -> Option<String> {
 /// Whether a `Host` value is a plain `host[:port]` fit for a URL.
 fn plain_host(host: &str) -> bool {
     !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'@' | b'"' | b'\\' | b'?' | b'#'))
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'@' | b'"' | b'\\' | b'?' | b'#'))
 }
 
 /// The answer to a plain HTTP request on a port that serves HTTPS (netdata redirects them):
@@ -447,7 +449,11 @@ pub fn https_redirect(head: &[u8]) -> Vec<u8> {
     let (status, location, body) = match (host, target.filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))) {
         (Some(host), Some(target)) => {
             let url = format!("https://{host}{target}");
-            ("301 Moved Permanently", format!("Location: {url}\r\n"), format!("this port serves HTTPS: {url}\n"))
+            (
+                "301 Moved Permanently",
+                format!("Location: {url}\r\n"),
+                format!("this port serves HTTPS: {url}\n"),
+            )
         }
         _ => ("400 Bad Request", String::new(), "this port serves HTTPS: use https://\n".to_string()),
     };

@@ -60,7 +60,11 @@ impl Write for Sync<'_> {
 }
 
 impl AsyncRead for TlsIo {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
             match this.conn.reader().read(buf.initialize_unfilled()) {
@@ -80,7 +84,9 @@ impl AsyncRead for TlsIo {
             ready!(this.sock.poll_read_ready(cx))?;
             match this.conn.read_tls(&mut Sync(&this.sock)) {
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => continue,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                    continue
+                }
                 Err(e) => return Poll::Ready(Err(e)),
             }
             if let Err(e) = this.conn.process_new_packets() {

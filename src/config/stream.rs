@@ -309,7 +309,11 @@ impl Settings for Web {
         v.setting("web server max sockets", &mut self.max_sockets, &connections);
         v.setting("ssl key", &mut self.ssl_key, &setting::OptPath);
         v.setting("ssl certificate", &mut self.ssl_certificate, &setting::OptPath);
-        v.setting("tls version", &mut self.tls_version, &Choice { what: "TLS version", choices: TLS_VERSIONS });
+        v.setting(
+            "tls version",
+            &mut self.tls_version,
+            &Choice { what: "TLS version", choices: TLS_VERSIONS },
+        );
         v.setting("tls ciphers", &mut self.tls_ciphers, &Text);
     }
 }

@@ -62,10 +62,12 @@ impl TestCa {
         let ca_cert = ca.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca, ca_key);
         let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
         params.distinguished_name.push(DnType::CommonName, "localhost");
         let cert = params.signed_by(&key, &issuer).unwrap();
-        let t = TestCa { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server-key.pem") };
+        let t =
+            TestCa { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server-key.pem") };
         std::fs::write(&t.ca, ca_cert.pem()).unwrap();
         std::fs::write(&t.cert, cert.pem()).unwrap();
         std::fs::write(&t.key, key.serialize_pem()).unwrap();
@@ -82,7 +84,9 @@ impl TestCa {
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(std::time::Duration::from_secs(30)))
-            .tls_config(TlsConfig::builder().root_certs(RootCerts::Specific(std::sync::Arc::new(vec![ca]))).build())
+            .tls_config(
+                TlsConfig::builder().root_certs(RootCerts::Specific(std::sync::Arc::new(vec![ca]))).build(),
+            )
             .build()
             .into()
     }

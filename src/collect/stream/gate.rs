@@ -242,7 +242,15 @@ impl Gate {
             Some(config) => Transport::Unknown(config.clone()),
             None => Transport::Plain,
         };
-        self.pending.push_back(Pending { stream, transport, peer, origin, key, since: now, head: Vec::new() });
+        self.pending.push_back(Pending {
+            stream,
+            transport,
+            peer,
+            origin,
+            key,
+            since: now,
+            head: Vec::new(),
+        });
         out
     }
 

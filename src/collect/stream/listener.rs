@@ -43,8 +43,8 @@ use super::tls::{Conn, TlsServer};
 use crate::api::server::{bad_request_line, https_redirect, Handoff, Incoming};
 use crate::clock::{now_ut, USEC_PER_SEC};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
-use crate::config::PortTls;
 use crate::config::Config;
+use crate::config::PortTls;
 use crate::logs::{Episodes, Escaped, Note, Tally};
 use crate::pattern::SimplePattern;
 use crate::rrd::{Algorithm, Attachment, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
@@ -136,7 +136,11 @@ impl StreamConfig {
                 .web
                 .bind_to
                 .iter()
-                .map(|b| PortAcl { streaming: b.allows_streaming(), dashboard: b.allows_dashboard(), tls: b.tls() })
+                .map(|b| PortAcl {
+                    streaming: b.allows_streaming(),
+                    dashboard: b.allows_dashboard(),
+                    tls: b.tls(),
+                })
                 .collect(),
             allow_from: SimplePattern::new(&cfg.web.allow_connections_from),
             http,
@@ -722,13 +726,7 @@ impl Listener {
     }
 
     /// An admitted child: attach it to its host, answer the handshake and start its thread.
-    fn start_child(
-        &mut self,
-        mut stream: Conn,
-        peer: SocketAddr,
-        req: StreamRequest,
-        admission: Admission,
-    ) {
+    fn start_child(&mut self, mut stream: Conn, peer: SocketAddr, req: StreamRequest, admission: Admission) {
         let (host, is_new) = self.db.host_by_guid(HostInfo {
             hostname: req.hostname.clone(),
             machine_guid: req.machine_guid.clone(),

@@ -21,7 +21,9 @@ use std::time::Duration;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{AlertDescription, CipherSuite, ServerConfig, ServerConnection, StreamOwned, SupportedCipherSuite};
+use rustls::{
+    AlertDescription, CipherSuite, ServerConfig, ServerConnection, StreamOwned, SupportedCipherSuite,
+};
 
 use crate::collect::plugins_d::lines::Input;
 use crate::config::Web;
@@ -33,7 +35,11 @@ pub const TLS_HANDSHAKE_BYTE: u8 = 0x16;
 const SUITES: &[(&str, &str, CipherSuite)] = &[
     ("TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", CipherSuite::TLS13_AES_256_GCM_SHA384),
     ("TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256", CipherSuite::TLS13_AES_128_GCM_SHA256),
-    ("TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256", CipherSuite::TLS13_CHACHA20_POLY1305_SHA256),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    ),
     (
         "ECDHE-ECDSA-AES256-GCM-SHA384",
         "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
@@ -85,7 +91,8 @@ impl TlsServer {
     /// an error, saying what to do, when the files or settings cannot be used.
     pub fn load(web: &Web, config_dir: &Path) -> Result<Option<TlsServer>, String> {
         let (key_path, cert_path, set) = web.tls_files(config_dir);
-        if !set && !(key_path.exists() && cert_path.exists()) {
+        let defaults_there = key_path.exists() && cert_path.exists();
+        if !(set || defaults_there) {
             return Ok(None);
         }
         let (key_name, cert_name) = if set {
@@ -93,11 +100,13 @@ impl TlsServer {
         } else {
             ("[web] ssl key (default)".to_string(), "[web] ssl certificate (default)".to_string())
         };
-        let certs = read_certificates(&cert_path).map_err(|e| format!("{cert_name} = {}: {e}", cert_path.display()))?;
+        let certs = read_certificates(&cert_path)
+            .map_err(|e| format!("{cert_name} = {}: {e}", cert_path.display()))?;
         let key = read_key(&key_path).map_err(|e| format!("{key_name} = {}: {e}", key_path.display()))?;
         let mut notes = Vec::new();
         let versions = versions(&web.tls_version, &mut notes);
-        let suites = suites(&web.tls_ciphers).map_err(|e| format!("[web] tls ciphers = {}: {e}", web.tls_ciphers))?;
+        let suites =
+            suites(&web.tls_ciphers).map_err(|e| format!("[web] tls ciphers = {}: {e}", web.tls_ciphers))?;
         let provider = CryptoProvider { cipher_suites: suites, ..ring::default_provider() };
         let names: Vec<String> = provider.cipher_suites.iter().map(|s| suite_name(s.suite())).collect();
         let config = ServerConfig::builder_with_provider(Arc::new(provider))
@@ -128,7 +137,9 @@ impl TlsServer {
         let summary = format!(
             "TLS with {} ({}; {})",
             cert_path.display(),
-            versions.iter().map(|v| if v.version == rustls::ProtocolVersion::TLSv1_3 { "TLS 1.3" } else { "TLS 1.2" })
+            versions
+                .iter()
+                .map(|v| if v.version == rustls::ProtocolVersion::TLSv1_3 { "TLS 1.3" } else { "TLS 1.2" })
                 .collect::<Vec<_>>()
                 .join(", "),
             names.join(" ")
@@ -139,15 +150,18 @@ impl TlsServer {
 
 /// The name of a cipher suite as `tls ciphers` takes it (OpenSSL's).
 fn suite_name(suite: CipherSuite) -> String {
-    SUITES.iter().find(|(_, _, s)| *s == suite).map_or_else(|| format!("{suite:?}"), |(name, _, _)| name.to_string())
+    SUITES
+        .iter()
+        .find(|(_, _, s)| *s == suite)
+        .map_or_else(|| format!("{suite:?}"), |(name, _, _)| name.to_string())
 }
 
 /// The certificates of a PEM file, in order (the server's first).
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes = read_file(path)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("it is not a PEM file ({e}); give the certificate in PEM form (-----BEGIN CERTIFICATE-----)"))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>().map_err(|e| {
+        format!("it is not a PEM file ({e}); give the certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+    })?;
     if certs.is_empty() {
         let hint = if PrivateKeyDer::from_pem_slice(&bytes).is_ok() {
             "it holds a private key: are [web] ssl key and ssl certificate swapped?"
@@ -169,7 +183,8 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
              (openssl pkey -in KEY -out KEY.plain) and readable only by rrdpipe's user"
                 .to_string()
         } else if contains(&bytes, b"CERTIFICATE") {
-            "it holds a certificate, not a private key: are [web] ssl key and ssl certificate swapped?".to_string()
+            "it holds a certificate, not a private key: are [web] ssl key and ssl certificate swapped?"
+                .to_string()
         } else {
             "it holds no private key; give the certificate's key in PEM form (-----BEGIN PRIVATE KEY-----, \
              BEGIN RSA PRIVATE KEY or BEGIN EC PRIVATE KEY)"
@@ -386,7 +401,9 @@ fn failure(e: &rustls::Error) -> TlsFailure {
             AlertDescription::CertificateExpired => TlsFailure::Untrusted("certificate_expired"),
             AlertDescription::CertificateRevoked => TlsFailure::Untrusted("certificate_revoked"),
             AlertDescription::UnsupportedCertificate => TlsFailure::Untrusted("unsupported_certificate"),
-            AlertDescription::ProtocolVersion | AlertDescription::HandshakeFailure => TlsFailure::Incompatible,
+            AlertDescription::ProtocolVersion | AlertDescription::HandshakeFailure => {
+                TlsFailure::Incompatible
+            }
             _ => TlsFailure::Broken,
         },
         Error::PeerIncompatible(_) => TlsFailure::Incompatible,
@@ -513,7 +530,8 @@ mod tests {
         let ca_cert = ca.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca, ca_key);
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+        let cert =
+            CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
         (ca_cert.pem(), cert.pem(), key.serialize_pem())
     }
 
@@ -566,8 +584,11 @@ mod tests {
             )
         );
         let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert!(err(&web_with(dir.path(), &cert, encrypted)).contains(": the key is encrypted with a passphrase"));
-        let web = Web { tls_ciphers: "TLS_AES_256_GCM_SHA384:RC4-MD5".into(), ..web_with(dir.path(), &cert, &key) };
+        assert!(
+            err(&web_with(dir.path(), &cert, encrypted)).contains(": the key is encrypted with a passphrase")
+        );
+        let web =
+            Web { tls_ciphers: "TLS_AES_256_GCM_SHA384:RC4-MD5".into(), ..web_with(dir.path(), &cert, &key) };
         assert!(err(&web).starts_with(
             "[web] tls ciphers = TLS_AES_256_GCM_SHA384:RC4-MD5: unknown cipher suite 'RC4-MD5'. Choose from: \
              TLS_AES_256_GCM_SHA384, "
@@ -577,7 +598,11 @@ mod tests {
             tls_ciphers: "TLS_AES_128_GCM_SHA256".into(),
             ..web_with(dir.path(), &cert, &key)
         };
-        assert!(err(&web).contains("has no cipher suite for the versions of [web] tls version = 1.2"), "{}", err(&web));
+        assert!(
+            err(&web).contains("has no cipher suite for the versions of [web] tls version = 1.2"),
+            "{}",
+            err(&web)
+        );
         let mut web = Web { tls_version: "1.1".into(), ..web_with(dir.path(), &cert, &key) };
         web.tls_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384".into();
         let tls = TlsServer::load(&web, dir.path()).unwrap().unwrap();
@@ -604,7 +629,8 @@ mod tests {
     fn client_config(ca: Option<&str>) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         if let Some(ca) = ca {
-            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(ca.as_bytes()).map(Result::unwrap));
+            roots
+                .add_parsable_certificates(CertificateDer::pem_slice_iter(ca.as_bytes()).map(Result::unwrap));
         }
         let provider = Arc::new(ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -638,7 +664,9 @@ mod tests {
         let (mut gate, l, ca) = tls_gate();
         let addr = l.local_addr().unwrap();
         let client = std::thread::spawn(move || {
-            let conn = rustls::ClientConnection::new(client_config(Some(&ca)), "localhost".try_into().unwrap()).unwrap();
+            let conn =
+                rustls::ClientConnection::new(client_config(Some(&ca)), "localhost".try_into().unwrap())
+                    .unwrap();
             let mut tls = StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
             tls.write_all(b"STREAM key=x HTTP/1.1\r\n\r\nCHART a\n").unwrap();
             let mut answer = [0u8; 5];
@@ -674,7 +702,8 @@ mod tests {
         let (mut gate, l, ca) = tls_gate();
         let addr = l.local_addr().unwrap();
         let untrusting = std::thread::spawn(move || {
-            let conn = rustls::ClientConnection::new(client_config(None), "localhost".try_into().unwrap()).unwrap();
+            let conn =
+                rustls::ClientConnection::new(client_config(None), "localhost".try_into().unwrap()).unwrap();
             let mut tls = StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
             tls.write_all(b"GET / HTTP/1.1\r\n\r\n").expect_err("the certificate is not trusted");
         });
@@ -682,7 +711,9 @@ mod tests {
         untrusting.join().unwrap();
         assert_eq!(dropped, vec![Dropped::Tls(TlsFailure::Untrusted("unknown_ca"))]);
         let leaving = std::thread::spawn(move || {
-            let conn = rustls::ClientConnection::new(client_config(Some(&ca)), "localhost".try_into().unwrap()).unwrap();
+            let conn =
+                rustls::ClientConnection::new(client_config(Some(&ca)), "localhost".try_into().unwrap())
+                    .unwrap();
             let mut tls = StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
             while tls.conn.is_handshaking() {
                 tls.conn.complete_io(&mut tls.sock).unwrap();
