@@ -974,6 +974,10 @@ fn effective_shows_every_key_with_defaults() {
     max pending requests = 256
     max pending requests per address = 16
     web server max sockets = 512
+    ssl key =
+    ssl certificate =
+    tls version = 1.3
+    tls ciphers = none
 
 [stream]
     max children = 1000
