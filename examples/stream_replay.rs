@@ -8,6 +8,10 @@
 //! # 2. Start rrdpipe with an API key, replay the capture from N children, measure its CPU:
 //! cargo run --release --example stream_replay -- bench --rrdpipe target/release/rrdpipe \
 //!     --fixture tests/fixtures/stream/child.txt --children 1000 --seconds 30 [--compression]
+//!
+//! # 3. The same over TLS: rrdpipe gets a certificate from a CA made for the run, and every
+//! #    child connects with TLS (as with destination = HOST:PORT:SSL) trusting that CA:
+//! cargo run --release --example stream_replay -- bench ... --tls [--compression]
 //! ```
 //!
 //! A capture file is the child's `STREAM` request (through its empty line) followed by every
@@ -15,7 +19,8 @@
 //! CHART and DIMENSION line, in order) and one-second iterations of the other lines (an
 //! iteration ends where a chart already collected in it begins again). Each fake child sends the definitions, then one iteration per
 //! second, cycling through the capture, with its own hostname (`replay-N`) and machine GUID.
-//! Children start spread over one second, as real ones are. The benchmark reads rrdpipe's user
+//! Children start spread over one second, as real ones are; they all come from 127.0.0.1, so the
+//! per-address limit on connections waiting for their request is raised to their number. The benchmark reads rrdpipe's user
 //! and system CPU time from `/proc/PID/stat` over the measured seconds.
 //!
 //! With `--compression` the children offer compression as a default netdata 1.37 child does
@@ -47,7 +52,7 @@ const WINDOW: usize = 64 * 1024;
 fn usage() -> ExitCode {
     eprintln!(
         "usage:\n  stream_replay capture --listen ADDR --seconds S --out FILE\n  \
-         stream_replay bench --rrdpipe BIN --fixture FILE --children N --seconds S [--warmup S] [--compression]"
+         stream_replay bench --rrdpipe BIN --fixture FILE --children N --seconds S [--warmup S] [--compression] [--tls]"
     );
     ExitCode::from(2)
 }
@@ -237,19 +242,64 @@ fn request_for(c: &Capture, key: &str, i: usize) -> String {
     format!("STREAM {} HTTP/{tail}\r\nUser-Agent: netdata/v1.37.1\r\nAccept: */*\r\n\r\n", fields.join("&"))
 }
 
+/// A child's connection: plain TCP, or TLS over it.
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// Connect to `addr`, with TLS trusting `tls`'s roots when given.
+fn connect(addr: SocketAddr, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Box<dyn Stream>, String> {
+    let s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    Ok(match tls {
+        None => Box::new(s),
+        Some(config) => {
+            let conn = rustls::ClientConnection::new(config.clone(), "localhost".try_into().unwrap())
+                .map_err(|e| e.to_string())?;
+            Box::new(rustls::StreamOwned::new(conn, s))
+        }
+    })
+}
+
+/// A CA, and a certificate for `localhost` signed by it, written as `ca.pem`, `cert.pem` and
+/// `key.pem` into `dir`; returns a client configuration trusting the CA.
+fn make_certificates(dir: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).map_err(|e| e.to_string())?;
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .and_then(|p| p.signed_by(&key, &issuer))
+        .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("cert.pem"), cert.pem()).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_cert.der().clone()).map_err(|e| e.to_string())?;
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// One fake child: handshake, definitions, then one iteration per second until `stop`.
+#[allow(clippy::too_many_arguments)]
 fn fake_child(
     addr: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
     c: &Capture,
     i: usize,
     start: Instant,
     counts: &Counts,
 ) -> Result<(), String> {
     let Counts { stop, connected, sent, wire: wire_bytes } = counts;
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("child {i}: connect: {e}"))?;
+    let mut s = connect(addr, tls).map_err(|e| format!("child {i}: {e}"))?;
     s.write_all(request_for(c, KEY, i).as_bytes()).map_err(|e| e.to_string())?;
     let mut reply = [0u8; 128];
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
     let n = s.read(&mut reply).map_err(|e| format!("child {i}: no reply: {e}"))?;
     let compressed = match accepted(&reply[..n]) {
         Some(caps) => caps.contains(Capabilities::COMPRESSION),
@@ -344,6 +394,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let seconds: u64 = arg(args, "--seconds").unwrap_or("30").parse().map_err(|_| "--seconds: a number")?;
     let warmup: u64 = arg(args, "--warmup").unwrap_or("5").parse().map_err(|_| "--warmup: a number")?;
     let compression = args.iter().any(|a| a == "--compression");
+    let tls = args.iter().any(|a| a == "--tls");
     let capture = Arc::new(load_capture(&fixture, compression)?);
     eprintln!(
         "capture: {} bytes of definitions, {} iterations of {:.0} lines each",
@@ -356,14 +407,20 @@ fn bench(args: &[String]) -> Result<(), String> {
     let port =
         TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
     let conf = dir.path().join("rrdpipe.conf");
+    let (client_tls, tls_keys) = match tls {
+        true => (
+            Some(make_certificates(dir.path())?),
+            format!("ssl key = {0}/key.pem\nssl certificate = {0}/cert.pem\n", dir.path().display()),
+        ),
+        false => (None, String::new()),
+    };
     std::fs::write(
         &conf,
         format!(
             "[global]\nhostname = bench\nlog level = warn\n[plugins]\nproc = no\nenable running new plugins = no\n\
-             [web]\nbind to = 127.0.0.1:{port}\nmax pending requests = {}\nmax pending requests per address = {}\n[stream]\nmax children = {}\n[{KEY}]\ntype = api\nenabled = yes\n",
-            // Every fake child comes from 127.0.0.1, all within a second.
-            children + 10,
-            children + 10,
+             [web]\nbind to = 127.0.0.1:{port}\n{tls_keys}max pending requests = {0}\n\
+             max pending requests per address = {0}\n[stream]\nmax children = {0}\n[{KEY}]\ntype = api\n\
+             enabled = yes\n",
             children + 10
         ),
     )
@@ -388,17 +445,19 @@ fn bench(args: &[String]) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    let cpu_before_connects = cpu_seconds(pid)?;
     let counts = Arc::new(Counts::default());
     let Counts { stop, connected, sent, wire } = &*counts;
     let t0 = Instant::now() + Duration::from_secs(1);
     let mut threads = Vec::new();
     for i in 0..children {
         let (c, counts) = (capture.clone(), counts.clone());
+        let tls = client_tls.clone();
         // Spread the children over one second, as real ones are.
         let start = t0 + Duration::from_micros((i as u64 * 1_000_000) / children as u64);
         let t = std::thread::Builder::new()
             .stack_size(128 * 1024)
-            .spawn(move || fake_child(addr, &c, i, start, &counts))
+            .spawn(move || fake_child(addr, tls.as_ref(), &c, i, start, &counts))
             .map_err(|e| e.to_string())?;
         threads.push(t);
     }
@@ -418,6 +477,12 @@ fn bench(args: &[String]) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Their definitions follow the handshakes at once: wait until every child sent data, then a second more.
+    while sent.load(Relaxed) < children as u64 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let connecting = cpu_seconds(pid)? - cpu_before_connects;
     eprintln!("{children} children connected; warming up {warmup} s");
     std::thread::sleep(Duration::from_secs(warmup));
     let (cpu0, sent0, wire0, w0) =
@@ -432,9 +497,11 @@ fn bench(args: &[String]) -> Result<(), String> {
     let lines = (sent1 - sent0) as f64 / wall;
     let per_1000 = cpu / wall / (children as f64 / 1000.0);
     println!(
-        "children {children}{}, measured {wall:.1} s: rrdpipe used {cpu:.2} CPU-seconds ({:.1}% of one core), \
+        "{}children {children}{}, measured {wall:.1} s: rrdpipe used {cpu:.2} CPU-seconds ({:.1}% of one core), \
          {lines:.0} lines/s received in {:.1} MB/s, RSS {rss:.0} MiB\n\
-         => {per_1000:.3} CPU-seconds per second of data per 1000 children ({:.2} µs per line)",
+         => {per_1000:.3} CPU-seconds per second of data per 1000 children ({:.2} µs per line); \
+         connecting them (handshakes, definitions, their first second of data): {connecting:.2} CPU-seconds",
+        if tls { "TLS: " } else { "" },
         if compression { " (lz4)" } else { "" },
         100.0 * cpu / wall,
         (wire1 - wire0) as f64 / wall / 1e6,

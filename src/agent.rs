@@ -16,6 +16,7 @@ use crate::api::status::ExporterView;
 use crate::api::{AgentFacts, Api};
 use crate::collect::plugins_d::supervisor::{self, PluginEnv, PluginRun, SupervisorConfig, SupervisorHandle};
 use crate::collect::proc::{self as proc_collector, ProcConfig};
+use crate::collect::stream::tls::TlsServer;
 use crate::collect::stream::{self, machine_guid, StreamConfig, StreamHandle};
 use crate::config::{Config, ExporterConfig};
 use crate::export::instance::{self, Connector, InstanceConfig, InstanceHandle};
@@ -412,10 +413,13 @@ impl Agent {
     /// of children gone too long, unless `[web] mode = none`.
     fn start_listener(&mut self, cfg: &Config) -> Result<(), StartError> {
         let handoff = self.http.as_ref().map(HttpServer::handoff);
-        let Some(sc) = StreamConfig::from_config(cfg, &self.db.localhost().info().machine_guid, handoff)
+        let Some(mut sc) = StreamConfig::from_config(cfg, &self.db.localhost().info().machine_guid, handoff)
         else {
             return Ok(());
         };
+        sc.tls = TlsServer::load(&cfg.web, &cfg.directories.config).map_err(|e| {
+            StartError(format!("{e}. rrdpipe does not start with a TLS setting it cannot follow"))
+        })?;
         let h = stream::start(sc, self.db.clone(), self.shutdown.clone()).map_err(|e| {
             StartError(format!("{e}; change [web] bind to (or set [web] mode = none to listen nowhere)"))
         })?;

@@ -28,6 +28,7 @@ pub mod registry;
 pub mod response;
 pub mod server;
 pub mod status;
+pub mod tls_io;
 pub mod ui;
 
 use std::net::IpAddr;

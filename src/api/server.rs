@@ -4,7 +4,8 @@
 //! `stream-listen` thread accepts every connection and reads its request head (through the
 //! [`Gate`](crate::collect::stream::gate::Gate), which bounds idle and slow clients); a head
 //! that is not `STREAM …` is handed here as an [`Incoming`]: the socket and the bytes already
-//! read, which are replayed to the HTTP parser first.
+//! read, which are replayed to the HTTP parser first. A TLS connection arrives with its session
+//! (handshake done, head read) and is served over it ([`super::tls_io`]).
 //!
 //! HTTP/1.1 itself (parsing, keep-alive, pipelining, the header size cap and the deadline for
 //! each later request on a connection) is hyper's, on a single-threaded tokio runtime on the
@@ -42,7 +43,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, Notify};
 use tracing::{info, warn};
 
+use super::tls_io::TlsIo;
 use super::{files, ui, Api, Query, Request, Response};
+use crate::collect::stream::tls::Conn as Connection;
 use crate::logs::{Escaped, Tally};
 use crate::shutdown::Shutdown;
 
@@ -80,8 +83,8 @@ pub struct ServerConfig {
 /// A connection whose first request head has been read: handed over by the listener.
 #[derive(Debug)]
 pub struct Incoming {
-    /// The socket, positioned right after `head`.
-    pub stream: std::net::TcpStream,
+    /// The connection (plain or TLS), positioned right after `head`.
+    pub stream: Connection,
     /// The client (IPv4-mapped shown as IPv4).
     pub peer: SocketAddr,
     /// The bytes already read: the first request's head.
@@ -272,6 +275,7 @@ fn admit(state: &Arc<Shared>, c: Incoming) {
         conns.open.insert(id, Conn { busy: false, last_active: Instant::now(), close: close.clone() });
         (id, close)
     };
+    let (session, stream) = stream.into_parts();
     let stream = match stream.set_nonblocking(true).and_then(|_| tokio::net::TcpStream::from_std(stream)) {
         Ok(s) => s,
         Err(e) => {
@@ -280,14 +284,18 @@ fn admit(state: &Arc<Shared>, c: Incoming) {
             return;
         }
     };
-    tokio::spawn(serve_connection(state.clone(), id, close, Replayed::new(head, stream), peer));
+    let io = match session {
+        Some(session) => Transport::Tls(Box::new(TlsIo::new(session, stream))),
+        None => Transport::Plain(stream),
+    };
+    tokio::spawn(serve_connection(state.clone(), id, close, Replayed::new(head, io), peer));
 }
 
 /// Every socket is busy answering: answer 503 and close.
-fn refuse_busy(state: &Shared, mut stream: std::net::TcpStream, peer: SocketAddr) {
+fn refuse_busy(state: &Shared, mut stream: Connection, peer: SocketAddr) {
     state.stats.refused.fetch_add(1, Ordering::Relaxed);
-    let _ = stream.set_nonblocking(true);
-    let _ = stream.write(
+    let _ = stream.socket().set_nonblocking(true);
+    stream.answer(
         b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\
           Content-Length: 38\r\n\r\nevery connection is busy; retry later\n",
     );
@@ -304,9 +312,10 @@ fn refuse_busy(state: &Shared, mut stream: std::net::TcpStream, peer: SocketAddr
 /// Serve one connection until it ends or is told to close.
 async fn serve_connection(state: Arc<Shared>, id: u64, close: Arc<Notify>, io: Replayed, peer: SocketAddr) {
     let svc_state = state.clone();
+    let secure = io.is_tls();
     let svc = service_fn(move |req| {
         let state = svc_state.clone();
-        async move { Ok::<_, Infallible>(answer(state, id, peer, req).await) }
+        async move { Ok::<_, Infallible>(answer(state, id, peer, secure, req).await) }
     });
     let mut builder = http1::Builder::new();
     builder
@@ -333,6 +342,7 @@ async fn answer(
     state: Arc<Shared>,
     id: u64,
     peer: SocketAddr,
+    secure: bool,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     state.conns.lock().set_busy(id, true);
@@ -348,7 +358,7 @@ async fn answer(
         let query = parts.uri.query().unwrap_or("").to_string();
         let api = state.api.clone();
         let ip = peer.ip().to_canonical();
-        let own_url = own_url(&parts.headers);
+        let own_url = own_url(&parts.headers, secure);
         match off_the_loop(move || {
             encode(respond_to(&api, &path, &query, ip, crate::clock::now_ms() as i64, own_url), gzip)
         })
@@ -409,15 +419,50 @@ const BAD_REQUEST_LINE: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\
     Content-Type: text/plain; charset=utf-8\r\nContent-Length: 99\r\n\r\n\
     the request line must be METHOD PATH HTTP/1.1, the path in visible ASCII (percent-encode the rest)\n";
 
-/// The agent's URL as the client reached it: `http://` and the `Host` header, when that is a
-/// plain `host[:port]` (visible ASCII, no `/`, `@`, quote or backslash).
-fn own_url(headers: &HeaderMap) -> Option<String> {
+/// The agent's URL as the client reached it: `http://` (`https://` over TLS) and the `Host`
+/// header, when that is a plain `host[:port]` (visible ASCII, no `/`, `@`, quote or backslash).
+fn own_url(headers: &HeaderMap, secure: bool) -> Option<String> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
-    let plain = !host.is_empty()
+    plain_host(host).then(|| format!("{}://{host}", if secure { "https" } else { "http" }))
+}
+
+/// Whether a `Host` value is a plain `host[:port]` fit for a URL.
+fn plain_host(host: &str) -> bool {
+    !host.is_empty()
         && host
             .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'@' | b'"' | b'\\' | b'?' | b'#'));
-    plain.then(|| format!("http://{host}"))
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'@' | b'"' | b'\\' | b'?' | b'#'))
+}
+
+/// The answer to a plain HTTP request on a port that serves HTTPS (netdata redirects them):
+/// `301` to the same path over `https://` on the `Host` the client used, or `400` saying to use
+/// HTTPS when the request names no plain host or path.
+pub fn https_redirect(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    let target = lines.next().and_then(|l| l.split(' ').nth(1)).filter(|t| t.starts_with('/'));
+    let host = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.trim())
+        .filter(|h| plain_host(h));
+    let (status, location, body) = match (host, target.filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))) {
+        (Some(host), Some(target)) => {
+            let url = format!("https://{host}{target}");
+            (
+                "301 Moved Permanently",
+                format!("Location: {url}\r\n"),
+                format!("this port serves HTTPS: {url}\n"),
+            )
+        }
+        _ => ("400 Bad Request", String::new(), "this port serves HTTPS: use https://\n".to_string()),
+    };
+    format!(
+        "HTTP/1.1 {status}\r\n{location}Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// [`respond_to`] for a client that sent no `Host` header.
@@ -585,15 +630,69 @@ fn add_common_headers(h: &mut HeaderMap, origin: Option<HeaderValue>) {
 }
 
 /// The wall clock, in milliseconds since the epoch.
-/// A socket whose first bytes were already read: reads give those back first.
+/// A connection's transport: plain, or TLS over the socket.
+enum Transport {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<TlsIo>),
+}
+
+/// A connection whose first bytes were already read: reads give those back first.
 struct Replayed {
     head: Bytes,
-    stream: tokio::net::TcpStream,
+    stream: Transport,
 }
 
 impl Replayed {
-    fn new(head: Vec<u8>, stream: tokio::net::TcpStream) -> Replayed {
+    fn new(head: Vec<u8>, stream: Transport) -> Replayed {
         Replayed { head: Bytes::from(head), stream }
+    }
+
+    /// Whether it speaks TLS.
+    fn is_tls(&self) -> bool {
+        matches!(self.stream, Transport::Tls(_))
+    }
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Transport::Tls(t) => Pin::new(t.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        matches!(self, Transport::Plain(s) if s.is_write_vectored())
     }
 }
 
@@ -700,10 +799,11 @@ mod tests {
         );
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:19999"));
-        assert_eq!(own_url(&headers).as_deref(), Some("http://127.0.0.1:19999"));
+        assert_eq!(own_url(&headers, false).as_deref(), Some("http://127.0.0.1:19999"));
+        assert_eq!(own_url(&headers, true).as_deref(), Some("https://127.0.0.1:19999"));
         headers.insert(header::HOST, HeaderValue::from_static("evil.com/x?"));
-        assert_eq!(own_url(&headers), None);
-        assert_eq!(own_url(&HeaderMap::new()), None);
+        assert_eq!(own_url(&headers, false), None);
+        assert_eq!(own_url(&HeaderMap::new(), false), None);
     }
 
     #[test]
@@ -837,7 +937,7 @@ mod wire_tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (s, peer) = l.accept().unwrap();
-        server.handoff().give(Incoming { stream: s, peer, head: first.to_vec() });
+        server.handoff().give(Incoming { stream: Connection::Plain(s), peer, head: first.to_vec() });
         c.write_all(rest).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut out = Vec::new();

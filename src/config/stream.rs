@@ -30,6 +30,12 @@ pub const DEFAULT_MAX_PENDING_PER_ADDRESS: usize = 16;
 pub const DEFAULT_WEB_MAX_SOCKETS: usize = 512;
 /// `[web] mode` values: netdata's, of which only `none` changes anything (no listener at all).
 pub const WEB_MODES: &[&str] = &["static-threaded", "single-threaded", "multi-threaded", "none"];
+/// `[web] tls version` values (netdata's); rustls speaks 1.2 and 1.3 only.
+pub const TLS_VERSIONS: &[&str] = &["1.3", "1.2", "1.1", "1.0", "1"];
+/// `[web] ssl key` default, under `[directories] config` (netdata's).
+pub const DEFAULT_SSL_KEY: &str = "ssl/key.pem";
+/// `[web] ssl certificate` default, under `[directories] config` (netdata's).
+pub const DEFAULT_SSL_CERTIFICATE: &str = "ssl/cert.pem";
 /// Where netdata keeps the machine GUID, under `[directories] lib`.
 pub const UNIQUE_ID_FILE: &str = "registry/netdata.public.unique.id";
 
@@ -71,6 +77,18 @@ const SENDER_KEYS: &[&str] = &[
     "default port",
 ];
 
+/// What a `bind to` entry does with plain and TLS connections when `[web] ssl certificate` is
+/// set (netdata's `^SSL=` suffix); without a certificate everything is plain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortTls {
+    /// No suffix: TLS and plain streams are taken; plain HTTP is redirected to HTTPS.
+    Default,
+    /// `^SSL=optional`: TLS and plain connections alike, HTTP included.
+    Optional,
+    /// `^SSL=force`: TLS only; a plain stream is refused, plain HTTP redirected to HTTPS.
+    Force,
+}
+
 /// One `bind to` entry: `HOST[:PORT][=ACL]`; the host is not resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindTo {
@@ -93,9 +111,17 @@ impl BindTo {
         self.acl_allows("dashboard")
     }
 
-    /// Whether the access list (none means everything) names `what`.
+    /// Whether the access list (none means everything) names `what`. A name ends at `^`, where
+    /// netdata's TLS suffix starts.
     fn acl_allows(&self, what: &str) -> bool {
-        self.acl.as_deref().is_none_or(|acl| acl.split('|').any(|w| w.trim() == what))
+        self.acl.as_deref().is_none_or(|acl| {
+            acl.split('|').any(|w| w.split('^').next().is_some_and(|name| name.trim() == what))
+        })
+    }
+
+    /// The entry's `^SSL=` suffix.
+    pub fn tls(&self) -> PortTls {
+        self.acl.as_deref().and_then(|acl| port_tls(acl).ok().flatten()).unwrap_or(PortTls::Default)
     }
 
     /// `host:port` to bind, with `*` as `0.0.0.0` and IPv6 hosts in brackets.
@@ -150,7 +176,28 @@ fn parse_bind_entry(token: &str) -> Result<BindTo, String> {
         None => (token, None),
     };
     let (host, port) = split_host_port(addr, token, "HOST[:PORT], or *:PORT for every address")?;
+    if let Some(acl) = &acl {
+        port_tls(acl).map_err(|e| format!("'{token}': {e}"))?;
+    }
     Ok(BindTo { host: host.to_string(), port, acl })
+}
+
+/// The `^SSL=` suffix of an access list (in any of its `|` parts, as netdata reads it):
+/// `None` without one; an error naming the choices for an unknown value.
+fn port_tls(acl: &str) -> Result<Option<PortTls>, String> {
+    let mut found = None;
+    for suffix in acl.split('|').filter_map(|part| part.split_once('^').map(|(_, s)| s.trim())) {
+        found = Some(match suffix.strip_prefix("SSL=") {
+            Some("optional") => PortTls::Optional,
+            Some("force") => PortTls::Force,
+            _ => {
+                return Err(format!(
+                    "unknown TLS suffix '^{suffix}'. Choose from: ^SSL=optional (plain and TLS), ^SSL=force (TLS only)"
+                ))
+            }
+        });
+    }
+    Ok(found)
 }
 
 /// `bind to`.
@@ -192,6 +239,17 @@ pub struct Web {
     /// `web server max sockets`: HTTP connections held at once; a new one closes the one idle
     /// the longest (default 512).
     pub max_sockets: usize,
+    /// `ssl key`: the PEM private key of `ssl certificate`. Unset: `[directories] config` +
+    /// [`DEFAULT_SSL_KEY`], used when both default files exist (netdata's default).
+    pub ssl_key: Option<PathBuf>,
+    /// `ssl certificate`: the PEM certificate (chain) served on every `bind to` port. Unset:
+    /// `[directories] config` + [`DEFAULT_SSL_CERTIFICATE`], as for `ssl key`.
+    pub ssl_certificate: Option<PathBuf>,
+    /// `tls version`: the highest TLS version offered (default `1.3`; `1.2` offers TLS 1.2 only).
+    pub tls_version: String,
+    /// `tls ciphers`: cipher suites allowed, separated by `:` (default `none`: the TLS library's
+    /// own list).
+    pub tls_ciphers: String,
 }
 
 impl Default for Web {
@@ -205,6 +263,10 @@ impl Default for Web {
             max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
             max_pending_requests_per_address: DEFAULT_MAX_PENDING_PER_ADDRESS,
             max_sockets: DEFAULT_WEB_MAX_SOCKETS,
+            ssl_key: None,
+            ssl_certificate: None,
+            tls_version: "1.3".to_string(),
+            tls_ciphers: "none".to_string(),
         }
     }
 }
@@ -218,6 +280,15 @@ impl Web {
     /// Whether anything listens: every `mode` but `none`.
     pub fn enabled(&self) -> bool {
         self.mode != "none"
+    }
+
+    /// The key and certificate files, and whether they were set (rather than netdata's defaults
+    /// under `config_dir`, `[directories] config`).
+    pub fn tls_files(&self, config_dir: &Path) -> (PathBuf, PathBuf, bool) {
+        let set = self.ssl_key.is_some() || self.ssl_certificate.is_some();
+        let key = self.ssl_key.clone().unwrap_or_else(|| config_dir.join(DEFAULT_SSL_KEY));
+        let cert = self.ssl_certificate.clone().unwrap_or_else(|| config_dir.join(DEFAULT_SSL_CERTIFICATE));
+        (key, cert, set)
     }
 }
 
@@ -235,6 +306,14 @@ impl Settings for Web {
         let per_address = &mut self.max_pending_requests_per_address;
         v.setting("max pending requests per address", per_address, &connections);
         v.setting("web server max sockets", &mut self.max_sockets, &connections);
+        v.setting("ssl key", &mut self.ssl_key, &setting::OptPath);
+        v.setting("ssl certificate", &mut self.ssl_certificate, &setting::OptPath);
+        v.setting(
+            "tls version",
+            &mut self.tls_version,
+            &Choice { what: "TLS version", choices: TLS_VERSIONS },
+        );
+        v.setting("tls ciphers", &mut self.tls_ciphers, &Text);
     }
 }
 
@@ -443,6 +522,33 @@ mod web_tests {
         let offers: Vec<(bool, bool)> =
             list.iter().map(|b| (b.allows_dashboard(), b.allows_streaming())).collect();
         assert_eq!(offers, vec![(true, true), (true, false), (false, true), (true, true), (false, false)]);
+    }
+
+    #[test]
+    fn the_ssl_suffix_is_read_from_any_acl_part_and_does_not_hide_the_name() {
+        let list = parse_bind_to(
+            "a:1 b:2=dashboard^SSL=optional c:3=streaming|dashboard^SSL=force d:4=streaming^SSL=force|dashboard              e:5=^SSL=force",
+        )
+        .unwrap();
+        let seen: Vec<(bool, bool, PortTls)> =
+            list.iter().map(|b| (b.allows_dashboard(), b.allows_streaming(), b.tls())).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (true, true, PortTls::Default),
+                (true, false, PortTls::Optional),
+                (true, true, PortTls::Force),
+                (true, true, PortTls::Force),
+                (false, false, PortTls::Force),
+            ]
+        );
+        assert_eq!(list[2].to_string(), "c:3=streaming|dashboard^SSL=force", "renders as written");
+        assert_eq!(
+            parse_bind_to("*:19999=streaming^SSL=forced"),
+            Err("'*:19999=streaming^SSL=forced': unknown TLS suffix '^SSL=forced'. Choose from: ^SSL=optional \
+                 (plain and TLS), ^SSL=force (TLS only)"
+                .to_string())
+        );
     }
 
     #[test]

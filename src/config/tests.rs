@@ -129,6 +129,10 @@ fn an_empty_file_gives_every_default() {
                 timeout_for_first_request: 10,
                 max_pending_requests: 256,
                 max_pending_requests_per_address: 16,
+                ssl_key: None,
+                ssl_certificate: None,
+                tls_version: "1.3".to_string(),
+                tls_ciphers: "none".to_string(),
             },
             stream: Stream {
                 max_children: 1000,
@@ -975,6 +979,10 @@ fn effective_shows_every_key_with_defaults() {
     max pending requests = 256
     max pending requests per address = 16
     web server max sockets = 512
+    ssl key =
+    ssl certificate =
+    tls version = 1.3
+    tls ciphers = none
 
 [stream]
     max children = 1000

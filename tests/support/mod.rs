@@ -12,7 +12,7 @@
 //! * [`fault`], [`faults_table`]: a proxy that misbehaves on command, and the table of what
 //!   each fault cost;
 //! * [`browser`]: a headless browser for the web UI;
-//! * [`http`]: an HTTP client (`ureq`); [`tls`]: a self-signed certificate;
+//! * [`http`]: an HTTP client (`ureq`); [`tls`]: a self-signed certificate, a private CA;
 //! * [`ports`], [`wait`]: free ports, raw TCP sends, deadlines and polling.
 //!
 //! A missing server binary never makes a test pass silently under CI: [`require`] (and the

@@ -10,6 +10,21 @@ use std::io::{self, Read};
 use std::os::unix::io::AsRawFd;
 use std::time::Duration;
 
+/// What lines are read from: a descriptor to wait on, and a reader that may hold input of its
+/// own (a TLS session's decrypted records), which is there to read without the descriptor
+/// becoming readable.
+pub trait Input: Read + AsRawFd {
+    /// Whether input waits inside the reader already.
+    fn has_buffered(&mut self) -> bool {
+        false
+    }
+}
+
+impl Input for std::process::ChildStdout {}
+impl Input for std::process::ChildStderr {}
+impl Input for std::net::TcpStream {}
+impl Input for std::os::unix::net::UnixStream {}
+
 /// Default longest line kept, in bytes (without the newline).
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
@@ -26,20 +41,6 @@ pub enum ReadEvent<'a> {
     Eof,
 }
 
-/// What a [`LineReader`] reads: bytes, and a descriptor to wait on until more arrive.
-pub trait Source: Read + AsRawFd {
-    /// Whether bytes can be read without waiting on the descriptor: a layer above it (a
-    /// decompressor) holds some already.
-    fn buffered(&self) -> bool {
-        false
-    }
-}
-
-impl Source for std::process::ChildStdout {}
-impl Source for std::process::ChildStderr {}
-impl Source for std::net::TcpStream {}
-impl Source for std::os::unix::net::UnixStream {}
-
 /// Reads lines from `R` into a buffer of fixed size; see the module docs.
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -55,7 +56,7 @@ pub struct LineReader<R> {
     bytes: u64,
 }
 
-impl<R: Source> LineReader<R> {
+impl<R: Input> LineReader<R> {
     /// A reader keeping lines up to `max_line` bytes.
     pub fn new(inner: R, max_line: usize) -> LineReader<R> {
         let max_line = max_line.max(1);
@@ -118,7 +119,7 @@ impl<R: Source> LineReader<R> {
                 return Ok(ReadEvent::Timeout);
             }
             tried = true;
-            if !self.inner.buffered() && !wait_readable(self.inner.as_raw_fd(), timeout)? {
+            if !self.inner.has_buffered() && !wait_readable(self.inner.as_raw_fd(), timeout)? {
                 continue;
             }
             match self.inner.read(&mut self.buf[self.end..]) {

@@ -54,6 +54,8 @@ pub enum Refusal {
     AlreadyStreaming,
     /// `[stream] max children` children are connected.
     TooManyChildren(usize),
+    /// A plain (unencrypted) request on a port that takes TLS only (`^SSL=force`).
+    TlsRequired,
 }
 
 impl Refusal {
@@ -86,6 +88,7 @@ impl Refusal {
             Refusal::HostnameTaken { .. } => "hostnames of connected children",
             Refusal::AlreadyStreaming => "machine GUIDs already streaming",
             Refusal::TooManyChildren(_) => "too many children",
+            Refusal::TlsRequired => "plain streams on a TLS-only port",
         }
     }
 
@@ -144,6 +147,10 @@ impl fmt::Display for Refusal {
             Refusal::TooManyChildren(max) => {
                 write!(f, "{max} children are connected, the maximum; raise [stream] max children")
             }
+            Refusal::TlsRequired => f.write_str(
+                "it connected without TLS to a port that takes TLS only ([web] bind to ...^SSL=force); end the \
+                 child's stream.conf destination with :SSL (destination = HOST:PORT:SSL)",
+            ),
         }
     }
 }

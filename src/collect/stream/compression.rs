@@ -25,7 +25,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::os::unix::io::{AsRawFd, RawFd};
 
-use crate::collect::plugins_d::lines::Source;
+use crate::collect::plugins_d::lines::Input;
 
 /// The most text one frame carries (netdata's `COMPRESSION_MAX_MSG_SIZE`).
 pub const MAX_MESSAGE: usize = 16 * 1024;
@@ -317,17 +317,19 @@ impl<R: AsRawFd> AsRawFd for Lz4Reader<R> {
     }
 }
 
-impl<R: Read + AsRawFd> Source for Lz4Reader<R> {
-    fn buffered(&self) -> bool {
+impl<R: Input> Input for Lz4Reader<R> {
+    fn has_buffered(&mut self) -> bool {
         if !self.decoder.pending().is_empty() {
             return true;
         }
         // A whole frame (or a broken header, to be reported) is waiting.
         let avail = &self.raw[self.raw_start..self.raw_end];
-        match avail.first_chunk::<HEADER_SIZE>() {
+        let whole = match avail.first_chunk::<HEADER_SIZE>() {
             Some(h) => decode_header(*h).is_none_or(|len| avail.len() >= HEADER_SIZE + len),
             None => false,
-        }
+        };
+        // Or the layer below (a TLS session) holds bytes that came with the last records.
+        whole || self.inner.has_buffered()
     }
 }
 
@@ -565,12 +567,12 @@ mod tests {
         let (mut w, r) = UnixStream::pair().unwrap();
         w.write_all(&wire[..wire.len() - 2]).unwrap();
         let mut reader = Lz4Reader::new(r);
-        assert!(!reader.buffered());
+        assert!(!reader.has_buffered());
         let mut buf = [0u8; 2];
         assert_eq!(reader.read(&mut buf).unwrap(), 2);
-        assert!(reader.buffered(), "the rest of the first frame's text");
+        assert!(reader.has_buffered(), "the rest of the first frame's text");
         assert_eq!(reader.read(&mut buf).unwrap(), 2);
-        assert!(!reader.buffered(), "the second frame is not whole");
+        assert!(!reader.has_buffered(), "the second frame is not whole");
         w.write_all(&wire[wire.len() - 2..]).unwrap();
         assert_eq!(reader.read(&mut buf).unwrap(), 2);
         assert_eq!(&buf, b"tw");

@@ -16,6 +16,11 @@
 //! * a request longer than the limit is handed back (in [`Serviced::too_long`]) to be answered
 //!   and closed.
 //!
+//! With a TLS configuration ([`Gate::with_tls`]), a connection whose first byte opens a TLS
+//! handshake has its handshake driven here, and its request head read from the plaintext, all
+//! without blocking and within the same deadline (a client that stalls its handshake is closed
+//! like one that stalls its request); it is handed over with its session ([`Conn::Tls`]).
+//!
 //! The gate never blocks: the owner polls [`Gate::poll_fds`] with its listening sockets and
 //! passes the results to [`Gate::service`]. What happens to a finished request (stream
 //! handshake, HTTP) is the owner's business.
@@ -24,9 +29,13 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::io::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::ServerConfig;
+
 use super::request::request_len;
+use super::tls::{Accepting, Conn, Pumped, TlsFailure, TLS_HANDSHAKE_BYTE};
 
 /// An address as far as per-address limits go: an IPv4 address (also when it arrives as
 /// `::ffff:a.b.c.d` on a dual-stack socket), or the /64 network of an IPv6 address, which one
@@ -82,14 +91,20 @@ pub enum Dropped {
     TooLong,
     /// The client closed it (or it failed) before its request was complete.
     Closed,
+    /// Its TLS session failed.
+    Tls(TlsFailure),
 }
 
-/// A connection whose request head has arrived: the socket (non-blocking, positioned right
+/// How many times a TLS connection's socket is read per turn, at most: a client sending a
+/// flood of records still leaves the other connections their turn.
+const TLS_READS_PER_TURN: usize = 16;
+
+/// A connection whose request head has arrived: the connection (non-blocking, positioned right
 /// after the head) and the head's bytes.
 #[derive(Debug)]
 pub struct Ready {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The connection, plain or TLS.
+    pub stream: Conn,
     /// The peer, an IPv4-mapped address shown as IPv4.
     pub peer: SocketAddr,
     /// The request head, through its empty line (for [`Serviced::too_long`]: what arrived).
@@ -98,10 +113,22 @@ pub struct Ready {
     pub origin: usize,
 }
 
+/// What a waiting connection speaks.
+#[derive(Debug)]
+enum Transport {
+    /// Plain TCP.
+    Plain,
+    /// Not known yet: its first byte tells (TLS is configured).
+    Unknown(Arc<ServerConfig>),
+    /// TLS: its session.
+    Tls(Box<Accepting>),
+}
+
 /// One connection still sending its request.
 #[derive(Debug)]
 struct Pending {
     stream: TcpStream,
+    transport: Transport,
     peer: SocketAddr,
     origin: usize,
     key: AddressKey,
@@ -112,7 +139,11 @@ struct Pending {
 impl Pending {
     /// Hand the connection over with what it sent.
     fn into_ready(self) -> Ready {
-        Ready { stream: self.stream, peer: self.peer, request: self.head, origin: self.origin }
+        let stream = match self.transport {
+            Transport::Tls(acc) => acc.into_conn(self.stream),
+            Transport::Plain | Transport::Unknown(_) => Conn::Plain(self.stream),
+        };
+        Ready { stream, peer: self.peer, request: self.head, origin: self.origin }
     }
 }
 
@@ -139,6 +170,7 @@ pub struct Gate {
     limits: GateLimits,
     pending: VecDeque<Pending>,
     scratch: Vec<u8>,
+    tls: Option<Arc<ServerConfig>>,
 }
 
 impl Gate {
@@ -149,7 +181,13 @@ impl Gate {
             max_per_address: limits.max_per_address.max(1),
             ..limits
         };
-        Gate { limits, pending: VecDeque::new(), scratch: vec![0u8; 4096] }
+        Gate { limits, pending: VecDeque::new(), scratch: vec![0u8; 4096], tls: None }
+    }
+
+    /// The same gate telling TLS clients from plain ones by their first byte, and shaking hands
+    /// with the former under `config`.
+    pub fn with_tls(self, config: Option<Arc<ServerConfig>>) -> Gate {
+        Gate { tls: config, ..self }
     }
 
     /// The limits in force.
@@ -200,7 +238,19 @@ impl Gate {
             self.make_room(0, Dropped::Evicted, &mut out);
         }
         let _ = stream.set_nonblocking(true);
-        self.pending.push_back(Pending { stream, peer, origin, key, since: now, head: Vec::new() });
+        let transport = match &self.tls {
+            Some(config) => Transport::Unknown(config.clone()),
+            None => Transport::Plain,
+        };
+        self.pending.push_back(Pending {
+            stream,
+            transport,
+            peer,
+            origin,
+            key,
+            since: now,
+            head: Vec::new(),
+        });
         out
     }
 
@@ -211,17 +261,20 @@ impl Gate {
         match read_head(&mut p, &mut self.scratch, self.limits.max_request) {
             Step::Done => out.ready.push(p.into_ready()),
             Step::Drop(Dropped::TooLong) => out.too_long.push(p.into_ready()),
-            Step::Drop(Dropped::Closed) => out.dropped.push((Dropped::Closed, p.peer)),
+            Step::Drop(d @ (Dropped::Closed | Dropped::Tls(_))) => out.dropped.push((d, p.peer)),
             _ => out.dropped.push((why, p.peer)),
         }
     }
 
     /// The descriptors to poll for input, in the order [`service`](Self::service) expects.
     pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
-        out.extend(self.pending.iter().map(|p| libc::pollfd {
-            fd: p.stream.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+        out.extend(self.pending.iter().map(|p| {
+            let writing = matches!(&p.transport, Transport::Tls(acc) if acc.wants_write());
+            libc::pollfd {
+                fd: p.stream.as_raw_fd(),
+                events: if writing { libc::POLLIN | libc::POLLOUT } else { libc::POLLIN },
+                revents: 0,
+            }
         }));
     }
 
@@ -274,9 +327,32 @@ enum Step {
     Drop(Dropped),
 }
 
-/// Read what has arrived of `p`'s request head without reading past it: peek, and consume only
-/// through the empty line when it is there (everything, when it is not: it is all head).
+/// Read what has arrived of `p`'s request head without reading past it; a connection's first
+/// byte decides whether it speaks TLS (when the gate has a TLS configuration).
 fn read_head(p: &mut Pending, scratch: &mut [u8], max_request: usize) -> Step {
+    if let Transport::Unknown(config) = &p.transport {
+        match p.stream.peek(&mut scratch[..1]) {
+            Ok(0) => return Step::Drop(Dropped::Closed),
+            Ok(_) if scratch[0] == TLS_HANDSHAKE_BYTE => match Accepting::new(config) {
+                Ok(acc) => p.transport = Transport::Tls(Box::new(acc)),
+                Err(_) => return Step::Drop(Dropped::Closed),
+            },
+            Ok(_) => p.transport = Transport::Plain,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                return Step::Waiting
+            }
+            Err(_) => return Step::Drop(Dropped::Closed),
+        }
+    }
+    match &mut p.transport {
+        Transport::Tls(acc) => read_tls_head(acc, &mut p.stream, &mut p.head, max_request),
+        _ => read_plain_head(p, scratch, max_request),
+    }
+}
+
+/// A plain connection: peek, and consume only through the empty line when it is there
+/// (everything, when it is not: it is all head).
+fn read_plain_head(p: &mut Pending, scratch: &mut [u8], max_request: usize) -> Step {
     let room = (max_request + 1).saturating_sub(p.head.len()).clamp(1, scratch.len());
     let n = match p.stream.peek(&mut scratch[..room]) {
         Ok(0) => return Step::Drop(Dropped::Closed),
@@ -286,26 +362,71 @@ fn read_head(p: &mut Pending, scratch: &mut [u8], max_request: usize) -> Step {
         }
         Err(_) => return Step::Drop(Dropped::Closed),
     };
-    let old = p.head.len();
-    // The empty line may start in what was read before: look from three bytes back.
-    let from = old.saturating_sub(3);
-    p.head.extend_from_slice(&scratch[..n]);
-    let end = request_len(&p.head[from..]);
-    let take = match end {
-        Some(len) => from + len - old,
-        None => n,
-    };
-    p.head.truncate(old + take);
+    let (take, done) = take_head(&mut p.head, &scratch[..n]);
     if p.stream.read_exact(&mut scratch[..take]).is_err() {
         return Step::Drop(Dropped::Closed);
     }
-    if end.is_some() {
-        return Step::Done;
-    }
-    if p.head.len() > max_request {
-        return Step::Drop(Dropped::TooLong);
+    head_step(&p.head, done, max_request)
+}
+
+/// A TLS connection: go on with the handshake, and take the request head from the plaintext,
+/// consuming only through its empty line (the rest stays in the session).
+fn read_tls_head(acc: &mut Accepting, sock: &mut TcpStream, head: &mut Vec<u8>, max_request: usize) -> Step {
+    for _ in 0..TLS_READS_PER_TURN {
+        match acc.plaintext() {
+            Ok(chunk) if !chunk.is_empty() => {
+                let room = (max_request + 1).saturating_sub(head.len()).max(1);
+                let (take, done) = take_head(head, &chunk[..chunk.len().min(room)]);
+                acc.consume(take);
+                match head_step(head, done, max_request) {
+                    Step::Waiting => continue,
+                    step => return step,
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Closed, cleanly or not, after the handshake.
+            _ if head.is_empty() => return Step::Drop(Dropped::Tls(TlsFailure::ClosedAfterHandshake)),
+            _ => return Step::Drop(Dropped::Closed),
+        }
+        match acc.pump(sock) {
+            Pumped::Progress => {}
+            Pumped::Blocked => return Step::Waiting,
+            // A client that leaves tickets unread resets the connection rather than closing it.
+            Pumped::Closed if head.is_empty() && !acc.is_handshaking() => {
+                return Step::Drop(Dropped::Tls(TlsFailure::ClosedAfterHandshake))
+            }
+            Pumped::Closed => return Step::Drop(Dropped::Closed),
+            Pumped::Failed(why) => return Step::Drop(Dropped::Tls(why)),
+        }
     }
     Step::Waiting
+}
+
+/// Append to `head` what of `bytes` belongs to the request head: (bytes taken, whether the
+/// head is complete). The empty line may start in what was read before: it is looked for from
+/// three bytes back.
+fn take_head(head: &mut Vec<u8>, bytes: &[u8]) -> (usize, bool) {
+    let old = head.len();
+    let from = old.saturating_sub(3);
+    head.extend_from_slice(bytes);
+    let end = request_len(&head[from..]);
+    let take = match end {
+        Some(len) => from + len - old,
+        None => bytes.len(),
+    };
+    head.truncate(old + take);
+    (take, end.is_some())
+}
+
+/// Where a head stands after bytes were taken.
+fn head_step(head: &[u8], done: bool, max_request: usize) -> Step {
+    if done {
+        Step::Done
+    } else if head.len() > max_request {
+        Step::Drop(Dropped::TooLong)
+    } else {
+        Step::Waiting
+    }
 }
 
 #[cfg(test)]
@@ -423,7 +544,7 @@ mod tests {
         assert_eq!(ready.request, b"STREAM key=x HTTP/1.1\r\n\r\n");
         assert_eq!(ready.peer, peer);
         assert!(g.is_empty());
-        ready.stream.set_nonblocking(false).unwrap();
+        ready.stream.socket().set_nonblocking(false).unwrap();
         let mut rest = [0u8; 8];
         ready.stream.read_exact(&mut rest).unwrap();
         assert_eq!(&rest, b"CHART a\n");

@@ -22,7 +22,7 @@
 //! Logs: what a child's thread logs is in the span `child{host=…, peer=…}`; what is logged about
 //! a connection before its request names a host, in `stream{peer=…}`.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,11 +41,13 @@ use super::receiver::{self, Limits};
 use super::registry::{Admission, Registry};
 use super::request::{parse_request, StreamRequest, MAX_REQUEST};
 use super::throttle::Throttle;
-use crate::api::server::{bad_request_line, Handoff, Incoming};
+use super::tls::{Conn, TlsServer};
+use crate::api::server::{bad_request_line, https_redirect, Handoff, Incoming};
 use crate::clock::{now_ut, USEC_PER_SEC};
-use crate::collect::plugins_d::lines::{LineReader, Source};
+use crate::collect::plugins_d::lines::{Input, LineReader};
 use crate::collect::plugins_d::session::{Session, SessionConfig};
 use crate::config::Config;
+use crate::config::PortTls;
 use crate::logs::{Episodes, Escaped, Note, Tally};
 use crate::pattern::SimplePattern;
 use crate::rrd::{Algorithm, Attachment, Chart, ChartDef, ChartType, Db, DimensionDef, Host, HostInfo};
@@ -83,6 +85,8 @@ pub struct PortAcl {
     pub streaming: bool,
     /// `dashboard`: the HTTP API is served here.
     pub dashboard: bool,
+    /// `^SSL=`: what plain connections get when TLS is configured.
+    pub tls: PortTls,
 }
 
 /// Everything the listener needs, resolved from the configuration.
@@ -114,6 +118,8 @@ pub struct StreamConfig {
     pub gate: GateLimits,
     /// `[stream] enable compression`: children that offer lz4 compression get it.
     pub compression: bool,
+    /// TLS on every port (`[web] ssl certificate`), if configured.
+    pub tls: Option<TlsServer>,
 }
 
 impl StreamConfig {
@@ -135,7 +141,11 @@ impl StreamConfig {
                 .web
                 .bind_to
                 .iter()
-                .map(|b| PortAcl { streaming: b.allows_streaming(), dashboard: b.allows_dashboard() })
+                .map(|b| PortAcl {
+                    streaming: b.allows_streaming(),
+                    dashboard: b.allows_dashboard(),
+                    tls: b.tls(),
+                })
                 .collect(),
             allow_from: SimplePattern::new(&cfg.web.allow_connections_from),
             http,
@@ -153,6 +163,7 @@ impl StreamConfig {
                 max_request: MAX_REQUEST,
             },
             compression: cfg.stream.enable_compression,
+            tls: None,
         })
     }
 
@@ -217,6 +228,17 @@ pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<S
     if cfg.addresses.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "no [web] bind to address"));
     }
+    if let Some((a, _)) = cfg.addresses.iter().zip(&cfg.acls).find(|(_, acl)| acl.tls != PortTls::Default) {
+        if cfg.tls.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "[web] bind to asks for TLS on {a} (^SSL=), but no certificate is configured; set [web] ssl key \
+                     and ssl certificate (PEM files), or remove the ^SSL= suffix"
+                ),
+            ));
+        }
+    }
     let mut listeners = Vec::new();
     for a in &cfg.addresses {
         let l = TcpListener::bind(a.as_str())
@@ -230,11 +252,20 @@ pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<S
         (Ok((soft, _)), Some(open)) => fds::connection_budget(soft, open),
         _ => usize::MAX,
     };
-    let offers = |acl: &PortAcl| match (acl.dashboard, acl.streaming) {
-        (true, true) => "API and children",
-        (true, false) => "API only",
-        (false, true) => "children only",
-        (false, false) => "nothing",
+    let offers = |acl: &PortAcl| {
+        let what = match (acl.dashboard, acl.streaming) {
+            (true, true) => "API and children",
+            (true, false) => "API only",
+            (false, true) => "children only",
+            (false, false) => "nothing",
+        };
+        let tls = match (&cfg.tls, acl.tls) {
+            (None, _) => "",
+            (Some(_), PortTls::Default) => ", TLS and plain children, HTTP redirected to HTTPS",
+            (Some(_), PortTls::Optional) => ", TLS and plain",
+            (Some(_), PortTls::Force) => ", TLS only",
+        };
+        format!("{what}{tls}")
     };
     info!(
         "stream: listening on {} (children: at most {}, disconnected after {} s of silence; at most {} \
@@ -252,6 +283,12 @@ pub fn start(cfg: StreamConfig, db: Arc<Db>, shutdown: Shutdown) -> io::Result<S
         cfg.gate.first_request_timeout.as_secs(),
         if budget == usize::MAX { "unlimited".to_string() } else { budget.to_string() },
     );
+    if let Some(tls) = &cfg.tls {
+        info!("stream: {}", tls.summary);
+        for note in &tls.notes {
+            warn!("stream: {note}");
+        }
+    }
     if budget < 2 * cfg.max_children.min(64) {
         warn!(
             "stream: only {budget} file descriptors are left for connections; raise the open file limit \
@@ -339,7 +376,7 @@ impl Listener {
             shutdown: shutdown.clone(),
         });
         Listener {
-            gate: Gate::new(cfg.gate),
+            gate: Gate::new(cfg.gate).with_tls(cfg.tls.as_ref().map(|t| t.config.clone())),
             cfg,
             registry,
             db,
@@ -569,7 +606,7 @@ impl Listener {
         for mut r in serviced.too_long {
             if !r.request.starts_with(b"STREAM ") {
                 // An HTTP client gets a status it can read; a child only a closed connection.
-                answer(&mut r.stream, TOO_LARGE);
+                r.stream.answer(TOO_LARGE);
             }
             self.note_closed(Closed::Gate(Dropped::TooLong), r.peer, now);
         }
@@ -620,6 +657,7 @@ impl Listener {
             Closed::Gate(Dropped::TooLong) => {
                 warn!("closed: its request is longer than {} bytes{more}", limits.max_request)
             }
+            Closed::Gate(Dropped::Tls(why)) => warn!("closed: {why}{more}"),
             Closed::Gate(Dropped::Closed) => {}
         }
     }
@@ -627,7 +665,11 @@ impl Listener {
     /// A request arrived: HTTP to the API's server, a child to its thread or refused.
     fn on_request(&mut self, r: Ready, now: Instant) {
         let Ready { stream, peer, request, origin } = r;
-        let acl = self.cfg.acls.get(origin).copied().unwrap_or(PortAcl { streaming: true, dashboard: true });
+        let acl = self.cfg.acls.get(origin).copied().unwrap_or(PortAcl {
+            streaming: true,
+            dashboard: true,
+            tls: PortTls::Default,
+        });
         if request.starts_with(b"STREAM ") {
             self.on_stream_request(stream, peer, &request, acl, now);
         } else {
@@ -636,9 +678,15 @@ impl Listener {
     }
 
     /// An HTTP request: to the API's server where this port offers it, answered 403 (or 400
-    /// for a request line that is not HTTP) otherwise.
-    fn on_http_request(&self, mut stream: TcpStream, peer: SocketAddr, request: Vec<u8>, acl: PortAcl) {
+    /// for a request line that is not HTTP) otherwise. With TLS configured, plain HTTP is
+    /// redirected to HTTPS unless the port says `^SSL=optional` (netdata's rule).
+    fn on_http_request(&self, mut stream: Conn, peer: SocketAddr, request: Vec<u8>, acl: PortAcl) {
+        let redirect = self.cfg.tls.is_some() && acl.tls != PortTls::Optional && !stream.is_tls();
         let reply = match (&self.cfg.http, acl.dashboard) {
+            (Some(_), true) if redirect => {
+                stream.answer(&https_redirect(&request));
+                return;
+            }
             (Some(http), true) => match bad_request_line(&request) {
                 Some(reply) => reply,
                 None => {
@@ -648,14 +696,14 @@ impl Listener {
             },
             _ => FORBIDDEN,
         };
-        answer(&mut stream, reply);
+        stream.answer(reply);
     }
 
     /// A child's `STREAM` request: checked (port, request, access, registry), then refused or
     /// answered and given its thread.
     fn on_stream_request(
         &mut self,
-        mut stream: TcpStream,
+        mut stream: Conn,
         peer: SocketAddr,
         request: &[u8],
         acl: PortAcl,
@@ -665,17 +713,20 @@ impl Listener {
             peer_span(peer).in_scope(|| {
                 debug!("sent a STREAM request to a port whose =ACL lacks 'streaming'; answered 403")
             });
-            answer(&mut stream, FORBIDDEN);
+            stream.answer(FORBIDDEN);
             return;
         }
         let req = match parse_request(request) {
             Ok(req) => req,
             Err(e) => return self.refuse(&mut stream, peer, None, Refusal::BadRequest(e), now),
         };
+        if acl.tls == PortTls::Force && !stream.is_tls() {
+            return self.refuse(&mut stream, peer, Some(&req), Refusal::TlsRequired, now);
+        }
         if let Err(why) = self.cfg.access.check(&req, peer.ip()) {
             return self.refuse(&mut stream, peer, Some(&req), why, now);
         }
-        let waker = stream.try_clone().ok();
+        let waker = stream.socket().try_clone().ok();
         let admission = match self.registry.admit(
             &req.machine_guid,
             &req.hostname,
@@ -690,13 +741,7 @@ impl Listener {
     }
 
     /// An admitted child: attach it to its host, answer the handshake and start its thread.
-    fn start_child(
-        &mut self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-        req: StreamRequest,
-        admission: Admission,
-    ) {
+    fn start_child(&mut self, mut stream: Conn, peer: SocketAddr, req: StreamRequest, admission: Admission) {
         let (host, is_new) = self.db.host_by_guid(HostInfo {
             hostname: req.hostname.clone(),
             machine_guid: req.machine_guid.clone(),
@@ -708,12 +753,18 @@ impl Listener {
         let attached = host.attach();
         let negotiated =
             negotiate(Capabilities::from_version(req.capabilities), self.cfg.allowed_capabilities(&req));
-        if !answer(&mut stream, &negotiated.reply) {
-            child_span(&req.hostname, peer)
-                .in_scope(|| warn!("could not answer the handshake; connection closed"));
-            return;
-        }
-        let _ = stream.set_nonblocking(false);
+        let stream = match stream.answer(&negotiated.reply) {
+            true => stream.into_blocking(receiver::WAKE),
+            false => Err(io::ErrorKind::WriteZero.into()),
+        };
+        let stream = match stream {
+            Ok(s) => s,
+            Err(_) => {
+                child_span(&req.hostname, peer)
+                    .in_scope(|| warn!("could not answer the handshake; connection closed"));
+                return;
+            }
+        };
         let shared = self.child.clone();
         let hostname = req.hostname.clone();
         let capabilities = negotiated.capabilities;
@@ -736,14 +787,14 @@ impl Listener {
     /// when the refusal is about credentials.
     fn refuse(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         peer: SocketAddr,
         req: Option<&StreamRequest>,
         why: Refusal,
         now: Instant,
     ) {
         self.registry.note_refused();
-        answer(stream, why.reply());
+        stream.answer(why.reply());
         let key = AddressKey::of(peer.ip());
         if why.is_access_failure() && self.throttle.fail(key, now) {
             // The first time this episode: say so now rather than at the next connection.
@@ -790,6 +841,7 @@ fn gate_reason(why: Dropped) -> &'static str {
         Dropped::Expired => "no request in time",
         Dropped::TooLong => "request too long",
         Dropped::Closed => "closed by the client",
+        Dropped::Tls(_) => "TLS failed",
     }
 }
 
@@ -803,14 +855,9 @@ fn child_span(hostname: &str, peer: SocketAddr) -> tracing::Span {
     tracing::info_span!("child", host = %Escaped::str(hostname), peer = %peer)
 }
 
-/// Answer `reply` in one write; false when it could not all be written.
-fn answer(stream: &mut TcpStream, reply: &[u8]) -> bool {
-    matches!(stream.write(reply), Ok(n) if n == reply.len())
-}
-
 /// An accepted child, handed to its thread.
 struct Child {
-    stream: TcpStream,
+    stream: Conn,
     peer: SocketAddr,
     req: StreamRequest,
     /// What the handshake settled on.
@@ -877,7 +924,7 @@ impl Child {
 }
 
 /// One child's read loop over `reader`: why it ended, and the over-long lines dropped.
-fn feed<R: Source>(
+fn feed<R: Input>(
     reader: &mut LineReader<R>,
     session: &mut Session,
     admission: &Admission,
@@ -895,7 +942,7 @@ mod tests {
     fn listener(budget: usize) -> Listener {
         let cfg = StreamConfig {
             addresses: vec!["127.0.0.1:0".into()],
-            acls: vec![PortAcl { streaming: true, dashboard: true }],
+            acls: vec![PortAcl { streaming: true, dashboard: true, tls: PortTls::Default }],
             allow_from: SimplePattern::new("localhost *"),
             http: None,
             access: Access::new(&Stream::default(), "", &[]),
@@ -912,6 +959,7 @@ mod tests {
                 max_request: MAX_REQUEST,
             },
             compression: true,
+            tls: None,
         };
         let db = Arc::new(Db::new(HostInfo { hostname: "parent".into(), ..HostInfo::default() }, 60));
         Listener::new(cfg, Registry::new(10), db, Shutdown::new(), budget)

@@ -18,6 +18,7 @@
 //! * [`registry`]: one live connection per machine GUID and hostname, at most `max children`;
 //! * [`receiver`]: one child's read loop, from its socket into its session;
 //! * [`listener`]: the accepting thread, handshakes, and one thread per child;
+//! * [`tls`]: TLS on the listening port: certificate, sniffing, handshakes, plain-or-TLS [`tls::Conn`];
 //! * [`fds`]: the open file limit and the descriptors left for connections;
 //! * [`machine_guid`]: this agent's persistent machine GUID.
 
@@ -32,6 +33,7 @@ pub mod receiver;
 pub mod registry;
 pub mod request;
 pub mod throttle;
+pub mod tls;
 
 pub use listener::{start, StreamConfig, StreamHandle};
 

@@ -17,7 +17,7 @@ use crate::clock::now_ut;
 use tracing::warn;
 
 use super::registry::Live;
-use crate::collect::plugins_d::lines::{LineReader, ReadEvent, Source};
+use crate::collect::plugins_d::lines::{Input, LineReader, ReadEvent};
 use crate::collect::plugins_d::session::Session;
 use crate::shutdown::Shutdown;
 
@@ -73,7 +73,7 @@ pub struct Limits {
 /// Feed every line from `reader` (a [`LineReader`] of `limits.max_line`) to `session` until the
 /// connection ends. Returns why, and how many over-long lines were dropped. `live` is touched
 /// (wall-clock milliseconds) as lines arrive.
-pub fn receive<R: Source>(
+pub fn receive<R: Input>(
     reader: &mut LineReader<R>,
     session: &mut Session,
     live: &Live,

@@ -42,7 +42,7 @@ fn config(max_children: usize) -> StreamConfig {
     }];
     StreamConfig {
         addresses: vec!["127.0.0.1:0".into()],
-        acls: vec![PortAcl { streaming: true, dashboard: true }],
+        acls: vec![PortAcl { streaming: true, dashboard: true, tls: crate::config::PortTls::Default }],
         allow_from: crate::pattern::SimplePattern::new("localhost *"),
         http: None,
         access: Access::new(&Stream { keys, ..Stream::default() }, "", &["parent".to_string()]),
@@ -59,6 +59,7 @@ fn config(max_children: usize) -> StreamConfig {
             max_request: MAX_REQUEST,
         },
         compression: true,
+        tls: None,
     }
 }
 
