@@ -117,7 +117,8 @@ impl Decoder {
         if block.is_empty() {
             return Err(FrameError::Empty);
         }
-        if self.end + MAX_MESSAGE > self.buf.len() {
+        // Room for one byte more than a message (see below).
+        if self.end + MAX_MESSAGE + 1 > self.buf.len() {
             // Keep the window, move it to the front.
             let keep = self.end.min(WINDOW);
             self.buf.copy_within(self.end - keep..self.end, 0);
@@ -401,6 +402,22 @@ mod tests {
             d.consume(msg.len());
         }
         assert!(wire * 3 < text, "the history is used: {wire} bytes for {text}");
+    }
+
+    #[test]
+    fn full_messages_fill_the_buffer_to_its_end_and_are_compacted() {
+        // Six messages of the largest size: the sixth starts exactly one message before the
+        // end of the buffer, so it is decoded after the window is moved to the front.
+        let mut sender = Encoder::new();
+        let mut d = Decoder::new();
+        for i in 0..12u8 {
+            let msg: Vec<u8> = (0..MAX_MESSAGE).map(|j| b'a' + ((j / 100) as u8 + i) % 26).collect();
+            let f = frame(&mut sender, &msg);
+            assert_eq!(decode_header(f[..4].try_into().unwrap()), Some(f.len() - 4), "one frame");
+            d.decompress(&f[4..]).unwrap();
+            assert_eq!(d.pending(), &msg[..], "message {i}");
+            d.consume(MAX_MESSAGE);
+        }
     }
 
     #[test]
