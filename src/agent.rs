@@ -133,6 +133,7 @@ pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Optio
         max_buffer_bytes: usize::try_from(e.max_buffer_bytes).unwrap_or(usize::MAX),
         replay: Duration::from_secs(e.replay_window()),
         spool: e.spool_directory.clone().map(|d| (d, e.spool_max_size)),
+        exported_file: None,
     })
 }
 
@@ -142,7 +143,9 @@ fn instance_configs(cfg: &Config) -> Result<Vec<InstanceConfig>, StartError> {
         .iter()
         .filter(|e| e.enabled)
         .map(|e| {
-            instance_config(e, &cfg.host_labels).ok_or_else(|| {
+            let exported_file = exported_file(&cfg.directories.lib, &e.name);
+            let ic = instance_config(e, &cfg.host_labels).map(|ic| InstanceConfig { exported_file, ..ic });
+            ic.ok_or_else(|| {
                 StartError(format!(
                     "{}:{}: [{}]: type '{}' is not supported by this build of rrdpipe",
                     e.file,
@@ -153,6 +156,12 @@ fn instance_configs(cfg: &Config) -> Result<Vec<InstanceConfig>, StartError> {
             })
         })
         .collect()
+}
+
+/// Where exporter `name` keeps the windows it handed out for each streaming child, under
+/// `[directories] lib`.
+fn exported_file(lib: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    Some(lib.join("exporting").join(format!("{}.exported", crate::rrd::chart::sanitize_name(name))))
 }
 
 /// Where the configuration of exporter `name` is, for messages.

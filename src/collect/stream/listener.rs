@@ -37,7 +37,8 @@ use super::fds;
 use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready, Serviced};
 use super::receiver::{self, Limits};
 use super::registry::{Admission, Registry};
-use super::request::{parse_request, StreamRequest, MAX_REQUEST, REPLY_V1};
+use super::replication;
+use super::request::{accept_reply, answered_capabilities, parse_request, StreamRequest, CAP_REPLICATION, MAX_REQUEST};
 use super::throttle::Throttle;
 use crate::api::server::{bad_request_line, Handoff, Incoming};
 use crate::clock::{now_ut, USEC_PER_SEC};
@@ -109,6 +110,8 @@ pub struct StreamConfig {
     pub update_every: u32,
     /// Limits on connections that have not sent their request yet.
     pub gate: GateLimits,
+    /// `[db]` replication settings: what children are asked to replay.
+    pub replication: replication::Settings,
 }
 
 impl StreamConfig {
@@ -147,6 +150,11 @@ impl StreamConfig {
                 first_request_timeout: Duration::from_secs(cfg.web.timeout_for_first_request as u64),
                 max_request: MAX_REQUEST,
             },
+            replication: replication::Settings {
+                enabled: cfg.db.enable_replication,
+                seconds: cfg.db.seconds_to_replicate,
+                step: cfg.db.seconds_per_replication_step,
+            },
         })
     }
 }
@@ -154,6 +162,7 @@ impl StreamConfig {
 /// What a child's thread needs.
 struct ChildShared {
     limits: Limits,
+    replication: replication::Settings,
     max_charts: usize,
     max_dimensions: usize,
     shutdown: Shutdown,
@@ -319,6 +328,7 @@ impl Listener {
     ) -> Listener {
         let child = Arc::new(ChildShared {
             limits: Limits { timeout: cfg.timeout, max_line: cfg.max_line },
+            replication: cfg.replication,
             max_charts: cfg.max_charts,
             max_dimensions: cfg.max_dimensions,
             shutdown: shutdown.clone(),
@@ -691,7 +701,8 @@ impl Listener {
         });
         // Until the child's thread ends, the host is not an orphan.
         let attached = host.attach();
-        if !answer(&mut stream, REPLY_V1) {
+        let caps = answered_capabilities(req.capabilities, self.cfg.replication.enabled);
+        if !answer(&mut stream, &accept_reply(caps)) {
             child_span(&req.hostname, peer)
                 .in_scope(|| warn!("could not answer the handshake; connection closed"));
             return;
@@ -699,7 +710,7 @@ impl Listener {
         let _ = stream.set_nonblocking(false);
         let shared = self.child.clone();
         let hostname = req.hostname.clone();
-        let child = Child { stream, peer, req, host, is_new, admission, attached };
+        let child = Child { stream, peer, req, host, is_new, admission, attached, caps };
         match std::thread::Builder::new()
             .name("stream-child".into())
             .stack_size(CHILD_STACK)
@@ -800,12 +811,14 @@ struct Child {
     admission: Admission,
     /// Keeps the host from being removed as an orphan while the child feeds it.
     attached: Attachment,
+    /// The capabilities it was answered.
+    caps: u64,
 }
 
 impl Child {
     /// Feed the child's lines to its host until it leaves, in the child's span.
     fn serve(self, shared: &ChildShared) {
-        let Child { stream, peer, req, host, is_new, admission, attached } = self;
+        let Child { stream, peer, req, host, is_new, admission, attached, caps } = self;
         let _span = child_span(&req.hostname, peer).entered();
         info!(
             machine_guid = %Escaped::str(&req.machine_guid),
@@ -826,8 +839,16 @@ impl Child {
             },
             host,
         );
+        if caps & CAP_REPLICATION != 0 {
+            session.enable_replication(shared.replication);
+        }
+        let replies = stream.try_clone().ok();
+        if let Some(r) = &replies {
+            // A child that stops reading cannot hold its thread for longer than this.
+            let _ = r.set_write_timeout(Some(shared.limits.timeout.min(Duration::from_secs(60))));
+        }
         let (end, too_long) =
-            receiver::receive(stream, &mut session, admission.live(), shared.limits, &shared.shutdown);
+            receiver::receive(stream, replies, &mut session, admission.live(), shared.limits, &shared.shutdown);
         drop(admission);
         drop(attached);
         let st = session.stats();
@@ -869,6 +890,7 @@ mod tests {
                 first_request_timeout: Duration::from_secs(10),
                 max_request: MAX_REQUEST,
             },
+            replication: Default::default(),
         };
         let db = Arc::new(Db::new(HostInfo { hostname: "parent".into(), ..HostInfo::default() }, 60));
         Listener::new(cfg, Registry::new(10), db, Shutdown::new(), budget)

@@ -8,7 +8,7 @@
 //! nothing of handshakes, keys or listening sockets.
 
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::time::Duration;
 
@@ -40,6 +40,8 @@ pub enum End {
     Shutdown,
     /// Reading failed.
     ReadError(String),
+    /// Writing a reply (a replication request) failed.
+    WriteError(String),
 }
 
 impl fmt::Display for End {
@@ -50,6 +52,7 @@ impl fmt::Display for End {
             End::Replaced => f.write_str("a newer connection of the same machine replaced it"),
             End::Shutdown => f.write_str("rrdpipe is stopping"),
             End::ReadError(e) => write!(f, "read error: {e}"),
+            End::WriteError(e) => write!(f, "cannot send to the child: {e}"),
         }
     }
 }
@@ -65,9 +68,11 @@ pub struct Limits {
 
 /// Feed every line from `input` to `session` until the connection ends. Returns why, and how
 /// many over-long lines were dropped. `live` is touched (wall-clock milliseconds) as lines
-/// arrive.
-pub fn receive<R: Read + AsRawFd>(
+/// arrive. What the session has to send back (replication requests) is written to `replies`
+/// as soon as the line that asked for it has been fed; without `replies` it is dropped.
+pub fn receive<R: Read + AsRawFd, W: Write>(
     input: R,
+    mut replies: Option<W>,
     session: &mut Session,
     live: &Live,
     limits: Limits,
@@ -89,6 +94,11 @@ pub fn receive<R: Read + AsRawFd>(
             ReadEvent::Line(line) => {
                 let now = now_ut();
                 session.feed(line, now);
+                if let Some(out) = session.take_output() {
+                    if let Some(Err(e)) = replies.as_mut().map(|w| w.write_all(&out)) {
+                        return (End::WriteError(e.to_string()), too_long);
+                    }
+                }
                 last_line_ut = now;
                 now
             }

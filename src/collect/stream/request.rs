@@ -15,8 +15,10 @@
 //!
 //! # The reply
 //! Raw bytes, written once, with no status line, headers or newline: the child compares them
-//! exactly. This parent only ever accepts with [`REPLY_V1`] (the plugins.d text protocol, no
-//! compression, no replication, no labels), so it never has to send anything after it.
+//! exactly. A child that offers capability negotiation (`VCAPS`) and replication is accepted
+//! with `Hit me baby, push them over with the version=N`, `N` the capability bits answered
+//! ([`answered_capabilities`], [`accept_reply`]); any other with [`REPLY_V1`] (the plugins.d
+//! text protocol, no compression, no replication, no labels).
 
 use std::fmt;
 
@@ -28,6 +30,32 @@ pub const REPLY_NOT_PERMITTED: &[u8] = b"You are not permitted to access this. C
 pub const REPLY_ALREADY_STREAMING: &[u8] = b"This GUID is already streaming to this server";
 /// Refuses a child that is this agent itself; the child retries in an hour.
 pub const REPLY_SAME_LOCALHOST: &[u8] = b"Don't hit me baby, you are trying to stream my localhost back";
+
+/// Capability bit: the child negotiates capabilities as a bit mask (netdata's `STREAM_CAP_VCAPS`).
+pub const CAP_VCAPS: u64 = 1 << 6;
+/// Capability bit: replication (netdata's `STREAM_CAP_REPLICATION`).
+pub const CAP_REPLICATION: u64 = 1 << 12;
+
+/// The capability bits to answer a child that offered `offered` (its `ver`): `VCAPS` and
+/// `REPLICATION` when `replication` is on and the child offers both, so that it reads the
+/// answer as a bit mask and keeps only those; 0 (plain version 1) otherwise. The child needs
+/// nothing else for replication.
+pub fn answered_capabilities(offered: Option<u64>, replication: bool) -> u64 {
+    let wanted = CAP_VCAPS | CAP_REPLICATION;
+    match offered {
+        Some(ver) if replication && ver & wanted == wanted => wanted,
+        _ => 0,
+    }
+}
+
+/// The reply accepting a child with capabilities `caps` (0: [`REPLY_V1`]).
+pub fn accept_reply(caps: u64) -> Vec<u8> {
+    if caps == 0 {
+        REPLY_V1.to_vec()
+    } else {
+        format!("Hit me baby, push them over with the version={caps}").into_bytes()
+    }
+}
 
 /// The longest request accepted, headers included. netdata's is about 2 KiB.
 pub const MAX_REQUEST: usize = 16 * 1024;
@@ -337,6 +365,19 @@ mod tests {
         assert_eq!(request_len(b"STREAM key=x HTTP/1.1\r\n\r\nCHART"), Some(25));
         assert_eq!(request_len(b"STREAM x\n\nrest"), Some(10));
         assert_eq!(request_len(b""), None);
+    }
+
+    #[test]
+    fn replication_is_answered_as_a_bit_mask_only_to_children_that_offer_it() {
+        // netdata 1.37.1 offers 16376, or 15352 with `enable compression = no`.
+        assert_eq!(answered_capabilities(Some(16376), true), 4160);
+        assert_eq!(answered_capabilities(Some(15352), true), 4160);
+        assert_eq!(accept_reply(4160), b"Hit me baby, push them over with the version=4160");
+        assert_eq!(answered_capabilities(Some(15352), false), 0);
+        assert_eq!(answered_capabilities(Some(15352 & !4096), true), 0, "no replication offered");
+        assert_eq!(answered_capabilities(Some(4096), true), 0, "no capability negotiation");
+        assert_eq!(answered_capabilities(None, true), 0);
+        assert_eq!(accept_reply(0), REPLY_V1);
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn config(max_children: usize) -> StreamConfig {
             first_request_timeout: Duration::from_secs(10),
             max_request: MAX_REQUEST,
         },
+        replication: Default::default(),
     }
 }
 
@@ -343,7 +344,7 @@ fn a_replaced_connection_stops_and_says_why() {
     let mut session = Session::new(SessionConfig::new("stream/c", 1), host.clone());
     let limits = Limits { timeout: Duration::from_secs(60), max_line: 1024 };
     let started = Instant::now();
-    let (end, too_long) = receiver::receive(parent_end, &mut session, old.live(), limits, &Shutdown::new());
+    let (end, too_long) = receiver::receive(parent_end, None::<std::net::TcpStream>, &mut session, old.live(), limits, &Shutdown::new());
     assert_eq!((end, too_long), (End::Replaced, 0));
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     assert_eq!(session.stats().lines, 3, "lines already sent are applied first");
