@@ -377,7 +377,7 @@ fn a_childs_hostname_with_dots_is_one_graphite_path_level() {
     let mut reply = [0u8; 64];
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let n = s.read(&mut reply).unwrap();
-    assert_eq!(&reply[..n], b"Hit me baby, push them over...");
+    assert_eq!(&reply[..n], b"Hit me baby, push them over with the version=4160");
     s.write_all(
         b"CHART system.load '' 'System Load Average' 'load' 'load' 'system.load' line 100 1 '' 'proc.plugin' ''\n\
           DIMENSION load1 '' absolute 1 1000 ''\n",

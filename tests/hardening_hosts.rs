@@ -101,9 +101,10 @@ impl Child {
         let mut stream = TcpStream::connect(parent).unwrap();
         stream.write_all(&handshake(hostname, guid)).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut reply = [0u8; 30];
+        let accepted = b"Hit me baby, push them over with the version=4160";
+        let mut reply = [0u8; 49];
         stream.read_exact(&mut reply).unwrap();
-        assert_eq!(&reply, b"Hit me baby, push them over...");
+        assert_eq!(&reply, accepted);
         Child { stream }
     }
 

@@ -193,14 +193,15 @@ fn real_children_reach_victoriametrics_under_their_own_hostnames() {
     let parent = Parent::start(KEY, Some(&vm));
     let mut load_seen = (loadavg1(), loadavg1());
     let Some(_a) = NetdataChild::start("CHILDA", parent.addr, KEY) else { return };
-    // A stock child offers compression (and more); it is answered at version 1 and falls back.
+    // A stock child offers compression (and more); it is answered replication only and keeps
+    // to that.
     let Some(b) = NetdataChild::start_with("CHILDB", parent.addr, KEY, true) else { return };
     for name in ["CHILDA", "CHILDB"] {
         parent.wait_log(30, &[&format!("child{{host={name} peer=127.0.0.1:"), "}: connected: new host"], 1);
     }
 
     assert!(
-        wait_until(deadline_in(10), || b.error_log().contains("negotiated capabilities: V1 ")),
+        wait_until(deadline_in(10), || b.error_log().contains("negotiated capabilities: VCAPS REPLICATION ")),
         "CHILDB log:\n{}",
         b.error_log()
     );
@@ -333,7 +334,7 @@ fn the_captured_child_stream_replays_into_rrdpipe_without_errors() {
     let mut reply = [0u8; 64];
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let n = s.read(&mut reply).unwrap();
-    assert_eq!(&reply[..n], b"Hit me baby, push them over...");
+    assert_eq!(&reply[..n], ACCEPTED);
     s.write_all(&rest).unwrap();
     drop(s);
     let lines = rest.iter().filter(|&&b| b == b'\n').count();
@@ -370,7 +371,8 @@ fn handshake(addr: SocketAddr, request: &str) -> (std::net::TcpStream, Vec<u8>) 
     (s, reply)
 }
 
-const V1: &[u8] = b"Hit me baby, push them over...";
+/// What a netdata 1.37.1 child (`ver=15352`) is answered: capability negotiation and replication.
+const ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=4160";
 const NOT_PERMITTED: &[u8] = b"You are not permitted to access this. Check the logs for more info.";
 
 /// A slowloris: keeps `n` idle connections to `addr` open, opening a new one for each the server
@@ -461,7 +463,7 @@ fn idle_connections_do_not_keep_real_children_out() {
         let guid = format!("5eed0100-2222-3333-4444-00000000000{i}");
         let (_s, reply) = handshake(parent.addr, &stream_request(KEY, &format!("RAW{i}"), &guid));
         slowest = slowest.max(t.elapsed());
-        assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1), "attempt {i}");
+        assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(ACCEPTED), "attempt {i}");
     }
     assert!(slowest < Duration::from_secs(2), "slowest answer took {slowest:?}");
 
@@ -537,7 +539,7 @@ fn a_flood_of_wrong_keys_is_throttled_and_summarised() {
     std::thread::sleep(Duration::from_secs(2));
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "RIGHTKEY", "5eed0201-2222-3333-4444-555555555555"));
-    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(ACCEPTED));
     if let Some(_child) = NetdataChild::start("AFTERGUESSES", parent.addr, KEY) {
         parent.wait_log(30, &["child{host=AFTERGUESSES peer=127.0.0.1:", "}: connected"], 1);
     }
@@ -609,7 +611,7 @@ fn out_of_descriptors_the_listener_stays_calm_and_exporters_still_connect() {
     // And a child still gets in.
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "LATER", "5eed0400-2222-3333-4444-555555555555"));
-    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(ACCEPTED));
     eprintln!(
         "descriptor flood: {cpu:.2} s CPU in {window:.1} s, {} accept error lines",
         accept_errors.len()
@@ -637,7 +639,7 @@ fn hostnames_and_the_machine_guid_cannot_be_taken() {
 
     let first = "5eed0501-2222-3333-4444-555555555555";
     let (_one, reply) = handshake(parent.addr, &stream_request(KEY, "TWIN", first));
-    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(V1));
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(ACCEPTED));
     let (_s, reply) =
         handshake(parent.addr, &stream_request(KEY, "TWIN", "5eed0502-2222-3333-4444-555555555555"));
     assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(NOT_PERMITTED));

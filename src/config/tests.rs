@@ -92,7 +92,11 @@ fn an_empty_file_gives_every_default() {
                 history: 3600,
                 log_level: "info".to_string(),
             },
-            db: Database { cleanup_obsolete_charts_after: 3600, cleanup_orphan_hosts_after: 3600, ..Database::default() },
+            db: Database {
+                cleanup_obsolete_charts_after: 3600,
+                cleanup_orphan_hosts_after: 3600,
+                ..Database::default()
+            },
             directories: Directories {
                 config: PathBuf::from("."),
                 stock_config: PathBuf::from("/usr/lib/netdata/conf.d"),
@@ -1505,7 +1509,10 @@ fn a_config_of_78000_keys_loads_in_linear_time() {
 #[test]
 fn db_cleanup_keys_are_read_in_db_and_under_their_old_names_in_global() {
     let c = ok("[db]\ncleanup orphan hosts after secs = 5\ncleanup obsolete charts after secs = 60\n").config;
-    assert_eq!(c.db, Database { cleanup_obsolete_charts_after: 60, cleanup_orphan_hosts_after: 5, ..Database::default() });
+    assert_eq!(
+        c.db,
+        Database { cleanup_obsolete_charts_after: 60, cleanup_orphan_hosts_after: 5, ..Database::default() }
+    );
     // netdata 1.37 still reads the [global] names, unless [db] sets the key.
     let loaded = ok("[global]\ncleanup orphan hosts after seconds = 30\n\
                      cleanup obsolete charts after seconds = 20\n\

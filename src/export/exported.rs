@@ -58,7 +58,8 @@ impl Exported {
 
     /// The file's text, sorted.
     pub fn format(&self) -> String {
-        let mut lines: Vec<String> = self.hosts.iter().map(|((g, ue), end)| format!("{g} {ue} {end}\n")).collect();
+        let mut lines: Vec<String> =
+            self.hosts.iter().map(|((g, ue), end)| format!("{g} {ue} {end}\n")).collect();
         lines.extend(self.charts.iter().map(|((g, ue, c), end)| format!("{g} {ue} {end} {c}\n")));
         lines.sort();
         lines.concat()

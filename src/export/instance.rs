@@ -19,6 +19,7 @@ use super::selfmon::ExporterCharts;
 use crate::export::batch::{Batch, Batcher};
 use crate::export::compute::WindowValues;
 use crate::export::connector::{remote_write, BodyFormat, ConnectorKind, Encoding};
+use crate::export::exported::{self, Exported};
 use crate::export::format::{DataSource, DimText, Metric, Value};
 use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
 use crate::export::spool::Spool;
@@ -26,7 +27,6 @@ use crate::export::stats::{thread_cpu_us, Stats};
 use crate::export::transport::http::{HttpSettings, HttpTransport};
 use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
-use crate::export::exported::{self, Exported};
 use crate::export::window::{Window, Windows};
 use crate::pattern::SimplePattern;
 use crate::rrd::{ChartData, Db, DimNames, Host};
@@ -372,7 +372,11 @@ impl Formatter {
             let (windows, handed_out) = if d.late().generation == 0 {
                 (global, self.windows.last_end(ue))
             } else {
-                let at = LateAt { key: Arc::as_ptr(chart) as usize, guid: &info.machine_guid, now_ut: wake.now_ut };
+                let at = LateAt {
+                    key: Arc::as_ptr(chart) as usize,
+                    guid: &info.machine_guid,
+                    now_ut: wake.now_ut,
+                };
                 let c;
                 (own, c) = late_windows(&mut self.late, &self.previous, &self.windows, at, &d, global);
                 (&own[..], Some(c))
@@ -911,6 +915,79 @@ mod tests {
         let last = text(&f.format_due(&db, 1007 * S));
         assert_eq!(last.last().unwrap(), &(1005, "netdata.c.t.orphan.v 3.0000000 1005\n".to_string()));
         assert_eq!(db.remove_orphans(i64::MAX, 0).len(), 1, "every slot was handed out");
+    }
+
+    /// A child's host for the replication tests: chart `t.r` collected every second.
+    fn child_chart(db: &Db) -> Arc<crate::rrd::Chart> {
+        let info = HostInfo {
+            hostname: "c".into(),
+            machine_guid: "g".into(),
+            update_every: 1,
+            ..Default::default()
+        };
+        let (host, _) = db.host_by_guid(info);
+        let (c, _) = host.define_chart(&ChartDef::new("t.r", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        c
+    }
+
+    fn lines(b: &[Batch]) -> Vec<String> {
+        text(b).into_iter().flat_map(|(_, t)| t.lines().map(str::to_string).collect::<Vec<_>>()).collect()
+    }
+
+    fn replayed(c: &crate::rrd::Chart, slots: std::ops::RangeInclusive<i64>, v: f64) {
+        for t in slots {
+            assert!(c.store_replayed(
+                t,
+                &[(0, crate::rrd::storage_number::pack(v, crate::rrd::storage_number::SN_EXISTS))]
+            ));
+        }
+    }
+
+    /// Windows handed out while a child was away are sent once its replayed slots are in, each
+    /// once, with their own timestamps; nothing while the replication goes on.
+    #[test]
+    fn replayed_slots_are_exported_late_and_once() {
+        let db = db();
+        let c = child_chart(&db);
+        for t in 1000..=1005 {
+            c.collect(&[(0, 7)], t * S + 500_000).unwrap();
+        }
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 1), 1000 * S);
+        f.format_due(&db, 1003 * S);
+        let sent = lines(&f.format_due(&db, 1008 * S));
+        assert_eq!(sent.last().unwrap(), "netdata.c.t.r.v 7.0000000 1005");
+        // The child is away: the windows to 1018 pass with nothing to send.
+        assert!(lines(&f.format_due(&db, 1020 * S)).is_empty());
+        c.begin_replication(1005);
+        replayed(&c, 1006..=1019, 9.0);
+        assert!(lines(&f.format_due(&db, 1021 * S)).is_empty(), "replication goes on: the chart waits");
+        c.end_replication();
+        assert_eq!(
+            lines(&f.format_due(&db, 1022 * S)),
+            (1006..=1019).map(|t| format!("netdata.c.t.r.v 9.0000000 {t}")).collect::<Vec<_>>()
+        );
+        replayed(&c, 1020..=1021, 9.0);
+        assert_eq!(lines(&f.format_due(&db, 1023 * S)), vec!["netdata.c.t.r.v 9.0000000 1021"]);
+        assert!(lines(&f.format_due(&db, 1023 * S)).is_empty());
+    }
+
+    /// After a restart the child replays more than was missing: only the windows after those
+    /// the previous run handed out (its `exported` file) are sent.
+    #[test]
+    fn after_a_restart_only_windows_the_previous_run_did_not_hand_out_are_sent() {
+        let db = db();
+        let c = child_chart(&db);
+        c.begin_replication(990);
+        replayed(&c, 991..=1015, 5.0);
+        c.end_replication();
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 1), 1015 * S);
+        f.previous = Exported::parse("g 1 1010\n");
+        assert_eq!(
+            lines(&f.format_due(&db, 1017 * S)),
+            (1011..=1015).map(|t| format!("netdata.c.t.r.v 5.0000000 {t}")).collect::<Vec<_>>()
+        );
+        assert_eq!(f.exported(&db).format(), "g 1 1015\ng 1 1015 t.r\n");
     }
 
     #[test]

@@ -193,12 +193,23 @@ mod tests {
     #[test]
     fn windows_between_two_ends_meet_and_keep_the_newest() {
         let w = Windows::new(10, 3);
-        assert_eq!(w.between(985, 1010), vec![Window { after: 985, end: 990 }, Window { after: 990, end: 1000 }, Window { after: 1000, end: 1010 }]);
+        assert_eq!(
+            w.between(985, 1010),
+            vec![
+                Window { after: 985, end: 990 },
+                Window { after: 990, end: 1000 },
+                Window { after: 1000, end: 1010 }
+            ]
+        );
         assert_eq!(w.between(990, 995), vec![]);
         assert_eq!(w.between(1000, 1000), vec![]);
         assert_eq!(
             w.between(900, 1010),
-            vec![Window { after: 980, end: 990 }, Window { after: 990, end: 1000 }, Window { after: 1000, end: 1010 }]
+            vec![
+                Window { after: 980, end: 990 },
+                Window { after: 990, end: 1000 },
+                Window { after: 1000, end: 1010 }
+            ]
         );
         let w = Windows::new(1, 100);
         assert_eq!(w.between(5, 8).iter().map(|x| x.end).collect::<Vec<_>>(), vec![6, 7, 8]);

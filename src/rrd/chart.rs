@@ -767,7 +767,12 @@ impl Late {
         if self.generation <= seen {
             return None;
         }
-        self.from.iter().filter(|(g, _)| *g > seen).map(|(_, f)| *f).min().or(self.from.front().map(|(_, f)| *f))
+        self.from
+            .iter()
+            .filter(|(g, _)| *g > seen)
+            .map(|(_, f)| *f)
+            .min()
+            .or(self.from.front().map(|(_, f)| *f))
     }
 }
 
@@ -1044,7 +1049,8 @@ impl ChartData {
             Some(last) if t <= last => {
                 let oldest = last - (self.ring.history as i64 - 1) * ue;
                 let slot = self.time2slot(t);
-                let stored = self.value_range_contains(t) && self.ring.row(slot).iter().any(|&n| n != SN_EMPTY);
+                let stored =
+                    self.value_range_contains(t) && self.ring.row(slot).iter().any(|&n| n != SN_EMPTY);
                 if t < oldest || stored {
                     return false;
                 }

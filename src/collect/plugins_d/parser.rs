@@ -424,10 +424,17 @@ fn parse_str(s: &str) -> Result<Command<'_>, ParseError> {
 
 /// The next word of a replication line as an unsigned number; a missing or empty word is
 /// `missing`, anything else not a number an error.
-fn replay_u64(w: &mut Words<'_>, keyword: &'static str, field: &'static str, missing: Option<u64>) -> Result<u64, ParseError> {
+fn replay_u64(
+    w: &mut Words<'_>,
+    keyword: &'static str,
+    field: &'static str,
+    missing: Option<u64>,
+) -> Result<u64, ParseError> {
     match w.next().filter(|v| !v.is_empty()) {
         None => missing.ok_or(ParseError::MissingField { keyword, field }),
-        Some(v) => parse_u64(&v).ok_or_else(|| ParseError::BadNumber { keyword, field, value: v.into_owned() }),
+        Some(v) => {
+            parse_u64(&v).ok_or_else(|| ParseError::BadNumber { keyword, field, value: v.into_owned() })
+        }
     }
 }
 
@@ -448,7 +455,9 @@ fn parse_replay<'a>(keyword: &str, w: &mut Words<'a>) -> Result<Replay<'a>, Pars
             Replay::Begin { id, span, wall }
         }
         "RSET" => {
-            let id = w.next_nonempty().ok_or(ParseError::MissingField { keyword: "RSET", field: "dimension id" })?;
+            let id = w
+                .next_nonempty()
+                .ok_or(ParseError::MissingField { keyword: "RSET", field: "dimension id" })?;
             let value = w.next().unwrap_or_default();
             let flags = w.next().unwrap_or_default();
             // As netdata: what is not a finite number is an empty slot.
@@ -456,9 +465,13 @@ fn parse_replay<'a>(keyword: &str, w: &mut Words<'a>) -> Result<Replay<'a>, Pars
             Replay::Set { id, value, reset: flags.contains('R') }
         }
         "RDSTATE" => {
-            let id = w.next_nonempty().ok_or(ParseError::MissingField { keyword: "RDSTATE", field: "dimension id" })?;
+            let id = w
+                .next_nonempty()
+                .ok_or(ParseError::MissingField { keyword: "RDSTATE", field: "dimension id" })?;
             let last_collected_ut = replay_u64(w, "RDSTATE", "last collected time", None)?;
-            let v = w.next_nonempty().ok_or(ParseError::MissingField { keyword: "RDSTATE", field: "last collected value" })?;
+            let v = w
+                .next_nonempty()
+                .ok_or(ParseError::MissingField { keyword: "RDSTATE", field: "last collected value" })?;
             let last_collected_value = parse_value(&v).ok_or_else(|| ParseError::BadNumber {
                 keyword: "RDSTATE",
                 field: "last collected value",
@@ -479,7 +492,15 @@ fn parse_replay<'a>(keyword: &str, w: &mut Words<'a>) -> Result<Replay<'a>, Pars
                 w.next().ok_or(ParseError::MissingField { keyword: k, field: "start streaming" })? == "true";
             let after = replay_u64(w, k, "after", None)?;
             let before = replay_u64(w, k, "before", None)?;
-            Replay::End { update_every, first, last, start_streaming, after, before, world: replay_u64(w, k, "wall clock", Some(0))? }
+            Replay::End {
+                update_every,
+                first,
+                last,
+                start_streaming,
+                after,
+                before,
+                world: replay_u64(w, k, "wall clock", Some(0))?,
+            }
         }
     })
 }
@@ -959,7 +980,9 @@ impl fmt::Display for Replay<'_> {
     /// The line as netdata 1.37 writes it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Replay::DefinitionEnd { first, last, world } => write!(f, "CHART_DEFINITION_END {first} {last} {world}"),
+            Replay::DefinitionEnd { first, last, world } => {
+                write!(f, "CHART_DEFINITION_END {first} {last} {world}")
+            }
             Replay::Begin { id, span: None, .. } => write!(f, "RBEGIN \"{id}\""),
             Replay::Begin { id, span: Some((start, end)), wall } => {
                 write!(f, "RBEGIN {} {start} {end} {wall}", Word(id))
@@ -974,10 +997,9 @@ impl fmt::Display for Replay<'_> {
             Replay::ChartState { last_collected_ut, last_updated_ut } => {
                 write!(f, "RSSTATE {last_collected_ut} {last_updated_ut}")
             }
-            Replay::End { update_every, first, last, start_streaming, after, before, world } => write!(
-                f,
-                "REND {update_every} {first} {last} {start_streaming} {after} {before} {world}"
-            ),
+            Replay::End { update_every, first, last, start_streaming, after, before, world } => {
+                write!(f, "REND {update_every} {first} {last} {start_streaming} {after} {before} {world}")
+            }
         }
     }
 }
@@ -1407,7 +1429,10 @@ mod tests {
             replay("CHART_DEFINITION_END 1796677785 1796677839 1796677840"),
             Replay::DefinitionEnd { first: 1796677785, last: 1796677839, world: 1796677840 }
         );
-        assert_eq!(replay("RBEGIN \"system.cpu\""), Replay::Begin { id: "system.cpu".into(), span: None, wall: 0 });
+        assert_eq!(
+            replay("RBEGIN \"system.cpu\""),
+            Replay::Begin { id: "system.cpu".into(), span: None, wall: 0 }
+        );
         assert_eq!(
             replay("RBEGIN '' 1796677809 1796677810 1796677840"),
             Replay::Begin { id: "".into(), span: Some((1796677809, 1796677810)), wall: 1796677840 }
@@ -1417,8 +1442,14 @@ mod tests {
             Replay::Set { id: "load1".into(), value: Some(2.27), reset: false }
         );
         assert_eq!(replay("RSET \"x\" NAN \"E\""), Replay::Set { id: "x".into(), value: None, reset: false });
-        assert_eq!(replay("RSET \"x\" 5.0000000 \"R\""), Replay::Set { id: "x".into(), value: Some(5.0), reset: true });
-        assert_eq!(replay("RSET \"x\" 5.0000000 \"E\""), Replay::Set { id: "x".into(), value: None, reset: false });
+        assert_eq!(
+            replay("RSET \"x\" 5.0000000 \"R\""),
+            Replay::Set { id: "x".into(), value: Some(5.0), reset: true }
+        );
+        assert_eq!(
+            replay("RSET \"x\" 5.0000000 \"E\""),
+            Replay::Set { id: "x".into(), value: None, reset: false }
+        );
         assert_eq!(
             replay("RDSTATE \"user\" 1796677784410838 27358 0.0000000 0.0000000"),
             Replay::DimensionState {
@@ -1466,9 +1497,16 @@ mod tests {
         );
         assert_eq!(
             parse_line(b"RSSTATE x 1"),
-            Err(ParseError::BadNumber { keyword: "RSSTATE", field: "last collected time", value: "x".into() })
+            Err(ParseError::BadNumber {
+                keyword: "RSSTATE",
+                field: "last collected time",
+                value: "x".into()
+            })
         );
-        assert_eq!(parse_line(b"RSET"), Err(ParseError::MissingField { keyword: "RSET", field: "dimension id" }));
+        assert_eq!(
+            parse_line(b"RSET"),
+            Err(ParseError::MissingField { keyword: "RSET", field: "dimension id" })
+        );
         for line in [
             "CHART_DEFINITION_END 1796677785 1796677839 1796677840",
             "RBEGIN \"system.cpu\"",

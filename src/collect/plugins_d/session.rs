@@ -33,7 +33,9 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::parser::{parse_line, plain_set, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning, Replay};
+use super::parser::{
+    parse_line, plain_set, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning, Replay,
+};
 use crate::collect::stream::replication::{self, Applied, Replayer};
 use crate::logs::Escaped;
 use crate::rrd::{Chart, ChartDef, CollectError, DimensionDef, Host};
@@ -474,6 +476,8 @@ impl Session {
         };
         let defined = match self.last_defined {
             LastChart::Chart(idx) => Some(&self.charts[idx].chart),
+            // The end of a chart refused by the cap: nothing to ask for.
+            LastChart::Refused if matches!(r, Replay::DefinitionEnd { .. }) => return Feed::Ignored,
             _ => None,
         };
         match replayer.apply(r, defined, now_ut() / crate::clock::USEC_PER_SEC) {

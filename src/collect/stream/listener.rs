@@ -38,7 +38,9 @@ use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready, 
 use super::receiver::{self, Limits};
 use super::registry::{Admission, Registry};
 use super::replication;
-use super::request::{accept_reply, answered_capabilities, parse_request, StreamRequest, CAP_REPLICATION, MAX_REQUEST};
+use super::request::{
+    accept_reply, answered_capabilities, parse_request, StreamRequest, CAP_REPLICATION, MAX_REQUEST,
+};
 use super::throttle::Throttle;
 use crate::api::server::{bad_request_line, Handoff, Incoming};
 use crate::clock::{now_ut, USEC_PER_SEC};
@@ -847,8 +849,14 @@ impl Child {
             // A child that stops reading cannot hold its thread for longer than this.
             let _ = r.set_write_timeout(Some(shared.limits.timeout.min(Duration::from_secs(60))));
         }
-        let (end, too_long) =
-            receiver::receive(stream, replies, &mut session, admission.live(), shared.limits, &shared.shutdown);
+        let (end, too_long) = receiver::receive(
+            stream,
+            replies,
+            &mut session,
+            admission.live(),
+            shared.limits,
+            &shared.shutdown,
+        );
         drop(admission);
         drop(attached);
         let st = session.stats();

@@ -201,7 +201,12 @@ impl Replayer {
 
     /// Apply one replication line that arrived at `now` (seconds); `defined` is the chart of
     /// the last CHART line (the one a `CHART_DEFINITION_END` ends). `Err` says why it was not.
-    pub fn apply(&mut self, r: Replay<'_>, defined: Option<&Arc<Chart>>, now: u64) -> Result<Applied, String> {
+    pub fn apply(
+        &mut self,
+        r: Replay<'_>,
+        defined: Option<&Arc<Chart>>,
+        now: u64,
+    ) -> Result<Applied, String> {
         match r {
             Replay::DefinitionEnd { first, last, .. } => {
                 let chart = defined.ok_or("CHART_DEFINITION_END before any CHART")?;
@@ -213,9 +218,9 @@ impl Replayer {
             Replay::DimensionState { id, last_collected_ut, last_collected_value } => {
                 self.flush_slot();
                 let chart = self.current_chart()?;
-                let i = chart
-                    .dimension_index(&id)
-                    .ok_or_else(|| format!("RDSTATE of dimension '{}' the chart does not have", Escaped::str(&id)))?;
+                let i = chart.dimension_index(&id).ok_or_else(|| {
+                    format!("RDSTATE of dimension '{}' the chart does not have", Escaped::str(&id))
+                })?;
                 self.states.push((i, last_collected_ut, last_collected_value));
                 Ok(Applied::Done)
             }
@@ -290,7 +295,10 @@ impl Replayer {
 
     fn current_chart(&self) -> Result<Arc<Chart>, String> {
         let id = self.current.as_deref().ok_or("a replication line without RBEGIN")?;
-        self.charts.get(id).map(|c| c.chart.clone()).ok_or_else(|| format!("replay of chart '{}' that was not asked for", Escaped::str(id)))
+        self.charts
+            .get(id)
+            .map(|c| c.chart.clone())
+            .ok_or_else(|| format!("replay of chart '{}' that was not asked for", Escaped::str(id)))
     }
 
     /// `RBEGIN "id"` (a reply starts) or `RBEGIN '' start end` (a slot's values follow).
@@ -300,8 +308,12 @@ impl Replayer {
             self.states.clear();
             if !self.charts.contains_key(id) {
                 // A reply to a request of an earlier connection: store it all the same.
-                let chart = self.host.chart(id).ok_or_else(|| format!("RBEGIN of chart '{}' that was not defined", Escaped::str(id)))?;
-                self.charts.insert(id.to_string(), ChartReplay { chart, previous_before: None, marked: false });
+                let chart = self
+                    .host
+                    .chart(id)
+                    .ok_or_else(|| format!("RBEGIN of chart '{}' that was not defined", Escaped::str(id)))?;
+                self.charts
+                    .insert(id.to_string(), ChartReplay { chart, previous_before: None, marked: false });
             }
             self.current = Some(id.to_string());
         } else if self.current.is_none() {
@@ -348,15 +360,159 @@ impl Replayer {
 impl Drop for Replayer {
     /// A connection that ends mid-replication leaves no chart waiting for it.
     fn drop(&mut self) {
-        let unfinished: Vec<&str> = self.charts.iter().filter(|(_, c)| c.marked).map(|(id, _)| id.as_str()).collect();
+        let unfinished: Vec<&str> =
+            self.charts.iter().filter(|(_, c)| c.marked).map(|(id, _)| id.as_str()).collect();
         if !unfinished.is_empty() {
-            warn!(charts = unfinished.len(), "the connection ended before the child finished replaying; the rest of the gap stays empty");
+            warn!(
+                charts = unfinished.len(),
+                "the connection ended before the child finished replaying; the rest of the gap stays empty"
+            );
         }
         for c in self.charts.values().filter(|c| c.marked) {
             c.chart.end_replication();
         }
         if self.stats.requests > 0 {
-            info!(requests = self.stats.requests, slots = self.stats.slots, refused = self.stats.refused, "replication");
+            info!(
+                requests = self.stats.requests,
+                slots = self.stats.slots,
+                refused = self.stats.refused,
+                "replication"
+            );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::plugins_d::session::{Feed, Session, SessionConfig};
+    use crate::rrd::{Db, HostInfo};
+
+    const S: u64 = 1_000_000;
+
+    fn known(local_last: Option<u64>, child: (u64, u64), now: u64) -> Known {
+        Known { local_last, keeps: 3599, previous_before: None, child, has_dimensions: true, now }
+    }
+
+    #[test]
+    fn the_gap_from_the_newest_local_slot_to_now_is_asked_for_in_steps() {
+        let s = Settings::default();
+        // A gap of 30 s: one request, and the child streams after it.
+        assert_eq!(
+            request(&s, &known(Some(1000), (500, 1030), 1031)),
+            Request { after: 1000, before: 1030, start_streaming: true }
+        );
+        // A gap of 2000 s: 600 s at a time, then on from where the last one ended.
+        let r = request(&s, &known(Some(1000), (500, 3000), 3000));
+        assert_eq!(r, Request { after: 1000, before: 1600, start_streaming: false });
+        let next = Known { previous_before: Some(r.before), ..known(Some(1000), (500, 3000), 3000) };
+        assert_eq!(request(&s, &next), Request { after: 1600, before: 2200, start_streaming: false });
+        // Nothing here: `seconds to replicate` back, but never more than the ring keeps.
+        assert_eq!(
+            request(&s, &known(None, (500, 9000), 9000)),
+            Request { after: 5401, before: 6001, start_streaming: false }
+        );
+        let short = Settings { seconds: 60, ..s };
+        assert_eq!(
+            request(&short, &known(None, (500, 9000), 9000)),
+            Request { after: 8940, before: 9000, start_streaming: true }
+        );
+        // The child has less than the gap: what it has.
+        assert_eq!(
+            request(&s, &known(Some(1000), (1020, 1030), 1031)),
+            Request { after: 1020, before: 1030, start_streaming: true }
+        );
+        assert_eq!(
+            Request { after: 1000, before: 1030, start_streaming: true }.line("system.cpu"),
+            "REPLAY_CHART \"system.cpu\" \"true\" 1000 1030\n"
+        );
+    }
+
+    #[test]
+    fn nothing_is_asked_when_there_is_nothing_to_replay() {
+        let s = Settings::default();
+        assert_eq!(request(&s, &known(Some(1000), (0, 0), 1031)), Request::NOTHING, "the child has nothing");
+        assert_eq!(request(&s, &known(Some(1040), (500, 1030), 1041)), Request::NOTHING, "newer here");
+        let off = Settings { enabled: false, ..s };
+        assert_eq!(request(&off, &known(Some(1000), (500, 1030), 1031)), Request::NOTHING);
+        assert_eq!(Request::NOTHING.line("a.b"), "REPLAY_CHART \"a.b\" \"true\" 0 0\n");
+    }
+
+    fn feed(s: &mut Session, lines: &str, at_ut: u64) {
+        for line in lines.lines() {
+            assert_eq!(s.feed(line.as_bytes(), at_ut), Feed::Ok, "{line}");
+        }
+    }
+
+    /// A child's whole exchange for one chart, with the lines as netdata 1.37.1 writes them:
+    /// the request asked, the replayed slots stored, and the first streamed collection after
+    /// them stored in the very next slot.
+    #[test]
+    fn a_replayed_chart_has_every_slot_and_streaming_goes_on_after_it() {
+        let db = Db::new(HostInfo { hostname: "parent".into(), update_every: 1, ..Default::default() }, 100);
+        let (host, _) = db.host_by_guid(HostInfo {
+            hostname: "c".into(),
+            machine_guid: "g".into(),
+            update_every: 1,
+            ..Default::default()
+        });
+        let mut s = Session::new(SessionConfig::new("stream/c", 1), host.clone());
+        s.enable_replication(Settings::default());
+        feed(
+            &mut s,
+            "CHART \"test.clock\" \"\" \"The clock\" \"s\" \"test\" \"test.clock\" \"line\" 1 1 \"   \" \"clock.plugin\" \"\"\n\
+             DIMENSION \"now\" \"now\" \"absolute\" 1 1 \"  \"\n\
+             CHART_DEFINITION_END 1000 1010 1010",
+            1010 * S + 600_000,
+        );
+        assert_eq!(s.take_output().unwrap(), b"REPLAY_CHART \"test.clock\" \"true\" 1000 1010\n");
+        assert_eq!(s.take_output(), None);
+        let chart = host.chart("test.clock").unwrap();
+        assert_eq!((chart.read().late().generation, chart.read().late().active), (1, true));
+        let mut reply = String::from("RBEGIN \"test.clock\"\n");
+        for t in 1001..=1010 {
+            reply.push_str(&format!("RBEGIN '' {} {t} 1010\nRSET \"now\" {t}.0000000 \"\"\n", t - 1));
+        }
+        reply.push_str(
+            "RDSTATE \"now\" 1010500000 1010 0.0000000 0.0000000\n\
+             RSSTATE 1010500000 1010000000\n\
+             REND 1 1000 1010 true 1000 1010 1010",
+        );
+        feed(&mut s, &reply, 1010 * S + 700_000);
+        assert_eq!(s.take_output(), None, "nothing more to ask");
+        feed(&mut s, "BEGIN \"test.clock\" 1000000\nSET \"now\" = 1011\nEND", 1011 * S + 510_000);
+        let d = chart.read();
+        assert_eq!((d.late().generation, d.late().active), (1, false));
+        let stored: Vec<(i64, f64)> = {
+            let mut v = Vec::new();
+            d.for_each_value(0, 990, 1020, |t, x| v.push((t, x)));
+            v
+        };
+        assert_eq!(stored, (1001..=1011).map(|t| (t, t as f64)).collect::<Vec<_>>());
+        assert_eq!(s.replay_stats(), Some(ReplayStats { requests: 1, slots: 10, refused: 0 }));
+    }
+
+    /// A step that does not start streaming is followed by the next request; a connection that
+    /// ends mid-replication leaves the chart no longer replicating.
+    #[test]
+    fn a_reply_without_streaming_asks_for_the_next_step_and_a_lost_connection_ends_it() {
+        let db = Db::new(HostInfo { hostname: "parent".into(), update_every: 1, ..Default::default() }, 3600);
+        let (host, _) = db.host_by_guid(HostInfo {
+            hostname: "c".into(),
+            machine_guid: "g".into(),
+            update_every: 1,
+            ..Default::default()
+        });
+        let mut s = Session::new(SessionConfig::new("stream/c", 1), host.clone());
+        s.enable_replication(Settings { step: 5, ..Settings::default() });
+        feed(&mut s, "CHART test.x '' t u f c line 1 1\nDIMENSION a a absolute 1 1\nCHART_DEFINITION_END 1000 1020 1020", 1020 * S);
+        assert_eq!(s.take_output().unwrap(), b"REPLAY_CHART \"test.x\" \"false\" 1000 1005\n");
+        feed(&mut s, "RBEGIN \"test.x\"\nRBEGIN '' 1004 1005 1020\nRSET \"a\" 5.0000000 \"\"\nREND 1 1000 1020 false 1000 1005 1020", 1020 * S);
+        assert_eq!(s.take_output().unwrap(), b"REPLAY_CHART \"test.x\" \"false\" 1005 1010\n");
+        let chart = host.chart("test.x").unwrap();
+        assert!(chart.read().late().active);
+        drop(s);
+        assert!(!chart.read().late().active, "no exporter waits for a replication that cannot end");
+        assert_eq!(chart.read().late().from.iter().copied().collect::<Vec<_>>(), vec![(1, 1000)]);
     }
 }

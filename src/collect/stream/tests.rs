@@ -19,7 +19,8 @@ use crate::shutdown::Shutdown;
 const KEY: &str = "11111111-2222-3333-4444-555555555555";
 const G1: &str = "aaaaaaaa-bbbb-cccc-dddd-000000000001";
 const G2: &str = "aaaaaaaa-bbbb-cccc-dddd-000000000002";
-const V1: &[u8] = b"Hit me baby, push them over...";
+/// What a netdata 1.37.1 child (`ver=15352`) is answered: capability negotiation and replication.
+const ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=4160";
 const NOT_PERMITTED: &[u8] = b"You are not permitted to access this. Check the logs for more info.";
 const ALREADY: &[u8] = b"This GUID is already streaming to this server";
 
@@ -160,7 +161,7 @@ DIMENSION \"load5\" \"load5\" \"absolute\" 1 1000 \"\"\n";
 fn a_child_is_accepted_with_v1_and_its_lines_reach_its_own_host() {
     let p = Parent::start(config(10));
     let (mut s, reply) = handshake(p.addr(), &request(KEY, "child1", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     s.write_all(DEFINITIONS.as_bytes()).unwrap();
     s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 1250\nSET \"load5\" = 980\nEND\n").unwrap();
     s.write_all(b"VARIABLE HOST tcp_max_orphans = 131072.0000000\nCLAIMED_ID x\n").unwrap();
@@ -206,7 +207,7 @@ fn a_wrong_key_is_refused_with_netdatas_string_and_no_host_is_made() {
 fn a_second_live_connection_of_a_guid_is_refused_and_the_first_keeps_streaming() {
     let p = Parent::start(config(10));
     let (mut first, reply) = handshake(p.addr(), &request(KEY, "twin", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     let (mut second, reply) = handshake(p.addr(), &request(KEY, "twin", G1));
     assert_eq!(reply, ALREADY);
     assert!(closed_within(&mut second, 5));
@@ -220,7 +221,7 @@ fn a_second_live_connection_of_a_guid_is_refused_and_the_first_keeps_streaming()
 fn children_past_max_children_are_refused_as_not_permitted() {
     let p = Parent::start(config(1));
     let (_first, reply) = handshake(p.addr(), &request(KEY, "one", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     let (_, reply) = handshake(p.addr(), &request(KEY, "two", G2));
     assert_eq!(reply, NOT_PERMITTED);
     assert_eq!(p.handle().connected(), 1);
@@ -240,7 +241,7 @@ fn a_request_split_across_writes_and_data_right_behind_it_are_both_read() {
     rest.extend_from_slice(DEFINITIONS.as_bytes());
     rest.extend_from_slice(b"BEGIN system.load\nSET load1 = 42\nEND\n");
     s.write_all(&rest).unwrap();
-    assert_eq!(read_reply(&mut s), V1);
+    assert_eq!(read_reply(&mut s), ACCEPTED);
     assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(42)));
 }
 
@@ -251,7 +252,7 @@ fn a_silent_child_is_disconnected_after_the_timeout() {
     let p = Parent::start(cfg);
     let started = Instant::now();
     let (mut s, reply) = handshake(p.addr(), &request(KEY, "quiet", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     assert!(closed_within(&mut s, 5), "the parent should close a silent child");
     let waited = started.elapsed();
     assert!(
@@ -265,7 +266,7 @@ fn a_silent_child_is_disconnected_after_the_timeout() {
 fn over_long_lines_are_dropped_and_the_child_goes_on() {
     let p = Parent::start(config(10));
     let (mut s, reply) = handshake(p.addr(), &request(KEY, "long", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     s.write_all(DEFINITIONS.as_bytes()).unwrap();
     let mut long = b"SET load1 = 1".to_vec();
     long.extend(std::iter::repeat_n(b'0', 100_000));
@@ -293,7 +294,7 @@ fn caps_of_a_child_are_the_plugin_caps() {
 fn shutdown_is_not_held_up_by_connected_or_half_connected_children() {
     let p = Parent::start(config(10));
     let (_quiet, reply) = handshake(p.addr(), &request(KEY, "quiet", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     let mut half = TcpStream::connect(p.addr()).unwrap();
     half.write_all(b"STREAM key=").unwrap();
     let mut p = p;
@@ -308,7 +309,7 @@ fn shutdown_is_not_held_up_by_connected_or_half_connected_children() {
 fn the_streaming_children_chart_counts_connected_and_refused() {
     let p = Parent::start(config(10));
     let (_s, reply) = handshake(p.addr(), &request(KEY, "counted", G1));
-    assert_eq!(reply, V1);
+    assert_eq!(reply, ACCEPTED);
     handshake(p.addr(), &request(KEY, "twin", G1));
     let chart = p.db.localhost().chart("netdata.streaming_children").expect("chart defined");
     let ids: Vec<String> = {
@@ -344,7 +345,14 @@ fn a_replaced_connection_stops_and_says_why() {
     let mut session = Session::new(SessionConfig::new("stream/c", 1), host.clone());
     let limits = Limits { timeout: Duration::from_secs(60), max_line: 1024 };
     let started = Instant::now();
-    let (end, too_long) = receiver::receive(parent_end, None::<std::net::TcpStream>, &mut session, old.live(), limits, &Shutdown::new());
+    let (end, too_long) = receiver::receive(
+        parent_end,
+        None::<std::net::TcpStream>,
+        &mut session,
+        old.live(),
+        limits,
+        &Shutdown::new(),
+    );
     assert_eq!((end, too_long), (End::Replaced, 0));
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     assert_eq!(session.stats().lines, 3, "lines already sent are applied first");
