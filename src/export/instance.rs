@@ -387,10 +387,8 @@ impl Formatter {
                 let dims = WindowDims { names: &d.names, values: &self.values, next: 0 };
                 wake.batchers.at(w.end).push_chart(&mut m, dims, text);
             }
-            if orphan.is_some() {
-                if d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
-                    all_handed_out = false;
-                }
+            if orphan.is_some() && d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
+                all_handed_out = false;
             }
         }
         // As collected, every value collected so far was sent above.

@@ -653,9 +653,9 @@ fn collection_continues_from_a_restored_state_without_an_empty_slot() {
     let c = Chart::new(&ChartDef::new("t.cont", 1), 100);
     c.add_dimension(&DimensionDef::new("up", Algorithm::Incremental));
     assert!(c.store_replayed(2000, &[(0, pack(10.0, SN_EXISTS))]));
-    c.restore_collection(2000_400_000, &[(0, 2000_400_000, 500)]);
+    c.restore_collection(2_000_400_000, &[(0, 2_000_400_000, 500)]);
     // 10 more counts over the next second: a rate of 10/s in slot 2001.
-    c.collect(&[(0, 510)], 2001_400_000).unwrap();
+    c.collect(&[(0, 510)], 2_001_400_000).unwrap();
     let d = c.read();
     assert_eq!(unpack(d.value_at(0, 2000)), 10.0);
     assert_eq!(unpack(d.value_at(0, 2001)), 10.0);
