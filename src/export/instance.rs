@@ -29,7 +29,7 @@ use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
 use crate::export::window::{Window, Windows};
 use crate::pattern::SimplePattern;
-use crate::rrd::{ChartData, Db, DimNames, Host};
+use crate::rrd::{ChartData, Db, DimNames, Host, Late};
 use crate::shutdown::Shutdown;
 
 /// The connector an instance runs: its kind, and for an HTTP one how to reach the server.
@@ -369,17 +369,19 @@ impl Formatter {
             let ue = d.meta.update_every;
             let global = due_windows(&mut wake.due, &mut self.windows, wake.now, ue);
             let own;
-            let (windows, handed_out) = if d.late().generation == 0 {
-                (global, self.windows.last_end(ue))
-            } else {
-                let at = LateAt {
-                    key: Arc::as_ptr(chart) as usize,
-                    guid: &info.machine_guid,
-                    now_ut: wake.now_ut,
-                };
-                let c;
-                (own, c) = late_windows(&mut self.late, &self.previous, &self.windows, at, &d, global);
-                (&own[..], Some(c))
+            let (windows, handed_out) = match d.late() {
+                None => (global, self.windows.last_end(ue)),
+                Some(late) => {
+                    let at = LateAt {
+                        key: Arc::as_ptr(chart) as usize,
+                        guid: &info.machine_guid,
+                        now_ut: wake.now_ut,
+                    };
+                    let c;
+                    (own, c) =
+                        late_windows(&mut self.late, &self.previous, &self.windows, at, &d, late, global);
+                    (&own[..], Some(c))
+                }
             };
             for w in windows {
                 m.timestamp = w.end;
@@ -448,7 +450,7 @@ struct LateAt<'a> {
     now_ut: u64,
 }
 
-/// The windows due for chart `d`, which was replicated (`d.late()`), and the end of the last
+/// The windows due for chart `d`, which was replicated (`l`), and the end of the last
 /// one handed out for it. A replication it has not gone back for yet takes its cursor back to
 /// the window after the replication's first slot (the windows from there were handed out
 /// while those slots were missing, so nothing was sent for them), but never before what the
@@ -461,6 +463,7 @@ fn late_windows(
     windows: &Windows,
     at: LateAt<'_>,
     d: &ChartData,
+    l: &Late,
     global: &[Window],
 ) -> (Vec<Window>, i64) {
     let ue = d.meta.update_every;
@@ -468,7 +471,6 @@ fn late_windows(
     let before = global.first().map_or(global_end, |w| w.after);
     let c = late.entry(at.key).or_insert(LateCursor { end: before, seen: 0, walked: at.now_ut });
     c.walked = at.now_ut;
-    let l = d.late();
     if let Some(from) = l.from_since(c.seen) {
         // The window that holds `from` itself was handed out with it: it is not sent again.
         let every = windows.every();

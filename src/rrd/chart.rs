@@ -740,8 +740,9 @@ pub struct ChartData {
     last_collected_ut: Option<u64>,
     /// The newest slot boundary already accounted for (written, or passed while priming).
     last_boundary: Option<i64>,
-    /// Slots written late by replication, for exporters.
-    late: Late,
+    /// Slots written late by replication, for exporters; `None` for a chart never replicated
+    /// (8 bytes, not the record's, for every local chart).
+    late: Option<Box<Late>>,
 }
 
 /// Replications of a chart: slots written into its past after the time they belong to, so
@@ -806,7 +807,7 @@ impl Chart {
                 last_t: None,
                 last_collected_ut: None,
                 last_boundary: None,
-                late: Late::default(),
+                late: None,
             }),
         }
     }
@@ -873,7 +874,7 @@ impl Chart {
     /// A replication starts: slots after `from` will be written late. Returns its generation.
     pub fn begin_replication(&self, from: i64) -> u64 {
         let mut d = self.data.write();
-        let late = &mut d.late;
+        let late = d.late.get_or_insert_with(Box::default);
         late.generation += 1;
         late.active = true;
         late.from.push_back((late.generation, from));
@@ -885,7 +886,9 @@ impl Chart {
 
     /// The replication in progress, if any, has ended: its slots are all written.
     pub fn end_replication(&self) {
-        self.data.write().late.active = false;
+        if let Some(late) = self.data.write().late.as_mut() {
+            late.active = false;
+        }
     }
 
     /// Store a replayed slot: the stored values of slot `t` (a multiple of `update every`),
@@ -1033,9 +1036,9 @@ impl ChartData {
         self.last_collected_ut
     }
 
-    /// The replications of the chart.
-    pub fn late(&self) -> &Late {
-        &self.late
+    /// The replications of the chart; `None` when it was never replicated.
+    pub fn late(&self) -> Option<&Late> {
+        self.late.as_deref()
     }
 
     /// See [`Chart::store_replayed`].
