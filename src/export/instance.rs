@@ -262,7 +262,10 @@ impl Formatter {
             }
             for chart in host.charts().iter() {
                 if let Some(c) = self.late.get(&(Arc::as_ptr(chart) as usize)) {
-                    e.set_chart(&guid, chart.read().meta.update_every, chart.id(), c.end);
+                    let ue = chart.read().meta.update_every;
+                    if self.windows.last_end(ue) != Some(c.end) {
+                        e.set_chart(&guid, ue, chart.id(), c.end);
+                    }
                 }
             }
         }
@@ -377,10 +380,10 @@ impl Formatter {
                         guid: &info.machine_guid,
                         now_ut: wake.now_ut,
                     };
-                    let c;
-                    (own, c) =
+                    let (w, c) =
                         late_windows(&mut self.late, &self.previous, &self.windows, at, &d, late, global);
-                    (&own[..], Some(c))
+                    own = w;
+                    (own.as_deref().unwrap_or(global), Some(c))
                 }
             };
             for w in windows {
@@ -456,7 +459,7 @@ struct LateAt<'a> {
 /// while those slots were missing, so nothing was sent for them), but never before what the
 /// previous run handed out (`previous`); while a replication goes on, nothing is handed out.
 /// Then the windows from the cursor to the end of `global` (this wake-up's windows for every
-/// chart of its `update every`) are due.
+/// chart of its `update every`) are due: `None` when they are those of `global`.
 fn late_windows(
     late: &mut HashMap<usize, LateCursor>,
     previous: &Exported,
@@ -465,7 +468,7 @@ fn late_windows(
     d: &ChartData,
     l: &Late,
     global: &[Window],
-) -> (Vec<Window>, i64) {
+) -> (Option<Vec<Window>>, i64) {
     let ue = d.meta.update_every;
     let global_end = windows.last_end(ue).unwrap_or(0);
     let before = global.first().map_or(global_end, |w| w.after);
@@ -480,11 +483,16 @@ fn late_windows(
         c.seen = l.generation;
     }
     if l.active {
-        return (Vec::new(), c.end);
+        return (Some(Vec::new()), c.end);
+    }
+    if c.end == before {
+        // In step with the other charts again: their windows, nothing to allocate.
+        c.end = global_end;
+        return (None, c.end);
     }
     let due = windows.between(c.end, global_end);
     c.end = c.end.max(global_end);
-    (due, c.end)
+    (Some(due), c.end)
 }
 
 /// The windows due at `now` for a chart collected every `ue` seconds: handed out by
@@ -987,7 +995,14 @@ mod tests {
             lines(&f.format_due(&db, 1017 * S)),
             (1011..=1015).map(|t| format!("netdata.c.t.r.v 5.0000000 {t}")).collect::<Vec<_>>()
         );
-        assert_eq!(f.exported(&db).format(), "g 1 1015\ng 1 1015 t.r\n");
+        assert_eq!(f.exported(&db).format(), "g 1 1015\n", "the chart is in step with its host");
+        c.begin_replication(1015);
+        f.format_due(&db, 1019 * S);
+        assert_eq!(
+            f.exported(&db).format(),
+            "g 1 1015 t.r\ng 1 1017\n",
+            "the chart waits for its replication"
+        );
     }
 
     #[test]
