@@ -933,6 +933,9 @@ fn effective_shows_every_key_with_defaults() {
 [db]
     cleanup obsolete charts after secs = 3600
     cleanup orphan hosts after secs = 3600
+    enable replication = yes
+    seconds to replicate = 86400
+    seconds per replication step = 600
 
 [directories]
     # default
