@@ -144,7 +144,8 @@ fn instance_configs(cfg: &Config) -> Result<Vec<InstanceConfig>, StartError> {
         .filter(|e| e.enabled)
         .map(|e| {
             let exported_file = exported_file(&cfg.directories.lib, &e.name);
-            let ic = instance_config(e, &cfg.host_labels).map(|ic| InstanceConfig { exported_file, ..ic });
+            let ic = instance_config(e, &cfg.host_labels)
+                .map(|ic| InstanceConfig { exported_file: Some(exported_file), ..ic });
             ic.ok_or_else(|| {
                 StartError(format!(
                     "{}:{}: [{}]: type '{}' is not supported by this build of rrdpipe",
@@ -160,8 +161,8 @@ fn instance_configs(cfg: &Config) -> Result<Vec<InstanceConfig>, StartError> {
 
 /// Where exporter `name` keeps the windows it handed out for each streaming child, under
 /// `[directories] lib`.
-fn exported_file(lib: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
-    Some(lib.join("exporting").join(format!("{}.exported", crate::rrd::chart::sanitize_name(name))))
+fn exported_file(lib: &std::path::Path, name: &str) -> std::path::PathBuf {
+    lib.join("exporting").join(format!("{}.exported", crate::rrd::chart::sanitize_name(name)))
 }
 
 /// Where the configuration of exporter `name` is, for messages.

@@ -13,7 +13,8 @@
 //! renames it, so a crash leaves the old file or the new one).
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The window ends of one file: `(guid, ue)` → end, and `(guid, ue, chart)` → end.
@@ -100,7 +101,16 @@ pub fn save(path: &Path, e: &Exported) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, e.format())?;
+    // Never through a link planted in its place: the file is created anew, or refused.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(e.format().as_bytes())?;
+    f.sync_data()?;
     std::fs::rename(&tmp, path)
 }
 

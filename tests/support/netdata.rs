@@ -1,6 +1,7 @@
 //! A real netdata 1.37 agent for tests: its own temp dir for configuration, logs, cache and
-//! state, the plugins of netdata's package, a memory-only database, and on request its web API
-//! on a free port of 127.0.0.1 and a stream.conf.
+//! state, the plugins of netdata's package (and on request some of the test's own), a
+//! memory-only database unless asked for another, and on request its web API on a free port of
+//! 127.0.0.1 and a stream.conf.
 //!
 //! Every netdata started here runs in its own process group and is stopped (SIGTERM to the
 //! group, then SIGKILL) when dropped, also when a test panics; with `PR_SET_PDEATHSIG` it dies

@@ -249,6 +249,11 @@ impl Replayer {
             previous_before: None,
             marked: false,
         });
+        if entry.marked {
+            // The chart was defined again while its replication goes on: as netdata, the
+            // request in flight stands.
+            return;
+        }
         entry.previous_before = None;
         self.ask(&id, (first, last), now);
     }
@@ -376,7 +381,7 @@ impl Drop for Replayer {
                 requests = self.stats.requests,
                 slots = self.stats.slots,
                 refused = self.stats.refused,
-                "replication"
+                "replication: replayed slots stored (refused: older than history, or already holding values)"
             );
         }
     }
