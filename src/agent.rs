@@ -137,6 +137,7 @@ pub fn instance_config(e: &ExporterConfig) -> Option<InstanceConfig> {
         max_buffer_bytes: usize::try_from(e.max_buffer_bytes).unwrap_or(usize::MAX),
         replay: Duration::from_secs(e.replay_window()),
         spool: e.spool_directory.clone().map(|d| (d, e.spool_max_size)),
+        exported_file: None,
     })
 }
 
@@ -146,7 +147,9 @@ fn instance_configs(cfg: &Config) -> Result<Vec<InstanceConfig>, StartError> {
         .iter()
         .filter(|e| e.enabled)
         .map(|e| {
-            instance_config(e).ok_or_else(|| {
+            let exported_file = exported_file(&cfg.directories.lib, &e.name);
+            let ic = instance_config(e).map(|ic| InstanceConfig { exported_file: Some(exported_file), ..ic });
+            ic.ok_or_else(|| {
                 StartError(format!(
                     "{}:{}: [{}]: type '{}' is not supported by this build of rrdpipe",
                     e.file,
@@ -157,6 +160,12 @@ fn instance_configs(cfg: &Config) -> Result<Vec<InstanceConfig>, StartError> {
             })
         })
         .collect()
+}
+
+/// Where exporter `name` keeps the windows it handed out for each streaming child, under
+/// `[directories] lib`.
+fn exported_file(lib: &std::path::Path, name: &str) -> std::path::PathBuf {
+    lib.join("exporting").join(format!("{}.exported", crate::rrd::chart::sanitize_name(name)))
 }
 
 /// Where the configuration of exporter `name` is, for messages.

@@ -207,7 +207,9 @@ fn real_children_reach_victoriametrics_under_their_own_hostnames() {
         parent.wait_log(30, &[&format!("child{{host={name} peer=127.0.0.1:"), "}: connected: new host"], 1);
     }
 
-    for (child, caps) in [(&a, "VCAPS HLABELS CLABELS "), (&b, "VCAPS HLABELS CLABELS COMPRESSION ")] {
+    for (child, caps) in
+        [(&a, "VCAPS HLABELS CLABELS REPLICATION "), (&b, "VCAPS HLABELS CLABELS COMPRESSION REPLICATION ")]
+    {
         assert!(
             wait_until(deadline_in(10), || child
                 .error_log()
@@ -382,8 +384,8 @@ fn handshake(addr: SocketAddr, request: &str) -> (std::net::TcpStream, Vec<u8>) 
     (s, reply)
 }
 
-/// The answer to [`stream_request`]: it offers labels but not compression.
-const ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=704";
+/// The answer to [`stream_request`]: it offers labels and replication but not compression.
+const ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=4800";
 const NOT_PERMITTED: &[u8] = b"You are not permitted to access this. Check the logs for more info.";
 
 /// A slowloris: keeps `n` idle connections to `addr` open, opening a new one for each the server

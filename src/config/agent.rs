@@ -62,11 +62,24 @@ pub struct Database {
     /// `cleanup orphan hosts after secs`: a streaming child's host is removed this long after
     /// the child disconnected, once every exporter has sent its data (default 3600).
     pub cleanup_orphan_hosts_after: u32,
+    /// `enable replication`: children are offered replication (default yes).
+    pub enable_replication: bool,
+    /// `seconds to replicate`: how far back a chart rrdpipe holds nothing of is filled from its
+    /// child (default 86400, as netdata; never more than `history` keeps).
+    pub seconds_to_replicate: u64,
+    /// `seconds per replication step`: the longest span asked of a child at once (default 600).
+    pub seconds_per_replication_step: u64,
 }
 
 impl Default for Database {
     fn default() -> Database {
-        Database { cleanup_obsolete_charts_after: 3600, cleanup_orphan_hosts_after: 3600 }
+        Database {
+            cleanup_obsolete_charts_after: 3600,
+            cleanup_orphan_hosts_after: 3600,
+            enable_replication: true,
+            seconds_to_replicate: 86_400,
+            seconds_per_replication_step: 600,
+        }
     }
 }
 
@@ -83,6 +96,10 @@ impl Settings for Database {
         v.setting("cleanup obsolete charts after secs", &mut self.cleanup_obsolete_charts_after, &obsolete);
         let orphan = Whole { min: 1, max: Some(u32::MAX as u64), unit: "seconds" };
         v.setting("cleanup orphan hosts after secs", &mut self.cleanup_orphan_hosts_after, &orphan);
+        v.setting("enable replication", &mut self.enable_replication, &Bool);
+        let seconds = Whole { min: 1, max: None, unit: "seconds" };
+        v.setting("seconds to replicate", &mut self.seconds_to_replicate, &seconds);
+        v.setting("seconds per replication step", &mut self.seconds_per_replication_step, &seconds);
     }
 }
 

@@ -92,7 +92,11 @@ fn an_empty_file_gives_every_default() {
                 history: 3600,
                 log_level: "info".to_string(),
             },
-            db: Database { cleanup_obsolete_charts_after: 3600, cleanup_orphan_hosts_after: 3600 },
+            db: Database {
+                cleanup_obsolete_charts_after: 3600,
+                cleanup_orphan_hosts_after: 3600,
+                ..Database::default()
+            },
             directories: Directories {
                 config: PathBuf::from("."),
                 stock_config: PathBuf::from("/usr/lib/netdata/conf.d"),
@@ -938,6 +942,9 @@ fn effective_shows_every_key_with_defaults() {
 [db]
     cleanup obsolete charts after secs = 3600
     cleanup orphan hosts after secs = 3600
+    enable replication = yes
+    seconds to replicate = 86400
+    seconds per replication step = 600
 
 [directories]
     # default
@@ -1521,7 +1528,10 @@ fn a_config_of_78000_keys_loads_in_linear_time() {
 #[test]
 fn db_cleanup_keys_are_read_in_db_and_under_their_old_names_in_global() {
     let c = ok("[db]\ncleanup orphan hosts after secs = 5\ncleanup obsolete charts after secs = 60\n").config;
-    assert_eq!(c.db, Database { cleanup_obsolete_charts_after: 60, cleanup_orphan_hosts_after: 5 });
+    assert_eq!(
+        c.db,
+        Database { cleanup_obsolete_charts_after: 60, cleanup_orphan_hosts_after: 5, ..Database::default() }
+    );
     // netdata 1.37 still reads the [global] names, unless [db] sets the key.
     let loaded = ok("[global]\ncleanup orphan hosts after seconds = 30\n\
                      cleanup obsolete charts after seconds = 20\n\
@@ -1529,7 +1539,7 @@ fn db_cleanup_keys_are_read_in_db_and_under_their_old_names_in_global() {
     assert_eq!(loaded.warnings, Vec::<String>::new());
     assert_eq!(
         loaded.config.db,
-        Database { cleanup_obsolete_charts_after: 40, cleanup_orphan_hosts_after: 30 }
+        Database { cleanup_obsolete_charts_after: 40, cleanup_orphan_hosts_after: 30, ..Database::default() }
     );
     assert!(loaded.config.effective().contains(
         "\n[db]\n    cleanup obsolete charts after secs = 40\n    cleanup orphan hosts after secs = 30\n"

@@ -19,6 +19,7 @@ use super::selfmon::ExporterCharts;
 use crate::export::batch::{Batch, Batcher};
 use crate::export::compute::WindowValues;
 use crate::export::connector::{remote_write, BodyFormat, ConnectorKind, Encoding};
+use crate::export::exported::{self, Exported};
 use crate::export::format::{DataSource, DimText, Metric, Value};
 use crate::export::sender::{self, Delivery, HttpDelivery, LineDelivery, SenderConfig};
 use crate::export::spool::Spool;
@@ -28,7 +29,7 @@ use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
 use crate::export::window::{Window, Windows};
 use crate::pattern::SimplePattern;
-use crate::rrd::{ChartData, Db, DimNames, Host, LabelFilter, Labels};
+use crate::rrd::{ChartData, Db, DimNames, Host, LabelFilter, Labels, Late};
 use crate::shutdown::Shutdown;
 
 /// The connector an instance runs: its kind, and for an HTTP one how to reach the server.
@@ -120,6 +121,9 @@ pub struct InstanceConfig {
     pub replay: Duration,
     /// `spool directory` and `spool max size`, when a spool is configured.
     pub spool: Option<(std::path::PathBuf, u64)>,
+    /// Where the windows handed out for each streaming child are kept across restarts
+    /// ([`crate::export::exported`]); `None` keeps them in memory only.
+    pub exported_file: Option<std::path::PathBuf>,
 }
 
 impl InstanceConfig {
@@ -146,6 +150,7 @@ impl InstanceConfig {
             max_buffer_bytes: 128 << 20,
             replay: Duration::ZERO,
             spool: None,
+            exported_file: None,
         }
     }
 }
@@ -173,6 +178,22 @@ pub struct Formatter {
     /// Its id in the store's exporter list, once registered: orphan hosts it has sent all of
     /// are marked with it.
     exporter: Option<u64>,
+    /// Charts that were replicated, by address: their own window cursors.
+    late: HashMap<usize, LateCursor>,
+    /// The windows handed out per streaming child before the last restart.
+    previous: Exported,
+}
+
+/// The windows of a chart that was replicated: slots were written into its past, so its
+/// windows go back to the first late one, once, and wait while replication goes on.
+#[derive(Clone, Copy, Debug)]
+struct LateCursor {
+    /// The end of the last window handed out for it.
+    end: i64,
+    /// The last replication (generation) gone back for.
+    seen: u64,
+    /// The wake-up that last walked it (µs).
+    walked: u64,
 }
 
 impl Formatter {
@@ -188,6 +209,8 @@ impl Formatter {
             chart_labels: Vec::new(),
             line_bytes: 0,
             exporter: None,
+            late: HashMap::new(),
+            previous: Exported::new(),
         }
     }
 
@@ -204,6 +227,8 @@ impl Formatter {
             chart_labels: Vec::new(),
             line_bytes: 0,
             exporter: None,
+            late: previous.late,
+            previous: previous.previous,
         }
     }
 
@@ -211,6 +236,58 @@ impl Formatter {
     /// they store has been handed out, so that they can be removed.
     pub fn mark_orphans_as(&mut self, id: u64) {
         self.exporter = Some(id);
+    }
+
+    /// Read what the previous run handed out for each streaming child
+    /// ([`InstanceConfig::exported_file`]); a file that cannot be read is logged and ignored.
+    pub fn load_exported(&mut self) {
+        let Some(path) = &self.cfg.exported_file else { return };
+        match exported::load(path) {
+            Ok(e) => self.previous = e,
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "cannot read where export got to before the restart; slots children replay may be sent again"
+            ),
+        }
+    }
+
+    /// Where export got to for each streaming child of `db`: what the previous run knew,
+    /// updated with this run's windows for every child host present.
+    pub fn exported(&self, db: &Db) -> Exported {
+        let mut e = self.previous.clone();
+        for host in db.hosts().iter().skip(1) {
+            let guid = host.info().machine_guid;
+            if guid.is_empty() {
+                continue;
+            }
+            e.forget_host(&guid);
+            for (ue, end) in self.windows.last_ends() {
+                e.set_host(&guid, ue, end);
+            }
+            for chart in host.charts().iter() {
+                if let Some(c) = self.late.get(&(Arc::as_ptr(chart) as usize)) {
+                    let ue = chart.read().meta.update_every;
+                    if self.windows.last_end(ue) != Some(c.end) {
+                        e.set_chart(&guid, ue, chart.id(), c.end);
+                    }
+                }
+            }
+        }
+        e
+    }
+
+    /// Write [`Formatter::exported`] to [`InstanceConfig::exported_file`], if set; a failure
+    /// is logged.
+    pub fn save_exported(&self, db: &Db) {
+        let Some(path) = &self.cfg.exported_file else { return };
+        if let Err(e) = exported::save(path, &self.exported(db)) {
+            tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "cannot write where export got to; after a restart, slots children replay may be sent again"
+            );
+        }
     }
 
     /// The configuration.
@@ -240,6 +317,7 @@ impl Formatter {
             // Charts not walked this time are gone (or filtered out): forget them.
             self.collected_sent.retain(|_, (_, walked)| *walked == now_ut);
         }
+        self.late.retain(|_, c| c.walked == now_ut);
         let batches: Vec<Batch> = wake.batchers.by_end.into_values().flat_map(Batcher::finish).collect();
         self.size_line_buffer(&batches);
         batches
@@ -303,18 +381,30 @@ impl Formatter {
                 continue;
             }
             let ue = d.meta.update_every;
-            let windows = due_windows(&mut wake.due, &mut self.windows, wake.now, ue);
+            let global = due_windows(&mut wake.due, &mut self.windows, wake.now, ue);
+            let own;
+            let (windows, handed_out) = match d.late() {
+                None => (global, self.windows.last_end(ue)),
+                Some(late) => {
+                    let at = LateAt {
+                        key: Arc::as_ptr(chart) as usize,
+                        guid: &info.machine_guid,
+                        now_ut: wake.now_ut,
+                    };
+                    let (w, c) =
+                        late_windows(&mut self.late, &self.previous, &self.windows, at, &d, late, global);
+                    own = w;
+                    (own.as_deref().unwrap_or(global), Some(c))
+                }
+            };
             for w in windows {
                 m.timestamp = w.end;
                 self.values.compute(&d, w.after, w.end, cfg.source);
                 let dims = WindowDims { names: &d.names, values: &self.values, next: 0 };
                 wake.batchers.at(w.end).push_chart(&mut m, dims, text);
             }
-            if orphan.is_some() {
-                let handed_out = self.windows.last_end(ue);
-                if d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
-                    all_handed_out = false;
-                }
+            if orphan.is_some() && d.last_entry_t().is_some_and(|t| handed_out.is_none_or(|end| end < t)) {
+                all_handed_out = false;
             }
         }
         // As collected, every value collected so far was sent above.
@@ -362,6 +452,58 @@ impl Batchers {
         let (encoding, source, bytes) = (self.encoding, self.source, self.line_bytes);
         self.by_end.entry(end).or_insert_with(|| Batcher::with_capacity(encoding, source, end, bytes))
     }
+}
+
+/// Which replicated chart a walk is at.
+struct LateAt<'a> {
+    /// The chart's address.
+    key: usize,
+    /// Its host's machine GUID.
+    guid: &'a str,
+    /// The wake-up (µs).
+    now_ut: u64,
+}
+
+/// The windows due for chart `d`, which was replicated (`l`), and the end of the last
+/// one handed out for it. A replication it has not gone back for yet takes its cursor back to
+/// the window after the replication's first slot (the windows from there were handed out
+/// while those slots were missing, so nothing was sent for them), but never before what the
+/// previous run handed out (`previous`); while a replication goes on, nothing is handed out.
+/// Then the windows from the cursor to the end of `global` (this wake-up's windows for every
+/// chart of its `update every`) are due: `None` when they are those of `global`.
+fn late_windows(
+    late: &mut HashMap<usize, LateCursor>,
+    previous: &Exported,
+    windows: &Windows,
+    at: LateAt<'_>,
+    d: &ChartData,
+    l: &Late,
+    global: &[Window],
+) -> (Option<Vec<Window>>, i64) {
+    let ue = d.meta.update_every;
+    let global_end = windows.last_end(ue).unwrap_or(0);
+    let before = global.first().map_or(global_end, |w| w.after);
+    let c = late.entry(at.key).or_insert(LateCursor { end: before, seen: 0, walked: at.now_ut });
+    c.walked = at.now_ut;
+    if let Some(from) = l.from_since(c.seen) {
+        // The window that holds `from` itself was handed out with it: it is not sent again.
+        let every = windows.every();
+        let back = from.div_euclid(every) * every + if from.rem_euclid(every) == 0 { 0 } else { every };
+        let floor = previous.end_of(at.guid, ue, &d.meta.id).unwrap_or(i64::MIN);
+        c.end = c.end.min(back.max(floor));
+        c.seen = l.generation;
+    }
+    if l.active {
+        return (Some(Vec::new()), c.end);
+    }
+    if c.end == before {
+        // In step with the other charts again: their windows, nothing to allocate.
+        c.end = global_end;
+        return (None, c.end);
+    }
+    let due = windows.between(c.end, global_end);
+    c.end = c.end.max(global_end);
+    (Some(due), c.end)
 }
 
 /// The windows due at `now` for a chart collected every `ue` seconds: handed out by
@@ -632,7 +774,11 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
             let start = now_ut();
             let mut f = match formatter {
                 Some(previous) => Formatter::continue_from(cfg, previous),
-                None => Formatter::new(cfg, start),
+                None => {
+                    let mut f = Formatter::new(cfg, start);
+                    f.load_exported();
+                    f
+                }
             };
             f.mark_orphans_as(exporter);
             let f = run_formatter(f, &fdb, fstop, tx, fstats);
@@ -647,6 +793,10 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
     Ok(InstanceHandle { stats, config, stop, formatter, sender })
 }
 
+/// How often the formatter writes where export got to, besides when it stops: a killed agent
+/// sends at most this much of what children replay again after its restart.
+const SAVE_EXPORTED_EVERY_UT: u64 = 60 * USEC_PER_SEC;
+
 /// Format on the clock until `stop`; returns the formatter, which knows where export got to.
 fn run_formatter(
     f: Formatter,
@@ -660,11 +810,17 @@ fn run_formatter(
     let charts = ExporterCharts::new(&db.localhost(), &cfg.name, cfg.legacy, cfg.every);
     let mut f = f;
     charts.update(&stats, now_ut());
+    let mut next_save = now_ut() + SAVE_EXPORTED_EVERY_UT;
     loop {
         let now = now_ut();
         let next = (now / every_ut + 1) * every_ut;
         if stop.wait_timeout(Duration::from_micros(next - now)) {
+            f.save_exported(db);
             return f;
+        }
+        if now >= next_save {
+            next_save = now + SAVE_EXPORTED_EVERY_UT;
+            f.save_exported(db);
         }
         let now = now_ut();
         let batches = f.format_due(db, now);
@@ -806,6 +962,86 @@ mod tests {
         let last = text(&f.format_due(&db, 1007 * S));
         assert_eq!(last.last().unwrap(), &(1005, "netdata.c.t.orphan.v 3.0000000 1005\n".to_string()));
         assert_eq!(db.remove_orphans(i64::MAX, 0).len(), 1, "every slot was handed out");
+    }
+
+    /// A child's host for the replication tests: chart `t.r` collected every second.
+    fn child_chart(db: &Db) -> Arc<crate::rrd::Chart> {
+        let info = HostInfo {
+            hostname: "c".into(),
+            machine_guid: "g".into(),
+            update_every: 1,
+            ..Default::default()
+        };
+        let (host, _) = db.host_by_guid(info);
+        let (c, _) = host.define_chart(&ChartDef::new("t.r", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        c
+    }
+
+    fn lines(b: &[Batch]) -> Vec<String> {
+        text(b).into_iter().flat_map(|(_, t)| t.lines().map(str::to_string).collect::<Vec<_>>()).collect()
+    }
+
+    fn replayed(c: &crate::rrd::Chart, slots: std::ops::RangeInclusive<i64>, v: f64) {
+        for t in slots {
+            assert!(c.store_replayed(
+                t,
+                &[(0, crate::rrd::storage_number::pack(v, crate::rrd::storage_number::SN_EXISTS))]
+            ));
+        }
+    }
+
+    /// Windows handed out while a child was away are sent once its replayed slots are in, each
+    /// once, with their own timestamps; nothing while the replication goes on.
+    #[test]
+    fn replayed_slots_are_exported_late_and_once() {
+        let db = db();
+        let c = child_chart(&db);
+        for t in 1000..=1005 {
+            c.collect(&[(0, 7)], t * S + 500_000).unwrap();
+        }
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 1), 1000 * S);
+        f.format_due(&db, 1003 * S);
+        let sent = lines(&f.format_due(&db, 1008 * S));
+        assert_eq!(sent.last().unwrap(), "netdata.c.t.r.v 7.0000000 1005");
+        // The child is away: the windows to 1018 pass with nothing to send.
+        assert!(lines(&f.format_due(&db, 1020 * S)).is_empty());
+        c.begin_replication(1005);
+        replayed(&c, 1006..=1019, 9.0);
+        assert!(lines(&f.format_due(&db, 1021 * S)).is_empty(), "replication goes on: the chart waits");
+        c.end_replication();
+        assert_eq!(
+            lines(&f.format_due(&db, 1022 * S)),
+            (1006..=1019).map(|t| format!("netdata.c.t.r.v 9.0000000 {t}")).collect::<Vec<_>>()
+        );
+        replayed(&c, 1020..=1021, 9.0);
+        assert_eq!(lines(&f.format_due(&db, 1023 * S)), vec!["netdata.c.t.r.v 9.0000000 1021"]);
+        assert!(lines(&f.format_due(&db, 1023 * S)).is_empty());
+    }
+
+    /// After a restart the child replays more than was missing: only the windows after those
+    /// the previous run handed out (its `exported` file) are sent.
+    #[test]
+    fn after_a_restart_only_windows_the_previous_run_did_not_hand_out_are_sent() {
+        let db = db();
+        let c = child_chart(&db);
+        c.begin_replication(990);
+        replayed(&c, 991..=1015, 5.0);
+        c.end_replication();
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 1), 1015 * S);
+        f.previous = Exported::parse("g 1 1010\n");
+        assert_eq!(
+            lines(&f.format_due(&db, 1017 * S)),
+            (1011..=1015).map(|t| format!("netdata.c.t.r.v 5.0000000 {t}")).collect::<Vec<_>>()
+        );
+        assert_eq!(f.exported(&db).format(), "g 1 1015\n", "the chart is in step with its host");
+        c.begin_replication(1015);
+        f.format_due(&db, 1019 * S);
+        assert_eq!(
+            f.exported(&db).format(),
+            "g 1 1015 t.r\ng 1 1017\n",
+            "the chart waits for its replication"
+        );
     }
 
     #[test]

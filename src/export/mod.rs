@@ -26,6 +26,7 @@
 pub mod batch;
 pub mod compute;
 pub mod connector;
+pub mod exported;
 pub mod format;
 pub mod instance;
 pub mod outbox;

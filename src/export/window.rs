@@ -77,6 +77,39 @@ impl Windows {
         out
     }
 
+    /// Seconds per window.
+    pub fn every(&self) -> i64 {
+        self.every
+    }
+
+    /// The windows that end at the multiples of `every` in `(after, end]`, oldest first, the
+    /// first starting at `after`; at most the newest `max_catch_up` of them.
+    pub fn between(&self, after: i64, end: i64) -> Vec<Window> {
+        let every = self.every;
+        if end <= after {
+            return Vec::new();
+        }
+        let mut e = (after.div_euclid(every) + 1) * every;
+        let mut a = after;
+        let count = if e > end { 0 } else { ((end - e) / every + 1) as usize };
+        if count > self.max_catch_up {
+            e += (count - self.max_catch_up) as i64 * every;
+            a = e - every;
+        }
+        let mut out = Vec::with_capacity(count.min(self.max_catch_up));
+        while e <= end {
+            out.push(Window { after: a, end: e });
+            a = e;
+            e += every;
+        }
+        out
+    }
+
+    /// The `update every` of the charts windows were handed out for, and the end of the last.
+    pub fn last_ends(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
+        self.last_end.iter().map(|(&ue, &end)| (ue, end))
+    }
+
     /// Windows of `every` seconds that go on exactly where `previous` stopped, so that an
     /// exporter restarted with new settings neither skips nor repeats a slot.
     pub fn continue_from(previous: Windows, every: u32) -> Windows {
@@ -155,6 +188,31 @@ mod tests {
         assert_eq!(w.due(1009, 1), vec![]);
         assert_eq!(w.due(1012, 1), vec![Window { after: 1005, end: 1010 }]);
         assert_eq!(w.due(1022, 1), vec![Window { after: 1010, end: 1020 }]);
+    }
+
+    #[test]
+    fn windows_between_two_ends_meet_and_keep_the_newest() {
+        let w = Windows::new(10, 3);
+        assert_eq!(
+            w.between(985, 1010),
+            vec![
+                Window { after: 985, end: 990 },
+                Window { after: 990, end: 1000 },
+                Window { after: 1000, end: 1010 }
+            ]
+        );
+        assert_eq!(w.between(990, 995), vec![]);
+        assert_eq!(w.between(1000, 1000), vec![]);
+        assert_eq!(
+            w.between(900, 1010),
+            vec![
+                Window { after: 980, end: 990 },
+                Window { after: 990, end: 1000 },
+                Window { after: 1000, end: 1010 }
+            ]
+        );
+        let w = Windows::new(1, 100);
+        assert_eq!(w.between(5, 8).iter().map(|x| x.end).collect::<Vec<_>>(), vec![6, 7, 8]);
     }
 
     #[test]

@@ -745,6 +745,41 @@ pub struct ChartData {
     last_collected_ut: Option<u64>,
     /// The newest slot boundary already accounted for (written, or passed while priming).
     last_boundary: Option<i64>,
+    /// Slots written late by replication, for exporters; `None` for a chart never replicated
+    /// (8 bytes, not the record's, for every local chart).
+    late: Option<Box<Late>>,
+}
+
+/// Replications of a chart: slots written into its past after the time they belong to, so
+/// that exporters can send them once (see `export::instance`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Late {
+    /// Replications started so far (0: never).
+    pub generation: u64,
+    /// Whether one is in progress: its slots are still arriving.
+    pub active: bool,
+    /// `(generation, from)` of the last [`Late::KEPT`] replications, oldest first: each wrote
+    /// slots after `from` only.
+    pub from: std::collections::VecDeque<(u64, i64)>,
+}
+
+impl Late {
+    /// Replications remembered: an exporter that missed more treats the oldest kept as the
+    /// first it missed.
+    pub const KEPT: usize = 8;
+
+    /// The earliest `from` of the replications after `seen`; `None` when there is none.
+    pub fn from_since(&self, seen: u64) -> Option<i64> {
+        if self.generation <= seen {
+            return None;
+        }
+        self.from
+            .iter()
+            .filter(|(g, _)| *g > seen)
+            .map(|(_, f)| *f)
+            .min()
+            .or(self.from.front().map(|(_, f)| *f))
+    }
 }
 
 /// A chart. Collectors write through [`Chart::collect`]; readers take [`Chart::read`].
@@ -778,6 +813,7 @@ impl Chart {
                 last_t: None,
                 last_collected_ut: None,
                 last_boundary: None,
+                late: None,
             }),
         }
     }
@@ -844,6 +880,70 @@ impl Chart {
     /// Index of a dimension by id.
     pub fn dimension_index(&self, id: &str) -> Option<usize> {
         self.data.read().names.position(id)
+    }
+
+    /// A replication starts: slots after `from` will be written late. Returns its generation.
+    pub fn begin_replication(&self, from: i64) -> u64 {
+        let mut d = self.data.write();
+        let late = d.late.get_or_insert_with(Box::default);
+        late.generation += 1;
+        late.active = true;
+        late.from.push_back((late.generation, from));
+        if late.from.len() > Late::KEPT {
+            late.from.pop_front();
+        }
+        late.generation
+    }
+
+    /// The replication in progress, if any, has ended: its slots are all written.
+    pub fn end_replication(&self) {
+        if let Some(late) = self.data.write().late.as_mut() {
+            late.active = false;
+        }
+    }
+
+    /// Store a replayed slot: the stored values of slot `t` (a multiple of `update every`),
+    /// as `(dimension index, storage number)`. The slot must be after the last one stored, or
+    /// an existing slot left empty (a gap); slots between the last stored one and `t` stay
+    /// empty. A slot older than the ring keeps, or one already holding a value, is refused
+    /// (`false`). The collection in progress ends here: the next one primes, unless
+    /// [`Chart::restore_collection`] says where it stands.
+    pub fn store_replayed(&self, t: i64, values: &[(usize, StorageNumber)]) -> bool {
+        let mut d = self.data.write();
+        d.store_replayed(t, values)
+    }
+
+    /// Continue collection from where the child's stands after a replication:
+    /// `last_collected_ut` is the chart's last collection (µs), and each of `dims` is
+    /// `(dimension index, its last collection (µs), its last raw value)`. The next collection
+    /// then computes from those values instead of only priming, so no slot is left empty
+    /// between the replayed ones and the streamed ones.
+    pub fn restore_collection(&self, last_collected_ut: u64, dims: &[(usize, u64, i64)]) {
+        let mut d = self.data.write();
+        let ue_s = d.meta.update_every as i64;
+        let boundary = (last_collected_ut / (ue_s as u64 * USEC_PER_SEC)) as i64 * ue_s;
+        if d.last_boundary.is_some_and(|lb| lb > boundary) || last_collected_ut == 0 {
+            return;
+        }
+        if let Some(last) = d.last_t {
+            // Slots between the last one written and this boundary hold nothing of this run.
+            let mut t = (last + ue_s).max(boundary - (d.ring.history as i64 - 1) * ue_s);
+            while t <= boundary {
+                d.store_empty_row(t);
+                t += ue_s;
+            }
+        }
+        d.last_boundary = Some(boundary);
+        d.last_collected_ut = Some(last_collected_ut);
+        for dim in d.dims.iter_mut() {
+            dim.primed = false;
+        }
+        for &(i, ut, value) in dims {
+            if let Some(dim) = d.dims.get_mut(i) {
+                dim.last_collected_value = value;
+                dim.prime(ut.min(last_collected_ut));
+            }
+        }
     }
 
     /// Forget the previous collection: the next one only primes, and the time since the last
@@ -945,6 +1045,72 @@ impl ChartData {
     /// Time of the last collection (µs), if collection is running.
     pub fn last_collected_ut(&self) -> Option<u64> {
         self.last_collected_ut
+    }
+
+    /// The replications of the chart; `None` when it was never replicated.
+    pub fn late(&self) -> Option<&Late> {
+        self.late.as_deref()
+    }
+
+    /// See [`Chart::store_replayed`].
+    fn store_replayed(&mut self, t: i64, values: &[(usize, StorageNumber)]) -> bool {
+        let ue = self.meta.update_every as i64;
+        if t.rem_euclid(ue) != 0 {
+            return false;
+        }
+        self.fit_ring_to_dims();
+        match self.last_t {
+            Some(last) if t <= last => {
+                let oldest = last - (self.ring.history as i64 - 1) * ue;
+                let slot = self.time2slot(t);
+                let stored =
+                    self.value_range_contains(t) && self.ring.row(slot).iter().any(|&n| n != SN_EMPTY);
+                if t < oldest || stored {
+                    return false;
+                }
+                if !self.value_range_contains(t) {
+                    // Older than the first slot written, but still within the ring.
+                    for s in (t..self.first_t.unwrap_or(t)).step_by(ue as usize) {
+                        self.ring.row_mut(self.time2slot(s)).fill(SN_EMPTY);
+                    }
+                    self.first_t = Some(t);
+                }
+            }
+            Some(last) => {
+                let mut s = (last + ue).max(t - (self.ring.history as i64 - 1) * ue);
+                while s < t {
+                    self.store_empty_row(s);
+                    s += ue;
+                }
+            }
+            None => self.first_t = Some(t),
+        }
+        let width = self.dims.len();
+        let slot = self.time2slot(t);
+        let row = self.ring.row_mut(slot);
+        row.fill(SN_EMPTY);
+        for &(i, n) in values {
+            if i < width {
+                row[i] = n;
+            }
+        }
+        if self.last_t.is_none_or(|last| t > last) {
+            self.last_t = Some(t);
+        }
+        if self.last_boundary.is_none_or(|lb| t > lb) {
+            // A collection before the replayed slots cannot be interpolated across them.
+            self.last_boundary = Some(t);
+            self.last_collected_ut = None;
+            for d in self.dims.iter_mut() {
+                d.primed = false;
+            }
+        }
+        true
+    }
+
+    /// Whether slot `t` is within the slots written so far (first to last).
+    fn value_range_contains(&self, t: i64) -> bool {
+        matches!((self.first_t, self.last_t), (Some(f), Some(l)) if t >= f && t <= l)
     }
 
     /// Ring index of the slot whose boundary is `t` (any time is rounded down to a boundary).

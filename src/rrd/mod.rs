@@ -17,7 +17,7 @@ pub mod storage_number;
 
 pub use chart::{
     Algorithm, Chart, ChartData, ChartDef, ChartMeta, ChartType, CollectError, DimNames, Dimension,
-    DimensionDef,
+    DimensionDef, Late,
 };
 pub use host::{Attachment, Db, Feed, Host, HostInfo, Orphan};
 pub use labels::{LabelFilter, Labels};

@@ -613,3 +613,51 @@ fn a_chart_s_memory_grows_by_one_ring_block_at_a_time() {
     }
     assert_eq!(c.read().memory_bytes(), empty + one_block);
 }
+
+/// Replayed slots fill the gap after the last stored slot, and empty slots inside the stored
+/// range; slots holding values, older than the ring or between boundaries are refused.
+#[test]
+fn replayed_slots_fill_the_past_of_the_ring() {
+    use super::storage_number::{pack, unpack, SN_EMPTY, SN_EXISTS};
+    let c = Chart::new(&ChartDef::new("t.replay", 1), 10);
+    c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+    for t in 1000..=1003u64 {
+        c.collect(&[(0, 7)], t * 1_000_000 + 500_000).unwrap();
+    }
+    let n = |v: f64| pack(v, SN_EXISTS);
+    assert!(c.store_replayed(1007, &[(0, n(9.0))]));
+    assert!(c.store_replayed(1005, &[(0, n(8.0))]), "an empty slot inside the stored range");
+    assert!(!c.store_replayed(1005, &[(0, n(1.0))]), "a slot holding a value");
+    assert!(!c.store_replayed(1001, &[(0, n(1.0))]), "a collected slot");
+    assert!(!c.store_replayed(997, &[(0, n(1.0))]), "older than the ring keeps (10 slots to 1007)");
+    let d = c.read();
+    let row = |t| d.value_at(0, t);
+    assert_eq!(unpack(row(1005)), 8.0);
+    assert_eq!(unpack(row(1007)), 9.0);
+    assert_eq!((row(1004), row(1006)), (SN_EMPTY, SN_EMPTY));
+    assert_eq!((d.first_entry_t(), d.last_entry_t()), (Some(1001), Some(1007)), "1000 only primed");
+    drop(d);
+    // A slot between boundaries of a chart collected every 5 s is not one.
+    let five = Chart::new(&ChartDef::new("t.five", 5), 10);
+    five.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+    assert!(!five.store_replayed(1003, &[(0, n(1.0))]));
+    assert!(five.store_replayed(1005, &[(0, n(1.0))]));
+    assert_eq!((five.read().first_entry_t(), five.read().last_entry_t()), (Some(1005), Some(1005)));
+}
+
+/// After the replayed slots, the collection continues from the child's state: the next
+/// collection stores the very next slot instead of only priming.
+#[test]
+fn collection_continues_from_a_restored_state_without_an_empty_slot() {
+    use super::storage_number::{pack, unpack, SN_EXISTS};
+    let c = Chart::new(&ChartDef::new("t.cont", 1), 100);
+    c.add_dimension(&DimensionDef::new("up", Algorithm::Incremental));
+    assert!(c.store_replayed(2000, &[(0, pack(10.0, SN_EXISTS))]));
+    c.restore_collection(2_000_400_000, &[(0, 2_000_400_000, 500)]);
+    // 10 more counts over the next second: a rate of 10/s in slot 2001.
+    c.collect(&[(0, 510)], 2_001_400_000).unwrap();
+    let d = c.read();
+    assert_eq!(unpack(d.value_at(0, 2000)), 10.0);
+    assert_eq!(unpack(d.value_at(0, 2001)), 10.0);
+    assert_eq!(d.last_entry_t(), Some(2001));
+}

@@ -1,6 +1,7 @@
 //! A real netdata 1.37 agent for tests: its own temp dir for configuration, logs, cache and
-//! state, the plugins of netdata's package, a memory-only database, and on request its web API
-//! on a free port of 127.0.0.1 and a stream.conf.
+//! state, the plugins of netdata's package (and on request some of the test's own), a
+//! memory-only database unless asked for another, and on request its web API on a free port of
+//! 127.0.0.1 and a stream.conf.
 //!
 //! Every netdata started here runs in its own process group and is stopped (SIGTERM to the
 //! group, then SIGKILL) when dropped, also when a test panics; with `PR_SET_PDEATHSIG` it dies
@@ -42,6 +43,11 @@ pub struct Setup {
     pub stream_conf: Option<String>,
     /// Files written into the configuration directory: `(relative path, contents)`.
     pub files: Vec<(String, String)>,
+    /// `[db] mode` when not `ram` (`dbengine` keeps what a child replays to its parent).
+    pub db_mode: Option<String>,
+    /// Plugins of the test's own, `(name, script)`: written as `DIR/plugins/NAME.plugin`,
+    /// that directory is searched after the package's, and each is turned on.
+    pub own_plugins: Vec<(String, String)>,
 }
 
 /// A running netdata; stopped (group-wide) when dropped.
@@ -71,13 +77,24 @@ impl Netdata {
             ),
             None => "[web]\n    mode = none\n".to_string(),
         };
-        let plugins_on = setup.plugins.iter().map(|name| format!("    {name} = yes\n")).collect::<String>();
+        let mut plugins_on =
+            setup.plugins.iter().map(|name| format!("    {name} = yes\n")).collect::<String>();
+        let mut plugins_dirs = String::new();
+        if !setup.own_plugins.is_empty() {
+            std::fs::create_dir_all(d.join("plugins")).unwrap();
+            // netdata 1.37 finds its helper scripts in the first plugins directory only.
+            plugins_dirs = format!("    plugins = \"/usr/lib/netdata/plugins.d\" \"{}\"\n", p("plugins"));
+            for (name, script) in &setup.own_plugins {
+                super::agent::write_plugin(&d.join("plugins"), name, script);
+                plugins_on.push_str(&format!("    {name} = yes\n"));
+            }
+        }
         let internal_off = INTERNAL_OFF.map(|name| format!("    {name} = no\n")).concat();
         let conf = format!(
             "[global]\n    run as user = root\n    hostname = {hostname}\n    update every = 1\n\
-             [db]\n    mode = ram\n\
+             [db]\n    mode = {db_mode}\n\
              [directories]\n    config = {etc}\n    log = {log}\n    cache = {cache}\n    lib = {lib}\n    \
-             home = {lib}\n    lock = {lib}/lock\n    registry = {lib}/registry\n\
+             home = {lib}\n    lock = {lib}/lock\n    registry = {lib}/registry\n{plugins_dirs}\
              {web}[registry]\n    enabled = no\n[health]\n    enabled = no\n[ml]\n    enabled = no\n\
              [plugins]\n    proc = {proc}\n    enable running new plugins = no\n{internal_off}{plugins_on}{extra}",
             hostname = setup.hostname,
@@ -86,6 +103,7 @@ impl Netdata {
             cache = p("cache"),
             lib = p("lib"),
             proc = if setup.proc { "yes" } else { "no" },
+            db_mode = setup.db_mode.as_deref().unwrap_or("ram"),
             extra = setup.extra,
         );
         std::fs::write(d.join("etc/netdata.conf"), conf).unwrap();

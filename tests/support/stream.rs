@@ -3,7 +3,7 @@
 
 /// rrdpipe's answer to the captured request: it offers capabilities as bits (`ver=15352`: the
 /// child had `enable compression = no`), and gets host and chart labels.
-pub const CAPTURED_ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=704";
+pub const CAPTURED_ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=4800";
 
 /// The captured handshake (request line and headers, through the blank line) with each query
 /// field named in `set` given the value there, and the stream data after it.

@@ -143,6 +143,11 @@ impl<R: Input> LineReader<R> {
     pub fn get_ref(&self) -> &R {
         &self.inner
     }
+
+    /// The wrapped reader, to write to a connection read by this reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
 }
 
 /// Wait until `fd` is readable (or closed); `false` on timeout or interruption.

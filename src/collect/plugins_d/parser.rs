@@ -97,9 +97,83 @@ pub enum Command<'a> {
     },
     /// `CLABEL_COMMIT`: the chart's labels become those sent by `CLABEL` since the last one.
     ClabelCommit,
+    /// A replication line of a streaming child (see [`Replay`]).
+    Replay(Replay<'a>),
     /// A keyword this parser does not handle (FUNCTION, HOST_DEFINE, …), or text
     /// that is not a keyword at all. Holds the first word of the line.
     Ignored(Cow<'a, str>),
+}
+
+/// The lines a netdata 1.37 child sends for replication (only once the parent answered the
+/// `REPLICATION` capability). Times are seconds since the epoch unless named `_ut`
+/// (microseconds); 0 means "none", as netdata sends it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Replay<'a> {
+    /// `CHART_DEFINITION_END first last world`: after a chart's definition, the oldest and
+    /// newest slot the child stores for it and its wall clock. The child holds the chart's
+    /// data until the parent answers `REPLAY_CHART`.
+    DefinitionEnd {
+        /// The child's oldest stored slot.
+        first: u64,
+        /// The child's newest stored slot.
+        last: u64,
+        /// The child's wall clock.
+        world: u64,
+    },
+    /// `RBEGIN id`: replies for chart `id` follow; `RBEGIN '' start end wall`: the values of
+    /// the slot `(start, end]` of that chart follow.
+    Begin {
+        /// The chart (empty: the one of the previous `RBEGIN`).
+        id: Cow<'a, str>,
+        /// `(start, end)` of the slot, when given.
+        span: Option<(u64, u64)>,
+        /// The child's wall clock when given (0 when not).
+        wall: u64,
+    },
+    /// `RSET id value flags`: a dimension's stored value in the slot of the last `RBEGIN`;
+    /// `NAN` or flag `E` for an empty slot, flag `R` for a counter reset.
+    Set {
+        /// Dimension id.
+        id: Cow<'a, str>,
+        /// The stored value; `None` for an empty slot.
+        value: Option<f64>,
+        /// Flag `R`.
+        reset: bool,
+    },
+    /// `RDSTATE id last_collected_ut last_collected_value last_calculated last_stored`: where a
+    /// dimension's collection stands, so that the next streamed value continues from it.
+    DimensionState {
+        /// Dimension id.
+        id: Cow<'a, str>,
+        /// When it was last collected (µs).
+        last_collected_ut: u64,
+        /// Its last raw collected value.
+        last_collected_value: i64,
+    },
+    /// `RSSTATE last_collected_ut last_updated_ut`: where the chart's collection stands.
+    ChartState {
+        /// The chart's last collection (µs).
+        last_collected_ut: u64,
+        /// The chart's last stored slot (µs).
+        last_updated_ut: u64,
+    },
+    /// `REND update_every first last start_streaming after before [world]`: the end of a reply.
+    End {
+        /// The chart's `update every` on the child.
+        update_every: u32,
+        /// The child's oldest stored slot.
+        first: u64,
+        /// The child's newest stored slot.
+        last: u64,
+        /// Whether the child now streams the chart (`true`) or waits for the next request.
+        start_streaming: bool,
+        /// The `after` the reply answers.
+        after: u64,
+        /// The `before` the reply answers (the child may have moved it to its newest slot).
+        before: u64,
+        /// The child's wall clock; 0 when not sent.
+        world: u64,
+    },
 }
 
 /// Where a `VARIABLE` applies.
@@ -248,6 +322,13 @@ pub enum ParseError {
     MissingVariableValue,
     /// LABEL or CLABEL without its name, value or source.
     IncompleteLabel(&'static str),
+    /// A replication line without a field it needs.
+    MissingField {
+        /// The keyword of the line.
+        keyword: &'static str,
+        /// Which field.
+        field: &'static str,
+    },
     /// A value that must be a number is not.
     BadNumber {
         /// The keyword of the line.
@@ -292,6 +373,7 @@ impl fmt::Display for ParseError {
             ParseError::IncompleteLabel(_) => {
                 f.write_str("CLABEL without a name, value or source (expected: CLABEL \"name\" \"value\" SOURCE)")
             }
+            ParseError::MissingField { keyword, field } => write!(f, "{keyword} without its {field}"),
         }
     }
 }
@@ -374,6 +456,9 @@ fn parse_str(s: &str) -> Result<Command<'_>, ParseError> {
             Ok(Command::Clabel { name, value, source: label_source(&source) })
         }
         "CLABEL_COMMIT" => Ok(Command::ClabelCommit),
+        "CHART_DEFINITION_END" | "RBEGIN" | "RSET" | "RDSTATE" | "RSSTATE" | "REND" => {
+            parse_replay(&keyword, &mut w).map(Command::Replay)
+        }
         _ => Ok(Command::Ignored(keyword)),
     }
 }
@@ -401,6 +486,89 @@ fn parse_label<'a>(w: &mut Words<'a>) -> Result<Command<'a>, ParseError> {
 fn label_source(s: &str) -> u32 {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     s[..digits].parse::<u64>().map_or(0, |v| v.min(u32::MAX as u64) as u32)
+}
+
+/// The next word of a replication line as an unsigned number; a missing or empty word is
+/// `missing`, anything else not a number an error.
+fn replay_u64(
+    w: &mut Words<'_>,
+    keyword: &'static str,
+    field: &'static str,
+    missing: Option<u64>,
+) -> Result<u64, ParseError> {
+    match w.next().filter(|v| !v.is_empty()) {
+        None => missing.ok_or(ParseError::MissingField { keyword, field }),
+        Some(v) => {
+            parse_u64(&v).ok_or_else(|| ParseError::BadNumber { keyword, field, value: v.into_owned() })
+        }
+    }
+}
+
+fn parse_replay<'a>(keyword: &str, w: &mut Words<'a>) -> Result<Replay<'a>, ParseError> {
+    Ok(match keyword {
+        "CHART_DEFINITION_END" => {
+            let k = "CHART_DEFINITION_END";
+            let first = replay_u64(w, k, "first entry", Some(0))?;
+            let last = replay_u64(w, k, "last entry", Some(0))?;
+            Replay::DefinitionEnd { first, last, world: replay_u64(w, k, "wall clock", Some(0))? }
+        }
+        "RBEGIN" => {
+            let id = w.next().unwrap_or_default();
+            let start = replay_u64(w, "RBEGIN", "start time", Some(0))?;
+            let end = replay_u64(w, "RBEGIN", "end time", Some(0))?;
+            let wall = replay_u64(w, "RBEGIN", "wall clock", Some(0))?;
+            let span = (start != 0 || end != 0).then_some((start, end));
+            Replay::Begin { id, span, wall }
+        }
+        "RSET" => {
+            let id = w
+                .next_nonempty()
+                .ok_or(ParseError::MissingField { keyword: "RSET", field: "dimension id" })?;
+            let value = w.next().unwrap_or_default();
+            let flags = w.next().unwrap_or_default();
+            // As netdata: what is not a finite number is an empty slot.
+            let value = value.parse::<f64>().ok().filter(|v| v.is_finite() && !flags.contains('E'));
+            Replay::Set { id, value, reset: flags.contains('R') }
+        }
+        "RDSTATE" => {
+            let id = w
+                .next_nonempty()
+                .ok_or(ParseError::MissingField { keyword: "RDSTATE", field: "dimension id" })?;
+            let last_collected_ut = replay_u64(w, "RDSTATE", "last collected time", None)?;
+            let v = w
+                .next_nonempty()
+                .ok_or(ParseError::MissingField { keyword: "RDSTATE", field: "last collected value" })?;
+            let last_collected_value = parse_value(&v).ok_or_else(|| ParseError::BadNumber {
+                keyword: "RDSTATE",
+                field: "last collected value",
+                value: v.into_owned(),
+            })?;
+            Replay::DimensionState { id, last_collected_ut, last_collected_value }
+        }
+        "RSSTATE" => Replay::ChartState {
+            last_collected_ut: replay_u64(w, "RSSTATE", "last collected time", None)?,
+            last_updated_ut: replay_u64(w, "RSSTATE", "last updated time", None)?,
+        },
+        _ => {
+            let k = "REND";
+            let update_every = replay_u64(w, k, "update every", None)?.clamp(1, u32::MAX as u64) as u32;
+            let first = replay_u64(w, k, "first entry", None)?;
+            let last = replay_u64(w, k, "last entry", None)?;
+            let start_streaming =
+                w.next().ok_or(ParseError::MissingField { keyword: k, field: "start streaming" })? == "true";
+            let after = replay_u64(w, k, "after", None)?;
+            let before = replay_u64(w, k, "before", None)?;
+            Replay::End {
+                update_every,
+                first,
+                last,
+                start_streaming,
+                after,
+                before,
+                world: replay_u64(w, k, "wall clock", Some(0))?,
+            }
+        }
+    })
 }
 
 /// The line nearly every value arrives on, `SET id = 123`, parsed without the general word
@@ -730,6 +898,20 @@ impl Command<'_> {
                 Command::Clabel { name: own(name), value: own(value), source }
             }
             Command::ClabelCommit => Command::ClabelCommit,
+            Command::Replay(r) => Command::Replay(match r {
+                Replay::Begin { id, span, wall } => Replay::Begin { id: own(id), span, wall },
+                Replay::Set { id, value, reset } => Replay::Set { id: own(id), value, reset },
+                Replay::DimensionState { id, last_collected_ut, last_collected_value } => {
+                    Replay::DimensionState { id: own(id), last_collected_ut, last_collected_value }
+                }
+                Replay::DefinitionEnd { first, last, world } => Replay::DefinitionEnd { first, last, world },
+                Replay::ChartState { last_collected_ut, last_updated_ut } => {
+                    Replay::ChartState { last_collected_ut, last_updated_ut }
+                }
+                Replay::End { update_every, first, last, start_streaming, after, before, world } => {
+                    Replay::End { update_every, first, last, start_streaming, after, before, world }
+                }
+            }),
             Command::Ignored(k) => Command::Ignored(own(k)),
         }
     }
@@ -870,7 +1052,36 @@ impl fmt::Display for Command<'_> {
                 write!(f, "CLABEL {} {} {source}", Word(name), Word(value))
             }
             Command::ClabelCommit => f.write_str("CLABEL_COMMIT"),
+            Command::Replay(r) => write!(f, "{r}"),
             Command::Ignored(k) => write!(f, "{}", Word(k)),
+        }
+    }
+}
+
+impl fmt::Display for Replay<'_> {
+    /// The line as netdata 1.37 writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Replay::DefinitionEnd { first, last, world } => {
+                write!(f, "CHART_DEFINITION_END {first} {last} {world}")
+            }
+            Replay::Begin { id, span: None, .. } => write!(f, "RBEGIN \"{id}\""),
+            Replay::Begin { id, span: Some((start, end)), wall } => {
+                write!(f, "RBEGIN {} {start} {end} {wall}", Word(id))
+            }
+            Replay::Set { id, value: Some(v), reset } => {
+                write!(f, "RSET \"{id}\" {v:.7} \"{}\"", if *reset { "R" } else { "" })
+            }
+            Replay::Set { id, value: None, .. } => write!(f, "RSET \"{id}\" NAN \"E\""),
+            Replay::DimensionState { id, last_collected_ut, last_collected_value } => {
+                write!(f, "RDSTATE \"{id}\" {last_collected_ut} {last_collected_value} 0.0000000 0.0000000")
+            }
+            Replay::ChartState { last_collected_ut, last_updated_ut } => {
+                write!(f, "RSSTATE {last_collected_ut} {last_updated_ut}")
+            }
+            Replay::End { update_every, first, last, start_streaming, after, before, world } => {
+                write!(f, "REND {update_every} {first} {last} {start_streaming} {after} {before} {world}")
+            }
         }
     }
 }
@@ -1314,6 +1525,112 @@ mod tests {
             let joined = written.join(" ");
             let second: Vec<String> = Words::new(&joined).map(|w| w.into_owned()).collect();
             prop_assert_eq!(first, second, "written back as {}", joined);
+        }
+    }
+
+    fn replay(line: &str) -> Replay<'static> {
+        match parse_line(line.as_bytes()).unwrap().into_owned() {
+            Command::Replay(r) => r,
+            other => panic!("not a replication line: {other:?}"),
+        }
+    }
+
+    /// Lines exactly as a netdata 1.37.1 child sent them to a parent that answered the
+    /// REPLICATION capability.
+    #[test]
+    fn replication_lines_of_a_real_child_parse() {
+        assert_eq!(
+            replay("CHART_DEFINITION_END 1796677785 1796677839 1796677840"),
+            Replay::DefinitionEnd { first: 1796677785, last: 1796677839, world: 1796677840 }
+        );
+        assert_eq!(
+            replay("RBEGIN \"system.cpu\""),
+            Replay::Begin { id: "system.cpu".into(), span: None, wall: 0 }
+        );
+        assert_eq!(
+            replay("RBEGIN '' 1796677809 1796677810 1796677840"),
+            Replay::Begin { id: "".into(), span: Some((1796677809, 1796677810)), wall: 1796677840 }
+        );
+        assert_eq!(
+            replay("RSET \"load1\" 2.2700000 \"\""),
+            Replay::Set { id: "load1".into(), value: Some(2.27), reset: false }
+        );
+        assert_eq!(replay("RSET \"x\" NAN \"E\""), Replay::Set { id: "x".into(), value: None, reset: false });
+        assert_eq!(
+            replay("RSET \"x\" 5.0000000 \"R\""),
+            Replay::Set { id: "x".into(), value: Some(5.0), reset: true }
+        );
+        assert_eq!(
+            replay("RSET \"x\" 5.0000000 \"E\""),
+            Replay::Set { id: "x".into(), value: None, reset: false }
+        );
+        assert_eq!(
+            replay("RDSTATE \"user\" 1796677784410838 27358 0.0000000 0.0000000"),
+            Replay::DimensionState {
+                id: "user".into(),
+                last_collected_ut: 1796677784410838,
+                last_collected_value: 27358
+            }
+        );
+        assert_eq!(
+            replay("RSSTATE 1796677840266480 1796677840000000"),
+            Replay::ChartState { last_collected_ut: 1796677840266480, last_updated_ut: 1796677840000000 }
+        );
+        assert_eq!(
+            replay("REND 1 1796677785 1796677840 true 1796677809 1796677840 1796677840"),
+            Replay::End {
+                update_every: 1,
+                first: 1796677785,
+                last: 1796677840,
+                start_streaming: true,
+                after: 1796677809,
+                before: 1796677840,
+                world: 1796677840
+            }
+        );
+        // A parent that had nothing asked `0 0`: the child answers with empty times.
+        assert_eq!(
+            replay("REND 1 0 1796677784 false 0 0"),
+            Replay::End {
+                update_every: 1,
+                first: 0,
+                last: 1796677784,
+                start_streaming: false,
+                after: 0,
+                before: 0,
+                world: 0
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_replication_lines_are_errors_and_lines_print_back() {
+        assert_eq!(
+            parse_line(b"REND 1 2 3 true 4"),
+            Err(ParseError::MissingField { keyword: "REND", field: "before" })
+        );
+        assert_eq!(
+            parse_line(b"RSSTATE x 1"),
+            Err(ParseError::BadNumber {
+                keyword: "RSSTATE",
+                field: "last collected time",
+                value: "x".into()
+            })
+        );
+        assert_eq!(
+            parse_line(b"RSET"),
+            Err(ParseError::MissingField { keyword: "RSET", field: "dimension id" })
+        );
+        for line in [
+            "CHART_DEFINITION_END 1796677785 1796677839 1796677840",
+            "RBEGIN \"system.cpu\"",
+            "RBEGIN '' 1796677809 1796677810 1796677840",
+            "RSET \"load1\" 2.2700000 \"\"",
+            "RSET \"x\" NAN \"E\"",
+            "RSSTATE 1796677840266480 1796677840000000",
+            "REND 1 1796677785 1796677840 true 1796677809 1796677840 1796677840",
+        ] {
+            assert_eq!(parse_line(line.as_bytes()).unwrap().to_line(), line);
         }
     }
 }

@@ -33,7 +33,10 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::parser::{parse_line, plain_set, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning};
+use super::parser::{
+    parse_line, plain_set, ChartCmd, Command, DimensionCmd, ParseError, ParseWarning, Replay,
+};
+use crate::collect::stream::replication::{self, Applied, Replayer};
 use crate::logs::Escaped;
 use crate::rrd::labels::{Added, Labels, MAX_BYTES, MAX_LABELS};
 use crate::rrd::{Chart, ChartDef, CollectError, DimensionDef, Host};
@@ -122,6 +125,8 @@ pub enum SessionError {
     },
     /// CLABEL before any CHART or BEGIN.
     ClabelWithoutChart,
+    /// A replication line that could not be applied.
+    Replay(String),
 }
 
 impl fmt::Display for SessionError {
@@ -162,6 +167,7 @@ impl fmt::Display for SessionError {
             SessionError::ClabelWithoutChart => {
                 f.write_str("CLABEL before any CHART or BEGIN; send CHART type.id (or BEGIN type.id) first")
             }
+            SessionError::Replay(e) => write!(f, "replication: {e}"),
         }
     }
 }
@@ -362,6 +368,8 @@ pub struct Session {
     charts_cap_logged: bool,
     dimensions_cap_logged: bool,
     disabled: bool,
+    /// A streaming child's replication, once it was answered the capability.
+    replayer: Option<Replayer>,
 }
 
 impl Session {
@@ -386,7 +394,24 @@ impl Session {
             charts_cap_logged: false,
             dimensions_cap_logged: false,
             disabled: false,
+            replayer: None,
         }
+    }
+
+    /// Take the replication lines of a streaming child that was answered the `REPLICATION`
+    /// capability; without this they are ignored.
+    pub fn enable_replication(&mut self, settings: replication::Settings) {
+        self.replayer = Some(Replayer::new(settings, self.host.clone()));
+    }
+
+    /// What to send back to the source (replication requests), if anything; taken once.
+    pub fn take_output(&mut self) -> Option<Vec<u8>> {
+        self.replayer.as_mut()?.take_output()
+    }
+
+    /// Replication counters, when replication is on.
+    pub fn replay_stats(&self) -> Option<replication::ReplayStats> {
+        self.replayer.as_ref().map(Replayer::stats)
     }
 
     /// Counters so far.
@@ -442,6 +467,7 @@ impl Session {
                 self.disabled = true;
                 Feed::Disable
             }
+            Command::Replay(r) => self.replay(r, now_ut),
             Command::Variable { scope, name, value } => {
                 debug!(
                     line = self.stats.lines,
@@ -522,6 +548,29 @@ impl Session {
                 }
                 Feed::Ignored
             }
+        }
+    }
+
+    /// A replication line: applied when replication is on, ignored otherwise.
+    fn replay(&mut self, r: Replay<'_>, now_ut: impl FnOnce() -> u64) -> Feed {
+        let Some(replayer) = self.replayer.as_mut() else {
+            return Feed::Ignored;
+        };
+        let defined = match self.last_defined {
+            LastChart::Chart(idx) => Some(&self.charts[idx].chart),
+            // The end of a chart refused by the cap: nothing to ask for.
+            LastChart::Refused if matches!(r, Replay::DefinitionEnd { .. }) => return Feed::Ignored,
+            _ => None,
+        };
+        match replayer.apply(r, defined, now_ut() / crate::clock::USEC_PER_SEC) {
+            Ok(Applied::Done) => Feed::Ok,
+            Ok(Applied::Continues { chart, last_collected_ut }) => {
+                if let Some(&idx) = self.by_id.get(chart.as_str()) {
+                    self.charts[idx].last_collected_ut = Some(last_collected_ut);
+                }
+                Feed::Ok
+            }
+            Err(e) => self.error(SessionError::Replay(e)),
         }
     }
 

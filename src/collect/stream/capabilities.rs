@@ -64,7 +64,8 @@ impl Capabilities {
             | Self::VCAPS.0
             | Self::HLABELS.0
             | Self::CLABELS.0
-            | Self::COMPRESSION.0,
+            | Self::COMPRESSION.0
+            | Self::REPLICATION.0,
     );
 
     /// Every capability by its netdata name, in bit order.
@@ -200,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn a_default_netdata_137_child_gets_labels_and_compression() {
+    fn a_default_netdata_137_child_gets_labels_compression_and_replication() {
         // 16376: V1 V2 VN VCAPS HLABELS CLAIM CLABELS COMPRESSION FUNCTIONS REPLICATION BINARY.
         assert_eq!(
             Capabilities::from_version(Some(16376)).to_string(),
@@ -209,11 +210,11 @@ mod tests {
         assert_eq!(
             answer(Some(16376)),
             (
-                "Hit me baby, push them over with the version=1728".to_string(),
-                "VCAPS|HLABELS|CLABELS|COMPRESSION".to_string()
+                "Hit me baby, push them over with the version=5824".to_string(),
+                "VCAPS|HLABELS|CLABELS|COMPRESSION|REPLICATION".to_string()
             )
         );
-        assert_eq!(64 + 128 + 512 + 1024, 1728);
+        assert_eq!(64 + 128 + 512 + 1024 + 4096, 5824);
     }
 
     #[test]
@@ -221,8 +222,8 @@ mod tests {
         assert_eq!(
             answer(Some(15352)),
             (
-                "Hit me baby, push them over with the version=704".to_string(),
-                "VCAPS|HLABELS|CLABELS".to_string()
+                "Hit me baby, push them over with the version=4800".to_string(),
+                "VCAPS|HLABELS|CLABELS|REPLICATION".to_string()
             )
         );
     }
@@ -231,7 +232,7 @@ mod tests {
     fn compression_turned_off_here_is_not_answered() {
         let allowed = Capabilities::IMPLEMENTED.without(Capabilities::COMPRESSION);
         let n = negotiate(Capabilities::from_version(Some(16376)), allowed);
-        assert_eq!(n.reply, b"Hit me baby, push them over with the version=704");
+        assert_eq!(n.reply, b"Hit me baby, push them over with the version=4800");
     }
 
     #[test]

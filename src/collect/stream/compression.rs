@@ -22,7 +22,7 @@
 //! stream with a fresh history).
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 
 use crate::collect::plugins_d::lines::Input;
@@ -309,6 +309,17 @@ impl<R: Read + AsRawFd> Read for Lz4Reader<R> {
             self.fill()?;
             filled = true;
         }
+    }
+}
+
+/// Writes go to the connection as they are: a parent's replies are never compressed.
+impl<R: Write> Write for Lz4Reader<R> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

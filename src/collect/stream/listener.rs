@@ -39,6 +39,7 @@ use super::fds;
 use super::gate::{canonical_peer, AddressKey, Dropped, Gate, GateLimits, Ready, Serviced};
 use super::receiver::{self, Limits};
 use super::registry::{Admission, Registry};
+use super::replication;
 use super::request::{parse_request, StreamRequest, MAX_REQUEST};
 use super::throttle::Throttle;
 use super::tls::{Conn, TlsServer};
@@ -120,6 +121,8 @@ pub struct StreamConfig {
     pub compression: bool,
     /// TLS on every port (`[web] ssl certificate`), if configured.
     pub tls: Option<TlsServer>,
+    /// `[db]` replication settings: what children are asked to replay.
+    pub replication: replication::Settings,
 }
 
 impl StreamConfig {
@@ -164,22 +167,33 @@ impl StreamConfig {
             },
             compression: cfg.stream.enable_compression,
             tls: None,
+            replication: replication::Settings {
+                enabled: cfg.db.enable_replication,
+                seconds: cfg.db.seconds_to_replicate,
+                step: cfg.db.seconds_per_replication_step,
+            },
         })
     }
 
     /// The capabilities `req` may be answered with: compression unless `[stream]`, its API
-    /// key's section or its machine GUID's section turns it off.
+    /// key's section or its machine GUID's section turns it off, and replication unless `[db]`
+    /// enables it.
     pub fn allowed_capabilities(&self, req: &StreamRequest) -> Capabilities {
-        match self.compression && self.access.compression(req) {
-            true => Capabilities::IMPLEMENTED,
-            false => Capabilities::IMPLEMENTED.without(Capabilities::COMPRESSION),
+        let mut allowed = Capabilities::IMPLEMENTED;
+        if !(self.compression && self.access.compression(req)) {
+            allowed = allowed.without(Capabilities::COMPRESSION);
         }
+        if !self.replication.enabled {
+            allowed = allowed.without(Capabilities::REPLICATION);
+        }
+        allowed
     }
 }
 
 /// What a child's thread needs.
 struct ChildShared {
     limits: Limits,
+    replication: replication::Settings,
     max_charts: usize,
     max_dimensions: usize,
     shutdown: Shutdown,
@@ -371,6 +385,7 @@ impl Listener {
     ) -> Listener {
         let child = Arc::new(ChildShared {
             limits: Limits { timeout: cfg.timeout, max_line: cfg.max_line },
+            replication: cfg.replication,
             max_charts: cfg.max_charts,
             max_dimensions: cfg.max_dimensions,
             shutdown: shutdown.clone(),
@@ -895,6 +910,11 @@ impl Child {
             },
             host,
         );
+        if capabilities.contains(Capabilities::REPLICATION) {
+            session.enable_replication(shared.replication);
+        }
+        // A child that stops reading cannot hold its thread for longer than this.
+        let _ = stream.socket().set_write_timeout(Some(shared.limits.timeout.min(Duration::from_secs(60))));
         let (end, too_long, bytes, compressed) = if capabilities.contains(Capabilities::COMPRESSION) {
             let mut reader = LineReader::new(Lz4Reader::new(stream), shared.limits.max_line);
             let (end, too_long) = feed(&mut reader, &mut session, &admission, shared);
@@ -924,7 +944,7 @@ impl Child {
 }
 
 /// One child's read loop over `reader`: why it ended, and the over-long lines dropped.
-fn feed<R: Input>(
+fn feed<R: Input + std::io::Write>(
     reader: &mut LineReader<R>,
     session: &mut Session,
     admission: &Admission,
@@ -960,6 +980,7 @@ mod tests {
             },
             compression: true,
             tls: None,
+            replication: Default::default(),
         };
         let db = Arc::new(Db::new(HostInfo { hostname: "parent".into(), ..HostInfo::default() }, 60));
         Listener::new(cfg, Registry::new(10), db, Shutdown::new(), budget)

@@ -17,6 +17,7 @@
 //! * [`throttle`]: the per-address allowance of refusals; pure;
 //! * [`registry`]: one live connection per machine GUID and hostname, at most `max children`;
 //! * [`receiver`]: one child's read loop, from its socket into its session;
+//! * [`replication`]: what to ask a child to replay, and storing what it replays;
 //! * [`listener`]: the accepting thread, handshakes, and one thread per child;
 //! * [`tls`]: TLS on the listening port: certificate, sniffing, handshakes, plain-or-TLS [`tls::Conn`];
 //! * [`fds`]: the open file limit and the descriptors left for connections;
@@ -31,6 +32,7 @@ pub mod listener;
 pub mod machine_guid;
 pub mod receiver;
 pub mod registry;
+pub mod replication;
 pub mod request;
 pub mod throttle;
 pub mod tls;

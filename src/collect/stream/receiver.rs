@@ -9,7 +9,7 @@
 //! handshakes, keys or listening sockets.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::time::Duration;
 
 use crate::clock::now_ut;
@@ -42,6 +42,8 @@ pub enum End {
     ReadError(String),
     /// The compressed stream cannot be read on (see [`super::compression`]).
     Corrupt(String),
+    /// Writing a reply (a replication request) failed.
+    WriteError(String),
 }
 
 impl fmt::Display for End {
@@ -57,6 +59,7 @@ impl fmt::Display for End {
                 "its compressed stream is broken: {e}; the connection is closed and the child starts a new \
                  stream when it reconnects (set enable compression = no in its stream.conf if this repeats)"
             ),
+            End::WriteError(e) => write!(f, "cannot send to the child: {e}"),
         }
     }
 }
@@ -72,8 +75,9 @@ pub struct Limits {
 
 /// Feed every line from `reader` (a [`LineReader`] of `limits.max_line`) to `session` until the
 /// connection ends. Returns why, and how many over-long lines were dropped. `live` is touched
-/// (wall-clock milliseconds) as lines arrive.
-pub fn receive<R: Input>(
+/// (wall-clock milliseconds) as lines arrive. What the session has to send back (replication
+/// requests) is written to the connection as soon as the line that asked for it has been fed.
+pub fn receive<R: Input + Write>(
     reader: &mut LineReader<R>,
     session: &mut Session,
     live: &Live,
@@ -98,6 +102,11 @@ pub fn receive<R: Input>(
             ReadEvent::Line(line) => {
                 let now = now_ut();
                 session.feed(line, now);
+                if let Some(out) = session.take_output() {
+                    if let Err(e) = reader.get_mut().write_all(&out) {
+                        return (End::WriteError(e.to_string()), too_long);
+                    }
+                }
                 last_line_ut = now;
                 now
             }

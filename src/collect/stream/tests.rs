@@ -60,6 +60,7 @@ fn config(max_children: usize) -> StreamConfig {
         },
         compression: true,
         tls: None,
+        replication: Default::default(),
     }
 }
 
