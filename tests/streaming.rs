@@ -736,17 +736,21 @@ fn a_default_child_negotiates_labels_and_compression_and_its_values_arrive_exact
 
     let connected =
         parent.wait_log(30, &["child{host=LZ4CHILD peer=127.0.0.1:", "}: connected: new host"], 1);
-    assert!(connected[0].contains(" capabilities=VCAPS|HLABELS|CLABELS|COMPRESSION"), "{}", connected[0]);
     assert!(
-        wait_until(deadline_in(10), || child
-            .error_log()
-            .contains("established link with negotiated capabilities: VCAPS HLABELS CLABELS COMPRESSION \n")),
+        connected[0].contains(" capabilities=VCAPS|HLABELS|CLABELS|COMPRESSION|REPLICATION"),
+        "{}",
+        connected[0]
+    );
+    assert!(
+        wait_until(deadline_in(10), || child.error_log().contains(
+            "established link with negotiated capabilities: VCAPS HLABELS CLABELS COMPRESSION REPLICATION \n"
+        )),
         "child log:\n{}",
         child.error_log()
     );
     let status = http_get(parent.addr, "/api/v1/status").json();
     let host = status["hosts"].as_array().unwrap().iter().find(|h| h["hostname"] == "LZ4CHILD").cloned();
-    assert_eq!(host.unwrap()["stream_capabilities"], "VCAPS|HLABELS|CLABELS|COMPRESSION");
+    assert_eq!(host.unwrap()["stream_capabilities"], "VCAPS|HLABELS|CLABELS|COMPRESSION|REPLICATION");
 
     // Ten seconds of the plugin's values, each exactly as the child collected it.
     assert!(

@@ -22,7 +22,7 @@ const KEY: &str = "11111111-2222-3333-4444-555555555555";
 const G1: &str = "aaaaaaaa-bbbb-cccc-dddd-000000000001";
 const G2: &str = "aaaaaaaa-bbbb-cccc-dddd-000000000002";
 /// The answer to a child offering what a netdata 1.37 child with `enable compression = no` offers.
-const ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=704";
+const ACCEPTED: &[u8] = b"Hit me baby, push them over with the version=4800";
 const NOT_PERMITTED: &[u8] = b"You are not permitted to access this. Check the logs for more info.";
 const ALREADY: &[u8] = b"This GUID is already streaming to this server";
 
@@ -499,7 +499,7 @@ fn frames(encoder: &mut Encoder, messages: &[&str]) -> Vec<u8> {
 fn a_child_offering_compression_gets_it_and_its_frames_reach_its_host() {
     let p = Parent::start(config(10));
     let (mut s, reply) = handshake(p.addr(), &request_compressed("lz4child", G1));
-    assert_eq!(reply, b"Hit me baby, push them over with the version=1728");
+    assert_eq!(reply, b"Hit me baby, push them over with the version=5824");
     let mut enc = Encoder::new();
     let mut wire = frames(&mut enc, &[DEFINITIONS, "LABEL \"room\" = 1 \"a\"\nOVERWRITE labels\n"]);
     for i in 0..50 {
@@ -514,7 +514,7 @@ fn a_child_offering_compression_gets_it_and_its_frames_reach_its_host() {
     assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(1049)));
     let host = p.child_host(G1).unwrap();
     assert_eq!(last_collected(&host, "system.load", 1), Some(980));
-    assert_eq!(host.stream_capabilities(), "VCAPS|HLABELS|CLABELS|COMPRESSION");
+    assert_eq!(host.stream_capabilities(), "VCAPS|HLABELS|CLABELS|COMPRESSION|REPLICATION");
     drop(s);
     assert!(wait_for(5, || p.handle().connected() == 0));
 }
@@ -523,7 +523,7 @@ fn a_child_offering_compression_gets_it_and_its_frames_reach_its_host() {
 fn a_broken_compressed_stream_closes_the_connection_and_keeps_what_arrived() {
     let p = Parent::start(config(10));
     let (mut s, reply) = handshake(p.addr(), &request_compressed("broken", G1));
-    assert_eq!(reply, b"Hit me baby, push them over with the version=1728");
+    assert_eq!(reply, b"Hit me baby, push them over with the version=5824");
     let mut enc = Encoder::new();
     s.write_all(&frames(&mut enc, &[DEFINITIONS, "BEGIN \"system.load\" 0\nSET \"load1\" = 7\nEND\n"]))
         .unwrap();
@@ -553,7 +553,7 @@ fn with_compression_off_here_a_child_streams_plain_text() {
     s.write_all(DEFINITIONS.as_bytes()).unwrap();
     s.write_all(b"BEGIN \"system.load\" 0\nSET \"load1\" = 3\nEND\n").unwrap();
     assert!(wait_for(5, || p.child_host(G1).and_then(|h| last_collected(&h, "system.load", 0)) == Some(3)));
-    assert_eq!(p.child_host(G1).unwrap().stream_capabilities(), "VCAPS|HLABELS|CLABELS");
+    assert_eq!(p.child_host(G1).unwrap().stream_capabilities(), "VCAPS|HLABELS|CLABELS|REPLICATION");
 
     // The same from `enable compression = no` in the API key's section alone.
     let mut cfg = config(10);
