@@ -20,7 +20,7 @@ use support::wait::{deadline_in, now_secs, wait_until};
 use support::*;
 
 const KEY: &str = "5eed0042-2222-3333-4444-555555555555";
-const METRIC: &str = "netdata.CHILD.test.clock.now ";
+const METRIC: &str = "netdata.CHILD.test.clock.now";
 
 /// The child's plugin: the current second modulo 100 000, collected at x.5 s.
 const CLOCK_PLUGIN: &str = r#"#!/bin/bash
@@ -67,8 +67,12 @@ fn child(parent: std::net::SocketAddr) -> Option<Netdata> {
 fn points(sink: &Sink) -> BTreeMap<i64, Vec<f64>> {
     let mut out: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
     for line in sink.lines() {
-        let Some(rest) = line.strip_prefix(METRIC) else { continue };
-        let (v, t) = rest.split_once(' ').expect("graphite line: value and timestamp");
+        // The path, its tags (the child's host labels, `;name=value`), the value, the timestamp.
+        let mut words = line.split(' ');
+        let (Some(path), Some(v), Some(t)) = (words.next(), words.next(), words.next()) else { continue };
+        if path.split(';').next() != Some(METRIC) {
+            continue;
+        }
         out.entry(t.parse().unwrap()).or_default().push(v.parse().unwrap());
     }
     out
@@ -83,8 +87,9 @@ fn newest(sink: &Sink) -> i64 {
 fn wait_for_point(sink: &Sink, t: i64, secs: u64) {
     assert!(
         wait_until(deadline_in(secs), || newest(sink) >= t),
-        "no point up to {t} within {secs} s; newest {}",
-        newest(sink)
+        "no point up to {t} within {secs} s; newest {}; first lines received: {:?}",
+        newest(sink),
+        sink.lines().iter().take(3).collect::<Vec<_>>()
     );
 }
 
