@@ -67,14 +67,19 @@ fn plain_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The number of data rows `/api/v1/data` has for `chart` of `host` over the last minute.
+/// The number of rows `/api/v1/data` has for `chart` of `host` over the last minute with a
+/// value in every column.
 fn rows(agent: &ureq::Agent, addr: SocketAddr, host: &str, chart: &str) -> usize {
     let (status, body) =
         https_get(agent, addr, &format!("/host/{host}/api/v1/data?chart={chart}&after=-60&format=csv"));
     if status != 200 {
         return 0;
     }
-    body.lines().skip(1).filter(|l| !l.is_empty()).count()
+    let full = |l: &str| {
+        let values: Vec<&str> = l.trim_end().split(',').skip(1).collect();
+        values.len() >= 2 && values.iter().all(|v| v.parse::<f64>().is_ok())
+    };
+    body.lines().skip(1).filter(|l| full(l)).count()
 }
 
 #[test]
