@@ -264,5 +264,14 @@ fn a_misconfigured_key_stops_the_start_with_what_to_do() {
         }
         assert!(!p.is_running(), "rrdpipe started with a bad TLS setting; log:\n{}", p.log());
         assert!(p.log().contains(&expected), "wanted {expected:?} in:\n{}", p.log());
+        // --check-config finds the same problem without starting anything.
+        let out = Command::new(support::agent::rrdpipe_bin())
+            .arg("--check-config")
+            .arg("-c")
+            .arg(p.dir().join("rrdpipe.conf"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&expected), "{out:?}");
     }
 }
