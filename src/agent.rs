@@ -250,9 +250,17 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 
 /// What would keep `cfg` from starting beyond its syntax, checked without starting anything:
 /// every enabled exporter's destinations must be usable (its `tls ca file` readable and valid)
-/// and its `spool directory` safe to write. One message per problem, naming where it is
-/// configured.
+/// and its `spool directory` safe to write; `[web] ssl key` and `ssl certificate` must be a
+/// usable pair when the agent listens. One message per problem, naming where it is configured.
 pub fn check(cfg: &Config) -> Vec<String> {
+    let tls = cfg.web.enabled().then(|| TlsServer::load(&cfg.web, &cfg.directories.config).err()).flatten();
+    let mut problems: Vec<String> = tls.into_iter().collect();
+    problems.extend(check_exporters(cfg));
+    problems
+}
+
+/// [`check`] of the exporters.
+fn check_exporters(cfg: &Config) -> Vec<String> {
     let configs = match instance_configs(cfg) {
         Ok(c) => c,
         Err(e) => return vec![e.0],

@@ -67,14 +67,19 @@ fn plain_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The number of data rows `/api/v1/data` has for `chart` of `host` over the last minute.
+/// The number of rows `/api/v1/data` has for `chart` of `host` over the last minute with a
+/// value in every column.
 fn rows(agent: &ureq::Agent, addr: SocketAddr, host: &str, chart: &str) -> usize {
     let (status, body) =
         https_get(agent, addr, &format!("/host/{host}/api/v1/data?chart={chart}&after=-60&format=csv"));
     if status != 200 {
         return 0;
     }
-    body.lines().skip(1).filter(|l| !l.is_empty()).count()
+    let full = |l: &str| {
+        let values: Vec<&str> = l.trim_end().split(',').skip(1).collect();
+        values.len() >= 2 && values.iter().all(|v| v.parse::<f64>().is_ok())
+    };
+    body.lines().skip(1).filter(|l| full(l)).count()
 }
 
 #[test]
@@ -259,5 +264,14 @@ fn a_misconfigured_key_stops_the_start_with_what_to_do() {
         }
         assert!(!p.is_running(), "rrdpipe started with a bad TLS setting; log:\n{}", p.log());
         assert!(p.log().contains(&expected), "wanted {expected:?} in:\n{}", p.log());
+        // --check-config finds the same problem without starting anything.
+        let out = Command::new(support::agent::rrdpipe_bin())
+            .arg("--check-config")
+            .arg("-c")
+            .arg(p.dir().join("rrdpipe.conf"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&expected), "{out:?}");
     }
 }

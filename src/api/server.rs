@@ -878,6 +878,28 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_on_a_tls_port_is_sent_to_the_same_path_over_https() {
+        let r = https_redirect(b"GET /api/v1/info?a=1 HTTP/1.1\r\nAccept: */*\r\nhost: agent:19999\r\n\r\n");
+        assert_eq!(
+            String::from_utf8(r).unwrap(),
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: https://agent:19999/api/v1/info?a=1\r\nConnection: close\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Length: 60\r\n\r\n\
+             this port serves HTTPS: https://agent:19999/api/v1/info?a=1\n"
+        );
+        for head in [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: evil.com/x\r\n\r\n",
+            b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            assert_eq!(
+                String::from_utf8(https_redirect(head)).unwrap(),
+                "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Length: 37\r\n\r\nthis port serves HTTPS: use https://\n"
+            );
+        }
+    }
+
+    #[test]
     fn gzip_is_accepted_unless_refused_with_q_zero() {
         let h = |v: &str| {
             let mut m = HeaderMap::new();

@@ -688,6 +688,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_handshake_is_closed_at_the_request_deadline_and_holds_no_thread() {
+        let (mut gate, l, _) = tls_gate();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        // The start of a ClientHello record, and nothing more.
+        c.write_all(&[TLS_HANDSHAKE_BYTE, 3, 1, 0, 200, 1]).unwrap();
+        let (s, peer) = l.accept().unwrap();
+        let t0 = Instant::now();
+        gate.admit(s, peer, 0, t0);
+        for _ in 0..5 {
+            let mut fds = Vec::new();
+            gate.poll_fds(&mut fds);
+            // SAFETY: `fds` is a valid array for the call.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
+            let out = gate.service(&fds, t0 + Duration::from_secs(9));
+            assert!(out.ready.is_empty() && out.dropped.is_empty(), "still waiting: {:?}", out.dropped);
+        }
+        let late = gate.service(&[], t0 + Duration::from_secs(10));
+        assert_eq!(late.dropped, vec![(Dropped::Expired, peer)]);
+        assert!(gate.is_empty());
+    }
+
+    #[test]
     fn a_plain_client_on_a_tls_gate_is_read_as_plain() {
         let (mut gate, l, _) = tls_gate();
         let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
