@@ -117,3 +117,80 @@ fn chart_and_host_labels_reach_victoriametrics_and_allmetrics_and_follow_a_relab
         )
     );
 }
+
+/// The same plugin on a real netdata 1.37 child with `[host labels]`, streaming to rrdpipe with
+/// netdata's default stream settings: rrdpipe negotiates labels, compression and replication,
+/// and the child's host and chart labels reach VictoriaMetrics and `/api/v1/allmetrics`.
+#[test]
+fn a_netdata_childs_host_and_chart_labels_reach_victoriametrics_and_allmetrics() {
+    use support::netdata::{Netdata, Setup};
+    let Some(vm) = VictoriaMetrics::start() else {
+        return;
+    };
+    if support::require("netdata").is_none() {
+        return;
+    }
+    const KEY: &str = "1abe1000-2222-3333-4444-555555555555";
+    let api = local(free_port());
+    let conf = format!(
+        "[global]\nhostname = labparent\nupdate every = 1\n\
+         [plugins]\nproc = no\nenable running new plugins = no\n\
+         [web]\nbind to = {api}\n\
+         [{KEY}]\ntype = api\nenabled = yes\n\
+         [prometheus_remote_write:vm]\nenabled = yes\ndestination = {}\nremote write URL path = /api/v1/write\n\
+         update every = 1\nsend charts matching = lab.*\nsend hosts matching = *\n",
+        vm.http_addr()
+    );
+    let parent = Rrdpipe::start(&conf, &[]);
+    assert!(wait_for_tcp(api, deadline_in(10)), "the parent does not listen:\n{}", parent.log());
+    let Some(_child) = Netdata::start(Setup {
+        hostname: "labchild".into(),
+        own_plugins: vec![("lab".into(), PLUGIN.into())],
+        extra: "[host labels]\n    room = b12\n".into(),
+        stream_conf: Some(format!(
+            "[stream]\n    enabled = yes\n    destination = tcp:{api}\n    api key = {KEY}\n    \
+             reconnect delay seconds = 1\n"
+        )),
+        ..Setup::default()
+    }) else {
+        return;
+    };
+
+    let connected = wait_until(deadline_in(30), || {
+        parent.log().contains("capabilities=VCAPS|HLABELS|CLABELS|COMPRESSION|REPLICATION")
+    });
+    assert!(connected, "no child negotiated labels, compression and replication:\n{}", parent.log());
+
+    let got = vm.export_wait(r#"{__name__="netdata_lab_disk_ops_average",instance="labchild"}"#, 2);
+    let mut want = series(&[("device", "sda"), ("mount", "/data _x_"), ("exported_chart", "forged")]);
+    want.insert("instance".into(), "labchild".into());
+    for (k, v) in CHILD_CONFIGURED_LABELS {
+        want.insert(k.to_string(), v.to_string());
+    }
+    assert_eq!(got.iter().map(|s| &s.labels).collect::<Vec<_>>(), [&want], "{}", parent.log());
+    assert!(got[0].values.iter().all(|&v| v == 7.0), "{:?}", got[0].values);
+
+    let r = http_get(
+        api,
+        "/host/labchild/api/v1/allmetrics?format=prometheus&source=as-collected&timestamps=no&filter=lab.disk",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let info = r.text().lines().next().unwrap_or_default().to_string();
+    for (k, v) in CHILD_CONFIGURED_LABELS.iter().chain(&[("room", "b12")]) {
+        assert!(info.contains(&format!(",{k}=\"{v}\"")), "{k} missing from {info}");
+    }
+    assert_eq!(
+        r.text().lines().nth(1),
+        Some(
+            "netdata_lab_disk{chart=\"lab.disk\",family=\"lab\",dimension=\"reads\",device=\"sda\",\
+             mount=\"/data _x_\",exported_chart=\"forged\"} 7"
+        ),
+        "{}",
+        r.text()
+    );
+}
+
+/// The host labels a netdata 1.37 child sends with the configured source besides
+/// `[host labels]`, so exported with `send configured labels = yes` (netdata's default).
+const CHILD_CONFIGURED_LABELS: [(&str, &str); 2] =
+    [("_is_ephemeral", "false"), ("_has_unstable_connection", "false")];
