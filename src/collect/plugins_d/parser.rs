@@ -1091,11 +1091,7 @@ mod tests {
     #[test]
     fn other_keywords_are_ignored_not_errors() {
         for (line, kw) in [
-            (&b"LABEL key = value"[..], "LABEL"),
-            (b"CLABEL 'k' 'v' 1", "CLABEL"),
-            (b"CLABEL_COMMIT", "CLABEL_COMMIT"),
-            (b"OVERWRITE host", "OVERWRITE"),
-            (b"FUNCTION GLOBAL processes 10 \"help\"", "FUNCTION"),
+            (&b"FUNCTION GLOBAL processes 10 \"help\""[..], "FUNCTION"),
             (b"HOST_DEFINE guid name", "HOST_DEFINE"),
             (b"CLAIMED_ID x", "CLAIMED_ID"),
             (b"hello world", "hello"),
