@@ -22,7 +22,8 @@ use crate::export::instance::{self, Connector, InstanceConfig, InstanceHandle};
 use crate::export::spool;
 use crate::export::transport::http::{BasicAuth, HttpSettings};
 use crate::pattern::SimplePattern;
-use crate::rrd::{cleanup, Db, HostInfo};
+use crate::rrd::labels::source as label_source;
+use crate::rrd::{cleanup, Db, HostInfo, LabelFilter, Labels};
 use crate::shutdown::Shutdown;
 
 /// A running agent.
@@ -101,7 +102,7 @@ impl std::error::Error for StartError {}
 
 /// The exporter settings an instance runs with. Every connector type is supported; `None` is
 /// kept for types a future configuration may add before this build sends them.
-pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Option<InstanceConfig> {
+pub fn instance_config(e: &ExporterConfig) -> Option<InstanceConfig> {
     let connector = Connector {
         kind: e.kind,
         http: HttpSettings {
@@ -129,7 +130,10 @@ pub fn instance_config(e: &ExporterConfig, labels: &[(String, String)]) -> Optio
         charts: SimplePattern::new(&e.send_charts_matching),
         hosts: if e.legacy { None } else { Some(SimplePattern::new(&e.send_hosts_matching)) },
         use_names: e.send_names_instead_of_ids,
-        labels: if e.send_configured_labels && !e.legacy { labels.to_vec() } else { Vec::new() },
+        labels: LabelFilter {
+            configured: e.send_configured_labels && !e.legacy,
+            automatic: e.send_automatic_labels && !e.legacy,
+        },
         max_buffer_bytes: usize::try_from(e.max_buffer_bytes).unwrap_or(usize::MAX),
         replay: Duration::from_secs(e.replay_window()),
         spool: e.spool_directory.clone().map(|d| (d, e.spool_max_size)),
@@ -142,7 +146,7 @@ fn instance_configs(cfg: &Config) -> Result<Vec<InstanceConfig>, StartError> {
         .iter()
         .filter(|e| e.enabled)
         .map(|e| {
-            instance_config(e, &cfg.host_labels).ok_or_else(|| {
+            instance_config(e).ok_or_else(|| {
                 StartError(format!(
                     "{}:{}: [{}]: type '{}' is not supported by this build of rrdpipe",
                     e.file,
@@ -256,6 +260,35 @@ pub fn check(cfg: &Config) -> Vec<String> {
     destinations.chain(spools).collect()
 }
 
+/// The local host's own labels: `[host labels]` (configured), then what netdata finds on the
+/// machine (automatic: `_os_name`, `_os_version`, `_kernel_version`, `_architecture`,
+/// `_system_cores`, `_system_ram_total`; those not known are left out).
+pub fn local_labels(cfg: &Config, os: &OsFacts) -> Labels {
+    let mut labels = Labels::from_pairs(&cfg.host_labels, label_source::CONFIG);
+    for (name, value) in [
+        ("_os_name", &os.os_name),
+        ("_os_version", &os.os_version),
+        ("_kernel_version", &os.kernel_version),
+        ("_architecture", &os.architecture),
+        ("_system_cores", &os.cores_total),
+        ("_system_ram_total", &os.ram_total),
+    ] {
+        if !value.is_empty() && value != "unknown" {
+            labels.add(name, value, label_source::AUTO);
+        }
+    }
+    if labels.len() < cfg.host_labels.len() {
+        tracing::warn!(
+            configured = cfg.host_labels.len(),
+            kept = labels.len(),
+            "[host labels]: only the first labels are kept (at most {} labels of {} bytes in all)",
+            crate::rrd::labels::MAX_LABELS,
+            crate::rrd::labels::MAX_BYTES
+        );
+    }
+    labels
+}
+
 /// The store, with this host as its localhost. The machine GUID tells a child streaming this
 /// agent back from a real one, and is the API's `uid`; it is read (or made and kept) only when
 /// the agent listens.
@@ -304,6 +337,7 @@ impl Agent {
     /// Start everything the configuration enables.
     pub fn start(cfg: &Config, shutdown: Shutdown) -> Result<Agent, StartError> {
         let db = new_store(cfg);
+        db.localhost().set_own_labels(local_labels(cfg, &OsFacts::detect()));
         let exporters = start_exporters(cfg, &db)?;
         let g = &cfg.global;
         let proc = cfg.plugins.proc.then(|| {
@@ -399,8 +433,9 @@ impl Agent {
     /// exactly where they stopped (no window skipped or sent twice; their counters continue);
     /// instances whose settings are the same run on untouched. An instance whose new settings
     /// cannot be used (an unreadable `tls ca file`) keeps running with the old ones. Plugins
-    /// follow `[plugins]` (see [`SupervisorHandle::reconfigure`]). Everything else that
-    /// changed is listed in [`Reloaded::need_restart`].
+    /// follow `[plugins]` (see [`SupervisorHandle::reconfigure`]); `[host labels]` are sent
+    /// from every instance's next export. Everything else that changed is listed in
+    /// [`Reloaded::need_restart`].
     pub fn reload(&mut self, new: &Config) -> Reloaded {
         let mut done =
             Reloaded { need_restart: restart_only_changes(&self.config, new), ..Reloaded::default() };
@@ -455,6 +490,9 @@ impl Agent {
         if let Some(p) = &self.plugins {
             (done.plugins_stopped, done.plugins_started) =
                 p.reconfigure(supervisor_config(new, &self.db.localhost().info().machine_guid));
+        }
+        if new.host_labels != self.config.host_labels {
+            self.db.localhost().set_own_labels(local_labels(new, &OsFacts::detect()));
         }
         self.config = new.clone();
         done

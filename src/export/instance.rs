@@ -28,7 +28,7 @@ use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
 use crate::export::window::{Window, Windows};
 use crate::pattern::SimplePattern;
-use crate::rrd::{ChartData, Db, DimNames, Host};
+use crate::rrd::{ChartData, Db, DimNames, Host, LabelFilter, Labels};
 use crate::shutdown::Shutdown;
 
 /// The connector an instance runs: its kind, and for an HTTP one how to reach the server.
@@ -111,8 +111,9 @@ pub struct InstanceConfig {
     pub hosts: Option<SimplePattern>,
     /// Paths use names instead of ids.
     pub use_names: bool,
-    /// Host labels sent with each metric.
-    pub labels: Vec<(String, String)>,
+    /// Which labels of hosts and charts are sent with each metric (`send configured labels`,
+    /// `send automatic labels`).
+    pub labels: LabelFilter,
     /// Undelivered bytes kept in memory; past it the oldest whole intervals are dropped.
     pub max_buffer_bytes: usize,
     /// After a line connection fails, what was written to it this recently is sent again.
@@ -124,8 +125,8 @@ pub struct InstanceConfig {
 impl InstanceConfig {
     /// An instance `name` of `kind`, sending to no destination (set
     /// [`endpoints`](InstanceConfig::endpoints)): the average of every chart of every host,
-    /// by id, prefixed `netdata`, every 10 s, with no labels or spool, and the remaining
-    /// settings at their `exporting.conf` defaults.
+    /// by id, prefixed `netdata`, every 10 s, with configured labels and no spool, and the
+    /// remaining settings at their `exporting.conf` defaults.
     pub fn new(name: &str, kind: ConnectorKind) -> InstanceConfig {
         InstanceConfig {
             name: name.to_string(),
@@ -141,7 +142,7 @@ impl InstanceConfig {
             charts: SimplePattern::new("*"),
             hosts: None,
             use_names: false,
-            labels: Vec::new(),
+            labels: LabelFilter { configured: true, automatic: false },
             max_buffer_bytes: 128 << 20,
             replay: Duration::ZERO,
             spool: None,
@@ -165,6 +166,8 @@ pub struct Formatter {
     collected_sent: HashMap<usize, (u64, u64)>,
     /// Scratch: one chart's values for one window.
     values: WindowValues,
+    /// Scratch: the labels sent with a labelled chart's metrics (its own, then its host's).
+    chart_labels: Vec<(String, String)>,
     /// Room each window's buffer of lines starts with: the last window's size, and some.
     line_bytes: usize,
     /// Its id in the store's exporter list, once registered: orphan hosts it has sent all of
@@ -182,6 +185,7 @@ impl Formatter {
             collected_from_ut: now_ut,
             collected_sent: HashMap::new(),
             values: WindowValues::new(),
+            chart_labels: Vec::new(),
             line_bytes: 0,
             exporter: None,
         }
@@ -197,6 +201,7 @@ impl Formatter {
             collected_from_ut: previous.collected_from_ut,
             collected_sent: previous.collected_sent,
             values: WindowValues::new(),
+            chart_labels: Vec::new(),
             line_bytes: 0,
             exporter: None,
         }
@@ -260,6 +265,11 @@ impl Formatter {
             _ => info.hostname.as_str(),
         };
         let mut all_handed_out = true;
+        // The host's labels as they are now: a change is sent from the next wake-up on.
+        let mut host_labels = Vec::new();
+        if cfg.labels.any() {
+            host.labels().sent_into(cfg.labels, &mut host_labels);
+        }
         // Loads are started ahead, so that a chart's data has arrived when its turn comes:
         // the chart after next has its own fields loaded, and the next one is locked and
         // its names and rows loaded while this one is formatted. The next chart's lock is
@@ -282,7 +292,8 @@ impl Formatter {
                 continue;
             }
             let text = if d.names.all_plain() { DimText::Plain } else { DimText::Any };
-            let mut m = chart_metric(cfg, hostname, &d);
+            let labels = metric_labels(cfg.labels, &d.labels, &host_labels, &mut self.chart_labels);
+            let mut m = chart_metric(cfg, hostname, &d, labels);
             if cfg.source == DataSource::AsCollected {
                 let sent = self
                     .collected_sent
@@ -371,9 +382,35 @@ fn due_windows<'a>(
     &due[at].1
 }
 
-/// The fields of chart `d` that every metric of it carries, exported under `hostname`; the
-/// dimension, value and timestamp are set per metric.
-fn chart_metric<'a>(cfg: &'a InstanceConfig, hostname: &'a str, d: &'a ChartData) -> Metric<'a> {
+/// The labels sent with the metrics of a chart labelled `chart`: those `filter` lets through,
+/// the chart's first, then the host's (`host`, already filtered). Without chart labels the
+/// host's are used as they are; otherwise they are gathered in `scratch`.
+fn metric_labels<'a>(
+    filter: LabelFilter,
+    chart: &Labels,
+    host: &'a [(String, String)],
+    scratch: &'a mut Vec<(String, String)>,
+) -> &'a [(String, String)] {
+    if chart.is_empty() || !filter.any() {
+        return host;
+    }
+    scratch.clear();
+    chart.sent_into(filter, scratch);
+    if scratch.is_empty() {
+        return host;
+    }
+    scratch.extend_from_slice(host);
+    scratch
+}
+
+/// The fields of chart `d` that every metric of it carries, exported under `hostname` with
+/// `labels`; the dimension, value and timestamp are set per metric.
+fn chart_metric<'a>(
+    cfg: &'a InstanceConfig,
+    hostname: &'a str,
+    d: &'a ChartData,
+    labels: &'a [(String, String)],
+) -> Metric<'a> {
     Metric {
         prefix: &cfg.prefix,
         hostname,
@@ -388,7 +425,7 @@ fn chart_metric<'a>(cfg: &'a InstanceConfig, hostname: &'a str, d: &'a ChartData
         use_names: cfg.use_names,
         value: Value::Collected(0),
         timestamp: 0,
-        labels: &cfg.labels,
+        labels,
     }
 }
 
@@ -684,6 +721,8 @@ mod tests {
     use crate::rrd::{Algorithm, ChartDef, DimensionDef, HostInfo};
 
     const S: u64 = 1_000_000;
+
+    use crate::rrd::labels::source as label_source;
 
     fn cfg(kind: ConnectorKind, source: DataSource, every: u32) -> InstanceConfig {
         InstanceConfig { legacy: true, source, every, ..InstanceConfig::new("backend", kind) }
@@ -990,6 +1029,65 @@ mod tests {
         assert_eq!(text(&f.format_due(&db, 1010 * S)), vec![]);
     }
 
+    /// Chart labels come before host labels; each instance sends those its sources allow; a
+    /// change of either reaches the next wake-up.
+    #[test]
+    fn labels_follow_their_sources_and_changes_reach_the_next_export() {
+        let db = db();
+        let host = db.localhost();
+        let mut own = Labels::new();
+        own.add("room", "b12", label_source::CONFIG);
+        own.add("_os_name", "Debian GNU/Linux", label_source::AUTO);
+        host.set_own_labels(own);
+        let (c, _) = host.define_chart(&ChartDef::new("test.l", 1));
+        c.add_dimension(&DimensionDef::new("v", Algorithm::Absolute));
+        let mut chart = Labels::new();
+        chart.add("device", "sda", label_source::AUTO);
+        chart.add("mount", "root", label_source::CONFIG);
+        c.set_labels(chart);
+        for t in 990..1030u64 {
+            c.collect(&[(0, 4)], t * S).unwrap();
+        }
+        let graphite = |filter: LabelFilter| {
+            let conf =
+                InstanceConfig { labels: filter, ..cfg(ConnectorKind::Graphite, DataSource::Average, 10) };
+            let mut f = Formatter::new(conf, 1000 * S);
+            text(&f.format_due(&db, 1010 * S))
+        };
+        let (configured, automatic) = (
+            LabelFilter { configured: true, automatic: false },
+            LabelFilter { configured: false, automatic: true },
+        );
+        assert_eq!(
+            graphite(configured),
+            [(1000, "netdata.h1.test.l.v;mount=root;room=b12 4.0000000 1000\n".to_string())]
+        );
+        assert_eq!(
+            graphite(automatic),
+            [(1000, "netdata.h1.test.l.v;device=sda;_os_name=Debian_GNU_Linux 4.0000000 1000\n".to_string())]
+        );
+        assert_eq!(
+            graphite(LabelFilter { configured: true, automatic: true }),
+            [(1000, "netdata.h1.test.l.v;device=sda;mount=root;room=b12;_os_name=Debian_GNU_Linux 4.0000000 1000\n".to_string())]
+        );
+        assert_eq!(
+            graphite(LabelFilter::default()),
+            [(1000, "netdata.h1.test.l.v 4.0000000 1000\n".to_string())]
+        );
+        let conf =
+            InstanceConfig { labels: configured, ..cfg(ConnectorKind::Graphite, DataSource::Average, 10) };
+        let mut f = Formatter::new(conf, 1000 * S);
+        f.format_due(&db, 1010 * S);
+        let mut chart = Labels::new();
+        chart.add("room", "chart wins", label_source::CONFIG);
+        c.set_labels(chart);
+        host.overwrite_labels(Labels::from_pairs(&[("rack".into(), "r1".into())], label_source::CONFIG));
+        assert_eq!(
+            text(&f.format_due(&db, 1020 * S)),
+            [(1010, "netdata.h1.test.l.v;room=chart_wins;rack=r1 4.0000000 1010\n".to_string())]
+        );
+    }
+
     #[test]
     fn http_connectors_get_whole_bodies_per_window_with_host_labels() {
         let db = db();
@@ -999,7 +1097,8 @@ mod tests {
             c.collect(&[(0, 4)], t * S).unwrap();
         }
         let mut conf = cfg(ConnectorKind::OpentsdbHttp { tls: false }, DataSource::Average, 10);
-        conf.labels = vec![("room".into(), "b12".into())];
+        db.localhost()
+            .set_own_labels(Labels::from_pairs(&[("room".into(), "b12".into())], label_source::CONFIG));
         let mut f = Formatter::new(conf.clone(), 1000 * S);
         f.format_due(&db, 1010 * S);
         assert_eq!(
