@@ -3,16 +3,16 @@
 //!
 //! Every path component and tag is sanitized (see [`sanitize`](super::sanitize)), so a line
 //! always has exactly three space-separated fields, and the hostname's dots become `_`, so it is
-//! always one path level. Host labels become Graphite tags; a label
-//! whose key or value is empty, whose key is `name` (Graphite's own tag for the path) or repeats
-//! an earlier key once sanitized is left out. Knows nothing of sockets or batching.
+//! always one path level. Chart and host labels become Graphite tags: a label whose
+//! key or value is empty, or whose key repeats an earlier key once sanitized, is left out; one
+//! named `name` (Graphite's own tag for the path) is sent as `exported_name`. Knows nothing of sockets or batching.
 
 use super::ConnectorKind;
 use crate::export::format::number::write_i64;
 use crate::export::format::sanitize::{write_path, write_path_level};
-use crate::export::format::tag_labels;
 use crate::export::format::template::{Layout, LineSink, LineTemplate};
 use crate::export::format::Metric;
+use crate::export::format::{prefix, tag_labels};
 
 /// The exporter types that select it.
 pub const TYPES: &[(&str, ConnectorKind)] =
@@ -64,8 +64,9 @@ fn write_head(out: &mut Vec<u8>, m: &Metric) {
 
 /// `;key=value` for each label kept.
 fn write_tags(out: &mut Vec<u8>, m: &Metric) {
-    for (k, v) in tag_labels(m.labels, "name") {
+    for (renamed, k, v) in tag_labels(m.labels, "name") {
         out.push(b';');
+        out.extend_from_slice(prefix(renamed).as_bytes());
         write_path(out, k);
         out.push(b'=');
         write_path(out, v);

@@ -12,8 +12,8 @@
 //! {"prefix":"netdata","hostname":"h","chart_id":"system.cpu","chart_name":"system.cpu","chart_family":"cpu","chart_context": "system.cpu","chart_type":"system","units": "percentage","id":"user","name":"user","value":12.5000000,"timestamp": 1700000000}
 //! ```
 //!
-//! With host labels, `"labels":{"key":"value",…},` follows the hostname (the first of several
-//! labels with the same key wins). Strings are JSON-escaped (see
+//! With labels (the chart's, then the host's), `"labels":{"key":"value",…},` follows the
+//! hostname (the first of several labels with the same key wins). Strings are JSON-escaped (see
 //! [`sanitize`](crate::export::format::sanitize)),
 //! never altered otherwise. Knows nothing of sockets or batching.
 

@@ -9,17 +9,17 @@
 //!
 //! The metric name and every tag are sanitized (see [`sanitize`](crate::export::format::sanitize)),
 //! so a line always parses as `put`, metric, timestamp, value and `key=value` tags, and an
-//! object needs no JSON escaping. Host labels become extra tags; a label whose key or value is
-//! empty, whose key is `host` or repeats an earlier key once sanitized is left out (OpenTSDB
-//! rejects empty and duplicate tags). Knows nothing of sockets or batching.
+//! object needs no JSON escaping. Chart and host labels become extra tags: a label whose key or
+//! value is empty, or whose key repeats an earlier key once sanitized, is left out (OpenTSDB
+//! rejects empty and duplicate tags); one named `host` is sent as `exported_host`. Knows nothing of sockets or batching.
 
 use super::ConnectorKind;
 use crate::export::format::json_array::JsonArrayBody;
 use crate::export::format::number::write_i64;
 use crate::export::format::sanitize::write_path;
-use crate::export::format::tag_labels;
 use crate::export::format::template::{Layout, LineSink, LineTemplate};
 use crate::export::format::Metric;
+use crate::export::format::{prefix, tag_labels};
 
 /// The exporter types of the telnet connector.
 pub const TELNET_TYPES: &[(&str, ConnectorKind)] =
@@ -90,8 +90,9 @@ fn write_metric_name(sink: &mut impl LineSink, m: &Metric) {
 fn write_tags(out: &mut Vec<u8>, m: &Metric) {
     out.extend_from_slice(b" host=");
     write_path(out, m.hostname);
-    for (k, v) in tag_labels(m.labels, "host") {
+    for (renamed, k, v) in tag_labels(m.labels, "host") {
         out.push(b' ');
+        out.extend_from_slice(prefix(renamed).as_bytes());
         write_path(out, k);
         out.push(b'=');
         write_path(out, v);
@@ -117,8 +118,9 @@ impl Layout for OpentsdbObject {
         out.extend_from_slice(b",\"tags\":{\"host\":\"");
         write_path(out, m.hostname);
         out.push(b'"');
-        for (k, v) in tag_labels(m.labels, "host") {
+        for (renamed, k, v) in tag_labels(m.labels, "host") {
             out.extend_from_slice(b",\"");
+            out.extend_from_slice(prefix(renamed).as_bytes());
             write_path(out, k);
             out.extend_from_slice(b"\":\"");
             write_path(out, v);

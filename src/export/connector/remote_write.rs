@@ -14,16 +14,17 @@
 //! The name is then sanitized to `[a-zA-Z_:][a-zA-Z0-9_:]*`. Every series carries the labels
 //! `chart` (id, or name with "send names instead of ids"), `family`, `dimension` (id or name)
 //! and `instance` (the exported hostname), with their values as they are (left out when empty:
-//! Prometheus reads an empty label as an absent one), plus the host labels:
-//! names sanitized to `[a-zA-Z_][a-zA-Z0-9_]*`, values as they are. A host label is left out when
-//! its name or value is empty, its sanitized name starts with `__` (reserved by Prometheus) or
-//! equals a label already present (the built-in labels first, then earlier host labels).
+//! Prometheus reads an empty label as an absent one), plus the chart's labels, then the host's:
+//! names sanitized to `[a-zA-Z_][a-zA-Z0-9_]*`, values as they are. A label whose sanitized name
+//! is a built-in one or starts with `__` (reserved by Prometheus) is renamed `exported_NAME`,
+//! as Prometheus renames a scraped label that collides with its own; one whose name or value is
+//! empty, or whose name (renamed) equals an earlier label's, is left out.
 //! Labels are sorted by name, as the protocol requires; timestamps are in milliseconds.
 //!
 //! Knows nothing of HTTP, sockets or how values were computed.
 
 use super::ConnectorKind;
-use crate::export::format::{sanitize, DataSource, Metric, Push, Value};
+use crate::export::format::{sanitize, DataSource, Metric, Push, Value, RENAMED_PREFIX};
 use prost::Message;
 
 /// The exporter types that select it.
@@ -92,7 +93,7 @@ pub struct Sample {
 /// than this in one block.
 const MAX_RAW: usize = 3 << 30;
 
-/// Labels every series carries, besides `__name__`; host labels may not reuse these names.
+/// Labels every series carries, besides `__name__`; other labels with these names are renamed.
 const BUILT_IN: [&str; 4] = ["chart", "dimension", "family", "instance"];
 
 /// The series name for a metric of `context` in `units`, exported from `source` under `prefix`.
@@ -220,13 +221,15 @@ impl RemoteWriteBuilder {
     }
 }
 
-/// Host labels as sent: sanitized names; empty, reserved and repeated names left out.
+/// Labels as sent: sanitized names, reserved ones renamed; empty and repeated ones left out.
 fn host_labels(labels: &[(String, String)]) -> Vec<Label> {
     let mut sent: Vec<Label> = Vec::with_capacity(labels.len());
     for (name, value) in labels {
-        let name = sanitize::prometheus_label_name(name);
-        let taken = BUILT_IN.contains(&name.as_str()) || sent.iter().any(|l| l.name == name);
-        if name.is_empty() || value.is_empty() || name.starts_with("__") || taken {
+        let mut name = sanitize::prometheus_label_name(name);
+        if BUILT_IN.contains(&name.as_str()) || name.starts_with("__") {
+            name.insert_str(0, RENAMED_PREFIX);
+        }
+        if name.is_empty() || value.is_empty() || sent.iter().any(|l| l.name == name) {
             continue;
         }
         sent.push(Label { name, value: value.clone() });

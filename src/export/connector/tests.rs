@@ -136,8 +136,123 @@ fn graphite_labels_become_tags() {
     let m = Metric { labels: &l, ..cpu(Value::Computed(12.5)) };
     assert_eq!(
         line(graphite::write_line, &m),
-        "netdata.myhost.system.cpu.user;env=prod;dc=eu_1_x;e.nv=dup 12.5000000 1700000000\n"
+        "netdata.myhost.system.cpu.user;env=prod;dc=eu_1_x;exported_name=forged;e.nv=dup 12.5000000 1700000000\n"
     );
+}
+
+/// Labels as a hostile plugin sends them (quotes, newlines, `;`, `=`, names the formats
+/// reserve, a 10 KB value), after the store cleaned them: every format's line stays one valid
+/// line, reserved names are renamed, never overwrite.
+fn hostile_labels() -> Vec<(String, String)> {
+    let mut l = crate::rrd::Labels::new();
+    for (k, v) in [
+        ("q\"uote", "say \"hi\""),
+        ("new\nline", "a\nb\r\n"),
+        ("semi;colon", "x;y=z"),
+        ("chart", "forged"),
+        ("instance", "i"),
+        ("host", "h"),
+        ("name", "n"),
+        ("__name__", "m"),
+    ] {
+        l.add(k, v, crate::rrd::labels::source::CONFIG);
+    }
+    l.add("big", &"v".repeat(10 * 1024), crate::rrd::labels::source::CONFIG);
+    let mut sent = Vec::new();
+    l.sent_into(crate::rrd::LabelFilter { configured: true, automatic: false }, &mut sent);
+    sent
+}
+
+#[test]
+fn hostile_labels_keep_graphite_opentsdb_and_json_lines_valid() {
+    let l = hostile_labels();
+    let big = "v".repeat(crate::rrd::labels::VALUE_MAX);
+    let m = Metric { labels: &l, ..cpu(Value::Computed(12.5)) };
+    assert_eq!(
+        line(graphite::write_line, &m),
+        format!(
+            "netdata.myhost.system.cpu.user;q_uote=say__hi_;new_line=a_b;semi_colon=x_y_z;chart=forged;instance=i;\
+             host=h;exported_name=n;__name__=m;big={big} 12.5000000 1700000000\n"
+        )
+    );
+    assert_eq!(
+        line(opentsdb::write_line, &m),
+        format!(
+            "put netdata.system.cpu.user 1700000000 12.5000000 host=myhost q_uote=say__hi_ new_line=a_b semi_colon=x_y_z \
+             chart=forged instance=i exported_host=h name=n __name__=m big={big}\n"
+        )
+    );
+    assert_eq!(
+        line(opentsdb::write_http_object, &m),
+        format!(
+            r#"{{"metric":"netdata.system.cpu.user","timestamp":1700000000,"value":12.5000000,"tags":{{"host":"myhost","q_uote":"say__hi_","new_line":"a_b","semi_colon":"x_y_z","chart":"forged","instance":"i","exported_host":"h","name":"n","__name__":"m","big":"{big}"}}}}"#
+        )
+    );
+    assert_eq!(
+        line(json::write_line, &m),
+        CPU_JSON.replace(
+            r#""hostname":"myhost","#,
+            &format!(
+                r#""hostname":"myhost","labels":{{"q_uote":"say _hi_","new_line":"a_b","semi_colon":"x:y:z","chart":"forged","instance":"i","host":"h","name":"n","__name__":"m","big":"{big}"}},"#
+            )
+        )
+    );
+}
+
+#[test]
+fn hostile_labels_keep_remote_write_series_valid_and_renamed() {
+    let l = hostile_labels();
+    let big = "v".repeat(crate::rrd::labels::VALUE_MAX);
+    let mut rw = RemoteWriteBuilder::new(DataSource::Average);
+    assert!(rw.push(&Metric { labels: &l, ..cpu(Value::Computed(12.5)) }));
+    let req = remote_write::decode(&rw.finish());
+    assert_eq!(
+        label_pairs(&req.timeseries[0].labels),
+        [
+            ("__name__", "netdata_system_cpu_percentage_average"),
+            ("big", big.as_str()),
+            ("chart", "system.cpu"),
+            ("dimension", "user"),
+            ("exported___name__", "m"),
+            ("exported_chart", "forged"),
+            ("exported_instance", "i"),
+            ("family", "cpu"),
+            ("host", "h"),
+            ("instance", "myhost"),
+            ("name", "n"),
+            ("new_line", "a_b"),
+            ("q_uote", "say _hi_"),
+            ("semi_colon", "x:y:z"),
+        ]
+    );
+}
+
+/// 10 000 labels of 10 KB each, to a chart and to its host: the caps bound every line.
+#[test]
+fn a_flood_of_labels_stays_within_the_caps_in_every_format() {
+    use crate::rrd::labels::{source, MAX_BYTES};
+    let mut chart = crate::rrd::Labels::new();
+    let mut host = crate::rrd::Labels::new();
+    let big = "x;\n\"=".repeat(2 * 1024);
+    for i in 0..10_000 {
+        chart.add(&format!("c{i}"), &big, source::CONFIG);
+        host.add(&format!("h{i}"), &big, source::CONFIG);
+    }
+    let mut l = Vec::new();
+    let all = crate::rrd::LabelFilter { configured: true, automatic: false };
+    chart.sent_into(all, &mut l);
+    host.sent_into(all, &mut l);
+    let m = Metric { labels: &l, ..cpu(Value::Computed(1.0)) };
+    for write in [graphite::write_line, opentsdb::write_line, json::write_line] as [Writer; 3] {
+        let text = line(write, &m);
+        assert_eq!(text.matches('\n').count(), 1, "one line");
+        assert!(text.ends_with('\n'));
+        // Every byte of a label at most twice (JSON escapes), each label's punctuation once more.
+        assert!(text.len() < 2 * (2 * MAX_BYTES) + 20 * l.len() + 300, "{} bytes", text.len());
+    }
+    let mut rw = RemoteWriteBuilder::new(DataSource::Average);
+    assert!(rw.push(&m));
+    assert!(rw.encoded_len() < 2 * MAX_BYTES + 10 * l.len() + 300, "{} bytes", rw.encoded_len());
 }
 
 // ---- opentsdb ----
@@ -164,13 +279,13 @@ fn opentsdb_sanitizes_evil_names() {
 }
 
 #[test]
-fn opentsdb_labels_become_tags_without_forging_host_or_repeating() {
+fn opentsdb_labels_become_tags_renaming_host_and_never_repeating() {
     let l =
         labels(&[("env", "prod"), ("host", "forged"), ("a b", "1"), ("a_b", "2"), ("dc", "eu=1"), ("k", "")]);
     let m = Metric { labels: &l, ..cpu(Value::Collected(5)) };
     assert_eq!(
         line(opentsdb::write_line, &m),
-        "put netdata.system.cpu.user 1700000000 5 host=myhost env=prod a_b=1 dc=eu_1\n"
+        "put netdata.system.cpu.user 1700000000 5 host=myhost env=prod exported_host=forged a_b=1 dc=eu_1\n"
     );
 }
 
@@ -248,7 +363,7 @@ fn opentsdb_http_body_golden() {
     let m = Metric { labels: &l, dim_id: "sys tem", ..cpu(Value::Collected(42)) };
     assert!(body.push(&m));
     assert!(!body.push(&cpu(Value::Computed(f64::NAN))));
-    let second = r#"{"metric":"netdata.system.cpu.sys_tem","timestamp":1700000000,"value":42,"tags":{"host":"myhost","env":"prod","d_c":"eu_1"}}"#;
+    let second = r#"{"metric":"netdata.system.cpu.sys_tem","timestamp":1700000000,"value":42,"tags":{"host":"myhost","env":"prod","exported_host":"forged","d_c":"eu_1"}}"#;
     let expected = format!("[{CPU_TSDB},{second}]");
     assert_eq!(body.count(), 2);
     assert_eq!(body.len(), expected.len());
@@ -348,6 +463,8 @@ fn remote_write_round_trip() {
             ("chart", "evil chart;x=y"),
             ("dc_1", "eu \"1\"\n"),
             ("dimension", "a\nb \"q\""),
+            ("exported___name__", "forged"),
+            ("exported_chart", "forged"),
             ("family", "fa/mily"),
             ("instance", "my host;x=1"),
         ]

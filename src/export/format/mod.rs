@@ -138,7 +138,8 @@ pub struct Metric<'a> {
     pub value: Value,
     /// The timestamp to send, in seconds.
     pub timestamp: i64,
-    /// Host labels, in the order they are sent; empty for the legacy backend.
+    /// Labels of the chart, then of the host, in the order they are sent (a later label with
+    /// a name already sent is left out by each format); empty for the legacy backend.
     pub labels: &'a [(String, String)],
 }
 
@@ -174,7 +175,8 @@ impl Metric<'_> {
     /// An upper bound on the bytes of names and labels, used to reserve buffer space once per
     /// line instead of growing it field by field.
     pub(crate) fn text_len(&self) -> usize {
-        let labels: usize = self.labels.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+        let labels: usize =
+            self.labels.iter().map(|(k, v)| k.len() + v.len() + 8 + RENAMED_PREFIX.len()).sum();
         self.prefix.len()
             + self.hostname.len()
             + self.chart_id.len()
@@ -202,18 +204,36 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: Value) {
     }
 }
 
-/// The labels Graphite and OpenTSDB tags carry: those with a non-empty key and value, whose
-/// sanitized key is not `reserved` (a tag the format already uses) and not the sanitized key of
-/// an earlier label (the first one wins). Allocates nothing.
+/// What a label whose name a format reserves for itself is renamed with, in front (as
+/// Prometheus renames a scraped label that collides with its own): `exported_instance`.
+pub const RENAMED_PREFIX: &str = "exported_";
+
+/// The labels Graphite and OpenTSDB tags carry, as `(renamed, key, value)`: those with a
+/// non-empty key and value, a key that sanitizes to `reserved` (a tag the format already uses)
+/// renamed with [`RENAMED_PREFIX`], and none whose key, once renamed and sanitized, repeats an
+/// earlier one's (the first one wins). Allocates nothing.
 pub(crate) fn tag_labels<'a>(
     labels: &'a [(String, String)],
     reserved: &'static str,
-) -> impl Iterator<Item = &'a (String, String)> + 'a {
-    let usable =
-        move |(k, v): &(String, String)| !k.is_empty() && !v.is_empty() && !sanitize::path_eq(k, reserved);
+) -> impl Iterator<Item = (bool, &'a str, &'a str)> + 'a {
+    let tag = move |(k, v): &'a (String, String)| {
+        (!k.is_empty() && !v.is_empty()).then(|| (sanitize::path_eq(k, reserved), k.as_str(), v.as_str()))
+    };
     labels.iter().enumerate().filter_map(move |(i, label)| {
-        let first =
-            usable(label) && !labels[..i].iter().any(|l| usable(l) && sanitize::path_eq(&l.0, &label.0));
-        first.then_some(label)
+        let (renamed, key, value) = tag(label)?;
+        let repeats = labels[..i]
+            .iter()
+            .filter_map(tag)
+            .any(|(r, k, _)| sanitize::path_eq_prefixed((prefix(r), k), (prefix(renamed), key)));
+        (!repeats).then_some((renamed, key, value))
     })
+}
+
+/// [`RENAMED_PREFIX`] for a renamed tag, nothing for another.
+pub(crate) fn prefix(renamed: bool) -> &'static str {
+    if renamed {
+        RENAMED_PREFIX
+    } else {
+        ""
+    }
 }

@@ -144,6 +144,19 @@ pub fn path_eq(a: &str, b: &str) -> bool {
     a.chars().map(map).eq(b.chars().map(map))
 }
 
+/// Whether `a` and `b`, each a prefix and a name, are the same once joined and sanitized by
+/// [`write_path`], without allocating.
+pub fn path_eq_prefixed(a: (&str, &str), b: (&str, &str)) -> bool {
+    let map = |c: char| {
+        if c.is_ascii() && PATH_SAFE[c as usize] {
+            c
+        } else {
+            '_'
+        }
+    };
+    a.0.chars().chain(a.1.chars()).map(map).eq(b.0.chars().chain(b.1.chars()).map(map))
+}
+
 /// Appends `s` to `out` escaped as the inside of a JSON string (no quotes added).
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
