@@ -22,6 +22,11 @@
 //! (1.37.1's `help=yes` calls a chart of absolute, incremental, `/10` and `×−1` dimensions
 //! homogeneous; its per-dimension names are never used).
 //!
+//! Labels as netdata 1.40 and later send them: the host's configured labels on `netdata_info`,
+//! the chart's labels (but the automatic `_…` ones) on each of its series, after `dimension`.
+//! A label named as one the line carries itself (`instance`, `chart`, …) or starting with `__`
+//! is renamed `exported_NAME`; it never replaces that one.
+//!
 //! Two deliberate differences from 1.37.1: `source=sum` sums the window (1.37.1 names the
 //! series `_sum` but sends the average, as its API reads the exporter's configured source),
 //! and the host's tags (a child's `tags`) come as `netdata_host_tags_info{…} 1`, netdata's
@@ -31,8 +36,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::export::compute::WindowValues;
-use crate::export::format::{number, write_value, DataSource as Source, Value};
-use crate::rrd::{Algorithm, ChartData, Host};
+use crate::export::format::{number, write_value, DataSource as Source, Value, RENAMED_PREFIX};
+use crate::rrd::{Algorithm, ChartData, Host, LabelFilter};
 
 use super::scrapers::{chart_window, FIRST_WINDOW_S};
 use super::text::write_comment_text;
@@ -145,6 +150,38 @@ fn tag_labels(tags: &str) -> Vec<(String, String)> {
     labels
 }
 
+/// Which host labels `netdata_info` carries: netdata's `[prometheus:exporter]` defaults, `send
+/// configured labels = yes` and `send automatic labels = no`.
+const HOST_LABELS: LabelFilter = LabelFilter { configured: true, automatic: false };
+
+/// Labels a series carries itself; a chart label of one of these names is renamed.
+const SERIES_LABELS: &[&str] = &["chart", "family", "dimension", "instance"];
+
+/// Labels `netdata_info` carries itself; a host label of one of these names is renamed.
+const INFO_LABELS: &[&str] = &["instance", "application", "version"];
+
+/// Appends `,name="value"` for each label: the name as a Prometheus label name, renamed
+/// `exported_NAME` when it is one of `reserved` or starts with `__`; a label whose name is empty
+/// or repeats an earlier one's is left out.
+fn write_labels<'l>(out: &mut Vec<u8>, labels: impl Iterator<Item = (&'l str, &'l str)>, reserved: &[&str]) {
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in labels {
+        let mut name = crate::export::format::sanitize::prometheus_label_name(name);
+        if reserved.contains(&name.as_str()) || name.starts_with("__") {
+            name.insert_str(0, RENAMED_PREFIX);
+        }
+        if name.is_empty() || value.is_empty() || seen.contains(&name) {
+            continue;
+        }
+        out.push(b',');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        write_label_value(out, value);
+        out.push(b'"');
+        seen.push(name);
+    }
+}
+
 /// The walk's state: the output, the families already typed, the reused buffers.
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
@@ -155,6 +192,8 @@ struct Writer<'a> {
     described: HashSet<Vec<u8>>,
     /// `,instance="HOST"` for all hosts, else empty.
     instance: Vec<u8>,
+    /// `,name="value"` for each label of the chart being written.
+    chart_labels: Vec<u8>,
     values: WindowValues,
     /// The series name and label start of the chart being written, per kind.
     head: Vec<u8>,
@@ -196,6 +235,7 @@ pub(super) fn write(
         prefix,
         described: HashSet::new(),
         instance: Vec::new(),
+        chart_labels: Vec::new(),
         values: WindowValues::new(),
         head: Vec::new(),
         head_counter: Vec::new(),
@@ -280,7 +320,11 @@ impl Writer<'_> {
         self.out.extend_from_slice(&hostname);
         self.out.extend_from_slice(b"\",application=\"rrdpipe\",version=\"");
         write_label_value(self.out, version);
-        self.out.extend_from_slice(b"\"} 1");
+        self.out.push(b'"');
+        let labels = host.labels();
+        let sent = labels.iter().filter(|l| HOST_LABELS.sends(l.source));
+        write_labels(self.out, sent.map(|l| (&*l.name, &*l.value)), INFO_LABELS);
+        self.out.extend_from_slice(b"} 1");
         self.end_line(now_ms);
         let tags = tag_labels(&info.tags);
         if !tags.is_empty() {
@@ -333,6 +377,7 @@ impl Writer<'_> {
             write_label_value(self.out, dim);
         }
         self.out.push(b'"');
+        self.out.extend_from_slice(&self.chart_labels);
         self.out.extend_from_slice(&self.instance);
         self.out.extend_from_slice(b"} ");
     }
@@ -354,6 +399,10 @@ impl Writer<'_> {
                 self.out.extend_from_slice(next);
             }
         }
+        // As netdata 1.40 and later: every chart label but the automatic ones (`_…`).
+        self.chart_labels.clear();
+        let labels = d.labels.iter().filter(|l| !l.name.starts_with('_'));
+        write_labels(&mut self.chart_labels, labels.map(|l| (&*l.name, &*l.value)), SERIES_LABELS);
         self.family.clear();
         self.family.extend_from_slice(&self.prefix);
         self.family.push(b'_');

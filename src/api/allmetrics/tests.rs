@@ -172,6 +172,42 @@ fn all_hosts_golden() {
     );
 }
 
+/// Labels: the host's configured ones on `netdata_info` (automatic ones not), the chart's on
+/// each series but the automatic `_…` ones, names that collide with the line's own renamed;
+/// hostile values stay inside their quotes.
+#[test]
+fn labels_on_netdata_info_and_on_each_series() {
+    use crate::rrd::labels::source::{AUTO, CONFIG};
+    use crate::rrd::Labels;
+    let api = probe_api(&[("h1", ""), ("child", "")]);
+    let host = api.db.localhost();
+    let mut own = Labels::new();
+    own.add("room", "b12", CONFIG);
+    own.add("instance", "forged", CONFIG);
+    own.add("_os_name", "Debian", AUTO);
+    host.set_own_labels(own);
+    let mut chart = Labels::new();
+    chart.add("device", "sda \"1\"\n", CONFIG);
+    chart.add("dimension", "forged", 1);
+    chart.add("_collect_plugin", "probe", AUTO);
+    chart.add("9lives", "cat", 0);
+    host.chart("probe.pct").unwrap().set_labels(chart);
+    assert_eq!(
+        body(&api, "format=prometheus&filter=probe.pct", NOW_MS),
+        "netdata_info{instance=\"h1\",application=\"rrdpipe\",version=\"v0.1.0\",room=\"b12\",exported_instance=\"forged\"} 1 1796656984027\n\
+         netdata_probe_pct_percent_average{chart=\"probe.pct\",family=\"probe\",dimension=\"x\",device=\"sda _1_\",exported_dimension=\"forged\",_9lives=\"cat\"} 12.5000000 1796656981000\n\
+         netdata_probe_pct_percent_average{chart=\"probe.pct\",family=\"probe\",dimension=\"y\",device=\"sda _1_\",exported_dimension=\"forged\",_9lives=\"cat\"} 3.3300000 1796656981000\n"
+    );
+    // All hosts: the chart labels come before `instance`; the child has none.
+    let all = body(&api, "format=prometheus_all_hosts&filter=probe.pct&server=all", NOW_MS);
+    assert!(all.contains(
+        "netdata_probe_pct_percent_average{chart=\"probe.pct\",family=\"probe\",dimension=\"x\",device=\"sda _1_\",exported_dimension=\"forged\",_9lives=\"cat\",instance=\"h1\"} 12.5000000 1796656981000\n"
+    ), "{all}");
+    assert!(all.contains(
+        "netdata_probe_pct_percent_average{chart=\"probe.pct\",family=\"probe\",dimension=\"x\",instance=\"child\"} 12.5000000 1796656981000\n"
+    ), "{all}");
+}
+
 /// Content types, and the 400s: an unknown format names the formats; a bad source or flag
 /// names its parameter.
 #[test]
