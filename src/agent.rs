@@ -22,7 +22,7 @@ use crate::export::instance::{self, Connector, InstanceConfig, InstanceHandle};
 use crate::export::spool;
 use crate::export::transport::http::{BasicAuth, HttpSettings};
 use crate::pattern::SimplePattern;
-use crate::rrd::labels::source as label_source;
+use crate::rrd::labels::{source as label_source, Added, MAX_BYTES, MAX_LABELS};
 use crate::rrd::{cleanup, Db, HostInfo, LabelFilter, Labels};
 use crate::shutdown::Shutdown;
 
@@ -83,7 +83,6 @@ fn agent_facts(cfg: &Config) -> AgentFacts {
         history: cfg.global.history,
         started_s,
         os: OsFacts::detect(),
-        host_labels: cfg.host_labels.clone(),
         exporting,
     }
 }
@@ -264,7 +263,19 @@ pub fn check(cfg: &Config) -> Vec<String> {
 /// machine (automatic: `_os_name`, `_os_version`, `_kernel_version`, `_architecture`,
 /// `_system_cores`, `_system_ram_total`; those not known are left out).
 pub fn local_labels(cfg: &Config, os: &OsFacts) -> Labels {
-    let mut labels = Labels::from_pairs(&cfg.host_labels, label_source::CONFIG);
+    let mut labels = Labels::new();
+    let refused = cfg
+        .host_labels
+        .iter()
+        .filter(|(name, value)| labels.add(name, value, label_source::CONFIG) == Added::Refused)
+        .count();
+    if refused > 0 {
+        tracing::warn!(
+            refused,
+            "[host labels]: {refused} labels ignored; a host keeps at most {MAX_LABELS} labels of {MAX_BYTES} \
+             bytes in all"
+        );
+    }
     for (name, value) in [
         ("_os_name", &os.os_name),
         ("_os_version", &os.os_version),
@@ -276,15 +287,6 @@ pub fn local_labels(cfg: &Config, os: &OsFacts) -> Labels {
         if !value.is_empty() && value != "unknown" {
             labels.add(name, value, label_source::AUTO);
         }
-    }
-    if labels.len() < cfg.host_labels.len() {
-        tracing::warn!(
-            configured = cfg.host_labels.len(),
-            kept = labels.len(),
-            "[host labels]: only the first labels are kept (at most {} labels of {} bytes in all)",
-            crate::rrd::labels::MAX_LABELS,
-            crate::rrd::labels::MAX_BYTES
-        );
     }
     labels
 }
@@ -540,6 +542,32 @@ mod tests {
     fn config(text: &str) -> Config {
         let defaults = Defaults { hostname: "h".into(), plugins_dir: "/nonexistent".into() };
         parse(Source { name: "r.conf".into(), text: text.into() }, None, &defaults).unwrap().config
+    }
+
+    /// `[host labels]` are configured labels, cleaned (a later one of the same name wins); the
+    /// machine's known facts are automatic labels, unknown ones left out.
+    #[test]
+    fn local_labels_are_the_configured_then_the_machines() {
+        let cfg = config("[host labels]\nRoom = b12\nroom = c 3\nrack = r;1\n");
+        let mut os = OsFacts {
+            os_name: "Debian GNU/Linux".into(),
+            kernel_version: "6.1.0-9-amd64".into(),
+            ..OsFacts::default()
+        };
+        os.architecture = "x86_64".into();
+        os.cores_total = String::new();
+        let labels = local_labels(&cfg, &os);
+        let all: Vec<(&str, &str, u32)> = labels.iter().map(|l| (&*l.name, &*l.value, l.source)).collect();
+        assert_eq!(
+            all,
+            [
+                ("room", "c 3", 2),
+                ("rack", "r:1", 2),
+                ("_os_name", "Debian GNU/Linux", 1),
+                ("_kernel_version", "6.1.0-9-amd64", 1),
+                ("_architecture", "x86_64", 1),
+            ]
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::response::JSON;
 use super::{AgentFacts, Api, Request, Response};
 use crate::export::format::sanitize::write_json_str;
-use crate::rrd::Host;
+use crate::rrd::{Host, Labels};
 
 /// The operating system as netdata's `info` shows it; `unknown` where nothing says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,8 +161,7 @@ pub fn info_json(api: &Api, host: &Arc<Host>) -> Vec<u8> {
         b"\t\"alarms\": {\n\t\t\"normal\": 0,\n\t\t\"warning\": 0,\n\t\t\"critical\": 0\n\t},\n",
     );
     write_os_facts(if local { &facts.os } else { &unknown }, &mut out);
-    let labels: &[(String, String)] = if local { &facts.host_labels } else { &[] };
-    write_host_labels(labels, local && hosts.len() > 1, &mut out);
+    write_host_labels(&host.labels(), local && hosts.len() > 1, &mut out);
     // The store does not keep which plugin made a chart: the list is netdata's empty one.
     out.extend_from_slice(b"\n\t},\n\t\"functions\": {\n\n\t},\n\t\"collectors\": [\n\t],\n");
     write_features(facts, hosts.len(), &mut out);
@@ -226,11 +225,13 @@ fn write_os_facts(os: &OsFacts, out: &mut Vec<u8>) {
     }
 }
 
-/// `host_labels`: the configured ones, then `_is_parent`; left open for what follows.
-fn write_host_labels(labels: &[(String, String)], is_parent: bool, out: &mut Vec<u8>) {
+/// `host_labels`: the host's, whatever their source, then `_is_parent`; left open for what
+/// follows.
+fn write_host_labels(labels: &Labels, is_parent: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\t\"host_labels\": {");
     let builtin = [("_is_parent", if is_parent { "true" } else { "false" })];
-    let all = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(builtin.iter().copied());
+    let own = labels.iter().filter(|l| &*l.name != "_is_parent").map(|l| (&*l.name, &*l.value));
+    let all = own.chain(builtin.iter().copied());
     for (i, (k, v)) in all.enumerate() {
         out.extend_from_slice(if i == 0 { b"\n\t\t\"" } else { b",\n\t\t\"" });
         write_json_str(out, k);
@@ -273,6 +274,8 @@ mod tests {
             HostInfo { hostname: "parent".into(), machine_guid: GUID.into(), ..HostInfo::default() },
             60,
         ));
+        let own = [("room".to_string(), "a\"b".to_string())];
+        db.localhost().set_own_labels(Labels::from_pairs(&own, crate::rrd::labels::source::CONFIG));
         let def = ChartDef::new("probe.const", 1);
         let (chart, _) = db.localhost().define_chart(&def);
         chart.add_dimension(&DimensionDef::new("a", Algorithm::Absolute));
@@ -293,7 +296,6 @@ mod tests {
             history: 60,
             started_s: 0,
             os,
-            host_labels: vec![("room".into(), "a\"b".into())],
             exporting: vec!["graphite".into()],
         };
         Api::new(db, facts)
@@ -346,7 +348,7 @@ mod tests {
 	"container": "unknown",
 	"container_detection": "unknown",
 	"host_labels": {
-		"room":"a\"b",
+		"room":"a_b",
 		"_is_parent":"false"
 	},
 	"functions": {

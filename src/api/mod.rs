@@ -51,8 +51,6 @@ pub struct AgentFacts {
     pub started_s: i64,
     /// The machine's operating system, for `/api/v1/info`.
     pub os: info::OsFacts,
-    /// `[host labels]`, in file order.
-    pub host_labels: Vec<(String, String)>,
     /// The kinds of the enabled exporting connectors (`graphite`, …).
     pub exporting: Vec<String>,
 }
