@@ -1038,6 +1038,28 @@ mod tests {
         assert_eq!(labels_of(&host.labels()), triples(&[("room", "c 3", 2)]));
     }
 
+    /// A streaming child's labels belong to its own host: the parent's stay as they are.
+    #[test]
+    fn a_childs_labels_label_its_host_only() {
+        let db = db();
+        db.localhost().set_own_labels(crate::rrd::Labels::from_pairs(&[("room".into(), "b12".into())], 2));
+        let info = HostInfo {
+            hostname: "kid".into(),
+            machine_guid: "g-kid".into(),
+            update_every: 1,
+            ..Default::default()
+        };
+        let (kid, _) = db.host_by_guid(info);
+        let mut cfg = SessionConfig::new("stream/kid", 1);
+        cfg.whole_host = true;
+        let mut s = Session::new(cfg, kid.clone());
+        feed_ok(&mut s, "LABEL \"_os_name\" = 1 \"Debian\"\nLABEL \"team\" = 2 \"db\"\nOVERWRITE labels", 0);
+        feed_ok(&mut s, "CHART k.a\nCLABEL \"device\" \"sda\" 1\nCLABEL_COMMIT\nDIMENSION x", 0);
+        assert_eq!(labels_of(&kid.labels()), triples(&[("_os_name", "Debian", 1), ("team", "db", 2)]));
+        assert_eq!(labels_of(&kid.chart("k.a").unwrap().read().labels), triples(&[("device", "sda", 1)]));
+        assert_eq!(labels_of(&db.localhost().labels()), triples(&[("room", "b12", 2)]));
+    }
+
     /// Chart labels: CLABEL lines after CHART (or BEGIN) apply on CLABEL_COMMIT, replace the
     /// chart's labels whole, and survive the chart's redefinition.
     #[test]
