@@ -891,13 +891,17 @@ fn run_once(
         whole_host: false,
     };
     let mut output = Output::new(Session::new(session_cfg, host.clone()), status);
-    let (end, exited) = output.read(LineReader::new(stdout, cfg.max_line_len), &mut child, cfg, stop);
+    // The reader, and so the pipe, lives until the plugin is stopped: a plugin still writing
+    // when it is stopped ends by SIGTERM, not by a SIGPIPE from a pipe closed under it.
+    let mut reader = LineReader::new(stdout, cfg.max_line_len);
+    let (end, exited) = output.read(&mut reader, &mut child, cfg, stop);
 
     let exit = match &end {
         RunEnd::Eof if exited.is_none() => wait_after_eof(&mut child, status, cfg.stop_grace, stop),
         _ => stop_group(&mut child, status, cfg.stop_grace, exited),
     };
     drop(stdin);
+    drop(reader);
     let stderr = stderr_logger.finish();
     Run { end, exit, runtime: started.elapsed(), ok: output.ok, errors: output.errors, stderr }
 }
@@ -969,7 +973,7 @@ impl<'a> Output<'a> {
     /// exited if it was reaped.
     fn read(
         &mut self,
-        mut reader: LineReader<std::process::ChildStdout>,
+        reader: &mut LineReader<std::process::ChildStdout>,
         child: &mut Child,
         cfg: &SupervisorConfig,
         stop: &Shutdown,
