@@ -9,7 +9,6 @@ pub mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -509,32 +508,10 @@ fn json_http_and_json_lines_carry_host_labels_and_basic_auth_never_logs_the_pass
 // ---------------------------------------------------------------------------
 // TLS
 
-/// A private CA and a server certificate for 127.0.0.1 and localhost signed by it, written
-/// as PEM into `dir`: (ca, server certificate, server key).
-fn private_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "rrdpipe test CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "localhost");
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let paths = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server-key.pem"));
-    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    (paths.0, paths.1, paths.2)
-}
-
 #[test]
 fn https_remote_write_is_verified_against_the_ca_file_refused_without_it_and_accepted_when_told() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = private_ca(dir.path());
+    let support::tls::TestCa { ca, cert, key } = support::tls::TestCa::new(dir.path());
     let Some(prom) = Prometheus::start_tls(&cert, &key) else {
         return;
     };
