@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use super::response::{JSON, PROMETHEUS, TEXT};
 use super::{Api, Request, Response};
-use crate::export::format::DataSource as Source;
+use crate::export::format::DataSource;
 use crate::pattern::SimplePattern;
 use crate::rrd::Host;
 
@@ -72,7 +72,7 @@ struct Options {
     server: String,
     /// `prefix=`, as given (the Prometheus writer sanitizes it).
     prefix: String,
-    source: Source,
+    source: DataSource,
     help: bool,
     types: bool,
     names: bool,
@@ -92,9 +92,9 @@ impl Options {
             )
         })?;
         let source = match q.get_any(&["source", "data", "data-source", "datasource"]) {
-            None | Some("" | "average") => Source::Average,
-            Some("sum" | "volume") => Source::Sum,
-            Some("as-collected" | "raw") => Source::AsCollected,
+            None | Some("" | "average") => DataSource::Average,
+            Some("sum" | "volume") => DataSource::Sum,
+            Some("as-collected" | "raw") => DataSource::AsCollected,
             Some(other) => {
                 return Err(format!(
                 "parameter 'source' must be average, sum (or volume) or as-collected (or raw), not '{other}'"

@@ -36,7 +36,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::export::compute::WindowValues;
-use crate::export::format::{number, write_value, DataSource as Source, Value, RENAMED_PREFIX};
+use crate::export::format::{number, write_value, DataSource, Value, RENAMED_PREFIX};
 use crate::rrd::{Algorithm, ChartData, Host, LabelFilter};
 
 use super::scrapers::{chart_window, FIRST_WINDOW_S};
@@ -246,9 +246,9 @@ pub(super) fn write(
     };
     if opts.help {
         let mode = match opts.source {
-            Source::AsCollected => "as collected",
-            Source::Average => "average",
-            Source::Sum => "sum",
+            DataSource::AsCollected => "as collected",
+            DataSource::Average => "average",
+            DataSource::Sum => "sum",
         };
         w.out.extend_from_slice(b"# COMMENT netdata \"");
         write_comment_text(w.out, &info.hostname);
@@ -409,8 +409,8 @@ impl Writer<'_> {
         write_name(&mut self.family, &m.context);
         let plain = d.names.all_plain();
         match o.source {
-            Source::AsCollected => self.as_collected(d, chart, plain),
-            Source::Average | Source::Sum => self.computed(d, chart, plain),
+            DataSource::AsCollected => self.as_collected(d, chart, plain),
+            DataSource::Average | DataSource::Sum => self.computed(d, chart, plain),
         }
     }
 
@@ -422,7 +422,7 @@ impl Writer<'_> {
         let Some((from, to)) = chart_window(self.after, self.now_s, m.update_every, (first, last)) else {
             return;
         };
-        let sum = o.source == Source::Sum;
+        let sum = o.source == DataSource::Sum;
         if !sum && !o.hideunits {
             write_units(&mut self.family, &m.units, o.oldunits);
         }
