@@ -1,5 +1,9 @@
 //! Inputs shared by the unit tests, the integration tests and the benchmarks, so that each is
 //! written once. Not part of the agent: hidden from the documentation.
+//!
+//! * [`corpus`]: real metrics recorded slot by slot, replayed by the store's tests and benchmarks.
+
+pub mod corpus;
 
 use std::fmt::Write;
 
