@@ -4,6 +4,7 @@
 //! nothing about where values come from or where they go.
 //!
 //! * [`storage_number`]: the 32-bit packed value format;
+//! * [`codec`]: one dimension's slots of a block, encoded losslessly in few bytes;
 //! * [`chart`]: a chart's definition, dimensions, algorithms and ring of slots;
 //! * [`host`]: hosts and the database of hosts, and when an orphan host may be removed;
 //! * [`labels`]: the labels of a host or a chart, cleaned and capped;
@@ -11,6 +12,7 @@
 
 pub mod chart;
 pub mod cleanup;
+pub mod codec;
 pub mod host;
 pub mod labels;
 pub mod storage_number;
