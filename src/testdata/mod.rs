@@ -1,9 +1,13 @@
 //! Inputs shared by the unit tests, the integration tests and the benchmarks, so that each is
 //! written once. Not part of the agent: hidden from the documentation.
 //!
-//! * [`corpus`]: real metrics recorded slot by slot, replayed by the store's tests and benchmarks.
+//! * [`corpus`]: real metrics recorded slot by slot, replayed by the store's tests and benchmarks;
+//! * [`shapes`]: synthetic series (constant, counters' rates, gauges, gaps, resets, noise);
+//! * [`ratio`]: bytes per sample of the store's block codec over series, and its choices.
 
 pub mod corpus;
+pub mod ratio;
+pub mod shapes;
 
 use std::fmt::Write;
 
