@@ -155,44 +155,40 @@ fn sparse(column: &[StorageNumber]) -> Plan {
     Plan::Sparse { map, min, w: width(max - min) }
 }
 
+/// Outliers tried on both sides at once by [`two_ranges`].
+const BOTH_SIDES: usize = 4;
+
 /// The best split of the values into one range (`a`: the slots whose values lie in a window of
-/// the sorted values) and the rest (`b`), trying the widest window for each width below
-/// `within`'s. `None` when no split beats `within` bytes.
+/// the sorted values) and the rest (`b`), `None` when none beats `within` bytes. The windows
+/// tried leave out values at one end of the sorted order, any number of them, or a few at
+/// both ends: the zeros or the slots across a power of ten that spoil a frame of reference.
 fn two_ranges(column: &[StorageNumber], within: usize) -> Option<Plan> {
     let mut sorted = [0u32; MAP_SLOTS];
     let sorted = &mut sorted[..column.len()];
     sorted.copy_from_slice(column);
     sorted.sort_unstable();
     let n = sorted.len();
-    let mut best: Option<(usize, usize, u32)> = None;
-    let mut best_size = within;
-    for a in 0..width(sorted[n - 1] - sorted[0]) {
-        let span = (1u64 << a) - 1;
-        let (mut i, mut j) = (0, 0);
-        let (mut lo, mut hi) = (0, 0);
-        while i < n {
-            while j < n && (sorted[j] - sorted[i]) as u64 <= span {
-                j += 1;
-            }
-            if j - i > hi - lo {
-                (lo, hi) = (i, j);
-            }
-            i += 1;
-        }
-        let in_b = n - (hi - lo);
+    let size = |lo: usize, hi: usize| {
         let b_span = match (lo > 0, hi < n) {
             (true, true) => sorted[n - 1] - sorted[0],
             (true, false) => sorted[lo - 1] - sorted[0],
             (false, true) => sorted[n - 1] - sorted[hi],
             (false, false) => 0,
         };
-        let size = 18 + packed_len(in_b, width(b_span)) + packed_len(n - in_b, a);
-        if size < best_size {
-            best_size = size;
-            best = Some((lo, hi - 1, a));
-        }
+        let a = width(sorted[hi - 1] - sorted[lo]);
+        18 + packed_len(n - (hi - lo), width(b_span)) + packed_len(hi - lo, a)
+    };
+    // With one end fixed, a window keeps its width until it takes the value that widens it:
+    // only the widest window of each width can be the best of that width.
+    let lower = (1..n).filter(|&hi| width(sorted[hi] - sorted[0]) > width(sorted[hi - 1] - sorted[0]));
+    let upper = (1..n).filter(|&lo| width(sorted[n - 1] - sorted[lo - 1]) > width(sorted[n - 1] - sorted[lo]));
+    let one_side = lower.map(|hi| (0, hi)).chain(upper.map(|lo| (lo, n)));
+    let both = (1..=BOTH_SIDES).flat_map(|lo| (1..=BOTH_SIDES).map(move |k| (lo, n.saturating_sub(k))));
+    let (lo, hi) = one_side.chain(both).filter(|&(lo, hi)| lo < hi).min_by_key(|&(lo, hi)| size(lo, hi))?;
+    if size(lo, hi) >= within {
+        return None;
     }
-    let (lo, hi, a) = best?;
+    let (lo, hi, a) = (lo, hi - 1, width(sorted[hi - 1] - sorted[lo]));
     let (min_a, max_a) = (sorted[lo], sorted[hi]);
     let (mut map, mut min_b, mut max_b) = (0u64, u32::MAX, 0u32);
     for (i, &v) in column.iter().enumerate() {
@@ -512,7 +508,8 @@ mod tests {
         let column: Vec<u32> =
             (0..64).map(|i| if i == 3 || i == 40 { 0x0100_0000 } else { 0x3100_0000 + i % 2 }).collect();
         let bytes = encoded(&column);
-        let mut expected = vec![0x81, 0, 0x08, 0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x31];
+        // the two zeros are the first range (0 bits), the noise the second (1 bit)
+        let mut expected = vec![0x80, 1, 0xf7, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0, 0, 0, 0x31, 0, 0, 0, 1];
         expected.extend([0x52, 0x55, 0x55, 0x55, 0xd5, 0xaa, 0xaa, 0x2a]);
         assert_eq!(bytes, expected);
         assert_eq!((get(&bytes, 3), get(&bytes, 4), get(&bytes, 41)), (0x0100_0000, 0x3100_0000, 0x3100_0001));

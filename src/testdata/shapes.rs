@@ -108,7 +108,7 @@ mod tests {
             assert_eq!(a, series(shape, 7, 100), "{shape}");
             assert_eq!(a.len(), 100);
         }
-        assert_eq!(constant(1203, 3), [pack(1003.0, SN_EXISTS); 3]);
+        assert_eq!(constant(1203, 3), [pack(12_003.0, SN_EXISTS); 3]);
         assert!(series("gaps", 7, 200).contains(&SN_EMPTY));
         assert!(series("resets", 7, 200).iter().any(|&n| n & SN_EXISTS_RESET != 0));
     }
