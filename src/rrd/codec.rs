@@ -378,11 +378,7 @@ pub fn decode(bytes: &[u8], from: usize, out: &mut [StorageNumber]) {
             }
         }
         KIND_SPARSE => decode_sparse(bytes, w + 1, from, out),
-        KIND_TWO => {
-            for (i, n) in out.iter_mut().enumerate() {
-                *n = get_two(bytes, w, from + i);
-            }
-        }
+        KIND_TWO => decode_two(bytes, w, from, out),
         _ => match tag {
             TAG_EMPTY => out.fill(SN_EMPTY),
             TAG_CONSTANT => out.fill(word(bytes, 1)),
@@ -411,17 +407,23 @@ fn decode_sparse(bytes: &[u8], w: u32, from: usize, out: &mut [StorageNumber]) {
     }
 }
 
-/// Slot `i` of a two-ranges column whose first range is `a` bits wide.
+/// Slots `from ..` of a two-ranges column whose first range is `a` bits wide.
 #[inline]
-fn get_two(bytes: &[u8], a: u32, i: usize) -> StorageNumber {
-    let (b, map) = (bytes[1] as u32, map_at(bytes, 2));
-    let packed = &bytes[18..];
-    let before = (map & ((1u64 << i) - 1)).count_ones() as usize;
-    if map >> i & 1 == 1 {
-        word(bytes, 10).wrapping_add(unpack(packed, before, b))
-    } else {
-        let skip = packed_len(map.count_ones() as usize, b);
-        word(bytes, 14).wrapping_add(unpack(&packed[skip..], i - before, a))
+fn decode_two(bytes: &[u8], a: u32, from: usize, out: &mut [StorageNumber]) {
+    if out.is_empty() {
+        return;
+    }
+    let (b, map, min_b, min_a) = (bytes[1] as u32, map_at(bytes, 2), word(bytes, 10), word(bytes, 14));
+    let packed_b = &bytes[18..];
+    let packed_a = &packed_b[packed_len(map.count_ones() as usize, b)..];
+    let mut in_b = (map & ((1u64 << from) - 1)).count_ones() as usize;
+    for (i, n) in (from..).zip(out.iter_mut()) {
+        if map >> i & 1 == 1 {
+            *n = min_b.wrapping_add(unpack(packed_b, in_b, b));
+            in_b += 1;
+        } else {
+            *n = min_a.wrapping_add(unpack(packed_a, i - in_b, a));
+        }
     }
 }
 
