@@ -181,7 +181,8 @@ fn two_ranges(column: &[StorageNumber], within: usize) -> Option<Plan> {
     // With one end fixed, a window keeps its width until it takes the value that widens it:
     // only the widest window of each width can be the best of that width.
     let lower = (1..n).filter(|&hi| width(sorted[hi] - sorted[0]) > width(sorted[hi - 1] - sorted[0]));
-    let upper = (1..n).filter(|&lo| width(sorted[n - 1] - sorted[lo - 1]) > width(sorted[n - 1] - sorted[lo]));
+    let upper =
+        (1..n).filter(|&lo| width(sorted[n - 1] - sorted[lo - 1]) > width(sorted[n - 1] - sorted[lo]));
     let one_side = lower.map(|hi| (0, hi)).chain(upper.map(|lo| (lo, n)));
     let both = (1..=BOTH_SIDES).flat_map(|lo| (1..=BOTH_SIDES).map(move |k| (lo, n.saturating_sub(k))));
     let (lo, hi) = one_side.chain(both).filter(|&(lo, hi)| lo < hi).min_by_key(|&(lo, hi)| size(lo, hi))?;
@@ -286,7 +287,13 @@ fn write(plan: &Plan, column: &[StorageNumber], out: &mut Vec<u8>) {
     }
 }
 
-fn write_two(column: &[StorageNumber], map: u64, (min_a, a): (u32, u32), (min_b, b): (u32, u32), out: &mut Vec<u8>) {
+fn write_two(
+    column: &[StorageNumber],
+    map: u64,
+    (min_a, a): (u32, u32),
+    (min_b, b): (u32, u32),
+    out: &mut Vec<u8>,
+) {
     out.push(KIND_TWO | a as u8);
     out.push(b as u8);
     out.extend_from_slice(&map.to_le_bytes());
@@ -511,10 +518,14 @@ mod tests {
             (0..64).map(|i| if i == 3 || i == 40 { 0x0100_0000 } else { 0x3100_0000 + i % 2 }).collect();
         let bytes = encoded(&column);
         // the two zeros are the first range (0 bits), the noise the second (1 bit)
-        let mut expected = vec![0x80, 1, 0xf7, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0, 0, 0, 0x31, 0, 0, 0, 1];
+        let mut expected =
+            vec![0x80, 1, 0xf7, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0, 0, 0, 0x31, 0, 0, 0, 1];
         expected.extend([0x52, 0x55, 0x55, 0x55, 0xd5, 0xaa, 0xaa, 0x2a]);
         assert_eq!(bytes, expected);
-        assert_eq!((get(&bytes, 3), get(&bytes, 4), get(&bytes, 41)), (0x0100_0000, 0x3100_0000, 0x3100_0001));
+        assert_eq!(
+            (get(&bytes, 3), get(&bytes, 4), get(&bytes, 41)),
+            (0x0100_0000, 0x3100_0000, 0x3100_0001)
+        );
     }
 
     /// Columns of every shape the encodings tell apart, and the ones at their edges.
@@ -527,20 +538,29 @@ mod tests {
             (any::<u32>(), 0u32..=32, prop::collection::vec(any::<u32>(), len.clone()))
                 .prop_map(|(base, w, v)| v.iter().map(|x| base.wrapping_add(x & mask(w) as u32)).collect()),
             // all equal but one
-            (any::<u32>(), any::<u32>(), len.clone(), any::<prop::sample::Index>()).prop_map(|(v, odd, n, at)| {
-                let mut c = vec![v; n];
-                c[at.index(n)] = odd;
-                c
-            }),
+            (any::<u32>(), any::<u32>(), len.clone(), any::<prop::sample::Index>()).prop_map(
+                |(v, odd, n, at)| {
+                    let mut c = vec![v; n];
+                    c[at.index(n)] = odd;
+                    c
+                }
+            ),
             // a ramp with noise, empty slots and counter resets mixed in
-            (any::<u32>(), any::<u32>(), 0u32..=32, prop::collection::vec((any::<u32>(), 0u8..8), len.clone()))
+            (
+                any::<u32>(),
+                any::<u32>(),
+                0u32..=32,
+                prop::collection::vec((any::<u32>(), 0u8..8), len.clone())
+            )
                 .prop_map(|(base, slope, w, v)| {
                     v.iter()
                         .enumerate()
                         .map(|(i, &(x, kind))| match kind {
                             0 => SN_EMPTY,
                             1 => base ^ SN_EXISTS_RESET,
-                            _ => base.wrapping_add(slope.wrapping_mul(i as u32)).wrapping_add(x & mask(w) as u32),
+                            _ => base
+                                .wrapping_add(slope.wrapping_mul(i as u32))
+                                .wrapping_add(x & mask(w) as u32),
                         })
                         .collect()
                 }),
