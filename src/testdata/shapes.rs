@@ -60,7 +60,7 @@ fn gauge(rng: &mut Rng, slots: usize) -> Vec<StorageNumber> {
     let mut v = (1_000 + rng.next() % 10_000_000) as f64;
     (0..slots)
         .map(|_| {
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 v += (rng.next() % 201) as f64 - 100.0;
             }
             pack(v, SN_EXISTS)
@@ -85,7 +85,7 @@ fn gaps(rng: &mut Rng, slots: usize) -> Vec<StorageNumber> {
 fn resets(rng: &mut Rng, slots: usize) -> Vec<StorageNumber> {
     let mut values = counter_rate(rng, slots);
     for n in values.iter_mut() {
-        if rng.next() % 30 == 0 {
+        if rng.next().is_multiple_of(30) {
             *n = pack(0.0, SN_EXISTS_RESET);
         }
     }
