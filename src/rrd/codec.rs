@@ -2,10 +2,11 @@
 //! few bytes as a lossless encoding allows, readable by slot range without decoding the rest.
 //!
 //! Pure: slices in, bytes out. Every encoding reads back bit-identical; the encoder picks, per
-//! column, the smallest of those that fit it (on a tie the one listed first below). An encoded
-//! column starts with a tag byte that says its encoding; with the column's slot count (the
-//! block's, known to the reader) the tag and the slot map that follows some tags give the
-//! encoded size, so the columns of a block can be laid back to back.
+//! column, the smallest of those that fit it (on a tie the first of raw, frame of reference,
+//! linear, sparse changes and two ranges). An encoded column starts with a tag byte that says
+//! its encoding; with the column's slot count (the block's, known to the reader) the tag and the
+//! slot map that follows some tags give the encoded size, so the columns of a block can be laid
+//! back to back.
 //!
 //! | tag | encoding | bytes after the tag | slot `i` reads |
 //! |---|---|---|---|
@@ -13,18 +14,18 @@
 //! | `0x01` | constant | `v` (4) | `v` |
 //! | `0x20 + w`, `w` 1..=31 | frame of reference | `min` (4), `w` bits per slot | `min + p[i]` |
 //! | `0x40 + w`, `w` 0..=31 | linear | `slope` (4), `base` (4), `w` bits per slot | `base + slope·i + p[i]` |
-//! | `0x60 + w − 1`, `w` 1..=32 | sparse changes | `map` (8), `min` (4), `w` bits per run | `min + p[runs of map up to i − 1]` |
-//! | `0x80 + a`, `a` 0..=31 | two ranges | `b` (1), `map` (8), `min_b` (4), `min_a` (4), `b` bits per set bit of `map`, then `a` bits per clear bit | the set bits read the first range, the clear ones the second |
+//! | `0x60 + w − 1`, `w` 1..=32 | sparse changes | `map` (8), `min` (4), `w` bits per run | `min + p[k − 1]`, `k` the bits of `map` set in `0..=i` |
+//! | `0x80 + a`, `a` 0..=31 | two ranges | `b` (1), `map` (8), `min_b` (4), `min_a` (4), `b` bits per set bit of `map`, then `a` bits per clear bit | `min_b + p_b[k]` if bit `i` of `map` is set, else `min_a + p_a[i − k]`, `k` the bits set below `i` |
 //! | `0x02` | raw | every slot (4 each) | itself |
 //!
 //! Numbers are little-endian; arithmetic wraps modulo 2³². Packed fields `p[k]` are `w` bits
 //! each, the `k`-th at bit `k·w` of a little-endian bit stream, and take `⌈count·w / 8⌉`
 //! bytes. A `map` bit `i` stands for slot `i`: in sparse changes it is set where a run of equal
-//! values starts (bit 0 always), in two ranges where the slot's value is in the second range.
+//! values starts (bit 0 always), in two ranges where the slot's value is in range `b`, the rest.
 //! So the maps cap those two encodings at 64 slots; longer columns use the others.
 //!
 //! What the encodings catch, on a real corpus of `/proc` and `apps.plugin` metrics
-//! (`BENCHMARKS.md`, "Block codec"): constant columns (most of them), gauges that move within a
+//! (`BENCHMARKS.md`, "Block codec"): constant columns (the most common), gauges that move within a
 //! few bits (frame of reference), uptimes and other steady ramps (linear), values that change
 //! now and then (sparse changes), and noise around one level with a few slots at another, such
 //! as zeros or a value across a power of ten (two ranges). Noisy computed rates keep close to
