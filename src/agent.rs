@@ -403,6 +403,7 @@ impl Agent {
     /// `[directories] web` is set.
     fn start_api(&mut self, cfg: &Config) -> Result<(), StartError> {
         let mut api = Api::new(self.db.clone(), agent_facts(cfg));
+        api.set_prometheus(cfg.prometheus.clone());
         // netdata's dashboard is served only when asked for: the status page keeps `/` otherwise.
         if cfg.directories.set_at.contains_key("web") {
             let web = &cfg.directories.web;
@@ -457,7 +458,8 @@ impl Agent {
     /// instances whose settings are the same run on untouched. An instance whose new settings
     /// cannot be used (an unreadable `tls ca file`) keeps running with the old ones. Plugins
     /// follow `[plugins]` (see [`SupervisorHandle::reconfigure`]); `[host labels]` are sent
-    /// from every instance's next export. Everything else that changed is listed in
+    /// from every instance's next export; `[prometheus:exporter]` applies from the API's next
+    /// request. Everything else that changed is listed in
     /// [`Reloaded::need_restart`].
     pub fn reload(&mut self, new: &Config) -> Reloaded {
         let mut done =
@@ -513,6 +515,9 @@ impl Agent {
         if let Some(p) = &self.plugins {
             (done.plugins_stopped, done.plugins_started) =
                 p.reconfigure(supervisor_config(new, &self.db.localhost().info().machine_guid));
+        }
+        if let Some(api) = self.api.as_ref().filter(|_| new.prometheus != self.config.prometheus) {
+            api.set_prometheus(new.prometheus.clone());
         }
         if new.host_labels != self.config.host_labels {
             self.db.localhost().set_own_labels(local_labels(new, &OsFacts::detect()));

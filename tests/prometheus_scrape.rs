@@ -191,3 +191,85 @@ fn prometheus_scrapes_every_host_with_a_real_netdata_child_streaming_in() {
     instances.sort();
     assert_eq!(instances, ["childhost", "parent"]);
 }
+
+/// exporting.conf with netdata's `[prometheus:exporter]` keys (and one from `[exporting:global]`),
+/// given to netdata 1.37 and to rrdpipe running the same probe plugin.
+const EXPORTING_CONF: &str = "[exporting:global]\n    send names instead of ids = no\n\
+     [prometheus:exporter]\n    prefix = site\n    data source = sum\n    update every = 5\n    \
+     send charts matching = probe.*\n";
+
+/// The series lines of an allmetrics answer without their timestamps, sorted; the agent's
+/// `netdata_info` (which names the application) left out.
+fn series_without_timestamps(body: &str) -> Vec<String> {
+    let mut lines: Vec<String> = body
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("netdata_info"))
+        .map(|l| l.rsplit_once(' ').map_or(l, |(head, _)| head).to_string())
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A scraper's first answer from `addr`, once the probe has 10 s of data.
+fn first_scrape(addr: std::net::SocketAddr, who: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = http_get(addr, "/api/v1/allmetrics?format=prometheus&server=probe-settled");
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        if r.status == 200 && body.contains("site_probe_const_sum") {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{who}: no probe series within 60 s: {} {body}", r.status);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Both agents answer a request that gives only the format with the section's prefix, source,
+/// ids and charts, summing a first window of 5 seconds: the same series with the same values.
+#[test]
+fn prometheus_exporter_section_shapes_the_answer_as_in_netdata() {
+    let Some(netdata) = Netdata::start(Setup {
+        hostname: "twin".to_string(),
+        web: true,
+        files: vec![("exporting.conf".to_string(), EXPORTING_CONF.to_string())],
+        own_plugins: vec![("probe".to_string(), PROBE.to_string())],
+        ..Setup::default()
+    }) else {
+        return;
+    };
+    let port = free_port();
+    let agent = Rrdpipe::start_with_files(
+        &format!(
+            "[global]\nhostname = twin\nupdate every = 1\nhistory = 600\n[directories]\nplugins = @DIR@/plugins\n\
+             [plugins]\nproc = no\n[web]\nbind to = 127.0.0.1:{port}\n"
+        ),
+        &[("probe", PROBE)],
+        &[("exporting.conf", EXPORTING_CONF)],
+    );
+    assert!(wait_for_tcp(local(port), Instant::now() + Duration::from_secs(20)), "log:\n{}", agent.log());
+    // Both have collected for more than the window before the first request.
+    std::thread::sleep(Duration::from_secs(12));
+    let theirs = series_without_timestamps(&first_scrape(netdata.web.unwrap(), "netdata"));
+    let ours = series_without_timestamps(&first_scrape(local(port), "rrdpipe"));
+    let want = [
+        "site_probe_const_sum{chart=\"probe.const\",family=\"probe\",dimension=\"a\"} 210.0000000",
+        "site_probe_const_sum{chart=\"probe.const\",family=\"probe\",dimension=\"b\"} 617.0000000",
+        "site_probe_const_sum{chart=\"probe.const\",family=\"probe\",dimension=\"n\"} -35.0000000",
+    ];
+    for line in want {
+        assert!(theirs.iter().any(|l| l == line), "netdata 1.37 does not say {line}: {theirs:#?}");
+        assert!(
+            ours.iter().any(|l| l == line),
+            "rrdpipe does not say {line}: {ours:#?}\nlog:\n{}",
+            agent.log()
+        );
+    }
+    // The counter's sum over 5 slots of 50/s; every series netdata sends, rrdpipe sends.
+    let names = |lines: &[String]| {
+        lines.iter().map(|l| l.rsplit_once(' ').unwrap().0.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&ours), names(&theirs), "the same series");
+    let c = ours.iter().find(|l| l.contains("dimension=\"c\"")).unwrap();
+    let sum: f64 = c.rsplit_once(' ').unwrap().1.parse().unwrap();
+    assert!((sum - 250.0).abs() < 0.5, "c sums 5 slots of 50/s: {c}");
+}

@@ -129,3 +129,36 @@ fn sighup_with_an_invalid_configuration_keeps_the_running_one() {
     let ts = timestamps(&sink, metric);
     assert!(ts.windows(2).all(|w| w[1] == w[0] + 1), "{ts:?}");
 }
+
+/// `[prometheus:exporter]` in exporting.conf, changed and reloaded: the API's next answer
+/// follows it.
+#[test]
+fn sighup_applies_a_changed_prometheus_exporter_section_to_the_next_scrape() {
+    let port = support::free_port();
+    let conf = format!(
+        "[global]\n    hostname = testhost\n    update every = 1\n    history = 600\n\
+         [directories]\n    plugins = @DIR@/plugins\n[plugins]\n    proc = no\n\
+         [web]\n    bind to = 127.0.0.1:{port}\n"
+    );
+    let agent = Rrdpipe::start_with_files(
+        &conf,
+        &[("values", CONSTANT_PLUGIN)],
+        &[("exporting.conf", "[prometheus:exporter]\n    prefix = before\n")],
+    );
+    let up = support::wait_for_tcp(
+        support::local(port),
+        std::time::Instant::now() + std::time::Duration::from_secs(20),
+    );
+    assert!(up, "the API does not listen; log:\n{}", agent.log());
+    let scrape = || {
+        let r = support::http_get(support::local(port), "/api/v1/allmetrics?format=prometheus&server=x");
+        String::from_utf8_lossy(&r.body).to_string()
+    };
+    assert!(wait_until(deadline_in(30), || scrape().contains("\nbefore_test_values_")), "{}", agent.log());
+    std::fs::write(agent.dir().join("exporting.conf"), "[prometheus:exporter]\n    prefix = after\n")
+        .unwrap();
+    agent.signal(libc::SIGHUP);
+    agent.wait_log("configuration reloaded", 30);
+    let body = scrape();
+    assert!(body.contains("\nafter_test_values_") && !body.contains("before_"), "{body}");
+}

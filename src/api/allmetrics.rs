@@ -26,11 +26,12 @@ use std::sync::Arc;
 
 use super::response::{JSON, PROMETHEUS, TEXT};
 use super::{Api, Request, Response};
+use crate::config::PrometheusExporter;
 use crate::export::format::DataSource;
 use crate::pattern::SimplePattern;
-use crate::rrd::Host;
+use crate::rrd::{Host, LabelFilter};
 
-pub use scrapers::{chart_window, Scrapers, FIRST_WINDOW_S};
+pub use scrapers::{chart_window, Scrapers};
 
 /// The formats, as `format=` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +67,15 @@ const SERVER_MAX: usize = 256;
 #[derive(Debug)]
 struct Options {
     format: Format,
-    /// `filter=`: charts whose id or name it accepts; `None` for all.
+    /// `filter=`, else `[prometheus:exporter] send charts matching`: charts whose id or name it
+    /// accepts; `None` for all.
     filter: Option<SimplePattern>,
+    /// `[prometheus:exporter] send hosts matching`: the hosts of `prometheus_all_hosts`.
+    hosts: SimplePattern,
+    /// The host labels `netdata_info` carries (`send configured labels`, `send automatic labels`).
+    host_labels: LabelFilter,
+    /// Seconds a scraper's first request covers (`[prometheus:exporter] update every`).
+    first_window_s: i64,
     /// The scraper's identity.
     server: String,
     /// `prefix=`, as given (the Prometheus writer sanitizes it).
@@ -82,7 +90,8 @@ struct Options {
 }
 
 impl Options {
-    fn parse(req: &Request<'_>) -> Result<Options, String> {
+    /// The request's parameters; `defaults` for those it does not give.
+    fn parse(req: &Request<'_>, defaults: &PrometheusExporter) -> Result<Options, String> {
         let q = &req.query;
         let format = Format::parse(q.get("format")).ok_or_else(|| {
             format!(
@@ -92,7 +101,8 @@ impl Options {
             )
         })?;
         let source = match q.get_any(&["source", "data", "data-source", "datasource"]) {
-            None | Some("" | "average") => DataSource::Average,
+            None | Some("") => defaults.data_source,
+            Some("average") => DataSource::Average,
             Some("sum" | "volume") => DataSource::Sum,
             Some("as-collected" | "raw") => DataSource::AsCollected,
             Some(other) => {
@@ -112,13 +122,19 @@ impl Options {
         q.flag("variables", false)?;
         Ok(Options {
             format,
-            filter: q.get("filter").filter(|f| !f.trim().is_empty()).map(SimplePattern::new),
+            filter: chart_filter(q.get("filter"), &defaults.send_charts_matching),
+            hosts: SimplePattern::new(&defaults.send_hosts_matching),
+            host_labels: LabelFilter {
+                configured: defaults.send_configured_labels,
+                automatic: defaults.send_automatic_labels,
+            },
+            first_window_s: defaults.update_every.into(),
             server,
-            prefix: q.get("prefix").unwrap_or("netdata").to_string(),
+            prefix: q.get("prefix").unwrap_or(&defaults.prefix).to_string(),
             source,
             help: q.flag("help", false)?,
             types: q.flag("types", false)?,
-            names: q.flag("names", true)?,
+            names: q.flag("names", defaults.send_names_instead_of_ids)?,
             timestamps: q.flag("timestamps", true)?,
             oldunits: q.flag("oldunits", false)?,
             hideunits: q.flag("hideunits", false)?,
@@ -131,9 +147,18 @@ impl Options {
     }
 }
 
+/// The charts a request asks for: its `filter=`, else `send charts matching` (as netdata, a
+/// request's filter replaces the configured pattern); `None` for all.
+fn chart_filter(filter: Option<&str>, configured: &str) -> Option<SimplePattern> {
+    match filter.filter(|f| !f.trim().is_empty()) {
+        Some(f) => Some(SimplePattern::new(f)),
+        None => (configured.trim() != "*").then(|| SimplePattern::new(configured)),
+    }
+}
+
 /// Answer `/api/v1/allmetrics`.
 pub fn serve(api: &Api, host: &Arc<Host>, req: &Request<'_>) -> Response {
-    let opts = match Options::parse(req) {
+    let opts = match Options::parse(req, &api.prometheus()) {
         Ok(o) => o,
         Err(why) => return Response::bad_request(&why),
     };
@@ -152,7 +177,8 @@ pub fn serve(api: &Api, host: &Arc<Host>, req: &Request<'_>) -> Response {
             PROMETHEUS
         }
         Format::PrometheusAllHosts => {
-            let hosts = api.db.hosts();
+            let mut hosts = api.db.hosts();
+            hosts.retain(|h| opts.hosts.matches(&h.hostname()));
             prometheus::write(&mut out, api, &hosts, host, req.now_ms, &opts);
             PROMETHEUS
         }

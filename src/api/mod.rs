@@ -34,6 +34,9 @@ pub mod ui;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
+
+use crate::config::PrometheusExporter;
 use crate::rrd::{Db, Host};
 
 pub use query::Query;
@@ -69,6 +72,9 @@ pub struct Api {
     pub exporters: status::Exporters,
     /// `[directories] web`, when netdata's dashboard is to be served from it.
     pub web_dir: Option<std::path::PathBuf>,
+    /// `[prometheus:exporter]`: what `/api/v1/allmetrics` sends unless a request says; replaced
+    /// when the configuration is reloaded.
+    prometheus: RwLock<Arc<PrometheusExporter>>,
 }
 
 /// One API request, as the server parsed it.
@@ -95,7 +101,18 @@ impl Api {
             scrapers: allmetrics::Scrapers::default(),
             exporters: status::Exporters::default(),
             web_dir: None,
+            prometheus: RwLock::new(Arc::new(PrometheusExporter::default())),
         }
+    }
+
+    /// The `[prometheus:exporter]` settings in effect.
+    pub fn prometheus(&self) -> Arc<PrometheusExporter> {
+        self.prometheus.read().clone()
+    }
+
+    /// Apply new `[prometheus:exporter]` settings from the next request on.
+    pub fn set_prometheus(&self, settings: PrometheusExporter) {
+        *self.prometheus.write() = Arc::new(settings);
     }
 
     /// Answer `req` for `host` (the local host, or the one a `/host/NAME/` prefix chose).

@@ -232,7 +232,7 @@ impl Settings for ExporterConfig {
     }
 }
 
-const SECONDS: Whole = Whole { min: 1, max: None, unit: "seconds" };
+pub(super) const SECONDS: Whole = Whole { min: 1, max: None, unit: "seconds" };
 /// 0 means automatic.
 const REPLAY_SECONDS: Whole = Whole { min: 0, max: None, unit: "seconds (0 for automatic)" };
 
@@ -276,7 +276,7 @@ impl Kind<Vec<Endpoint>> for Destinations {
 }
 
 /// `data source`.
-struct DataSources;
+pub(super) struct DataSources;
 
 impl Kind<DataSource> for DataSources {
     fn parse(&self, text: &str) -> Result<DataSource, String> {

@@ -21,6 +21,7 @@ mod agent;
 mod diag;
 mod exporting;
 mod ini;
+mod prometheus;
 mod setting;
 mod stream;
 
@@ -40,6 +41,7 @@ pub use exporting::{
     parse_destinations, ConnectorKind, DataSource, Endpoint, ExporterConfig, INSTANCE_TYPES,
     SPOOL_MAX_SIZE_DEFAULT,
 };
+pub use prometheus::PrometheusExporter;
 pub use stream::{
     parse_bind_to, BindTo, PortTls, Registry, Stream, StreamKey, StreamKeyType, Web,
     DEFAULT_FIRST_REQUEST_TIMEOUT, DEFAULT_MAX_CHILDREN, DEFAULT_MAX_PENDING_PER_ADDRESS,
@@ -66,6 +68,8 @@ pub struct Config {
     pub plugins: Plugins,
     /// `[backend]` and every `[TYPE:NAME]`, in file order (main file first).
     pub exporters: Vec<ExporterConfig>,
+    /// `[prometheus:exporter]`: what `/api/v1/allmetrics` sends unless a request says.
+    pub prometheus: PrometheusExporter,
     /// `[host labels]`: `name = value` pairs in file order.
     pub host_labels: Vec<(String, String)>,
     /// `[web]`: where streaming children connect.
@@ -154,6 +158,7 @@ enum Role<'a> {
     Accepted,
     Backend,
     ExportingGlobal,
+    PrometheusExporter,
     Instance(ConnectorKind, &'a str),
     Unknown,
 }
@@ -171,6 +176,7 @@ fn role(name: &str) -> Role<'_> {
         "logs" => Role::Accepted,
         "backend" => Role::Backend,
         "exporting:global" => Role::ExportingGlobal,
+        prometheus::SECTION => Role::PrometheusExporter,
         _ if is_uuid(name) => Role::StreamKey,
         _ => match agent::plugin_section_name(name) {
             Some(plugin) => Role::Plugin(plugin),
@@ -262,6 +268,7 @@ impl Config {
             ),
             plugins: Plugins::default(),
             exporters: Vec::new(),
+            prometheus: PrometheusExporter::default(),
             host_labels: Vec::new(),
             web: Web::default(),
             stream: Stream::default(),
@@ -284,6 +291,8 @@ struct Sorted<'a> {
     found: Vec<Found<'a>>,
     /// `[exporting:global]` sections, exporting.conf's first.
     globals: Vec<(&'a str, &'a Section)>,
+    /// `[prometheus:exporter]` sections, exporting.conf's first.
+    prometheus: Vec<(&'a str, &'a Section)>,
     /// `[stream]` sections, stream.conf's first.
     stream_chain: Vec<(&'a str, &'a Section)>,
     /// One chain per UUID-named section (an API key or machine GUID), stream.conf's first.
@@ -347,6 +356,7 @@ impl<'a> Sorted<'a> {
                 Role::Accepted => {}
                 Role::Backend => self.found.push(Found { file, section, instance: None }),
                 Role::ExportingGlobal => self.globals.push((file, section)),
+                Role::PrometheusExporter => self.prometheus.push((file, section)),
                 Role::Instance(kind, name) => {
                     self.found.push(Found { file, section, instance: Some((kind, name)) })
                 }
@@ -362,6 +372,7 @@ impl<'a> Sorted<'a> {
         for section in &ini.sections {
             match role(&section.name) {
                 Role::ExportingGlobal => self.globals.insert(0, (file, section)),
+                Role::PrometheusExporter => self.prometheus.insert(0, (file, section)),
                 Role::Instance(kind, name) => {
                     self.found.push(Found { file, section, instance: Some((kind, name)) })
                 }
@@ -369,7 +380,8 @@ impl<'a> Sorted<'a> {
                     diag,
                     file,
                     section,
-                    " (exporting.conf holds [exporting:global] and [TYPE:NAME] sections)",
+                    " (exporting.conf holds [exporting:global], [prometheus:exporter] and [TYPE:NAME] \
+                     sections)",
                 ),
             }
         }
@@ -390,6 +402,7 @@ impl<'a> Sorted<'a> {
         db_chain.extend(self.db_keys_in_global.iter().map(|section| (file, section)));
         agent::read_chain(&mut config.db, &db_chain, diag);
         config.exporters = exporting::read(&self.found, &self.globals, diag);
+        config.prometheus = prometheus::read(&self.prometheus, &self.globals, diag);
         stream::read_stream(&mut config.stream, &self.stream_chain, diag);
         config.stream.keys = self.key_chains.iter().map(|chain| stream::read_key(chain, diag)).collect();
     }
@@ -555,6 +568,7 @@ impl Config {
         stream::render(&self.web, &self.stream, &mut out);
         out.push_str("\n[registry]\n");
         setting::render(&self.registry, &mut out);
+        prometheus::render(&self.prometheus, &mut out);
         for exporter in &self.exporters {
             exporting::render(exporter, &mut out);
         }

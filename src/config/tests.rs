@@ -123,6 +123,7 @@ fn an_empty_file_gives_every_default() {
                 options: BTreeMap::new(),
             },
             exporters: Vec::new(),
+            prometheus: PrometheusExporter::default(),
             host_labels: Vec::new(),
             web: Web {
                 mode: "static-threaded".to_string(),
@@ -616,7 +617,7 @@ fn unknown_sections_are_warned_about_and_known_ones_are_not() {
         "[web]\nbind to = *\n[stream]\nenabled = no\n[logs]\nlevel = info\n\
          [11111111-2222-3333-4444-55555555aaaa]\ntype = api\n[host labels]\n\
          [db]\nmode = ram\n[plugin:proc]\n[graphit:x]\n",
-        Some("[global]\n[exporting:global]\n"),
+        Some("[global]\n[exporting:global]\n[prometheus:exporter]\n"),
     )
     .unwrap();
     assert_eq!(
@@ -626,7 +627,7 @@ fn unknown_sections_are_warned_about_and_known_ones_are_not() {
             "rrdpipe.conf:12: unknown section [plugin:proc]; ignored",
             "rrdpipe.conf:13: unknown section [graphit:x]; ignored",
             "exporting.conf:1: unknown section [global]; ignored (exporting.conf holds \
-             [exporting:global] and [TYPE:NAME] sections)",
+             [exporting:global], [prometheus:exporter] and [TYPE:NAME] sections)",
         ]
     );
 }
@@ -998,6 +999,16 @@ fn effective_shows_every_key_with_defaults() {
 
 [registry]
     netdata unique id file = /var/lib/netdata/registry/netdata.public.unique.id
+
+[prometheus:exporter]
+    data source = average
+    prefix = netdata
+    update every = 10
+    send names instead of ids = yes
+    send configured labels = yes
+    send automatic labels = no
+    send charts matching = *
+    send hosts matching = localhost *
 
 [graphite:g]
     enabled = no
@@ -1669,6 +1680,55 @@ fn missing_directories_are_warned_about_naming_the_key_and_where_it_was_set() {
              external plugin will run; install netdata's plugins (Debian: apt install netdata) or point the key at \
              a directory of *.plugin programs"
                 .to_string()
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- [prometheus:exporter]
+
+#[test]
+fn prometheus_exporter_keys_fall_back_to_exporting_global_as_in_netdata() {
+    let loaded = parse2(
+        "[prometheus:exporter]\nprefix = main\n",
+        Some(
+            "[exporting:global]\nprefix = global\nupdate every = 7\nsend names instead of ids = no\n\
+             [prometheus:exporter]\ndata source = sum\nprefix = site\nsend automatic labels = yes\n\
+             send hosts matching = !child* *\nsend charts matching = system.*\ncolour = red\n",
+        ),
+    )
+    .unwrap();
+    let p = &loaded.config.prometheus;
+    assert_eq!(
+        *p,
+        PrometheusExporter {
+            data_source: DataSource::Sum,
+            prefix: "site".to_string(),
+            update_every: 7,
+            send_names_instead_of_ids: false,
+            send_configured_labels: true,
+            send_automatic_labels: true,
+            send_charts_matching: "system.*".to_string(),
+            send_hosts_matching: "!child* *".to_string(),
+        }
+    );
+    assert_eq!(
+        loaded.warnings,
+        vec!["exporting.conf:11: unknown key 'colour' in [prometheus:exporter]; ignored"]
+    );
+    assert_eq!(ok("").config.prometheus, PrometheusExporter::default());
+    assert!(loaded.config.effective().contains(
+        "\n[prometheus:exporter]\n    data source = sum\n    prefix = site\n    update every = 7\n"
+    ));
+}
+
+#[test]
+fn a_bad_prometheus_exporter_value_is_an_error_with_its_place() {
+    let e = parse2("", Some("[prometheus:exporter]\ndata source = median\n")).unwrap_err();
+    assert_eq!(
+        e.errors,
+        vec![
+            "exporting.conf:2: data source = \"median\": unknown data source. Choose from: as collected \
+             (or as-collected, raw), average, sum (or volume)"
         ]
     );
 }

@@ -37,9 +37,9 @@ use std::sync::Arc;
 
 use crate::export::compute::WindowValues;
 use crate::export::format::{number, write_value, DataSource, Value, RENAMED_PREFIX};
-use crate::rrd::{Algorithm, ChartData, Host, LabelFilter};
+use crate::rrd::{Algorithm, ChartData, Host};
 
-use super::scrapers::{chart_window, FIRST_WINDOW_S};
+use super::scrapers::chart_window;
 use super::text::write_comment_text;
 use super::{Api, Format, Options};
 
@@ -150,10 +150,6 @@ fn tag_labels(tags: &str) -> Vec<(String, String)> {
     labels
 }
 
-/// Which host labels `netdata_info` carries: netdata's `[prometheus:exporter]` defaults, `send
-/// configured labels = yes` and `send automatic labels = no`.
-const HOST_LABELS: LabelFilter = LabelFilter { configured: true, automatic: false };
-
 /// Labels a series carries itself; a chart label of one of these names is renamed.
 const SERIES_LABELS: &[&str] = &["chart", "family", "dimension", "instance"];
 
@@ -220,9 +216,9 @@ pub(super) fn write(
     let info = window_host.info();
     let host_key = format!("{}{}/{}", if all_hosts { "*/" } else { "" }, info.machine_guid, info.hostname);
     let last = api.scrapers.swap_last_access(&opts.server, &host_key, now_s);
-    let mut after = last.unwrap_or(now_s - FIRST_WINDOW_S);
+    let mut after = last.unwrap_or(now_s - opts.first_window_s);
     if after > now_s {
-        after = now_s - FIRST_WINDOW_S;
+        after = now_s - opts.first_window_s;
     }
     let mut prefix = Vec::with_capacity(opts.prefix.len() + 1);
     if opts.prefix.as_bytes().first().is_some_and(u8::is_ascii_digit) {
@@ -322,7 +318,7 @@ impl Writer<'_> {
         write_label_value(self.out, version);
         self.out.push(b'"');
         let labels = host.labels();
-        let sent = labels.iter().filter(|l| HOST_LABELS.sends(l.source));
+        let sent = labels.iter().filter(|l| self.opts.host_labels.sends(l.source));
         write_labels(self.out, sent.map(|l| (&*l.name, &*l.value)), INFO_LABELS);
         self.out.extend_from_slice(b"} 1");
         self.end_line(now_ms);

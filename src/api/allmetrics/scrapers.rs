@@ -2,17 +2,13 @@
 //!
 //! One job: netdata's rule for which slots an average or sum scrape reads. A scraper (named by
 //! `server=`) is remembered per host with the time of its last request; its next request
-//! covers `(last request, now]`, its first the last [`FIRST_WINDOW_S`] seconds. Entries unseen
+//! covers `(last request, now]`, its first the last `[prometheus:exporter] update every` seconds (10 by default). Entries unseen
 //! for [`FORGET_AFTER_S`] are forgotten and at most [`MAX_SCRAPERS`] are kept (the oldest go
 //! first), so clients inventing names cannot grow memory. Pure apart from the lock.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-
-/// Seconds a scraper's first request covers: netdata's `[prometheus:exporter] update every`
-/// default, which netdata 1.37 uses for the API (its answer says `time range NOW-10 to NOW`).
-pub const FIRST_WINDOW_S: i64 = 10;
 
 /// A scraper not seen for this long starts again with a first window.
 pub const FORGET_AFTER_S: i64 = 24 * 3600;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::api::Query;
+use crate::config::PrometheusExporter;
 use crate::rrd::{Algorithm, ChartDef, Db, DimensionDef, HostInfo};
 
 /// Seconds of the first collection; collections come every second at `.483`.
@@ -289,6 +290,62 @@ fn windows_per_scraper_are_exact_and_do_not_overlap() {
     assert!(!after_the_end.contains("netdata_r_amp"), "{after_the_end}");
     // One ending past the last stored slot ends at it.
     assert_eq!(ramp(&api, "server=d", 105), ("96.5000000".into(), 100));
+}
+
+/// `[prometheus:exporter]` gives what a request does not: the source, the prefix, names or ids,
+/// the first window, the charts, the hosts of `prometheus_all_hosts` and the host labels of
+/// `netdata_info`; what a request gives wins.
+#[test]
+fn prometheus_exporter_settings_are_the_defaults_of_a_request() {
+    use crate::rrd::labels::source::{AUTO, CONFIG};
+    use crate::rrd::Labels;
+    let api = ramp_api();
+    api.set_prometheus(PrometheusExporter {
+        data_source: DataSource::Sum,
+        prefix: "site".into(),
+        update_every: 4,
+        send_names_instead_of_ids: false,
+        send_automatic_labels: true,
+        send_configured_labels: false,
+        ..PrometheusExporter::default()
+    });
+    let mut own = Labels::new();
+    own.add("room", "b12", CONFIG);
+    own.add("_os_name", "Debian", AUTO);
+    api.db.localhost().set_own_labels(own);
+    // First window 4 s: slots 44..=47 at T0+50 (as for 10 s, 38..=47, it ends where netdata's does).
+    let b = body(&api, "format=prometheus&server=a", (T0 + 50) * 1000 + 400);
+    assert_eq!(
+        b,
+        format!(
+            "netdata_info{{instance=\"h1\",application=\"rrdpipe\",version=\"v0.1.0\",_os_name=\"Debian\"}} 1 {}\n\
+             site_r_amp_sum{{chart=\"r.amp\",family=\"r\",dimension=\"v\"}} {}.0000000 {}\n",
+            (T0 + 50) * 1000 + 400,
+            (44..=47).sum::<i64>(),
+            (T0 + 47) * 1000
+        )
+    );
+    assert_eq!(ramp(&api, "server=b&source=average&prefix=netdata", 50), ("45.5000000".into(), 47));
+    // Charts: the configured pattern, unless the request filters.
+    api.set_prometheus(PrometheusExporter {
+        send_charts_matching: "!r.* *".into(),
+        ..PrometheusExporter::default()
+    });
+    assert!(!body(&api, "format=prometheus&server=c", (T0 + 60) * 1000).contains("r_amp"));
+    assert_eq!(ramp(&api, "server=d&filter=r.amp", 60), ("52.5000000".into(), 57));
+}
+
+/// `send hosts matching` chooses the hosts of `prometheus_all_hosts`.
+#[test]
+fn all_hosts_are_those_send_hosts_matching_accepts() {
+    let api = probe_api(&[("h1", ""), ("child1", ""), ("db2", "")]);
+    api.set_prometheus(PrometheusExporter {
+        send_hosts_matching: "!child* *".into(),
+        ..PrometheusExporter::default()
+    });
+    let all = body(&api, "format=prometheus_all_hosts&filter=none", NOW_MS);
+    let infos: Vec<&str> = all.lines().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(infos, ["netdata_info{instance=\"h1\"", "netdata_info{instance=\"db2\""]);
 }
 
 /// The scrapers remembered are bounded in number (the oldest go) and forgotten after a day.
