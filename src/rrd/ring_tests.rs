@@ -203,3 +203,117 @@ fn charts_compress_at_offsets_spread_by_their_ids() {
         .collect();
     assert!(offsets.len() >= 60, "{} different rows", offsets.len());
 }
+
+/// A chart fed replayed slots: ahead of the last one (gaps between stay empty), into empty
+/// slots of its past (packed blocks among them) and before its first; dimensions added.
+#[derive(Clone, Debug)]
+enum ChartOp {
+    /// Slot `last + delta` with the row's values.
+    Replay(i64, Vec<StorageNumber>),
+    /// Slots `last + 1 ..= last + n`, each with the same row: constant columns.
+    Run(usize, Vec<StorageNumber>),
+    /// A dimension more.
+    AddDimension,
+}
+
+fn chart_op() -> impl Strategy<Value = ChartOp> {
+    prop_oneof![
+        4 => (-350i64..400, row()).prop_map(|(d, r)| ChartOp::Replay(d, r)),
+        3 => (1usize..150, row()).prop_map(|(n, r)| ChartOp::Run(n, r)),
+        1 => Just(ChartOp::AddDimension),
+    ]
+}
+
+/// The reference: the rows stored at each slot time, absent meaning empty.
+#[derive(Default)]
+struct ChartModel {
+    rows: std::collections::BTreeMap<i64, Vec<StorageNumber>>,
+}
+
+impl ChartModel {
+    fn replay(&mut self, c: &Chart, t: i64, row: &[StorageNumber]) {
+        let (first, last) = {
+            let d = c.read();
+            (d.first_entry_t(), d.last_entry_t())
+        };
+        let values: Vec<(usize, StorageNumber)> = row.iter().copied().enumerate().collect();
+        if !c.store_replayed(t, &values) {
+            return;
+        }
+        if let Some(last) = last.filter(|&l| t > l) {
+            self.rows.retain(|&s, _| s <= last || s >= t);
+        }
+        if let Some(first) = first.filter(|&f| t < f) {
+            self.rows.retain(|&s, _| s < t || s >= first);
+        }
+        let width = c.dimension_count();
+        let stored: Vec<StorageNumber> = row.iter().copied().take(width).collect();
+        self.rows.insert(t, stored);
+    }
+
+    fn expected(&self, t: i64, dim: usize) -> StorageNumber {
+        self.rows.get(&t).and_then(|r| r.get(dim)).copied().unwrap_or(SN_EMPTY)
+    }
+
+    fn check(&self, c: &Chart, after: i64, before: i64) -> Result<(), TestCaseError> {
+        let d = c.read();
+        let (Some(first), Some(last)) = (d.first_entry_t(), d.last_entry_t()) else { return Ok(()) };
+        let dims = d.dims.len();
+        for t in first - 2..=last + 2 {
+            for dim in 0..=dims {
+                let want = if (first..=last).contains(&t) { self.expected(t, dim) } else { SN_EMPTY };
+                prop_assert_eq!(d.value_at(dim, t), want, "value_at t {} dim {}", t, dim);
+            }
+        }
+        let (after, before) = (first + after.rem_euclid(last - first + 2) - 1, first + before.rem_euclid(last - first + 2));
+        let mut next = (after + 1).max(first);
+        d.for_each_row(after, before, |t, row| {
+            assert_eq!(t, next, "rows in order");
+            next += 1;
+            for dim in 0..dims {
+                assert_eq!(row.get(dim).copied().unwrap_or(SN_EMPTY), self.expected(t, dim), "row t {t} dim {dim}");
+            }
+        });
+        prop_assert_eq!(next, before.min(last).max(after.max(first - 1)) + 1);
+        for dim in 0..dims {
+            let mut seen = Vec::new();
+            d.for_each_value(dim, first - 1, last, |t, v| seen.push((t, v.to_bits())));
+            let want: Vec<(i64, u64)> = (first..=last)
+                .filter(|&t| storage_number::exists(self.expected(t, dim)))
+                .map(|t| (t, storage_number::unpack(self.expected(t, dim)).to_bits()))
+                .collect();
+            prop_assert_eq!(seen, want, "for_each_value dim {}", dim);
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn a_chart_reads_back_every_replayed_slot_bit_identical(
+        dims in 1usize..6,
+        ops in prop::collection::vec(chart_op(), 1..30),
+        after in 0i64..1000,
+        before in 0i64..1000,
+    ) {
+        let c = Chart::new(&ChartDef::new("t.model", 1), 300);
+        for i in 0..dims {
+            c.add_dimension(&DimensionDef::new(&format!("d{i}"), Algorithm::Absolute));
+        }
+        let mut model = ChartModel::default();
+        for op in &ops {
+            let last = c.read().last_entry_t().unwrap_or(1000);
+            match op {
+                ChartOp::Replay(delta, row) => model.replay(&c, last + delta, row),
+                ChartOp::Run(n, row) => (1..=*n as i64).for_each(|k| model.replay(&c, last + k, row)),
+                ChartOp::AddDimension => {
+                    let n = c.dimension_count();
+                    c.add_dimension(&DimensionDef::new(&format!("d{n}"), Algorithm::Absolute));
+                }
+            }
+            model.check(&c, after, before)?;
+        }
+    }
+}
