@@ -464,7 +464,7 @@ impl Ring {
 }
 
 /// Bytes of a packed block a prefetch asks for: the first columns, not a whole large chart.
-const PREFETCH_PACKED: usize = 4096;
+const PREFETCH_PACKED: usize = 1 << 20;
 
 /// Decode rows `r .. r + n` of the first `width` columns of `packed` (`rows` rows) into the
 /// thread's scratch and hand them to `f`, row-major.
