@@ -16,7 +16,9 @@
 //! within its block reaches the chart's own offset, so that the charts collected in the same
 //! second do not all compress in the same second. The plain buffer a compressed block leaves
 //! is kept as the spare of the next block opened, so the steady state allocates only the
-//! packed bytes.
+//! packed bytes; an open block's rows are not cleared when it is opened (every write
+//! overwrites a whole row; the rows not written yet read from the tail, or empty) but when it
+//! is sealed, so no second clears every chart's block at once.
 //!
 //! A packed block that writing moves into again (the ring wrapped) is not decoded: its packed
 //! bytes stay as the open block's tail, read for the rows not rewritten yet, and are dropped
@@ -141,7 +143,7 @@ pub struct Ring {
     /// The block being written, if any.
     open: Option<u32>,
     /// Rows of the open block written since it was opened (bit `r` for row `r`): the others
-    /// read from `tail`. Meaningless without a tail.
+    /// read from `tail`, or empty without one, and are not cleared until the block is sealed.
     fresh: u64,
     /// The packed bytes the open block had when it was opened, for the rows not rewritten.
     tail: Option<Packed>,
@@ -163,7 +165,7 @@ impl Ring {
             history,
             history_magic: (u64::MAX / history as u64).wrapping_add(1),
             open: None,
-            fresh: ALL_FRESH,
+            fresh: 0,
             tail: None,
             pending: Vec::new(),
             spare: None,
@@ -246,12 +248,15 @@ impl Ring {
         self.dim_cap = cap;
     }
 
-    /// A cleared plain buffer for block `b`: the spare when it fits.
-    fn take_plain(&mut self, b: usize) -> Box<[StorageNumber]> {
+    /// A plain buffer for block `b`: the spare when it fits, cleared if `clear` (an open
+    /// block's rows are cleared as they are written, or when it is sealed).
+    fn take_plain(&mut self, b: usize, clear: bool) -> Box<[StorageNumber]> {
         let len = self.rows(b) * self.dim_cap;
         match self.spare.take() {
             Some(mut s) if s.len() == len => {
-                s.fill(SN_EMPTY);
+                if clear {
+                    s.fill(SN_EMPTY);
+                }
                 s
             }
             _ => vec![SN_EMPTY; len].into_boxed_slice(),
@@ -288,33 +293,37 @@ impl Ring {
     #[cold]
     fn open_block(&mut self, b: usize) {
         self.seal_open();
-        self.fresh = ALL_FRESH;
+        self.fresh = 0;
         match std::mem::take(&mut self.blocks[b]) {
-            Block::Never => self.blocks[b] = Block::Plain(self.take_plain(b)),
+            Block::Never => self.blocks[b] = Block::Plain(self.take_plain(b, false)),
             Block::Plain(p) => {
                 self.blocks[b] = Block::Plain(p);
+                self.fresh = ALL_FRESH;
                 self.pending.retain(|&x| x as usize != b);
             }
             Block::Packed(packed) => {
-                self.blocks[b] = Block::Plain(self.take_plain(b));
+                self.blocks[b] = Block::Plain(self.take_plain(b, false));
                 self.tail = Some(packed);
-                self.fresh = 0;
             }
         }
         self.open = Some(b as u32);
     }
 
     /// The open block, if any, is sealed: the rows it did not rewrite are taken from its
-    /// tail, and it waits for compression.
+    /// tail (or cleared, without one), and it waits for compression.
     fn seal_open(&mut self) {
         let Some(o) = self.open.take() else { return };
         let o = o as usize;
-        if let Some(tail) = self.tail.take() {
-            let rows = self.rows(o);
-            let all = if rows == 64 { ALL_FRESH } else { (1u64 << rows) - 1 };
-            if self.fresh & all != all {
-                if let Block::Plain(p) = &mut self.blocks[o] {
-                    tail.unpack_into(rows, self.dim_cap, self.fresh, p);
+        let tail = self.tail.take();
+        let (rows, cap) = (self.rows(o), self.dim_cap);
+        let all = if rows == BLOCK_SLOTS { ALL_FRESH } else { (1u64 << rows) - 1 };
+        if self.fresh & all != all {
+            if let Block::Plain(p) = &mut self.blocks[o] {
+                for r in (0..rows).filter(|r| self.fresh & (1 << r) == 0) {
+                    p[r * cap..(r + 1) * cap].fill(SN_EMPTY);
+                }
+                if let Some(tail) = tail {
+                    tail.unpack_into(rows, cap, self.fresh, p);
                 }
             }
         }
@@ -328,11 +337,11 @@ impl Ring {
         match std::mem::take(&mut self.blocks[b]) {
             Block::Plain(p) => self.blocks[b] = Block::Plain(p),
             Block::Never => {
-                self.blocks[b] = Block::Plain(self.take_plain(b));
+                self.blocks[b] = Block::Plain(self.take_plain(b, true));
                 self.pending.push(b as u32);
             }
             Block::Packed(packed) => {
-                let mut plain = self.take_plain(b);
+                let mut plain = self.take_plain(b, true);
                 packed.unpack_into(self.rows(b), self.dim_cap, 0, &mut plain);
                 self.blocks[b] = Block::Plain(plain);
                 self.pending.push(b as u32);
@@ -360,10 +369,11 @@ impl Ring {
         });
     }
 
-    /// Whether row `r` of block `b` is read from the open block's tail.
+    /// Whether row `r` of block `b` is a row of the open block not written since it was
+    /// opened: read from its tail, or empty without one.
     #[inline]
-    fn in_tail(&self, b: usize, r: usize) -> bool {
-        self.tail.is_some() && self.open == Some(b as u32) && self.fresh & (1 << r) == 0
+    fn stale(&self, b: usize, r: usize) -> bool {
+        self.open == Some(b as u32) && self.fresh & (1 << r) == 0
     }
 
     /// The storage number of dimension `dim` at `slot`.
@@ -372,7 +382,7 @@ impl Ring {
         let (b, r) = (slot / BLOCK_SLOTS, slot % BLOCK_SLOTS);
         match &self.blocks[b] {
             Block::Never => SN_EMPTY,
-            Block::Plain(_) if self.in_tail(b, r) => {
+            Block::Plain(_) if self.stale(b, r) => {
                 self.tail.as_ref().map_or(SN_EMPTY, |t| t.get(self.rows(b), r, dim))
             }
             Block::Plain(p) if dim < self.dim_cap => p[r * self.dim_cap + dim],
@@ -409,9 +419,11 @@ impl Ring {
             Block::Plain(p) => {
                 let w = width.min(cap);
                 for k in 0..n {
-                    if self.in_tail(b, r + k) {
-                        let tail = self.tail.as_ref().expect("a tail");
-                        with_decoded(tail, self.rows(b), r + k, 1, width, |row| f(k, row));
+                    if self.stale(b, r + k) {
+                        match &self.tail {
+                            Some(tail) => with_decoded(tail, self.rows(b), r + k, 1, width, |row| f(k, row)),
+                            None => f(k, &[]),
+                        }
                     } else {
                         let at = (r + k) * cap;
                         f(k, &p[at..at + w]);
