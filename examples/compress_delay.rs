@@ -50,7 +50,8 @@ fn main() {
     let at_boundary: Vec<f64> = steady.iter().filter(|&&(s, _)| s % 64 == 0).map(|&(_, t)| t * 1e3).collect();
     steady.sort_by(|a, b| a.1.total_cmp(&b.1));
     let median = steady[steady.len() / 2].1;
-    let worst: Vec<String> = steady.iter().rev().take(3).map(|(s, t)| format!("{:.1} ms (second {s})", t * 1e3)).collect();
+    let worst: Vec<String> =
+        steady.iter().rev().take(3).map(|(s, t)| format!("{:.1} ms (second {s})", t * 1e3)).collect();
     println!("1 M dimensions, one collection round per second, seconds 64 to {SECONDS}:");
     println!("  round of 10 000 collections: median {:.1} ms; worst {}", median * 1e3, worst.join(", "));
     println!("  rounds at block boundaries (ms): {at_boundary:.1?}");

@@ -38,7 +38,13 @@ fn check(c: &Chart, series: &[&Series]) {
     d.for_each_row(first - ue, last, |t, row| {
         rows += 1;
         for (dim, s) in series.iter().enumerate() {
-            assert_eq!(row.get(dim).copied().unwrap_or(SN_EMPTY), at(s, t), "{}.{} row {t}", s.chart, s.dimension);
+            assert_eq!(
+                row.get(dim).copied().unwrap_or(SN_EMPTY),
+                at(s, t),
+                "{}.{} row {t}",
+                s.chart,
+                s.dimension
+            );
         }
     });
     assert_eq!(rows, (last - first) / ue + 1);
@@ -61,7 +67,8 @@ fn the_corpus_reads_back_bit_identical_through_compressed_rings() {
         let from = series.iter().map(|s| s.first_t).min().unwrap();
         let to = series.iter().map(|s| s.first_t + (s.values.len() as i64 - 1) * ue as i64).max().unwrap();
         for t in (from..=to).step_by(ue as usize) {
-            let row: Vec<(usize, StorageNumber)> = series.iter().enumerate().map(|(i, s)| (i, at(s, t))).collect();
+            let row: Vec<(usize, StorageNumber)> =
+                series.iter().enumerate().map(|(i, s)| (i, at(s, t))).collect();
             assert!(c.store_replayed(t, &row), "{id} at {t}");
             if (t - from) % 97 == 0 {
                 check(&c, series);
@@ -72,5 +79,9 @@ fn the_corpus_reads_back_bit_identical_through_compressed_rings() {
         dims += series.len();
     }
     assert_eq!(dims, corpus.series.len());
-    eprintln!("{} charts, {dims} dimensions, history {HISTORY}: {} bytes per dimension", charts.len(), bytes / dims);
+    eprintln!(
+        "{} charts, {dims} dimensions, history {HISTORY}: {} bytes per dimension",
+        charts.len(),
+        bytes / dims
+    );
 }

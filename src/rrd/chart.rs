@@ -966,8 +966,7 @@ impl ChartData {
             Some(last) if t <= last => {
                 let oldest = last - (self.ring.history() as i64 - 1) * ue;
                 let slot = self.time2slot(t);
-                let stored =
-                    self.value_range_contains(t) && !self.ring.row_is_empty(slot);
+                let stored = self.value_range_contains(t) && !self.ring.row_is_empty(slot);
                 if t < oldest || stored {
                     return false;
                 }
@@ -1090,7 +1089,7 @@ impl ChartData {
         }
         if let Some((t, end)) = self.stored_range(after, before) {
             let count = ((end - t) / self.meta.update_every as i64) as usize + 1;
-            self.ring.prefetch(self.time2slot(t), count, self.dims.len(), |p, len| prefetch_bytes(p, len));
+            self.ring.prefetch(self.time2slot(t), count, self.dims.len(), prefetch_bytes);
         }
     }
 

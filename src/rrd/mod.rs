@@ -27,6 +27,6 @@ pub use host::{Attachment, Db, Feed, Host, HostInfo, Orphan};
 pub use labels::{LabelFilter, Labels};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod ring_tests;
+#[cfg(test)]
+mod tests;

@@ -87,7 +87,14 @@ impl Packed {
 
     /// Decode rows `r .. r + n` of the first `width` columns (at most the block's) into `out`,
     /// row-major, `w` storage numbers per row; returns `w`.
-    fn decode_rows(&self, rows: usize, r: usize, n: usize, width: usize, out: &mut Vec<StorageNumber>) -> usize {
+    fn decode_rows(
+        &self,
+        rows: usize,
+        r: usize,
+        n: usize,
+        width: usize,
+        out: &mut Vec<StorageNumber>,
+    ) -> usize {
         let w = width.min(self.width as usize);
         out.clear();
         out.resize(n * w, SN_EMPTY);
@@ -395,7 +402,13 @@ impl Ring {
     /// each, as `f(k, row)` for the `k`-th. A row is shorter when the block holds fewer
     /// dimensions (they read empty), and empty when the block was never written.
     #[inline]
-    pub fn for_each_row(&self, slot: usize, count: usize, width: usize, mut f: impl FnMut(usize, &[StorageNumber])) {
+    pub fn for_each_row(
+        &self,
+        slot: usize,
+        count: usize,
+        width: usize,
+        mut f: impl FnMut(usize, &[StorageNumber]),
+    ) {
         let mut slot = slot;
         let mut done = 0;
         while done < count {
@@ -412,7 +425,14 @@ impl Ring {
 
     /// Rows `r .. r + n` of block `b`, for [`Ring::for_each_row`].
     #[inline]
-    fn block_rows(&self, b: usize, r: usize, n: usize, width: usize, mut f: impl FnMut(usize, &[StorageNumber])) {
+    fn block_rows(
+        &self,
+        b: usize,
+        r: usize,
+        n: usize,
+        width: usize,
+        mut f: impl FnMut(usize, &[StorageNumber]),
+    ) {
         let cap = self.dim_cap;
         match &self.blocks[b] {
             Block::Never => (0..n).for_each(|k| f(k, &[])),
@@ -481,7 +501,14 @@ const PREFETCH_PACKED: usize = 1 << 20;
 /// Decode rows `r .. r + n` of the first `width` columns of `packed` (`rows` rows) into the
 /// thread's scratch and hand them to `f`, row-major.
 #[inline]
-fn with_decoded(packed: &Packed, rows: usize, r: usize, n: usize, width: usize, f: impl FnOnce(&[StorageNumber])) {
+fn with_decoded(
+    packed: &Packed,
+    rows: usize,
+    r: usize,
+    n: usize,
+    width: usize,
+    f: impl FnOnce(&[StorageNumber]),
+) {
     // Taken out of the thread's cell, so that a reader reading another chart from `f` gets a
     // buffer of its own.
     let mut buf = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut().0));

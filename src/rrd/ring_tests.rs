@@ -173,7 +173,11 @@ fn a_sealed_block_is_compressed_at_the_chart_s_offset() {
     }
     let sealed = ring.memory_bytes();
     ring.row_mut(74, true).fill(SN_EXISTS | 1);
-    assert_eq!(ring.memory_bytes(), sealed + dims * 5, "row 10: the sealed block packed, its buffer the spare");
+    assert_eq!(
+        ring.memory_bytes(),
+        sealed + dims * 5,
+        "row 10: the sealed block packed, its buffer the spare"
+    );
     for slot in 75..256 {
         ring.row_mut(slot, true).fill(SN_EXISTS | 1);
     }
@@ -265,13 +269,18 @@ impl ChartModel {
                 prop_assert_eq!(d.value_at(dim, t), want, "value_at t {} dim {}", t, dim);
             }
         }
-        let (after, before) = (first + after.rem_euclid(last - first + 2) - 1, first + before.rem_euclid(last - first + 2));
+        let (after, before) =
+            (first + after.rem_euclid(last - first + 2) - 1, first + before.rem_euclid(last - first + 2));
         let mut next = (after + 1).max(first);
         d.for_each_row(after, before, |t, row| {
             assert_eq!(t, next, "rows in order");
             next += 1;
             for dim in 0..dims {
-                assert_eq!(row.get(dim).copied().unwrap_or(SN_EMPTY), self.expected(t, dim), "row t {t} dim {dim}");
+                assert_eq!(
+                    row.get(dim).copied().unwrap_or(SN_EMPTY),
+                    self.expected(t, dim),
+                    "row t {t} dim {dim}"
+                );
             }
         });
         prop_assert_eq!(next, before.min(last).max(after.max(first - 1)) + 1);
