@@ -6,6 +6,9 @@
 //! opentsdb or json lines. Throughput is counted in metrics. The formatter has formatted the
 //! window before (untimed), as a running agent's has: its buffer starts at that window's size.
 //!
+//! `graphite/average_packed` reads the same window out of compressed ring blocks (the store
+//! collected for 130 s, so the block holding the window is sealed and packed).
+//!
 //! Remote write is measured on its own builder: 1000 series per request (10 charts), pushed,
 //! protobuf-encoded and snappy-compressed. Throughput is counted in series.
 
@@ -54,7 +57,28 @@ fn bench_formats(c: &mut Criterion) {
             });
         }
     }
+    bench_packed(&mut g);
     g.finish();
+}
+
+/// Collections stored for the packed case: slots T0+1 ..= T0+129, so the first ring block
+/// (T0 ..= T0+63) is sealed and compressed whatever the chart's offset.
+const SECONDS_PACKED: u64 = 130;
+
+/// Graphite averages of the same window, (T0+20, T0+30], read out of compressed blocks.
+fn bench_packed(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let db = filled_db(CHARTS, SECONDS_PACKED);
+    let cfg = instance(ConnectorKind::Graphite, DataSource::Average, 10);
+    let warm = || {
+        let mut f = Formatter::new(cfg.clone(), (NOW - 20) * S);
+        assert!(!f.format_due(&db, (NOW - 10) * S).is_empty());
+        f
+    };
+    let sent: usize = warm().format_due(&db, NOW * S).iter().map(|f| f.metrics).sum();
+    assert_eq!(sent, CHARTS * DIMS, "one metric per dimension");
+    g.bench_function("graphite/average_packed", |b| {
+        b.iter_batched(warm, |mut f| f.format_due(&db, NOW * S), BatchSize::PerIteration)
+    });
 }
 
 /// The two halves of the walk, measured apart: reading the windows' values out of the store,

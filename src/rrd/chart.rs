@@ -13,9 +13,8 @@
 //! `(t / ue) % history`, so time → slot is one division and stays right after the ring wraps.
 //!
 //! # Memory
-//! The ring is slot-major (`values[slot][dimension]`): one collection writes one contiguous run,
-//! and ring pages never written are never touched (the allocation is zeroed by the allocator and
-//! zero means "empty"), so a new chart with a long history costs almost nothing until it fills.
+//! The slots are kept by [`Ring`](super::ring::Ring): slot-major rows for the block being
+//! written, so one collection writes one contiguous run; completed blocks compressed.
 
 use std::cell::RefCell;
 
@@ -26,6 +25,7 @@ use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard};
 
 use super::labels::Labels;
+use super::ring::Ring;
 use super::storage_number::{self, StorageNumber, SN_EMPTY, SN_EXISTS, SN_EXISTS_RESET};
 use crate::clock::USEC_PER_SEC;
 
@@ -625,98 +625,6 @@ impl DimNames {
     }
 }
 
-/// Slots per block of the ring: blocks are allocated when first written.
-const BLOCK_SLOTS: usize = 256;
-
-/// The ring of storage numbers, slot-major, in blocks of [`BLOCK_SLOTS`] rows allocated when
-/// first written: memory follows what was stored, whatever the allocator does with the pages of
-/// a zeroed allocation (glibc clears reused heap memory, so one big zeroed ring per chart would
-/// be resident at once for small charts).
-#[derive(Debug)]
-struct Ring {
-    blocks: Vec<Option<Box<[StorageNumber]>>>,
-    dim_cap: usize,
-    history: usize,
-    /// `⌊2⁶⁴ / history⌋ + 1`: turns `% history` into two multiplications (see [`Ring::wrap`]).
-    history_magic: u64,
-}
-
-impl Ring {
-    fn new(history: usize, dim_cap: usize) -> Ring {
-        Ring {
-            blocks: (0..history.div_ceil(BLOCK_SLOTS)).map(|_| None).collect(),
-            dim_cap,
-            history,
-            history_magic: (u64::MAX / history as u64).wrapping_add(1),
-        }
-    }
-
-    /// `n.rem_euclid(history)`. For `0 ≤ n < 2³²` (slot numbers until the year 2106) and a
-    /// history below 2³² this is Lemire's exact "fastmod" (no division instruction); anything
-    /// else takes the division.
-    #[inline]
-    fn wrap(&self, n: i64) -> usize {
-        if (0..1 << 32).contains(&n) && self.history < 1 << 32 {
-            let low = self.history_magic.wrapping_mul(n as u64);
-            ((low as u128 * self.history as u128) >> 64) as usize
-        } else {
-            n.rem_euclid(self.history as i64) as usize
-        }
-    }
-
-    /// Storage numbers in block `b` for `cap` dimensions.
-    fn block_len(&self, b: usize, cap: usize) -> usize {
-        BLOCK_SLOTS.min(self.history - b * BLOCK_SLOTS) * cap
-    }
-
-    fn grow(&mut self, dims: usize) {
-        if dims <= self.dim_cap {
-            return;
-        }
-        let cap = dims.max(self.dim_cap + self.dim_cap / 2);
-        let old = self.dim_cap;
-        for b in 0..self.blocks.len() {
-            let len = self.block_len(b, cap);
-            if let Some(block) = self.blocks[b].take() {
-                let mut next = vec![SN_EMPTY; len].into_boxed_slice();
-                for (row, from) in block.chunks_exact(old.max(1)).enumerate().take(len / cap) {
-                    next[row * cap..row * cap + old].copy_from_slice(&from[..old]);
-                }
-                self.blocks[b] = Some(next);
-            }
-        }
-        self.dim_cap = cap;
-    }
-
-    /// The row of `slot`, allocating its block on first write.
-    #[inline]
-    fn row_mut(&mut self, slot: usize) -> &mut [StorageNumber] {
-        let (b, r) = (slot / BLOCK_SLOTS, slot % BLOCK_SLOTS);
-        let cap = self.dim_cap;
-        let len = self.block_len(b, cap);
-        let block = self.blocks[b].get_or_insert_with(|| vec![SN_EMPTY; len].into_boxed_slice());
-        &mut block[r * cap..(r + 1) * cap]
-    }
-
-    /// The row of `slot`; empty when its block was never written.
-    #[inline]
-    fn row(&self, slot: usize) -> &[StorageNumber] {
-        let cap = self.dim_cap;
-        match &self.blocks[slot / BLOCK_SLOTS] {
-            Some(block) => {
-                let r = slot % BLOCK_SLOTS;
-                &block[r * cap..(r + 1) * cap]
-            }
-            None => &[],
-        }
-    }
-
-    #[inline]
-    fn get(&self, slot: usize, dim: usize) -> StorageNumber {
-        self.row(slot).get(dim).copied().unwrap_or(SN_EMPTY)
-    }
-}
-
 /// Why a collection was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CollectError {
@@ -808,7 +716,7 @@ impl Chart {
                 dims: Vec::new(),
                 names: DimNames::default(),
                 labels: super::labels::none(),
-                ring: Ring::new(history.max(2), 0),
+                ring: Ring::new(history.max(2), 0, compress_offset(&def.id)),
                 first_t: None,
                 last_t: None,
                 last_collected_ut: None,
@@ -843,9 +751,7 @@ impl Chart {
             d.last_t = None;
             d.last_boundary = None;
             d.last_collected_ut = None;
-            let history = d.ring.history;
-            let cap = d.ring.dim_cap;
-            d.ring = Ring::new(history, cap);
+            d.ring = d.ring.cleared();
         }
         d.meta = meta;
     }
@@ -866,7 +772,7 @@ impl Chart {
         d.dims.push(Dimension::from_def(def));
         d.names.push(&def.id, def.name.as_deref());
         let n = d.dims.len();
-        if n > d.ring.dim_cap && d.last_t.is_some() {
+        if n > d.ring.dim_cap() && d.last_t.is_some() {
             d.ring.grow(n);
         }
         n - 1
@@ -927,7 +833,7 @@ impl Chart {
         }
         if let Some(last) = d.last_t {
             // Slots between the last one written and this boundary hold nothing of this run.
-            let mut t = (last + ue_s).max(boundary - (d.ring.history as i64 - 1) * ue_s);
+            let mut t = (last + ue_s).max(boundary - (d.ring.history() as i64 - 1) * ue_s);
             while t <= boundary {
                 d.store_empty_row(t);
                 t += ue_s;
@@ -1014,17 +920,14 @@ impl ChartData {
 
     /// Slots per dimension.
     pub fn history(&self) -> usize {
-        self.ring.history
+        self.ring.history()
     }
 
     /// Heap and inline bytes the chart holds: its ring blocks as allocated so far, its
     /// dimensions and their names (allocator overhead not counted).
     pub fn memory_bytes(&self) -> usize {
-        let ring = &self.ring;
-        let blocks = ring.blocks.iter().flatten().map(|b| std::mem::size_of_val(&**b)).sum::<usize>();
         std::mem::size_of::<Chart>()
-            + blocks
-            + ring.blocks.len() * std::mem::size_of::<Option<Box<[StorageNumber]>>>()
+            + self.ring.memory_bytes()
             + self.dims.capacity() * std::mem::size_of::<Dimension>()
             + self.names.text_len()
     }
@@ -1033,7 +936,7 @@ impl ChartData {
     pub fn first_entry_t(&self) -> Option<i64> {
         let last = self.last_t?;
         let first = self.first_t?;
-        let span = (self.ring.history as i64 - 1) * self.meta.update_every as i64;
+        let span = (self.ring.history() as i64 - 1) * self.meta.update_every as i64;
         Some(first.max(last - span))
     }
 
@@ -1061,23 +964,22 @@ impl ChartData {
         self.fit_ring_to_dims();
         match self.last_t {
             Some(last) if t <= last => {
-                let oldest = last - (self.ring.history as i64 - 1) * ue;
+                let oldest = last - (self.ring.history() as i64 - 1) * ue;
                 let slot = self.time2slot(t);
-                let stored =
-                    self.value_range_contains(t) && self.ring.row(slot).iter().any(|&n| n != SN_EMPTY);
+                let stored = self.value_range_contains(t) && !self.ring.row_is_empty(slot);
                 if t < oldest || stored {
                     return false;
                 }
                 if !self.value_range_contains(t) {
                     // Older than the first slot written, but still within the ring.
                     for s in (t..self.first_t.unwrap_or(t)).step_by(ue as usize) {
-                        self.ring.row_mut(self.time2slot(s)).fill(SN_EMPTY);
+                        self.ring.row_mut(self.time2slot(s), false).fill(SN_EMPTY);
                     }
                     self.first_t = Some(t);
                 }
             }
             Some(last) => {
-                let mut s = (last + ue).max(t - (self.ring.history as i64 - 1) * ue);
+                let mut s = (last + ue).max(t - (self.ring.history() as i64 - 1) * ue);
                 while s < t {
                     self.store_empty_row(s);
                     s += ue;
@@ -1087,7 +989,8 @@ impl ChartData {
         }
         let width = self.dims.len();
         let slot = self.time2slot(t);
-        let row = self.ring.row_mut(slot);
+        let advance = self.last_t.is_none_or(|last| t > last);
+        let row = self.ring.row_mut(slot, advance);
         row.fill(SN_EMPTY);
         for &(i, n) in values {
             if i < width {
@@ -1143,7 +1046,7 @@ impl ChartData {
     /// Slot times outside the stored range are skipped.
     #[inline]
     pub fn for_each_value(&self, dim: usize, after: i64, before: i64, mut f: impl FnMut(i64, f64)) {
-        if dim >= self.ring.dim_cap {
+        if dim >= self.ring.dim_cap() {
             return; // a dimension never stored: all its slots are empty
         }
         self.for_each_row(after, before, |t, row| {
@@ -1161,22 +1064,12 @@ impl ChartData {
     /// contiguous in memory: this is the fast way to read many dimensions of one window.
     #[inline]
     pub fn for_each_row(&self, after: i64, before: i64, mut f: impl FnMut(i64, &[StorageNumber])) {
-        let Some((mut t, end)) = self.stored_range(after, before) else {
+        let Some((t, end)) = self.stored_range(after, before) else {
             return;
         };
         let ue = self.meta.update_every as i64;
-        let history = self.ring.history;
-        let width = self.dims.len();
-        let mut slot = self.time2slot(t);
-        while t <= end {
-            let row = self.ring.row(slot);
-            f(t, &row[..width.min(row.len())]);
-            t += ue;
-            slot += 1;
-            if slot == history {
-                slot = 0;
-            }
-        }
+        let count = ((end - t) / ue) as usize + 1;
+        self.ring.for_each_row(self.time2slot(t), count, self.dims.len(), |k, row| f(t + k as i64 * ue, row));
     }
 
     /// Asks the processor to start loading what a reader of slots `(after, before]` touches:
@@ -1194,9 +1087,10 @@ impl ChartData {
         ] {
             prefetch_read(p);
         }
-        self.for_each_row(after, before, |_, row| {
-            prefetch_bytes(row.as_ptr().cast(), std::mem::size_of_val(row))
-        });
+        if let Some((t, end)) = self.stored_range(after, before) {
+            let count = ((end - t) / self.meta.update_every as i64) as usize + 1;
+            self.ring.prefetch(self.time2slot(t), count, self.dims.len(), prefetch_bytes);
+        }
     }
 
     fn collect(&mut self, values: &[(usize, i64)], now_ut: u64) -> Result<(), CollectError> {
@@ -1248,7 +1142,7 @@ impl ChartData {
             return Err(CollectError::TimeWentBackwards);
         }
         let ue_ut = self.meta.update_every as u64 * USEC_PER_SEC;
-        if now_ut - prev > self.ring.history as u64 * ue_ut {
+        if now_ut - prev > self.ring.history() as u64 * ue_ut {
             self.reset_time();
         }
         Ok(())
@@ -1256,7 +1150,7 @@ impl ChartData {
 
     /// Gives the ring a column for every dimension.
     fn fit_ring_to_dims(&mut self) {
-        if self.ring.dim_cap < self.dims.len() {
+        if self.ring.dim_cap() < self.dims.len() {
             self.ring.grow(self.dims.len());
             // Dimensions are usually all defined before the first collection: drop the
             // vectors' growth slack once the ring is sized for them.
@@ -1370,7 +1264,7 @@ impl ChartData {
     fn store_row(&mut self, work: &[Work], t: i64, interpolate: bool, now_ut: u64) {
         let b_ut = t as u64 * USEC_PER_SEC;
         let slot = self.time2slot(t);
-        let row = self.ring.row_mut(slot);
+        let row = self.ring.row_mut(slot, true);
         let (used, rest) = row.split_at_mut(self.dims.len());
         for ((cell, w), d) in used.iter_mut().zip(work.iter()).zip(self.dims.iter_mut()) {
             *cell = d.slot_value(w.computed, interpolate, b_ut, now_ut);
@@ -1384,7 +1278,7 @@ impl ChartData {
 
     fn store_empty_row(&mut self, t: i64) {
         let slot = self.time2slot(t);
-        self.ring.row_mut(slot).fill(SN_EMPTY);
+        self.ring.row_mut(slot, true).fill(SN_EMPTY);
         if self.first_t.is_none() {
             self.first_t = Some(t);
         }
@@ -1400,6 +1294,14 @@ impl ChartData {
             d.primed = false;
         }
     }
+}
+
+/// The row within a ring block at which chart `id` compresses its sealed blocks: spread over
+/// the block by the id, so that charts collected in the same second compress in different ones.
+fn compress_offset(id: &str) -> usize {
+    // FNV-1a: stable across runs and builds.
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    (hash % super::ring::BLOCK_SLOTS as u64) as usize
 }
 
 #[inline]

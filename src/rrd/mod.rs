@@ -5,7 +5,8 @@
 //!
 //! * [`storage_number`]: the 32-bit packed value format;
 //! * [`codec`]: one dimension's slots of a block, encoded losslessly in few bytes;
-//! * [`chart`]: a chart's definition, dimensions, algorithms and ring of slots;
+//! * [`chart`]: a chart's definition, dimensions and algorithms;
+//! * [`ring`]: a chart's slots, the completed blocks compressed;
 //! * [`host`]: hosts and the database of hosts, and when an orphan host may be removed;
 //! * [`labels`]: the labels of a host or a chart, cleaned and capped;
 //! * [`cleanup`]: the thread that removes orphan hosts and gives their memory back.
@@ -15,6 +16,7 @@ pub mod cleanup;
 pub mod codec;
 pub mod host;
 pub mod labels;
+pub mod ring;
 pub mod storage_number;
 
 pub use chart::{
@@ -24,5 +26,7 @@ pub use chart::{
 pub use host::{Attachment, Db, Feed, Host, HostInfo, Orphan};
 pub use labels::{LabelFilter, Labels};
 
+#[cfg(test)]
+mod ring_tests;
 #[cfg(test)]
 mod tests;

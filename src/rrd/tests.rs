@@ -599,14 +599,14 @@ fn a_host_s_feed_says_since_when_it_is_connected_or_gone() {
 #[test]
 fn a_chart_s_memory_grows_by_one_ring_block_at_a_time() {
     let c = chart(1, 600, &[("a", Algorithm::Absolute), ("b", Algorithm::Absolute)]);
-    // Priming stores nothing; the first stored slot allocates its block of 256 rows.
+    // Priming stores nothing; the first stored slot allocates its block of 64 rows.
     c.collect(&[(0, 1), (1, 2)], 1000 * S).unwrap();
     let empty = c.read().memory_bytes();
     assert!(empty < 1024, "no ring block yet: {empty} bytes");
     c.collect(&[(0, 1), (1, 2)], 1001 * S).unwrap();
     let one_block = c.read().memory_bytes() - empty;
-    let cap = one_block / (256 * 4);
-    assert!(cap >= 2 && one_block == 256 * cap * 4, "{one_block} bytes for one block");
+    let cap = one_block / (64 * 4);
+    assert!(cap >= 2 && one_block == 64 * cap * 4, "{one_block} bytes for one block");
     // More slots in the same block cost nothing more.
     for t in 1002..1010 {
         c.collect(&[(0, 1), (1, 2)], t * S).unwrap();
