@@ -95,8 +95,8 @@ pub fn load(path: &Path) -> io::Result<Exported> {
     }
 }
 
-/// Write `e` to `path` (its folder is created), replacing it at once.
-pub fn save(path: &Path, e: &Exported) -> io::Result<()> {
+/// Write `text` ([`Exported::format`]) to `path` (its folder is created), replacing it at once.
+pub fn save(path: &Path, text: &str) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -109,7 +109,7 @@ pub fn save(path: &Path, e: &Exported) -> io::Result<()> {
         .custom_flags(libc::O_NOFOLLOW)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(e.format().as_bytes())?;
+    f.write_all(text.as_bytes())?;
     f.sync_data()?;
     std::fs::rename(&tmp, path)
 }
@@ -142,9 +142,9 @@ mod tests {
         assert!(load(&path).unwrap().is_empty());
         let mut e = Exported::new();
         e.set_host("g", 1, 42);
-        save(&path, &e).unwrap();
+        save(&path, &e.format()).unwrap();
         e.set_host("g", 1, 43);
-        save(&path, &e).unwrap();
+        save(&path, &e.format()).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "g 1 43\n");
         assert_eq!(load(&path).unwrap(), e);
     }
