@@ -264,13 +264,16 @@ impl Formatter {
     /// Where export got to for each streaming child of `db`: what the previous run knew,
     /// updated with this run's windows for every child host present.
     pub fn exported(&self, db: &Db) -> Exported {
+        let hosts = db.hosts();
+        let children: Vec<(String, &Arc<Host>)> = hosts
+            .iter()
+            .skip(1)
+            .map(|h| (h.info().machine_guid, h))
+            .filter(|(g, _)| !g.is_empty())
+            .collect();
         let mut e = self.previous.clone();
-        for host in db.hosts().iter().skip(1) {
-            let guid = host.info().machine_guid;
-            if guid.is_empty() {
-                continue;
-            }
-            e.forget_host(&guid);
+        e.forget_hosts(&children.iter().map(|(g, _)| g.clone()).collect());
+        for (guid, host) in children {
             if self.cfg.source == DataSource::AsCollected {
                 self.collected_exported(&mut e, &guid, host);
                 continue;
@@ -312,8 +315,9 @@ impl Formatter {
 
     /// Write [`Formatter::exported`] to [`InstanceConfig::exported_file`], if set and unless
     /// it says what the file already says; a failure is logged. Called before a wake-up's
-    /// batches are handed to the sender, so that a kill after them never sends them again.
-    pub fn save_exported(&mut self, db: &Db) {
+    /// batches are handed to the sender, so that a kill after them never sends them again, and
+    /// at the stop with `sync` (then on the disk before the file is replaced).
+    pub fn save_exported(&mut self, db: &Db, sync: bool) {
         let Some(path) = &self.cfg.exported_file else { return };
         if db.hosts().len() < 2 && self.previous.is_empty() && self.saved.is_none() {
             // No child was ever seen: there is nothing to keep.
@@ -323,7 +327,7 @@ impl Formatter {
         if self.saved.as_deref() == Some(text.as_str()) {
             return;
         }
-        match exported::save(path, &text) {
+        match exported::save(path, &text, sync) {
             Ok(()) => self.saved = Some(text),
             Err(e) => {
                 if self.save_failed.occur(std::time::Instant::now()) {
@@ -920,14 +924,14 @@ fn run_formatter(
         let now = now_ut();
         let next = (now / every_ut + 1) * every_ut;
         if stop.wait_timeout(Duration::from_micros(next - now)) {
-            f.save_exported(db);
+            f.save_exported(db, true);
             return f;
         }
         let now = now_ut();
         let batches = f.format_due(db, now);
         // Kept before they are handed out: an agent killed after this sends none of them
         // again once it restarts (without a spool, those not yet delivered are lost).
-        f.save_exported(db);
+        f.save_exported(db, false);
         let mut sent_any = false;
         for b in batches {
             stats.formatted_metrics(b.metrics as u64);
