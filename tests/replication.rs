@@ -135,6 +135,29 @@ fn a_restart_of_rrdpipe_leaves_no_gap_and_repeats_nothing() {
     assert_every_second_once(&sink, (stopped, restarted));
 }
 
+/// rrdpipe killed with SIGKILL mid-stream (no stop, no last write): where export got to was
+/// written before each second's points were handed out, so after the restart the child's replay
+/// sends none of them again.
+#[test]
+fn a_kill_of_rrdpipe_repeats_nothing() {
+    let sink = Sink::start(b"");
+    let port = free_port();
+    let mut rrdpipe = parent(port, &sink, "");
+    let Some(_child) = child(local(port)) else { return };
+    let started = now_secs();
+    wait_for_point(&sink, started + 10, 40);
+    // Half-way through a second: the second's wake-up has just handed out its points.
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_millis();
+    std::thread::sleep(Duration::from_millis(1_500 - u64::from(ms)));
+    rrdpipe.kill();
+    let killed = now_secs();
+    std::thread::sleep(Duration::from_secs(15));
+    rrdpipe.restart();
+    let restarted = now_secs();
+    wait_for_point(&sink, restarted + 15, 60);
+    assert_every_second_once(&sink, (killed, restarted));
+}
+
 #[test]
 fn a_connection_cut_for_30_s_leaves_no_gap_and_repeats_nothing() {
     let sink = Sink::start(b"");
