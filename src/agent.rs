@@ -239,7 +239,8 @@ fn restart_only_changes(old: &Config, new: &Config, tls_running: bool) -> Vec<&'
     let (a, b) = (&old.global, &new.global);
     // A port serving TLS reads its key and certificate again on a reload (they may move).
     let web_changed = if tls_running {
-        let strip = |w: &crate::config::Web| crate::config::Web { ssl_key: None, ssl_certificate: None, ..w.clone() };
+        let strip =
+            |w: &crate::config::Web| crate::config::Web { ssl_key: None, ssl_certificate: None, ..w.clone() };
         strip(&old.web) != strip(&new.web)
     } else {
         old.web != new.web

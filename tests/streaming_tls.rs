@@ -303,7 +303,9 @@ fn a_renewed_certificate_is_read_on_a_reload_without_dropping_children() {
     let web = format!("    ssl key = {}\n    ssl certificate = {}\n", key.display(), cert.display());
     let (parent, addr) = start_parent("", &web);
     // The child trusts the old CA only: it could not connect again after the renewal.
-    let Some(_child) = tls_child("RENEW", addr, &format!("    CAfile = {}\n", old.ca.display())) else { return };
+    let Some(_child) = tls_child("RENEW", addr, &format!("    CAfile = {}\n", old.ca.display())) else {
+        return;
+    };
     parent.wait_log("child{host=RENEW peer=127.0.0.1:", 40);
     assert!(wait_until(deadline_in(30), || rows(&old.client(), addr, "RENEW", "system.cpu") >= 3));
 
@@ -336,7 +338,9 @@ fn a_renewed_certificate_is_read_on_a_reload_without_dropping_children() {
         ),
         10,
     );
-    assert!(parent.log().contains("The port still serves the certificate it had; fix the files and reload again"));
+    assert!(parent
+        .log()
+        .contains("The port still serves the certificate it had; fix the files and reload again"));
     let (status, _) = https_get(&new.client(), addr, "/api/v1/info");
     assert_eq!(status, 200, "the certificate served is still the renewed one");
 }

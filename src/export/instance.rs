@@ -265,12 +265,8 @@ impl Formatter {
     /// updated with this run's windows for every child host present.
     pub fn exported(&self, db: &Db) -> Exported {
         let hosts = db.hosts();
-        let children: Vec<(String, &Arc<Host>)> = hosts
-            .iter()
-            .skip(1)
-            .map(|h| (h.info().machine_guid, h))
-            .filter(|(g, _)| !g.is_empty())
-            .collect();
+        let children: Vec<(String, &Arc<Host>)> =
+            hosts.iter().skip(1).map(|h| (h.info().machine_guid, h)).filter(|(g, _)| !g.is_empty()).collect();
         let mut e = self.previous.clone();
         e.forget_hosts(&children.iter().map(|(g, _)| g.clone()).collect());
         for (guid, host) in children {
@@ -306,7 +302,9 @@ impl Formatter {
             let d = chart.read();
             let ue = d.meta.update_every;
             e.set_host(guid, ue, walked);
-            let (Some(l), Some(c)) = (d.late(), self.late.get(&(Arc::as_ptr(chart) as usize))) else { continue };
+            let (Some(l), Some(c)) = (d.late(), self.late.get(&(Arc::as_ptr(chart) as usize))) else {
+                continue;
+            };
             if let (true, Some(from)) = (l.active, l.from_since(c.seen)) {
                 e.set_chart(guid, ue, &d.meta.id, from.max(c.end));
             }
@@ -614,7 +612,8 @@ fn push_replayed<'a>(
         m.timestamp = t;
         let row = (0..d.dims.len()).filter_map(|i| {
             let n = d.value_at(i, t);
-            storage_number::exists(n).then(|| (d.names.id(i), d.names.name(i), Value::Computed(storage_number::unpack(n))))
+            storage_number::exists(n)
+                .then(|| (d.names.id(i), d.names.name(i), Value::Computed(storage_number::unpack(n))))
         });
         f.push_chart(m, row, text);
     }
@@ -1145,10 +1144,14 @@ mod tests {
         c.end_replication();
         assert_eq!(
             lines(&f.format_due(&db, 1032 * S)),
-            vec!["netdata.c.t.r.v 8.0000000 1010", "netdata.c.t.r.v 9.0000000 1020", "netdata.c.t.r.v 9.0000000 1030"]
-                .into_iter()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
+            vec![
+                "netdata.c.t.r.v 8.0000000 1010",
+                "netdata.c.t.r.v 9.0000000 1020",
+                "netdata.c.t.r.v 9.0000000 1030"
+            ]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
         );
         assert!(lines(&f.format_due(&db, 1042 * S)).is_empty(), "nothing is sent twice");
     }

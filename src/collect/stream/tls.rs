@@ -146,7 +146,14 @@ impl TlsServer {
                 .join(", "),
             names.join(" ")
         );
-        Ok(Some(TlsServer { config: Arc::new(config), cert, provider, certificate: cert_path, summary, notes }))
+        Ok(Some(TlsServer {
+            config: Arc::new(config),
+            cert,
+            provider,
+            certificate: cert_path,
+            summary,
+            notes,
+        }))
     }
 
     /// Read `[web] ssl key` and `ssl certificate` of `web` again (a renewed certificate, on a
@@ -156,12 +163,17 @@ impl TlsServer {
     pub fn renew(&self, web: &Web, config_dir: &Path) -> Result<PathBuf, String> {
         let (key_path, cert_path, set) = web.tls_files(config_dir);
         if !set && !(key_path.exists() && cert_path.exists()) {
-            return Err("[web] ssl key and ssl certificate are no longer set and the default files are not both \
+            return Err(
+                "[web] ssl key and ssl certificate are no longer set and the default files are not both \
                  there; serving without TLS takes a restart"
-                .to_string());
+                    .to_string(),
+            );
         }
-        let key =
-            certified_key(&self.provider, ("[web] ssl key", &key_path), ("[web] ssl certificate", &cert_path))?;
+        let key = certified_key(
+            &self.provider,
+            ("[web] ssl key", &key_path),
+            ("[web] ssl certificate", &cert_path),
+        )?;
         *self.cert.0.write() = Arc::new(key);
         Ok(cert_path)
     }
