@@ -162,7 +162,7 @@ impl TlsServer {
     /// otherwise nothing changes and the error says what to do. Returns the certificate file.
     pub fn renew(&self, web: &Web, config_dir: &Path) -> Result<PathBuf, String> {
         let (key_path, cert_path, set) = web.tls_files(config_dir);
-        if !set && !(key_path.exists() && cert_path.exists()) {
+        if !(set || (key_path.exists() && cert_path.exists())) {
             return Err(
                 "[web] ssl key and ssl certificate are no longer set and the default files are not both \
                  there; serving without TLS takes a restart"
