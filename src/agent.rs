@@ -44,6 +44,8 @@ pub struct Agent {
     api: Option<Arc<Api>>,
     /// The thread removing the hosts of children gone for `[db] cleanup orphan hosts after secs`.
     cleanup: Option<JoinHandle<()>>,
+    /// The listening port's TLS, when it serves TLS: a reload reads its certificate again.
+    tls: Option<TlsServer>,
     shutdown: Shutdown,
     /// The configuration running now.
     config: Config,
@@ -66,6 +68,9 @@ pub struct Reloaded {
     pub plugins_started: Vec<String>,
     /// Settings that changed but take effect only after a restart, as `[section] key`.
     pub need_restart: Vec<&'static str>,
+    /// The listening port's certificate, read again when it serves TLS: the certificate file
+    /// now presented, or why the new one cannot be used (the old one is kept).
+    pub certificate: Option<Result<std::path::PathBuf, String>>,
 }
 
 /// What the API says about this agent, from `cfg` and the machine.
@@ -230,8 +235,16 @@ fn make_lock_dir(lock: &std::path::Path) {
 }
 
 /// The settings that differ between `old` and `new` and that only a restart applies.
-fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+fn restart_only_changes(old: &Config, new: &Config, tls_running: bool) -> Vec<&'static str> {
     let (a, b) = (&old.global, &new.global);
+    // A port serving TLS reads its key and certificate again on a reload (they may move).
+    let web_changed = if tls_running {
+        let strip =
+            |w: &crate::config::Web| crate::config::Web { ssl_key: None, ssl_certificate: None, ..w.clone() };
+        strip(&old.web) != strip(&new.web)
+    } else {
+        old.web != new.web
+    };
     [
         (a.hostname != b.hostname, "[global] hostname"),
         (a.update_every != b.update_every, "[global] update every"),
@@ -240,7 +253,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         (old.db != new.db, "[db]"),
         (old.directories.lib != new.directories.lib, "[directories] lib"),
         (old.registry != new.registry, "[registry]"),
-        (old.web != new.web, "[web]"),
+        (web_changed, "[web]"),
         (old.stream != new.stream, "stream.conf / [stream]"),
     ]
     .into_iter()
@@ -382,6 +395,7 @@ impl Agent {
             http: None,
             api: None,
             cleanup: None,
+            tls: None,
             shutdown,
             config: cfg.clone(),
         };
@@ -440,6 +454,7 @@ impl Agent {
         sc.tls = TlsServer::load(&cfg.web, &cfg.directories.config).map_err(|e| {
             StartError(format!("{e}. rrdpipe does not start with a TLS setting it cannot follow"))
         })?;
+        self.tls = sc.tls.clone();
         let h = stream::start(sc, self.db.clone(), self.shutdown.clone()).map_err(|e| {
             StartError(format!("{e}; change [web] bind to (or set [web] mode = none to listen nowhere)"))
         })?;
@@ -462,8 +477,11 @@ impl Agent {
     /// request. Everything else that changed is listed in
     /// [`Reloaded::need_restart`].
     pub fn reload(&mut self, new: &Config) -> Reloaded {
-        let mut done =
-            Reloaded { need_restart: restart_only_changes(&self.config, new), ..Reloaded::default() };
+        let mut done = Reloaded {
+            need_restart: restart_only_changes(&self.config, new, self.tls.is_some()),
+            certificate: self.tls.as_ref().map(|t| t.renew(&new.web, &new.directories.config)),
+            ..Reloaded::default()
+        };
         let wanted = match instance_configs(new) {
             Ok(w) => w,
             Err(e) => {
@@ -600,11 +618,19 @@ mod tests {
     fn a_reload_names_exactly_the_changed_settings_that_need_a_restart() {
         let old = config("[global]\nhistory = 600\n[graphite:g]\ndestination = a:1\n");
         let same = config("[global]\nhistory = 600\n[graphite:g]\ndestination = b:2\n[plugins]\nx = no\n");
-        assert_eq!(restart_only_changes(&old, &same), Vec::<&str>::new());
+        assert_eq!(restart_only_changes(&old, &same, false), Vec::<&str>::new());
         let new = config(
             "[global]\nhistory = 700\nlog level = debug\n[db]\ncleanup orphan hosts after secs = 5\n\
              [web]\nbind to = *:1\n[graphite:g]\ndestination = a:1\n",
         );
-        assert_eq!(restart_only_changes(&old, &new), vec!["[global] history", "[db]", "[web]"]);
+        assert_eq!(restart_only_changes(&old, &new, false), vec!["[global] history", "[db]", "[web]"]);
+        // A port serving TLS reads a moved certificate on the reload; one without TLS starts it
+        // only at a restart.
+        let moved = config(
+            "[global]\nhistory = 600\n[web]\nssl key = /k.pem\nssl certificate = /c.pem\n\
+             [graphite:g]\ndestination = a:1\n",
+        );
+        assert_eq!(restart_only_changes(&old, &moved, true), Vec::<&str>::new());
+        assert_eq!(restart_only_changes(&old, &moved, false), vec!["[web]"]);
     }
 }

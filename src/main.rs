@@ -304,6 +304,18 @@ fn log_reloaded(r: &Reloaded) {
     if !r.plugins_started.is_empty() {
         tracing::info!(plugins = ?r.plugins_started, "reload: started plugins");
     }
+    match &r.certificate {
+        Some(Ok(cert)) => tracing::info!(
+            certificate = %cert.display(),
+            "reload: read [web] ssl key and ssl certificate again; new connections get them, connected \
+             children and clients keep theirs"
+        ),
+        Some(Err(e)) => tracing::error!(
+            "reload: cannot use the new certificate: {e}. The port still serves the certificate it had; fix the \
+             files and reload again (SIGHUP)"
+        ),
+        None => {}
+    }
     if !r.need_restart.is_empty() {
         tracing::warn!(settings = ?r.need_restart, "reload: changed settings that take effect only after a restart");
     }

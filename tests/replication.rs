@@ -39,6 +39,11 @@ done
 /// rrdpipe as a parent on a free port, exporting every host every second as graphite to `sink`;
 /// `db` is the text of its `[db]` section.
 fn parent(port: u16, sink: &Sink, db: &str) -> Rrdpipe {
+    parent_with_key(port, sink, db, "")
+}
+
+/// [`parent`], with `key` added to the API key's section of its `stream.conf`.
+fn parent_with_key(port: u16, sink: &Sink, db: &str, key: &str) -> Rrdpipe {
     let conf = format!(
         "[global]\nhostname = PARENT\n[db]\n{db}\n[plugins]\nproc = no\nenable running new plugins = no\n\
          [web]\nbind to = 127.0.0.1:{port}\n\
@@ -46,7 +51,7 @@ fn parent(port: u16, sink: &Sink, db: &str) -> Rrdpipe {
          [graphite:sink]\nenabled = yes\ndestination = {}\nupdate every = 1\n",
         sink.addr
     );
-    let stream = format!("[{KEY}]\n    type = api\n    enabled = yes\n");
+    let stream = format!("[{KEY}]\n    type = api\n    enabled = yes\n{key}");
     Rrdpipe::start_with_files(&conf, &[], &[("stream.conf", &stream)])
 }
 
@@ -135,6 +140,29 @@ fn a_restart_of_rrdpipe_leaves_no_gap_and_repeats_nothing() {
     assert_every_second_once(&sink, (stopped, restarted));
 }
 
+/// rrdpipe killed with SIGKILL mid-stream (no stop, no last write): where export got to was
+/// written before each second's points were handed out, so after the restart the child's replay
+/// sends none of them again.
+#[test]
+fn a_kill_of_rrdpipe_repeats_nothing() {
+    let sink = Sink::start(b"");
+    let port = free_port();
+    let mut rrdpipe = parent(port, &sink, "");
+    let Some(_child) = child(local(port)) else { return };
+    let started = now_secs();
+    wait_for_point(&sink, started + 10, 40);
+    // Half-way through a second: the second's wake-up has just handed out its points.
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_millis();
+    std::thread::sleep(Duration::from_millis(1_500 - u64::from(ms)));
+    rrdpipe.kill();
+    let killed = now_secs();
+    std::thread::sleep(Duration::from_secs(15));
+    rrdpipe.restart();
+    let restarted = now_secs();
+    wait_for_point(&sink, restarted + 15, 60);
+    assert_every_second_once(&sink, (killed, restarted));
+}
+
 #[test]
 fn a_connection_cut_for_30_s_leaves_no_gap_and_repeats_nothing() {
     let sink = Sink::start(b"");
@@ -176,4 +204,20 @@ fn without_replication_a_cut_leaves_its_gap() {
     assert_eq!(missing, (cut + 2..back - 2).collect::<Vec<_>>(), "the gap stays empty");
     let first = *p.keys().next().unwrap() + 5;
     assert!(p.range(first..).all(|(t, v)| v == &vec![(t % 100_000) as f64]), "{p:?}");
+}
+
+/// `enable replication = no` in the API key's section of `stream.conf` (netdata 1.37 reads it
+/// there too): the child, which offers replication, is answered without it, while `[db]`
+/// enables it.
+#[test]
+fn replication_keys_are_read_from_the_api_keys_section() {
+    let sink = Sink::start(b"");
+    let port = free_port();
+    let rrdpipe = parent_with_key(port, &sink, "enable replication = yes", "    enable replication = no\n");
+    let Some(_child) = child(local(port)) else { return };
+    rrdpipe.wait_log("child{host=CHILD peer=127.0.0.1:", 40);
+    rrdpipe.wait_log("connected: new host", 10);
+    let log = rrdpipe.log();
+    let line = log.lines().find(|l| l.contains("connected: new host")).unwrap();
+    assert!(line.ends_with("capabilities=VCAPS|HLABELS|CLABELS"), "{line}");
 }

@@ -70,8 +70,14 @@ fn plain_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
 /// The number of rows `/api/v1/data` has for `chart` of `host` over the last minute with a
 /// value in every column.
 fn rows(agent: &ureq::Agent, addr: SocketAddr, host: &str, chart: &str) -> usize {
+    rows_after(agent, addr, host, chart, -60)
+}
+
+/// The number of rows `/api/v1/data` has for `chart` of `host` after `after` (netdata's `after`:
+/// negative is relative to now) with a value in every column.
+fn rows_after(agent: &ureq::Agent, addr: SocketAddr, host: &str, chart: &str, after: i64) -> usize {
     let (status, body) =
-        https_get(agent, addr, &format!("/host/{host}/api/v1/data?chart={chart}&after=-60&format=csv"));
+        https_get(agent, addr, &format!("/host/{host}/api/v1/data?chart={chart}&after={after}&format=csv"));
     if status != 200 {
         return 0;
     }
@@ -274,4 +280,67 @@ fn a_misconfigured_key_stops_the_start_with_what_to_do() {
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains(&expected), "{out:?}");
     }
+}
+
+/// A renewed certificate is read on SIGHUP: new connections get it, a child connected with the
+/// old one streams on; a key that is not the new certificate's keeps the certificate served
+/// and the log says what to do.
+#[test]
+fn a_renewed_certificate_is_read_on_a_reload_without_dropping_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let (old, new) = (TestCa::new(&sub("old")), TestCa::new(&sub("new")));
+    if require("netdata").is_none() {
+        return;
+    }
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::copy(&old.cert, &cert).unwrap();
+    std::fs::copy(&old.key, &key).unwrap();
+    let web = format!("    ssl key = {}\n    ssl certificate = {}\n", key.display(), cert.display());
+    let (parent, addr) = start_parent("", &web);
+    // The child trusts the old CA only: it could not connect again after the renewal.
+    let Some(_child) = tls_child("RENEW", addr, &format!("    CAfile = {}\n", old.ca.display())) else {
+        return;
+    };
+    parent.wait_log("child{host=RENEW peer=127.0.0.1:", 40);
+    assert!(wait_until(deadline_in(30), || rows(&old.client(), addr, "RENEW", "system.cpu") >= 3));
+
+    std::fs::copy(&new.cert, &cert).unwrap();
+    std::fs::copy(&new.key, &key).unwrap();
+    parent.signal(libc::SIGHUP);
+    parent.wait_log("reload: read [web] ssl key and ssl certificate again", 10);
+    assert!(!parent.log().contains("take effect only after a restart"), "{}", parent.log());
+    let (status, _) = https_get(&new.client(), addr, "/api/v1/info");
+    assert_eq!(status, 200, "a new connection gets the new certificate");
+    // The two test CAs share a name: the old one finds the new certificate's signature bad.
+    let err = old.client().get(&format!("https://{addr}/api/v1/info")).call().expect_err("old CA");
+    assert!(err.to_string().contains("invalid peer certificate: BadSignature"), "{err}");
+    // The child streams on over its connection: rows keep coming for 10 s, and it never left.
+    let since = support::wait::now_secs();
+    std::thread::sleep(Duration::from_secs(10));
+    let after = rows_after(&new.client(), addr, "RENEW", "system.cpu", since);
+    assert!(after >= 8, "{after} rows in the 10 s after the reload");
+    assert!(!parent.log().contains("}: disconnected:"), "{}", parent.log());
+
+    // A new key that is not the certificate's: the certificate served stays, the log says why.
+    std::fs::copy(&old.key, &key).unwrap();
+    parent.signal(libc::SIGHUP);
+    parent.wait_log(
+        &format!(
+            "reload: cannot use the new certificate: [web] ssl key = {} is not the key of the certificate in \
+             [web] ssl certificate = {}; give the key the certificate was made for",
+            key.display(),
+            cert.display()
+        ),
+        10,
+    );
+    assert!(parent
+        .log()
+        .contains("The port still serves the certificate it had; fix the files and reload again"));
+    let (status, _) = https_get(&new.client(), addr, "/api/v1/info");
+    assert_eq!(status, 200, "the certificate served is still the renewed one");
 }

@@ -43,7 +43,7 @@ pub use exporting::{
 };
 pub use prometheus::PrometheusExporter;
 pub use stream::{
-    parse_bind_to, BindTo, PortTls, Registry, Stream, StreamKey, StreamKeyType, Web,
+    parse_bind_to, BindTo, KeyReplication, PortTls, Registry, Stream, StreamKey, StreamKeyType, Web,
     DEFAULT_FIRST_REQUEST_TIMEOUT, DEFAULT_MAX_CHILDREN, DEFAULT_MAX_PENDING_PER_ADDRESS,
     DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_SSL_CERTIFICATE, DEFAULT_SSL_KEY, DEFAULT_STREAM_TIMEOUT_SECONDS,
     DEFAULT_WEB_PORT, TLS_VERSIONS, UNIQUE_ID_FILE,

@@ -138,6 +138,21 @@ pub(crate) fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// A setting that may be left unset (empty or absent: `None`), otherwise of kind `K`.
+pub(crate) struct Opt<K>(pub K);
+
+impl<T, K: Kind<T>> Kind<Option<T>> for Opt<K> {
+    fn parse(&self, text: &str) -> Result<Option<T>, String> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        self.0.parse(text).map(Some)
+    }
+    fn render(&self, value: &Option<T>) -> String {
+        value.as_ref().map(|v| self.0.render(v)).unwrap_or_default()
+    }
+}
+
 /// `yes`/`no` and netdata's other spellings.
 pub(crate) struct Bool;
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::address::split_host_port;
 use super::diag::Diagnostics;
 use super::ini::Section;
-use super::setting::{self, parse_bool, Bool, Choice, Kind, Settings, Text, Visit, Whole};
+use super::setting::{self, parse_bool, Bool, Choice, Kind, Opt, Settings, Text, Visit, Whole};
 
 /// The port of a `bind to` entry that gives none (`[web] default port`'s default).
 pub const DEFAULT_WEB_PORT: u16 = 19999;
@@ -394,6 +394,10 @@ pub struct StreamKey {
     /// `enable compression`: `no` keeps the children it names from compressing (default yes;
     /// `[stream] enable compression = no` turns it off for all).
     pub enable_compression: bool,
+    /// `enable replication`, `seconds to replicate`, `seconds per replication step`: what its
+    /// children are asked to replay, where set; unset ones come from the API key's section
+    /// (for a machine GUID's section), then `[db]`.
+    pub replication: KeyReplication,
     /// The file the section is in (the first one, when in both).
     pub file: String,
     /// The line of its header.
@@ -408,6 +412,7 @@ impl StreamKey {
             enabled: key_type == StreamKeyType::Machine,
             allow_from: "*".to_string(),
             enable_compression: true,
+            replication: KeyReplication::default(),
             file: file.to_string(),
             line,
         }
@@ -420,7 +425,24 @@ impl Settings for StreamKey {
         v.setting("enabled", &mut self.enabled, &Bool);
         v.setting("allow from", &mut self.allow_from, &Text);
         v.setting("enable compression", &mut self.enable_compression, &Bool);
+        v.setting("enable replication", &mut self.replication.enabled, &Opt(Bool));
+        let seconds = Whole { min: 1, max: None, unit: "seconds" };
+        v.setting("seconds to replicate", &mut self.replication.seconds, &Opt(seconds));
+        let seconds = Whole { min: 1, max: None, unit: "seconds" };
+        v.setting("seconds per replication step", &mut self.replication.step, &Opt(seconds));
     }
+}
+
+/// The replication keys of an API key's or a machine GUID's section, as netdata 1.37's
+/// receiver reads them there; `None` where the section does not set one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyReplication {
+    /// `enable replication`.
+    pub enabled: Option<bool>,
+    /// `seconds to replicate`.
+    pub seconds: Option<u64>,
+    /// `seconds per replication step`.
+    pub step: Option<u64>,
 }
 
 /// `[stream]` limits on children, and who may stream.

@@ -1138,6 +1138,34 @@ fn api_keys_are_read_from_stream_conf_and_the_main_file_with_netdatas_defaults()
     assert!(s.any_api_key_enabled());
 }
 
+/// netdata 1.37's receiver reads `enable replication`, `seconds to replicate` and `seconds per
+/// replication step` in the API key's and the machine GUID's sections: read, unset where absent.
+#[test]
+fn replication_keys_are_read_per_api_key_and_machine_section() {
+    let loaded = parse3(
+        "",
+        &format!(
+            "[{KEY}]\nenabled = yes\nenable replication = no\nseconds to replicate = 3600\n\
+             [{GUID}]\ntype = machine\nseconds per replication step = 60\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    let r: Vec<KeyReplication> = loaded.config.stream.keys.iter().map(|k| k.replication).collect();
+    assert_eq!(
+        r,
+        [
+            KeyReplication { enabled: Some(false), seconds: Some(3600), step: None },
+            KeyReplication { enabled: None, seconds: None, step: Some(60) },
+        ]
+    );
+    let bad = parse3("", &format!("[{KEY}]\nseconds to replicate = soon\n")).unwrap_err();
+    assert_eq!(
+        bad.errors,
+        ["stream.conf:2: seconds to replicate = \"soon\": expected a whole number of seconds ≥ 1"]
+    );
+}
+
 #[test]
 fn no_enabled_api_key_means_no_listener() {
     let s = parse3("", &format!("[{KEY}]\ntype = api\n[{GUID}]\ntype = machine\n")).unwrap().config.stream;

@@ -45,10 +45,13 @@ impl Exported {
         self.charts.insert((guid.into(), ue, chart.into()), end);
     }
 
-    /// Forget everything of host `guid`.
-    pub fn forget_host(&mut self, guid: &str) {
-        self.hosts.retain(|(g, _), _| &**g != guid);
-        self.charts.retain(|(g, _, _), _| &**g != guid);
+    /// Forget everything of the hosts `guids` (one pass, however many).
+    pub fn forget_hosts(&mut self, guids: &std::collections::HashSet<String>) {
+        if self.is_empty() {
+            return;
+        }
+        self.hosts.retain(|(g, _), _| !guids.contains(&**g));
+        self.charts.retain(|(g, _, _), _| !guids.contains(&**g));
     }
 
     /// The end of the last window handed out for `chart` of host `guid`, if known.
@@ -95,8 +98,10 @@ pub fn load(path: &Path) -> io::Result<Exported> {
     }
 }
 
-/// Write `e` to `path` (its folder is created), replacing it at once.
-pub fn save(path: &Path, e: &Exported) -> io::Result<()> {
+/// Write `text` ([`Exported::format`]) to `path` (its folder is created), replacing it at once;
+/// with `sync`, on the disk before it replaces the old file (a killed process needs no sync:
+/// the rename alone is atomic for every reader after it).
+pub fn save(path: &Path, text: &str, sync: bool) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -109,8 +114,10 @@ pub fn save(path: &Path, e: &Exported) -> io::Result<()> {
         .custom_flags(libc::O_NOFOLLOW)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(e.format().as_bytes())?;
-    f.sync_data()?;
+    f.write_all(text.as_bytes())?;
+    if sync {
+        f.sync_data()?;
+    }
     std::fs::rename(&tmp, path)
 }
 
@@ -142,9 +149,9 @@ mod tests {
         assert!(load(&path).unwrap().is_empty());
         let mut e = Exported::new();
         e.set_host("g", 1, 42);
-        save(&path, &e).unwrap();
+        save(&path, &e.format(), true).unwrap();
         e.set_host("g", 1, 43);
-        save(&path, &e).unwrap();
+        save(&path, &e.format(), true).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "g 1 43\n");
         assert_eq!(load(&path).unwrap(), e);
     }

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::clock::{now_ut, USEC_PER_SEC};
+use crate::logs::{repeat_note, Persisting};
 
 use super::selfmon::ExporterCharts;
 use crate::export::batch::{Batch, Batcher};
@@ -29,7 +30,7 @@ use crate::export::transport::tls::Trust;
 use crate::export::transport::{describe, Endpoint};
 use crate::export::window::{Window, Windows};
 use crate::pattern::SimplePattern;
-use crate::rrd::{ChartData, Db, DimNames, Host, LabelFilter, Labels, Late};
+use crate::rrd::{storage_number, ChartData, Db, DimNames, Host, LabelFilter, Labels, Late};
 use crate::shutdown::Shutdown;
 
 /// The connector an instance runs: its kind, and for an HTTP one how to reach the server.
@@ -182,6 +183,10 @@ pub struct Formatter {
     late: HashMap<usize, LateCursor>,
     /// The windows handed out per streaming child before the last restart.
     previous: Exported,
+    /// The text last written to the `exported` file.
+    saved: Option<String>,
+    /// Writing the `exported` file fails.
+    save_failed: Persisting,
 }
 
 /// The windows of a chart that was replicated: slots were written into its past, so its
@@ -211,6 +216,8 @@ impl Formatter {
             exporter: None,
             late: HashMap::new(),
             previous: Exported::new(),
+            saved: None,
+            save_failed: Persisting::default(),
         }
     }
 
@@ -229,6 +236,8 @@ impl Formatter {
             exporter: None,
             late: previous.late,
             previous: previous.previous,
+            saved: previous.saved,
+            save_failed: previous.save_failed,
         }
     }
 
@@ -255,15 +264,21 @@ impl Formatter {
     /// Where export got to for each streaming child of `db`: what the previous run knew,
     /// updated with this run's windows for every child host present.
     pub fn exported(&self, db: &Db) -> Exported {
+        let hosts = db.hosts();
+        let children: Vec<(String, &Arc<Host>)> =
+            hosts.iter().skip(1).map(|h| (h.info().machine_guid, h)).filter(|(g, _)| !g.is_empty()).collect();
         let mut e = self.previous.clone();
-        for host in db.hosts().iter().skip(1) {
-            let guid = host.info().machine_guid;
-            if guid.is_empty() {
+        e.forget_hosts(&children.iter().map(|(g, _)| g.clone()).collect());
+        for (guid, host) in children {
+            if self.cfg.source == DataSource::AsCollected {
+                self.collected_exported(&mut e, &guid, host);
                 continue;
             }
-            e.forget_host(&guid);
             for (ue, end) in self.windows.last_ends() {
                 e.set_host(&guid, ue, end);
+            }
+            if self.late.is_empty() {
+                continue;
             }
             for chart in host.charts().iter() {
                 if let Some(c) = self.late.get(&(Arc::as_ptr(chart) as usize)) {
@@ -277,16 +292,52 @@ impl Formatter {
         e
     }
 
-    /// Write [`Formatter::exported`] to [`InstanceConfig::exported_file`], if set; a failure
-    /// is logged.
-    pub fn save_exported(&self, db: &Db) {
+    /// As collected, where export got to for `host` (machine GUID `guid`): every collection
+    /// up to the last wake-up, and the replayed slots up to each chart's cursor; a chart whose
+    /// replication goes on has sent nothing after the replication's `from`.
+    fn collected_exported(&self, e: &mut Exported, guid: &str, host: &Host) {
+        let Some(walked) = self.collected_sent.values().map(|(_, w)| *w).max() else { return };
+        let walked = (walked / USEC_PER_SEC) as i64;
+        for chart in host.charts().iter() {
+            let d = chart.read();
+            let ue = d.meta.update_every;
+            e.set_host(guid, ue, walked);
+            let (Some(l), Some(c)) = (d.late(), self.late.get(&(Arc::as_ptr(chart) as usize))) else {
+                continue;
+            };
+            if let (true, Some(from)) = (l.active, l.from_since(c.seen)) {
+                e.set_chart(guid, ue, &d.meta.id, from.max(c.end));
+            }
+        }
+    }
+
+    /// Write [`Formatter::exported`] to [`InstanceConfig::exported_file`], if set and unless
+    /// it says what the file already says; a failure is logged. Called before a wake-up's
+    /// batches are handed to the sender, so that a kill after them never sends them again, and
+    /// at the stop with `sync` (then on the disk before the file is replaced).
+    pub fn save_exported(&mut self, db: &Db, sync: bool) {
         let Some(path) = &self.cfg.exported_file else { return };
-        if let Err(e) = exported::save(path, &self.exported(db)) {
-            tracing::warn!(
-                path = %path.display(),
-                error = %e,
-                "cannot write where export got to; after a restart, slots children replay may be sent again"
-            );
+        if db.hosts().len() < 2 && self.previous.is_empty() && self.saved.is_none() {
+            // No child was ever seen: there is nothing to keep.
+            return;
+        }
+        let text = self.exported(db).format();
+        if self.saved.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        match exported::save(path, &text, sync) {
+            Ok(()) => self.saved = Some(text),
+            Err(e) => {
+                if self.save_failed.occur(std::time::Instant::now()) {
+                    tracing::warn!(
+                        path = %path.display(),
+                        error = %e,
+                        "cannot write where export got to; after a restart, slots children replay may be sent \
+                         again: make [directories] lib writable{}",
+                        repeat_note(&self.save_failed)
+                    );
+                }
+            }
         }
     }
 
@@ -373,10 +424,21 @@ impl Formatter {
             let labels = metric_labels(cfg.labels, &d.labels, &host_labels, &mut self.chart_labels);
             let mut m = chart_metric(cfg, hostname, &d, labels);
             if cfg.source == DataSource::AsCollected {
-                let sent = self
-                    .collected_sent
-                    .entry(Arc::as_ptr(chart) as usize)
-                    .or_insert((self.collected_from_ut, wake.now_ut));
+                let key = Arc::as_ptr(chart) as usize;
+                let sent = self.collected_sent.entry(key).or_insert((self.collected_from_ut, wake.now_ut));
+                if let Some(late) = d.late() {
+                    let at = LateAt { key, guid: &info.machine_guid, now_ut: wake.now_ut };
+                    if let Some(slots) = replayed_due(&mut self.late, &self.previous, at, &d, late) {
+                        // Collections up to the last replayed slot are in the slots sent here.
+                        sent.0 = sent.0.max(*slots.end() as u64 * USEC_PER_SEC);
+                        push_replayed(wake.batchers.at(wake.now), &d, &mut m, text, slots);
+                    }
+                    if late.active {
+                        // What a child streams once its replay ends follows the replayed slots.
+                        sent.1 = wake.now_ut;
+                        continue;
+                    }
+                }
                 push_collected(wake.batchers.at(wake.now), sent, &d, &mut m, text, wake.now_ut);
                 continue;
             }
@@ -466,9 +528,12 @@ struct LateAt<'a> {
 
 /// The windows due for chart `d`, which was replicated (`l`), and the end of the last
 /// one handed out for it. A replication it has not gone back for yet takes its cursor back to
-/// the window after the replication's first slot (the windows from there were handed out
-/// while those slots were missing, so nothing was sent for them), but never before what the
-/// previous run handed out (`previous`); while a replication goes on, nothing is handed out.
+/// the window that holds the replication's first slot (the windows from there were handed out
+/// while those slots were missing), but never before what the previous run handed out
+/// (`previous`); while a replication goes on, nothing is handed out. The window in which the
+/// gap began was sent with the slots it had then: it is sent again, once, with all of them,
+/// under the same timestamp (graphite, opentsdb and remote write receivers keep the newer
+/// value of a timestamp, see docs/parent-mode.md).
 /// Then the windows from the cursor to the end of `global` (this wake-up's windows for every
 /// chart of its `update every`) are due: `None` when they are those of `global`.
 fn late_windows(
@@ -486,9 +551,9 @@ fn late_windows(
     let c = late.entry(at.key).or_insert(LateCursor { end: before, seen: 0, walked: at.now_ut });
     c.walked = at.now_ut;
     if let Some(from) = l.from_since(c.seen) {
-        // The window that holds `from` itself was handed out with it: it is not sent again.
+        // Slots after `from` were missing: back to the start of the window holding the first.
         let every = windows.every();
-        let back = from.div_euclid(every) * every + if from.rem_euclid(every) == 0 { 0 } else { every };
+        let back = from.div_euclid(every) * every;
         let floor = previous.end_of(at.guid, ue, &d.meta.id).unwrap_or(i64::MIN);
         c.end = c.end.min(back.max(floor));
         c.seen = l.generation;
@@ -504,6 +569,54 @@ fn late_windows(
     let due = windows.between(c.end, global_end);
     c.end = c.end.max(global_end);
     (Some(due), c.end)
+}
+
+/// As collected: the replayed slots of chart `d` (replicated, `l`) due now, first and last;
+/// `None` while a replication goes on or when none is due. A replication the chart's cursor
+/// has not gone back for sends its slots after its `from` (never those the previous run sent,
+/// `previous`), once each; the cursor then stands at the newest replayed slot.
+fn replayed_due(
+    late: &mut HashMap<usize, LateCursor>,
+    previous: &Exported,
+    at: LateAt<'_>,
+    d: &ChartData,
+    l: &Late,
+) -> Option<std::ops::RangeInclusive<i64>> {
+    let c = late.entry(at.key).or_insert(LateCursor { end: i64::MIN, seen: 0, walked: at.now_ut });
+    c.walked = at.now_ut;
+    if l.active {
+        return None;
+    }
+    let from = l.from_since(c.seen)?;
+    c.seen = l.generation;
+    let floor = previous.end_of(at.guid, d.meta.update_every, &d.meta.id).unwrap_or(i64::MIN);
+    let after = from.max(floor).max(c.end);
+    let to = l.replayed_to?;
+    c.end = c.end.max(to);
+    (to > after).then(|| after + 1..=to)
+}
+
+/// As collected: pushes the stored value of each slot of `slots` of `d` that holds any, with
+/// the slot's time: what a child replayed has no raw values.
+fn push_replayed<'a>(
+    f: &mut Batcher,
+    d: &'a ChartData,
+    m: &mut Metric<'a>,
+    text: DimText,
+    slots: std::ops::RangeInclusive<i64>,
+) {
+    let ue = i64::from(d.meta.update_every.max(1));
+    let (first, last) = (*slots.start(), *slots.end());
+    let first = first + (ue - first.rem_euclid(ue)) % ue;
+    for t in (first..=last).step_by(ue as usize) {
+        m.timestamp = t;
+        let row = (0..d.dims.len()).filter_map(|i| {
+            let n = d.value_at(i, t);
+            storage_number::exists(n)
+                .then(|| (d.names.id(i), d.names.name(i), Value::Computed(storage_number::unpack(n))))
+        });
+        f.push_chart(m, row, text);
+    }
 }
 
 /// The windows due at `now` for a chart collected every `ue` seconds: handed out by
@@ -793,10 +906,6 @@ pub fn launch(prepared: Prepared, db: Arc<Db>, previous: Option<Handover>) -> Re
     Ok(InstanceHandle { stats, config, stop, formatter, sender })
 }
 
-/// How often the formatter writes where export got to, besides when it stops: a killed agent
-/// sends at most this much of what children replay again after its restart.
-const SAVE_EXPORTED_EVERY_UT: u64 = 60 * USEC_PER_SEC;
-
 /// Format on the clock until `stop`; returns the formatter, which knows where export got to.
 fn run_formatter(
     f: Formatter,
@@ -810,20 +919,18 @@ fn run_formatter(
     let charts = ExporterCharts::new(&db.localhost(), &cfg.name, cfg.legacy, cfg.every);
     let mut f = f;
     charts.update(&stats, now_ut());
-    let mut next_save = now_ut() + SAVE_EXPORTED_EVERY_UT;
     loop {
         let now = now_ut();
         let next = (now / every_ut + 1) * every_ut;
         if stop.wait_timeout(Duration::from_micros(next - now)) {
-            f.save_exported(db);
+            f.save_exported(db, true);
             return f;
-        }
-        if now >= next_save {
-            next_save = now + SAVE_EXPORTED_EVERY_UT;
-            f.save_exported(db);
         }
         let now = now_ut();
         let batches = f.format_due(db, now);
+        // Kept before they are handed out: an agent killed after this sends none of them
+        // again once it restarts (without a spool, those not yet delivered are lost).
+        f.save_exported(db, false);
         let mut sent_any = false;
         for b in batches {
             stats.formatted_metrics(b.metrics as u64);
@@ -1017,6 +1124,63 @@ mod tests {
         replayed(&c, 1020..=1021, 9.0);
         assert_eq!(lines(&f.format_due(&db, 1023 * S)), vec!["netdata.c.t.r.v 9.0000000 1021"]);
         assert!(lines(&f.format_due(&db, 1023 * S)).is_empty());
+    }
+
+    /// An exporter of 10 s had sent the window in which the child's gap began with the slots
+    /// it had then: once the replay is in, that window is sent again, once, with the average
+    /// of all its slots, under the same timestamp; the windows after it once each.
+    #[test]
+    fn the_window_in_which_a_gap_began_is_sent_again_complete_and_only_once() {
+        let db = db();
+        let c = child_chart(&db);
+        for t in 1000..=1005 {
+            c.collect(&[(0, 7)], t * S).unwrap();
+        }
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::Average, 10), 1000 * S);
+        assert_eq!(lines(&f.format_due(&db, 1012 * S)), vec!["netdata.c.t.r.v 7.0000000 1010"]);
+        assert!(lines(&f.format_due(&db, 1022 * S)).is_empty(), "the child is away");
+        c.begin_replication(1005);
+        replayed(&c, 1006..=1029, 9.0);
+        c.end_replication();
+        assert_eq!(
+            lines(&f.format_due(&db, 1032 * S)),
+            vec![
+                "netdata.c.t.r.v 8.0000000 1010",
+                "netdata.c.t.r.v 9.0000000 1020",
+                "netdata.c.t.r.v 9.0000000 1030"
+            ]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+        );
+        assert!(lines(&f.format_due(&db, 1042 * S)).is_empty(), "nothing is sent twice");
+    }
+
+    /// As collected, the slots a child replays go out once its replay is in, each with its
+    /// stored value and its slot's time; the collections after them follow, nothing twice.
+    #[test]
+    fn as_collected_sends_replayed_slots_with_their_stored_values_once() {
+        let db = db();
+        let c = child_chart(&db);
+        let mut f = Formatter::new(cfg(ConnectorKind::Graphite, DataSource::AsCollected, 1), 1000 * S);
+        c.collect(&[(0, 7)], 1001 * S + 500_000).unwrap();
+        assert_eq!(lines(&f.format_due(&db, 1002 * S)), vec!["netdata.c.t.r.v 7 1001"]);
+        c.begin_replication(1002);
+        replayed(&c, 1003..=1005, 9.0);
+        assert!(lines(&f.format_due(&db, 1006 * S)).is_empty(), "replication goes on: the chart waits");
+        c.end_replication();
+        c.collect(&[(0, 3)], 1006 * S + 500_000).unwrap();
+        assert_eq!(
+            lines(&f.format_due(&db, 1007 * S)),
+            vec![
+                "netdata.c.t.r.v 9.0000000 1003",
+                "netdata.c.t.r.v 9.0000000 1004",
+                "netdata.c.t.r.v 9.0000000 1005",
+                "netdata.c.t.r.v 3 1006"
+            ]
+        );
+        assert!(lines(&f.format_due(&db, 1008 * S)).is_empty());
+        assert_eq!(f.exported(&db).format(), "g 1 1008\n");
     }
 
     /// After a restart the child replays more than was missing: only the windows after those

@@ -669,6 +669,8 @@ pub struct Late {
     /// `(generation, from)` of the last [`Late::KEPT`] replications, oldest first: each wrote
     /// slots after `from` only.
     pub from: std::collections::VecDeque<(u64, i64)>,
+    /// The newest slot a replication wrote.
+    pub replayed_to: Option<i64>,
 }
 
 impl Late {
@@ -999,6 +1001,9 @@ impl ChartData {
         }
         if self.last_t.is_none_or(|last| t > last) {
             self.last_t = Some(t);
+        }
+        if let Some(late) = self.late.as_mut() {
+            late.replayed_to = late.replayed_to.max(Some(t));
         }
         if self.last_boundary.is_none_or(|lb| t > lb) {
             // A collection before the replayed slots cannot be interpolated across them.

@@ -7,10 +7,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use super::replication;
 use super::request::{
     RequestError, StreamRequest, REPLY_ALREADY_STREAMING, REPLY_NOT_PERMITTED, REPLY_SAME_LOCALHOST,
 };
-use crate::config::{Stream, StreamKeyType};
+use crate::config::{KeyReplication, Stream, StreamKeyType};
 use crate::logs::Escaped;
 use crate::pattern::SimplePattern;
 
@@ -164,6 +165,7 @@ struct Rule {
     allow_from_text: String,
     allow_from: SimplePattern,
     compression: bool,
+    replication: KeyReplication,
 }
 
 /// The access rules of the configuration.
@@ -188,6 +190,7 @@ impl Access {
                 allow_from_text: k.allow_from.clone(),
                 allow_from: SimplePattern::new(&k.allow_from),
                 compression: k.enable_compression,
+                replication: k.replication,
             })
             .collect();
         Access {
@@ -211,6 +214,21 @@ impl Access {
             .filter(|r| r.key_type == StreamKeyType::Machine)
             .is_none_or(|r| r.compression);
         key && machine
+    }
+
+    /// What `req`'s child is asked to replay: `db` (`[db]`), overridden by what its API key's
+    /// section sets, then by what its machine GUID's section sets (netdata 1.37's order).
+    pub fn replication(&self, req: &StreamRequest, db: replication::Settings) -> replication::Settings {
+        let key = self.rule(&req.key).map(|r| r.replication);
+        let machine = self
+            .rule(&req.machine_guid)
+            .filter(|r| r.key_type == StreamKeyType::Machine)
+            .map(|r| r.replication);
+        [key, machine].into_iter().flatten().fold(db, |s, r| replication::Settings {
+            enabled: r.enabled.unwrap_or(s.enabled),
+            seconds: r.seconds.unwrap_or(s.seconds),
+            step: r.step.unwrap_or(s.step),
+        })
     }
 
     /// Whether `req`, from `peer`, may stream here. Keys and GUIDs compare without regard to
@@ -263,6 +281,7 @@ mod tests {
             enabled,
             allow_from: allow_from.into(),
             enable_compression: true,
+            replication: Default::default(),
             file: "stream.conf".into(),
             line: 1,
         }
@@ -364,6 +383,31 @@ mod tests {
             a.check(&req(KEY, GUID), mapped),
             Err(Refusal::MachineNotFromHere { allow_from: "!127.* *".into() })
         );
+    }
+
+    /// netdata 1.37's order: `[db]`, then what the API key's section sets, then what the
+    /// machine GUID's section sets; a key left unset falls through.
+    #[test]
+    fn replication_keys_of_the_key_then_the_machine_section_override_db() {
+        let db = replication::Settings { enabled: true, seconds: 86_400, step: 600 };
+        let with = |k: StreamKey, enabled, seconds, step| StreamKey {
+            replication: KeyReplication { enabled, seconds, step },
+            ..k
+        };
+        let plain = access(vec![key(KEY, StreamKeyType::Api, true, "*")], "");
+        assert_eq!(plain.replication(&req(KEY, GUID), db), db);
+        let a = access(
+            vec![
+                with(key(KEY, StreamKeyType::Api, true, "*"), Some(false), Some(3600), None),
+                with(key(GUID, StreamKeyType::Machine, true, "*"), Some(true), None, Some(60)),
+            ],
+            "",
+        );
+        let want = replication::Settings { enabled: true, seconds: 3600, step: 60 };
+        assert_eq!(a.replication(&req(KEY, GUID), db), want);
+        let other = "aaaaaaaa-bbbb-cccc-dddd-000000000000";
+        let want = replication::Settings { enabled: false, seconds: 3600, step: 600 };
+        assert_eq!(a.replication(&req(KEY, other), db), want, "another machine gets the key's");
     }
 
     #[test]

@@ -176,14 +176,14 @@ impl StreamConfig {
     }
 
     /// The capabilities `req` may be answered with: compression unless `[stream]`, its API
-    /// key's section or its machine GUID's section turns it off, and replication unless `[db]`
-    /// enables it.
+    /// key's section or its machine GUID's section turns it off, and replication unless
+    /// `enable replication` of `[db]`, the key's or the machine's section does.
     pub fn allowed_capabilities(&self, req: &StreamRequest) -> Capabilities {
         let mut allowed = Capabilities::IMPLEMENTED;
         if !(self.compression && self.access.compression(req)) {
             allowed = allowed.without(Capabilities::COMPRESSION);
         }
-        if !self.replication.enabled {
+        if !self.access.replication(req, self.replication).enabled {
             allowed = allowed.without(Capabilities::REPLICATION);
         }
         allowed
@@ -193,7 +193,6 @@ impl StreamConfig {
 /// What a child's thread needs.
 struct ChildShared {
     limits: Limits,
-    replication: replication::Settings,
     max_charts: usize,
     max_dimensions: usize,
     shutdown: Shutdown,
@@ -385,7 +384,6 @@ impl Listener {
     ) -> Listener {
         let child = Arc::new(ChildShared {
             limits: Limits { timeout: cfg.timeout, max_line: cfg.max_line },
-            replication: cfg.replication,
             max_charts: cfg.max_charts,
             max_dimensions: cfg.max_dimensions,
             shutdown: shutdown.clone(),
@@ -783,7 +781,8 @@ impl Listener {
         let shared = self.child.clone();
         let hostname = req.hostname.clone();
         let capabilities = negotiated.capabilities;
-        let child = Child { stream, peer, req, capabilities, host, is_new, admission, attached };
+        let replication = self.cfg.access.replication(&req, self.cfg.replication);
+        let child = Child { stream, peer, req, capabilities, replication, host, is_new, admission, attached };
         match std::thread::Builder::new()
             .name("stream-child".into())
             .stack_size(CHILD_STACK)
@@ -877,6 +876,8 @@ struct Child {
     req: StreamRequest,
     /// What the handshake settled on.
     capabilities: Capabilities,
+    /// What it is asked to replay (`[db]`, its API key's and machine GUID's sections).
+    replication: replication::Settings,
     host: Arc<Host>,
     is_new: bool,
     admission: Admission,
@@ -887,7 +888,7 @@ struct Child {
 impl Child {
     /// Feed the child's lines to its host until it leaves, in the child's span.
     fn serve(self, shared: &ChildShared) {
-        let Child { stream, peer, req, capabilities, host, is_new, admission, attached } = self;
+        let Child { stream, peer, req, capabilities, replication, host, is_new, admission, attached } = self;
         let _span = child_span(&req.hostname, peer).entered();
         info!(
             machine_guid = %Escaped::str(&req.machine_guid),
@@ -911,7 +912,7 @@ impl Child {
             host,
         );
         if capabilities.contains(Capabilities::REPLICATION) {
-            session.enable_replication(shared.replication);
+            session.enable_replication(replication);
         }
         // A child that stops reading cannot hold its thread for longer than this.
         let _ = stream.socket().set_write_timeout(Some(shared.limits.timeout.min(Duration::from_secs(60))));

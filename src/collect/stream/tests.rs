@@ -37,6 +37,7 @@ fn config(max_children: usize) -> StreamConfig {
         enabled: true,
         allow_from: "*".into(),
         enable_compression: true,
+        replication: Default::default(),
         file: "stream.conf".into(),
         line: 1,
     }];
@@ -563,6 +564,7 @@ fn with_compression_off_here_a_child_streams_plain_text() {
         enabled: true,
         allow_from: "*".into(),
         enable_compression: false,
+        replication: Default::default(),
         file: "stream.conf".into(),
         line: 1,
     };

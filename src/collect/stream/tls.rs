@@ -21,6 +21,8 @@ use std::time::Duration;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{
     AlertDescription, CipherSuite, ServerConfig, ServerConnection, StreamOwned, SupportedCipherSuite,
 };
@@ -72,11 +74,26 @@ const SUITES: &[(&str, &str, CipherSuite)] = &[
     ),
 ];
 
+/// The certificate and key every new handshake presents; [`TlsServer::renew`] replaces them
+/// while connections made with the old ones go on.
+#[derive(Debug)]
+pub struct CertSlot(parking_lot::RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for CertSlot {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().clone())
+    }
+}
+
 /// The listening port's TLS: the configuration every handshake uses, and what was loaded.
 #[derive(Clone, Debug)]
 pub struct TlsServer {
     /// The configuration of every connection.
     pub config: Arc<ServerConfig>,
+    /// The certificate it presents, replaced by [`TlsServer::renew`].
+    pub cert: Arc<CertSlot>,
+    /// The cipher suites and key types allowed, to read a renewed key with.
+    provider: Arc<CryptoProvider>,
     /// The certificate file, for logs.
     pub certificate: PathBuf,
     /// What the start-up log says about it (versions, suites).
@@ -100,16 +117,15 @@ impl TlsServer {
         } else {
             ("[web] ssl key (default)".to_string(), "[web] ssl certificate (default)".to_string())
         };
-        let certs = read_certificates(&cert_path)
-            .map_err(|e| format!("{cert_name} = {}: {e}", cert_path.display()))?;
-        let key = read_key(&key_path).map_err(|e| format!("{key_name} = {}: {e}", key_path.display()))?;
         let mut notes = Vec::new();
         let versions = versions(&web.tls_version, &mut notes);
         let suites =
             suites(&web.tls_ciphers).map_err(|e| format!("[web] tls ciphers = {}: {e}", web.tls_ciphers))?;
-        let provider = CryptoProvider { cipher_suites: suites, ..ring::default_provider() };
+        let provider = Arc::new(CryptoProvider { cipher_suites: suites, ..ring::default_provider() });
         let names: Vec<String> = provider.cipher_suites.iter().map(|s| suite_name(s.suite())).collect();
-        let config = ServerConfig::builder_with_provider(Arc::new(provider))
+        let key = certified_key(&provider, (&key_name, &key_path), (&cert_name, &cert_path))?;
+        let cert = Arc::new(CertSlot(parking_lot::RwLock::new(Arc::new(key))));
+        let config = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
             .map_err(|e| {
                 format!(
@@ -119,21 +135,7 @@ impl TlsServer {
                 )
             })?
             .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => format!(
-                    "{key_name} = {} is not the key of the certificate in {cert_name} = {}; give the key the \
-                     certificate was made for (openssl x509 -noout -pubkey -in CERT and openssl pkey -pubout -in KEY \
-                     print the same public key for a matching pair)",
-                    key_path.display(),
-                    cert_path.display()
-                ),
-                e => format!(
-                    "{key_name} = {} cannot be used with {cert_name} = {}: {e}; use an RSA, ECDSA or Ed25519 key",
-                    key_path.display(),
-                    cert_path.display()
-                ),
-            })?;
+            .with_cert_resolver(cert.clone());
         let summary = format!(
             "TLS with {} ({}; {})",
             cert_path.display(),
@@ -144,8 +146,63 @@ impl TlsServer {
                 .join(", "),
             names.join(" ")
         );
-        Ok(Some(TlsServer { config: Arc::new(config), certificate: cert_path, summary, notes }))
+        Ok(Some(TlsServer {
+            config: Arc::new(config),
+            cert,
+            provider,
+            certificate: cert_path,
+            summary,
+            notes,
+        }))
     }
+
+    /// Read `[web] ssl key` and `ssl certificate` of `web` again (a renewed certificate, on a
+    /// reload) and present them from the next handshake on; connections already made keep
+    /// theirs. The files given must be usable (the defaults are used only when both exist);
+    /// otherwise nothing changes and the error says what to do. Returns the certificate file.
+    pub fn renew(&self, web: &Web, config_dir: &Path) -> Result<PathBuf, String> {
+        let (key_path, cert_path, set) = web.tls_files(config_dir);
+        if !(set || (key_path.exists() && cert_path.exists())) {
+            return Err(
+                "[web] ssl key and ssl certificate are no longer set and the default files are not both \
+                 there; serving without TLS takes a restart"
+                    .to_string(),
+            );
+        }
+        let key = certified_key(
+            &self.provider,
+            ("[web] ssl key", &key_path),
+            ("[web] ssl certificate", &cert_path),
+        )?;
+        *self.cert.0.write() = Arc::new(key);
+        Ok(cert_path)
+    }
+}
+
+/// The certificate chain of `cert` and the private key of `key` (each the setting's name and
+/// file), checked to belong together; an error names the setting and says what to do.
+fn certified_key(
+    provider: &CryptoProvider,
+    (key_name, key_path): (&str, &Path),
+    (cert_name, cert_path): (&str, &Path),
+) -> Result<CertifiedKey, String> {
+    let certs =
+        read_certificates(cert_path).map_err(|e| format!("{cert_name} = {}: {e}", cert_path.display()))?;
+    let key = read_key(key_path).map_err(|e| format!("{key_name} = {}: {e}", key_path.display()))?;
+    CertifiedKey::from_der(certs, key, provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => format!(
+            "{key_name} = {} is not the key of the certificate in {cert_name} = {}; give the key the \
+             certificate was made for (openssl x509 -noout -pubkey -in CERT and openssl pkey -pubout -in KEY \
+             print the same public key for a matching pair)",
+            key_path.display(),
+            cert_path.display()
+        ),
+        e => format!(
+            "{key_name} = {} cannot be used with {cert_name} = {}: {e}; use an RSA, ECDSA or Ed25519 key",
+            key_path.display(),
+            cert_path.display()
+        ),
+    })
 }
 
 /// The name of a cipher suite as `tls ciphers` takes it (OpenSSL's).
