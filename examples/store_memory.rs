@@ -16,10 +16,11 @@
 //!   (`synth.plugin` with `SYNTH_ALGO=incremental`): a constant rate per dimension;
 //! * `noise`: absolute dimensions holding independent random 24-bit integers (the worst case);
 //! * `corpus`: the recorded real metrics (`benches/corpus/proc-apps.corpus.gz`), its series
-//!   tiled to N dimensions (dimension k of the store replays series k mod the series count,
-//!   each chart starting at its own offset in time). The corpus holds storage numbers, so they
-//!   are written as they are, slot by slot, through [`Chart::store_replayed`] (the path a
-//!   child's replication takes): the store holds exactly the recorded numbers.
+//!   tiled to N dimensions: dimension k of the store replays series k mod the series count,
+//!   each chart from its own offset in time, a series shorter than the run starting over. The
+//!   corpus holds storage numbers, so they are written as they are, slot by slot, through
+//!   [`Chart::store_replayed`] (the path a child's replication takes): the store holds exactly
+//!   the recorded numbers.
 //!
 //! The first three go through [`Chart::collect`], the public collection API.
 
@@ -125,8 +126,8 @@ fn collect(charts: &[Arc<Chart>], seconds: i64, value: impl Fn(usize, i64) -> i6
 
 /// Write the corpus's storage numbers slot by slot, tiled over the charts.
 fn replay(charts: &[Arc<Chart>], seconds: i64, corpus: &Corpus) {
-    let series = &corpus.series;
-    let len = series.iter().map(|s| s.values.len()).min().expect("the corpus has a series");
+    let series: Vec<_> = corpus.series.iter().filter(|s| !s.values.is_empty()).collect();
+    assert!(!series.is_empty(), "the corpus has no slot");
     let mut row = Vec::with_capacity(DIMS_PER_CHART);
     for t in T0_S..T0_S + seconds {
         for (c, chart) in charts.iter().enumerate() {
@@ -134,7 +135,7 @@ fn replay(charts: &[Arc<Chart>], seconds: i64, corpus: &Corpus) {
             row.clear();
             row.extend((0..DIMS_PER_CHART).map(|d| {
                 let s = &series[(c * DIMS_PER_CHART + d) % series.len()];
-                (d, s.values[at % len])
+                (d, s.values[at % s.values.len()])
             }));
             assert!(chart.store_replayed(t, &row), "slot {t} was refused");
         }
