@@ -197,7 +197,9 @@ fn main() {
     let dims = s.dims / DIMS_PER_CHART * DIMS_PER_CHART;
     let (h1, hn) = (s.histories[0], *s.histories.last().expect("two histories"));
     println!("# {dims} dimensions, histories {:?}; bytes per sample between {h1} and {hn}", s.histories);
-    println!("| shape | history | anonymous RSS MB | memory_bytes MB | RSS B/sample | memory_bytes B/sample |");
+    println!(
+        "| shape | history | anonymous RSS MB | memory_bytes MB | RSS B/sample | memory_bytes B/sample |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for shape in &s.shapes {
         let figures: Vec<(f64, f64)> = s.histories.iter().map(|&h| measure(shape, h, &s)).collect();

@@ -543,7 +543,10 @@ mod tests {
         assert_eq!((r.bytes, held(&r), r.writes.len(), r.metrics), (4096 * 11, 4096 * 11, 11, 11));
         let (bytes, ends) = r.take(t0 + Duration::from_secs(39));
         assert_eq!(bytes, vec![b'y'; 4096 * 11]);
-        assert_eq!(ends.iter().map(|e| e.0).collect::<Vec<_>>(), (1..=11).map(|k| k * 4096).collect::<Vec<_>>());
+        assert_eq!(
+            ends.iter().map(|e| e.0).collect::<Vec<_>>(),
+            (1..=11).map(|k| k * 4096).collect::<Vec<_>>()
+        );
         assert_eq!((r.bytes, r.writes.len(), r.metrics), (0, 0, 0));
     }
 
