@@ -311,7 +311,10 @@ impl LineOutbox {
 
     fn compact(&mut self) {
         if self.start == self.data.len() {
-            self.data.clear();
+            // Everything is delivered: give the buffer back now. The next interval brings a
+            // buffer of its own (taken as it is), so keeping this one would only hold a
+            // window's worth of memory idle until then.
+            self.data = Vec::new();
             self.start = 0;
             self.intervals.clear();
             return;
@@ -367,7 +370,7 @@ impl Outbox for LineOutbox {
             self.intervals.push_back(Interval { end: self.data.len(), metrics: 1, first_written });
             self.metrics = 1;
         } else {
-            self.data.clear();
+            self.data = Vec::new();
             self.start = 0;
             self.written = 0;
             self.intervals.clear();
@@ -740,6 +743,19 @@ mod tests {
         assert_eq!(q.front().map(|b| b.metrics), Some(3));
         assert_eq!(q.drop_oldest_until(0), Dropped { metrics: 3, bytes: 100, intervals: 1 });
         assert_eq!((q.pending_requests(), q.pending_metrics()), (1, 4));
+    }
+
+    #[test]
+    fn a_delivered_or_dropped_outbox_holds_no_buffer() {
+        let mut o = LineOutbox::with_replay(Duration::from_secs(10), usize::MAX);
+        o.push(lines("a", 1000));
+        assert!(o.data.capacity() > 0);
+        let n = o.unwritten().len();
+        assert_eq!(o.wrote(n, now()).metrics, 1000);
+        assert_eq!((o.data.capacity(), o.pending_bytes(), o.replay_bytes()), (0, 0, n));
+        o.push(lines("b", 10));
+        assert_eq!(o.drop_all().metrics, 10);
+        assert_eq!((o.data.capacity(), o.pending_bytes()), (0, 0));
     }
 
     #[test]
