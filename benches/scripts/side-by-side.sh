@@ -7,6 +7,9 @@
 # Environment:
 #   CHARTS=1000 DIMS=100      synthetic plugin size (values per collection = CHARTS × DIMS)
 #   UPDATE_EVERY=1            collection interval in seconds (the agents' update every)
+#   HISTORY=3600              slots of history both agents keep; a history shorter than WARMUP
+#                             measures memory once the ring is full (e.g. HISTORY=300 WARMUP=330)
+#   MODE=ram                  netdata's [db] mode (ram, dbengine, ...)
 #   (rrdpipe accepts up to 200000 dimensions per plugin unless MAX_DIMENSIONS says more)
 #   WARMUP=15 WINDOW=30       seconds before measuring, seconds measured (uptime ≈ their sum)
 #   SOURCE=average            exporter data source
@@ -15,7 +18,7 @@
 #   NO_BUILD=1                skip `cargo build --release`
 #   REPEAT=1                  rounds; with more than one, a table of medians follows
 #
-# Both agents keep 3600 slots of history, run only the synthetic plugin (no proc collector)
+# Both agents keep HISTORY slots of history, run only the synthetic plugin (no proc collector)
 # and send every dimension. The runs are sequential, so they never compete with each other;
 # do not run this while something else is compiling on the machine.
 set -euo pipefail
@@ -53,8 +56,9 @@ export PATH="$(dirname "$NETDATA"):$PATH"
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
      "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 export UPDATE_EVERY=${UPDATE_EVERY:-1}
-echo "# ${CHARTS} charts × ${DIMS} dimensions every ${UPDATE_EVERY} s ($((CHARTS * DIMS / UPDATE_EVERY)) values/s), history 3600," \
-     "data source ${SOURCE}, warmup ${WARMUP} s, window ${WINDOW} s"
+export HISTORY=${HISTORY:-3600} MODE=${MODE:-ram}
+echo "# ${CHARTS} charts × ${DIMS} dimensions every ${UPDATE_EVERY} s ($((CHARTS * DIMS / UPDATE_EVERY)) values/s), history ${HISTORY}," \
+     "netdata's db mode ${MODE}, data source ${SOURCE}, warmup ${WARMUP} s, window ${WINDOW} s"
 echo
 echo "| agent | export every | CPU % of a core | RSS MB | peak RSS MB | plugin CPU % | lines in window | lines/s |"
 echo "|---|---|---|---|---|---|---|---|"

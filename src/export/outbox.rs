@@ -88,16 +88,19 @@ pub struct Requeued {
 
 /// Lines written to the current connection in the last `window`, oldest first: the kernel
 /// accepted them, but a receiver that is reset or killed may never have read them.
+///
+/// Each write is kept in an allocation of its own, freed whole when it leaves the window, so
+/// the memory held is what is kept. (One growing buffer compacted once half of it was stale
+/// kept up to twice the limit resident: 64 MiB for the default 32 MiB limit.)
 #[derive(Debug, Default)]
 struct ReplayWindow {
     window: Duration,
     /// At most this many bytes are kept (the oldest writes go first), whatever the window.
     max_bytes: usize,
-    data: Vec<u8>,
-    /// Offset in `data` where kept lines start (older ones were pruned).
-    start: usize,
-    /// `(end offset in data, lines, when written)` per write.
-    chunks: VecDeque<(usize, usize, Instant)>,
+    /// `(bytes, lines, when first written)` per write, oldest first.
+    writes: VecDeque<(Box<[u8]>, usize, Instant)>,
+    /// Bytes in `writes`.
+    bytes: usize,
     metrics: usize,
 }
 
@@ -108,43 +111,26 @@ impl ReplayWindow {
             return;
         }
         self.prune(now);
-        self.data.extend_from_slice(bytes);
-        self.chunks.push_back((self.data.len(), metrics, at));
+        self.writes.push_back((bytes.into(), metrics, at));
+        self.bytes += bytes.len();
         self.metrics += metrics;
         self.prune(now);
     }
 
     fn prune(&mut self, now: Instant) {
-        while let Some(&(end, metrics, at)) = self.chunks.front() {
-            let too_old = now.saturating_duration_since(at) > self.window;
+        while let Some((data, metrics, at)) = self.writes.front() {
+            let too_old = now.saturating_duration_since(*at) > self.window;
             // Over the byte limit, writes go oldest first, but the newest one always stays.
-            let too_big = self.data.len() - self.start > self.max_bytes && self.chunks.len() > 1;
+            let too_big = self.bytes > self.max_bytes && self.writes.len() > 1;
             if !too_old && !too_big {
                 break;
             }
-            self.chunks.pop_front();
-            self.start = end;
+            self.bytes -= data.len();
             self.metrics -= metrics;
+            self.writes.pop_front();
         }
-        if self.chunks.is_empty() {
-            self.data.clear();
-            self.start = 0;
-        } else if self.start > 64 * 1024 && self.start * 2 > self.data.len() {
-            self.data.drain(..self.start);
-            for c in self.chunks.iter_mut() {
-                c.0 -= self.start;
-            }
-            self.start = 0;
-        }
-        self.release_slack();
-    }
-
-    /// Give back the room a busier past left behind (children that left, a burst): once what
-    /// is kept needs less than a quarter of it, past 1 MiB, keep twice what is needed.
-    fn release_slack(&mut self) {
-        let kept = self.data.len();
-        if self.data.capacity() > (4 * kept).max(1 << 20) {
-            self.data.shrink_to(2 * kept);
+        if self.writes.capacity() > 64 && self.writes.capacity() > 4 * self.writes.len() {
+            self.writes.shrink_to(2 * self.writes.len());
         }
     }
 
@@ -152,19 +138,19 @@ impl ReplayWindow {
     /// `(end offset in those bytes, lines, when first written)`, oldest first.
     fn take(&mut self, now: Instant) -> (Vec<u8>, Vec<(usize, usize, Instant)>) {
         self.prune(now);
-        let bytes = self.data.split_off(self.start);
-        let start = self.start;
-        let chunks = self.chunks.drain(..).map(|(end, metrics, at)| (end - start, metrics, at)).collect();
-        self.data.clear();
-        self.start = 0;
-        self.metrics = 0;
-        (bytes, chunks)
+        let mut bytes = Vec::with_capacity(self.bytes);
+        let mut ends = Vec::with_capacity(self.writes.len());
+        for (data, metrics, at) in self.writes.drain(..) {
+            bytes.extend_from_slice(&data);
+            ends.push((bytes.len(), metrics, at));
+        }
+        self.clear();
+        (bytes, ends)
     }
 
     fn clear(&mut self) {
-        self.data.clear();
-        self.start = 0;
-        self.chunks.clear();
+        self.writes.clear();
+        self.bytes = 0;
         self.metrics = 0;
     }
 }
@@ -199,7 +185,7 @@ impl LineOutbox {
 
     /// Bytes kept for replay.
     pub fn replay_bytes(&self) -> usize {
-        self.replay.data.len() - self.replay.start
+        self.replay.bytes
     }
 
     /// Append one interval of complete lines (`bytes` must end with `\n` or be empty); each
@@ -325,7 +311,10 @@ impl LineOutbox {
 
     fn compact(&mut self) {
         if self.start == self.data.len() {
-            self.data.clear();
+            // Everything is delivered: give the buffer back now. The next interval brings a
+            // buffer of its own (taken as it is), so keeping this one would only hold a
+            // window's worth of memory idle until then.
+            self.data = Vec::new();
             self.start = 0;
             self.intervals.clear();
             return;
@@ -381,7 +370,7 @@ impl Outbox for LineOutbox {
             self.intervals.push_back(Interval { end: self.data.len(), metrics: 1, first_written });
             self.metrics = 1;
         } else {
-            self.data.clear();
+            self.data = Vec::new();
             self.start = 0;
             self.written = 0;
             self.intervals.clear();
@@ -539,22 +528,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_replay_gives_back_room_once_less_is_written() {
+    fn the_replay_holds_what_it_keeps_and_gives_back_the_rest() {
         let t0 = Instant::now();
         let mut r =
-            ReplayWindow { window: Duration::from_secs(10), max_bytes: 64 << 20, ..ReplayWindow::default() };
+            ReplayWindow { window: Duration::from_secs(10), max_bytes: 8 << 20, ..ReplayWindow::default() };
         for i in 0..20 {
             let now = t0 + Duration::from_secs(i / 4);
             r.record(&[b'x'; 1 << 20], 1000, now, now);
         }
-        assert!(r.data.capacity() >= 20 << 20, "{}", r.data.capacity());
+        let held = |r: &ReplayWindow| r.writes.iter().map(|w| w.0.len()).sum::<usize>();
+        assert_eq!((r.bytes, held(&r), r.writes.len(), r.metrics), (8 << 20, 8 << 20, 8, 8000));
         // Much less is written from now on: after the window, 4 KiB a write is what is kept.
         for i in 0..20 {
             let now = t0 + Duration::from_secs(20 + i);
             r.record(&[b'y'; 4096], 1, now, now);
         }
-        assert_eq!(r.data.len() - r.start, 4096 * 11);
-        assert!(r.data.capacity() <= 1 << 20, "{}", r.data.capacity());
+        assert_eq!((r.bytes, held(&r), r.writes.len(), r.metrics), (4096 * 11, 4096 * 11, 11, 11));
+        let (bytes, ends) = r.take(t0 + Duration::from_secs(39));
+        assert_eq!(bytes, vec![b'y'; 4096 * 11]);
+        assert_eq!(
+            ends.iter().map(|e| e.0).collect::<Vec<_>>(),
+            (1..=11).map(|k| k * 4096).collect::<Vec<_>>()
+        );
+        assert_eq!((r.bytes, r.writes.len(), r.metrics), (0, 0, 0));
     }
 
     fn now() -> Instant {
@@ -747,6 +743,19 @@ mod tests {
         assert_eq!(q.front().map(|b| b.metrics), Some(3));
         assert_eq!(q.drop_oldest_until(0), Dropped { metrics: 3, bytes: 100, intervals: 1 });
         assert_eq!((q.pending_requests(), q.pending_metrics()), (1, 4));
+    }
+
+    #[test]
+    fn a_delivered_or_dropped_outbox_holds_no_buffer() {
+        let mut o = LineOutbox::with_replay(Duration::from_secs(10), usize::MAX);
+        o.push(lines("a", 1000));
+        assert!(o.data.capacity() > 0);
+        let n = o.unwritten().len();
+        assert_eq!(o.wrote(n, now()).metrics, 1000);
+        assert_eq!((o.data.capacity(), o.pending_bytes(), o.replay_bytes()), (0, 0, n));
+        o.push(lines("b", 10));
+        assert_eq!(o.drop_all().metrics, 10);
+        assert_eq!((o.data.capacity(), o.pending_bytes()), (0, 0));
     }
 
     #[test]
