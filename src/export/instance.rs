@@ -429,9 +429,16 @@ impl Formatter {
                 if let Some(late) = d.late() {
                     let at = LateAt { key, guid: &info.machine_guid, now_ut: wake.now_ut };
                     if let Some(slots) = replayed_due(&mut self.late, &self.previous, at, &d, late) {
-                        // Collections up to the last replayed slot are in the slots sent here.
-                        sent.0 = sent.0.max(*slots.end() as u64 * USEC_PER_SEC);
-                        push_replayed(wake.batchers.at(wake.now), &d, &mut m, text, slots);
+                        // A slot at or before the last collection sent has its timestamp sent
+                        // already: only newer slots go out.
+                        let newer = (sent.0 / USEC_PER_SEC) as i64 + 1;
+                        let slots = (*slots.start()).max(newer)..=*slots.end();
+                        // Collections up to the last replayed slot are in the slots sent here;
+                        // one in the slot's second would repeat its timestamp.
+                        sent.0 = sent.0.max((*slots.end() as u64 + 1) * USEC_PER_SEC - 1);
+                        if !slots.is_empty() {
+                            push_replayed(wake.batchers.at(wake.now), &d, &mut m, text, slots);
+                        }
                     }
                     if late.active {
                         // What a child streams once its replay ends follows the replayed slots.
